@@ -1,0 +1,3 @@
+"""Kybernetes: a Kubernetes-compatible container orchestrator in Python."""
+
+__version__ = "0.1.0"

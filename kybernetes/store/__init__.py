@@ -1,0 +1,45 @@
+"""The cluster store: a revisioned, watchable key/value log (see types.py)."""
+
+from kybernetes.store.registry import open_store
+from kybernetes.store.types import (
+    MAX_VALUE_BYTES,
+    AlreadyExistsError,
+    CompactedError,
+    ConflictError,
+    Event,
+    EventKind,
+    FutureRevisionError,
+    InvalidInputError,
+    KeyValue,
+    ListResult,
+    NotFoundError,
+    Store,
+    StoreClosedError,
+    StoreError,
+    StoreUnavailableError,
+    Watch,
+    WatchBatch,
+    WatchDroppedError,
+)
+
+__all__ = [
+    "MAX_VALUE_BYTES",
+    "AlreadyExistsError",
+    "CompactedError",
+    "ConflictError",
+    "Event",
+    "EventKind",
+    "FutureRevisionError",
+    "InvalidInputError",
+    "KeyValue",
+    "ListResult",
+    "NotFoundError",
+    "Store",
+    "StoreClosedError",
+    "StoreError",
+    "StoreUnavailableError",
+    "Watch",
+    "WatchBatch",
+    "WatchDroppedError",
+    "open_store",
+]

@@ -1,0 +1,301 @@
+"""The embedded SQLite store: kine's log table, with Python's own threads.
+
+Writes go to the single writer thread (group commit, see `writer.py`);
+reads run on a small pool of reader threads, each with its own connection,
+which WAL mode lets read while the writer commits. Watches are served from
+memory (`Fanout`) once caught up, and from the log table before that.
+Nothing here blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from kybernetes.store import keys
+from kybernetes.store.compactor import DEFAULT_COMPACT_INTERVAL, Compactor
+from kybernetes.store.fanout import DEFAULT_MAX_BUFFERED, Fanout, Subscriber
+from kybernetes.store.sqlite import schema
+from kybernetes.store.sqlite.writer import Op, Result, Writer
+from kybernetes.store.types import (
+    CompactedError,
+    Event,
+    FutureRevisionError,
+    InvalidInputError,
+    KeyValue,
+    ListResult,
+    NotFoundError,
+    Store,
+    StoreClosedError,
+    Watch,
+    WatchBatch,
+)
+
+__all__ = ["SqliteStore"]
+
+T = TypeVar("T")
+# Aliases at module level: inside the class, `list` is the Store method.
+Results = list[tuple[object, Result]]
+Events = list[Event]
+
+READER_THREADS = 4
+CATCH_UP_PAGE = 1000
+
+
+class SqliteStore(Store):
+    """A `Store` in one SQLite file. Create it with `await SqliteStore.open(path)`."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        compact_interval: float = DEFAULT_COMPACT_INTERVAL,
+        max_watch_buffer: int = DEFAULT_MAX_BUFFERED,
+    ) -> None:
+        self.path = path
+        self._loop = asyncio.get_running_loop()
+        self._writer = Writer(path, self._on_commit_threadsafe)
+        self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="kyb-sqlite-read")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._fanout = Fanout(0, max_buffered=max_watch_buffer)
+        self._compactor = Compactor(self, compact_interval)
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        path: str,
+        *,
+        compact_interval: float = DEFAULT_COMPACT_INTERVAL,
+        max_watch_buffer: int = DEFAULT_MAX_BUFFERED,
+    ) -> SqliteStore:
+        await asyncio.to_thread(_make_parent_dir, path)
+        store = cls(path, compact_interval=compact_interval, max_watch_buffer=max_watch_buffer)
+        await asyncio.to_thread(store._writer.start)
+        store._fanout.revision = store._writer.revision
+        store._compactor.start()
+        return store
+
+    # -- reads ---------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = schema.connect(self.path, writer=False)
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise StoreClosedError()
+        return await self._loop.run_in_executor(self._readers, lambda: fn(self._connection()))
+
+    async def get(self, key: str, *, revision: int = 0) -> KeyValue:
+        keys.check_key(key)
+        keys.check_revision(revision)
+        kv, _ = await self._read(lambda conn: schema.read_get(conn, key, revision))
+        if kv is None:
+            raise NotFoundError(key)
+        return kv
+
+    async def list(
+        self,
+        prefix: str,
+        *,
+        revision: int = 0,
+        limit: int = 0,
+        continue_key: str | None = None,
+    ) -> ListResult:
+        keys.check_prefix(prefix)
+        keys.check_revision(revision)
+        keys.check_revision(limit, "limit")
+        start = prefix
+        if continue_key:
+            revision, start = keys.decode_continue(continue_key, prefix)
+        end = keys.prefix_end(prefix)
+        kvs, current, total = await self._read(
+            lambda conn: schema.read_list(
+                conn, start=start, end=end, revision=revision, limit=limit
+            )
+        )
+        snapshot = revision or current
+        if limit and len(kvs) > limit:
+            next_key = kvs[limit].key
+            return ListResult(
+                tuple(kvs[:limit]),
+                snapshot,
+                keys.encode_continue(snapshot, next_key),
+                total - limit,
+            )
+        return ListResult(tuple(kvs), snapshot, None, 0)
+
+    async def current_revision(self) -> int:
+        return self._fanout.revision
+
+    # -- writes --------------------------------------------------------------
+
+    async def _write(self, op: Op) -> KeyValue | None:
+        if self._closed:
+            raise StoreClosedError()
+        future: asyncio.Future[KeyValue | None] = self._loop.create_future()
+        op.token = future
+        self._writer.submit(op)
+        return await future
+
+    async def create(self, key: str, value: bytes) -> KeyValue:
+        data = keys.check_value(keys.check_key(key), value)
+        kv = await self._write(Op("create", key, data))
+        assert kv is not None
+        return kv
+
+    async def update(self, key: str, value: bytes, *, expected_revision: int) -> KeyValue:
+        data = keys.check_value(keys.check_key(key), value)
+        if keys.check_revision(expected_revision, "expected_revision") == 0:
+            raise InvalidInputError("update needs the expected_revision it replaces")
+        kv = await self._write(Op("update", key, data, expected_revision))
+        assert kv is not None
+        return kv
+
+    async def delete(self, key: str, *, expected_revision: int = 0) -> KeyValue:
+        keys.check_key(key)
+        keys.check_revision(expected_revision, "expected_revision")
+        kv = await self._write(Op("delete", key, b"", expected_revision))
+        assert kv is not None
+        return kv
+
+    async def compact(self, revision: int) -> None:
+        keys.check_revision(revision)
+        current = self._fanout.revision
+        if revision > current:
+            raise FutureRevisionError(revision, current)
+        if revision <= self._writer.compacted:
+            raise CompactedError(revision, self._writer.compacted)
+        await self._write(Op("compact", expected=revision))
+
+    def _on_commit_threadsafe(self, results: Results, events: Events, revision: int) -> None:
+        self._loop.call_soon_threadsafe(self._on_commit, results, events, revision)
+
+    def _on_commit(self, results: Results, events: Events, revision: int) -> None:
+        # Publish before acknowledging: a writer that then reads its watch
+        # never waits for an event it has already been told about.
+        if events:
+            self._fanout.publish(events, revision)
+        for token, result in results:
+            assert isinstance(token, asyncio.Future)
+            if token.done():
+                continue
+            if isinstance(result, BaseException):
+                token.set_exception(result)
+            else:
+                token.set_result(result)
+
+    # -- watches -------------------------------------------------------------
+
+    def watch(self, prefix: str, *, after: int) -> Watch:
+        keys.check_prefix(prefix)
+        keys.check_revision(after, "after")
+        return _SqliteWatch(self, prefix, after)
+
+    async def _read_events(self, prefix: str, after: int, through: int) -> Events:
+        end = keys.prefix_end(prefix)
+        return await self._read(
+            lambda conn: schema.read_events(
+                conn, start=prefix, end=end, after=after, through=through
+            )
+        )
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._compactor.stop()
+        await asyncio.to_thread(self._writer.stop)
+        self._fanout.close()
+        self._readers.shutdown(wait=True)
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+
+def _make_parent_dir(path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+
+class _SqliteWatch(Watch):
+    """Catches up from the log table, then follows the in-memory fan-out.
+
+    The subscription is taken first, at revision `H` the loop has published;
+    history supplies (after, H] and the subscription everything after H, so
+    the hand-over has neither gap nor duplicate.
+    """
+
+    def __init__(self, store: SqliteStore, prefix: str, after: int) -> None:
+        self.prefix = prefix
+        self._store = store
+        self._after = after
+        self._sub: Subscriber = store._fanout.subscribe(prefix)
+        self._history_through = self._sub.complete_through
+        self._caught_up = after >= self._history_through
+        self._progress_wanted = False
+        self._closed = False
+
+    def __aiter__(self) -> AsyncIterator[WatchBatch]:
+        return self._batches()
+
+    async def _batches(self) -> AsyncIterator[WatchBatch]:
+        try:
+            async for batch in self._history():
+                yield batch
+            self._caught_up = True
+            if self._progress_wanted:
+                self._sub.push_progress()
+            while not self._closed:
+                try:
+                    batch = await self._sub.next_batch()
+                except StoreClosedError:
+                    if self._closed:
+                        return
+                    raise
+                if batch.events and batch.events[-1].revision <= self._after:
+                    continue  # watching from a revision ahead of the store
+                if batch.events and batch.events[0].revision <= self._after:
+                    batch = WatchBatch(
+                        tuple(e for e in batch.events if e.revision > self._after),
+                        batch.revision,
+                    )
+                yield batch
+        finally:
+            self._store._fanout.unsubscribe(self._sub)
+
+    async def _history(self) -> AsyncIterator[WatchBatch]:
+        through = self._history_through
+        after = self._after
+        while after < through:
+            page_end = min(after + CATCH_UP_PAGE, through)
+            events = await self._store._read_events(self.prefix, after, page_end)
+            if events:
+                yield WatchBatch(tuple(events), events[-1].revision)
+            after = page_end
+
+    async def request_progress(self) -> None:
+        if self._caught_up:
+            self._sub.push_progress()
+        else:
+            self._progress_wanted = True
+
+    async def close(self) -> None:
+        self._closed = True
+        self._store._fanout.unsubscribe(self._sub)
+        self._sub._fail(StoreClosedError())

@@ -1,0 +1,326 @@
+"""The single writer thread: group commit, revision allocation, compaction.
+
+All writes go through one thread that owns the only write connection. It
+takes every write waiting in its queue, applies them in one `BEGIN
+IMMEDIATE` transaction and commits once, so many concurrent writers share one
+fsync (group commit). Each write checks its own condition inside the
+transaction; one that fails (already exists, conflict) gets its error and
+uses no revision, without disturbing the others. Results and the committed
+events go back to the event loop in one callback per batch, after COMMIT has
+returned, so nothing is acknowledged or watched before it is on disk.
+
+Compaction runs here too, in small chunks between write batches, so it never
+holds the write lock for long (kine's lesson: one huge DELETE stalls every
+writer).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from kybernetes.store.sqlite import schema
+from kybernetes.store.types import (
+    AlreadyExistsError,
+    ConflictError,
+    Event,
+    EventKind,
+    KeyValue,
+    NotFoundError,
+    StoreError,
+    StoreUnavailableError,
+)
+
+__all__ = ["Op", "Writer"]
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 2000
+COMPACT_CHUNK = 1000
+WAL_TRUNCATE_BYTES = 64 * 1024 * 1024
+
+Result = KeyValue | BaseException | None
+
+
+@dataclass(slots=True)
+class Op:
+    """One write request; `token` is whatever the submitter needs to resolve it."""
+
+    kind: Literal["create", "update", "delete", "compact"]
+    key: str = ""
+    value: bytes = b""
+    expected: int = 0
+    token: object = None
+
+
+@dataclass(slots=True)
+class _Compaction:
+    target: int
+    next_low: int
+    tokens: list[object] = field(default_factory=list)
+
+
+CommitCallback = Callable[[list[tuple[object, Result]], list[Event], int], None]
+
+_STOP = Op("compact")  # compared by identity
+
+
+class Writer:
+    """Owns the write connection; `submit` is safe from any thread."""
+
+    def __init__(self, path: str, on_commit: CommitCallback) -> None:
+        self._path = path
+        self._on_commit = on_commit
+        self._queue: queue.SimpleQueue[Op] = queue.SimpleQueue()
+        self._compaction: _Compaction | None = None
+        self._thread = threading.Thread(target=self._run, name="kyb-sqlite-writer", daemon=True)
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self.revision = 0
+        self.compacted = 0
+
+    def start(self) -> None:
+        """Open the database and wait until the writer is ready (call in a thread)."""
+        self._thread.start()
+        self._ready.wait()
+        if self._failure is not None:
+            raise self._failure
+
+    @property
+    def failure(self) -> BaseException | None:
+        return self._failure
+
+    def submit(self, op: Op) -> None:
+        if self._failure is not None:
+            raise StoreUnavailableError(f"the SQLite writer stopped: {self._failure}")
+        self._queue.put(op)
+
+    def stop(self) -> None:
+        """Finish what is queued, then close the connection (call in a thread)."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            conn = schema.connect(self._path, writer=True)
+            self.revision = schema.current_revision(conn)
+            self.compacted = schema.compacted_revision(conn)
+            done = schema.meta_value(conn, "compact_done")
+            if done < self.compacted:  # a crash interrupted the last compaction
+                self._compaction = _Compaction(self.compacted, done)
+        except BaseException as err:  # noqa: BLE001 - reported to start()
+            self._failure = err
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            self._loop(conn)
+        except BaseException as err:
+            log.exception("SQLite writer failed")
+            self._failure = err
+            self._fail_pending(err)
+        finally:
+            conn.close()
+
+    def _loop(self, conn: sqlite3.Connection) -> None:
+        commits = 0
+        while True:
+            batch = self._take_batch()
+            if batch is None:
+                return
+            writes = [op for op in batch if op.kind != "compact"]
+            for op in batch:
+                if op.kind == "compact":
+                    self._begin_compaction(conn, op)
+            if writes:
+                self._commit_writes(conn, writes)
+                commits += 1
+                if commits % 256 == 0:
+                    self._truncate_wal_if_large(conn)
+            if self._compaction is not None:
+                self._compact_chunk(conn)
+
+    def _take_batch(self) -> list[Op] | None:
+        """Block for the first op (unless compaction is pending), then drain."""
+        try:
+            first = self._queue.get(block=self._compaction is None)
+        except queue.Empty:
+            return []
+        if first is _STOP:
+            return None
+        batch = [first]
+        while len(batch) < MAX_BATCH:
+            try:
+                op = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if op is _STOP:
+                self._queue.put(_STOP)
+                break
+            batch.append(op)
+        return batch
+
+    def _commit_writes(self, conn: sqlite3.Connection, ops: list[Op]) -> None:
+        start_revision = self.revision
+        results: list[tuple[object, Result]] = []
+        events: list[Event] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op in ops:
+                try:
+                    event = self._apply(conn, op)
+                except StoreError as err:
+                    results.append((op.token, err))
+                    continue
+                events.append(event)
+                results.append((op.token, event.kv))
+            _failpoint("before-commit")
+            conn.execute("COMMIT")
+            _failpoint("after-commit")
+        except sqlite3.Error as err:
+            self.revision = start_revision
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            failed = StoreUnavailableError(f"SQLite write failed: {err}")
+            results = [(op.token, failed) for op in ops]
+            events = []
+        self._on_commit(results, events, self.revision)
+
+    def _apply(self, conn: sqlite3.Connection, op: Op) -> Event:
+        current = _live(conn, op.key)
+        if op.kind == "create":
+            if current is not None:
+                raise AlreadyExistsError(op.key, current)
+            rev = self._insert(conn, op.key, 0, 0, 0, op.value)
+            conn.execute("INSERT INTO live (name, id) VALUES (?, ?)", (op.key, rev))
+            return Event(EventKind.CREATED, KeyValue(op.key, op.value, rev, rev), None)
+        if current is None:
+            raise NotFoundError(op.key)
+        if op.expected and current.mod_revision != op.expected:
+            raise ConflictError(op.key, op.expected, current)
+        create = current.create_revision
+        if op.kind == "update":
+            rev = self._insert(conn, op.key, 0, create, current.mod_revision, op.value)
+            conn.execute("UPDATE live SET id = ? WHERE name = ?", (rev, op.key))
+            return Event(EventKind.UPDATED, KeyValue(op.key, op.value, create, rev), current)
+        rev = self._insert(conn, op.key, 1, create, current.mod_revision, b"")
+        conn.execute("DELETE FROM live WHERE name = ?", (op.key,))
+        return Event(EventKind.DELETED, KeyValue(op.key, current.value, create, rev), current)
+
+    def _insert(
+        self, conn: sqlite3.Connection, key: str, deleted: int, create: int, prev: int, value: bytes
+    ) -> int:
+        rev = self.revision + 1
+        conn.execute(
+            "INSERT INTO log (id, name, deleted, create_revision, prev_revision, value) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (rev, key, deleted, create or rev, prev, value),
+        )
+        self.revision = rev
+        return rev
+
+    def _begin_compaction(self, conn: sqlite3.Connection, op: Op) -> None:
+        target = min(op.expected, self.revision)
+        if target <= self.compacted:
+            self._on_commit([(op.token, None)], [], self.revision)
+            return
+        # Record the new floor first, in its own transaction: from then on
+        # reads below it are refused, before any row they need is deleted.
+        conn.execute("BEGIN IMMEDIATE")
+        _set_meta(conn, "compacted", target)
+        conn.execute("COMMIT")
+        if self._compaction is None:
+            self._compaction = _Compaction(target, self.compacted)
+        self._compaction.target = target
+        self._compaction.tokens.append(op.token)
+        self.compacted = target
+
+    def _compact_chunk(self, conn: sqlite3.Connection) -> None:
+        """Forget what the rows of one chunk of revisions made obsolete.
+
+        Every row but a key's latest is the predecessor of exactly one newer
+        row, so walking the newer rows up to the target once, in chunks,
+        finds every superseded row, however old, and every tombstone.
+        """
+        job = self._compaction
+        assert job is not None
+        high = min(job.next_low + COMPACT_CHUNK, job.target)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "DELETE FROM log WHERE id IN (SELECT prev_revision FROM log "
+                "WHERE id > ? AND id <= ? AND prev_revision != 0)",
+                (job.next_low, high),
+            )
+            conn.execute(
+                "DELETE FROM log WHERE id > ? AND id <= ? AND deleted = 1", (job.next_low, high)
+            )
+            _set_meta(conn, "compact_done", high)
+            _failpoint("compact-chunk")
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            # The floor is already recorded, so reads stay correct; the rows
+            # this chunk left behind cost only space.
+            log.exception("compaction chunk (%d, %d] failed", job.next_low, high)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        job.next_low = high
+        if high >= job.target:
+            self._compaction = None
+            self._on_commit([(token, None) for token in job.tokens], [], self.revision)
+
+    def _truncate_wal_if_large(self, conn: sqlite3.Connection) -> None:
+        """Reset the WAL when constant readers kept passive checkpoints from it."""
+        try:
+            size = os.path.getsize(self._path + "-wal")
+        except OSError:
+            return
+        if size > WAL_TRUNCATE_BYTES:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _fail_pending(self, err: BaseException) -> None:
+        failed = StoreUnavailableError(f"the SQLite writer stopped: {err}")
+        results: list[tuple[object, Result]] = []
+        while True:
+            try:
+                op = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if op is not _STOP:
+                results.append((op.token, failed))
+        if self._compaction is not None:
+            results.extend((token, failed) for token in self._compaction.tokens)
+        self._on_commit(results, [], self.revision)
+
+
+def _set_meta(conn: sqlite3.Connection, name: str, value: int) -> None:
+    conn.execute(
+        "INSERT INTO meta (name, value) VALUES (?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        (name, value),
+    )
+
+
+def _live(conn: sqlite3.Connection, key: str) -> KeyValue | None:
+    row = conn.execute(
+        "SELECT l.id, l.create_revision, l.value FROM live AS v "
+        "JOIN log AS l ON l.id = v.id WHERE v.name = ?",
+        (key,),
+    ).fetchone()
+    return KeyValue(key, row[2], row[1], row[0]) if row else None
+
+
+_FAILPOINT = os.environ.get("KYB_STORE_FAILPOINT", "")
+
+
+def _failpoint(name: str) -> None:
+    """Crash here when the environment names this point (crash tests only)."""
+    if _FAILPOINT and name == _FAILPOINT:
+        os._exit(137)
