@@ -6,11 +6,14 @@ import contextlib
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+
+from tests.support.certs import TestPKI
 
 __all__ = ["EtcdServer", "etcd_binary", "free_port", "running_etcd"]
 
@@ -29,11 +32,13 @@ def free_port() -> int:
 class EtcdServer:
     """One etcd member listening only on 127.0.0.1, with its data in a temp dir."""
 
-    def __init__(self, data_dir: str) -> None:
+    def __init__(self, data_dir: str, *, tls: TestPKI | None = None) -> None:
         self.data_dir = data_dir
         self.client_port = free_port()
         self.peer_port = free_port()
-        self.url = f"http://127.0.0.1:{self.client_port}"
+        self.tls = tls
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.client_port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = os.path.join(data_dir, "etcd.log")
 
@@ -60,20 +65,41 @@ class EtcdServer:
             f"test={peer}",
             "--log-level",
             "warn",
+            # Room for a 1.5 MiB value plus the request around it (see README).
+            "--max-request-bytes",
+            str(2 * 1024 * 1024),
         ]
+        if self.tls is not None:
+            args += [
+                "--cert-file",
+                str(self.tls.server_cert),
+                "--key-file",
+                str(self.tls.server_key),
+                "--trusted-ca-file",
+                str(self.tls.ca),
+                "--client-cert-auth",
+            ]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"etcd exited early; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(self.url + "/health", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.05)
+            if self._healthy():
+                return
+            time.sleep(0.05)
         raise RuntimeError(f"etcd did not become healthy in {timeout}s; see {self.log_path}")
+
+    def _healthy(self) -> bool:
+        context = None
+        if self.tls is not None:
+            context = ssl.create_default_context(cafile=str(self.tls.ca))
+            context.load_cert_chain(str(self.tls.client_cert), str(self.tls.client_key))
+        try:
+            with urllib.request.urlopen(self.url + "/health", timeout=1, context=context) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

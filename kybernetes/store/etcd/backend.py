@@ -109,7 +109,10 @@ class EtcdStore(Store):
         keys.check_key(key)
         keys.check_revision(revision)
         reply = await self._gw.call(
-            "/v3/kv/range", {"key": self._wire(key), "revision": revision}, revision=revision
+            "/v3/kv/range",
+            {"key": self._wire(key), "revision": revision},
+            revision=revision,
+            idempotent=True,
         )
         kvs = reply.get("kvs") or []
         if not kvs:
@@ -137,7 +140,7 @@ class EtcdStore(Store):
             "revision": revision,
             "limit": limit,
         }
-        reply = await self._gw.call("/v3/kv/range", body, revision=revision)
+        reply = await self._gw.call("/v3/kv/range", body, revision=revision, idempotent=True)
         kvs = tuple(self._kv(raw) for raw in reply.get("kvs") or [])
         snapshot = revision or int(reply["header"]["revision"])
         if reply.get("more") and kvs:
@@ -148,7 +151,9 @@ class EtcdStore(Store):
 
     async def current_revision(self) -> int:
         self._check_open()
-        reply = await self._gw.call("/v3/kv/range", {"key": b64(b"\x00"), "count_only": True})
+        reply = await self._gw.call(
+            "/v3/kv/range", {"key": b64(b"\x00"), "count_only": True}, idempotent=True
+        )
         return int(reply["header"]["revision"])
 
     # -- writes --------------------------------------------------------------

@@ -25,6 +25,7 @@ import orjson
 from kybernetes.store.types import (
     CompactedError,
     FutureRevisionError,
+    InvalidInputError,
     StoreError,
     StoreUnavailableError,
 )
@@ -61,6 +62,11 @@ def error_from_reply(status: int, body: JSON, revision: int) -> StoreError:
         return CompactedError(revision)
     if "required revision is a future revision" in message:
         return FutureRevisionError(revision, 0)
+    if "request is too large" in message:
+        return InvalidInputError(
+            "etcd refused the request as too large; values up to 1.5 MiB need etcd "
+            "started with --max-request-bytes=2097152"
+        )
     return StoreUnavailableError(f"etcd refused the request: {message}")
 
 
@@ -107,8 +113,25 @@ class Gateway:
         n = len(self.endpoints)
         return [(self._current + i) % n for i in range(n)]
 
-    async def call(self, path: str, body: JSON, *, revision: int = 0) -> JSON:
-        """POST one unary request; raise the store error etcd's reply means."""
+    async def call(
+        self, path: str, body: JSON, *, revision: int = 0, idempotent: bool = False
+    ) -> JSON:
+        """POST one unary request; raise the store error etcd's reply means.
+
+        A read (`idempotent`) that loses its connection mid-request is tried
+        once more, since a pooled connection can be stale after etcd
+        restarted; a write is not, since it may have been applied.
+        """
+        attempts = 2 if idempotent else 1
+        for attempt in range(attempts):
+            try:
+                return await self._call_once(path, body, revision)
+            except StoreUnavailableError as err:
+                if attempt + 1 == attempts or not isinstance(err.__cause__, aiohttp.ClientError):
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _call_once(self, path: str, body: JSON, revision: int) -> JSON:
         data = orjson.dumps(body)
         last_error: Exception | None = None
         for index in self._order():

@@ -1,0 +1,45 @@
+"""Fixtures that open every store backend the same way.
+
+`store` is parametrized over the backends, so every test that takes it is
+part of the conformance suite. The etcd runs go to a real etcd server that
+this fixture starts on loopback (one per test session); each test gets its
+own key prefix there, and compares revisions only relative to the ones it
+saw, since other tests share the server's revision counter.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from kybernetes.store import Store, open_store
+from tests.support.etcd import EtcdServer, running_etcd
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("etcd", id="etcd", marks=pytest.mark.etcd),
+]
+
+
+@pytest.fixture(scope="session")
+def etcd_server() -> Iterator[EtcdServer]:
+    with running_etcd() as server:
+        yield server
+
+
+def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: object) -> str:
+    if backend == "sqlite":
+        return f"sqlite://{tmp_path}/state.db?compact_interval=0"
+    server: EtcdServer = request.getfixturevalue("etcd_server")
+    return f"etcd://127.0.0.1:{server.client_port}/test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(params=BACKENDS)
+async def store(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[Store]:
+    opened = await open_store(store_url(request.param, request, tmp_path))
+    try:
+        yield opened
+    finally:
+        await opened.close()
