@@ -79,11 +79,22 @@ async def _open_etcd(url: StoreURL) -> Store:
     )
 
 
+async def _open_remote(url: StoreURL) -> Store:
+    from kybernetes.store.remote.client import RemoteStore
+
+    if len(url.hosts) != 1 or url.path not in ("", "/"):
+        raise InvalidInputError(
+            f"remote store URL {url.url!r} needs one HOST:PORT and no path: kyb://127.0.0.1:2390"
+        )
+    return await RemoteStore.open(f"http://{url.hosts[0]}")
+
+
 OPENERS: dict[str, Callable[[StoreURL], Awaitable[Store]]] = {
     "sqlite": _open_sqlite,
     "etcd": _open_etcd,
     "etcd+http": _open_etcd,
     "etcd+https": _open_etcd,
+    "kyb": _open_remote,
 }
 
 

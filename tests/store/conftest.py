@@ -1,10 +1,11 @@
 """Fixtures that open every store backend the same way.
 
-`store` is parametrized over the backends, so every test that takes it is
-part of the conformance suite. The etcd runs go to a real etcd server that
-this fixture starts on loopback (one per test session); each test gets its
-own key prefix there, and compares revisions only relative to the ones it
-saw, since other tests share the server's revision counter.
+`store` is parametrized over the backends (and the remote store serving
+SQLite), so every test that takes it is part of the conformance suite. The
+etcd runs go to a real etcd server that this fixture starts on loopback
+(one per test session); each test gets its own key prefix there, and
+compares revisions only relative to the ones it saw, since other tests share
+the server's revision counter.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from kybernetes.store import Store, open_store
+from kybernetes.store.remote.server import listening_url, serve_store
 from tests.support.etcd import EtcdServer, running_etcd
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("etcd", id="etcd", marks=pytest.mark.etcd),
+    pytest.param("remote", id="remote"),
 ]
 
 
@@ -38,6 +41,17 @@ def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: object) ->
 
 @pytest.fixture(params=BACKENDS)
 async def store(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[Store]:
+    if request.param == "remote":
+        # A SQLite store served over HTTP in this process, used through kyb://.
+        served = await open_store(store_url("sqlite", request, tmp_path))
+        runner = await serve_store(served, "127.0.0.1", 0)
+        url = listening_url(runner).replace("http://", "kyb://")
+        try:
+            async with await open_store(url) as opened:
+                yield opened
+        finally:
+            await runner.cleanup()
+        return
     opened = await open_store(store_url(request.param, request, tmp_path))
     try:
         yield opened

@@ -21,6 +21,7 @@ from kybernetes.store import (
     InvalidInputError,
     NotFoundError,
     Store,
+    StoreClosedError,
 )
 from tests.store.watching import WatchReader
 
@@ -415,6 +416,17 @@ async def test_watch_close_ends_iteration_quietly(store: Store) -> None:
     await watch.close()
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(task, 5)
+
+
+async def test_closing_the_store_ends_watches(store: Store) -> None:
+    reader = WatchReader(store.watch("/", after=await store.current_revision()))
+    task = asyncio.create_task(reader.next_batch())
+    await asyncio.sleep(0.05)
+    await store.close()
+    with pytest.raises(StoreClosedError):
+        await asyncio.wait_for(task, 5)
+    with pytest.raises(StoreClosedError):
+        await store.get("/k")
 
 
 # -- bad input ------------------------------------------------------------------------

@@ -158,15 +158,3 @@ async def test_slow_watcher_is_dropped_without_blocking_writers(tmp_path: Path) 
         assert revisions == list(range(first.mod_revision, first.mod_revision + 201))
     finally:
         await store.close()
-
-
-async def test_closing_the_store_ends_watches(tmp_path: Path) -> None:
-    store = await SqliteStore.open(str(tmp_path / "state.db"), compact_interval=0)
-    reader = WatchReader(store.watch("/", after=0))
-    task = asyncio.create_task(reader.next_batch())
-    await asyncio.sleep(0.05)
-    await store.close()
-    from kybernetes.store import StoreClosedError
-
-    with pytest.raises(StoreClosedError):
-        await asyncio.wait_for(task, 5)

@@ -38,6 +38,7 @@ from kybernetes.store.types import (
     NotFoundError,
     Store,
     StoreClosedError,
+    StoreError,
     StoreUnavailableError,
     Watch,
     WatchBatch,
@@ -261,7 +262,7 @@ class EtcdStore(Store):
         self._closed = True
         await self._compactor.stop()
         for watch in list(self._watches):
-            await watch.close()
+            await watch._shut(StoreClosedError())
         await self._gw.close()
 
 
@@ -273,6 +274,7 @@ class _EtcdWatch(Watch):
         self._requests: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._response: aiohttp.ClientResponse | None = None
         self._closed = False
+        self._end_error: StoreError | None = None  # raised instead of a quiet end
 
     def __aiter__(self) -> AsyncIterator[WatchBatch]:
         return self._batches()
@@ -308,11 +310,11 @@ class _EtcdWatch(Watch):
                         failures = 0
                         yield batch
                     if self._closed:
-                        return
+                        break
                     raise StoreUnavailableError("etcd ended the watch stream")
                 except (aiohttp.ClientError, StoreUnavailableError, TimeoutError) as err:
                     if self._closed:
-                        return
+                        break
                     failures += 1
                     if failures > WATCH_RECONNECTS:
                         raise StoreUnavailableError(
@@ -320,6 +322,8 @@ class _EtcdWatch(Watch):
                         ) from err
                     log.info("etcd watch on %r broke (%s); resuming", self.prefix, err)
                     await asyncio.sleep(0.1 * failures)
+            if self._end_error is not None:
+                raise self._end_error
         finally:
             await self.close()
 
@@ -368,9 +372,13 @@ class _EtcdWatch(Watch):
         await self._requests.put(orjson.dumps({"progress_request": {}}))
 
     async def close(self) -> None:
+        await self._shut(None)
+
+    async def _shut(self, error: StoreError | None) -> None:
         if self._closed:
             return
         self._closed = True
+        self._end_error = error
         self._store._watches.discard(self)
         await self._requests.put(None)
         if self._response is not None:

@@ -33,6 +33,7 @@ from kybernetes.store.types import (
     EventKind,
     KeyValue,
     NotFoundError,
+    StoreClosedError,
     StoreError,
     StoreUnavailableError,
 )
@@ -123,6 +124,13 @@ class Writer:
         self._ready.set()
         try:
             self._loop(conn)
+            if self._compaction is not None and self._compaction.tokens:
+                # Stopped mid-compaction: the floor is recorded and the rest
+                # resumes at the next start; whoever waits must not hang.
+                closed: list[tuple[object, Result]] = [
+                    (token, StoreClosedError()) for token in self._compaction.tokens
+                ]
+                self._on_commit(closed, [], self.revision)
         except BaseException as err:
             log.exception("SQLite writer failed")
             self._failure = err

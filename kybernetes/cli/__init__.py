@@ -1,0 +1,1 @@
+"""The `kyb` command line: lifecycle commands and the server composition root."""

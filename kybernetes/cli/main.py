@@ -1,0 +1,90 @@
+"""The `kyb` console script: parses arguments and dispatches by command name."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from kybernetes import __version__
+from kybernetes.cli import lifecycle
+from kybernetes.cli.paths import default_data_dir, default_store_url
+from kybernetes.store import StoreError
+
+__all__ = ["main"]
+
+DEFAULT_LISTEN = "127.0.0.1:2390"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kyb", description="Kybernetes: a small Kubernetes-compatible cluster."
+    )
+    parser.add_argument("--version", action="version", version=f"kyb {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where the cluster keeps its files (default: $KYB_DATA_DIR, "
+        "/var/lib/kybernetes as root, ~/.kybernetes otherwise)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in [
+        ("start", "start a cluster in the background and wait until it is ready"),
+        ("server", "run the cluster in the foreground (what start runs)"),
+    ]:
+        sub = commands.add_parser(name, help=text, parents=[common])
+        sub.add_argument(
+            "--store",
+            default=None,
+            help="store URL: sqlite:///path/state.db (default, in the data dir) or "
+            "etcd://host:2379[,host:2379]",
+        )
+        sub.add_argument(
+            "--listen",
+            default=DEFAULT_LISTEN,
+            help=f"HOST:PORT the store is served on (default {DEFAULT_LISTEN})",
+        )
+    commands.add_parser("status", help="show what runs", parents=[common])
+    commands.add_parser("stop", help="stop the cluster, keeping its data", parents=[common])
+    commands.add_parser("delete", help="stop the cluster and delete its data", parents=[common])
+    return parser
+
+
+def _run_server(args: argparse.Namespace, data_dir: Path) -> int:
+    from kybernetes.cli.server import run_server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    store_url = args.store or default_store_url(data_dir)
+    try:
+        asyncio.run(run_server(data_dir=data_dir, store_url=store_url, listen=args.listen))
+    except (StoreError, OSError, ValueError) as err:
+        # Expected failures (bad URL, port taken, data dir not writable,
+        # etcd unreachable) are one line, not a traceback.
+        print(f"kyb server: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _start(args: argparse.Namespace, data_dir: Path) -> int:
+    store_url = args.store or default_store_url(data_dir)
+    return lifecycle.start(data_dir=data_dir, store_url=store_url, listen=args.listen)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Path], int]] = {
+    "start": _start,
+    "server": _run_server,
+    "status": lambda args, data_dir: lifecycle.status(data_dir=data_dir),
+    "stop": lambda args, data_dir: lifecycle.stop(data_dir=data_dir),
+    "delete": lambda args, data_dir: lifecycle.delete(data_dir=data_dir),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    data_dir: Path = args.data_dir or default_data_dir()
+    return COMMANDS[args.command](args, data_dir)

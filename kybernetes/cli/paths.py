@@ -1,0 +1,67 @@
+"""Where a cluster keeps its files, and the state file a running server writes.
+
+The state file is written only once the server is ready, so its presence
+plus a live pid is what `kyb status` and `kyb start` trust.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import orjson
+
+__all__ = ["ServerState", "default_data_dir", "read_state", "remove_state", "write_state"]
+
+STATE_FILE = "server.json"
+LOG_FILE = "server.log"
+
+
+def default_data_dir() -> Path:
+    """$KYB_DATA_DIR, else /var/lib/kybernetes for root, else ~/.kybernetes."""
+    env = os.environ.get("KYB_DATA_DIR")
+    if env:
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/lib/kybernetes")
+    return Path.home() / ".kybernetes"
+
+
+def default_store_url(data_dir: Path) -> str:
+    return f"sqlite://{data_dir.absolute()}/state.db"
+
+
+@dataclass(frozen=True)
+class ServerState:
+    pid: int
+    store_url: str
+    store_endpoint: str
+
+
+def write_state(data_dir: Path, state: ServerState) -> None:
+    tmp = data_dir / (STATE_FILE + ".tmp")
+    tmp.write_bytes(orjson.dumps(asdict(state)))
+    tmp.replace(data_dir / STATE_FILE)
+
+
+def read_state(data_dir: Path) -> ServerState | None:
+    try:
+        raw = orjson.loads((data_dir / STATE_FILE).read_bytes())
+        return ServerState(int(raw["pid"]), str(raw["store_url"]), str(raw["store_endpoint"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def remove_state(data_dir: Path) -> None:
+    (data_dir / STATE_FILE).unlink(missing_ok=True)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Installs what Kybernetes needs, then starts a cluster or runs the tests.
+#
+#   scripts/setup.sh start   install, then `kyb start`
+#   scripts/setup.sh test    install, then lint, type-check and the whole test suite
+#   scripts/setup.sh install install only
+#
+# Works on a fresh Debian (bookworm or later) machine as root: missing system
+# packages come from apt. As a non-root user it installs nothing system-wide
+# and says what is missing instead.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+VENV="$ROOT/.venv"
+
+# System packages, by the command that proves each is there.
+declare -A PACKAGES=(
+  [python3]=python3
+  [etcd]=etcd-server
+  [etcdctl]=etcd-client
+  [git]=git
+)
+
+say() { printf '==> %s\n' "$*"; }
+
+python_ok() {
+  "$1" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
+}
+
+install_system_packages() {
+  local missing=()
+  for cmd in "${!PACKAGES[@]}"; do
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("${PACKAGES[$cmd]}")
+  done
+  if ! python_ok python3; then
+    missing+=(python3 python3-venv)
+  fi
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+    say "missing system packages: ${missing[*]} (run this script as root on Debian to install them)"
+    return 0
+  fi
+  say "installing system packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_python_env() {
+  python_ok python3 || { echo "Python >= 3.11 with venv is required" >&2; exit 1; }
+  if [ ! -x "$VENV/bin/python" ] || ! python_ok "$VENV/bin/python"; then
+    say "creating $VENV"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+  fi
+  say "installing kybernetes and its test tools into $VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+  "$VENV/bin/python" -m pip install -q -e "$ROOT[test]"
+}
+
+run_tests() {
+  say "ruff"
+  "$VENV/bin/ruff" check kybernetes tests bench
+  "$VENV/bin/ruff" format --check kybernetes tests bench
+  say "mypy"
+  "$VENV/bin/mypy"
+  say "import layers"
+  "$VENV/bin/lint-imports"
+  say "pytest"
+  "$VENV/bin/pytest" "$@"
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  install) install_system_packages; install_python_env ;;
+  start) install_system_packages; install_python_env; exec "$VENV/bin/kyb" start "$@" ;;
+  test) install_system_packages; install_python_env; run_tests "$@" ;;
+  *) echo "usage: $0 start|test|install" >&2; exit 2 ;;
+esac
