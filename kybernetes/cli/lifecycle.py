@@ -1,31 +1,40 @@
-"""`kyb start`, `status`, `stop` and `delete`: minikube-like lifecycle.
+"""`kyb start`, `status`, `stop`, `delete` and `kubectl`: minikube-like lifecycle.
 
 `start` runs `kyb server` as a detached process and waits until it has
-written its state file (which it does only once ready), showing progress,
-so that when `start` returns the cluster answers.
+written its state file (which it does only once the API answers), showing
+progress; then it points the user's kubeconfig at the cluster, so when
+`start` returns, `kubectl get ns` works.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
-from kybernetes.cli.paths import LOG_FILE, pid_alive, read_state, remove_state
-from kybernetes.store import StoreError, open_store
+from kybernetes.cli.kubeconfig import (
+    KubeconfigError,
+    kubeconfig_path,
+    merge_context,
+    remove_context,
+)
+from kybernetes.cli.paths import LOG_FILE, ServerState, pid_alive, read_state, remove_state
+from kybernetes.cli.server import ADMIN_KUBECONFIG
 
-__all__ = ["delete", "start", "status", "stop"]
+__all__ = ["delete", "kubectl", "start", "status", "stop"]
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
+CONTEXT = "kybernetes"
 
 
-def start(*, data_dir: Path, store_url: str, listen: str) -> int:
+def start(*, data_dir: Path, server_args: list[str]) -> int:
     state = read_state(data_dir)
     if state is not None and pid_alive(state.pid):
         print(f"Kybernetes is already running (pid {state.pid}).")
@@ -37,24 +46,15 @@ def start(*, data_dir: Path, store_url: str, listen: str) -> int:
     print(f"Starting Kybernetes (data in {data_dir}) ...", flush=True)
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "kybernetes",
-                "server",
-                "--data-dir",
-                str(data_dir),
-                "--store",
-                store_url,
-                "--listen",
-                listen,
-            ],
+            [sys.executable, "-m", "kybernetes", "server", "--data-dir", str(data_dir),
+             *server_args],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-        )
-    while read_state(data_dir) is None:
+        )  # fmt: skip
+    state = None
+    while state is None:
         if process.poll() is not None:
             print(f"kyb server exited with code {process.returncode}; last lines of {log_path}:")
             print(_tail(log_path))
@@ -62,9 +62,41 @@ def start(*, data_dir: Path, store_url: str, listen: str) -> int:
         if time.monotonic() - began > START_TIMEOUT:
             print(f"kyb server did not become ready in {START_TIMEOUT:.0f}s; see {log_path}")
             return 1
-        time.sleep(0.02)
-    print(f"Ready in {time.monotonic() - began:.2f}s.")
+        time.sleep(0.01)
+        state = read_state(data_dir)
+    print(f"Ready in {time.monotonic() - began:.2f}s: the API server answers at {state.api_url}.")
+    _configure_kubectl(data_dir, state)
     return status(data_dir=data_dir)
+
+
+def _configure_kubectl(data_dir: Path, state: ServerState) -> None:
+    from kybernetes.apiserver.pki import ClusterPKI
+
+    pki = ClusterPKI.load_or_create(data_dir / "pki", hostnames=[], ips=[])
+    path = kubeconfig_path()
+    try:
+        merge_context(
+            path,
+            name=CONTEXT,
+            server=state.api_url,
+            ca_pem=pki.ca_pem,
+            client_cert_pem=pki.admin_cert_pem,
+            client_key_pem=pki.admin_key_pem,
+        )
+    except KubeconfigError as err:
+        admin = data_dir / ADMIN_KUBECONFIG
+        print(f"Could not update {path}: {err}. Use: kubectl --kubeconfig {admin}")
+        return
+    print(f'kubectl is now configured to use "{CONTEXT}" (in {path}).')
+
+
+def _api_ready(data_dir: Path, state: ServerState) -> str:
+    context = ssl.create_default_context(cafile=str(data_dir / "pki" / "ca.crt"))
+    try:
+        with urllib.request.urlopen(state.api_url + "/readyz", timeout=5, context=context) as resp:
+            return "Running" if resp.status == 200 else f"Not ready (HTTP {resp.status})"
+    except OSError as err:
+        return f"Not answering ({err})"
 
 
 def status(*, data_dir: Path) -> int:
@@ -72,25 +104,16 @@ def status(*, data_dir: Path) -> int:
     if state is None or not pid_alive(state.pid):
         print("Kybernetes is not running. Start it with: kyb start")
         return 3
-    try:
-        revision = asyncio.run(_store_revision(state.store_endpoint))
-        store_line = f"Running ({state.store_url}, revision {revision})"
-    except StoreError as err:
-        store_line = f"Not answering ({err})"
+    path = kubeconfig_path()
+    configured = CONTEXT in (path.read_text(errors="replace") if path.exists() else "")
     print("kybernetes")
-    print(f"server: Running (pid {state.pid}, data in {data_dir})")
-    print(f"store: {store_line}")
-    print(f"store endpoint: {state.store_endpoint}")
-    print("apiserver: Not built yet (the store is all that runs so far; kubectl cannot connect)")
+    print("type: Control Plane")
+    print(f"host: Running (pid {state.pid}, data in {data_dir})")
+    print(f"apiserver: {_api_ready(data_dir, state)} ({state.api_url})")
+    print(f"store: {state.store_url}")
+    print("kubelet: Not built yet (no node runs pods so far)")
+    print(f"kubeconfig: {'Configured' if configured else 'Not configured'} ({path})")
     return 0
-
-
-async def _store_revision(endpoint: str) -> int:
-    store = await open_store(endpoint)
-    try:
-        return await store.current_revision()
-    finally:
-        await store.close()
 
 
 def stop(*, data_dir: Path) -> int:
@@ -114,10 +137,23 @@ def stop(*, data_dir: Path) -> int:
 
 def delete(*, data_dir: Path) -> int:
     stop(data_dir=data_dir)
+    try:
+        remove_context(kubeconfig_path(), CONTEXT)
+    except KubeconfigError as err:
+        print(f"Could not clean the kubeconfig: {err}")
     if data_dir.exists():
         shutil.rmtree(data_dir)
         print(f"Deleted {data_dir}.")
     return 0
+
+
+def kubectl(*, data_dir: Path, args: list[str]) -> int:
+    binary = shutil.which("kubectl")
+    if binary is None:
+        print("kubectl is not installed; see https://kubernetes.io/docs/tasks/tools/")
+        return 1
+    config = data_dir / ADMIN_KUBECONFIG
+    os.execv(binary, [binary, "--kubeconfig", str(config), *args])
 
 
 def _tail(path: Path, lines: int = 20) -> str:

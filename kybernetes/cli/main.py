@@ -16,7 +16,32 @@ from kybernetes.store import StoreError
 
 __all__ = ["main"]
 
-DEFAULT_LISTEN = "127.0.0.1:2390"
+DEFAULT_PORT = 6443
+
+
+def _server_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--datastore-endpoint",
+        "--store",
+        dest="store",
+        default=None,
+        help="store URL: sqlite:///path/state.db (default, in the data dir) or "
+        "etcd://host:2379[,host:2379]",
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"HTTPS port (default {DEFAULT_PORT})"
+    )
+    parser.add_argument(
+        "--bind-address",
+        default="0.0.0.0",
+        help="address the API listens on (default 0.0.0.0)",
+    )
+    parser.add_argument(
+        "--serve-store",
+        default="",
+        metavar="HOST:PORT",
+        help="also serve the store itself to other processes (kyb://HOST:PORT)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,22 +62,26 @@ def _parser() -> argparse.ArgumentParser:
         ("start", "start a cluster in the background and wait until it is ready"),
         ("server", "run the cluster in the foreground (what start runs)"),
     ]:
-        sub = commands.add_parser(name, help=text, parents=[common])
-        sub.add_argument(
-            "--store",
-            default=None,
-            help="store URL: sqlite:///path/state.db (default, in the data dir) or "
-            "etcd://host:2379[,host:2379]",
-        )
-        sub.add_argument(
-            "--listen",
-            default=DEFAULT_LISTEN,
-            help=f"HOST:PORT the store is served on (default {DEFAULT_LISTEN})",
-        )
+        _server_flags(commands.add_parser(name, help=text, parents=[common]))
     commands.add_parser("status", help="show what runs", parents=[common])
     commands.add_parser("stop", help="stop the cluster, keeping its data", parents=[common])
-    commands.add_parser("delete", help="stop the cluster and delete its data", parents=[common])
+    commands.add_parser(
+        "delete", help="stop the cluster, delete its data and kubeconfig entry", parents=[common]
+    )
+    kubectl = commands.add_parser(
+        "kubectl", help="run kubectl against this cluster: kyb kubectl -- ARGS", parents=[common]
+    )
+    kubectl.add_argument("args", nargs=argparse.REMAINDER)
     return parser
+
+
+def _server_args(args: argparse.Namespace) -> list[str]:
+    flags = ["--port", str(args.port), "--bind-address", args.bind_address]
+    if args.store:
+        flags += ["--datastore-endpoint", args.store]
+    if args.serve_store:
+        flags += ["--serve-store", args.serve_store]
+    return flags
 
 
 def _run_server(args: argparse.Namespace, data_dir: Path) -> int:
@@ -61,7 +90,15 @@ def _run_server(args: argparse.Namespace, data_dir: Path) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     store_url = args.store or default_store_url(data_dir)
     try:
-        asyncio.run(run_server(data_dir=data_dir, store_url=store_url, listen=args.listen))
+        asyncio.run(
+            run_server(
+                data_dir=data_dir,
+                store_url=store_url,
+                bind=args.bind_address,
+                port=args.port,
+                serve_store_at=args.serve_store,
+            )
+        )
     except (StoreError, OSError, ValueError) as err:
         # Expected failures (bad URL, port taken, data dir not writable,
         # etcd unreachable) are one line, not a traceback.
@@ -70,17 +107,22 @@ def _run_server(args: argparse.Namespace, data_dir: Path) -> int:
     return 0
 
 
-def _start(args: argparse.Namespace, data_dir: Path) -> int:
-    store_url = args.store or default_store_url(data_dir)
-    return lifecycle.start(data_dir=data_dir, store_url=store_url, listen=args.listen)
+def _kubectl(args: argparse.Namespace, data_dir: Path) -> int:
+    rest = list(args.args)
+    if rest[:1] == ["--"]:
+        rest = rest[1:]
+    return lifecycle.kubectl(data_dir=data_dir, args=rest)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Path], int]] = {
-    "start": _start,
+    "start": lambda args, data_dir: lifecycle.start(
+        data_dir=data_dir, server_args=_server_args(args)
+    ),
     "server": _run_server,
     "status": lambda args, data_dir: lifecycle.status(data_dir=data_dir),
     "stop": lambda args, data_dir: lifecycle.stop(data_dir=data_dir),
     "delete": lambda args, data_dir: lifecycle.delete(data_dir=data_dir),
+    "kubectl": _kubectl,
 }
 
 

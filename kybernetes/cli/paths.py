@@ -36,7 +36,8 @@ def default_store_url(data_dir: Path) -> str:
 class ServerState:
     pid: int
     store_url: str
-    store_endpoint: str
+    api_url: str
+    store_endpoint: str = ""
 
 
 def write_state(data_dir: Path, state: ServerState) -> None:
@@ -48,7 +49,12 @@ def write_state(data_dir: Path, state: ServerState) -> None:
 def read_state(data_dir: Path) -> ServerState | None:
     try:
         raw = orjson.loads((data_dir / STATE_FILE).read_bytes())
-        return ServerState(int(raw["pid"]), str(raw["store_url"]), str(raw["store_endpoint"]))
+        return ServerState(
+            int(raw["pid"]),
+            str(raw["store_url"]),
+            str(raw["api_url"]),
+            str(raw.get("store_endpoint") or ""),
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

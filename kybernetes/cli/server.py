@@ -1,54 +1,95 @@
 """`kyb server`: the composition root, in the order the components need.
 
-Today the server runs the store and serves it to other processes; the API
-server, controllers and the local node agent will start here after it, each
-waiting for the one before to be ready (STYLE.md habit 9).
+store -> PKI -> API server (ready: system namespaces exist) -> admin
+kubeconfig and state file. Controllers, the scheduler and the local node
+agent will start after the API server, each waiting for the one before
+(STYLE.md habit 9). The store can also be served to other processes
+(`--serve-store`), as the crash tests use it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
+import socket
 from pathlib import Path
 
+from kybernetes.apiserver.pki import ClusterPKI
+from kybernetes.apiserver.server import start_apiserver
+from kybernetes.cli.kubeconfig import write_admin_kubeconfig
 from kybernetes.cli.paths import ServerState, remove_state, write_state
 from kybernetes.store import open_store
-from kybernetes.store.remote.server import serve_store
+from kybernetes.store.remote.server import listening_url, serve_store
 
 __all__ = ["run_server", "split_listen"]
 
 log = logging.getLogger("kybernetes.server")
 
+ADMIN_KUBECONFIG = "kubeconfig"
+
 
 def split_listen(listen: str) -> tuple[str, int]:
     """'127.0.0.1:2390' -> ('127.0.0.1', 2390), with a clear error otherwise."""
     host, sep, port = listen.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"--listen {listen!r} must be HOST:PORT, for example 127.0.0.1:2390")
-    return host, int(port)
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"{listen!r} must be HOST:PORT, for example 127.0.0.1:6443")
+    return host.strip("[]"), int(port)
 
 
-async def run_server(*, data_dir: Path, store_url: str, listen: str) -> None:
-    host, port = split_listen(listen)
+def _node_addresses(bind: str) -> tuple[list[str], list[str]]:
+    hostname = socket.gethostname()
+    ips = ["127.0.0.1"]
+    if bind not in ("0.0.0.0", "::", "127.0.0.1", "localhost"):
+        ips.append(bind)
+    with contextlib.suppress(OSError):
+        ips += [str(a[4][0]) for a in socket.getaddrinfo(hostname, None, socket.AF_INET)]
+    return [hostname], sorted(set(ips))
+
+
+async def run_server(
+    *, data_dir: Path, store_url: str, bind: str, port: int, serve_store_at: str = ""
+) -> None:
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    hostnames, ips = _node_addresses(bind)
+    pki = await asyncio.to_thread(
+        ClusterPKI.load_or_create, data_dir / "pki", hostnames=hostnames, ips=ips
+    )
     store = await open_store(store_url)
+    store_runner = None
     try:
-        runner = await serve_store(store, host, port)
+        api = await start_apiserver(store=store, pki=pki, host=bind, port=port)
         try:
-            endpoint = f"kyb://{host}:{port}"
-            write_state(data_dir, ServerState(os.getpid(), store_url, endpoint))
-            log.info("store ready: %s, served at %s", store_url, endpoint)
+            store_endpoint = ""
+            if serve_store_at:
+                host, store_port = split_listen(serve_store_at)
+                store_runner = await serve_store(store, host, store_port)
+                store_endpoint = listening_url(store_runner).replace("http://", "kyb://")
+            local = f"https://127.0.0.1:{api.url.rsplit(':', 1)[1]}"
+            await asyncio.to_thread(
+                write_admin_kubeconfig,
+                data_dir / ADMIN_KUBECONFIG,
+                server=local,
+                ca_pem=pki.ca_pem,
+                client_cert_pem=pki.admin_cert_pem,
+                client_key_pem=pki.admin_key_pem,
+            )
+            state = ServerState(os.getpid(), store_url, local, store_endpoint)
+            write_state(data_dir, state)
+            log.info("ready: API at %s, store %s", local, store_url)
             await stop.wait()
             log.info("stopping")
         finally:
             remove_state(data_dir)
-            await runner.cleanup()
+            await api.stop()
+            if store_runner is not None:
+                await store_runner.cleanup()
     finally:
         await store.close()

@@ -1,81 +1,101 @@
-"""`kyb start|status|stop|delete` as a user runs them, on a free loopback port."""
+"""`kyb start|status|stop|delete|kubectl` as a user runs them, on a free loopback port."""
 
 from __future__ import annotations
 
-import asyncio
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
-from kybernetes.store import open_store
 from tests.support.etcd import free_port
 
-
-def kyb(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KYB_DATA_DIR": str(data_dir)}
-    return subprocess.run(
-        [sys.executable, "-m", "kybernetes", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kept}\ndata: {a: b}\n"
 
 
-async def write_and_read(endpoint: str, key: str, value: bytes | None) -> bytes:
-    store = await open_store(endpoint)
-    try:
-        if value is not None:
-            await store.create(key, value)
-        return (await store.get(key)).value
-    finally:
-        await store.close()
+class Kyb:
+    def __init__(self, tmp_path: Path) -> None:
+        self.data_dir = tmp_path / "cluster"
+        self.kubeconfig = tmp_path / "kube" / "config"
+        self.home = tmp_path / "home"
+        self.home.mkdir()
+        self.port = free_port()
+
+    def __call__(
+        self, *args: str, stdin: str = "", data_dir: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "KYB_DATA_DIR": str(data_dir or self.data_dir),
+            "KUBECONFIG": str(self.kubeconfig),
+            "HOME": str(self.home),
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "kybernetes", *args],
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def start(self, data_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
+        return self(
+            "start", "--port", str(self.port), "--bind-address", "127.0.0.1", data_dir=data_dir
+        )
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "cluster"
-    yield path
-    kyb("stop", data_dir=path)
+def kyb(tmp_path: Path) -> Iterator[Kyb]:
+    runner = Kyb(tmp_path)
+    yield runner
+    runner("stop")
 
 
-def test_start_status_stop_keeps_data_and_delete_removes_it(data_dir: Path) -> None:
-    listen = f"127.0.0.1:{free_port()}"
-    started = kyb("start", "--listen", listen, data_dir=data_dir)
+def test_start_configures_kubectl_and_stop_start_keeps_objects(kyb: Kyb) -> None:
+    started = kyb.start()
     assert started.returncode == 0, started.stdout + started.stderr
     assert "Ready in" in started.stdout
-    assert f"kyb://{listen}" in started.stdout
+    assert 'kubectl is now configured to use "kybernetes"' in started.stdout
+    config = yaml.safe_load(kyb.kubeconfig.read_text())
+    assert config["current-context"] == "kybernetes"
+    assert config["clusters"][0]["cluster"]["server"] == f"https://127.0.0.1:{kyb.port}"
 
-    status = kyb("status", data_dir=data_dir)
+    status = kyb("status")
     assert status.returncode == 0
-    assert "store: Running (sqlite://" in status.stdout
+    assert "apiserver: Running" in status.stdout
+    assert "kubeconfig: Configured" in status.stdout
 
-    endpoint = f"kyb://{listen}"
-    assert asyncio.run(write_and_read(endpoint, "/kept", b"across restarts")) == b"across restarts"
-    assert "already running" in kyb("start", "--listen", listen, data_dir=data_dir).stdout
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed")
+    created = kyb("kubectl", "--", "create", "-f", "-", "--validate=false", stdin=CONFIGMAP)
+    assert created.returncode == 0, created.stderr
+    assert "already running" in kyb.start().stdout
 
-    assert kyb("stop", data_dir=data_dir).returncode == 0
-    stopped = kyb("status", data_dir=data_dir)
+    assert kyb("stop").returncode == 0
+    stopped = kyb("status")
     assert stopped.returncode == 3
     assert "not running" in stopped.stdout
 
-    assert kyb("start", "--listen", listen, data_dir=data_dir).returncode == 0
-    assert asyncio.run(write_and_read(endpoint, "/kept", None)) == b"across restarts"
+    assert kyb.start().returncode == 0
+    got = kyb("kubectl", "--", "get", "configmap", "kept", "-o", "name")
+    assert got.stdout.strip() == "configmap/kept", got.stderr
 
-    assert kyb("delete", data_dir=data_dir).returncode == 0
-    assert not data_dir.exists()
+    assert kyb("delete").returncode == 0
+    assert not kyb.data_dir.exists()
+    config = yaml.safe_load(kyb.kubeconfig.read_text())
+    assert all(c["name"] != "kybernetes" for c in config.get("contexts") or [])
 
 
-def test_port_taken_is_one_clear_line(data_dir: Path, tmp_path: Path) -> None:
-    listen = f"127.0.0.1:{free_port()}"
-    assert kyb("start", "--listen", listen, data_dir=data_dir).returncode == 0
+def test_port_taken_is_one_clear_line(kyb: Kyb, tmp_path: Path) -> None:
+    assert kyb.start().returncode == 0
     other = tmp_path / "other"
-    failed = kyb("start", "--listen", listen, data_dir=other)
+    failed = kyb.start(data_dir=other)
     kyb("stop", data_dir=other)
     assert failed.returncode == 1
     assert "kyb server: " in failed.stdout
@@ -83,8 +103,8 @@ def test_port_taken_is_one_clear_line(data_dir: Path, tmp_path: Path) -> None:
     assert "Traceback" not in failed.stdout
 
 
-def test_bad_store_url_is_one_clear_line(data_dir: Path) -> None:
-    failed = kyb("server", "--store", "nosuch://x", data_dir=data_dir)
+def test_bad_store_url_is_one_clear_line(kyb: Kyb) -> None:
+    failed = kyb("server", "--datastore-endpoint", "nosuch://x", "--port", str(kyb.port))
     assert failed.returncode == 1
     assert "unknown scheme 'nosuch'" in failed.stderr
     assert "Traceback" not in failed.stderr

@@ -1,0 +1,1 @@
+"""The Kubernetes API model: pure helpers shared by the API server and its clients."""

@@ -1,0 +1,1 @@
+"""The Kubernetes API server: HTTPS, authentication, the REST API over the store."""

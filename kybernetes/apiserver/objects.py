@@ -1,0 +1,223 @@
+"""Object metadata rules every kind shares, as pure functions.
+
+What the generic REST store does before every create and update, in
+kube-apiserver's order (rest.BeforeCreate / BeforeUpdate): check the
+object's type and namespace against the request, fill in the
+server-owned metadata (uid, creationTimestamp, generation), keep what a
+client may not change, and bump `generation` only when the spec changed.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import re
+import secrets
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from kybernetes.apiserver import errors
+from kybernetes.apiserver.errors import Cause
+from kybernetes.apiserver.resources import ResourceType
+
+__all__ = [
+    "Obj",
+    "format_time",
+    "generate_name",
+    "now_rfc3339",
+    "prepare_for_create",
+    "prepare_for_status_update",
+    "prepare_for_update",
+    "spec_changed",
+    "validate_object_name",
+]
+
+Obj = dict[str, Any]
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+# Kinds whose names must be DNS-1123 labels (63 characters, no dots).
+_LABEL_NAMED = frozenset({"Namespace", "Service"})
+# Kinds whose names are path segments, checked only for "/" and "%" and "."/"..".
+_PATH_NAMED = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "Event"})
+# Kubernetes' random suffix alphabet: no vowels, no look-alike digits.
+_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_SERVER_OWNED = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
+
+
+def format_time(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_rfc3339() -> str:
+    return format_time(datetime.datetime.now(datetime.UTC))
+
+
+def generate_name(prefix: str) -> str:
+    return prefix + "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(5))
+
+
+def validate_object_name(kind: str, name: str, field: str = "metadata.name") -> list[Cause]:
+    if kind in _PATH_NAMED:
+        if name in (".", "..") or "/" in name or "%" in name:
+            return [
+                Cause(
+                    field,
+                    "FieldValueInvalid",
+                    f"Invalid value: \"{name}\": may not contain '/' or '%'",
+                )
+            ]
+        return []
+    if kind in _LABEL_NAMED:
+        if len(name) > 63 or not _DNS1123_LABEL.match(name):
+            return [
+                Cause(
+                    field,
+                    "FieldValueInvalid",
+                    f'Invalid value: "{name}": a lowercase '
+                    "RFC 1123 label must consist of lower case alphanumeric characters "
+                    "or '-', and must start and end with an alphanumeric character "
+                    "(e.g. 'my-name',  or '123-abc', regex used for validation is "
+                    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+                )
+            ]
+        return []
+    if len(name) > 253 or not _DNS1123_SUBDOMAIN.match(name):
+        return [
+            Cause(
+                field,
+                "FieldValueInvalid",
+                f'Invalid value: "{name}": a lowercase '
+                "RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+                "'-' or '.', and must start and end with an alphanumeric character "
+                "(e.g. 'example.com', regex used for validation is "
+                "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+            )
+        ]
+    return []  # fmt: skip
+
+
+def _check_type(obj: Obj, rt: ResourceType) -> None:
+    api_version = obj.get("apiVersion")
+    kind = obj.get("kind")
+    if api_version not in (None, "") and api_version != rt.api_version:
+        raise errors.bad_request(
+            f"the API version in the data ({api_version}) does not match the expected "
+            f"API version ({rt.api_version})"
+        )
+    if kind not in (None, "") and kind != rt.kind:
+        raise errors.bad_request(
+            f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})"
+        )
+
+
+def _metadata(obj: Obj) -> Obj:
+    meta = obj.get("metadata")
+    if meta is None:
+        meta = obj["metadata"] = {}
+    if not isinstance(meta, dict):
+        raise errors.bad_request("metadata must be an object")
+    return meta
+
+
+def _check_namespace(meta: Obj, rt: ResourceType, namespace: str) -> None:
+    if not rt.namespaced:
+        meta.pop("namespace", None)
+        return
+    given = meta.get("namespace") or ""
+    if given and given != namespace:
+        raise errors.bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request"
+        )
+    meta["namespace"] = namespace
+
+
+def prepare_for_create(
+    obj: Obj,
+    rt: ResourceType,
+    namespace: str,
+    *,
+    now: Callable[[], str] = now_rfc3339,
+) -> Obj:
+    """A copy of `obj` ready to store as a new object (no resourceVersion yet)."""
+    if not isinstance(obj, dict):
+        raise errors.bad_request(f"the body must be a {rt.kind} object")
+    obj = copy.deepcopy(obj)
+    _check_type(obj, rt)
+    obj["apiVersion"] = rt.api_version
+    obj["kind"] = rt.kind
+    meta = _metadata(obj)
+    _check_namespace(meta, rt, namespace)
+    name = meta.get("name") or ""
+    if not name:
+        prefix = meta.get("generateName") or ""
+        if not prefix:
+            raise errors.invalid(rt.kind, "", [Cause(
+                "metadata.name", "FieldValueRequired",
+                "Required value: name or generateName is required")], rt.group)  # fmt: skip
+        name = meta["name"] = generate_name(prefix)
+    causes = validate_object_name(rt.kind, name)
+    if causes:
+        raise errors.invalid(rt.kind, name, causes, rt.group)
+    for key in (*_SERVER_OWNED, "resourceVersion", "selfLink"):
+        meta.pop(key, None)
+    meta["uid"] = str(uuid.uuid4())
+    meta["creationTimestamp"] = now()
+    meta["generation"] = 1
+    return obj
+
+
+def spec_changed(new: Obj, old: Obj) -> bool:
+    """True when anything but metadata and status differs (what bumps generation)."""
+    skip = ("metadata", "status", "apiVersion", "kind")
+    keys = (set(new) | set(old)) - set(skip)
+    return any(new.get(k) != old.get(k) for k in keys)
+
+
+def prepare_for_update(new: Obj, old: Obj, rt: ResourceType, namespace: str, name: str) -> Obj:
+    """A copy of `new` that keeps `old`'s server-owned metadata (and its status
+    when the kind has a status subresource)."""
+    if not isinstance(new, dict):
+        raise errors.bad_request(f"the body must be a {rt.kind} object")
+    new = copy.deepcopy(new)
+    _check_type(new, rt)
+    new["apiVersion"] = rt.api_version
+    new["kind"] = rt.kind
+    meta = _metadata(new)
+    _check_namespace(meta, rt, namespace)
+    given = meta.get("name") or name
+    if given != name:
+        raise errors.bad_request(
+            f"the name of the object ({given}) does not match the name on the URL ({name})"
+        )
+    meta["name"] = name
+    old_meta = old.get("metadata", {})
+    for key in _SERVER_OWNED:
+        if key in old_meta:
+            meta[key] = old_meta[key]
+        else:
+            meta.pop(key, None)
+    if "status" in rt.subresources:
+        if "status" in old:
+            new["status"] = copy.deepcopy(old["status"])
+        else:
+            new.pop("status", None)
+    generation = int(old_meta.get("generation") or 1)
+    meta["generation"] = generation + 1 if spec_changed(new, old) else generation
+    return new
+
+
+def prepare_for_status_update(new: Obj, old: Obj, rt: ResourceType) -> Obj:
+    """`old` with `new`'s status: a status write changes nothing else."""
+    if not isinstance(new, dict):
+        raise errors.bad_request(f"the body must be a {rt.kind} object")
+    _check_type(new, rt)
+    result = copy.deepcopy(old)
+    if "status" in new:
+        result["status"] = copy.deepcopy(new["status"])
+    else:
+        result.pop("status", None)
+    return result

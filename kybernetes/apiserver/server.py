@@ -1,0 +1,87 @@
+"""Assemble and run the API server: TLS, the app, and what must exist at start.
+
+The namespaces every cluster has (`default`, `kube-system`, `kube-public`,
+`kube-node-lease`) are created at start if missing, before the server
+reports ready, so the first `kubectl get ns` already shows them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from kybernetes.apiserver import errors
+from kybernetes.apiserver.auth import Authenticator
+from kybernetes.apiserver.http import ApiContext, make_app
+from kybernetes.apiserver.pki import ClusterPKI
+from kybernetes.apiserver.resources import ResourceRegistry, builtin_registry
+from kybernetes.apiserver.rest import Rest
+from kybernetes.apiserver.storage import ObjectStorage
+from kybernetes.store import Store
+
+__all__ = ["SYSTEM_NAMESPACES", "ApiServer", "bootstrap", "start_apiserver"]
+
+log = logging.getLogger(__name__)
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+SHUTDOWN_TIMEOUT = 5.0
+
+
+@dataclass
+class ApiServer:
+    runner: web.AppRunner
+    rest: Rest
+    registry: ResourceRegistry
+    url: str
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def bootstrap(rest: Rest) -> None:
+    namespaces = rest.registry.lookup("", "v1", "namespaces")
+    assert namespaces is not None
+    for name in SYSTEM_NAMESPACES:
+        try:
+            await rest.create(namespaces, "", {"metadata": {"name": name}}, dry_run=False)
+            log.info("created namespace %s", name)
+        except errors.ApiError as err:
+            if err.reason != "AlreadyExists":
+                raise
+
+
+async def start_apiserver(
+    *,
+    store: Store,
+    pki: ClusterPKI,
+    host: str,
+    port: int,
+    authenticator: Authenticator | None = None,
+) -> ApiServer:
+    """Serve the API over HTTPS on host:port (0: any free port); ready on return."""
+    registry = builtin_registry()
+    rest = Rest(ObjectStorage(store), registry)
+    await bootstrap(rest)
+    ready = asyncio.Event()
+    ctx = ApiContext(
+        registry=registry,
+        rest=rest,
+        authenticator=authenticator or Authenticator(),
+        server_address=f"{host}:{port}",
+        ready=ready.is_set,
+    )
+    runner = web.AppRunner(make_app(ctx), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=pki.server_ssl_context())
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound_host, bound_port = runner.addresses[0][:2]
+    ctx.server_address = f"{bound_host}:{bound_port}"
+    ready.set()
+    return ApiServer(runner, rest, registry, f"https://{bound_host}:{bound_port}")

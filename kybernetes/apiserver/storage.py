@@ -1,0 +1,203 @@
+"""API objects on the store: keys, JSON, resourceVersion and the read rules.
+
+Objects are stored as JSON without `metadata.resourceVersion`; the store's
+modification revision *is* the resourceVersion and is put back on every
+read, so the two can never disagree. Store errors become Kubernetes Status
+errors here, with the resource and name a user will recognise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from kybernetes.apiserver import errors
+from kybernetes.apiserver.objects import Obj
+from kybernetes.apiserver.resources import ResourceType
+from kybernetes.store import (
+    AlreadyExistsError,
+    CompactedError,
+    ConflictError,
+    FutureRevisionError,
+    InvalidInputError,
+    KeyValue,
+    NotFoundError,
+    Store,
+    StoreError,
+)
+
+__all__ = ["ListPage", "ObjectStorage", "decode", "parse_resource_version"]
+
+# How long a read of a resourceVersion ahead of the store waits for it to
+# arrive before answering 504, as kube-apiserver does.
+FUTURE_RV_WAIT = 3.0
+MAX_OBJECT_BYTES = 3 * 1024 * 1024
+
+
+def parse_resource_version(text: str | None, what: str = "resourceVersion") -> int:
+    if text in (None, ""):
+        return 0
+    assert text is not None
+    if not text.isdigit():
+        raise errors.bad_request(f'invalid {what}: "{text}" is not a valid resource version')
+    return int(text)
+
+
+def decode(kv: KeyValue) -> Obj:
+    obj: Obj = orjson.loads(kv.value)
+    obj.setdefault("metadata", {})["resourceVersion"] = str(kv.mod_revision)
+    return obj
+
+
+def encode(obj: Obj) -> bytes:
+    meta = obj.get("metadata", {})
+    rv = meta.pop("resourceVersion", None)
+    try:
+        return orjson.dumps(obj)
+    finally:
+        if rv is not None:
+            meta["resourceVersion"] = rv
+
+
+@dataclass(frozen=True)
+class ListPage:
+    items: list[Obj]
+    resource_version: int
+    continue_token: str | None
+    remaining: int
+
+
+class ObjectStorage:
+    """CRUD of API objects of any resource type on one `Store`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def _translate(self, err: StoreError, rt: ResourceType, name: str) -> errors.ApiError:
+        if isinstance(err, NotFoundError):
+            return errors.not_found(rt.plural, name, rt.group)
+        if isinstance(err, AlreadyExistsError):
+            return errors.already_exists(rt.plural, name, rt.group)
+        if isinstance(err, ConflictError):
+            return errors.conflict(
+                rt.plural,
+                name,
+                "the object has been modified; please apply your changes to the latest "
+                "version and try again",
+                rt.group,
+            )
+        if isinstance(err, CompactedError):
+            return errors.expired(f"too old resource version: {err.requested} ({err.compacted})")
+        if isinstance(err, FutureRevisionError):
+            return errors.too_large_resource_version(err.requested, err.current)
+        if isinstance(err, InvalidInputError):
+            return errors.too_large(f"{rt.kind} {name!r}: {err}")
+        return errors.internal(str(err))
+
+    async def _call(self, rt: ResourceType, name: str, call: Awaitable[Any]) -> Any:
+        try:
+            return await call
+        except StoreError as err:
+            raise self._translate(err, rt, name) from err
+
+    async def wait_for_revision(self, revision: int) -> None:
+        """Wait (briefly) until the store has reached `revision`, else 504."""
+        if revision <= 0:
+            return
+        deadline = asyncio.get_running_loop().time() + FUTURE_RV_WAIT
+        while True:
+            current = await self.store.current_revision()
+            if current >= revision:
+                return
+            if asyncio.get_running_loop().time() >= deadline:
+                raise errors.too_large_resource_version(revision, current)
+            await asyncio.sleep(0.05)
+
+    async def create(self, rt: ResourceType, obj: Obj) -> Obj:
+        meta = obj["metadata"]
+        name = meta["name"]
+        data = encode(obj)
+        if len(data) > MAX_OBJECT_BYTES:
+            raise errors.too_large(f"{rt.kind} {name!r} is {len(data)} bytes; limit is 3 MiB")
+        kv = await self._call(
+            rt, name, self.store.create(rt.key(meta.get("namespace", ""), name), data)
+        )
+        return decode(kv)
+
+    async def get(
+        self, rt: ResourceType, namespace: str, name: str, resource_version: int = 0
+    ) -> Obj:
+        await self.wait_for_revision(resource_version)
+        kv = await self._call(rt, name, self.store.get(rt.key(namespace, name)))
+        return decode(kv)
+
+    async def get_kv(self, rt: ResourceType, namespace: str, name: str) -> KeyValue:
+        kv: KeyValue = await self._call(rt, name, self.store.get(rt.key(namespace, name)))
+        return kv
+
+    async def update(self, rt: ResourceType, obj: Obj, expected_revision: int) -> Obj:
+        meta = obj["metadata"]
+        name = meta["name"]
+        data = encode(obj)
+        if len(data) > MAX_OBJECT_BYTES:
+            raise errors.too_large(f"{rt.kind} {name!r} is {len(data)} bytes; limit is 3 MiB")
+        key = rt.key(meta.get("namespace", ""), name)
+        kv = await self._call(
+            rt, name, self.store.update(key, data, expected_revision=expected_revision)
+        )
+        return decode(kv)
+
+    async def delete(
+        self, rt: ResourceType, namespace: str, name: str, expected_revision: int
+    ) -> Obj:
+        kv = await self._call(
+            rt,
+            name,
+            self.store.delete(rt.key(namespace, name), expected_revision=expected_revision),
+        )
+        return decode(kv)
+
+    async def list(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        *,
+        accept: Callable[[Obj], bool],
+        limit: int,
+        continue_token: str | None,
+        revision: int,
+    ) -> ListPage:
+        """Matching objects, at most `limit` (0: all), from one snapshot.
+
+        Filtering happens after reading, so a page may take several store
+        pages; the continue token always points into the same snapshot.
+        """
+        prefix = rt.collection_prefix(namespace)
+        items: list[Obj] = []
+        token = continue_token
+        snapshot = revision
+        remaining = 0
+        while True:
+            want = max(limit - len(items), 0) if limit else 0
+            try:
+                page = await self.store.list(
+                    prefix, revision=snapshot, limit=want, continue_key=token
+                )
+            except InvalidInputError as err:
+                raise errors.bad_request(f"invalid continue token: {err}") from err
+            except StoreError as err:
+                raise self._translate(err, rt, "") from err
+            snapshot = page.revision
+            for kv in page.kvs:
+                obj = decode(kv)
+                if accept(obj):
+                    items.append(obj)
+            token = page.continue_key
+            remaining = page.remaining
+            if token is None or (limit and len(items) >= limit):
+                break
+        return ListPage(items, snapshot, token, remaining)

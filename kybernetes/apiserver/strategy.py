@@ -1,0 +1,202 @@
+"""Per-kind behaviour over the generic REST store (STYLE.md habit 4).
+
+A `Strategy` supplies defaulting, what a create resets, validation of a new
+object and of an update; the generic REST code fixes the order they run in.
+Adding a kind's rules is one class here (or in a module of its own) and one
+line in `STRATEGIES`.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from kybernetes.apiserver.errors import Cause
+from kybernetes.apiserver.objects import Obj
+
+__all__ = ["STRATEGIES", "Strategy", "strategy_for"]
+
+
+class Strategy:
+    """The default: no defaults, no checks beyond the object metadata."""
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        """Reset what a client may not set on create (status, for most kinds)."""
+
+    def default(self, obj: Obj) -> None:
+        """Fill in defaults, as Kubernetes' defaulting functions do."""
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return []
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        return self.validate(new)
+
+
+class ResetStatus(Strategy):
+    def prepare_for_create(self, obj: Obj) -> None:
+        obj.pop("status", None)
+
+
+class NamespaceStrategy(Strategy):
+    def prepare_for_create(self, obj: Obj) -> None:
+        obj["status"] = {"phase": "Active"}
+
+    def default(self, obj: Obj) -> None:
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("finalizers", ["kubernetes"])
+        labels = obj["metadata"].setdefault("labels", {})
+        labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+
+
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+def _validate_data_keys(obj: Obj, fields: tuple[str, ...]) -> list[Cause]:
+    causes = []
+    for field in fields:
+        data = obj.get(field)
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            causes.append(Cause(field, "FieldValueInvalid", "Invalid value: must be an object"))
+            continue
+        for key in data:
+            if not key or len(key) > 253 or not set(key) <= _KEY_CHARS or key in (".", ".."):
+                causes.append(Cause(f"{field}[{key}]", "FieldValueInvalid",
+                                    f'Invalid value: "{key}": a valid config key must consist of '
+                                    "alphanumeric characters, '-', '_' or '.'"))  # fmt: skip
+    return causes
+
+
+class ConfigMapStrategy(Strategy):
+    def validate(self, obj: Obj) -> list[Cause]:
+        causes = _validate_data_keys(obj, ("data", "binaryData"))
+        for key, value in (obj.get("data") or {}).items():
+            if not isinstance(value, str):
+                causes.append(Cause(f"data[{key}]", "FieldValueInvalid",
+                                    "Invalid value: must be a string"))  # fmt: skip
+        return causes
+
+
+class SecretStrategy(Strategy):
+    def default(self, obj: Obj) -> None:
+        obj.setdefault("type", "Opaque")
+        # stringData is write-only: it is merged into data and never stored.
+        string_data = obj.pop("stringData", None) or {}
+        if string_data:
+            data = obj.setdefault("data", {})
+            for key, value in string_data.items():
+                data[key] = base64.b64encode(str(value).encode()).decode()
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        causes = _validate_data_keys(obj, ("data",))
+        for key, value in (obj.get("data") or {}).items():
+            try:
+                base64.b64decode(value, validate=True)
+            except (ValueError, TypeError):
+                causes.append(Cause(f"data[{key}]", "FieldValueInvalid",
+                                    "Invalid value: must be base64-encoded bytes"))  # fmt: skip
+        return causes
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        causes = self.validate(new)
+        if old.get("immutable") and new.get("data") != old.get("data"):
+            causes.append(
+                Cause("data", "FieldValueForbidden", "Forbidden: field is immutable when "
+                      "`immutable` is set")
+            )  # fmt: skip
+        if new.get("type") != old.get("type"):
+            causes.append(
+                Cause("type", "FieldValueInvalid",
+                      f'Invalid value: "{new.get("type")}": field is immutable')
+            )  # fmt: skip
+        return causes
+
+
+def _image_pull_policy(image: str) -> str:
+    name = image.rsplit("/", 1)[-1]
+    if "@" in name:
+        return "IfNotPresent"
+    tag = name.split(":", 1)[1] if ":" in name else ""
+    return "Always" if tag in ("", "latest") else "IfNotPresent"
+
+
+def default_pod_spec(spec: dict[str, Any]) -> None:
+    """Pod spec defaults, as in a pod template or a pod (kubectl shows them)."""
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("securityContext", {})
+    for field in ("containers", "initContainers"):
+        for container in spec.get(field) or []:
+            if not isinstance(container, dict):
+                continue
+            image = str(container.get("image") or "")
+            container.setdefault("imagePullPolicy", _image_pull_policy(image))
+            container.setdefault("terminationMessagePath", "/dev/termination-log")
+            container.setdefault("terminationMessagePolicy", "File")
+            container.setdefault("resources", {})
+            for port in container.get("ports") or []:
+                if isinstance(port, dict):
+                    port.setdefault("protocol", "TCP")
+
+
+class PodStrategy(Strategy):
+    def prepare_for_create(self, obj: Obj) -> None:
+        obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+
+    def default(self, obj: Obj) -> None:
+        spec = obj.setdefault("spec", {})
+        if isinstance(spec, dict):
+            default_pod_spec(spec)
+            spec.setdefault("serviceAccountName", "default")
+            spec.setdefault("enableServiceLinks", True)
+            spec.setdefault("priority", 0)
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return [Cause("spec", "FieldValueRequired", "Required value")]
+        containers = spec.get("containers")
+        if not containers:
+            return [Cause("spec.containers", "FieldValueRequired", "Required value")]
+        causes: list[Cause] = []
+        names: set[str] = set()
+        for i, container in enumerate(containers):
+            path = f"spec.containers[{i}]"
+            if not isinstance(container, dict):
+                causes.append(Cause(path, "FieldValueInvalid", "Invalid value: must be an object"))
+                continue
+            name = container.get("name")
+            if not name:
+                causes.append(Cause(f"{path}.name", "FieldValueRequired", "Required value"))
+            elif name in names:
+                causes.append(Cause(f"{path}.name", "FieldValueDuplicate",
+                                    f'Duplicate value: "{name}"'))  # fmt: skip
+            names.add(str(name))
+            if not container.get("image"):
+                causes.append(Cause(f"{path}.image", "FieldValueRequired", "Required value"))
+        return causes
+
+
+STRATEGIES: dict[tuple[str, str], Strategy] = {
+    ("", "Namespace"): NamespaceStrategy(),
+    ("", "ConfigMap"): ConfigMapStrategy(),
+    ("", "Secret"): SecretStrategy(),
+    ("", "Pod"): PodStrategy(),
+    ("", "Service"): ResetStatus(),
+    ("apps", "Deployment"): ResetStatus(),
+    ("apps", "ReplicaSet"): ResetStatus(),
+    ("apps", "StatefulSet"): ResetStatus(),
+    ("apps", "DaemonSet"): ResetStatus(),
+    ("batch", "Job"): ResetStatus(),
+    ("batch", "CronJob"): ResetStatus(),
+}
+
+_DEFAULT = Strategy()
+
+
+def strategy_for(group: str, kind: str) -> Strategy:
+    return STRATEGIES.get((group, kind), _DEFAULT)

@@ -1,0 +1,79 @@
+"""An API server in this process on a free loopback port, and kubectl to drive it.
+
+kubectl runs with a private HOME (its discovery cache stays out of the real
+one) and an admin kubeconfig; `Cluster.kubectl` fails the test with
+kubectl's own output when the command fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kybernetes.apiserver.pki import ClusterPKI
+from kybernetes.apiserver.server import ApiServer, start_apiserver
+from kybernetes.cli.kubeconfig import write_admin_kubeconfig
+from kybernetes.store import open_store
+
+KUBECTL = shutil.which("kubectl")
+
+
+@dataclass
+class Cluster:
+    api: ApiServer
+    pki: ClusterPKI
+    kubeconfig: Path
+    home: Path
+
+    async def kubectl(self, *args: str, stdin: str = "", check: bool = True) -> str:
+        """Run the real kubectl in a thread (the server runs on this loop)."""
+        if KUBECTL is None:
+            pytest.skip("kubectl is not installed")
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [KUBECTL, "--kubeconfig", str(self.kubeconfig), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "HOME": str(self.home), "KUBECONFIG": ""},
+        )
+        output = result.stdout + result.stderr
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({result.returncode}):\n{output}"
+            )
+        if not check:
+            return output
+        return result.stdout
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    pki = await asyncio.to_thread(
+        ClusterPKI.load_or_create, tmp_path / "pki", hostnames=["localhost"], ips=["127.0.0.1"]
+    )
+    store = await open_store(f"sqlite://{tmp_path}/state.db?compact_interval=0")
+    api = await start_apiserver(store=store, pki=pki, host="127.0.0.1", port=0)
+    kubeconfig = tmp_path / "kubeconfig"
+    write_admin_kubeconfig(
+        kubeconfig,
+        server=api.url,
+        ca_pem=pki.ca_pem,
+        client_cert_pem=pki.admin_cert_pem,
+        client_key_pem=pki.admin_key_pem,
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    try:
+        yield Cluster(api, pki, kubeconfig, home)
+    finally:
+        await api.stop()
+        await store.close()

@@ -1,0 +1,99 @@
+"""The real kubectl against the API server: the first commands a user types."""
+
+from __future__ import annotations
+
+import json
+import ssl
+
+import aiohttp
+
+from tests.apiserver.conftest import Cluster
+
+CONFIGMAP = """
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  labels: {app: web}
+data:
+  color: blue
+"""
+
+
+async def test_version_reports_kubernetes_1_32(cluster: Cluster) -> None:
+    out = json.loads(await cluster.kubectl("version", "-o", "json"))
+    assert out["serverVersion"]["minor"] == "32"
+
+
+async def test_get_namespaces_shows_the_system_namespaces(cluster: Cluster) -> None:
+    out = await cluster.kubectl("get", "ns")
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAME", "STATUS", "AGE"]
+    names = [line.split()[0] for line in lines[1:]]
+    assert names == sorted(["default", "kube-node-lease", "kube-public", "kube-system"])
+    assert all(line.split()[1] == "Active" for line in lines[1:])
+
+
+async def test_api_resources_lists_short_names(cluster: Cluster) -> None:
+    out = await cluster.kubectl("api-resources")
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert "po" in rows["pods"].split()
+    assert "deploy" in rows["deployments"].split()
+    assert "apps/v1" in rows["deployments"]
+
+
+async def test_create_get_label_delete_a_configmap(cluster: Cluster) -> None:
+    await cluster.kubectl("create", "-f", "-", "--validate=false", stdin=CONFIGMAP)
+    out = await cluster.kubectl("get", "cm", "settings")
+    assert out.split()[:5] == ["NAME", "DATA", "AGE", "settings", "1"]
+    obj = json.loads(await cluster.kubectl("get", "configmap", "settings", "-o", "json"))
+    assert obj["data"] == {"color": "blue"}
+    assert obj["metadata"]["uid"]
+    assert int(obj["metadata"]["resourceVersion"]) > 0
+    await cluster.kubectl("label", "cm", "settings", "tier=frontend")
+    labels = await cluster.kubectl("get", "cm", "-l", "tier=frontend", "--show-labels")
+    assert "app=web,tier=frontend" in labels
+    assert "configmap/settings" in await cluster.kubectl("get", "cm", "-o", "name")
+    await cluster.kubectl("delete", "cm", "settings")
+    missing = await cluster.kubectl("get", "cm", "settings", check=False)
+    assert 'configmaps "settings" not found' in missing
+
+
+async def test_create_twice_is_already_exists(cluster: Cluster) -> None:
+    await cluster.kubectl("create", "-f", "-", "--validate=false", stdin=CONFIGMAP)
+    out = await cluster.kubectl(
+        "create", "-f", "-", "--validate=false", stdin=CONFIGMAP, check=False
+    )
+    assert "AlreadyExists" in out
+
+
+async def test_get_all_namespaces(cluster: Cluster) -> None:
+    await cluster.kubectl("create", "-f", "-", "--validate=false", stdin=CONFIGMAP)
+    out = await cluster.kubectl("get", "cm", "-A")
+    assert out.splitlines()[0].split()[:2] == ["NAMESPACE", "NAME"]
+    assert any(line.split()[:2] == ["default", "settings"] for line in out.splitlines())
+
+
+async def test_run_a_pod_and_see_it_pending(cluster: Cluster) -> None:
+    await cluster.kubectl("run", "web", "--image=nginx:1.27")
+    out = await cluster.kubectl("get", "pods", "-o", "wide")
+    header = out.splitlines()[0].split()
+    assert header[:5] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert "IP" in header and "NODE" in header
+    row = out.splitlines()[1].split()
+    assert row[:4] == ["web", "0/1", "Pending", "0"]
+    pod = json.loads(await cluster.kubectl("get", "pod", "web", "-o", "json"))
+    assert pod["spec"]["restartPolicy"] == "Always"
+    assert pod["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
+    assert pod["status"]["phase"] == "Pending"
+
+
+async def test_anonymous_requests_are_unauthorized(cluster: Cluster) -> None:
+    context = ssl.create_default_context(cafile=str(cluster.pki.ca_path))
+    async with aiohttp.ClientSession() as session:
+        async with session.get(cluster.api.url + "/api/v1/namespaces", ssl=context) as resp:
+            assert resp.status == 401
+            assert (await resp.json())["reason"] == "Unauthorized"
+        async with session.get(cluster.api.url + "/version", ssl=context) as resp:
+            assert resp.status == 200
+            assert (await resp.json())["major"] == "1"
