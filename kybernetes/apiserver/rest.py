@@ -17,6 +17,7 @@ from typing import Any
 
 from kybernetes.api import selectors
 from kybernetes.apiserver import errors
+from kybernetes.apiserver.admission import Admission
 from kybernetes.apiserver.objects import (
     Obj,
     now_rfc3339,
@@ -87,11 +88,13 @@ class Rest:
         self,
         storage: ObjectStorage,
         registry: ResourceRegistry,
+        admission: Admission,
         *,
         now: Callable[[], str] = now_rfc3339,
     ) -> None:
         self.storage = storage
         self.registry = registry
+        self.admission = admission
         self._now = now
 
     # -- create ----------------------------------------------------------------
@@ -108,7 +111,12 @@ class Rest:
             await self._check_namespace_open(namespace)
         if dry_run:
             return obj
-        return await self.storage.create(rt, obj)
+        undo = await self.admission.admit_create(rt, obj)
+        try:
+            return await self.storage.create(rt, obj)
+        except BaseException:
+            await undo()
+            raise
 
     async def _check_namespace_open(self, namespace: str) -> None:
         ns_type = self.registry.lookup("", "v1", "namespaces")
@@ -213,12 +221,25 @@ class Rest:
             return old
         if dry_run:
             return new
-        updated = await self.storage.update(rt, new, revision)
+        undo = await self.admission.admit_update(rt, new, old)
+        try:
+            updated = await self.storage.update(rt, new, revision)
+        except BaseException:
+            await undo()
+            raise
+        await self.admission.after_update(rt, updated, old)
         if _deletable_now(updated):
-            return await self.storage.delete(
-                rt, namespace, name, int(updated["metadata"]["resourceVersion"])
-            )
+            return await self._remove(rt, updated)
         return updated
+
+    async def _remove(self, rt: ResourceType, obj: Obj) -> Obj:
+        """Delete from the store at the object's revision, then release what it held."""
+        meta = obj["metadata"]
+        gone = await self.storage.delete(
+            rt, meta.get("namespace", ""), meta["name"], int(meta["resourceVersion"])
+        )
+        await self.admission.after_delete(rt, gone)
+        return gone
 
     async def patch(
         self,
@@ -275,7 +296,7 @@ class Rest:
             return await self._mark_deleting(rt, obj, grace, options.dry_run), False
         if options.dry_run:
             return obj, True
-        return await self.storage.delete(rt, namespace, name, int(meta["resourceVersion"])), True
+        return await self._remove(rt, obj), True
 
     async def _mark_deleting(self, rt: ResourceType, obj: Obj, grace: int, dry_run: bool) -> Obj:
         meta = obj["metadata"]

@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
 from kybernetes.apiserver import errors
+from kybernetes.apiserver.admission import Admission
+from kybernetes.apiserver.allocators import NodePorts, ServiceIPs
 from kybernetes.apiserver.auth import Authenticator
 from kybernetes.apiserver.http import ApiContext, make_app
 from kybernetes.apiserver.pki import ClusterPKI
@@ -41,16 +44,28 @@ class ApiServer:
         await self.runner.cleanup()
 
 
+async def _ensure(rest: Rest, plural: str, namespace: str, obj: dict[str, Any]) -> None:
+    rt = rest.registry.lookup("", "v1", plural)
+    assert rt is not None
+    try:
+        await rest.create(rt, namespace, obj, dry_run=False)
+        log.info("created %s %s", plural, obj["metadata"]["name"])
+    except errors.ApiError as err:
+        if err.reason != "AlreadyExists":
+            raise
+
+
 async def bootstrap(rest: Rest) -> None:
-    namespaces = rest.registry.lookup("", "v1", "namespaces")
-    assert namespaces is not None
+    """What every cluster has: the system namespaces and the `kubernetes` service."""
     for name in SYSTEM_NAMESPACES:
-        try:
-            await rest.create(namespaces, "", {"metadata": {"name": name}}, dry_run=False)
-            log.info("created namespace %s", name)
-        except errors.ApiError as err:
-            if err.reason != "AlreadyExists":
-                raise
+        await _ensure(rest, "namespaces", "", {"metadata": {"name": name}})
+    await _ensure(rest, "services", "default", {
+        "metadata": {"name": "kubernetes",
+                     "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"type": "ClusterIP", "clusterIP": rest.admission.service_ips.first,
+                 "ports": [{"name": "https", "port": 443, "protocol": "TCP",
+                            "targetPort": 6443}]},
+    })  # fmt: skip
 
 
 async def start_apiserver(
@@ -63,7 +78,8 @@ async def start_apiserver(
 ) -> ApiServer:
     """Serve the API over HTTPS on host:port (0: any free port); ready on return."""
     registry = builtin_registry()
-    rest = Rest(ObjectStorage(store), registry)
+    admission = Admission(ServiceIPs(store), NodePorts(store))
+    rest = Rest(ObjectStorage(store), registry, admission)
     await bootstrap(rest)
     ready = asyncio.Event()
     ctx = ApiContext(

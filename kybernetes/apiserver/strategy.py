@@ -181,12 +181,93 @@ class PodStrategy(Strategy):
         return causes
 
 
+_SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
+
+
+class ServiceStrategy(ResetStatus):
+    def default(self, obj: Obj) -> None:
+        spec = obj.setdefault("spec", {})
+        if not isinstance(spec, dict):
+            return
+        kind = spec.setdefault("type", "ClusterIP")
+        spec.setdefault("sessionAffinity", "None")
+        if kind != "ExternalName":
+            spec.setdefault("ipFamilies", ["IPv4"])
+            spec.setdefault("ipFamilyPolicy", "SingleStack")
+            spec.setdefault("internalTrafficPolicy", "Cluster")
+        if kind in ("NodePort", "LoadBalancer"):
+            spec.setdefault("externalTrafficPolicy", "Cluster")
+        if kind == "LoadBalancer":
+            spec.setdefault("allocateLoadBalancerNodePorts", True)
+        for port in spec.get("ports") or []:
+            if isinstance(port, dict):
+                port.setdefault("protocol", "TCP")
+                if "targetPort" not in port and isinstance(port.get("port"), int):
+                    port["targetPort"] = port["port"]
+        obj.setdefault("status", {"loadBalancer": {}})
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return [Cause("spec", "FieldValueRequired", "Required value")]
+        causes: list[Cause] = []
+        kind = spec.get("type")
+        if kind not in _SERVICE_TYPES:
+            supported = ", ".join(f'"{t}"' for t in _SERVICE_TYPES)
+            causes.append(
+                Cause(
+                    "spec.type",
+                    "FieldValueNotSupported",
+                    f'Unsupported value: "{kind}": supported values: {supported}',
+                )
+            )
+        ports = spec.get("ports") or []
+        headless = spec.get("clusterIP") == "None"
+        if not ports and kind != "ExternalName" and not headless:
+            causes.append(Cause("spec.ports", "FieldValueRequired", "Required value"))
+        names: set[str] = set()
+        for i, port in enumerate(ports):
+            path = f"spec.ports[{i}]"
+            if not isinstance(port, dict):
+                causes.append(Cause(path, "FieldValueInvalid", "Invalid value: must be an object"))
+                continue
+            number = port.get("port")
+            if not isinstance(number, int) or not 0 < number < 65536:
+                causes.append(
+                    Cause(
+                        f"{path}.port",
+                        "FieldValueInvalid",
+                        f"Invalid value: {number}: must be between 1 and 65535, inclusive",
+                    )
+                )
+            name = port.get("name") or ""
+            if len(ports) > 1 and not name:
+                causes.append(Cause(f"{path}.name", "FieldValueRequired", "Required value"))
+            if name and name in names:
+                causes.append(
+                    Cause(f"{path}.name", "FieldValueDuplicate", f'Duplicate value: "{name}"')
+                )
+            names.add(name)
+            if port.get("protocol") not in ("TCP", "UDP", "SCTP"):
+                causes.append(
+                    Cause(
+                        f"{path}.protocol",
+                        "FieldValueNotSupported",
+                        f'Unsupported value: "{port.get("protocol")}": supported '
+                        'values: "SCTP", "TCP", "UDP"',
+                    )
+                )
+        if kind == "ExternalName" and not spec.get("externalName"):
+            causes.append(Cause("spec.externalName", "FieldValueRequired", "Required value"))
+        return causes  # fmt: skip
+
+
 STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("", "Namespace"): NamespaceStrategy(),
     ("", "ConfigMap"): ConfigMapStrategy(),
     ("", "Secret"): SecretStrategy(),
     ("", "Pod"): PodStrategy(),
-    ("", "Service"): ResetStatus(),
+    ("", "Service"): ServiceStrategy(),
     ("apps", "Deployment"): ResetStatus(),
     ("apps", "ReplicaSet"): ResetStatus(),
     ("apps", "StatefulSet"): ResetStatus(),

@@ -97,3 +97,43 @@ async def test_anonymous_requests_are_unauthorized(cluster: Cluster) -> None:
         async with session.get(cluster.api.url + "/version", ssl=context) as resp:
             assert resp.status == 200
             assert (await resp.json())["major"] == "1"
+
+
+async def test_get_all_shows_the_kubernetes_service(cluster: Cluster) -> None:
+    out = await cluster.kubectl("get", "all")
+    row = next(line.split() for line in out.splitlines() if line.startswith("service/kubernetes"))
+    assert row[1:5] == ["ClusterIP", "10.96.0.1", "<none>", "443/TCP"]
+
+
+async def test_expose_allocates_cluster_ip_and_node_port(cluster: Cluster) -> None:
+    await cluster.kubectl("run", "web", "--image=nginx:1.27", "--port=80")
+    await cluster.kubectl("expose", "pod", "web", "--port=80", "--type=NodePort")
+    svc = json.loads(await cluster.kubectl("get", "svc", "web", "-o", "json"))
+    spec = svc["spec"]
+    assert spec["clusterIP"].startswith("10.") and spec["clusterIP"] != "10.96.0.1"
+    assert spec["clusterIPs"] == [spec["clusterIP"]]
+    port = spec["ports"][0]
+    assert 30000 <= port["nodePort"] <= 32767
+    assert port["targetPort"] == 80 and port["protocol"] == "TCP"
+    out = await cluster.kubectl("get", "svc", "web")
+    assert f"80:{port['nodePort']}/TCP" in out
+    # The values go back to the pool when the service goes.
+    await cluster.kubectl("delete", "svc", "web")
+    manifest = json.dumps({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "again"},
+        "spec": {"type": "NodePort", "clusterIP": spec["clusterIP"],
+                 "ports": [{"port": 80, "nodePort": port["nodePort"]}]},
+    })  # fmt: skip
+    await cluster.kubectl("create", "-f", "-", "--validate=false", stdin=manifest)
+
+
+async def test_requesting_a_taken_cluster_ip_is_invalid(cluster: Cluster) -> None:
+    manifest = json.dumps({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "clash"},
+        "spec": {"clusterIP": "10.96.0.1", "ports": [{"port": 80}]},
+    })  # fmt: skip
+    out = await cluster.kubectl(
+        "create", "-f", "-", "--validate=false", stdin=manifest, check=False
+    )
+    assert 'The Service "clash" is invalid: spec.clusterIP' in out
+    assert "already allocated" in out
