@@ -49,6 +49,10 @@ class Admission:
         self.service_ips = service_ips
         self.node_ports = node_ports
 
+    def allocates(self, rt: ResourceType) -> bool:
+        """Whether creating this kind claims values (so a duplicate must fail first)."""
+        return _is_service(rt)
+
     async def admit_create(self, rt: ResourceType, obj: Obj) -> Undo:
         if not _is_service(rt):
             return _nothing

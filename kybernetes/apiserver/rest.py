@@ -111,12 +111,25 @@ class Rest:
             await self._check_namespace_open(namespace)
         if dry_run:
             return obj
+        if self.admission.allocates(rt):
+            # AlreadyExists must win over "IP already allocated" for a repeated create.
+            await self._refuse_existing(rt, obj)
         undo = await self.admission.admit_create(rt, obj)
         try:
             return await self.storage.create(rt, obj)
         except BaseException:
             await undo()
             raise
+
+    async def _refuse_existing(self, rt: ResourceType, obj: Obj) -> None:
+        meta = obj["metadata"]
+        try:
+            await self.storage.get_kv(rt, meta.get("namespace", ""), meta["name"])
+        except errors.ApiError as err:
+            if err.code == 404:
+                return
+            raise
+        raise errors.already_exists(rt.plural, meta["name"], rt.group)
 
     async def _check_namespace_open(self, namespace: str) -> None:
         ns_type = self.registry.lookup("", "v1", "namespaces")
