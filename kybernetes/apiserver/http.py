@@ -19,7 +19,6 @@ import yaml
 from aiohttp import web
 
 from kybernetes import __version__
-from kybernetes.api import patch as patches
 from kybernetes.apiserver import discovery, errors
 from kybernetes.apiserver.auth import Authenticator
 from kybernetes.apiserver.objects import Obj
@@ -27,6 +26,7 @@ from kybernetes.apiserver.patching import patcher
 from kybernetes.apiserver.request import ResourceRequest, parse_resource_request
 from kybernetes.apiserver.resources import ResourceRegistry
 from kybernetes.apiserver.rest import DeleteOptions, ListOptions, Rest
+from kybernetes.apiserver.scale import apply_scale, to_scale
 from kybernetes.apiserver.tables import table
 from kybernetes.apiserver.watch import WatchEvent, watch_events
 
@@ -192,7 +192,23 @@ class ResourceHandler:
         obj = await self.ctx.rest.get(
             req.resource, req.namespace, req.name, request.query.get("resourceVersion", "")
         )
+        if req.subresource == "scale":
+            return _json(to_scale(obj))
         return self._respond(request, req, obj)
+
+    async def _write_scale(
+        self, request: web.Request, req: ResourceRequest, to_new_scale: Callable[[Obj], Obj]
+    ) -> web.Response:
+        """PUT or PATCH of `scale`: the new Scale's replicas land on the workload."""
+
+        def change(obj: Obj) -> Obj:
+            return apply_scale(obj, to_new_scale(to_scale(obj)))
+
+        obj = await self.ctx.rest.patch(
+            req.resource, req.namespace, req.name, change, subresource="",
+            dry_run=_dry_run(request),
+        )  # fmt: skip
+        return _json(to_scale(obj))
 
     async def _list(self, request: web.Request, req: ResourceRequest) -> web.Response:
         options = _list_options(request)
@@ -224,6 +240,8 @@ class ResourceHandler:
 
     async def _update(self, request: web.Request, req: ResourceRequest) -> web.Response:
         body = await _read_body(request)
+        if req.subresource == "scale":
+            return await self._write_scale(request, req, lambda _: body)
         obj = await self.ctx.rest.update(
             req.resource, req.namespace, req.name, body,
             subresource=req.subresource, dry_run=_dry_run(request),
@@ -234,18 +252,14 @@ class ResourceHandler:
         content_type = request.content_type
         patch = await _read_body(request)
         rt = req.resource
+        if req.subresource == "scale":
+            apply = patcher(content_type, patch, "autoscaling", "v1", "Scale")
+            return await self._write_scale(request, req, apply)
         apply = patcher(content_type, patch, rt.group, rt.version, rt.kind)
-
-        def run(current: Obj) -> Obj:
-            try:
-                return apply(current)
-            except patches.PatchError as err:
-                reason = {400: "BadRequest", 422: "Invalid"}.get(err.code, "InternalError")
-                raise errors.ApiError(err.code, reason, str(err)) from err
-
         obj = await self.ctx.rest.patch(
-            rt, req.namespace, req.name, run, subresource=req.subresource, dry_run=_dry_run(request)
-        )
+            rt, req.namespace, req.name, apply, subresource=req.subresource,
+            dry_run=_dry_run(request),
+        )  # fmt: skip
         return self._respond(request, req, obj)
 
     async def _delete_options(self, request: web.Request) -> DeleteOptions:

@@ -21,7 +21,25 @@ MAX_JSON_PATCH_OPERATIONS = 10_000
 def patcher(
     content_type: str, patch: Any, group: str, version: str, kind: str
 ) -> Callable[[Obj], Obj]:
-    """The function that applies `patch` to an object; 415 for other types."""
+    """The function that applies `patch` to an object; 415 for other types.
+
+    The function raises Status errors (400, 422) when the patch does not apply.
+    """
+    apply = _patcher(content_type, patch, group, version, kind)
+
+    def run(obj: Obj) -> Obj:
+        try:
+            return apply(obj)
+        except patches.PatchError as err:
+            reason = {400: "BadRequest", 422: "Invalid"}.get(err.code, "InternalError")
+            raise errors.ApiError(err.code, reason, str(err)) from err
+
+    return run
+
+
+def _patcher(
+    content_type: str, patch: Any, group: str, version: str, kind: str
+) -> Callable[[Obj], Obj]:
     if content_type == JSON_PATCH:
         if not isinstance(patch, list):
             raise errors.bad_request("a JSON patch must be a list of operations")

@@ -137,3 +137,36 @@ async def test_requesting_a_taken_cluster_ip_is_invalid(cluster: Cluster) -> Non
     )
     assert 'The Service "clash" is invalid: spec.clusterIP' in out
     assert "already allocated" in out
+
+
+DEPLOYMENT = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web"},
+    "spec": {
+        "replicas": 2,
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+        },
+    },
+}
+
+
+async def test_scale_a_deployment(cluster: Cluster) -> None:
+    await cluster.kubectl("create", "-f", "-", "--validate=false", stdin=json.dumps(DEPLOYMENT))
+    out = await cluster.kubectl("scale", "deployment", "web", "--replicas=5")
+    assert "deployment.apps/web scaled" in out
+    deploy = json.loads(await cluster.kubectl("get", "deploy", "web", "-o", "json"))
+    assert deploy["spec"]["replicas"] == 5
+    assert deploy["metadata"]["generation"] == 2
+    scale = json.loads(
+        await cluster.kubectl(
+            "get", "--raw", "/apis/apps/v1/namespaces/default/deployments/web/scale"
+        )
+    )
+    assert scale["kind"] == "Scale" and scale["apiVersion"] == "autoscaling/v1"
+    assert scale["spec"]["replicas"] == 5
+    bad = await cluster.kubectl("scale", "deployment", "web", "--replicas=-1", check=False)
+    assert "error" in bad.lower()

@@ -1,0 +1,60 @@
+"""The `scale` subresource: an autoscaling/v1 Scale view of a workload.
+
+`kubectl scale` PATCHes `.../scale` with `{"spec":{"replicas":N}}` and
+expects a Scale back; the write lands on the workload's `spec.replicas`
+(and so bumps its generation), nothing else changes.
+"""
+
+from __future__ import annotations
+
+from kybernetes.api import selectors
+from kybernetes.apiserver import errors
+from kybernetes.apiserver.objects import Obj
+
+__all__ = ["apply_scale", "to_scale"]
+
+
+def _selector_string(obj: Obj) -> str:
+    selector = (obj.get("spec") or {}).get("selector") or {}
+    try:
+        return str(selectors.label_selector_from_object(selector))
+    except selectors.SelectorError:
+        return ""
+
+
+def to_scale(obj: Obj) -> Obj:
+    meta = obj.get("metadata") or {}
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            key: meta[key]
+            for key in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            if key in meta
+        },
+        "spec": {"replicas": int((obj.get("spec") or {}).get("replicas", 0))},
+        "status": {
+            "replicas": int((obj.get("status") or {}).get("replicas", 0)),
+            "selector": _selector_string(obj),
+        },
+    }
+
+
+def apply_scale(obj: Obj, scale: object) -> Obj:
+    """`obj` with the replicas the Scale asks for; 422 for a bad count."""
+    if not isinstance(scale, dict):
+        raise errors.bad_request("the body must be an autoscaling/v1 Scale")
+    replicas = (scale.get("spec") or {}).get("replicas", 0)
+    name = (obj.get("metadata") or {}).get("name", "")
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        raise errors.invalid("Scale", name, [errors.Cause(
+            "spec.replicas", "FieldValueInvalid",
+            f"Invalid value: {replicas}: must be greater than or equal to 0")],
+            "autoscaling")  # fmt: skip
+    wanted_rv = (scale.get("metadata") or {}).get("resourceVersion")
+    current_rv = (obj.get("metadata") or {}).get("resourceVersion")
+    if wanted_rv and wanted_rv != current_rv:
+        raise errors.conflict("deployments", name, "the object has been modified; please apply "
+                              "your changes to the latest version and try again")  # fmt: skip
+    obj.setdefault("spec", {})["replicas"] = replicas
+    return obj
