@@ -19,7 +19,7 @@ import yaml
 from aiohttp import web
 
 from kybernetes import __version__
-from kybernetes.apiserver import discovery, errors
+from kybernetes.apiserver import discovery, errors, openapi
 from kybernetes.apiserver.auth import Authenticator
 from kybernetes.apiserver.objects import Obj
 from kybernetes.apiserver.patching import patcher
@@ -405,6 +405,19 @@ def make_app(ctx: ApiContext) -> web.Application:
             )
         return _json(body)
 
+    async def openapi_index(_: web.Request) -> web.Response:
+        return _json(openapi.index(ctx.registry))
+
+    async def openapi_document(request: web.Request) -> web.Response:
+        group = request.match_info.get("group", "")
+        version = request.match_info["version"]
+        if not ctx.registry.in_group_version(group, version):
+            raise _no_such_resource()
+        return _json(openapi.group_version_document(ctx.registry, group, version))
+
+    app.router.add_get("/openapi/v3", openapi_index)
+    app.router.add_get("/openapi/v3/api/{version}", openapi_document)
+    app.router.add_get("/openapi/v3/apis/{group}/{version}", openapi_document)
     for path in ("/healthz", "/livez", "/readyz"):
         app.router.add_get(path, health)
     app.router.add_get("/version", _version)

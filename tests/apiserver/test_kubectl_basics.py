@@ -170,3 +170,26 @@ async def test_scale_a_deployment(cluster: Cluster) -> None:
     assert scale["spec"]["replicas"] == 5
     bad = await cluster.kubectl("scale", "deployment", "web", "--replicas=-1", check=False)
     assert "error" in bad.lower()
+
+
+async def test_apply_twice_then_change(cluster: Cluster) -> None:
+    manifest = json.dumps(DEPLOYMENT)
+    assert "deployment.apps/web created" in await cluster.kubectl(
+        "apply", "-f", "-", stdin=manifest
+    )
+    assert "deployment.apps/web unchanged" in await cluster.kubectl(
+        "apply", "-f", "-", stdin=manifest
+    )
+    changed = json.loads(manifest)
+    changed["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.28"
+    out = await cluster.kubectl("apply", "-f", "-", stdin=json.dumps(changed))
+    assert "deployment.apps/web configured" in out
+    deploy = json.loads(await cluster.kubectl("get", "deploy", "web", "-o", "json"))
+    assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
+    annotation = deploy["metadata"]["annotations"][
+        "kubectl.kubernetes.io/last-applied-configuration"
+    ]
+    assert json.loads(annotation)["spec"]["template"]["spec"]["containers"][0]["image"] == (
+        "nginx:1.28"
+    )
+    assert deploy["metadata"]["generation"] == 2
