@@ -27,7 +27,7 @@ from kybernetes.apiserver.objects import (
 )
 from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
 from kybernetes.apiserver.storage import ListPage, ObjectStorage, parse_resource_version
-from kybernetes.apiserver.strategy import strategy_for
+from kybernetes.apiserver.strategies import strategy_for
 
 __all__ = ["DeleteOptions", "ListOptions", "Rest", "object_filter"]
 

@@ -3,7 +3,7 @@
 A `Strategy` supplies defaulting, what a create resets, validation of a new
 object and of an update; the generic REST code fixes the order they run in.
 Adding a kind's rules is one class here (or in a module of its own) and one
-line in `STRATEGIES`.
+line in `strategies.STRATEGIES`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,16 @@ from typing import Any
 from kybernetes.apiserver.errors import Cause
 from kybernetes.apiserver.objects import Obj
 
-__all__ = ["STRATEGIES", "Strategy", "strategy_for"]
+__all__ = [
+    "ConfigMapStrategy",
+    "NamespaceStrategy",
+    "PodStrategy",
+    "ResetStatus",
+    "SecretStrategy",
+    "ServiceStrategy",
+    "Strategy",
+    "default_pod_spec",
+]
 
 
 class Strategy:
@@ -260,24 +269,3 @@ class ServiceStrategy(ResetStatus):
         if kind == "ExternalName" and not spec.get("externalName"):
             causes.append(Cause("spec.externalName", "FieldValueRequired", "Required value"))
         return causes  # fmt: skip
-
-
-STRATEGIES: dict[tuple[str, str], Strategy] = {
-    ("", "Namespace"): NamespaceStrategy(),
-    ("", "ConfigMap"): ConfigMapStrategy(),
-    ("", "Secret"): SecretStrategy(),
-    ("", "Pod"): PodStrategy(),
-    ("", "Service"): ServiceStrategy(),
-    ("apps", "Deployment"): ResetStatus(),
-    ("apps", "ReplicaSet"): ResetStatus(),
-    ("apps", "StatefulSet"): ResetStatus(),
-    ("apps", "DaemonSet"): ResetStatus(),
-    ("batch", "Job"): ResetStatus(),
-    ("batch", "CronJob"): ResetStatus(),
-}
-
-_DEFAULT = Strategy()
-
-
-def strategy_for(group: str, kind: str) -> Strategy:
-    return STRATEGIES.get((group, kind), _DEFAULT)

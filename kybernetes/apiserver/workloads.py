@@ -1,0 +1,251 @@
+"""Strategies of the workload kinds: Deployment, ReplicaSet, StatefulSet,
+DaemonSet, Job and CronJob.
+
+Defaults are the ones kubectl shows back (`kubectl get deploy -o yaml`):
+one replica, RollingUpdate 25%/25%, ten revisions of history, and the pod
+template's own defaults. Validation checks what apps/v1 insists on: a
+selector that is required, valid, and matches the template's labels.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from kybernetes.api import selectors
+from kybernetes.apiserver.errors import Cause
+from kybernetes.apiserver.objects import Obj
+from kybernetes.apiserver.strategy import ResetStatus, default_pod_spec
+
+__all__ = [
+    "CronJobStrategy",
+    "DaemonSetStrategy",
+    "DeploymentStrategy",
+    "JobStrategy",
+    "ReplicaSetStrategy",
+    "StatefulSetStrategy",
+]
+
+
+def _spec(obj: Obj) -> dict[str, Any]:
+    spec = obj.setdefault("spec", {})
+    return spec if isinstance(spec, dict) else {}
+
+
+def _default_template(spec: dict[str, Any]) -> None:
+    template = spec.get("template")
+    if isinstance(template, dict):
+        pod_spec = template.setdefault("spec", {})
+        if isinstance(pod_spec, dict):
+            default_pod_spec(pod_spec)
+        meta = template.get("metadata")
+        if isinstance(meta, dict) and meta.get("creationTimestamp") is None:
+            meta.pop("creationTimestamp", None)  # clients send null (kubectl-wire G8)
+
+
+def _validate_template(spec: dict[str, Any], path: str) -> list[Cause]:
+    template = spec.get("template")
+    if not isinstance(template, dict):
+        return [Cause(f"{path}.template", "FieldValueRequired", "Required value")]
+    containers = (template.get("spec") or {}).get("containers")
+    if not containers:
+        return [Cause(f"{path}.template.spec.containers", "FieldValueRequired", "Required value")]
+    causes = []
+    for i, container in enumerate(containers):
+        where = f"{path}.template.spec.containers[{i}]"
+        if not isinstance(container, dict):
+            causes.append(Cause(where, "FieldValueInvalid", "Invalid value: must be an object"))
+            continue
+        for field in ("name", "image"):
+            if not container.get(field):
+                causes.append(Cause(f"{where}.{field}", "FieldValueRequired", "Required value"))
+    return causes
+
+
+def _validate_selector(spec: dict[str, Any], path: str) -> list[Cause]:
+    """apps/v1: a non-empty selector that selects the template's labels."""
+    raw = spec.get("selector")
+    if not raw:
+        return [Cause(f"{path}.selector", "FieldValueRequired", "Required value")]
+    try:
+        selector = selectors.label_selector_from_object(raw, field_path=f"{path}.selector")
+    except selectors.SelectorError as err:
+        return [Cause(f"{path}.selector", "FieldValueInvalid", str(err))]
+    if selector.empty:
+        return [Cause(f"{path}.selector", "FieldValueInvalid",
+                      "Invalid value: empty selector is invalid for deployment")]  # fmt: skip
+    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    if not selector.matches(labels):
+        return [Cause(f"{path}.template.metadata.labels", "FieldValueInvalid",
+                      f"Invalid value: {labels}: `selector` does not match template "
+                      "`labels`")]  # fmt: skip
+    return []
+
+
+def _validate_replicas(spec: dict[str, Any], path: str) -> list[Cause]:
+    replicas = spec.get("replicas")
+    if replicas is not None and (not isinstance(replicas, int) or replicas < 0):
+        message = f"Invalid value: {replicas}: must be greater than or equal to 0"
+        return [Cause(f"{path}.replicas", "FieldValueInvalid", message)]
+    return []
+
+
+def _immutable_selector(new: Obj, old: Obj) -> list[Cause]:
+    if (new.get("spec") or {}).get("selector") != (old.get("spec") or {}).get("selector"):
+        return [Cause("spec.selector", "FieldValueInvalid",
+                      "Invalid value: field is immutable")]  # fmt: skip
+    return []
+
+
+class _AppsStrategy(ResetStatus):
+    """Selector-checked workloads of apps/v1."""
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return [Cause("spec", "FieldValueRequired", "Required value")]
+        return (
+            _validate_replicas(spec, "spec")
+            + _validate_template(spec, "spec")
+            + (_validate_selector(spec, "spec"))
+        )
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        return self.validate(new) + _immutable_selector(new, old)
+
+
+class DeploymentStrategy(_AppsStrategy):
+    def default(self, obj: Obj) -> None:
+        spec = _spec(obj)
+        spec.setdefault("replicas", 1)
+        strategy = spec.setdefault("strategy", {})
+        if isinstance(strategy, dict):
+            kind = strategy.setdefault("type", "RollingUpdate")
+            if kind == "RollingUpdate":
+                rolling = strategy.setdefault("rollingUpdate", {})
+                if isinstance(rolling, dict):
+                    rolling.setdefault("maxUnavailable", "25%")
+                    rolling.setdefault("maxSurge", "25%")
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("progressDeadlineSeconds", 600)
+        _default_template(spec)
+
+
+class ReplicaSetStrategy(_AppsStrategy):
+    def default(self, obj: Obj) -> None:
+        spec = _spec(obj)
+        spec.setdefault("replicas", 1)
+        _default_template(spec)
+
+
+class StatefulSetStrategy(_AppsStrategy):
+    def default(self, obj: Obj) -> None:
+        spec = _spec(obj)
+        spec.setdefault("replicas", 1)
+        spec.setdefault("podManagementPolicy", "OrderedReady")
+        update = spec.setdefault("updateStrategy", {})
+        rolling = isinstance(update, dict) and update.setdefault("type", "RollingUpdate")
+        if rolling == "RollingUpdate":
+            update.setdefault("rollingUpdate", {"partition": 0})
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault(
+            "persistentVolumeClaimRetentionPolicy",
+            {"whenDeleted": "Retain", "whenScaled": "Retain"},
+        )
+        _default_template(spec)
+
+
+class DaemonSetStrategy(_AppsStrategy):
+    def default(self, obj: Obj) -> None:
+        spec = _spec(obj)
+        update = spec.setdefault("updateStrategy", {})
+        kind = isinstance(update, dict) and update.setdefault("type", "RollingUpdate")
+        if kind == "RollingUpdate":
+            rolling = update.setdefault("rollingUpdate", {})
+            if isinstance(rolling, dict):
+                rolling.setdefault("maxUnavailable", 1)
+                rolling.setdefault("maxSurge", 0)
+        spec.setdefault("revisionHistoryLimit", 10)
+        _default_template(spec)
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return [Cause("spec", "FieldValueRequired", "Required value")]
+        return _validate_template(spec, "spec") + _validate_selector(spec, "spec")
+
+
+def _default_job_spec(spec: dict[str, Any]) -> None:
+    spec.setdefault("parallelism", 1)
+    spec.setdefault("completions", 1)
+    spec.setdefault("backoffLimit", 6)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    _default_template(spec)
+
+
+def _job_restart_policy(spec: dict[str, Any], path: str) -> list[Cause]:
+    policy = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy")
+    if policy not in ("OnFailure", "Never"):
+        return [Cause(f"{path}.template.spec.restartPolicy", "FieldValueNotSupported",
+                      f'Unsupported value: "{policy}": supported values: "OnFailure", '
+                      '"Never"')]  # fmt: skip
+    return []
+
+
+class JobStrategy(ResetStatus):
+    """Jobs get a generated selector on the controller-uid label, as in Kubernetes."""
+
+    def default(self, obj: Obj) -> None:
+        spec = _spec(obj)
+        template = spec.get("template")
+        _default_job_spec(spec)
+        if not spec.get("manualSelector") and "selector" not in spec and isinstance(template, dict):
+            uid = obj["metadata"].get("uid") or str(uuid.uuid4())
+            labels = template.setdefault("metadata", {}).setdefault("labels", {})
+            labels.setdefault("batch.kubernetes.io/controller-uid", uid)
+            labels.setdefault("batch.kubernetes.io/job-name", obj["metadata"]["name"])
+            labels.setdefault("controller-uid", uid)
+            labels.setdefault("job-name", obj["metadata"]["name"])
+            spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return [Cause("spec", "FieldValueRequired", "Required value")]
+        return _validate_template(spec, "spec") + _job_restart_policy(spec, "spec")
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        causes = self.validate(new) + _immutable_selector(new, old)
+        if (new.get("spec") or {}).get("template") != (old.get("spec") or {}).get("template"):
+            causes.append(Cause("spec.template", "FieldValueInvalid",
+                                "Invalid value: field is immutable"))  # fmt: skip
+        return causes
+
+
+class CronJobStrategy(ResetStatus):
+    def default(self, obj: Obj) -> None:
+        spec = _spec(obj)
+        spec.setdefault("concurrencyPolicy", "Allow")
+        spec.setdefault("suspend", False)
+        spec.setdefault("successfulJobsHistoryLimit", 3)
+        spec.setdefault("failedJobsHistoryLimit", 1)
+        job = (spec.get("jobTemplate") or {}).get("spec")
+        if isinstance(job, dict):
+            _default_job_spec(job)
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return [Cause("spec", "FieldValueRequired", "Required value")]
+        causes = []
+        if not spec.get("schedule"):
+            causes.append(Cause("spec.schedule", "FieldValueRequired", "Required value"))
+        job = (spec.get("jobTemplate") or {}).get("spec")
+        if not isinstance(job, dict):
+            return [*causes, Cause("spec.jobTemplate.spec", "FieldValueRequired", "Required value")]
+        return (
+            causes
+            + _validate_template(job, "spec.jobTemplate.spec")
+            + _job_restart_policy(job, "spec.jobTemplate.spec")
+        )

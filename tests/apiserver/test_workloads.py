@@ -1,0 +1,62 @@
+"""Workload defaults and validation, as kubectl shows them back."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from tests.apiserver.conftest import Cluster
+from tests.apiserver.test_kubectl_basics import DEPLOYMENT
+
+
+async def test_deployment_defaults(cluster: Cluster) -> None:
+    await cluster.kubectl("apply", "-f", "-", stdin=json.dumps(DEPLOYMENT))
+    deploy = json.loads(await cluster.kubectl("get", "deploy", "web", "-o", "json"))
+    spec = deploy["spec"]
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"},
+    }
+    assert spec["revisionHistoryLimit"] == 10
+    assert spec["progressDeadlineSeconds"] == 600
+    pod_spec = spec["template"]["spec"]
+    assert pod_spec["restartPolicy"] == "Always"
+    assert pod_spec["dnsPolicy"] == "ClusterFirst"
+    assert pod_spec["containers"][0]["terminationMessagePath"] == "/dev/termination-log"
+    assert "creationTimestamp" not in spec["template"].get("metadata", {})
+
+
+async def test_selector_must_match_template_labels(cluster: Cluster) -> None:
+    bad = copy.deepcopy(DEPLOYMENT)
+    bad["spec"]["selector"] = {"matchLabels": {"app": "other"}}
+    out = await cluster.kubectl("apply", "-f", "-", stdin=json.dumps(bad), check=False)
+    assert 'The Deployment "web" is invalid' in out
+    assert "`selector` does not match template `labels`" in out
+
+
+async def test_deployment_selector_is_immutable(cluster: Cluster) -> None:
+    await cluster.kubectl("apply", "-f", "-", stdin=json.dumps(DEPLOYMENT))
+    changed = copy.deepcopy(DEPLOYMENT)
+    changed["spec"]["selector"]["matchLabels"]["tier"] = "x"
+    changed["spec"]["template"]["metadata"]["labels"]["tier"] = "x"
+    out = await cluster.kubectl("apply", "-f", "-", stdin=json.dumps(changed), check=False)
+    assert "spec.selector: Invalid value: field is immutable" in out
+
+
+async def test_job_gets_a_generated_selector(cluster: Cluster) -> None:
+    job = {
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pi"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+                                       "containers": [{"name": "pi", "image": "perl"}]}}},
+    }  # fmt: skip
+    await cluster.kubectl("apply", "-f", "-", stdin=json.dumps(job))
+    got = json.loads(await cluster.kubectl("get", "job", "pi", "-o", "json"))
+    uid = got["metadata"]["uid"]
+    assert got["spec"]["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    labels = got["spec"]["template"]["metadata"]["labels"]
+    assert labels["batch.kubernetes.io/job-name"] == "pi"
+    assert got["spec"]["backoffLimit"] == 6
+    job["spec"]["template"]["spec"]["restartPolicy"] = "Always"
+    job["metadata"]["name"] = "bad"
+    out = await cluster.kubectl("apply", "-f", "-", stdin=json.dumps(job), check=False)
+    assert 'spec.template.spec.restartPolicy: Unsupported value: "Always"' in out
