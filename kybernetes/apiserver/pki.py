@@ -26,7 +26,6 @@ import fcntl
 import ipaddress
 import os
 import ssl
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from kybernetes.util.files import write_atomic
 
 __all__ = [
     "ADMIN_GROUP",
@@ -283,8 +284,8 @@ def _create_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePriva
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_atomic(directory / CA_KEY, _key_pem(key), mode=0o600)
-    _write_atomic(directory / CA_CERT, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    write_atomic(directory / CA_KEY, _key_pem(key), mode=0o600)
+    write_atomic(directory / CA_CERT, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
     return cert, key
 
 
@@ -346,8 +347,8 @@ def _load_leaf(cert_path: Path, key_path: Path, ca_cert: x509.Certificate) -> _L
 def _store_leaf(cert_path: Path, key_path: Path, leaf: _Leaf) -> None:
     # Key first: a crash between the two leaves a cert/key mismatch, which
     # `_load_leaf` detects and repairs by issuing again.
-    _write_atomic(key_path, leaf.key_pem, mode=0o600)
-    _write_atomic(cert_path, leaf.cert_pem, mode=0o644)
+    write_atomic(key_path, leaf.key_pem, mode=0o600)
+    write_atomic(cert_path, leaf.cert_pem, mode=0o644)
 
 
 def _issue_server(
@@ -501,26 +502,3 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def _write_atomic(path: Path, data: bytes, *, mode: int) -> None:
-    # Twin of kybernetes/cli/kubeconfig.py:_write_atomic (layers keep them apart).
-    # The temp file is created with its final mode, so a key is never readable
-    # by others even for an instant, and rename makes the write all-or-nothing.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

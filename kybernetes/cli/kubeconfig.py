@@ -14,13 +14,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from kybernetes.util.files import write_atomic
 
 __all__ = [
     "DEFAULT_NAME",
@@ -245,27 +246,9 @@ def _write(path: Path, config: dict[str, Any], *, mode: int | None = None) -> No
             mode = 0o600
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _write_atomic(path, text.encode("utf-8"), mode=mode)
+        write_atomic(path, text.encode("utf-8"), mode=mode)
     except OSError as exc:
         raise KubeconfigError(f"cannot write kubeconfig {path}: {_reason(exc)}") from None
-
-
-def _write_atomic(path: Path, data: bytes, *, mode: int) -> None:
-    # Twin of kybernetes/apiserver/pki.py:_write_atomic (layers keep them apart).
-    # The temp file has its final mode from the start, so the embedded key is
-    # never readable by others, and rename makes the write all-or-nothing.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import orjson
 
+from kybernetes.util.files import write_atomic
+
 __all__ = ["ServerState", "default_data_dir", "read_state", "remove_state", "write_state"]
 
 STATE_FILE = "server.json"
@@ -41,9 +43,7 @@ class ServerState:
 
 
 def write_state(data_dir: Path, state: ServerState) -> None:
-    tmp = data_dir / (STATE_FILE + ".tmp")
-    tmp.write_bytes(orjson.dumps(asdict(state)))
-    tmp.replace(data_dir / STATE_FILE)
+    write_atomic(data_dir / STATE_FILE, orjson.dumps(asdict(state)), mode=0o600)
 
 
 def read_state(data_dir: Path) -> ServerState | None:

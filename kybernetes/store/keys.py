@@ -20,6 +20,7 @@ __all__ = [
     "check_value",
     "decode_continue",
     "encode_continue",
+    "list_start",
     "prefix_end",
 ]
 
@@ -92,6 +93,24 @@ def prefix_end(prefix: str) -> str:
 def encode_continue(revision: int, next_key: str) -> str:
     raw = orjson.dumps({"rv": revision, "start": next_key})
     return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def list_start(
+    prefix: object, revision: object, limit: object, continue_key: object
+) -> tuple[int, str]:
+    """Check a list request and give its snapshot revision and start key.
+
+    Every backend's `list` begins here, so they refuse the same input with
+    the same words; a continue key overrides the revision with its own.
+    """
+    start = check_prefix(prefix)
+    snapshot = check_revision(revision)
+    check_revision(limit, "limit")
+    if continue_key is not None and not isinstance(continue_key, str):
+        raise InvalidInputError(f"continue key must be a str, not {type(continue_key).__name__}")
+    if continue_key:
+        return decode_continue(continue_key, start)
+    return snapshot, start
 
 
 def decode_continue(token: str, prefix: str) -> tuple[int, str]:

@@ -4,7 +4,6 @@ survive a broken stream. Each test runs its own etcd server on loopback."""
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,20 +12,15 @@ import pytest
 from kybernetes.store import open_store
 from tests.store.watching import WatchReader
 from tests.support.certs import make_pki
-from tests.support.etcd import EtcdServer, free_port
+from tests.support.etcd import EtcdServer, free_port, running_etcd
 
 pytestmark = pytest.mark.etcd
 
 
 @pytest.fixture
 def own_etcd() -> Iterator[EtcdServer]:
-    with tempfile.TemporaryDirectory(prefix="kyb-etcd-") as data_dir:
-        server = EtcdServer(data_dir)
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
+    with running_etcd() as server:
+        yield server
 
 
 async def test_fails_over_to_the_next_endpoint(own_etcd: EtcdServer) -> None:

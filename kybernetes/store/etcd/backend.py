@@ -129,12 +129,7 @@ class EtcdStore(Store):
         continue_key: str | None = None,
     ) -> ListResult:
         self._check_open()
-        keys.check_prefix(prefix)
-        keys.check_revision(revision)
-        keys.check_revision(limit, "limit")
-        start = prefix
-        if continue_key:
-            revision, start = keys.decode_continue(continue_key, prefix)
+        revision, start = keys.list_start(prefix, revision, limit, continue_key)
         body: JSON = {
             "key": self._wire_start(start),
             "range_end": self._wire_end(prefix),

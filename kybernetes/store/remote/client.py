@@ -153,13 +153,8 @@ class RemoteStore(Store):
         limit: int = 0,
         continue_key: str | None = None,
     ) -> ListResult:
-        keys.check_prefix(prefix)
-        keys.check_revision(revision)
-        keys.check_revision(limit, "limit")
-        if continue_key is not None and not isinstance(continue_key, str):
-            raise InvalidInputError(
-                f"continue key must be a str, not {type(continue_key).__name__}"
-            )
+        # Checked here too, so a bad request fails with the same words unsent.
+        keys.list_start(prefix, revision, limit, continue_key)
         body = {
             "prefix": prefix,
             "revision": revision,

@@ -115,12 +115,7 @@ class SqliteStore(Store):
         limit: int = 0,
         continue_key: str | None = None,
     ) -> ListResult:
-        keys.check_prefix(prefix)
-        keys.check_revision(revision)
-        keys.check_revision(limit, "limit")
-        start = prefix
-        if continue_key:
-            revision, start = keys.decode_continue(continue_key, prefix)
+        revision, start = keys.list_start(prefix, revision, limit, continue_key)
         end = keys.prefix_end(prefix)
         kvs, current, total = await self._read(
             lambda conn: schema.read_list(
