@@ -19,13 +19,14 @@ import yaml
 from aiohttp import web
 
 from kybernetes import __version__
-from kybernetes.apiserver import discovery, errors, openapi
-from kybernetes.apiserver.auth import Authenticator
+from kybernetes.apiserver import discovery, errors, openapi, protobuf
+from kybernetes.apiserver.auth import Authenticator, Authorizer, UserInfo
 from kybernetes.apiserver.objects import Obj
 from kybernetes.apiserver.patching import patcher
 from kybernetes.apiserver.request import ResourceRequest, parse_resource_request
 from kybernetes.apiserver.resources import ResourceRegistry
 from kybernetes.apiserver.rest import DeleteOptions, ListOptions, Rest
+from kybernetes.apiserver.reviews import self_subject_access_review
 from kybernetes.apiserver.scale import apply_scale, to_scale
 from kybernetes.apiserver.tables import table
 from kybernetes.apiserver.watch import WatchEvent, watch_events
@@ -39,7 +40,8 @@ log = logging.getLogger(__name__)
 KUBERNETES_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.4"}
 MAX_BODY_BYTES = 3 * 1024 * 1024
 JSON_TYPE = "application/json"
-USER = web.RequestKey("user", object)
+USER = web.RequestKey("user", UserInfo)
+ANONYMOUS = UserInfo("system:anonymous", ("system:unauthenticated",))
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 
 
@@ -48,6 +50,7 @@ class ApiContext:
     registry: ResourceRegistry
     rest: Rest
     authenticator: Authenticator
+    authorizer: Authorizer
     server_address: str
     ready: Callable[[], bool]
     # Open watch streams, ended at shutdown so it does not wait on them.
@@ -127,6 +130,11 @@ async def _read_body(request: web.Request) -> Any:
 
 def decode_body(raw: bytes, content_type: str) -> Any:
     """A JSON or YAML body; anything malformed is a 400, never a 500."""
+    if content_type == protobuf.CONTENT_TYPE:
+        try:
+            return protobuf.decode_kubernetes_protobuf(raw)[2]
+        except protobuf.ProtobufError as err:
+            raise errors.bad_request(f"the request body is not valid protobuf: {err}") from None
     if not raw.strip():
         return None
     if content_type in ("application/yaml", "application/apply-patch+yaml", "text/yaml"):
@@ -233,6 +241,9 @@ class ResourceHandler:
                 f"{req.resource.plural}/{req.subresource}: not supported yet"
             )
         body = await _read_body(request)
+        if req.resource.kind == "SelfSubjectAccessReview":
+            review = self_subject_access_review(body, request[USER], self.ctx.authorizer)
+            return _json(review, 201)
         obj = await self.ctx.rest.create(
             req.resource, req.namespace, body, dry_run=_dry_run(request)
         )
@@ -466,8 +477,10 @@ def _auth_middleware(ctx: ApiContext) -> Any:
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         user = ctx.authenticator.authenticate(request)
-        if user is None and request.path not in PUBLIC_PATHS:
-            raise errors.unauthorized()
+        if user is None:
+            if request.path not in PUBLIC_PATHS:
+                raise errors.unauthorized()
+            user = ANONYMOUS
         request[USER] = user
         return await handler(request)
 

@@ -17,7 +17,7 @@ from aiohttp import web
 from kybernetes.apiserver import errors
 from kybernetes.apiserver.admission import Admission
 from kybernetes.apiserver.allocators import NodePorts, ServiceIPs
-from kybernetes.apiserver.auth import Authenticator
+from kybernetes.apiserver.auth import AllowAll, Authenticator
 from kybernetes.apiserver.http import ApiContext, make_app
 from kybernetes.apiserver.pki import ClusterPKI
 from kybernetes.apiserver.resources import ResourceRegistry, builtin_registry
@@ -86,6 +86,7 @@ async def start_apiserver(
         registry=registry,
         rest=rest,
         authenticator=authenticator or Authenticator(),
+        authorizer=AllowAll(),
         server_address=f"{host}:{port}",
         ready=ready.is_set,
     )

@@ -211,7 +211,8 @@ class ServiceStrategy(ResetStatus):
         for port in spec.get("ports") or []:
             if isinstance(port, dict):
                 port.setdefault("protocol", "TCP")
-                if "targetPort" not in port and isinstance(port.get("port"), int):
+                # Unset, or 0 as a protobuf body says unset, means "same as port".
+                if port.get("targetPort") in (None, 0, "") and isinstance(port.get("port"), int):
                     port["targetPort"] = port["port"]
         obj.setdefault("status", {"loadBalancer": {}})
 

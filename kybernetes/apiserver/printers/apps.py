@@ -1,0 +1,116 @@
+"""Columns of the apps/v1 workload kinds.
+
+The four kinds print their replica counts differently on purpose, as the
+real server does: Deployments and StatefulSets a READY `ready/desired`
+string, ReplicaSets and DaemonSets separate integer cells. A missing
+`spec.replicas` is shown as 1, the value the server would have defaulted.
+"""
+
+from __future__ import annotations
+
+from kybernetes.api.selectors import SelectorError
+from kybernetes.apiserver.objects import Obj
+from kybernetes.apiserver.printers.common import (
+    AGE,
+    NAME,
+    Cell,
+    Column,
+    Now,
+    containers_cells,
+    format_label_selector,
+    format_labels,
+    get,
+    selector_string,
+)
+
+__all__ = ["COLUMNS"]
+
+
+def _desired(obj: Obj) -> int:
+    return int(get(obj, "spec", "replicas", default=1))
+
+
+def _status(field: str) -> Cell:
+    return lambda obj, _: int(get(obj, "status", field, default=0))
+
+
+def _ready_of_desired(obj: Obj, _: Now) -> str:
+    return f"{int(get(obj, 'status', 'readyReplicas', default=0))}/{_desired(obj)}"
+
+
+def _template_containers(obj: Obj) -> tuple[str, str]:
+    return containers_cells(get(obj, "spec", "template", "spec", "containers", default=[]))
+
+
+def _deployment_selector(obj: Obj, _: Now) -> str:
+    # Deployments print the selector bare: "" when empty, where other kinds print <none>.
+    try:
+        return selector_string(get(obj, "spec", "selector"))
+    except SelectorError:
+        return "<invalid>"
+
+
+CONTAINERS = Column(
+    "Containers",
+    lambda o, _: _template_containers(o)[0],
+    priority=1,
+    description="Names of the template's containers.",
+)
+IMAGES = Column(
+    "Images",
+    lambda o, _: _template_containers(o)[1],
+    priority=1,
+    description="Images of the template's containers.",
+)
+SELECTOR = Column(
+    "Selector",
+    lambda o, _: format_label_selector(get(o, "spec", "selector")),
+    priority=1,
+    description="The label selector of the pods.",
+)
+
+COLUMNS = {
+    ("apps", "Deployment"): [
+        NAME,
+        Column("Ready", _ready_of_desired, description="Ready pods out of the desired count."),
+        Column("Up-to-date", _status("updatedReplicas"),
+               description="Pods running the current template."),
+        Column("Available", _status("availableReplicas"),
+               description="Pods ready for at least minReadySeconds."),
+        AGE, CONTAINERS, IMAGES,
+        Column("Selector", _deployment_selector, priority=1,
+               description="The label selector of the pods."),
+    ],
+    ("apps", "ReplicaSet"): [
+        NAME,
+        Column("Desired", lambda o, _: _desired(o), type="integer",
+               description="The desired number of pods."),
+        Column("Current", _status("replicas"), type="integer",
+               description="The pods the set has now."),
+        Column("Ready", _status("readyReplicas"), type="integer",
+               description="The pods that are ready."),
+        AGE, CONTAINERS, IMAGES, SELECTOR,
+    ],
+    ("apps", "StatefulSet"): [
+        NAME,
+        Column("Ready", _ready_of_desired, description="Ready pods out of the desired count."),
+        AGE, CONTAINERS, IMAGES,
+    ],
+    ("apps", "DaemonSet"): [
+        NAME,
+        Column("Desired", _status("desiredNumberScheduled"), type="integer",
+               description="Nodes that should run the daemon pod."),
+        Column("Current", _status("currentNumberScheduled"), type="integer",
+               description="Nodes that run at least one daemon pod."),
+        Column("Ready", _status("numberReady"), type="integer",
+               description="Nodes whose daemon pod is ready."),
+        Column("Up-to-date", _status("updatedNumberScheduled"), type="integer",
+               description="Nodes that run the current template."),
+        Column("Available", _status("numberAvailable"), type="integer",
+               description="Nodes whose daemon pod is available."),
+        Column("Node Selector", lambda o, _: format_labels(
+            get(o, "spec", "template", "spec", "nodeSelector")),
+               description="The template's node selector."),
+        AGE, CONTAINERS, IMAGES, SELECTOR,
+    ],
+}  # fmt: skip
