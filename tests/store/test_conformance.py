@@ -408,6 +408,14 @@ async def test_watch_progress_on_request(store: Store) -> None:
     assert progress.revision <= other.mod_revision
 
 
+async def test_progress_requested_before_the_first_event(store: Store) -> None:
+    kv = await store.create("/early/a", b"1")
+    async with store.watch("/early/", after=kv.mod_revision) as watch:
+        await watch.request_progress()
+        progress = await WatchReader(watch).progress()
+    assert progress.revision >= kv.mod_revision
+
+
 async def test_watch_close_ends_iteration_quietly(store: Store) -> None:
     watch = store.watch("/q/", after=await store.current_revision())
     reader = WatchReader(watch)

@@ -288,10 +288,10 @@ class _EtcdWatch(Watch):
         )
 
     async def _body(self) -> AsyncIterator[bytes]:
-        # Each stream gets a fresh queue, so a reconnect starts clean.
+        requests = self._requests  # this stream's queue (see _one_stream)
         yield self._create_request()
         while True:
-            item = await self._requests.get()
+            item = await requests.get()
             if item is None:
                 return
             yield item
@@ -323,7 +323,15 @@ class _EtcdWatch(Watch):
             await self.close()
 
     async def _one_stream(self) -> AsyncIterator[WatchBatch]:
-        self._requests = asyncio.Queue()
+        # A fresh queue per stream, so the previous stream's body ends (None)
+        # while requests made before this stream opened (an early progress
+        # request) carry over instead of being lost.
+        previous, self._requests = self._requests, asyncio.Queue()
+        while not previous.empty():
+            item = previous.get_nowait()
+            if item is not None:
+                self._requests.put_nowait(item)
+        previous.put_nowait(None)
         resp, _endpoint = await self._store._gw.stream("/v3/watch", self._body())
         self._response = resp
         try:
