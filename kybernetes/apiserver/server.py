@@ -24,6 +24,7 @@ from kybernetes.apiserver.resources import ResourceRegistry, builtin_registry
 from kybernetes.apiserver.rest import Rest
 from kybernetes.apiserver.storage import ObjectStorage
 from kybernetes.store import Store
+from kybernetes.store.cache import CachingStore
 
 __all__ = ["SYSTEM_NAMESPACES", "ApiServer", "bootstrap", "start_apiserver"]
 
@@ -39,9 +40,12 @@ class ApiServer:
     rest: Rest
     registry: ResourceRegistry
     url: str
+    cache: CachingStore
 
     async def stop(self) -> None:
+        """Stop serving; the store given to start_apiserver stays open."""
         await self.runner.cleanup()
+        await self.cache.stop_caching()
 
 
 async def _ensure(rest: Rest, plural: str, namespace: str, obj: dict[str, Any]) -> None:
@@ -79,8 +83,8 @@ async def start_apiserver(
     """Serve the API over HTTPS on host:port (0: any free port); ready on return."""
     registry = builtin_registry()
     admission = Admission(ServiceIPs(store), NodePorts(store))
-    rest = Rest(ObjectStorage(store), registry, admission)
-    await bootstrap(rest)
+    cache = CachingStore(store, [rt.storage_prefix for rt in registry])
+    rest = Rest(ObjectStorage(cache), registry, admission)
     ready = asyncio.Event()
     ctx = ApiContext(
         registry=registry,
@@ -91,14 +95,16 @@ async def start_apiserver(
         ready=ready.is_set,
     )
     runner = web.AppRunner(make_app(ctx), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=pki.server_ssl_context())
     try:
+        await bootstrap(rest)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, ssl_context=pki.server_ssl_context())
         await site.start()
     except BaseException:
         await runner.cleanup()
+        await cache.stop_caching()
         raise
     bound_host, bound_port = runner.addresses[0][:2]
     ctx.server_address = f"{bound_host}:{bound_port}"
     ready.set()
-    return ApiServer(runner, rest, registry, f"https://{bound_host}:{bound_port}")
+    return ApiServer(runner, rest, registry, f"https://{bound_host}:{bound_port}", cache)

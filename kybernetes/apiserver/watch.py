@@ -93,7 +93,10 @@ async def watch_events(
         revision = page.resource_version
     else:
         await rest.storage.wait_for_revision(revision)
-    store_watch = rest.storage.store.watch(rt.collection_prefix(namespace), after=revision)
+    store = rest.storage.store
+    store_watch = store.watch(rt.collection_prefix(namespace), after=revision)
+    # Bookmarks are optional; one that could run ahead of an event is worse than none.
+    bookmarks = bookmarks and store.reliable_progress
     ticker: asyncio.Task[None] | None = None
     if bookmarks:
         ticker = asyncio.create_task(_request_progress(store_watch.request_progress,

@@ -132,9 +132,10 @@ class Fanout:
                 del self._by_prefix[prefix]
         self.revision = revision
 
-    def close(self) -> None:
+    def close(self, error: StoreError | None = None) -> None:
+        """End every subscription with `error` (default: the store closed)."""
         self._closed = True
         for group in self._by_prefix.values():
             for sub in group:
-                sub._fail(StoreClosedError())
+                sub._fail(error or StoreClosedError())
         self._by_prefix.clear()

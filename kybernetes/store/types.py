@@ -222,6 +222,12 @@ class Watch(abc.ABC):
 class Store(abc.ABC):
     """The one async interface every backend implements."""
 
+    #: Whether a progress notification (`Watch.request_progress`) is never
+    #: ahead of an event still to be delivered on that watch. etcd before
+    #: 3.4.31 / 3.5.13 can send one ahead (etcd#15220); a store that cannot
+    #: promise it makes its callers fall back to safer, slower paths.
+    reliable_progress: bool = True
+
     @abc.abstractmethod
     async def get(self, key: str, *, revision: int = 0) -> KeyValue:
         """The key's value at `revision` (0: latest). Raises NotFoundError."""

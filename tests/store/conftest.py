@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from kybernetes.store import Store, open_store
+from kybernetes.store.cache import CachingStore
 from kybernetes.store.remote.server import listening_url, serve_store
 from tests.support.etcd import EtcdServer, running_etcd
 
@@ -23,6 +24,8 @@ BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("etcd", id="etcd", marks=pytest.mark.etcd),
     pytest.param("remote", id="remote"),
+    pytest.param("cached", id="cached"),
+    pytest.param("cached-etcd", id="cached-etcd", marks=pytest.mark.etcd),
 ]
 
 
@@ -41,6 +44,17 @@ def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: object) ->
 
 @pytest.fixture(params=BACKENDS)
 async def store(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[Store]:
+    if request.param.startswith("cached"):
+        # The watch cache the API server puts in front of its store.
+        inner = "etcd" if request.param == "cached-etcd" else "sqlite"
+        backend = await open_store(store_url(inner, request, tmp_path))
+        cached = CachingStore(backend, ["/"])
+        await cached.wait_ready()  # so the tests go through the cache, not around it
+        try:
+            yield cached
+        finally:
+            await cached.close()
+        return
     if request.param == "remote":
         # A SQLite store served over HTTP in this process, used through kyb://.
         served = await open_store(store_url("sqlite", request, tmp_path))

@@ -84,3 +84,22 @@ async def test_tls_with_client_certificates(tmp_path: Path) -> None:
             await open_store(without_cert)
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("version", "reliable"),
+    [("3.4.23", False), ("3.4.31", True), ("3.5.12", False), ("3.5.13", True), ("3.6.0", True),
+     ("", False)],
+)  # fmt: skip
+def test_progress_reliability_by_etcd_version(version: str, reliable: bool) -> None:
+    from kybernetes.store.etcd.backend import progress_is_reliable
+
+    assert progress_is_reliable(version) is reliable
+
+
+async def test_debian_etcd_is_flagged_for_unreliable_progress(own_etcd: EtcdServer) -> None:
+    store = await open_store(f"etcd://127.0.0.1:{own_etcd.client_port}")
+    try:
+        assert store.reliable_progress is False  # Debian bookworm ships 3.4.23
+    finally:
+        await store.close()

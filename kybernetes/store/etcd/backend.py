@@ -51,6 +51,19 @@ log = logging.getLogger(__name__)
 WATCH_RECONNECTS = 5
 
 
+def progress_is_reliable(version: str) -> bool:
+    """etcd fixed progress notifications ahead of events in 3.4.31 and 3.5.13."""
+    try:
+        numbers = tuple(int(part) for part in version.split("-")[0].split(".")[:3])
+    except ValueError:
+        return False
+    if numbers[:2] == (3, 4):
+        return numbers >= (3, 4, 31)
+    if numbers[:2] == (3, 5):
+        return numbers >= (3, 5, 13)
+    return numbers >= (3, 6, 0)
+
+
 class EtcdStore(Store):
     """A `Store` on an etcd v3 cluster. Create it with `await EtcdStore.open(...)`."""
 
@@ -75,6 +88,7 @@ class EtcdStore(Store):
         store = cls(Gateway(endpoints, cacert=cacert, cert=cert, key=key), prefix, compact_interval)
         try:
             await store.current_revision()
+            store.reliable_progress = progress_is_reliable(await store._gw.server_version())
         except BaseException:
             await store._gw.close()
             raise

@@ -157,6 +157,16 @@ class Gateway:
             f"no etcd endpoint reachable ({', '.join(self.endpoints)}): {last_error}"
         )
 
+    async def server_version(self) -> str:
+        """etcd's own version ("3.4.23"), from the endpoint in use."""
+        url = self.endpoints[self._current] + "/version"
+        try:
+            async with self._session.get(url) as resp:
+                body = orjson.loads(await resp.read())
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as err:
+            raise StoreUnavailableError(f"cannot read etcd's version at {url}: {err}") from err
+        return str(body.get("etcdserver", ""))
+
     async def stream(
         self, path: str, requests: AsyncIterator[bytes]
     ) -> tuple[aiohttp.ClientResponse, str]:

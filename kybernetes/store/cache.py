@@ -1,0 +1,326 @@
+"""A watch cache in front of any store: one store watch per prefix, many readers.
+
+What kube-apiserver's cacher does, as a `Store` wrapper so every layer above
+stays unchanged and the conformance suite can check it: for each cached
+prefix (one per resource type), one list + one watch of the backend keep
+the current state and a window of recent events in memory. Watches that
+start inside the window are served from memory (one fan-out, instead of one
+backend watch each), and latest-revision reads are served from memory once
+the cache has caught up with the backend's current revision, so a read never
+returns something older than a write that was acknowledged before it.
+
+Everything else (reads at a past revision, continue keys, writes,
+compaction) goes to the backend. If the backend watch breaks, the prefix is
+loaded again; meanwhile its reads and watches go to the backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+
+from kybernetes.store import keys
+from kybernetes.store.fanout import Fanout, Subscriber
+from kybernetes.store.types import (
+    Event,
+    EventKind,
+    KeyValue,
+    ListResult,
+    NotFoundError,
+    Store,
+    StoreClosedError,
+    StoreError,
+    Watch,
+    WatchBatch,
+    WatchDroppedError,
+)
+from kybernetes.util.tasks import cancel_and_wait
+
+__all__ = ["CachingStore"]
+
+log = logging.getLogger(__name__)
+
+WINDOW_EVENTS = 10_000
+CATCH_UP_WAIT = 3.0
+RELOAD_DELAY = 0.5
+
+
+class _PrefixCache:
+    """The state and recent events of one prefix, kept by one backend watch."""
+
+    def __init__(self, store: Store, prefix: str) -> None:
+        self.prefix = prefix
+        self._store = store
+        self.items: dict[str, KeyValue] = {}
+        self.sorted_keys: list[str] = []
+        self.window: deque[Event] = deque(maxlen=WINDOW_EVENTS)
+        self.revision = 0  # every event up to here is applied
+        self.window_start = 0  # the window holds every event after this revision
+        self.ready = False
+        self.fanout = Fanout(0)
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._watch: Watch | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"kyb-watch-cache {self.prefix}"
+        )
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task)
+        self.fanout.close()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._load_and_follow()
+            except asyncio.CancelledError:
+                raise
+            except StoreClosedError:
+                return
+            except StoreError as err:
+                log.info("watch cache %s restarts: %s", self.prefix, err)
+            except Exception:
+                log.exception("watch cache %s failed; restarting", self.prefix)
+            self._unready()
+            await asyncio.sleep(RELOAD_DELAY)
+
+    def _unready(self) -> None:
+        self.ready = False
+        # Watchers served from the old state are dropped; they watch again.
+        self.fanout.close(WatchDroppedError(self.prefix, self.revision))
+        self.fanout = Fanout(0)
+
+    async def _load_and_follow(self) -> None:
+        items: dict[str, KeyValue] = {}
+        page = await self._store.list(self.prefix)
+        snapshot = page.revision
+        while True:
+            items.update((kv.key, kv) for kv in page.kvs)
+            if page.continue_key is None:
+                break
+            page = await self._store.list(self.prefix, continue_key=page.continue_key)
+        self.items = items
+        self.sorted_keys = sorted(items)
+        self.window.clear()
+        self.revision = self.window_start = snapshot
+        self.fanout = Fanout(snapshot)
+        self.ready = True
+        await self._notify()
+        async with self._store.watch(self.prefix, after=snapshot) as watch:
+            self._watch = watch
+            async for batch in watch:
+                if batch.events:
+                    self._apply(batch.events)
+                self.revision = max(self.revision, batch.revision)
+                self.fanout.publish(batch.events, self.revision)
+                await self._notify()
+
+    def _apply(self, events: Iterable[Event]) -> None:
+        for event in events:
+            key = event.kv.key
+            if event.kind is EventKind.DELETED:
+                if self.items.pop(key, None) is not None:
+                    index = bisect.bisect_left(self.sorted_keys, key)
+                    del self.sorted_keys[index]
+            else:
+                if key not in self.items:
+                    bisect.insort(self.sorted_keys, key)
+                self.items[key] = event.kv
+            if len(self.window) == self.window.maxlen:
+                self.window_start = self.window[0].revision
+            self.window.append(event)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def caught_up(self, revision: int, *, ask_progress: bool = True) -> bool:
+        """Wait until the cache has applied `revision`; False if it cannot soon."""
+        if self.ready and self.revision >= revision:
+            return True
+        if self.ready and self._watch is not None and ask_progress:
+            # Writes elsewhere move the store's revision but send this prefix
+            # no event: a progress notification tells how far it has seen.
+            await self._watch.request_progress()
+        try:
+            async with asyncio.timeout(CATCH_UP_WAIT), self._changed:
+                await self._changed.wait_for(lambda: self.ready and self.revision >= revision)
+        except TimeoutError:
+            return False
+        return True
+
+    def page(self, start: str, end: str, limit: int) -> tuple[list[KeyValue], str | None, int]:
+        """Keys in [start, end) from memory: up to `limit`, the next key, the rest's count."""
+        low = bisect.bisect_left(self.sorted_keys, start)
+        high = bisect.bisect_left(self.sorted_keys, end) if end else len(self.sorted_keys)
+        stop = min(high, low + limit) if limit else high
+        kvs = [self.items[k] for k in self.sorted_keys[low:stop]]
+        next_key = self.sorted_keys[stop] if stop < high else None
+        return kvs, next_key, high - stop
+
+
+class CachingStore(Store):
+    """`store` with a watch cache on each of `prefixes` (see the module docstring)."""
+
+    def __init__(self, store: Store, prefixes: Iterable[str]) -> None:
+        self.backend = store
+        self.reliable_progress = store.reliable_progress
+        self._caches = {p: _PrefixCache(store, p) for p in sorted(set(prefixes))}
+        self._closed = False
+        for cache in self._caches.values():
+            cache.start()
+
+    async def wait_ready(self) -> None:
+        """Wait until every prefix is loaded (before that, the backend serves)."""
+        for cache in self._caches.values():
+            await cache.caught_up(0)
+
+    def _cache_for(self, key_or_prefix: str) -> _PrefixCache | None:
+        for prefix, cache in self._caches.items():
+            if key_or_prefix.startswith(prefix):
+                return cache
+        return None
+
+    async def _fresh(self, key_or_prefix: str) -> _PrefixCache | None:
+        """The cache to read from, caught up with every acknowledged write; or None."""
+        if self._closed:
+            raise StoreClosedError()
+        cache = self._cache_for(key_or_prefix)
+        if cache is None or not cache.ready:
+            return None
+        current = await self.backend.current_revision()
+        if not self.backend.reliable_progress:
+            # Without trustworthy progress notifications the cache cannot
+            # learn that it is current unless its own prefix moved last.
+            return cache if cache.ready and cache.revision >= current else None
+        return cache if await cache.caught_up(current) else None
+
+    # -- reads ---------------------------------------------------------------
+
+    async def get(self, key: str, *, revision: int = 0) -> KeyValue:
+        keys.check_key(key)
+        keys.check_revision(revision)
+        cache = None if revision else await self._fresh(key)
+        if cache is None:
+            return await self.backend.get(key, revision=revision)
+        kv = cache.items.get(key)
+        if kv is None:
+            raise NotFoundError(key)
+        return kv
+
+    async def list(
+        self,
+        prefix: str,
+        *,
+        revision: int = 0,
+        limit: int = 0,
+        continue_key: str | None = None,
+    ) -> ListResult:
+        snapshot, start = keys.list_start(prefix, revision, limit, continue_key)
+        cache = None if snapshot or continue_key else await self._fresh(prefix)
+        if cache is None:
+            return await self.backend.list(
+                prefix, revision=revision, limit=limit, continue_key=continue_key
+            )
+        kvs, next_key, remaining = cache.page(start, keys.prefix_end(prefix), limit)
+        # Later pages come from the backend at this revision: the same snapshot.
+        token = keys.encode_continue(cache.revision, next_key) if next_key else None
+        return ListResult(tuple(kvs), cache.revision, token, remaining)
+
+    async def current_revision(self) -> int:
+        return await self.backend.current_revision()
+
+    # -- writes go to the backend --------------------------------------------
+
+    async def create(self, key: str, value: bytes) -> KeyValue:
+        return await self.backend.create(key, value)
+
+    async def update(self, key: str, value: bytes, *, expected_revision: int) -> KeyValue:
+        return await self.backend.update(key, value, expected_revision=expected_revision)
+
+    async def delete(self, key: str, *, expected_revision: int = 0) -> KeyValue:
+        return await self.backend.delete(key, expected_revision=expected_revision)
+
+    async def compact(self, revision: int) -> None:
+        await self.backend.compact(revision)
+        for cache in self._caches.values():
+            # What the backend forgot is not served from memory either, so a
+            # watch from a compacted revision fails the same way everywhere.
+            cache.window_start = max(cache.window_start, revision)
+            while cache.window and cache.window[0].revision <= cache.window_start:
+                cache.window.popleft()
+
+    # -- watches -------------------------------------------------------------
+
+    def watch(self, prefix: str, *, after: int) -> Watch:
+        keys.check_prefix(prefix)
+        keys.check_revision(after, "after")
+        cache = self._cache_for(prefix)
+        if self._closed or cache is None or not cache.ready or after < cache.window_start:
+            return self.backend.watch(prefix, after=after)
+        return _CachedWatch(cache, prefix, after)
+
+    async def stop_caching(self) -> None:
+        """Stop the caches and refuse further use; the backend stays open."""
+        self._closed = True
+        for cache in self._caches.values():
+            await cache.stop()
+
+    async def close(self) -> None:
+        await self.stop_caching()
+        await self.backend.close()
+
+
+class _CachedWatch(Watch):
+    """Replays the window after `after`, then follows the cache's fan-out."""
+
+    def __init__(self, cache: _PrefixCache, prefix: str, after: int) -> None:
+        self.prefix = prefix
+        self._after = after
+        self._fanout = cache.fanout
+        self._sub: Subscriber = cache.fanout.subscribe(prefix)
+        # Subscribed at the cache's revision: the window supplies (after, here].
+        through = self._sub.complete_through
+        self._replay = [
+            e for e in cache.window
+            if after < e.revision <= through and e.kv.key.startswith(prefix)
+        ]  # fmt: skip
+        self._closed = False
+
+    def __aiter__(self) -> AsyncIterator[WatchBatch]:
+        return self._batches()
+
+    async def _batches(self) -> AsyncIterator[WatchBatch]:
+        try:
+            if self._replay:
+                yield WatchBatch(tuple(self._replay), self._replay[-1].revision)
+                self._replay = []
+            while not self._closed:
+                try:
+                    batch = await self._sub.next_batch()
+                except StoreClosedError:
+                    if self._closed:
+                        return
+                    raise
+                if batch.is_progress:
+                    # Never a bookmark below the revision this watch started after.
+                    yield WatchBatch((), max(batch.revision, self._after))
+                    continue
+                events = tuple(e for e in batch.events if e.revision > self._after)
+                if events:  # else: from before the revision this watch started after
+                    yield WatchBatch(events, batch.revision)
+        finally:
+            self._fanout.unsubscribe(self._sub)
+
+    async def request_progress(self) -> None:
+        self._sub.push_progress()
+
+    async def close(self) -> None:
+        self._closed = True
+        self._fanout.unsubscribe(self._sub)
+        self._sub._fail(StoreClosedError())
