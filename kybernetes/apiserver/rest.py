@@ -18,6 +18,7 @@ from typing import Any
 from kybernetes.api import selectors
 from kybernetes.apiserver import errors
 from kybernetes.apiserver.admission import Admission
+from kybernetes.apiserver.crds import CrdRegistrar
 from kybernetes.apiserver.objects import (
     Obj,
     now_rfc3339,
@@ -95,6 +96,7 @@ class Rest:
         self.storage = storage
         self.registry = registry
         self.admission = admission
+        self.crds = CrdRegistrar(registry)
         self._now = now
 
     # -- create ----------------------------------------------------------------
@@ -114,12 +116,17 @@ class Rest:
         if self.admission.allocates(rt):
             # AlreadyExists must win over "IP already allocated" for a repeated create.
             await self._refuse_existing(rt, obj)
+        if _is_crd(rt):
+            self.crds.check(obj)
         undo = await self.admission.admit_create(rt, obj)
         try:
-            return await self.storage.create(rt, obj)
+            created = await self.storage.create(rt, obj)
         except BaseException:
             await undo()
             raise
+        if _is_crd(rt):
+            self.crds.register(created)
+        return created
 
     async def _refuse_existing(self, rt: ResourceType, obj: Obj) -> None:
         meta = obj["metadata"]
@@ -243,16 +250,36 @@ class Rest:
         await self.admission.after_update(rt, updated, old)
         if _deletable_now(updated):
             return await self._remove(rt, updated)
+        if _is_crd(rt):
+            self.crds.register(updated)
         return updated
 
     async def _remove(self, rt: ResourceType, obj: Obj) -> Obj:
         """Delete from the store at the object's revision, then release what it held."""
         meta = obj["metadata"]
+        if _is_crd(rt):
+            await self._delete_custom_objects(meta["name"])
         gone = await self.storage.delete(
             rt, meta.get("namespace", ""), meta["name"], int(meta["resourceVersion"])
         )
         await self.admission.after_delete(rt, gone)
+        if _is_crd(rt):
+            self.crds.unregister(meta["name"])
         return gone
+
+    async def _delete_custom_objects(self, crd_name: str) -> None:
+        """A CRD takes its objects with it (every version shares one storage)."""
+        for rt in self.crds.served(crd_name)[:1]:
+            page = await self.storage.list(
+                rt, "", accept=lambda _: True, limit=0, continue_token=None, revision=0
+            )
+            for obj in page.items:
+                meta = obj["metadata"]
+                try:
+                    await self.storage.delete(rt, meta.get("namespace", ""), meta["name"], 0)
+                except errors.ApiError as err:
+                    if err.code != 404:
+                        raise
 
     async def patch(
         self,
@@ -337,6 +364,10 @@ class Rest:
                 raise
             deleted.append(gone)
         return deleted
+
+
+def _is_crd(rt: ResourceType) -> bool:
+    return rt.group == "apiextensions.k8s.io" and rt.kind == "CustomResourceDefinition"
 
 
 def _same_object(new: Obj, old: Obj) -> bool:

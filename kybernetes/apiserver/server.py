@@ -59,6 +59,20 @@ async def _ensure(rest: Rest, plural: str, namespace: str, obj: dict[str, Any]) 
             raise
 
 
+async def serve_stored_crds(rest: Rest) -> None:
+    """Custom resources defined before this start are served again."""
+    crd_type = rest.registry.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+    assert crd_type is not None
+    page = await rest.storage.list(
+        crd_type, "", accept=lambda _: True, limit=0, continue_token=None, revision=0
+    )
+    for crd in page.items:
+        try:
+            rest.crds.register(crd)
+        except (errors.ApiError, KeyError, TypeError) as err:
+            log.error("cannot serve the custom resource %s: %s", crd["metadata"]["name"], err)
+
+
 async def bootstrap(rest: Rest) -> None:
     """What every cluster has: the system namespaces and the `kubernetes` service."""
     for name in SYSTEM_NAMESPACES:
@@ -97,6 +111,7 @@ async def start_apiserver(
     runner = web.AppRunner(make_app(ctx), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
     try:
         await bootstrap(rest)
+        await serve_stored_crds(rest)
         await runner.setup()
         site = web.TCPSite(runner, host, port, ssl_context=pki.server_ssl_context())
         await site.start()

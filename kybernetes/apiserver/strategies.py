@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kybernetes.apiserver.crd_strategy import CrdStrategy
 from kybernetes.apiserver.strategy import (
     ConfigMapStrategy,
     NamespaceStrategy,
@@ -19,7 +20,7 @@ from kybernetes.apiserver.workloads import (
     StatefulSetStrategy,
 )
 
-__all__ = ["STRATEGIES", "strategy_for"]
+__all__ = ["STRATEGIES", "register", "strategy_for", "unregister"]
 
 STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("", "Namespace"): NamespaceStrategy(),
@@ -33,9 +34,19 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("apps", "DaemonSet"): DaemonSetStrategy(),
     ("batch", "Job"): JobStrategy(),
     ("batch", "CronJob"): CronJobStrategy(),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): CrdStrategy(),
 }
 
 _DEFAULT = Strategy()
+
+
+def register(group: str, kind: str, strategy: Strategy) -> None:
+    """A kind added at run time (a custom resource) brings its own strategy."""
+    STRATEGIES[(group, kind)] = strategy
+
+
+def unregister(group: str, kind: str) -> None:
+    STRATEGIES.pop((group, kind), None)
 
 
 def strategy_for(group: str, kind: str) -> Strategy:

@@ -1,0 +1,133 @@
+"""Strategies of CustomResourceDefinitions and of the custom resources they define."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from kybernetes.apiserver import schema
+from kybernetes.apiserver.errors import Cause
+from kybernetes.apiserver.objects import Obj, now_rfc3339
+from kybernetes.apiserver.strategy import Strategy
+
+__all__ = ["CrdStrategy", "CustomResourceStrategy"]
+
+
+class CustomResourceStrategy(Strategy):
+    """Prune and validate by the version's structural schema."""
+
+    def __init__(self, openapi_schema: dict[str, Any] | None, has_status: bool) -> None:
+        self._schema = openapi_schema or {
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": True,
+        }
+        self._has_status = has_status
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        if self._has_status:
+            obj.pop("status", None)
+
+    def default(self, obj: Obj) -> None:
+        pruned = schema.prune(obj, self._schema, root=True)
+        obj.clear()
+        obj.update(pruned)
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
+        properties = dict(self._schema.get("properties") or {})
+        for name in ("apiVersion", "kind", "metadata"):
+            properties.pop(name, None)
+        required = [
+            r
+            for r in self._schema.get("required") or []
+            if r not in ("apiVersion", "kind", "metadata")
+        ]
+        root = {**self._schema, "properties": properties, "required": required}
+        return schema.validate(body, root)
+
+
+class CrdStrategy(Strategy):
+    """The CRD object itself: names and versions checked, status filled in."""
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        obj.pop("status", None)
+
+    def default(self, obj: Obj) -> None:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return
+        names = spec.get("names") or {}
+        if isinstance(names, dict) and names.get("kind"):
+            names.setdefault("singular", str(names["kind"]).lower())
+            names.setdefault("listKind", f"{names['kind']}List")
+        conversion = spec.setdefault("conversion", {"strategy": "None"})
+        if isinstance(conversion, dict):
+            conversion.setdefault("strategy", "None")
+        now = now_rfc3339()
+        obj["status"] = {
+            "acceptedNames": copy.deepcopy(names),
+            "storedVersions": [v["name"] for v in spec.get("versions") or [] if v.get("storage")],
+            "conditions": [
+                {
+                    "type": "NamesAccepted",
+                    "status": "True",
+                    "reason": "NoConflicts",
+                    "message": "no conflicts found",
+                    "lastTransitionTime": now,
+                },
+                {
+                    "type": "Established",
+                    "status": "True",
+                    "reason": "InitialNamesAccepted",
+                    "message": "the initial names have been accepted",
+                    "lastTransitionTime": now,
+                },
+            ],
+        }
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return [Cause("spec", "FieldValueRequired", "Required value")]
+        causes = []
+        names = spec.get("names") or {}
+        for field in ("group",):
+            if not spec.get(field):
+                causes.append(Cause(f"spec.{field}", "FieldValueRequired", "Required value"))
+        for field in ("plural", "kind"):
+            if not names.get(field):
+                causes.append(Cause(f"spec.names.{field}", "FieldValueRequired", "Required value"))
+        if spec.get("scope") not in ("Namespaced", "Cluster"):
+            causes.append(
+                Cause(
+                    "spec.scope",
+                    "FieldValueNotSupported",
+                    f'Unsupported value: "{spec.get("scope")}": supported values: '
+                    '"Cluster", "Namespaced"',
+                )
+            )
+        versions = spec.get("versions") or []
+        if not versions:
+            causes.append(Cause("spec.versions", "FieldValueRequired", "Required value"))
+        elif sum(1 for v in versions if v.get("storage")) != 1:
+            causes.append(
+                Cause(
+                    "spec.versions",
+                    "FieldValueInvalid",
+                    "Invalid value: must have exactly one version marked as storage version",
+                )
+            )
+        name = (obj.get("metadata") or {}).get("name")
+        if (
+            names.get("plural")
+            and spec.get("group")
+            and name != f"{names['plural']}.{spec['group']}"
+        ):
+            causes.append(
+                Cause(
+                    "metadata.name",
+                    "FieldValueInvalid",
+                    f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group',
+                )
+            )
+        return causes

@@ -1,0 +1,140 @@
+"""CustomResourceDefinitions: a CRD adds its resource while the server runs.
+
+Creating or updating a CRD registers one `ResourceType` per served version
+(so routing, discovery and OpenAPI pick it up at once), a strategy that
+prunes and validates by the version's structural schema, and its
+`additionalPrinterColumns`; the CRD's status says Established. Deleting a
+CRD deletes its objects, then the resource. Every version is stored alike
+(no conversion): an object read through another version only gets that
+version's apiVersion.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kybernetes.apiserver import errors, strategies
+from kybernetes.apiserver.crd_strategy import CustomResourceStrategy
+from kybernetes.apiserver.objects import Obj
+from kybernetes.apiserver.printers import CUSTOM_RESOURCE_COLUMNS, REGISTRY
+from kybernetes.apiserver.printers.common import NAME, Column
+from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
+
+__all__ = ["CrdRegistrar", "printer_columns", "resource_types"]
+
+log = logging.getLogger(__name__)
+
+
+def resource_types(crd: Obj) -> list[ResourceType]:
+    """One ResourceType per served version of `crd`."""
+    spec = crd.get("spec") or {}
+    names = spec.get("names") or {}
+    types = []
+    for version in spec.get("versions") or []:
+        if not version.get("served", True):
+            continue
+        subresources = version.get("subresources") or {}
+        types.append(
+            ResourceType(
+                group=spec["group"],
+                version=version["name"],
+                kind=names["kind"],
+                plural=names["plural"],
+                namespaced=spec.get("scope") == "Namespaced",
+                short_names=tuple(names.get("shortNames") or ()),
+                categories=tuple(names.get("categories") or ()),
+                subresources=tuple(s for s in ("status", "scale") if s in subresources),
+                singular=names.get("singular") or names["kind"].lower(),
+            )
+        )
+    return types
+
+
+def _jsonpath_value(obj: Obj, path: str) -> Any:
+    """The value at a simple JSONPath (`.spec.replicas`, `.status.conditions[0].type`)."""
+    current: Any = obj
+    for part in path.strip().lstrip(".").split("."):
+        if not part:
+            continue
+        name, _, index = part.partition("[")
+        if name:
+            current = current.get(name) if isinstance(current, dict) else None
+        if index:
+            position = index.rstrip("]")
+            if position.isdigit() and isinstance(current, list) and int(position) < len(current):
+                current = current[int(position)]
+            else:
+                current = None
+        if current is None:
+            return None
+    return current
+
+
+def printer_columns(version: Obj) -> list[Column]:
+    if not version.get("additionalPrinterColumns"):
+        return list(CUSTOM_RESOURCE_COLUMNS)
+    columns = [NAME]
+    for spec in version.get("additionalPrinterColumns") or []:
+        path = str(spec.get("jsonPath", ""))
+
+        def cell(obj: Obj, _now: Any, path: str = path) -> Any:
+            value = _jsonpath_value(obj, path)
+            return "<none>" if value is None else value
+
+        columns.append(
+            Column(
+                str(spec.get("name", "")),
+                cell,
+                priority=int(spec.get("priority", 0)),
+                type=str(spec.get("type", "string")),
+                format=str(spec.get("format", "")),
+                description=str(spec.get("description", "")),
+            )
+        )
+    return columns
+
+
+class CrdRegistrar:
+    """Keeps the registry, strategies and tables in step with the stored CRDs."""
+
+    def __init__(self, registry: ResourceRegistry) -> None:
+        self._registry = registry
+        self._served: dict[str, list[ResourceType]] = {}
+
+    def served(self, name: str) -> list[ResourceType]:
+        return list(self._served.get(name, []))
+
+    def check(self, crd: Obj) -> None:
+        """Refuse a CRD whose resource another kind already serves (409)."""
+        name = crd["metadata"]["name"]
+        for rt in resource_types(crd):
+            clash = self._registry.lookup(rt.group, rt.version, rt.plural)
+            if clash is not None and clash not in self._served.get(name, []):
+                raise errors.ApiError(
+                    409, "AlreadyExists", f"the resource {rt.plural}.{rt.group} is already served"
+                )
+
+    def register(self, crd: Obj) -> None:
+        name = crd["metadata"]["name"]
+        self.unregister(name)
+        types = resource_types(crd)
+        versions = {v["name"]: v for v in crd["spec"].get("versions") or []}
+        for rt in types:
+            version = versions[rt.version]
+            schema_ = (version.get("schema") or {}).get("openAPIV3Schema")
+            strategies.register(
+                rt.group, rt.kind, CustomResourceStrategy(schema_, "status" in rt.subresources)
+            )
+            REGISTRY[(rt.group, rt.kind)] = printer_columns(version)
+            self._registry.add(rt)
+        self._served[name] = types
+        log.info("serving custom resource %s", name)
+
+    def unregister(self, name: str) -> list[ResourceType]:
+        types = self._served.pop(name, [])
+        for rt in types:
+            self._registry.remove(rt.group, rt.version, rt.plural)
+            strategies.unregister(rt.group, rt.kind)
+            REGISTRY.pop((rt.group, rt.kind), None)
+        return types

@@ -1,0 +1,128 @@
+"""A CRD adds its resource at run time: discovery, CRUD, validation, tables, deletion."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import yaml
+
+from tests.apiserver.conftest import Cluster
+
+CRD = r"""
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: crontabs.stable.example.com
+spec:
+  group: stable.example.com
+  scope: Namespaced
+  names: {plural: crontabs, singular: crontab, kind: CronTab, shortNames: [ct]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    additionalPrinterColumns:
+    - {name: Spec, type: string, jsonPath: .spec.cronSpec}
+    - {name: Replicas, type: integer, jsonPath: .spec.replicas}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [cronSpec]
+            properties:
+              cronSpec: {type: string, pattern: '^(\d+|\*)(/\d+)?(\s+(\d+|\*)(/\d+)?){4}$'}
+              image: {type: string}
+              replicas: {type: integer, minimum: 1, maximum: 10}
+          status:
+            type: object
+            properties:
+              ready: {type: boolean}
+"""
+
+CRONTAB = {
+    "apiVersion": "stable.example.com/v1",
+    "kind": "CronTab",
+    "metadata": {"name": "nightly"},
+    "spec": {"cronSpec": "* * * * */5", "image": "backup:1", "replicas": 2, "unknown": "x"},
+}
+
+
+async def test_crd_lifecycle_with_kubectl(cluster: Cluster) -> None:
+    await cluster.kubectl("apply", "-f", "-", stdin=CRD)
+    crd = json.loads(await cluster.kubectl("get", "crd", "crontabs.stable.example.com",
+                                           "-o", "json"))  # fmt: skip
+    conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
+    assert conditions["Established"] == "True"
+    await cluster.kubectl("wait", "--for=condition=established", "--timeout=10s",
+                          "crd/crontabs.stable.example.com")  # fmt: skip
+    assert "crontabs" in await cluster.kubectl("api-resources", "--api-group=stable.example.com")
+
+    await cluster.kubectl("apply", "-f", "-", stdin=json.dumps(CRONTAB))
+    out = await cluster.kubectl("get", "ct")
+    assert out.splitlines()[0].split() == ["NAME", "SPEC", "REPLICAS"]
+    assert out.splitlines()[1].split()[:2] == ["nightly", "*"]
+    stored = json.loads(await cluster.kubectl("get", "crontab", "nightly", "-o", "json"))
+    assert "unknown" not in stored["spec"]  # pruned: not in the schema
+    assert stored["spec"]["replicas"] == 2
+
+    bad = {**CRONTAB, "metadata": {"name": "bad"}, "spec": {"cronSpec": "nope", "replicas": 50}}
+    out = await cluster.kubectl("apply", "-f", "-", stdin=json.dumps(bad), check=False)
+    assert 'The CronTab "bad" is invalid' in out
+    assert "spec.replicas" in out and "spec.cronSpec" in out
+
+    await cluster.kubectl("patch", "crontab", "nightly", "--type=merge", "--subresource=status",
+                          "-p", '{"status":{"ready":true}}')  # fmt: skip
+    stored = json.loads(await cluster.kubectl("get", "crontab", "nightly", "-o", "json"))
+    assert stored["status"] == {"ready": True}
+
+    await cluster.kubectl("delete", "crd", "crontabs.stable.example.com")
+    out = await cluster.kubectl("get", "crontabs", check=False)
+    assert "doesn't have a resource type" in out or "NotFound" in out
+
+
+async def test_custom_objects_watch_and_official_client(cluster: Cluster) -> None:
+    from kubernetes import client, config
+
+    await cluster.kubectl("apply", "-f", "-", stdin=CRD)
+
+    def scenario() -> list[str]:
+        api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+        custom = client.CustomObjectsApi(api_client)
+        body = yaml.safe_load(json.dumps(CRONTAB))
+        custom.create_namespaced_custom_object("stable.example.com", "v1", "default", "crontabs",
+                                               body)  # fmt: skip
+        got = custom.get_namespaced_custom_object("stable.example.com", "v1", "default",
+                                                  "crontabs", "nightly")  # fmt: skip
+        listed = custom.list_namespaced_custom_object("stable.example.com", "v1", "default",
+                                                      "crontabs")  # fmt: skip
+        api_client.close()
+        return [got["metadata"]["name"], str(len(listed["items"]))]
+
+    assert await asyncio.to_thread(scenario) == ["nightly", "1"]
+
+
+async def test_custom_resources_are_served_again_after_a_restart(tmp_path: Path) -> None:
+    from kybernetes.apiserver.pki import ClusterPKI
+    from kybernetes.apiserver.server import start_apiserver
+    from kybernetes.store import open_store
+
+    pki = await asyncio.to_thread(
+        ClusterPKI.load_or_create, tmp_path / "pki", hostnames=[], ips=["127.0.0.1"]
+    )
+    store = await open_store(f"sqlite://{tmp_path}/state.db?compact_interval=0")
+    try:
+        api = await start_apiserver(store=store, pki=pki, host="127.0.0.1", port=0)
+        crd_type = api.registry.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        assert crd_type is not None
+        await api.rest.create(crd_type, "", yaml.safe_load(CRD), dry_run=False)
+        await api.stop()
+        again = await start_apiserver(store=store, pki=pki, host="127.0.0.1", port=0)
+        assert again.registry.lookup("stable.example.com", "v1", "crontabs") is not None
+        await again.stop()
+    finally:
+        await store.close()

@@ -1,0 +1,49 @@
+"""Structural schema pruning and validation for custom resources."""
+
+from __future__ import annotations
+
+from kybernetes.apiserver.schema import prune, validate
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "spec": {
+            "type": "object",
+            "required": ["size"],
+            "properties": {
+                "size": {"type": "integer", "minimum": 1},
+                "mode": {"type": "string", "enum": ["fast", "safe"]},
+                "port": {"x-kubernetes-int-or-string": True},
+                "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 2},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+            },
+        },
+    },
+}
+
+
+def test_prune_drops_undeclared_fields_but_keeps_preserved_ones() -> None:
+    obj = {
+        "apiVersion": "x/v1", "kind": "X", "metadata": {"name": "a"},
+        "spec": {"size": 1, "bogus": 2, "labels": {"a": "b"}, "extra": {"anything": [1]}},
+        "top": "dropped",
+    }  # fmt: skip
+    assert prune(obj, SCHEMA, root=True) == {
+        "apiVersion": "x/v1", "kind": "X", "metadata": {"name": "a"},
+        "spec": {"size": 1, "labels": {"a": "b"}, "extra": {"anything": [1]}},
+    }  # fmt: skip
+
+
+def test_validate_names_each_bad_field() -> None:
+    obj = {"spec": {"size": 0, "mode": "slow", "port": 1.5, "tags": ["a", "b", "c"],
+                    "labels": {"k": 1}}}  # fmt: skip
+    fields = {cause.field for cause in validate(obj, SCHEMA)}
+    assert fields == {"spec.size", "spec.mode", "spec.port", "spec.tags", "spec.labels[k]"}
+
+
+def test_required_and_types() -> None:
+    causes = validate({"spec": {"mode": "fast"}}, SCHEMA)
+    assert [(c.field, c.reason) for c in causes] == [("spec.size", "FieldValueRequired")]
+    assert validate({"spec": {"size": True}}, SCHEMA)[0].reason == "FieldValueTypeInvalid"
+    assert validate({"spec": {"size": 3, "port": "http"}}, SCHEMA) == []
