@@ -86,12 +86,52 @@ async def bootstrap(rest: Rest) -> None:
     })  # fmt: skip
 
 
+async def _put(rest: Rest, plural: str, group: str, namespace: str, obj: dict[str, Any]) -> None:
+    """Create `obj`, or replace what is stored under its name (server-owned objects)."""
+    rt = rest.registry.lookup(group, "v1", plural)
+    assert rt is not None
+    name = obj["metadata"]["name"]
+    try:
+        current = await rest.get(rt, namespace, name, "")
+    except errors.ApiError as err:
+        if err.code != 404:
+            raise
+        await rest.create(rt, namespace, obj, dry_run=False)
+        return
+    merged = {**current, **{k: v for k, v in obj.items() if k != "metadata"}}
+    await rest.update(rt, namespace, name, merged, subresource="", dry_run=False)
+
+
+async def publish_api_endpoints(rest: Rest, address: str, port: int) -> None:
+    """Point the `kubernetes` service at this API server, as kube-apiserver does."""
+    port_spec = {"name": "https", "port": port, "protocol": "TCP"}
+    service_rt = rest.registry.lookup("", "v1", "services")
+    assert service_rt is not None
+    service = await rest.get(service_rt, "default", "kubernetes", "")
+    if service["spec"]["ports"][0].get("targetPort") != port:
+        service["spec"]["ports"][0]["targetPort"] = port
+        await rest.update(service_rt, "default", "kubernetes", service, subresource="",
+                          dry_run=False)  # fmt: skip
+    labels = {"endpointslice.kubernetes.io/skip-mirror": "true"}
+    await _put(rest, "endpoints", "", "default", {
+        "metadata": {"name": "kubernetes", "labels": labels},
+        "subsets": [{"addresses": [{"ip": address}], "ports": [port_spec]}],
+    })  # fmt: skip
+    await _put(rest, "endpointslices", "discovery.k8s.io", "default", {
+        "metadata": {"name": "kubernetes", "labels": {"kubernetes.io/service-name": "kubernetes"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
+        "ports": [port_spec],
+    })  # fmt: skip
+
+
 async def start_apiserver(
     *,
     store: Store,
     pki: ClusterPKI,
     host: str,
     port: int,
+    advertise_address: str = "127.0.0.1",
     authenticator: Authenticator | None = None,
 ) -> ApiServer:
     """Serve the API over HTTPS on host:port (0: any free port); ready on return."""
@@ -121,5 +161,6 @@ async def start_apiserver(
         raise
     bound_host, bound_port = runner.addresses[0][:2]
     ctx.server_address = f"{bound_host}:{bound_port}"
+    await publish_api_endpoints(rest, advertise_address, bound_port)
     ready.set()
     return ApiServer(runner, rest, registry, f"https://{bound_host}:{bound_port}", cache)

@@ -65,7 +65,10 @@ async def run_server(
     store = await open_store(store_url)
     store_runner = None
     try:
-        api = await start_apiserver(store=store, pki=pki, host=bind, port=port)
+        advertise = next((ip for ip in ips if not ip.startswith("127.")), "127.0.0.1")
+        api = await start_apiserver(
+            store=store, pki=pki, host=bind, port=port, advertise_address=advertise
+        )
         try:
             store_endpoint = ""
             if serve_store_at:

@@ -193,3 +193,17 @@ async def test_apply_twice_then_change(cluster: Cluster) -> None:
         "nginx:1.28"
     )
     assert deploy["metadata"]["generation"] == 2
+
+
+async def test_the_kubernetes_service_points_at_the_api_server(cluster: Cluster) -> None:
+    port = int(cluster.api.url.rsplit(":", 1)[1])
+    out = await cluster.kubectl("get", "endpoints", "kubernetes")
+    assert f"127.0.0.1:{port}" in out
+    slices = json.loads(
+        await cluster.kubectl(
+            "get", "endpointslices", "-l", "kubernetes.io/service-name=kubernetes", "-o", "json"
+        )
+    )
+    assert slices["items"][0]["endpoints"][0]["addresses"] == ["127.0.0.1"]
+    described = await cluster.kubectl("describe", "svc", "kubernetes")
+    assert f"127.0.0.1:{port}" in described
