@@ -17,8 +17,10 @@ __all__ = [
     "already_exists",
     "bad_request",
     "conflict",
+    "continue_expired",
     "expired",
     "forbidden",
+    "from_http_status",
     "gone",
     "internal",
     "invalid",
@@ -66,8 +68,15 @@ class ApiError(Exception):
         if self.kind:
             details["kind"] = self.kind
         if self.causes:
+            # Go omits an empty `field` (ResourceVersionTooLarge has none); kubectl
+            # rebuilds an Invalid message from `field` + `message`.
             details["causes"] = [
-                {"reason": c.reason, "message": c.message, "field": c.field} for c in self.causes
+                {
+                    "reason": c.reason,
+                    "message": c.message,
+                    **({"field": c.field} if c.field else {}),
+                }
+                for c in self.causes
             ]
         if self.retry_after:
             details["retryAfterSeconds"] = self.retry_after
@@ -176,17 +185,30 @@ def expired(message: str) -> ApiError:
     return ApiError(410, "Expired", message)
 
 
+def continue_expired() -> ApiError:
+    """A list's continue token whose snapshot was compacted (kube's etcd3 store words)."""
+    return expired(
+        "The provided continue parameter is too old to display a consistent list result. "
+        "You can start a new list without the continue parameter."
+    )
+
+
 def too_large(message: str) -> ApiError:
-    return ApiError(413, "RequestEntityTooLarge", message)
+    return ApiError(413, "RequestEntityTooLarge", f"Request entity too large: {message}")
 
 
-def unsupported_media_type(content_type: str) -> ApiError:
+# What create and update bodies may be, as kube-apiserver lists them in a 415.
+BODY_MEDIA_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
+
+
+def unsupported_media_type(
+    content_type: str, accepted: Sequence[str] = BODY_MEDIA_TYPES
+) -> ApiError:
     return ApiError(
         415,
         "UnsupportedMediaType",
-        f"the body of the request was in an unknown format - accepted media types include: "
-        f"application/json, application/yaml, application/vnd.kubernetes.protobuf "
-        f"(got {content_type!r})",
+        "the body of the request was in an unknown format - accepted media types include: "
+        f"{', '.join(accepted)} (got {content_type!r})",
     )
 
 
@@ -194,14 +216,51 @@ def internal(message: str) -> ApiError:
     return ApiError(500, "InternalError", f"Internal error occurred: {message}")
 
 
-def timeout(message: str) -> ApiError:
-    return ApiError(504, "Timeout", message)
+def timeout(message: str, retry_after: int = 0) -> ApiError:
+    return ApiError(504, "Timeout", f"Timeout: {message}", retry_after=retry_after)
 
 
 def too_large_resource_version(requested: int, current: int) -> ApiError:
-    return ApiError(
-        504,
-        "Timeout",
-        f"Too large resource version: {requested}, current: {current}",
-        retry_after=1,
-    )
+    """A read at a resourceVersion the store has not reached (after waiting for it).
+
+    client-go's reflector recognises this case by the ResourceVersionTooLarge
+    cause, not by the message, so the cause is part of the contract.
+    """
+    err = timeout(f"Too large resource version: {requested}, current: {current}", retry_after=1)
+    err.causes = (Cause("", "ResourceVersionTooLarge", "Too large resource version"),)
+    return err
+
+
+# What kube-apiserver answers for a bare HTTP status (apimachinery's
+# NewGenericServerResponse): used when the HTTP layer itself refuses a
+# request (aiohttp's router or body limit) rather than an API handler.
+_GENERIC: dict[int, tuple[str, str]] = {
+    400: ("BadRequest", "the server rejected our request for an unknown reason"),
+    401: ("Unauthorized", "the server has asked for the client to provide credentials"),
+    404: ("NotFound", "the server could not find the requested resource"),
+    405: ("MethodNotAllowed", "the server does not allow this method on the requested resource"),
+    406: ("NotAcceptable",
+          "the server was unable to respond with a content type that the client supports"),
+    409: ("Conflict", "the server reported a conflict"),
+    413: ("RequestEntityTooLarge", "Request entity too large"),
+    415: ("UnsupportedMediaType", "the body of the request was in an unknown format"),
+    422: ("Invalid", "the server rejected our request due to an error in our request"),
+    429: ("TooManyRequests",
+          "the server has received too many requests and has asked us to try again later"),
+    503: ("ServiceUnavailable", "the server is currently unable to handle the request"),
+    504: ("Timeout", "the server was unable to return a response in the time allotted, "
+          "but may still be processing the request"),
+}  # fmt: skip
+
+
+def from_http_status(code: int) -> ApiError:
+    """The Status kube-apiserver sends for a bare HTTP error code."""
+    if code in _GENERIC:
+        reason, message = _GENERIC[code]
+    elif code >= 500:
+        reason, message = "InternalError", "an error on the server has prevented the request"
+    else:
+        reason = "Unknown"
+        message = f"the server responded with the status code {code} but did not return more "
+        message += "information"
+    return ApiError(code, reason, message)

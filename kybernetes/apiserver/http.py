@@ -3,7 +3,11 @@
 One catch-all route hands every resource path to `parse_resource_request`
 (so custom resources route as soon as they are registered); discovery,
 health and version have their own routes. Every failure leaves as a
-`Status` object, never as an aiohttp error page or a traceback.
+`Status` object, never as an aiohttp error page or a traceback: the error
+middleware turns aiohttp's own HTTP errors into the Status kube-apiserver
+sends for that code, and anything unexpected into a logged 500. Requests
+other than watches have a deadline (kube-apiserver's 60 s), and bodies
+are read whole, at most 3 MiB, and decoded off the event loop when big.
 """
 
 from __future__ import annotations
@@ -17,29 +21,56 @@ from typing import Any
 import orjson
 import yaml
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from kybernetes import __version__
-from kybernetes.apiserver import discovery, errors, openapi, protobuf
+from kybernetes.apiserver import discovery, errors, openapi
 from kybernetes.apiserver.auth import Authenticator, Authorizer, UserInfo
 from kybernetes.apiserver.objects import Obj
 from kybernetes.apiserver.patching import patcher
-from kybernetes.apiserver.request import ResourceRequest, parse_resource_request
+from kybernetes.apiserver.request import (
+    BODY_TYPES,
+    JSON_TYPE,
+    PATCH_TYPES,
+    ResourceRequest,
+    check_delete_options,
+    check_object_types,
+    checked_patch,
+    decode_body,
+    dry_run,
+    format_duration,
+    int_param,
+    list_options,
+    parse_resource_request,
+    query_flag,
+    request_timeout,
+    resource_version_param,
+)
 from kybernetes.apiserver.resources import ResourceRegistry
-from kybernetes.apiserver.rest import DeleteOptions, ListOptions, Rest
+from kybernetes.apiserver.rest import DeleteOptions, ListOptions, Rest, object_filter
 from kybernetes.apiserver.reviews import self_subject_access_review
 from kybernetes.apiserver.scale import apply_scale, to_scale
+from kybernetes.apiserver.storage import ListPage, parse_resource_version
 from kybernetes.apiserver.tables import table
 from kybernetes.apiserver.watch import WatchEvent, watch_events
 
-__all__ = ["KUBERNETES_VERSION", "ApiContext", "make_app"]
+__all__ = ["API_CONTEXT", "KUBERNETES_VERSION", "ApiContext", "make_app"]
 
 log = logging.getLogger(__name__)
 
 # The Kubernetes API version we serve. kubectl's dispatcher picks its own
 # binary from `minor`, so this is also which kubectl answers users.
 KUBERNETES_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.4"}
+# kube-apiserver's MaxRequestBodyBytes: about twice etcd's 1.5 MiB value limit.
 MAX_BODY_BYTES = 3 * 1024 * 1024
-JSON_TYPE = "application/json"
+# kube-apiserver's --request-timeout: the most any request but a watch may take.
+REQUEST_TIMEOUT = 60.0
+# kube-apiserver's long-running requests besides watches: they stream, so the
+# request deadline does not apply to them.
+LONG_RUNNING_SUBRESOURCES = frozenset({"attach", "exec", "log", "portforward", "proxy"})
+# Bodies bigger than this are decoded in a worker thread: 3 MiB of YAML takes
+# PyYAML seconds, and the event loop must go on answering everyone else.
+INLINE_DECODE_BYTES = 64 * 1024
 USER = web.RequestKey("user", UserInfo)
 ANONYMOUS = UserInfo("system:anonymous", ("system:unauthenticated",))
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
@@ -53,6 +84,7 @@ class ApiContext:
     authorizer: Authorizer
     server_address: str
     ready: Callable[[], bool]
+    request_timeout: float = REQUEST_TIMEOUT
     # Open watch streams, ended at shutdown so it does not wait on them.
     watches: set[asyncio.Task[Any]] = field(default_factory=set)
     stopping: bool = False
@@ -79,84 +111,51 @@ def _wants_yaml(request: web.Request) -> bool:
     return accept.startswith("application/yaml")
 
 
-def _flag(request: web.Request, name: str) -> bool:
-    return request.query.get(name, "").lower() in ("true", "1")
+def _body_too_large() -> errors.ApiError:
+    return errors.too_large(f"limit is {MAX_BODY_BYTES}")
 
 
-def _int_param(request: web.Request, name: str) -> int | None:
-    raw = request.query.get(name)
-    if raw in (None, ""):
-        return None
-    assert raw is not None
+async def _read_raw(request: web.Request) -> bytes:
+    """The whole body (aiohttp's `read` stops at client_max_size, 3 MiB)."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise _body_too_large()  # refused before reading; aiohttp drains the rest
     try:
-        return int(raw)
-    except ValueError:
-        raise errors.bad_request(f"{name}: invalid value {raw!r}: must be an integer") from None
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise _body_too_large() from None
+    except (web.RequestPayloadError, HttpProcessingError) as err:
+        # e.g. a Content-Encoding that does not decode, or a broken chunked encoding
+        why = " ".join(str(err).split())
+        raise errors.bad_request(f"the request body could not be read: {why}") from None
 
 
-def _list_options(request: web.Request) -> ListOptions:
-    limit = _int_param(request, "limit") or 0
-    if limit < 0:
-        raise errors.bad_request("limit: Invalid value: must be >= 0")
-    return ListOptions(
-        label_selector=request.query.get("labelSelector", ""),
-        field_selector=request.query.get("fieldSelector", ""),
-        limit=limit,
-        continue_token=request.query.get("continue", ""),
-        resource_version=request.query.get("resourceVersion", ""),
-        resource_version_match=request.query.get("resourceVersionMatch", ""),
-    )
-
-
-def _dry_run(request: web.Request) -> bool:
-    values = request.query.getall("dryRun", [])
-    for value in values:
-        if value != "All":
-            raise errors.bad_request(
-                f'dryRun: Unsupported value: "{value}": supported values: "All"'
-            )
-    return bool(values)
-
-
-async def _read_body(request: web.Request) -> Any:
-    raw = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise errors.too_large("the request body is larger than 3 MiB")
+def _content_type(request: web.Request) -> str:
     # No Content-Type at all (the Python client's DELETE) means JSON, as in
     # kube-apiserver; aiohttp reports that case as application/octet-stream.
-    content_type = request.content_type if "Content-Type" in request.headers else JSON_TYPE
-    return decode_body(raw, content_type)
+    return request.content_type if "Content-Type" in request.headers else JSON_TYPE
 
 
-def decode_body(raw: bytes, content_type: str) -> Any:
-    """A JSON or YAML body; anything malformed is a 400, never a 500."""
-    if content_type == protobuf.CONTENT_TYPE:
-        try:
-            return protobuf.decode_kubernetes_protobuf(raw)[2]
-        except protobuf.ProtobufError as err:
-            raise errors.bad_request(f"the request body is not valid protobuf: {err}") from None
-    if not raw.strip():
+async def _read_body(
+    request: web.Request, accepted: tuple[str, ...] = BODY_TYPES, *, optional: bool = False
+) -> Any:
+    """The decoded body; 415 for a media type not in `accepted`, checked first
+    (as kube-apiserver does) unless the body is `optional` and empty."""
+    content_type = _content_type(request)
+    if not optional and content_type not in accepted:
+        raise errors.unsupported_media_type(content_type, accepted)
+    raw = await _read_raw(request)
+    if optional and not raw.strip():
         return None
-    if content_type in ("application/yaml", "application/apply-patch+yaml", "text/yaml"):
-        try:
-            return yaml.load(raw, Loader=_NoAliasLoader)
-        except yaml.YAMLError as err:
-            raise errors.bad_request(f"the request body is not valid YAML: {err}") from None
-    if content_type.startswith("application/") and content_type.endswith("json"):
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError as err:
-            raise errors.bad_request(f"the request body is not valid JSON: {err}") from None
-    raise errors.unsupported_media_type(content_type)
+    if content_type not in accepted:
+        raise errors.unsupported_media_type(content_type, accepted)
+    if len(raw) <= INLINE_DECODE_BYTES:
+        return decode_body(raw, content_type)
+    return await asyncio.to_thread(decode_body, raw, content_type)
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """SafeLoader without anchors and aliases: no billion-laughs bombs."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.YAMLError("YAML aliases are not allowed")
-        return super().compose_node(parent, index)
+def _check_object(body: Any, kind: str, version: str) -> Any:
+    check_object_types(body, kind=kind, version=version)
+    return body
 
 
 def _list_body(req: ResourceRequest, items: list[Obj], rv: int, token: str | None) -> Obj:
@@ -175,15 +174,27 @@ class ResourceHandler:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         req = parse_resource_request(
-            request.method, request.path, self.ctx.registry, watch=_flag(request, "watch")
-        )
+            request.method, request.path, self.ctx.registry,
+            watch=query_flag(request.query, "watch"),
+        )  # fmt: skip
         if req is None:
-            raise errors.ApiError(
-                404, "NotFound", "the server could not find the requested resource"
-            )
+            raise errors.from_http_status(404)
+        handler: Callable[[web.Request, ResourceRequest], Awaitable[web.StreamResponse]]
         handler = getattr(self, f"_{req.verb}")
-        response: web.StreamResponse = await handler(request, req)
-        return response
+        if req.verb == "watch" or req.subresource in LONG_RUNNING_SUBRESOURCES:
+            return await handler(request, req)  # long-running: no request deadline
+        seconds = request_timeout(request.query, self.ctx.request_timeout)
+        deadline = asyncio.timeout(seconds)
+        try:
+            async with deadline:
+                return await handler(request, req)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            # As kube-apiserver's timeout filter: the write may still complete.
+            raise errors.timeout(
+                f"request did not complete within {format_duration(seconds)}"
+            ) from None
 
     def _respond(
         self, request: web.Request, req: ResourceRequest, obj: Obj, status: int = 200
@@ -198,7 +209,7 @@ class ResourceHandler:
 
     async def _get(self, request: web.Request, req: ResourceRequest) -> web.Response:
         obj = await self.ctx.rest.get(
-            req.resource, req.namespace, req.name, request.query.get("resourceVersion", "")
+            req.resource, req.namespace, req.name, resource_version_param(request.query)
         )
         if req.subresource == "scale":
             return _json(to_scale(obj))
@@ -214,13 +225,21 @@ class ResourceHandler:
 
         obj = await self.ctx.rest.patch(
             req.resource, req.namespace, req.name, change, subresource="",
-            dry_run=_dry_run(request),
+            dry_run=dry_run(request.query),
         )  # fmt: skip
         return _json(to_scale(obj))
 
+    async def _read_list(self, req: ResourceRequest, options: ListOptions) -> ListPage:
+        try:
+            return await self.ctx.rest.list(req.resource, req.namespace, options)
+        except errors.ApiError as err:
+            if err.reason == "Expired" and options.continue_token:
+                raise errors.continue_expired() from err  # tell the client to list again
+            raise
+
     async def _list(self, request: web.Request, req: ResourceRequest) -> web.Response:
-        options = _list_options(request)
-        page = await self.ctx.rest.list(req.resource, req.namespace, options)
+        options = list_options(request.query)
+        page = await self._read_list(req, options)
         if _wants_table(request):
             meta: Obj = {"resourceVersion": str(page.resource_version)}
             if page.continue_token:
@@ -240,46 +259,51 @@ class ResourceHandler:
             raise errors.method_not_allowed(
                 f"{req.resource.plural}/{req.subresource}: not supported yet"
             )
-        body = await _read_body(request)
-        if req.resource.kind == "SelfSubjectAccessReview":
+        rt = req.resource
+        body = _check_object(await _read_body(request), rt.kind, rt.version)
+        if rt.kind == "SelfSubjectAccessReview":
             review = self_subject_access_review(body, request[USER], self.ctx.authorizer)
             return _json(review, 201)
-        obj = await self.ctx.rest.create(
-            req.resource, req.namespace, body, dry_run=_dry_run(request)
-        )
+        obj = await self.ctx.rest.create(rt, req.namespace, body, dry_run=dry_run(request.query))
         return self._respond(request, req, obj, 201)
 
     async def _update(self, request: web.Request, req: ResourceRequest) -> web.Response:
         body = await _read_body(request)
         if req.subresource == "scale":
+            body = _check_object(body, "Scale", "v1")
             return await self._write_scale(request, req, lambda _: body)
+        body = _check_object(body, req.resource.kind, req.resource.version)
         obj = await self.ctx.rest.update(
             req.resource, req.namespace, req.name, body,
-            subresource=req.subresource, dry_run=_dry_run(request),
+            subresource=req.subresource, dry_run=dry_run(request.query),
         )  # fmt: skip
         return self._respond(request, req, obj)
 
     async def _patch(self, request: web.Request, req: ResourceRequest) -> web.Response:
-        content_type = request.content_type
-        patch = await _read_body(request)
+        content_type = _content_type(request)
+        patch = await _read_body(request, PATCH_TYPES)
         rt = req.resource
         if req.subresource == "scale":
             apply = patcher(content_type, patch, "autoscaling", "v1", "Scale")
             return await self._write_scale(request, req, apply)
-        apply = patcher(content_type, patch, rt.group, rt.version, rt.kind)
+        apply = checked_patch(
+            patcher(content_type, patch, rt.group, rt.version, rt.kind),
+            kind=rt.kind, version=rt.version, name=req.name, group=rt.group,
+        )  # fmt: skip
         obj = await self.ctx.rest.patch(
             rt, req.namespace, req.name, apply, subresource=req.subresource,
-            dry_run=_dry_run(request),
+            dry_run=dry_run(request.query),
         )  # fmt: skip
         return self._respond(request, req, obj)
 
     async def _delete_options(self, request: web.Request) -> DeleteOptions:
-        body = await _read_body(request) or {}
+        body = await _read_body(request, optional=True) or {}
         if not isinstance(body, dict):
             raise errors.bad_request("the body of a delete must be DeleteOptions")
-        grace = _int_param(request, "gracePeriodSeconds")
+        check_delete_options(body)
+        grace = int_param(request.query, "gracePeriodSeconds")
         if grace is None and body.get("gracePeriodSeconds") is not None:
-            grace = int(body["gracePeriodSeconds"])
+            grace = body["gracePeriodSeconds"]
         preconditions = body.get("preconditions") or {}
         return DeleteOptions(
             grace_period_seconds=grace,
@@ -288,7 +312,7 @@ class ResourceHandler:
             or "",
             precondition_uid=preconditions.get("uid") or "",
             precondition_resource_version=preconditions.get("resourceVersion") or "",
-            dry_run=_dry_run(request) or body.get("dryRun") == ["All"],
+            dry_run=dry_run(request.query) or body.get("dryRun") == ["All"],
         )
 
     async def _delete(self, request: web.Request, req: ResourceRequest) -> web.Response:
@@ -299,22 +323,28 @@ class ResourceHandler:
     async def _deletecollection(self, request: web.Request, req: ResourceRequest) -> web.Response:
         options = await self._delete_options(request)
         deleted = await self.ctx.rest.delete_collection(
-            req.resource, req.namespace, _list_options(request), options
+            req.resource, req.namespace, list_options(request.query), options
         )
         revision = await self.ctx.rest.storage.store.current_revision()
         return _json(_list_body(req, deleted, revision, None))
 
     async def _watch(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
-        options = _list_options(request)
+        options = list_options(request.query)
         if req.name:
             selector = f"metadata.name={req.name}"
             field = f"{options.field_selector},{selector}" if options.field_selector else selector
             options = ListOptions(**{**options.__dict__, "field_selector": field})
-        timeout = _int_param(request, "timeoutSeconds")
+        timeout = int_param(request.query, "timeoutSeconds")
         as_table = _wants_table(request)
+        # What can fail before the first event fails as an HTTP status, as in
+        # kube-apiserver; once the stream is open only an ERROR event can.
+        object_filter(req.resource, options)  # bad selectors: 400
+        await self.ctx.rest.storage.wait_for_revision(
+            parse_resource_version(options.resource_version)
+        )  # a revision far ahead: 504 after a wait
         events = watch_events(
             self.ctx.rest, req.resource, req.namespace, options,
-            bookmarks=_flag(request, "allowWatchBookmarks"),
+            bookmarks=query_flag(request.query, "allowWatchBookmarks"),
         )  # fmt: skip
         response = web.StreamResponse(headers={"Content-Type": JSON_TYPE})
         response.enable_chunked_encoding()
@@ -328,7 +358,7 @@ class ResourceHandler:
         assert task is not None
         self.ctx.watches.add(task)
         try:
-            await asyncio.wait_for(pump(), timeout or None)
+            await asyncio.wait_for(pump(), timeout if timeout and timeout > 0 else None)
         except TimeoutError:
             pass  # timeoutSeconds reached: a normal end
         except errors.ApiError as err:
@@ -352,7 +382,7 @@ class ResourceHandler:
 
 
 def _no_such_resource() -> errors.ApiError:
-    return errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+    return errors.from_http_status(404)
 
 
 async def _version(_: web.Request) -> web.Response:
@@ -368,11 +398,16 @@ async def _version(_: web.Request) -> web.Response:
     return _json(body)
 
 
+# The context an app serves, for tests that change a setting of a running server.
+API_CONTEXT = web.AppKey("api_context", ApiContext)
+
+
 def make_app(ctx: ApiContext) -> web.Application:
     app = web.Application(
         middlewares=[_error_middleware, _auth_middleware(ctx)],
-        client_max_size=MAX_BODY_BYTES + 1,
+        client_max_size=MAX_BODY_BYTES,
     )
+    app[API_CONTEXT] = ctx
     resources = ResourceHandler(ctx)
 
     async def health(_: web.Request) -> web.Response:
@@ -401,9 +436,7 @@ def make_app(ctx: ApiContext) -> web.Application:
     async def group(request: web.Request) -> web.Response:
         body = discovery.api_group(ctx.registry, request.match_info["group"])
         if body is None:
-            raise errors.ApiError(
-                404, "NotFound", "the server could not find the requested resource"
-            )
+            raise _no_such_resource()
         return _json(body)
 
     async def group_version(request: web.Request) -> web.Response:
@@ -411,9 +444,7 @@ def make_app(ctx: ApiContext) -> web.Application:
             ctx.registry, request.match_info["group"], request.match_info["version"]
         )
         if body is None:
-            raise errors.ApiError(
-                404, "NotFound", "the server could not find the requested resource"
-            )
+            raise _no_such_resource()
         return _json(body)
 
     async def openapi_index(_: web.Request) -> web.Response:
@@ -459,11 +490,13 @@ async def _error_middleware(
     except errors.ApiError as err:
         return _status_response(err)
     except web.HTTPRequestEntityTooLarge:
-        return _status_response(errors.too_large("the request body is larger than 3 MiB"))
+        return _status_response(_body_too_large())
     except web.HTTPException as err:
-        return _status_response(
-            errors.ApiError(err.status, err.reason.replace(" ", ""), err.text or err.reason)
-        )
+        # aiohttp's own refusals (its router's 404/405 and the like), in the
+        # words kube-apiserver uses for that code.
+        if err.status < 400:
+            raise  # a redirect is a response, not an error
+        return _status_response(errors.from_http_status(err.status))
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception as err:

@@ -88,7 +88,6 @@ def _item_operations(rt: ResourceType) -> dict[str, Any]:
             "requestBody": {"content": {
                 "application/json-patch+json": {"schema": {"type": "object"}},
                 "application/merge-patch+json": {"schema": {"type": "object"}},
-                "application/apply-patch+yaml": {"schema": {"type": "object"}},
             }},
             "responses": answer,
             "parameters": params,

@@ -44,11 +44,9 @@ def _patcher(
         if not isinstance(patch, list):
             raise errors.bad_request("a JSON patch must be a list of operations")
         if len(patch) > MAX_JSON_PATCH_OPERATIONS:
-            raise errors.ApiError(
-                413,
-                "RequestEntityTooLarge",
-                f"the JSON patch has {len(patch)} operations; the limit is "
-                f"{MAX_JSON_PATCH_OPERATIONS}",
+            raise errors.too_large(
+                f"The allowed maximum operations in a JSON patch is "
+                f"{MAX_JSON_PATCH_OPERATIONS}, got {len(patch)}"
             )
         return lambda obj: _object(patches.apply_json_patch(obj, patch))
     if content_type == MERGE_PATCH:

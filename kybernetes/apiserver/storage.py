@@ -42,7 +42,7 @@ def parse_resource_version(text: str | None, what: str = "resourceVersion") -> i
     if text in (None, ""):
         return 0
     assert text is not None
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()) or int(text) > 2**63 - 1:
         raise errors.bad_request(f'invalid {what}: "{text}" is not a valid resource version')
     return int(text)
 

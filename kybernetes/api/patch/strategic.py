@@ -149,7 +149,7 @@ class _Merger:
         if _PATCH in patch:
             directive = patch[_PATCH]
             if directive not in ("replace", "delete"):
-                raise PatchError(f"unknown patch type: {directive} in map: {patch}", code=500)
+                raise PatchError(f"unknown patch type: {directive} in map: {patch}", code=400)
             del patch[_PATCH]
             return patch if directive == "replace" else {}
         _retain_keys(original, patch)
@@ -222,7 +222,7 @@ class _Merger:
             ordered = _order(merged, patch, original, merge_key, by_key=False)
             return _Merged(ordered, original)
         if not merge_key:
-            raise PatchError(f"cannot merge lists without merge key for {'.'.join(path)}", code=500)
+            raise PatchError(f"cannot merge lists without merge key for {'.'.join(path)}", code=400)
         return self._merge_objects(original, patch, path, merge_key)
 
     def _merge_objects(
@@ -248,9 +248,9 @@ class _Merger:
             elif directive == "replace":
                 replace = True
             elif directive == "merge":
-                raise PatchError("merging lists cannot yet be specified in the patch", code=500)
+                raise PatchError("merging lists cannot yet be specified in the patch", code=400)
             else:
-                raise PatchError(f"unknown patch type: {directive} in map: {item}", code=500)
+                raise PatchError(f"unknown patch type: {directive} in map: {item}", code=400)
         if replace:
             # The patch's plain items are the list, unmerged, in their own order.
             return _Merged(_order(plain, [], plain, merge_key, by_key=True), view)
@@ -276,13 +276,13 @@ class _Merger:
         for key in [k for k in patch if k.startswith(_SET_ORDER)]:
             order = patch.pop(key)
             if not isinstance(order, list):
-                raise PatchError(f"{key} must be a list, not {_kind(order)}", code=500)
+                raise PatchError(f"{key} must be a list, not {_kind(order)}", code=400)
             name = _directive_field(key, _SET_ORDER)
             live = original.get(name, _ABSENT)
             wanted = patch.pop(name, _ABSENT)
             for value in (live, wanted):
                 if value is not _ABSENT and not isinstance(value, list):
-                    raise PatchError(f"{name} must be a list to be ordered by {key}", code=500)
+                    raise PatchError(f"{name} must be a list to be ordered by {key}", code=400)
             here = (*path, name)
             merge_key = self._schema.lookup(here).merge_key
             _check_order(wanted if wanted is not _ABSENT else [], order, merge_key)
@@ -377,13 +377,13 @@ def _check_order(patch: list[Any], order: list[Any], merge_key: str) -> None:
     if at < len(items):
         raise PatchError(
             f"The order in patch list:\n{patch}\n doesn't match {_SET_ORDER} list:\n{order}\n",
-            code=500,
+            code=400,
         )
 
 
 def _is_delete(item: Any) -> bool:
     if not isinstance(item, dict):
-        raise PatchError(f"expected a map, but received {_kind(item)}", code=500)
+        raise PatchError(f"expected a map, but received {_kind(item)}", code=400)
     return bool(item.get(_PATCH) == "delete")
 
 
@@ -392,7 +392,7 @@ def _same_item(left: Any, right: Any, merge_key: str) -> bool:
         return _same(left, right)
     for item in (left, right):
         if not isinstance(item, dict):
-            raise PatchError(f"expected a map, but received {_kind(item)}", code=500)
+            raise PatchError(f"expected a map, but received {_kind(item)}", code=400)
         if merge_key not in item:
             raise _no_merge_key(item, merge_key)
     return _same(left[merge_key], right[merge_key])
@@ -432,7 +432,7 @@ def _partition(items: list[Any], by: list[Any], merge_key: str) -> tuple[list[An
         return inside, outside
     for item in items:
         if not isinstance(item, dict):
-            raise PatchError(f"expected a map, but received {_kind(item)}", code=500)
+            raise PatchError(f"expected a map, but received {_kind(item)}", code=400)
         if merge_key not in item:
             raise _no_merge_key(item, merge_key)
         found = _find(by, merge_key, item[merge_key]) is not None
@@ -446,7 +446,7 @@ def _sort_against(items: list[Any], order: list[Any], merge_key: str, *, by_key:
     if by_key:
         for item in (*items, *order):
             if not isinstance(item, dict):
-                raise PatchError(f"expected a map, but received {_kind(item)}", code=500)
+                raise PatchError(f"expected a map, but received {_kind(item)}", code=400)
             if merge_key not in item:
                 raise _no_merge_key(item, merge_key)
         doomed = [item for item in items if item.get(_PATCH) == "delete"]
@@ -486,7 +486,7 @@ def _identity(item: Any, merge_key: str, *, by_key: bool) -> Any:
 def _find(items: list[Any], merge_key: str, value: Any) -> int | None:
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            raise PatchError(f"value for key {index} is not a map", code=500)
+            raise PatchError(f"value for key {index} is not a map", code=400)
         if merge_key in item and _same(item[merge_key], value):
             return index
     return None
@@ -511,14 +511,14 @@ def _element_kind(*lists: list[Any]) -> str:
             kind = _kind(item)
             if not first:
                 if kind == "null":
-                    raise PatchError("list items must not be null", code=500)
+                    raise PatchError("list items must not be null", code=400)
                 if kind == "list":
                     raise PatchError("lists of lists are not supported", code=422)
                 first = kind
             elif kind != first:
-                raise PatchError(f"list element types are not identical: {list(lists)}", code=500)
+                raise PatchError(f"list element types are not identical: {list(lists)}", code=400)
     if not first:
-        raise PatchError("no elements in any of the given slices", code=500)
+        raise PatchError("no elements in any of the given slices", code=400)
     return first
 
 
@@ -546,7 +546,7 @@ def _same(left: Any, right: Any) -> bool:
     if _kind(left) != _kind(right):
         return False
     if isinstance(left, (dict, list)):
-        raise PatchError("merge key values must be strings or numbers", code=500)
+        raise PatchError("merge key values must be strings or numbers", code=400)
     return bool(left == right)
 
 
@@ -554,9 +554,9 @@ def _token(value: Any) -> tuple[str, Any]:
     """A hashable stand-in for a scalar that is equal exactly when `_same` says so."""
     kind = _kind(value)
     if kind in ("dict", "list"):
-        raise PatchError("cannot use a map or a list as a set member or merge key", code=500)
+        raise PatchError("cannot use a map or a list as a set member or merge key", code=400)
     return kind, value
 
 
 def _no_merge_key(item: Any, merge_key: str) -> PatchError:
-    return PatchError(f"map: {item} does not contain declared merge key: {merge_key}", code=500)
+    return PatchError(f"map: {item} does not contain declared merge key: {merge_key}", code=400)
