@@ -26,17 +26,19 @@ from aiohttp.http_exceptions import HttpProcessingError
 from kybernetes import __version__
 from kybernetes.apiserver import discovery, errors, openapi
 from kybernetes.apiserver.auth import Authenticator, Authorizer, UserInfo
-from kybernetes.apiserver.objects import Obj
-from kybernetes.apiserver.patching import patcher
-from kybernetes.apiserver.request import (
+from kybernetes.apiserver.bodies import (
     BODY_TYPES,
     JSON_TYPE,
     PATCH_TYPES,
-    ResourceRequest,
     check_delete_options,
     check_object_types,
     checked_patch,
     decode_body,
+)
+from kybernetes.apiserver.objects import Obj
+from kybernetes.apiserver.patching import patcher
+from kybernetes.apiserver.request import (
+    ResourceRequest,
     dry_run,
     format_duration,
     int_param,

@@ -25,9 +25,9 @@ import orjson
 import pytest
 
 from kybernetes.apiserver import storage
+from kybernetes.apiserver.bodies import MAX_DEPTH, check_object_types, decode_body
 from kybernetes.apiserver.errors import ApiError
 from kybernetes.apiserver.http import API_CONTEXT
-from kybernetes.apiserver.request import MAX_DEPTH, check_object_types, decode_body
 from tests.apiserver.conftest import Cluster
 
 JSON = "application/json"
