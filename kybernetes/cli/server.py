@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -85,6 +86,9 @@ async def run_server(
                 client_key_pem=pki.admin_key_pem,
             )
             state = ServerState(os.getpid(), store_url, local, store_endpoint)
+            # What exists after start-up lives as long as the server: keep it
+            # out of the collector's full passes (they paused every watcher).
+            gc.freeze()
             write_state(data_dir, state)
             log.info("ready: API at %s, store %s", local, store_url)
             await stop.wait()
