@@ -64,10 +64,16 @@ def remove_state(data_dir: Path) -> None:
 
 
 def pid_alive(pid: int) -> bool:
+    """True while the process runs; an exited one not yet reaped (a zombie) is not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            # The state follows the parenthesised command name: "123 (kyb) Z ...".
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
