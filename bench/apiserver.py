@@ -46,7 +46,7 @@ import orjson
 from aiohttp import web
 from yarl import URL
 
-from bench.store import Figure, machine_facts, percentile
+from bench.common import Budget, Figure, machine_facts, percentile
 from kybernetes.apiserver.pki import ClusterPKI
 from kybernetes.store.registry import open_store
 from kybernetes.store.types import Store, StoreError
@@ -411,28 +411,7 @@ class Tally:
         )
 
 
-class Budget:
-    """Hands out operations for one round until its count or its time runs out.
-
-    The twin of bench/store.py's Budget, over this module's Tally.
-    """
-
-    __slots__ = ("deadline", "left", "tally")
-
-    def __init__(self, tally: Tally, max_ops: int, seconds: float) -> None:
-        self.tally = tally
-        self.left = max_ops
-        self.deadline = time.perf_counter() + seconds
-
-    def take(self) -> int:
-        if self.left <= 0 or time.perf_counter() >= self.deadline:
-            return -1
-        self.left -= 1
-        self.tally.issued += 1
-        return self.tally.issued
-
-
-async def _client(call: Call, budget: Budget) -> None:
+async def _client(call: Call, budget: Budget[Tally]) -> None:
     tally = budget.tally
     latencies = tally.latencies
     clock = time.perf_counter_ns

@@ -30,19 +30,17 @@ import base64
 import contextlib
 import gc
 import os
-import platform
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import version
 
 import aiohttp
 import orjson
 
+from bench.common import Budget, Figure, machine_facts, percentile
 from kybernetes.store.registry import open_store
 from kybernetes.store.types import Store, StoreError, Watch
 from kybernetes.util.tasks import cancel_and_wait
@@ -322,14 +320,6 @@ class _RawWatchHandle(WatchHandle):
 # -- measurements -------------------------------------------------------------
 
 
-def percentile(sorted_ns: Sequence[int], q: float) -> float:
-    """Nearest-rank percentile, in milliseconds (nan when there is no sample)."""
-    if not sorted_ns:
-        return float("nan")
-    rank = min(len(sorted_ns) - 1, max(0, round(q * len(sorted_ns) + 0.5) - 1))
-    return sorted_ns[rank] / 1e6
-
-
 class CpuClock:
     """CPU seconds used so far by this process, by etcd, and by the whole machine.
 
@@ -360,16 +350,6 @@ def cpu_note(used: Sequence[float], wall: float) -> str:
     ours, etcd, machine = (100 * seconds / max(wall, 1e-9) for seconds in used)
     other = max(0.0, machine - ours - etcd)
     return f"cpu py {ours:3.0f}% etcd {etcd:3.0f}% other {other:3.0f}%"
-
-
-@dataclass(slots=True)
-class Figure:
-    rate: float  # per second: ops for write cells, commits or rows for the disk
-    p50: float  # ms
-    p99: float  # ms
-    count: int
-    errors: int = 0
-    note: str = ""
 
 
 class Tally:
@@ -406,25 +386,7 @@ class Tally:
         )
 
 
-class Budget:
-    """Hands out operations for one round until its count or its time runs out."""
-
-    __slots__ = ("deadline", "left", "tally")
-
-    def __init__(self, tally: Tally, max_ops: int, seconds: float) -> None:
-        self.tally = tally
-        self.left = max_ops
-        self.deadline = time.perf_counter() + seconds
-
-    def take(self) -> int:
-        if self.left <= 0 or time.perf_counter() >= self.deadline:
-            return -1
-        self.left -= 1
-        self.tally.issued += 1
-        return self.tally.issued
-
-
-async def _create_writer(driver: Driver, prefix: str, budget: Budget) -> None:
+async def _create_writer(driver: Driver, prefix: str, budget: Budget[Tally]) -> None:
     create = driver.create
     tally = budget.tally
     latencies = tally.latencies
@@ -440,7 +402,7 @@ async def _create_writer(driver: Driver, prefix: str, budget: Budget) -> None:
         latencies.append(clock() - start)
 
 
-async def _update_writer(driver: Driver, key: str, revision: int, budget: Budget) -> int:
+async def _update_writer(driver: Driver, key: str, revision: int, budget: Budget[Tally]) -> int:
     update = driver.update
     tally = budget.tally
     latencies = tally.latencies
@@ -651,24 +613,6 @@ def _commit_loop(conn: sqlite3.Connection, *, rows: int, commits: int, seconds: 
 # RAW2 is a second, identical raw client: raw2/raw shows how far two runs of
 # the very same thing differ here, which is how far a ratio can be trusted.
 SQLITE, OURS, RAW, RAW2 = "sqlite", "etcd-ours", "etcd-raw", "etcd-raw2"
-
-
-def machine_facts(tmp: str) -> list[str]:
-    try:
-        out = subprocess.run(["etcd", "--version"], capture_output=True, text=True, check=False)
-        etcd = out.stdout.split("\n", 1)[0].removeprefix("etcd Version: ")
-    except OSError:
-        etcd = "not installed"
-    same_disk = os.stat(tmp).st_dev == os.stat(os.path.dirname(__file__)).st_dev
-    return [
-        f"nproc {os.cpu_count()}, {platform.system()} {platform.release()} {platform.machine()}",
-        f"Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"SQLite {sqlite3.sqlite_version}, aiohttp {version('aiohttp')}, "
-        f"orjson {version('orjson')}",
-        f"etcd {etcd}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
-        " (anything but 0 means another process may compete for the cores)",
-        f"temp dir {tmp} ({'same' if same_disk else 'NOT the same'} filesystem as the repo)",
-    ]
 
 
 def _fmt(value: float, unit: str) -> str:

@@ -1,0 +1,78 @@
+"""What every benchmark shares: percentiles, figures, operation budgets, machine facts."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sqlite3
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Generic, Protocol, TypeVar
+
+__all__ = ["Budget", "Counter", "Figure", "machine_facts", "percentile"]
+
+
+class Counter(Protocol):
+    """A cell's tally: `issued` numbers the operations, unique across rounds."""
+
+    issued: int
+
+
+def percentile(sorted_ns: Sequence[int], q: float) -> float:
+    """Nearest-rank percentile, in milliseconds (nan when there is no sample)."""
+    if not sorted_ns:
+        return float("nan")
+    rank = min(len(sorted_ns) - 1, max(0, round(q * len(sorted_ns) + 0.5) - 1))
+    return sorted_ns[rank] / 1e6
+
+
+@dataclass(slots=True)
+class Figure:
+    rate: float  # per second: ops for write cells, commits or rows for the disk
+    p50: float  # ms
+    p99: float  # ms
+    count: int
+    errors: int = 0
+    note: str = ""
+
+
+T = TypeVar("T", bound=Counter)
+
+
+class Budget(Generic[T]):
+    """Hands out operations for one round until its count or its time runs out."""
+
+    __slots__ = ("deadline", "left", "tally")
+
+    def __init__(self, tally: T, max_ops: int, seconds: float) -> None:
+        self.tally = tally
+        self.left = max_ops
+        self.deadline = time.perf_counter() + seconds
+
+    def take(self) -> int:
+        if self.left <= 0 or time.perf_counter() >= self.deadline:
+            return -1
+        self.left -= 1
+        self.tally.issued += 1
+        return self.tally.issued
+
+
+def machine_facts(tmp: str) -> list[str]:
+    try:
+        out = subprocess.run(["etcd", "--version"], capture_output=True, text=True, check=False)
+        etcd = out.stdout.split("\n", 1)[0].removeprefix("etcd Version: ")
+    except OSError:
+        etcd = "not installed"
+    same_disk = os.stat(tmp).st_dev == os.stat(os.path.dirname(__file__)).st_dev
+    return [
+        f"nproc {os.cpu_count()}, {platform.system()} {platform.release()} {platform.machine()}",
+        f"Python {platform.python_version()} ({platform.python_implementation()}), "
+        f"SQLite {sqlite3.sqlite_version}, aiohttp {version('aiohttp')}, "
+        f"orjson {version('orjson')}",
+        f"etcd {etcd}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        " (anything but 0 means another process may compete for the cores)",
+        f"temp dir {tmp} ({'same' if same_disk else 'NOT the same'} filesystem as the repo)",
+    ]
