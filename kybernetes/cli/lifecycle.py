@@ -148,9 +148,14 @@ def delete(*, data_dir: Path) -> int:
 
 
 def kubectl(*, data_dir: Path, args: list[str]) -> int:
-    binary = shutil.which("kubectl")
+    # On PATH, else beside our own interpreter (scripts/setup.sh installs it there).
+    beside = Path(sys.executable).parent / "kubectl"
+    binary = shutil.which("kubectl") or (str(beside) if beside.exists() else None)
     if binary is None:
-        print("kubectl is not installed; see https://kubernetes.io/docs/tasks/tools/")
+        print(
+            "kubectl is not installed: run scripts/setup.sh install, or see "
+            "https://kubernetes.io/docs/tasks/tools/"
+        )
         return 1
     config = data_dir / ADMIN_KUBECONFIG
     os.execv(binary, [binary, "--kubeconfig", str(config), *args])
