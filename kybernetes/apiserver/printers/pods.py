@@ -142,6 +142,22 @@ def summarize_pod(pod: Obj, now: Now) -> PodSummary:
     return PodSummary(ready=f"{ready}/{total}", status=reason, restarts=restarts_cell)
 
 
+_last: list[tuple[Obj, Now, PodSummary]] = []
+
+
+def _summary(pod: Obj, now: Now) -> PodSummary:
+    """summarize_pod once per row: three columns read it (it was 24% of a pod LIST).
+
+    The cache holds the pod itself, so `is` cannot match a different object
+    that happens to reuse a freed one's address.
+    """
+    if _last and _last[0][0] is pod and _last[0][1] == now:
+        return _last[0][2]
+    summary = summarize_pod(pod, now)
+    _last[:] = [(pod, now, summary)]
+    return summary
+
+
 def pod_row_conditions(pod: Obj) -> list[Obj]:
     """A finished pod's row says so in `conditions`, as the real server's rows do."""
     phase = get(pod, "status", "phase")
@@ -177,11 +193,11 @@ def _or_none(*path: str) -> Any:
 COLUMNS = {
     ("", "Pod"): [
         NAME,
-        Column("Ready", lambda o, now: summarize_pod(o, now).ready,
+        Column("Ready", lambda o, now: _summary(o, now).ready,
                description="Ready containers out of all containers."),
-        Column("Status", lambda o, now: summarize_pod(o, now).status,
+        Column("Status", lambda o, now: _summary(o, now).status,
                description="The pod's phase, or what holds it back."),
-        Column("Restarts", lambda o, now: summarize_pod(o, now).restarts,
+        Column("Restarts", lambda o, now: _summary(o, now).restarts,
                description="Container restarts, and how long ago the last one was."),
         AGE,
         Column("IP", _pod_ip, priority=1, description="The pod's first IP address."),
