@@ -1,0 +1,1 @@
+"""The client machinery every component uses: a REST client, informers, the work queue."""

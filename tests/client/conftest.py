@@ -1,0 +1,3 @@
+"""The client tests talk to a real API server in this process (see tests/apiserver)."""
+
+from tests.apiserver.conftest import cluster  # noqa: F401 - the fixture, shared
