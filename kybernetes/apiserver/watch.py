@@ -22,6 +22,7 @@ from kybernetes.apiserver.resources import ResourceType
 from kybernetes.apiserver.rest import ListOptions, Rest, object_filter
 from kybernetes.apiserver.storage import parse_resource_version
 from kybernetes.store import CompactedError, Event, EventKind, KeyValue, StoreError
+from kybernetes.util.tasks import cancel_and_wait
 
 __all__ = ["WatchEvent", "watch_events"]
 
@@ -118,8 +119,7 @@ async def watch_events(
     except StoreError as err:
         yield _error(errors.internal(f"watch ended: {err}"))
     finally:
-        if ticker is not None:
-            ticker.cancel()
+        await cancel_and_wait(ticker)
         await store_watch.close()
 
 
