@@ -20,6 +20,7 @@ import yaml
 from kybernetes.apiserver import errors, protobuf
 
 __all__ = [
+    "APPLY_PATCH_TYPE",
     "BODY_TYPES",
     "JSON_TYPE",
     "MAX_DEPTH",
@@ -37,11 +38,14 @@ JSON_TYPE = "application/json"
 YAML_TYPE = "application/yaml"
 # What a create or update body may be, as kube-apiserver lists them in its 415.
 BODY_TYPES = (JSON_TYPE, YAML_TYPE, protobuf.CONTENT_TYPE)
-# The patch types we apply (no server-side apply yet: apply-patch+yaml is a 415).
+# Server-side apply's config: YAML, though kubectl sends JSON (YAML's subset).
+APPLY_PATCH_TYPE = "application/apply-patch+yaml"
+# The patch types we apply.
 PATCH_TYPES = (
     "application/json-patch+json",
     "application/merge-patch+json",
     "application/strategic-merge-patch+json",
+    APPLY_PATCH_TYPE,
 )
 # Deeper bodies are a 400. orjson encodes at most 255 levels, and a list, a
 # watch event or a table wraps an object in a few more; copy.deepcopy and
@@ -65,6 +69,11 @@ def decode_body(raw: bytes, content_type: str) -> Any:
         return None
     elif content_type == YAML_TYPE:
         return _decode_yaml(raw)
+    elif content_type == APPLY_PATCH_TYPE:
+        try:
+            value = orjson.loads(raw)  # what kubectl sends, and far faster than YAML
+        except orjson.JSONDecodeError:
+            return _decode_yaml(raw)
     elif content_type == JSON_TYPE or content_type in PATCH_TYPES:
         try:
             value = orjson.loads(raw)

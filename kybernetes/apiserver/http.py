@@ -25,8 +25,10 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from kybernetes import __version__
 from kybernetes.apiserver import discovery, errors, openapi
+from kybernetes.apiserver import managedfields as mf
 from kybernetes.apiserver.auth import Authenticator, Authorizer, UserInfo
 from kybernetes.apiserver.bodies import (
+    APPLY_PATCH_TYPE,
     BODY_TYPES,
     JSON_TYPE,
     PATCH_TYPES,
@@ -160,6 +162,23 @@ def _check_object(body: Any, kind: str, version: str) -> Any:
     return body
 
 
+# kube-apiserver's limit on a fieldManager's length.
+MAX_MANAGER_LENGTH = 128
+
+
+def _field_manager(request: web.Request, subresource: str) -> mf.Manager:
+    """Who this write is for: `fieldManager`, else the User-Agent's product
+    (what comes before its first "/"), as kube-apiserver defaults it."""
+    name = request.query.get("fieldManager", "")
+    if len(name) > MAX_MANAGER_LENGTH:
+        raise errors.bad_request(
+            f"fieldManager: Too long: may not be more than {MAX_MANAGER_LENGTH} bytes"
+        )
+    if not name:
+        name = mf.default_manager(request.headers.get("User-Agent", ""))
+    return mf.Manager(name, "Update", subresource)
+
+
 def _list_body(req: ResourceRequest, items: list[Obj], rv: int, token: str | None) -> Obj:
     meta: Obj = {"resourceVersion": str(rv)}
     if token:
@@ -227,7 +246,7 @@ class ResourceHandler:
 
         obj = await self.ctx.rest.patch(
             req.resource, req.namespace, req.name, change, subresource="",
-            dry_run=dry_run(request.query),
+            dry_run=dry_run(request.query), manager=_field_manager(request, "scale"),
         )  # fmt: skip
         return _json(to_scale(obj))
 
@@ -266,7 +285,10 @@ class ResourceHandler:
         if rt.kind == "SelfSubjectAccessReview":
             review = self_subject_access_review(body, request[USER], self.ctx.authorizer)
             return _json(review, 201)
-        obj = await self.ctx.rest.create(rt, req.namespace, body, dry_run=dry_run(request.query))
+        obj = await self.ctx.rest.create(
+            rt, req.namespace, body, dry_run=dry_run(request.query),
+            manager=_field_manager(request, ""),
+        )  # fmt: skip
         return self._respond(request, req, obj, 201)
 
     async def _update(self, request: web.Request, req: ResourceRequest) -> web.Response:
@@ -278,6 +300,7 @@ class ResourceHandler:
         obj = await self.ctx.rest.update(
             req.resource, req.namespace, req.name, body,
             subresource=req.subresource, dry_run=dry_run(request.query),
+            manager=_field_manager(request, req.subresource),
         )  # fmt: skip
         return self._respond(request, req, obj)
 
@@ -285,6 +308,8 @@ class ResourceHandler:
         content_type = _content_type(request)
         patch = await _read_body(request, PATCH_TYPES)
         rt = req.resource
+        if content_type == APPLY_PATCH_TYPE and req.subresource in ("", "status"):
+            return await self._apply(request, req, patch)
         if req.subresource == "scale":
             apply = patcher(content_type, patch, "autoscaling", "v1", "Scale")
             return await self._write_scale(request, req, apply)
@@ -294,9 +319,32 @@ class ResourceHandler:
         )  # fmt: skip
         obj = await self.ctx.rest.patch(
             rt, req.namespace, req.name, apply, subresource=req.subresource,
-            dry_run=dry_run(request.query),
+            dry_run=dry_run(request.query), manager=_field_manager(request, req.subresource),
         )  # fmt: skip
         return self._respond(request, req, obj)
+
+    async def _apply(self, request: web.Request, req: ResourceRequest, config: Any) -> web.Response:
+        """Server-side apply: 201 when the config created the object, else 200."""
+        manager = request.query.get("fieldManager", "")
+        if not manager:
+            # Unlike other writes, an apply's manager is never guessed: it is
+            # what later applies by the same client are matched against.
+            raise errors.bad_request("PATCH: fieldManager is required for apply requests")
+        rt = req.resource
+        config = _check_object(config, rt.kind, rt.version)
+        if not isinstance(config, dict):
+            raise errors.bad_request(f"the body must be a {rt.kind} object")
+        meta = config.get("metadata") or {}
+        if meta.get("name") and meta["name"] != req.name:
+            raise errors.bad_request(f"the name of the object ({meta['name']}) does not match "
+                                     f"the name on the URL ({req.name})")  # fmt: skip
+        config = {**config, "metadata": {**meta, "name": req.name}}
+        obj, created = await self.ctx.rest.apply(
+            rt, req.namespace, req.name, config, manager=_field_manager(request, "").name,
+            force=query_flag(request.query, "force"), dry_run=dry_run(request.query),
+            subresource=req.subresource,
+        )  # fmt: skip
+        return self._respond(request, req, obj, 201 if created else 200)
 
     async def _delete_options(self, request: web.Request) -> DeleteOptions:
         body = await _read_body(request, optional=True) or {}

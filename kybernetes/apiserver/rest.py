@@ -4,8 +4,11 @@ create:  metadata (objects.py) -> strategy reset + defaults -> validate -> store
 update:  read -> resourceVersion precondition -> keep server-owned fields ->
          defaults -> validate -> compare-and-swap on the read revision
 patch:   read -> apply the patch -> the update path, retried on conflict
+apply:   read (create when missing) -> merge the config, conflicts -> the update path
 delete:  preconditions -> finalizers / graceful deletion -> store delete
-A dry run does everything but the store write.
+A dry run does everything but the store write. Every write made for a client
+records its field manager in managedFields (managedfields.py) after
+defaulting, so the defaults an ordinary write brings count as its fields.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kybernetes.api import selectors
+from kybernetes.api.patch import PatchSchema, schema_for
 from kybernetes.apiserver import errors
+from kybernetes.apiserver import managedfields as mf
 from kybernetes.apiserver.admission import Admission
 from kybernetes.apiserver.crds import CrdRegistrar
 from kybernetes.apiserver.objects import (
@@ -101,11 +106,29 @@ class Rest:
 
     # -- create ----------------------------------------------------------------
 
-    async def create(self, rt: ResourceType, namespace: str, body: Any, *, dry_run: bool) -> Obj:
+    async def create(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        body: Any,
+        *,
+        dry_run: bool,
+        manager: mf.Manager | None = None,
+    ) -> Obj:
         obj = prepare_for_create(body, rt, namespace, now=self._now)
+        # Clients cannot forge ownership: only the write itself decides it.
+        obj["metadata"].pop("managedFields", None)
+        if manager and manager.operation == "Apply":
+            # The config as sent, before defaults: an applier owns what it applied.
+            obj["metadata"]["managedFields"] = mf.applied_entries(
+                obj, manager=manager.name, schema=_schema(rt), api_version=rt.api_version,
+                now=self._now(), status=_status_fields(rt, ""),
+            )  # fmt: skip
         strategy = strategy_for(rt.group, rt.kind)
         strategy.prepare_for_create(obj)
         strategy.default(obj)
+        if manager and manager.operation == "Update":
+            obj = self._record_update(rt, obj, None, manager)
         causes = strategy.validate(obj)
         if causes:
             raise _invalid(rt, obj, causes)
@@ -198,6 +221,7 @@ class Rest:
         *,
         subresource: str,
         dry_run: bool,
+        manager: mf.Manager | None = None,
     ) -> Obj:
         if not isinstance(body, dict):
             raise errors.bad_request(f"the body must be a {rt.kind} object")
@@ -213,8 +237,9 @@ class Rest:
                 rt.group,
             )
         return await self._write_update(
-            rt, namespace, name, body, old, subresource=subresource, dry_run=dry_run
-        )
+            rt, namespace, name, body, old, subresource=subresource, dry_run=dry_run,
+            manager=manager,
+        )  # fmt: skip
 
     async def _write_update(
         self,
@@ -226,6 +251,7 @@ class Rest:
         *,
         subresource: str,
         dry_run: bool,
+        manager: mf.Manager | None = None,
     ) -> Obj:
         if subresource == "status":
             new = prepare_for_status_update(body, old, rt)
@@ -236,6 +262,7 @@ class Rest:
             causes = strategy.validate_update(new, old)
             if causes:
                 raise _invalid(rt, new, causes)
+        new = self._managed_fields(rt, new, old, body, manager)
         revision = int(old["metadata"]["resourceVersion"])
         if _same_object(new, old):
             return old
@@ -281,6 +308,93 @@ class Rest:
                     if err.code != 404:
                         raise
 
+    def _managed_fields(
+        self, rt: ResourceType, new: Obj, old: Obj, body: Obj, manager: mf.Manager | None
+    ) -> Obj:
+        """`new` with its managedFields: the old ones (a client may only clear
+        them, with `[]`), then the Update entry of this write; an apply has
+        computed its own already."""
+        if manager and manager.operation == "Apply":
+            # Computed with the merge; a status write starts from the old
+            # object, so they are carried over from the merged body.
+            new.setdefault("metadata", {})["managedFields"] = copy.deepcopy(
+                (body.get("metadata") or {}).get("managedFields") or []
+            )
+            return new
+        sent = (body.get("metadata") or {}).get("managedFields")
+        kept = [] if sent == [] else (old.get("metadata") or {}).get("managedFields")
+        meta = new.setdefault("metadata", {})
+        if kept:
+            meta["managedFields"] = copy.deepcopy(kept)
+        else:
+            meta.pop("managedFields", None)
+        if manager is None:
+            return new
+        return self._record_update(rt, new, old, manager)
+
+    def _record_update(
+        self, rt: ResourceType, new: Obj, old: Obj | None, manager: mf.Manager
+    ) -> Obj:
+        return mf.record_update(
+            new, old, manager=manager, schema=_schema(rt), api_version=rt.api_version,
+            now=self._now(), status=_status_fields(rt, manager.subresource),
+        )  # fmt: skip
+
+    async def apply(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        config: Obj,
+        *,
+        manager: str,
+        force: bool,
+        dry_run: bool,
+        subresource: str = "",
+    ) -> tuple[Obj, bool]:
+        """Server-side apply of `config` (to the object or its `status`);
+        True when it created the object."""
+        applier = mf.Manager(manager, "Apply", subresource)
+        for attempt in range(PATCH_RETRIES):
+            try:
+                live = await self.storage.get(rt, namespace, name)
+            except errors.ApiError as err:
+                if err.code != 404 or subresource:
+                    raise  # a status is applied to an object that exists
+                try:
+                    created = await self.create(
+                        rt, namespace, config, dry_run=dry_run, manager=applier
+                    )
+                except errors.ApiError as exists:
+                    if exists.reason != "AlreadyExists" or attempt + 1 == PATCH_RETRIES:
+                        raise
+                    continue  # created meanwhile: apply to it instead
+                return created, True
+            wanted = (config.get("metadata") or {}).get("resourceVersion") or ""
+            if wanted and wanted != live["metadata"]["resourceVersion"]:
+                raise errors.conflict(rt.plural, name, "the object has been modified; please "
+                                      "apply your changes to the latest version and try again",
+                                      rt.group)  # fmt: skip
+            try:
+                merged = mf.apply_config(
+                    live, config, manager=applier, force=force,
+                    schema=_schema(rt), api_version=rt.api_version, now=self._now(),
+                    status=_status_fields(rt, subresource),
+                )  # fmt: skip
+            except mf.ApplyConflict as conflict:
+                raise _apply_conflict(conflict) from None
+            try:
+                updated = await self._write_update(
+                    rt, namespace, name, merged, live, subresource=subresource,
+                    dry_run=dry_run, manager=applier,
+                )  # fmt: skip
+            except errors.ApiError as err:
+                if err.reason != "Conflict" or attempt + 1 == PATCH_RETRIES:
+                    raise
+                continue
+            return updated, False
+        raise AssertionError("unreachable")
+
     async def patch(
         self,
         rt: ResourceType,
@@ -290,6 +404,7 @@ class Rest:
         *,
         subresource: str,
         dry_run: bool,
+        manager: mf.Manager | None = None,
     ) -> Obj:
         """Apply `apply` to the current object; retried when another write races it."""
         for attempt in range(PATCH_RETRIES):
@@ -304,8 +419,9 @@ class Rest:
                                       rt.group)  # fmt: skip
             try:
                 return await self._write_update(
-                    rt, namespace, name, body, old, subresource=subresource, dry_run=dry_run
-                )
+                    rt, namespace, name, body, old, subresource=subresource, dry_run=dry_run,
+                    manager=manager,
+                )  # fmt: skip
             except errors.ApiError as err:
                 if err.reason != "Conflict" or attempt + 1 == PATCH_RETRIES:
                     raise
@@ -371,12 +487,45 @@ def _is_crd(rt: ResourceType) -> bool:
 
 
 def _same_object(new: Obj, old: Obj) -> bool:
-    """An update that changes nothing is not written (and keeps its resourceVersion)."""
+    """An update that changes nothing is not written (and keeps its resourceVersion).
+
+    The times in managedFields do not count: an apply that changes nothing
+    would otherwise write a new revision each time (kube-apiserver ignores them too).
+    """
     a = {k: v for k, v in new.items() if k != "metadata"}
     b = {k: v for k, v in old.items() if k != "metadata"}
-    meta_a = {k: v for k, v in (new.get("metadata") or {}).items() if k != "resourceVersion"}
-    meta_b = {k: v for k, v in (old.get("metadata") or {}).items() if k != "resourceVersion"}
-    return a == b and meta_a == meta_b
+    return a == b and _comparable_meta(new) == _comparable_meta(old)
+
+
+def _comparable_meta(obj: Obj) -> Obj:
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "resourceVersion"}
+    if isinstance(meta.get("managedFields"), list):
+        meta["managedFields"] = [
+            {k: v for k, v in entry.items() if k != "time"} if isinstance(entry, dict) else entry
+            for entry in meta["managedFields"]
+        ]
+    return meta
+
+
+def _schema(rt: ResourceType) -> PatchSchema:
+    return schema_for(rt.group, rt.version, rt.kind)
+
+
+def _status_fields(rt: ResourceType, subresource: str) -> bool | None:
+    """Which part a write may own: with a status subresource, the main resource
+    cannot set status and the subresource sets nothing else."""
+    if "status" not in rt.subresources:
+        return None
+    return subresource == "status"
+
+
+def _apply_conflict(conflict: mf.ApplyConflict) -> errors.ApiError:
+    """409 as kube-apiserver words it; kubectl prints the message and its advice."""
+    causes = [
+        errors.Cause(mf.path_string(c.path), "FieldManagerConflict", mf.conflict_cause_message(c))
+        for c in conflict.conflicts
+    ]
+    return errors.ApiError(409, "Conflict", str(conflict), causes=causes)
 
 
 def _deletable_now(obj: Obj) -> bool:

@@ -1,0 +1,183 @@
+"""Field sets: which fields an object sets, as Kubernetes' FieldsV1 paths.
+
+Decision: a field set is a frozenset of paths, each a tuple of FieldsV1 path
+elements (`f:spec`, `k:{"name":"web"}` for an item of a list merged on a key,
+`v:"x"` for an item of a set of primitives). Lists the strategic merge schema
+(`kybernetes.api.patch.schema_for`) does not merge are atomic: the list is one
+leaf. Sets are easy to union, subtract and compare; FieldsV1 (nested maps,
+`.` marking a member that also has members) is only their wire form, as in
+sigs.k8s.io/structured-merge-diff.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kybernetes.api.patch import PatchSchema
+from kybernetes.apiserver.objects import Obj
+
+__all__ = [
+    "ABSENT",
+    "FieldSet",
+    "Path",
+    "child",
+    "field_set",
+    "from_fields_v1",
+    "is_set",
+    "key_element",
+    "keyed_by",
+    "path_string",
+    "to_fields_v1",
+    "value_at",
+]
+
+Path = tuple[str, ...]
+FieldSet = frozenset[Path]
+ABSENT: Any = object()
+# What no manager owns: identity and bookkeeping the server keeps itself
+# (kube-apiserver's strip set).
+_STRIPPED_META = frozenset({"name", "namespace", "uid", "resourceVersion", "generation",
+                            "creationTimestamp", "selfLink", "managedFields",
+                            "deletionTimestamp", "deletionGracePeriodSeconds"})  # fmt: skip
+
+
+def key_element(item: Mapping[str, Any], key: str) -> str:
+    return "k:" + json.dumps({key: item.get(key)}, separators=(",", ":"), sort_keys=True)
+
+
+def _value_element(value: Any) -> str:
+    return "v:" + json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def keyed_by(schema: PatchSchema, names: Path, items: list[Any]) -> str:
+    """The merge key of a list that merges by key (all items are maps), else ""."""
+    strategy = schema.lookup(names)
+    if strategy.strategy != "merge" or not strategy.merge_key:
+        return ""
+    return strategy.merge_key if all(isinstance(i, dict) for i in items) else ""
+
+
+def is_set(schema: PatchSchema, names: Path, items: list[Any]) -> bool:
+    strategy = schema.lookup(names)
+    return (
+        strategy.strategy == "merge"
+        and not strategy.merge_key
+        and not any(isinstance(i, dict | list) for i in items)
+    )
+
+
+def _walk(value: Any, path: Path, names: Path, schema: PatchSchema, out: set[Path]) -> None:
+    if isinstance(value, dict) and value:
+        for key, child in value.items():
+            _walk(child, (*path, f"f:{key}"), (*names, key), schema, out)
+        return
+    if isinstance(value, list) and value:
+        key = keyed_by(schema, names, value)
+        if key:
+            for item in value:
+                item_path = (*path, key_element(item, key))
+                out.add(item_path)  # the item itself is a member ("." in FieldsV1)
+                _walk(item, item_path, names, schema, out)
+            return
+        if is_set(schema, names, value):
+            out.update((*path, _value_element(item)) for item in value)
+            return
+    out.add(path)  # a scalar, an empty map or list, or an atomic list
+
+
+def field_set(obj: Obj, schema: PatchSchema, *, status: bool | None = None) -> FieldSet:
+    """The fields `obj` sets. `status` False leaves out `status` (a write to the
+    main resource of a kind with a status subresource cannot set it), True keeps
+    only `status` (a write to that subresource), None keeps both."""
+    out: set[Path] = set()
+    for key, value in obj.items():
+        if key in ("apiVersion", "kind") or (status is not None and (key == "status") != status):
+            continue
+        if key == "metadata" and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k not in _STRIPPED_META}
+            if not value:
+                continue
+        _walk(value, (f"f:{key}",), (key,), schema, out)
+    return frozenset(out)
+
+
+def value_at(obj: Any, path: Path) -> Any:
+    """The value at `path` in `obj`, or ABSENT."""
+    node = obj
+    for element in path:
+        node = child(node, element)
+        if node is ABSENT:
+            return ABSENT
+    return node
+
+
+def child(node: Any, element: str) -> Any:
+    kind, _, rest = element.partition(":")
+    if kind == "f":
+        return node.get(rest, ABSENT) if isinstance(node, dict) else ABSENT
+    if not isinstance(node, list):
+        return ABSENT
+    try:
+        wanted = json.loads(rest)
+    except ValueError:
+        return ABSENT  # not an element this module wrote
+    for item in node:
+        if kind == "v" and item == wanted:
+            return item
+        if (
+            kind == "k"
+            and isinstance(item, dict)
+            and all(item.get(k) == v for k, v in wanted.items())
+        ):
+            return item
+    return ABSENT
+
+
+def to_fields_v1(fields: Iterable[Path]) -> Obj:
+    """The FieldsV1 form: nested maps; `.` marks a member that has members too."""
+    tree: Obj = {}
+    members = set(fields)
+    for path in sorted(members):
+        node = tree
+        for element in path:
+            node = node.setdefault(element, {})
+    for path in members:
+        node = tree
+        for element in path:
+            node = node[element]
+        if node:
+            node["."] = {}
+    return tree
+
+
+def from_fields_v1(tree: Any, prefix: Path = ()) -> FieldSet:
+    """The paths of a FieldsV1 map (anything malformed counts for nothing)."""
+    out: set[Path] = set()
+    if not isinstance(tree, dict):
+        return frozenset()
+    for element, sub in tree.items():
+        if element == ".":
+            if prefix:
+                out.add(prefix)
+        elif isinstance(sub, dict) and sub:
+            out |= from_fields_v1(sub, (*prefix, element))
+        else:
+            out.add((*prefix, element))
+    return frozenset(out)
+
+
+def path_string(path: Path) -> str:
+    """`.spec.template.spec.containers[name="web"].image`, as Kubernetes prints paths."""
+    text = ""
+    for element in path:
+        kind, _, rest = element.partition(":")
+        if kind == "f":
+            text += f".{rest}"
+        elif kind == "k":
+            pairs = json.loads(rest)
+            text += "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in pairs.items()) + "]"
+        else:
+            text += f"[={rest}]"
+    return text

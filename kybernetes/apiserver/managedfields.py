@@ -1,0 +1,390 @@
+"""Field ownership (`metadata.managedFields`) and server-side apply, as pure functions.
+
+Decision: follow sigs.k8s.io/structured-merge-diff as kube-apiserver uses it,
+over the field sets of `fieldsets.py`. A manager is a name, an operation
+(Apply or Update) and a subresource together. Every ordinary write makes its
+manager own what it added or changed and takes that from the others; an apply
+owns its whole config, conflicts with other owners whose values it would
+change (unless forced), and removes what it applied before and no one owns
+any more. The field sets used here and the entries' wire form (fieldsV1) are
+re-exported so callers need this module alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from kybernetes.api.patch import PatchSchema
+from kybernetes.apiserver.fieldsets import (
+    ABSENT,
+    FieldSet,
+    Path,
+    child,
+    field_set,
+    from_fields_v1,
+    is_set,
+    key_element,
+    keyed_by,
+    path_string,
+    to_fields_v1,
+    value_at,
+)
+from kybernetes.apiserver.objects import Obj
+
+__all__ = [
+    "ABSENT",
+    "LAST_APPLIED",
+    "ApplyConflict",
+    "Conflict",
+    "FieldSet",
+    "Manager",
+    "apply_config",
+    "applied_entries",
+    "conflict_cause_message",
+    "conflict_message",
+    "default_manager",
+    "entries_of",
+    "field_set",
+    "from_fields_v1",
+    "path_string",
+    "record_update",
+    "to_fields_v1",
+    "value_at",
+]
+
+Operation = Literal["Apply", "Update"]
+
+
+@dataclass(frozen=True)
+class Manager:
+    """Who writes: the field manager, the operation, and through which subresource."""
+
+    name: str
+    operation: Operation = "Update"
+    subresource: str = ""
+
+
+@dataclass(frozen=True)
+class Conflict:
+    manager: str
+    api_version: str
+    subresource: str
+    path: Path
+
+
+class ApplyConflict(Exception):
+    """An apply would change fields other managers own."""
+
+    def __init__(self, conflicts: Sequence[Conflict]) -> None:
+        super().__init__(conflict_message(conflicts))
+        self.conflicts = list(conflicts)
+
+
+# -- managedFields entries ----------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    manager: Manager
+    api_version: str
+    time: str
+    fields: FieldSet
+
+
+def entries_of(obj: Obj) -> list[_Entry]:
+    """The entries on `obj` (malformed ones are dropped: clients cannot be trusted)."""
+    out = []
+    for raw in (obj.get("metadata") or {}).get("managedFields") or []:
+        if not isinstance(raw, dict) or raw.get("operation") not in ("Apply", "Update"):
+            continue
+        manager = Manager(str(raw.get("manager") or ""), raw["operation"],
+                          str(raw.get("subresource") or ""))  # fmt: skip
+        fields = from_fields_v1(raw.get("fieldsV1"))
+        out.append(_Entry(manager, str(raw.get("apiVersion") or ""),
+                          str(raw.get("time") or ""), fields))  # fmt: skip
+    return out
+
+
+def _encode(entries: list[_Entry]) -> list[Obj]:
+    # Apply entries first, then oldest first, as kube-apiserver sorts them.
+    ordered = sorted(entries, key=lambda e: (e.manager.operation != "Apply", e.time,
+                                            e.manager.name))  # fmt: skip
+    out = []
+    for entry in ordered:
+        if not entry.fields:
+            continue  # a manager that owns nothing any more is forgotten
+        raw: Obj = {
+            "manager": entry.manager.name,
+            "operation": entry.manager.operation,
+            "apiVersion": entry.api_version,
+            "time": entry.time,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": to_fields_v1(entry.fields),
+        }
+        if entry.manager.subresource:
+            raw["subresource"] = entry.manager.subresource
+        out.append(raw)
+    return out
+
+
+def _set_entries(obj: Obj, entries: list[_Entry]) -> None:
+    meta = obj.setdefault("metadata", {})
+    encoded = _encode(entries)
+    if encoded:
+        meta["managedFields"] = encoded
+    else:
+        meta.pop("managedFields", None)
+
+
+def _own(entries: list[_Entry], entry: _Entry, taken: FieldSet) -> list[_Entry]:
+    """`entry` replaces the same manager's entry; the others lose `taken`."""
+    out = [entry]
+    for other in entries:
+        if other.manager == entry.manager:
+            continue
+        out.append(_Entry(other.manager, other.api_version, other.time, other.fields - taken))
+    return out
+
+
+def _entry(entries: list[_Entry], manager: Manager) -> _Entry | None:
+    return next((e for e in entries if e.manager == manager), None)
+
+
+def _changed(new: Obj, old: Obj, new_fields: FieldSet) -> FieldSet:
+    """Fields `new` sets that `old` did not, or to another value. An item of a
+    keyed list changes only by appearing: its own fields say the rest."""
+    return frozenset(
+        path for path in new_fields
+        if (old_value := value_at(old, path)) is ABSENT
+        or (not path[-1].startswith("k:") and old_value != value_at(new, path))
+    )  # fmt: skip
+
+
+def record_update(
+    new: Obj,
+    old: Obj | None,
+    *,
+    manager: Manager,
+    schema: PatchSchema,
+    api_version: str,
+    now: str,
+    status: bool | None,
+) -> Obj:
+    """`new` with managedFields after an ordinary write (create, update, patch).
+
+    The manager takes over what it added or modified; what the write removed
+    no one owns any more. `new`'s managedFields are those to start from.
+    """
+    entries = entries_of(new)
+    new_fields = field_set(new, schema, status=status)
+    old_fields = field_set(old, schema, status=status) if old is not None else frozenset()
+    changed = _changed(new, old or {}, new_fields)
+    removed = old_fields - new_fields
+    mine = _entry(entries, manager)
+    owned = ((mine.fields if mine else frozenset()) | changed) - removed
+    if changed or (mine and mine.fields != owned):
+        entry = _Entry(manager, api_version, now, owned)
+    elif mine:
+        entry = mine
+    else:
+        entry = _Entry(manager, api_version, now, frozenset())
+    result = copy.deepcopy(new)
+    _set_entries(result, _own(entries, entry, changed | removed))
+    return result
+
+
+# -- apply --------------------------------------------------------------------------
+
+
+def _merge(live: Any, applied: Any, names: Path, schema: PatchSchema) -> Any:
+    """`applied` over `live`: maps merge, keyed lists merge by key, sets union,
+    everything else is replaced."""
+    if isinstance(live, dict) and isinstance(applied, dict):
+        merged = dict(live)
+        for key, value in applied.items():
+            old = live.get(key, ABSENT)
+            merged[key] = copy.deepcopy(value) if old is ABSENT else _merge(
+                old, value, (*names, key), schema)  # fmt: skip
+        return merged
+    if isinstance(live, list) and isinstance(applied, list):
+        key = keyed_by(schema, names, live + applied)
+        if key:
+            return _merge_keyed(live, applied, key, names, schema)
+        if is_set(schema, names, live + applied):
+            return live + [copy.deepcopy(v) for v in applied if v not in live]
+    return copy.deepcopy(applied)
+
+
+def _merge_keyed(
+    live: list[Any], applied: list[Any], key: str, names: Path, schema: PatchSchema
+) -> list[Any]:
+    by_key = {key_element(item, key): item for item in applied}
+    merged = []
+    for item in live:
+        element = key_element(item, key)
+        if element in by_key:
+            merged.append(_merge(item, by_key.pop(element), names, schema))
+        else:
+            merged.append(item)
+    return merged + [copy.deepcopy(item) for item in by_key.values()]
+
+
+def _is_item_key(path: Path) -> bool:
+    """The merge key of a list item: it names the item, so it goes only with it."""
+    if len(path) < 2 or not path[-2].startswith("k:") or not path[-1].startswith("f:"):
+        return False
+    return path[-1][2:] in json.loads(path[-2][2:])
+
+
+def _remove(obj: Obj, path: Path) -> None:
+    """Remove the field at `path`, then the maps and lists it leaves empty (as
+    Go's `omitempty` drops them when kube-apiserver encodes the object)."""
+    for depth in range(len(path), 0, -1):
+        parent = value_at(obj, path[: depth - 1])
+        if parent is ABSENT:
+            return  # an ancestor went first
+        element = path[depth - 1]
+        node = child(parent, element)
+        if node is ABSENT or (depth < len(path) and node not in ({}, [])):
+            return  # gone already, or an ancestor that still holds something
+        if isinstance(parent, dict):
+            parent.pop(element[2:], None)
+        else:
+            parent.remove(node)
+
+
+def _conflicts(
+    live: Obj, merged: Obj, applied: FieldSet, entries: list[_Entry], manager: Manager
+) -> list[Conflict]:
+    """Fields of the config that other managers own and the apply would change.
+
+    A manager is its name, operation and subresource together: kubectl's
+    apply and kubectl's scale (both "kubectl") conflict with each other.
+    """
+    out = []
+    for entry in entries:
+        if entry.manager == manager:
+            continue
+        for path in sorted(entry.fields & applied):
+            if path[-1].startswith("k:"):
+                continue  # the same key is the same item
+            if value_at(live, path) != value_at(merged, path):
+                out.append(Conflict(entry.manager.name, entry.api_version,
+                                    entry.manager.subresource, path))  # fmt: skip
+    return out
+
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _upgrades_client_side_apply(
+    live: Obj, conflicts: Sequence[Conflict], applied: FieldSet, schema: PatchSchema,
+    status: bool | None,
+) -> bool:  # fmt: skip
+    """True when every conflict is a field the object's client-side apply
+    config (its last-applied annotation) also sets: moving from `kubectl apply`
+    to `kubectl apply --server-side` then takes those fields over without a
+    conflict, as kube-apiserver allows."""
+    raw = ((live.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
+    try:
+        last = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return False
+    if not isinstance(last, dict):
+        return False
+    allowed = field_set(last, schema, status=status) & applied
+    return all(c.path in allowed for c in conflicts)
+
+
+def apply_config(
+    live: Obj,
+    config: Obj,
+    *,
+    manager: Manager,
+    force: bool,
+    schema: PatchSchema,
+    api_version: str,
+    now: str,
+    status: bool | None,
+) -> Obj:
+    """`live` with the applied `config` merged in and its managedFields updated.
+
+    Raises ApplyConflict unless `force`, which takes the fields over instead.
+    Neither input is changed.
+    """
+    live = copy.deepcopy(live)  # the merge shares what the config leaves alone
+    me = manager
+    entries = entries_of(live)
+    applied = field_set(config, schema, status=status)
+    body = {k: v for k, v in config.items() if k != "metadata"}
+    body["metadata"] = {k: v for k, v in (config.get("metadata") or {}).items()
+                        if k != "managedFields"}  # fmt: skip
+    merged: Obj = _merge(live, body, (), schema)
+    conflicts = [
+        # The version is named only when it is not the one being applied.
+        replace(c, api_version="") if c.api_version == api_version else c
+        for c in _conflicts(live, merged, applied, entries, me)
+    ]
+    if (
+        conflicts
+        and not force
+        and not _upgrades_client_side_apply(live, conflicts, applied, schema, status)
+    ):
+        raise ApplyConflict(conflicts)
+    previous = _entry(entries, me)
+    others: FieldSet = frozenset().union(*(e.fields for e in entries if e.manager != me))
+    taken = frozenset(c.path for c in conflicts)
+    # What this manager applied before and dropped from its config goes,
+    # unless someone else still owns it (deepest first, parents after children).
+    dropped = ((previous.fields if previous else frozenset()) - applied) - (others - taken)
+    kept = applied | (others - taken)
+    # Shallowest first: a list item goes before its own fields, which name it.
+    for path in sorted(dropped, key=len):
+        if not _is_item_key(path) and not any(p[: len(path)] == path for p in kept):
+            _remove(merged, path)
+    _set_entries(merged, _own(entries, _Entry(me, api_version, now, applied), taken))
+    return merged
+
+
+def applied_entries(config: Obj, *, manager: str, schema: PatchSchema, api_version: str,
+                    now: str, status: bool | None) -> list[Obj]:  # fmt: skip
+    """The managedFields of an object an apply creates: the config is all its manager's."""
+    fields = field_set(config, schema, status=status)
+    return _encode([_Entry(Manager(manager, "Apply"), api_version, now, fields)])
+
+
+def conflict_message(conflicts: Sequence[Conflict]) -> str:
+    """Kubernetes' text: `Apply failed with 1 conflict: conflict with "m" using v: .a.b`."""
+    groups: dict[tuple[str, str, str], list[Path]] = {}
+    for c in conflicts:
+        groups.setdefault((c.manager, c.subresource, c.api_version), []).append(c.path)
+    parts = []
+    for (name, subresource, version), paths in groups.items():
+        who = _who(name, subresource, version)
+        if len(paths) == 1:
+            parts.append(f"conflict with {who}: {path_string(paths[0])}")
+        else:
+            lines = "".join(f"\n- {path_string(p)}" for p in paths)
+            parts.append(f"conflicts with {who}:{lines}")
+    count = len(conflicts)
+    return f"Apply failed with {count} conflict{'s' if count != 1 else ''}: " + "\n".join(parts)
+
+
+def conflict_cause_message(conflict: Conflict) -> str:
+    return "conflict with " + _who(conflict.manager, conflict.subresource, conflict.api_version)
+
+
+def _who(name: str, subresource: str, version: str) -> str:
+    text = json.dumps(name)
+    if subresource:
+        text += f" with subresource {json.dumps(subresource)}"
+    return f"{text} using {version}" if version else text
+
+
+def default_manager(user_agent: str) -> str:
+    """The manager of a write that names none: the User-Agent up to its first "/"."""
+    return user_agent.split("/", 1)[0][:128]

@@ -1,0 +1,168 @@
+"""managedfields.py: field sets, ownership after writes, apply's merge, conflicts, removal."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from kybernetes.api.patch import schema_for
+from kybernetes.apiserver import managedfields as mf
+
+SCHEMA = schema_for("apps", "v1", "Deployment")
+WEB = 'k:{"name":"web"}'
+
+
+def _deploy(*, replicas: int = 2, image: str = "nginx", env: bool = True) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": "web", "image": image}
+    if env:
+        container["env"] = [{"name": "MODE", "value": "prod"}]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": "default", "labels": {"app": "web"}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"spec": {"containers": [container], "tolerations": [{"key": "k"}]}},
+        },
+        "status": {"replicas": 1},
+    }
+
+
+def _apply(live: dict[str, Any], config: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {"manager": mf.Manager("kubectl", "Apply"), "force": False,
+                            "schema": SCHEMA, "api_version": "apps/v1", "now": "t2",
+                            "status": False}  # fmt: skip
+    return mf.apply_config(copy.deepcopy(live), config, **{**args, **kw})
+
+
+def _update(new: dict[str, Any], old: dict[str, Any] | None, manager: mf.Manager) -> Any:
+    return mf.record_update(new, old, manager=manager, schema=SCHEMA, api_version="apps/v1",
+                            now="t1", status=False)  # fmt: skip
+
+
+def _owned(obj: dict[str, Any]) -> dict[tuple[str, str, str], mf.FieldSet]:
+    return {(e.manager.name, e.manager.operation, e.manager.subresource): e.fields
+            for e in mf.entries_of(obj)}  # fmt: skip
+
+
+def test_field_set_uses_merge_keys_and_atomic_lists() -> None:
+    fields = mf.field_set(_deploy(), SCHEMA, status=False)
+    containers = ("f:spec", "f:template", "f:spec", "f:containers")
+    assert (*containers, WEB) in fields  # the item itself
+    assert (*containers, WEB, "f:image") in fields
+    assert (*containers, WEB, "f:env", 'k:{"name":"MODE"}', "f:value") in fields
+    # tolerations have no merge key in Kubernetes: the list is one leaf.
+    assert ("f:spec", "f:template", "f:spec", "f:tolerations") in fields
+    assert ("f:metadata", "f:labels", "f:app") in fields
+    assert not any(p[0] in ("f:status", "f:apiVersion", "f:kind") for p in fields)
+    assert ("f:metadata", "f:name") not in fields
+
+
+def test_fields_v1_round_trip_marks_members_with_children() -> None:
+    fields = mf.field_set(_deploy(), SCHEMA, status=False)
+    tree = mf.to_fields_v1(fields)
+    item = tree["f:spec"]["f:template"]["f:spec"]["f:containers"][WEB]
+    assert item["."] == {}
+    assert item["f:image"] == {}
+    assert "." not in tree["f:spec"]
+    assert mf.from_fields_v1(tree) == fields
+
+
+def test_path_string_is_kubernetes_style() -> None:
+    path = ("f:spec", "f:template", "f:spec", "f:containers", WEB, "f:image")
+    assert mf.path_string(path) == '.spec.template.spec.containers[name="web"].image'
+    assert mf.path_string(("f:metadata", "f:finalizers", 'v:"x"')) == '.metadata.finalizers[="x"]'
+
+
+def test_update_owns_what_it_changed_and_takes_it_from_others() -> None:
+    created = _update(_deploy(), None, mf.Manager("creator"))
+    scaled = copy.deepcopy(created)
+    scaled["spec"]["replicas"] = 5
+    scaled = _update(scaled, created, mf.Manager("scaler", subresource="scale"))
+    owned = _owned(scaled)
+    assert owned[("scaler", "Update", "scale")] == {("f:spec", "f:replicas")}
+    assert ("f:spec", "f:replicas") not in owned[("creator", "Update", "")]
+    raw = {e["manager"]: e for e in scaled["metadata"]["managedFields"]}
+    assert raw["scaler"]["subresource"] == "scale"
+    assert raw["scaler"]["fieldsV1"] == {"f:spec": {"f:replicas": {}}}
+
+
+def test_update_that_changes_nothing_keeps_the_entries() -> None:
+    created = _update(_deploy(), None, mf.Manager("creator"))
+    again = _update(copy.deepcopy(created), created, mf.Manager("other"))
+    assert again["metadata"]["managedFields"] == created["metadata"]["managedFields"]
+
+
+def test_apply_conflicts_with_another_owner_unless_forced() -> None:
+    live = _apply(_deploy(), _deploy())
+    scaled = copy.deepcopy(live)
+    scaled["spec"]["replicas"] = 5
+    scaled = _update(scaled, live, mf.Manager("kubectl-scale", subresource="scale"))
+    with pytest.raises(mf.ApplyConflict) as caught:
+        _apply(scaled, _deploy(replicas=2))
+    assert str(caught.value) == (
+        'Apply failed with 1 conflict: conflict with "kubectl-scale" with subresource "scale": '
+        ".spec.replicas"
+    )
+    # Applying the value the other owner set is no conflict: both own it.
+    shared = _apply(scaled, _deploy(replicas=5))
+    assert ("f:spec", "f:replicas") in _owned(shared)[("kubectl-scale", "Update", "scale")]
+    forced = _apply(scaled, _deploy(replicas=2), force=True)
+    assert forced["spec"]["replicas"] == 2
+    assert list(_owned(forced)) == [("kubectl", "Apply", "")]
+
+
+def test_apply_removes_what_it_no_longer_applies() -> None:
+    live = _apply(_deploy(), _deploy())
+    after = _apply(live, _deploy(env=False))
+    container = after["spec"]["template"]["spec"]["containers"][0]
+    assert "env" not in container  # the emptied list goes too, as Go's omitempty drops it
+    assert container["image"] == "nginx"
+
+
+def test_apply_keeps_dropped_fields_another_manager_owns() -> None:
+    live = _apply(_deploy(), _deploy())
+    labelled = copy.deepcopy(live)
+    labelled["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = "dev"
+    labelled = _update(labelled, live, mf.Manager("editor"))
+    after = _apply(labelled, _deploy(env=False))
+    env = after["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env == [{"name": "MODE", "value": "dev"}]
+
+
+def test_apply_merges_keyed_lists_and_replaces_atomic_ones() -> None:
+    live = _deploy()
+    live["spec"]["template"]["spec"]["containers"].append({"name": "side", "image": "busybox"})
+    config = _deploy(image="nginx:2")
+    config["spec"]["template"]["spec"]["tolerations"] = [{"key": "other"}]
+    merged = _apply(live, config)
+    names = [c["name"] for c in merged["spec"]["template"]["spec"]["containers"]]
+    assert names == ["web", "side"]
+    assert merged["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:2"
+    assert merged["spec"]["template"]["spec"]["tolerations"] == [{"key": "other"}]
+
+
+def test_fields_in_the_last_applied_annotation_move_to_server_side_apply() -> None:
+    live = _update(_deploy(), None, mf.Manager("kubectl-client-side-apply"))
+    with pytest.raises(mf.ApplyConflict):
+        _apply(live, _deploy(replicas=3))
+    last = json.dumps(_deploy())
+    live["metadata"]["annotations"] = {mf.LAST_APPLIED: last}
+    moved = _apply(live, _deploy(replicas=3))
+    assert moved["spec"]["replicas"] == 3
+    csa = _owned(moved)[("kubectl-client-side-apply", "Update", "")]
+    assert ("f:spec", "f:replicas") not in csa
+
+
+def test_malformed_entries_are_ignored() -> None:
+    obj = {"metadata": {"managedFields": [{"manager": "x", "operation": "Bogus"}, "junk"]}}
+    assert mf.entries_of(obj) == []
+
+
+def test_default_manager_is_the_user_agent_product() -> None:
+    assert mf.default_manager("kubectl/v1.32.4 (linux/amd64) kubernetes/abc") == "kubectl"
+    assert mf.default_manager("") == ""

@@ -1,0 +1,214 @@
+"""Server-side apply and managedFields, through the real kubectl."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from tests.apiserver.conftest import Cluster
+from tests.apiserver.test_watch_and_patch import Client
+
+
+def _deployment(*, replicas: int = 2, image: str = "nginx:1.27", env: bool = True) -> str:
+    container: dict[str, Any] = {"name": "web", "image": image}
+    if env:
+        container["env"] = [{"name": "MODE", "value": "prod"}]
+    manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [container]},
+            },
+        },
+    }
+    return yaml.safe_dump(manifest)
+
+
+async def _get(cluster: Cluster) -> Any:
+    return json.loads(
+        await cluster.kubectl("get", "deploy", "web", "-o", "json", "--show-managed-fields")
+    )
+
+
+async def _apply(cluster: Cluster, manifest: str, *flags: str, check: bool = True) -> str:
+    return await cluster.kubectl(
+        "apply", "--server-side", *flags, "-f", "-", stdin=manifest, check=check
+    )
+
+
+async def test_apply_creates_then_changes_nothing(cluster: Cluster) -> None:
+    out = await _apply(cluster, _deployment())
+    assert "deployment.apps/web serverside-applied" in out
+    first = await _get(cluster)
+    assert first["spec"]["replicas"] == 2
+    assert first["spec"]["strategy"]["type"] == "RollingUpdate"  # defaults still apply
+    entries = first["metadata"]["managedFields"]
+    assert [(e["manager"], e["operation"]) for e in entries] == [("kubectl", "Apply")]
+    out = await _apply(cluster, _deployment())
+    assert "serverside-applied" in out
+    again = await _get(cluster)
+    # Nothing changed: no new revision, no new generation.
+    assert again["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    assert again["metadata"]["generation"] == 1
+
+
+async def test_apply_changes_and_removes_fields(cluster: Cluster) -> None:
+    await _apply(cluster, _deployment())
+    await _apply(cluster, _deployment(image="nginx:1.28"))
+    obj = await _get(cluster)
+    container = obj["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "nginx:1.28"
+    assert obj["metadata"]["generation"] == 2
+    # The env list was the applier's alone: dropping it from the manifest removes it.
+    await _apply(cluster, _deployment(image="nginx:1.28", env=False))
+    obj = await _get(cluster)
+    container = obj["spec"]["template"]["spec"]["containers"][0]
+    assert "env" not in container
+    assert container["image"] == "nginx:1.28"
+
+
+async def test_scale_then_apply_conflicts_unless_forced(cluster: Cluster) -> None:
+    await _apply(cluster, _deployment())
+    await cluster.kubectl("scale", "deploy", "web", "--replicas=5")
+    obj = await _get(cluster)
+    managers = {(e["manager"], e["operation"], e.get("subresource", ""))
+                for e in obj["metadata"]["managedFields"]}  # fmt: skip
+    # kubectl scale names no fieldManager: the User-Agent's "kubectl" it is,
+    # a manager of its own beside kubectl's apply (operation and subresource differ).
+    assert managers == {("kubectl", "Apply", ""), ("kubectl", "Update", "scale")}
+    out = await _apply(cluster, _deployment(replicas=2), check=False)
+    assert (
+        'Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale": '
+        ".spec.replicas" in out
+    )
+    assert "--force-conflicts" in out  # kubectl's advice follows
+    assert (await _get(cluster))["spec"]["replicas"] == 5
+    out = await _apply(cluster, _deployment(replicas=2), "--force-conflicts")
+    assert "serverside-applied" in out
+    obj = await _get(cluster)
+    assert obj["spec"]["replicas"] == 2
+    # The scale entry owned only the replicas: it owns nothing now, and is gone.
+    assert [e["operation"] for e in obj["metadata"]["managedFields"]] == ["Apply"]
+
+
+async def test_client_side_apply_moves_to_server_side_without_conflicts(cluster: Cluster) -> None:
+    await cluster.kubectl("apply", "-f", "-", stdin=_deployment())
+    # The image is kubectl-client-side-apply's, but its last-applied annotation
+    # says so too: the move to server-side apply takes it over.
+    out = await _apply(cluster, _deployment(image="nginx:1.28"))
+    assert "serverside-applied" in out
+    obj = await _get(cluster)
+    assert obj["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
+    out = await _apply(cluster, _deployment(image="nginx:1.28", replicas=3))
+    assert (await _get(cluster))["spec"]["replicas"] == 3
+
+
+async def test_apply_to_the_status_subresource(cluster: Cluster) -> None:
+    await _apply(cluster, _deployment())
+    status = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+              "status": {"observedGeneration": 1, "replicas": 2}}  # fmt: skip
+    await _apply(cluster, json.dumps(status), "--subresource=status", "--field-manager=probe")
+    obj = await _get(cluster)
+    assert obj["status"]["replicas"] == 2
+    (entry,) = [e for e in obj["metadata"]["managedFields"] if e["manager"] == "probe"]
+    assert entry["subresource"] == "status"
+    assert set(entry["fieldsV1"]["f:status"]) == {"f:observedGeneration", "f:replicas"}
+    assert obj["spec"]["replicas"] == 2  # the rest of the object is untouched
+
+
+async def test_managed_fields_are_shown_on_request(cluster: Cluster) -> None:
+    await _apply(cluster, _deployment())
+    shown = yaml.safe_load(
+        await cluster.kubectl("get", "deploy", "web", "-o", "yaml", "--show-managed-fields")
+    )
+    (entry,) = shown["metadata"]["managedFields"]
+    assert entry["manager"] == "kubectl"
+    assert entry["fieldsType"] == "FieldsV1"
+    spec = entry["fieldsV1"]["f:spec"]
+    assert spec["f:replicas"] == {}
+    containers = spec["f:template"]["f:spec"]["f:containers"]
+    assert containers['k:{"name":"web"}']["."] == {}
+    hidden = yaml.safe_load(await cluster.kubectl("get", "deploy", "web", "-o", "yaml"))
+    assert "managedFields" not in hidden["metadata"]
+
+
+async def test_ordinary_writes_record_update_entries(cluster: Cluster) -> None:
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}}
+    await cluster.kubectl("create", "-f", "-", stdin=json.dumps(cm))
+    await cluster.kubectl("label", "configmap", "c", "tier=db")
+    obj = json.loads(
+        await cluster.kubectl("get", "configmap", "c", "-o", "json", "--show-managed-fields")
+    )
+    entries = {e["manager"]: e for e in obj["metadata"]["managedFields"]}
+    assert entries["kubectl-create"]["fieldsV1"] == {"f:data": {"f:a": {}}}
+    assert entries["kubectl-label"]["fieldsV1"] == {"f:metadata": {"f:labels": {"f:tier": {}}}}
+    assert {e["operation"] for e in entries.values()} == {"Update"}
+
+
+async def test_apply_on_the_wire(cluster: Cluster) -> None:
+    """201 then 200, a YAML config, 400 without a manager, and the 409's causes."""
+    client = Client(cluster)
+    path = "/api/v1/namespaces/default/configmaps/c"
+
+    async def apply(body: str, query: str) -> tuple[int, Any]:
+        async with client.session.patch(
+            client.base + path + query, data=body, ssl=client.ssl,
+            headers={"Content-Type": "application/apply-patch+yaml"},
+        ) as resp:  # fmt: skip
+            return resp.status, await resp.json()
+
+    config = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: '1'\n"
+    try:
+        status, body = await apply(config, "")
+        assert (status, body["reason"]) == (400, "BadRequest")
+        status, body = await apply(config, "?fieldManager=one")
+        assert status == 201
+        assert body["metadata"]["managedFields"][0]["operation"] == "Apply"
+        status, _ = await apply(config, "?fieldManager=one")
+        assert status == 200
+        status, body = await apply(config.replace("'1'", "'2'"), "?fieldManager=two&force=false")
+        assert status == 409
+        assert body["reason"] == "Conflict"
+        assert body["details"]["causes"] == [{"reason": "FieldManagerConflict",
+                                              "message": 'conflict with "one"',
+                                              "field": ".data.a"}]  # fmt: skip
+        status, body = await apply(config.replace("'1'", "'2'"), "?fieldManager=two&force=true")
+        assert (status, body["data"]) == (200, {"a": "2"})
+    finally:
+        await client.session.close()
+
+
+async def test_clients_cannot_forge_managed_fields(cluster: Cluster) -> None:
+    client = Client(cluster)
+    path = "/api/v1/namespaces/default/configmaps"
+    cm: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+                          "data": {"a": "1"}}  # fmt: skip
+    forged = [{"manager": "mallory", "operation": "Apply", "apiVersion": "v1",
+               "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:a": {}}}}]  # fmt: skip
+    try:
+        status, body = await client.request(
+            "POST", path, {**cm, "metadata": {"name": "c", "managedFields": forged}}
+        )
+        assert status == 201
+        assert [e["manager"] for e in body["metadata"]["managedFields"]] == [
+            "Python"
+        ]  # "Python/3.x aiohttp/…"
+        body["metadata"]["managedFields"] = forged
+        body["data"] = {"a": "2"}
+        status, body = await client.request("PUT", f"{path}/c?fieldManager=editor", body)
+        assert status == 200
+        managers = [e["manager"] for e in body["metadata"]["managedFields"]]
+        assert "mallory" not in managers and "editor" in managers
+        body["metadata"]["managedFields"] = []  # the one change a client may make
+        status, body = await client.request("PUT", f"{path}/c", body)
+        assert status == 200
+        assert "managedFields" not in body["metadata"]
+    finally:
+        await client.session.close()
