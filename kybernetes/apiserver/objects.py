@@ -135,6 +135,19 @@ def _check_namespace(meta: Obj, rt: ResourceType, namespace: str) -> None:
     meta["namespace"] = namespace
 
 
+def _typed_copy(body: object, rt: ResourceType, namespace: str) -> tuple[Obj, Obj]:
+    """A copy of the body with its type and namespace checked and set, and its metadata."""
+    if not isinstance(body, dict):
+        raise errors.bad_request(f"the body must be a {rt.kind} object")
+    obj = copy.deepcopy(body)
+    _check_type(obj, rt)
+    obj["apiVersion"] = rt.api_version
+    obj["kind"] = rt.kind
+    meta = _metadata(obj)
+    _check_namespace(meta, rt, namespace)
+    return obj, meta
+
+
 def prepare_for_create(
     obj: Obj,
     rt: ResourceType,
@@ -143,14 +156,7 @@ def prepare_for_create(
     now: Callable[[], str] = now_rfc3339,
 ) -> Obj:
     """A copy of `obj` ready to store as a new object (no resourceVersion yet)."""
-    if not isinstance(obj, dict):
-        raise errors.bad_request(f"the body must be a {rt.kind} object")
-    obj = copy.deepcopy(obj)
-    _check_type(obj, rt)
-    obj["apiVersion"] = rt.api_version
-    obj["kind"] = rt.kind
-    meta = _metadata(obj)
-    _check_namespace(meta, rt, namespace)
+    obj, meta = _typed_copy(obj, rt, namespace)
     name = meta.get("name") or ""
     if not name:
         prefix = meta.get("generateName") or ""
@@ -180,14 +186,7 @@ def spec_changed(new: Obj, old: Obj) -> bool:
 def prepare_for_update(new: Obj, old: Obj, rt: ResourceType, namespace: str, name: str) -> Obj:
     """A copy of `new` that keeps `old`'s server-owned metadata (and its status
     when the kind has a status subresource)."""
-    if not isinstance(new, dict):
-        raise errors.bad_request(f"the body must be a {rt.kind} object")
-    new = copy.deepcopy(new)
-    _check_type(new, rt)
-    new["apiVersion"] = rt.api_version
-    new["kind"] = rt.kind
-    meta = _metadata(new)
-    _check_namespace(meta, rt, namespace)
+    new, meta = _typed_copy(new, rt, namespace)
     given = meta.get("name") or name
     if given != name:
         raise errors.bad_request(
