@@ -1,0 +1,1 @@
+"""Controllers: level-triggered reconcile loops over informers and one work queue each."""

@@ -1,0 +1,168 @@
+"""The ReplicaSet controller: keep `replicas` pods of each ReplicaSet alive.
+
+A thin loop around `replicaset_decisions` (STYLE.md habit 1): informer
+events only put `namespace/name` keys on the work queue; `sync(key)` reads
+the caches, asks the pure functions what to do, creates pods in slow-start
+batches and deletes the least useful ones through the API, then writes the
+status (conditioned on the ReplicaSet's resourceVersion, like every
+controller write).
+
+Expectations: after creating or deleting pods, a ReplicaSet is not acted
+on again until the pod informer has seen every one of those changes (or a
+timeout passed), so it never over-creates while its cache lags.
+
+Not yet here (issue 4): adopting orphans and releasing pods that stop
+matching, and `minReadySeconds` for availability.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from kybernetes.client.informer import Informer, key_of
+from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
+from kybernetes.client.workqueue import QueueShutDown, WorkQueue, run_workers
+from kybernetes.controllers.replicaset_decisions import (
+    decide,
+    is_active,
+    owned_by,
+    pod_from_template,
+    replicaset_status,
+    slow_start_batches,
+)
+
+__all__ = ["ReplicaSetController", "owner_uid_index"]
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+WORKERS = 5
+EXPECTATIONS_TIMEOUT = 300.0  # as kubernetes: act anyway if a change was never observed
+RECHECK = 0.5
+
+
+def owner_uid_index(pod: Obj) -> list[str]:
+    """The uid of the pod's controller, for finding a ReplicaSet's pods fast."""
+    refs = (pod.get("metadata") or {}).get("ownerReferences") or []
+    return [str(r["uid"]) for r in refs if r.get("controller") and r.get("uid")]
+
+
+class ReplicaSetController:
+    def __init__(self, client: ApiClient) -> None:
+        self._client = client
+        self.replicasets = Informer(client, resource_path("apps", "v1", "replicasets"))
+        self.pods = Informer(client, resource_path("", "v1", "pods"))
+        self.pods.add_index("owner", owner_uid_index)
+        self.queue: WorkQueue[str] = WorkQueue(name="replicaset")
+        self.replicasets.on_add(lambda rs: self.queue.add(key_of(rs)))
+        self.replicasets.on_update(lambda old, new: self.queue.add(key_of(new)))
+        self.pods.on_add(self._pod_changed)
+        self.pods.on_update(lambda old, new: self._pod_changed(new))
+        self.pods.on_delete(self._pod_changed)
+        # Per ReplicaSet key: pod keys created (True) or deleted (False) and not yet
+        # observed, with the time the expectation was set.
+        self._expected: dict[str, tuple[float, dict[str, bool]]] = {}
+
+    def _pod_changed(self, pod: Obj) -> None:
+        """A pod event wakes the ReplicaSet that controls it."""
+        namespace = (pod.get("metadata") or {}).get("namespace", "")
+        for uid in owner_uid_index(pod):
+            for rs in self.replicasets.items.values():
+                if rs["metadata"].get("uid") == uid:
+                    self.queue.add(f"{namespace}/{rs['metadata']['name']}")
+
+    async def run(self) -> None:
+        """Start the informers, wait until both synced, then work until cancelled."""
+        self.replicasets.start()
+        self.pods.start()
+        try:
+            await self.replicasets.synced.wait()
+            await self.pods.synced.wait()
+            await run_workers(self.queue, self.sync, WORKERS)
+        except QueueShutDown:
+            pass
+        finally:
+            await self.queue.shutdown()
+            await self.replicasets.stop()
+            await self.pods.stop()
+
+    def _satisfied(self, key: str) -> bool:
+        """Has the pod cache caught up with this ReplicaSet's own last changes?"""
+        entry = self._expected.get(key)
+        if entry is None:
+            return True
+        since, pods = entry
+        waiting = {k: made for k, made in pods.items() if (self.pods.get(k) is not None) != made}
+        if not waiting or asyncio.get_running_loop().time() - since > EXPECTATIONS_TIMEOUT:
+            del self._expected[key]
+            return True
+        self._expected[key] = (since, waiting)
+        return False
+
+    async def sync(self, key: str) -> None:
+        rs = self.replicasets.get(key)
+        if rs is None or rs["metadata"].get("deletionTimestamp"):
+            self._expected.pop(key, None)
+            return  # gone: its pods are the garbage collector's
+        if not self._satisfied(key):
+            self.queue.add_after(key, RECHECK)
+            return
+        uid = rs["metadata"]["uid"]
+        pods = [p for p in self.pods.by_index("owner", uid) if owned_by(p, uid)]
+        active = [p for p in pods if is_active(p)]
+        replicas = int((rs.get("spec") or {}).get("replicas", 1))
+        decision = decide(replicas, active)
+        namespace = rs["metadata"].get("namespace", "")
+        expected: dict[str, bool] = {key_of(p): False for p in decision.delete}
+        self._expected[key] = (asyncio.get_running_loop().time(), expected)
+        created = await self._create_pods(rs, namespace, decision.create, expected)
+        for pod in decision.delete:
+            await self._delete_pod(namespace, pod)
+        survivors = [p for p in active if p not in decision.delete] + created
+        await self._write_status(rs, survivors)
+
+    async def _create_pods(
+        self, rs: Obj, namespace: str, count: int, expected: dict[str, bool]
+    ) -> list[Obj]:
+        """Create in slow-start batches; each created pod becomes an expectation."""
+        created: list[Obj] = []
+        path = resource_path("", "v1", "pods", namespace)
+        for batch in slow_start_batches(count):
+            results = await asyncio.gather(
+                *(self._client.create(path, pod_from_template(rs)) for _ in range(batch)),
+                return_exceptions=True,
+            )
+            failures = [r for r in results if isinstance(r, BaseException)]
+            made = [r for r in results if isinstance(r, dict)]
+            expected.update({key_of(pod): True for pod in made})
+            created += made
+            if failures:
+                log.warning("replicaset %s: %d pod creates failed: %s", key_of(rs),
+                            len(failures), failures[0])  # fmt: skip
+                raise failures[0]  # retried with back-off; the next sync creates the rest
+        return created
+
+    async def _delete_pod(self, namespace: str, pod: Obj) -> None:
+        path = resource_path("", "v1", "pods", namespace, pod["metadata"]["name"])
+        try:
+            await self._client.delete(path)
+        except ApiStatusError as err:
+            if err.code != 404:
+                raise
+
+    async def _write_status(self, rs: Obj, active: list[Obj]) -> None:
+        status = replicaset_status(rs, active)
+        if rs.get("status") == {**(rs.get("status") or {}), **status}:
+            return
+        meta = rs["metadata"]
+        path = resource_path("apps", "v1", "replicasets", meta.get("namespace", ""),
+                             meta["name"], "status")  # fmt: skip
+        body = {**rs, "status": {**(rs.get("status") or {}), **status}}
+        try:
+            await self._client.update(path, body)
+        except ApiStatusError as err:
+            if err.code not in (404, 409):
+                raise
+            self.queue.add(key_of(rs))  # moved on meanwhile: sync again from the cache

@@ -1,0 +1,133 @@
+"""What the ReplicaSet controller decides, as pure functions (STYLE.md habit 1).
+
+Given a ReplicaSet and the pods it controls: how many pods to create, which
+to delete (unscheduled first, then pending, then not ready, then the newest,
+as kubernetes' `ActivePodsWithRanks` orders them), the pod to create from
+the template, and the status to report. No I/O here: tests call these
+directly.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "Decision",
+    "decide",
+    "is_active",
+    "owned_by",
+    "pod_from_template",
+    "replicaset_status",
+    "slow_start_batches",
+]
+
+Obj = dict[str, Any]
+
+# Creates go out in batches of 1, 2, 4, ... and stop at the first failure,
+# so a broken template fails once, not `replicas` times (controller_utils.go).
+SLOW_START_INITIAL_BATCH = 1
+
+
+@dataclass(frozen=True)
+class Decision:
+    create: int
+    delete: tuple[Obj, ...]
+
+
+def is_active(pod: Obj) -> bool:
+    """Counts toward replicas: not finished and not being deleted."""
+    phase = (pod.get("status") or {}).get("phase")
+    return phase not in ("Succeeded", "Failed") and not (pod.get("metadata") or {}).get(
+        "deletionTimestamp"
+    )
+
+
+def owned_by(pod: Obj, owner_uid: str) -> bool:
+    for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("uid") == owner_uid:
+            return True
+    return False
+
+
+def _is_ready(pod: Obj) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _readiness_rank(pod: Obj) -> tuple[int, int, int]:
+    """Lower goes first: unscheduled, then not running, then not ready."""
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    return (
+        1 if spec.get("nodeName") else 0,
+        1 if status.get("phase") == "Running" else 0,
+        1 if _is_ready(pod) else 0,
+    )
+
+
+def _created(pod: Obj) -> str:
+    return str((pod.get("metadata") or {}).get("creationTimestamp") or "")
+
+
+def decide(replicas: int, active_pods: Sequence[Obj]) -> Decision:
+    """Create the missing pods, or delete the surplus ones, least useful first."""
+    diff = replicas - len(active_pods)
+    if diff > 0:
+        return Decision(create=diff, delete=())
+    if diff == 0:
+        return Decision(create=0, delete=())
+    newest_first = sorted(active_pods, key=_created, reverse=True)
+    ranked = sorted(newest_first, key=_readiness_rank)  # stable: newest first among equals
+    return Decision(create=0, delete=tuple(ranked[:-diff]))
+
+
+def slow_start_batches(count: int) -> list[int]:
+    """Batch sizes 1, 2, 4, ... adding up to `count`."""
+    batches, size, left = [], SLOW_START_INITIAL_BATCH, count
+    while left > 0:
+        batches.append(min(size, left))
+        left -= batches[-1]
+        size *= 2
+    return batches
+
+
+def pod_from_template(rs: Obj) -> Obj:
+    """A new pod for `rs`: its template, a generated name, a controller reference."""
+    meta = rs["metadata"]
+    template = copy.deepcopy((rs.get("spec") or {}).get("template") or {})
+    pod_meta = template.get("metadata") or {}
+    pod_meta.pop("creationTimestamp", None)
+    pod_meta["generateName"] = f"{meta['name']}-"
+    pod_meta["namespace"] = meta.get("namespace", "")
+    pod_meta["ownerReferences"] = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta,
+            "spec": template.get("spec") or {}}  # fmt: skip
+
+
+def replicaset_status(rs: Obj, active_pods: Sequence[Obj]) -> Obj:
+    """The status the controller reports (replicas, ready, available, observedGeneration)."""
+    labels = ((rs.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels", {})
+    ready = [p for p in active_pods if _is_ready(p)]
+    fully_labeled = [
+        p for p in active_pods
+        if all(((p.get("metadata") or {}).get("labels") or {}).get(k) == v
+               for k, v in labels.items())
+    ]  # fmt: skip
+    return {
+        "replicas": len(active_pods),
+        "fullyLabeledReplicas": len(fully_labeled),
+        "readyReplicas": len(ready),
+        "availableReplicas": len(ready),
+        "observedGeneration": (rs.get("metadata") or {}).get("generation", 0),
+    }

@@ -1,0 +1,75 @@
+"""The ReplicaSet controller against a real API server: scale up, heal, scale down."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from kybernetes.client.rest import ApiClient, resource_path
+from kybernetes.controllers.replicaset import ReplicaSetController
+from kybernetes.util.tasks import cancel_and_wait
+from tests.apiserver.conftest import Cluster
+
+RS = resource_path("apps", "v1", "replicasets", "default")
+PODS = resource_path("", "v1", "pods", "default")
+
+
+@pytest.fixture
+async def client(cluster: Cluster) -> AsyncIterator[ApiClient]:
+    async with ApiClient.from_kubeconfig(cluster.kubeconfig) as api:
+        yield api
+
+
+async def owned_pods(client: ApiClient, uid: str) -> list[dict]:
+    pods = (await client.get(PODS))["items"]
+    return [
+        p for p in pods
+        if any(r.get("uid") == uid for r in p["metadata"].get("ownerReferences") or [])
+        and not p["metadata"].get("deletionTimestamp")
+    ]  # fmt: skip
+
+
+async def until(check: Callable[[], object], timeout: float = 15) -> None:
+    async with asyncio.timeout(timeout):
+        while not await check():  # type: ignore[misc]
+            await asyncio.sleep(0.05)
+
+
+async def test_keeps_the_replica_count(client: ApiClient) -> None:
+    controller = ReplicaSetController(client)
+    task = asyncio.create_task(controller.run())
+    try:
+        rs = await client.create(RS, {
+            "metadata": {"name": "web"},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "web", "image": "nginx"}]}}},
+        })  # fmt: skip
+        uid = rs["metadata"]["uid"]
+
+        async def count_is(n: int) -> bool:
+            return len(await owned_pods(client, uid)) == n
+
+        await until(lambda: count_is(3))
+        # Heal: a deleted pod is replaced.
+        victim = (await owned_pods(client, uid))[0]["metadata"]["name"]
+        await client.delete(f"{PODS}/{victim}")
+        await until(lambda: count_is(3))
+        assert victim not in [p["metadata"]["name"] for p in await owned_pods(client, uid)]
+        # Scale down, and never more than asked while scaling up again.
+        await client.patch(f"{RS}/web/scale", {"spec": {"replicas": 1}})
+        await until(lambda: count_is(1))
+        await client.patch(f"{RS}/web/scale", {"spec": {"replicas": 5}})
+        await until(lambda: count_is(5))
+        await asyncio.sleep(0.5)  # a grace period to catch over-creation (a negative check)
+        assert len(await owned_pods(client, uid)) == 5
+
+        async def status_caught_up() -> bool:
+            status = (await client.get(f"{RS}/web")).get("status") or {}
+            return status.get("replicas") == 5
+
+        await until(status_caught_up)
+    finally:
+        await cancel_and_wait(task)
