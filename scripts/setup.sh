@@ -81,7 +81,7 @@ start_with_demo() {
   say "applying the demo workload (scripts/demo.yaml)"
   "$VENV/bin/kyb" kubectl -- apply -f "$ROOT/scripts/demo.yaml"
   "$VENV/bin/kyb" kubectl -- get all
-  say "no node runs pods yet (the kubelet is not built): the demo's pods are created once the controllers exist"
+  say "the demo's pods stay Pending: no scheduler or kubelet runs them yet"
 }
 
 cmd=${1:-}

@@ -1,10 +1,10 @@
 """`kyb server`: the composition root, in the order the components need.
 
 store -> PKI -> API server (ready: system namespaces exist) -> admin
-kubeconfig and state file. Controllers, the scheduler and the local node
-agent will start after the API server, each waiting for the one before
-(STYLE.md habit 9). The store can also be served to other processes
-(`--serve-store`), as the crash tests use it.
+kubeconfig -> controller manager (through the API, leader-elected) -> state
+file. The scheduler and the local node agent will start after it, each
+waiting for the one before (STYLE.md habit 9). The store can also be
+served to other processes (`--serve-store`), as the crash tests use it.
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ from kybernetes.apiserver.pki import ClusterPKI
 from kybernetes.apiserver.server import start_apiserver
 from kybernetes.cli.kubeconfig import write_admin_kubeconfig
 from kybernetes.cli.paths import ServerState, remove_state, write_state
+from kybernetes.client.rest import ApiClient
+from kybernetes.controllers.manager import run_controller_manager
 from kybernetes.store import open_store
 from kybernetes.store.remote.server import listening_url, serve_store
+from kybernetes.util.tasks import cancel_and_wait
 
 __all__ = ["run_server", "split_listen"]
 
@@ -50,6 +53,26 @@ def _node_addresses(bind: str) -> tuple[list[str], list[str]]:
     return [hostname], sorted(set(ips))
 
 
+async def _start_controllers(kubeconfig: Path) -> tuple[asyncio.Task[None], ApiClient]:
+    """The controller manager, a client of the API like any other (STYLE.md habit 9)."""
+    client = ApiClient.from_kubeconfig(kubeconfig)
+    task = asyncio.create_task(run_controller_manager(client), name="kyb-controller-manager")
+    task.add_done_callback(_report_end)
+    return task, client
+
+
+def _report_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the controller manager stopped", exc_info=task.exception())
+
+
+async def _stop_controllers(controllers: tuple[asyncio.Task[None], ApiClient] | None) -> None:
+    if controllers is not None:
+        task, client = controllers
+        await cancel_and_wait(task)
+        await client.close()
+
+
 async def run_server(
     *, data_dir: Path, store_url: str, bind: str, port: int, serve_store_at: str = ""
 ) -> None:
@@ -65,6 +88,7 @@ async def run_server(
     )
     store = await open_store(store_url)
     store_runner = None
+    controllers: tuple[asyncio.Task[None], ApiClient] | None = None
     try:
         advertise = next((ip for ip in ips if not ip.startswith("127.")), "127.0.0.1")
         api = await start_apiserver(
@@ -93,12 +117,14 @@ async def run_server(
             # collector (bench/run apiserver: LIST 10k 450 -> 270 ms).
             gc.freeze()
             gc.set_threshold(50_000, 20, 100)
+            controllers = await _start_controllers(data_dir / ADMIN_KUBECONFIG)
             write_state(data_dir, state)
             log.info("ready: API at %s, store %s", local, store_url)
             await stop.wait()
             log.info("stopping")
         finally:
             remove_state(data_dir)
+            await _stop_controllers(controllers)
             await api.stop()
             if store_runner is not None:
                 await store_runner.cleanup()

@@ -1,0 +1,122 @@
+"""The Deployment controller: one ReplicaSet per template, scaled as the plan says.
+
+A thin loop around `deployment_decisions`: informer events put Deployment
+keys on the work queue; `sync(key)` finds the ReplicaSet of the current
+template (creating it with the next revision), applies the scale plan with
+resourceVersion-conditioned writes, and reports the status.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kybernetes.client.informer import Informer, key_of
+from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
+from kybernetes.client.workqueue import QueueShutDown, WorkQueue, run_workers
+from kybernetes.controllers.deployment_decisions import (
+    deployment_status,
+    find_current,
+    new_replicaset,
+    next_revision,
+    scale_plan,
+)
+from kybernetes.controllers.replicaset import owner_uid_index
+
+__all__ = ["DeploymentController"]
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+WORKERS = 5
+
+
+class DeploymentController:
+    def __init__(self, client: ApiClient) -> None:
+        self._client = client
+        self.deployments = Informer(client, resource_path("apps", "v1", "deployments"))
+        self.replicasets = Informer(client, resource_path("apps", "v1", "replicasets"))
+        self.replicasets.add_index("owner", owner_uid_index)
+        self.queue: WorkQueue[str] = WorkQueue(name="deployment")
+        self.deployments.on_add(lambda d: self.queue.add(key_of(d)))
+        self.deployments.on_update(lambda old, new: self.queue.add(key_of(new)))
+        self.replicasets.on_add(self._replicaset_changed)
+        self.replicasets.on_update(lambda old, new: self._replicaset_changed(new))
+        self.replicasets.on_delete(self._replicaset_changed)
+
+    def _replicaset_changed(self, rs: Obj) -> None:
+        namespace = (rs.get("metadata") or {}).get("namespace", "")
+        for ref in (rs.get("metadata") or {}).get("ownerReferences") or []:
+            if ref.get("controller") and ref.get("kind") == "Deployment":
+                self.queue.add(f"{namespace}/{ref['name']}")
+
+    async def run(self) -> None:
+        self.deployments.start()
+        self.replicasets.start()
+        try:
+            await self.deployments.synced.wait()
+            await self.replicasets.synced.wait()
+            await run_workers(self.queue, self.sync, WORKERS)
+        except QueueShutDown:
+            pass
+        finally:
+            await self.queue.shutdown()
+            await self.deployments.stop()
+            await self.replicasets.stop()
+
+    async def sync(self, key: str) -> None:
+        deployment = self.deployments.get(key)
+        if deployment is None or deployment["metadata"].get("deletionTimestamp"):
+            return
+        uid = deployment["metadata"]["uid"]
+        owned = [rs for rs in self.replicasets.by_index("owner", uid)]
+        current = find_current(deployment, owned)
+        namespace = deployment["metadata"].get("namespace", "")
+        if current is None:
+            current = await self._create_replicaset(deployment, namespace, owned)
+            if current is None:
+                return  # created by a racing sync: the informer will bring it
+        old = [rs for rs in owned if rs["metadata"]["name"] != current["metadata"]["name"]]
+        for name, replicas in scale_plan(deployment, current, old).items():
+            rs = (
+                current
+                if name == current["metadata"]["name"]
+                else next(r for r in old if r["metadata"]["name"] == name)
+            )
+            if int((rs.get("spec") or {}).get("replicas", 0)) != replicas:
+                await self._scale(rs, replicas)
+        await self._write_status(deployment, current, [current, *old])
+
+    async def _create_replicaset(
+        self, deployment: Obj, namespace: str, owned: list[Obj]
+    ) -> Obj | None:
+        path = resource_path("apps", "v1", "replicasets", namespace)
+        try:
+            created: Obj = await self._client.create(
+                path, new_replicaset(deployment, next_revision(owned))
+            )
+        except ApiStatusError as err:
+            if err.reason == "AlreadyExists":
+                return None
+            raise
+        return created
+
+    async def _scale(self, rs: Obj, replicas: int) -> None:
+        meta = rs["metadata"]
+        path = resource_path("apps", "v1", "replicasets", meta.get("namespace", ""), meta["name"])
+        body = {**rs, "spec": {**(rs.get("spec") or {}), "replicas": replicas}}
+        await self._client.update(path, body)  # conditioned on the cached resourceVersion
+
+    async def _write_status(self, deployment: Obj, current: Obj, sets: list[Obj]) -> None:
+        status = deployment_status(deployment, current, sets)
+        if (deployment.get("status") or {}) == status:
+            return
+        meta = deployment["metadata"]
+        path = resource_path("apps", "v1", "deployments", meta.get("namespace", ""),
+                             meta["name"], "status")  # fmt: skip
+        try:
+            await self._client.update(path, {**deployment, "status": status})
+        except ApiStatusError as err:
+            if err.code not in (404, 409):
+                raise
+            self.queue.add(key_of(deployment))

@@ -1,0 +1,55 @@
+"""The controller manager: every controller, under one leader-elected Lease.
+
+Only the leader runs controllers, so two `kyb server`s never reconcile the
+same objects at once; losing the Lease cancels them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import uuid
+from collections.abc import Callable
+from typing import Protocol
+
+from kybernetes.client.leaderelection import LeaderElector, LeaseConfig
+from kybernetes.client.rest import ApiClient
+from kybernetes.controllers.deployment import DeploymentController
+from kybernetes.controllers.replicaset import ReplicaSetController
+
+__all__ = ["run_controller_manager"]
+
+log = logging.getLogger(__name__)
+
+LEASE = ("kube-system", "kyb-controller-manager")
+
+
+class Controller(Protocol):
+    async def run(self) -> None: ...
+
+
+# The registry of controllers the manager runs: one line per controller.
+CONTROLLERS: tuple[Callable[[ApiClient], Controller], ...] = (
+    ReplicaSetController,
+    DeploymentController,
+)
+
+
+async def _run_all(client: ApiClient) -> None:
+    controllers = [make(client) for make in CONTROLLERS]
+    async with asyncio.TaskGroup() as group:
+        for controller in controllers:
+            group.create_task(controller.run(), name=f"kyb-{type(controller).__name__}")
+
+
+async def run_controller_manager(client: ApiClient, identity: str = "") -> None:
+    """Lead (or wait to lead) and run the controllers until cancelled."""
+    name = identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+    elector = LeaderElector(client, LeaseConfig(*LEASE, identity=name))
+    try:
+        while True:
+            await elector.run(lambda: _run_all(client))
+            log.warning("controller manager %s lost leadership; campaigning again", name)
+    finally:
+        await asyncio.shield(elector.release())
