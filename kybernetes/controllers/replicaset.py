@@ -55,6 +55,7 @@ class ReplicaSetController:
         self.replicasets = Informer(client, resource_path("apps", "v1", "replicasets"))
         self.pods = Informer(client, resource_path("", "v1", "pods"))
         self.pods.add_index("owner", owner_uid_index)
+        self.replicasets.add_index("uid", lambda rs: [str(rs["metadata"].get("uid", ""))])
         self.queue: WorkQueue[str] = WorkQueue(name="replicaset")
         self.replicasets.on_add(lambda rs: self.queue.add(key_of(rs)))
         self.replicasets.on_update(lambda old, new: self.queue.add(key_of(new)))
@@ -67,11 +68,9 @@ class ReplicaSetController:
 
     def _pod_changed(self, pod: Obj) -> None:
         """A pod event wakes the ReplicaSet that controls it."""
-        namespace = (pod.get("metadata") or {}).get("namespace", "")
         for uid in owner_uid_index(pod):
-            for rs in self.replicasets.items.values():
-                if rs["metadata"].get("uid") == uid:
-                    self.queue.add(f"{namespace}/{rs['metadata']['name']}")
+            for rs in self.replicasets.by_index("uid", uid):
+                self.queue.add(key_of(rs))
 
     async def run(self) -> None:
         """Start the informers, wait until both synced, then work until cancelled."""
