@@ -69,32 +69,28 @@ class DeploymentController:
         if deployment is None or deployment["metadata"].get("deletionTimestamp"):
             return
         uid = deployment["metadata"]["uid"]
-        owned = [rs for rs in self.replicasets.by_index("owner", uid)]
+        owned = self.replicasets.by_index("owner", uid)
         current = find_current(deployment, owned)
         namespace = deployment["metadata"].get("namespace", "")
         if current is None:
-            current = await self._create_replicaset(deployment, namespace, owned)
+            # A new template: its ReplicaSet starts at what the strategy allows now.
+            candidate = new_replicaset(deployment, next_revision(owned), replicas=0)
+            wanted = scale_plan(deployment, candidate, owned)[candidate["metadata"]["name"]]
+            candidate["spec"]["replicas"] = wanted
+            current = await self._create_replicaset(namespace, candidate)
             if current is None:
                 return  # created by a racing sync: the informer will bring it
         old = [rs for rs in owned if rs["metadata"]["name"] != current["metadata"]["name"]]
+        by_name = {rs["metadata"]["name"]: rs for rs in [current, *old]}
         for name, replicas in scale_plan(deployment, current, old).items():
-            rs = (
-                current
-                if name == current["metadata"]["name"]
-                else next(r for r in old if r["metadata"]["name"] == name)
-            )
-            if int((rs.get("spec") or {}).get("replicas", 0)) != replicas:
-                await self._scale(rs, replicas)
+            if int((by_name[name].get("spec") or {}).get("replicas", 0)) != replicas:
+                await self._scale(by_name[name], replicas)
         await self._write_status(deployment, current, [current, *old])
 
-    async def _create_replicaset(
-        self, deployment: Obj, namespace: str, owned: list[Obj]
-    ) -> Obj | None:
+    async def _create_replicaset(self, namespace: str, replicaset: Obj) -> Obj | None:
         path = resource_path("apps", "v1", "replicasets", namespace)
         try:
-            created: Obj = await self._client.create(
-                path, new_replicaset(deployment, next_revision(owned))
-            )
+            created: Obj = await self._client.create(path, replicaset)
         except ApiStatusError as err:
             if err.reason == "AlreadyExists":
                 return None

@@ -5,9 +5,10 @@ One ReplicaSet per pod-template revision: its name ends in the
 pods' labels, so ReplicaSets of one Deployment never select each other's
 pods. The revision annotation counts templates as kubectl rollout expects.
 
-This first version scales like the Recreate strategy (the new ReplicaSet
-to `replicas`, every old one to 0); RollingUpdate with maxSurge and
-maxUnavailable, proportional scaling, pause and rollback come next.
+Both strategies: RollingUpdate (never more than replicas + maxSurge pods,
+never fewer than replicas - maxUnavailable available, as deployment/
+rolling.go) and Recreate (old pods gone before new ones start).
+Proportional scaling during a rollout, pause and rollback come next.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ __all__ = [
     "deployment_status",
     "new_replicaset",
     "next_revision",
+    "recreate_plan",
+    "resolve_fenceposts",
+    "rolling_plan",
     "scale_plan",
     "template_hash",
 ]
@@ -79,7 +83,7 @@ def next_revision(replicasets: Sequence[Obj]) -> int:
     return max(revisions, default=0) + 1
 
 
-def new_replicaset(deployment: Obj, revision: int) -> Obj:
+def new_replicaset(deployment: Obj, revision: int, *, replicas: int) -> Obj:
     """The ReplicaSet for the Deployment's current template."""
     meta, spec = deployment["metadata"], deployment.get("spec") or {}
     template = copy.deepcopy(_strip_nulls(spec.get("template") or {}))
@@ -101,17 +105,97 @@ def new_replicaset(deployment: Obj, revision: int) -> Obj:
                 "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True,
             }],
         },
-        "spec": {"replicas": int(spec.get("replicas", 1)), "selector": selector,
+        "spec": {"replicas": replicas, "selector": selector,
                  "template": template, "minReadySeconds": int(spec.get("minReadySeconds", 0))},
     }  # fmt: skip
 
 
-def scale_plan(deployment: Obj, current: Obj, old: Sequence[Obj]) -> dict[str, int]:
-    """ReplicaSet name -> the replicas it should have (Recreate-style for now)."""
-    plan = {current["metadata"]["name"]: int((deployment.get("spec") or {}).get("replicas", 1))}
-    for rs in old:
-        plan[rs["metadata"]["name"]] = 0
+def _replicas(rs: Obj) -> int:
+    return int((rs.get("spec") or {}).get("replicas") or 0)
+
+
+def _available(rs: Obj) -> int:
+    return int((rs.get("status") or {}).get("availableReplicas") or 0)
+
+
+def _oldest_first(sets: Sequence[Obj]) -> list[Obj]:
+    return sorted(sets, key=lambda rs: (rs["metadata"].get("creationTimestamp") or "",
+                                        rs["metadata"]["name"]))  # fmt: skip
+
+
+def resolve_fenceposts(deployment: Obj) -> tuple[int, int]:
+    """maxSurge (rounded up) and maxUnavailable (rounded down) as pod counts.
+
+    Both zero would deadlock a rollout, so maxUnavailable becomes 1 then, as
+    in Kubernetes.
+    """
+    spec = deployment.get("spec") or {}
+    replicas = int(spec.get("replicas", 1))
+    rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
+
+    def resolve(value: Any, default: str, round_up: bool) -> int:
+        value = default if value is None else value
+        if isinstance(value, str) and value.endswith("%"):
+            scaled = int(value[:-1]) * replicas
+            return -(-scaled // 100) if round_up else scaled // 100
+        return int(value)
+
+    surge = resolve(rolling.get("maxSurge"), "25%", True)
+    unavailable = resolve(rolling.get("maxUnavailable"), "25%", False)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    return surge, unavailable
+
+
+def rolling_plan(deployment: Obj, new: Obj, old: Sequence[Obj]) -> dict[str, int]:
+    """One step of a rolling update (kubernetes' deployment/rolling.go).
+
+    The new ReplicaSet grows while all pods stay within replicas + maxSurge;
+    old ones shrink, unhealthy pods first, while available pods stay at or
+    above replicas - maxUnavailable.
+    """
+    replicas = int((deployment.get("spec") or {}).get("replicas", 1))
+    surge, unavailable = resolve_fenceposts(deployment)
+    plan = {rs["metadata"]["name"]: _replicas(rs) for rs in [new, *old]}
+    name = new["metadata"]["name"]
+    if plan[name] > replicas:
+        plan[name] = replicas
+    elif plan[name] < replicas:
+        room = replicas + surge - sum(plan.values())
+        plan[name] += max(0, min(room, replicas - plan[name]))
+    min_available = replicas - unavailable
+    new_unavailable = plan[name] - _available(new)
+    can_drop = sum(plan.values()) - min_available - new_unavailable
+    for rs in _oldest_first(old):  # unhealthy old pods go first: they serve nobody
+        unhealthy = _replicas(rs) - _available(rs)
+        drop = max(0, min(unhealthy, can_drop, plan[rs["metadata"]["name"]]))
+        plan[rs["metadata"]["name"]] -= drop
+        can_drop -= drop
+    spare = sum(_available(rs) for rs in [new, *old]) - min_available
+    for rs in _oldest_first(old):
+        drop = max(0, min(spare, plan[rs["metadata"]["name"]], can_drop))
+        plan[rs["metadata"]["name"]] -= drop
+        spare -= drop
+        can_drop -= drop
     return plan
+
+
+def recreate_plan(deployment: Obj, new: Obj, old: Sequence[Obj]) -> dict[str, int]:
+    """Old pods all gone first, then the new ReplicaSet scales up."""
+    plan = {rs["metadata"]["name"]: 0 for rs in old}
+    old_pods = sum(int((rs.get("status") or {}).get("replicas") or 0) for rs in old)
+    waiting = old_pods > 0 or any(_replicas(rs) > 0 for rs in old)
+    replicas = int((deployment.get("spec") or {}).get("replicas", 1))
+    plan[new["metadata"]["name"]] = 0 if waiting else replicas
+    return plan
+
+
+def scale_plan(deployment: Obj, new: Obj, old: Sequence[Obj]) -> dict[str, int]:
+    """ReplicaSet name -> the replicas it should have now, by the strategy."""
+    kind = ((deployment.get("spec") or {}).get("strategy") or {}).get("type", "RollingUpdate")
+    if kind == "Recreate":
+        return recreate_plan(deployment, new, old)
+    return rolling_plan(deployment, new, old)
 
 
 def deployment_status(deployment: Obj, current: Obj | None, all_sets: Sequence[Obj]) -> Obj:
