@@ -15,10 +15,12 @@ from kybernetes.client.informer import Informer, key_of
 from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
 from kybernetes.client.workqueue import QueueShutDown, WorkQueue, run_workers
 from kybernetes.controllers.deployment_decisions import (
+    REVISION,
     deployment_status,
     find_current,
     new_replicaset,
     next_revision,
+    revision_to_raise,
     scale_plan,
 )
 from kybernetes.controllers.replicaset import owner_uid_index
@@ -81,6 +83,11 @@ class DeploymentController:
             if current is None:
                 return  # created by a racing sync: the informer will bring it
         old = [rs for rs in owned if rs["metadata"]["name"] != current["metadata"]["name"]]
+        revision = revision_to_raise(current, old)
+        if revision is not None:
+            # A template came back (`kubectl rollout undo`): its ReplicaSet becomes
+            # the newest revision again, as kubectl rollout history expects.
+            current = await self._set_revision(current, revision)
         by_name = {rs["metadata"]["name"]: rs for rs in [current, *old]}
         for name, replicas in scale_plan(deployment, current, old).items():
             if int((by_name[name].get("spec") or {}).get("replicas", 0)) != replicas:
@@ -96,6 +103,15 @@ class DeploymentController:
                 return None
             raise
         return created
+
+    async def _set_revision(self, rs: Obj, revision: int) -> Obj:
+        meta = rs["metadata"]
+        path = resource_path("apps", "v1", "replicasets", meta.get("namespace", ""), meta["name"])
+        annotations = {**(meta.get("annotations") or {}), REVISION: str(revision)}
+        updated: Obj = await self._client.update(
+            path, {**rs, "metadata": {**meta, "annotations": annotations}}
+        )
+        return updated
 
     async def _scale(self, rs: Obj, replicas: int) -> None:
         meta = rs["metadata"]

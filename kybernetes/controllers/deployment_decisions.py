@@ -26,6 +26,7 @@ __all__ = [
     "new_replicaset",
     "next_revision",
     "recreate_plan",
+    "revision_to_raise",
     "resolve_fenceposts",
     "rolling_plan",
     "scale_plan",
@@ -76,11 +77,17 @@ def find_current(deployment: Obj, replicasets: Sequence[Obj]) -> Obj | None:
 
 
 def next_revision(replicasets: Sequence[Obj]) -> int:
-    revisions = [
-        int(((rs.get("metadata") or {}).get("annotations") or {}).get(REVISION, "0") or 0)
-        for rs in replicasets
-    ]
-    return max(revisions, default=0) + 1
+    return max((_revision(rs) for rs in replicasets), default=0) + 1
+
+
+def _revision(rs: Obj) -> int:
+    return int(((rs.get("metadata") or {}).get("annotations") or {}).get(REVISION, "0") or 0)
+
+
+def revision_to_raise(current: Obj, old: Sequence[Obj]) -> int | None:
+    """The revision the current ReplicaSet must take when an older template returned."""
+    newest_old = max((_revision(rs) for rs in old), default=0)
+    return newest_old + 1 if _revision(current) < newest_old else None
 
 
 def new_replicaset(deployment: Obj, revision: int, *, replicas: int) -> Obj:

@@ -73,5 +73,18 @@ async def test_create_deployment_makes_a_replicaset_and_pods(
         await until(lambda: pods(3))
         history = await cluster.kubectl("rollout", "history", "deployment/web")
         assert "1" in history and "2" in history
+
+        # Rollback: the first template comes back and its ReplicaSet is revision 3.
+        await cluster.kubectl("rollout", "undo", "deployment/web")
+
+        async def rolled_back() -> bool:
+            items = (await client.get(RS))["items"]
+            by_name = {i["metadata"]["name"]: i["metadata"]["annotations"][REVISION] for i in items}
+            return by_name.get(first["metadata"]["name"]) == "3" and len(items) == 2
+
+        await until(rolled_back)
+        deployed = await client.get(resource_path("apps", "v1", "deployments", "default", "web"))
+        image = deployed["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert image == "nginx:1.27"
     finally:
         await cancel_and_wait(manager)

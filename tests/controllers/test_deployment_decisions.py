@@ -62,3 +62,13 @@ def test_recreate_waits_for_old_pods_to_go() -> None:
     d = {"metadata": {"name": "d"}, "spec": {"replicas": 2, "strategy": {"type": "Recreate"}}}
     assert recreate_plan(d, rs("new", 0, 0), [rs("old", 2, 2)]) == {"old": 0, "new": 0}
     assert recreate_plan(d, rs("new", 0, 0), [rs("old", 0, 0)]) == {"old": 0, "new": 2}
+
+
+def test_a_returning_template_takes_the_next_revision() -> None:
+    from kybernetes.controllers.deployment_decisions import REVISION, revision_to_raise
+
+    def at(revision: int) -> dict[str, Any]:
+        return {"metadata": {"annotations": {REVISION: str(revision)}}}
+
+    assert revision_to_raise(at(1), [at(2)]) == 3
+    assert revision_to_raise(at(3), [at(1), at(2)]) is None
