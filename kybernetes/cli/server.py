@@ -26,21 +26,14 @@ from kybernetes.client.rest import ApiClient
 from kybernetes.controllers.manager import run_controller_manager
 from kybernetes.store import open_store
 from kybernetes.store.remote.server import listening_url, serve_store
+from kybernetes.util.addresses import split_host_port
 from kybernetes.util.tasks import cancel_and_wait
 
-__all__ = ["run_server", "split_listen"]
+__all__ = ["run_server"]
 
 log = logging.getLogger("kybernetes.server")
 
 ADMIN_KUBECONFIG = "kubeconfig"
-
-
-def split_listen(listen: str) -> tuple[str, int]:
-    """'127.0.0.1:2390' -> ('127.0.0.1', 2390), with a clear error otherwise."""
-    host, sep, port = listen.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ValueError(f"{listen!r} must be HOST:PORT, for example 127.0.0.1:6443")
-    return host.strip("[]"), int(port)
 
 
 def _node_addresses(bind: str) -> tuple[list[str], list[str]]:
@@ -97,7 +90,7 @@ async def run_server(
         try:
             store_endpoint = ""
             if serve_store_at:
-                host, store_port = split_listen(serve_store_at)
+                host, store_port = split_host_port(serve_store_at)
                 store_runner = await serve_store(store, host, store_port)
                 store_endpoint = listening_url(store_runner).replace("http://", "kyb://")
             local = f"https://127.0.0.1:{api.url.rsplit(':', 1)[1]}"

@@ -37,6 +37,7 @@ from kybernetes.store.types import (
     StoreUnavailableError,
     Watch,
 )
+from kybernetes.util.addresses import split_host_port
 from kybernetes.util.tasks import cancel_and_wait
 
 __all__ = ["listening_url", "main", "serve_store"]
@@ -330,10 +331,10 @@ def listening_url(runner: web.AppRunner) -> str:
 
 
 def _parse_listen(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"--listen {text!r} is not HOST:PORT")
-    return host.strip("[]") or "127.0.0.1", int(port)
+    try:
+        return split_host_port(text, default_host="127.0.0.1")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"--listen: {err}") from None
 
 
 async def _serve(store_url: str, host: str, port: int) -> None:
