@@ -46,7 +46,7 @@ import orjson
 from aiohttp import web
 from yarl import URL
 
-from bench.common import Budget, Figure, machine_facts, percentile
+from bench.common import Budget, Figure, machine_facts, paced, percentile
 from kybernetes.apiserver.pki import ClusterPKI
 from kybernetes.store.registry import open_store
 from kybernetes.store.types import Store, StoreError
@@ -636,10 +636,7 @@ class WatchGroup:
         self.caught_up.clear()
         before = cpu.read()
         start = time.perf_counter()
-        for n in range(count):
-            delay = start + n / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        async for _ in paced(count, rate, start):
             i = self.written
             self.written += 1
             self.sent[i] = time.perf_counter_ns()

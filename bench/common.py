@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import sqlite3
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Generic, Protocol, TypeVar
 
-__all__ = ["Budget", "Counter", "Figure", "machine_facts", "percentile"]
+__all__ = ["Budget", "Counter", "Figure", "machine_facts", "paced", "percentile"]
 
 
 class Counter(Protocol):
@@ -76,3 +77,12 @@ def machine_facts(tmp: str) -> list[str]:
         " (anything but 0 means another process may compete for the cores)",
         f"temp dir {tmp} ({'same' if same_disk else 'NOT the same'} filesystem as the repo)",
     ]
+
+
+async def paced(count: int, rate: float, start: float) -> AsyncIterator[int]:
+    """0 .. count-1, each yielded no earlier than `start + n / rate` (perf_counter)."""
+    for n in range(count):
+        delay = start + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        yield n

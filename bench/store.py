@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import aiohttp
 import orjson
 
-from bench.common import Budget, Figure, machine_facts, percentile
+from bench.common import Budget, Figure, machine_facts, paced, percentile
 from kybernetes.store.registry import open_store
 from kybernetes.store.types import Store, StoreError, Watch
 from kybernetes.util.tasks import cancel_and_wait
@@ -501,10 +501,7 @@ class _WatchGroup:
         self.caught_up.clear()
         before = cpu.read()
         start = time.perf_counter()
-        for n in range(count):
-            delay = start + n / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        async for _ in paced(count, rate, start):
             i = self.written
             self.written += 1
             key = f"{self.prefix}{i:0{INDEX_DIGITS}d}"
