@@ -11,9 +11,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kybernetes.client.informer import Informer, key_of
-from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
-from kybernetes.client.workqueue import QueueShutDown, WorkQueue, run_workers
+from kybernetes.client.events import EventRecorder
+from kybernetes.client.factory import InformerFactory
+from kybernetes.client.indexes import BY_CONTROLLER, controller_uid
+from kybernetes.client.informer import key_of
+from kybernetes.client.rest import ApiStatusError, resource_path
+from kybernetes.client.workqueue import WorkQueue
 from kybernetes.controllers.deployment_decisions import (
     REVISION,
     deployment_status,
@@ -23,7 +26,7 @@ from kybernetes.controllers.deployment_decisions import (
     revision_to_raise,
     scale_plan,
 )
-from kybernetes.controllers.replicaset import owner_uid_index
+from kybernetes.controllers.runner import run_controller
 
 __all__ = ["DeploymentController"]
 
@@ -34,11 +37,12 @@ WORKERS = 5
 
 
 class DeploymentController:
-    def __init__(self, client: ApiClient) -> None:
-        self._client = client
-        self.deployments = Informer(client, resource_path("apps", "v1", "deployments"))
-        self.replicasets = Informer(client, resource_path("apps", "v1", "replicasets"))
-        self.replicasets.add_index("owner", owner_uid_index)
+    def __init__(self, informers: InformerFactory) -> None:
+        self._client = informers.client
+        self.events = EventRecorder(self._client, "deployment-controller")
+        self.deployments = informers.informer("apps", "v1", "deployments")
+        self.replicasets = informers.informer("apps", "v1", "replicasets")
+        self.replicasets.add_index(BY_CONTROLLER, controller_uid)
         self.queue: WorkQueue[str] = WorkQueue(name="deployment")
         self.deployments.on_add(lambda d: self.queue.add(key_of(d)))
         self.deployments.on_update(lambda old, new: self.queue.add(key_of(new)))
@@ -53,25 +57,16 @@ class DeploymentController:
                 self.queue.add(f"{namespace}/{ref['name']}")
 
     async def run(self) -> None:
-        self.deployments.start()
-        self.replicasets.start()
-        try:
-            await self.deployments.synced.wait()
-            await self.replicasets.synced.wait()
-            await run_workers(self.queue, self.sync, WORKERS)
-        except QueueShutDown:
-            pass
-        finally:
-            await self.queue.shutdown()
-            await self.deployments.stop()
-            await self.replicasets.stop()
+        await run_controller(queue=self.queue, sync=self.sync, workers=WORKERS,
+                             informers=(self.deployments, self.replicasets),
+                             events=self.events)  # fmt: skip
 
     async def sync(self, key: str) -> None:
         deployment = self.deployments.get(key)
         if deployment is None or deployment["metadata"].get("deletionTimestamp"):
             return
         uid = deployment["metadata"]["uid"]
-        owned = self.replicasets.by_index("owner", uid)
+        owned = self.replicasets.by_index(BY_CONTROLLER, uid)
         current = find_current(deployment, owned)
         namespace = deployment["metadata"].get("namespace", "")
         if current is None:
@@ -82,6 +77,10 @@ class DeploymentController:
             current = await self._create_replicaset(namespace, candidate)
             if current is None:
                 return  # created by a racing sync: the informer will bring it
+            if wanted:
+                self.events.record(deployment, "Normal", "ScalingReplicaSet",
+                                   f"Scaled up replica set {current['metadata']['name']} "
+                                   f"from 0 to {wanted}")  # fmt: skip
         old = [rs for rs in owned if rs["metadata"]["name"] != current["metadata"]["name"]]
         revision = revision_to_raise(current, old)
         if revision is not None:
@@ -91,7 +90,7 @@ class DeploymentController:
         by_name = {rs["metadata"]["name"]: rs for rs in [current, *old]}
         for name, replicas in scale_plan(deployment, current, old).items():
             if int((by_name[name].get("spec") or {}).get("replicas", 0)) != replicas:
-                await self._scale(by_name[name], replicas)
+                await self._scale(deployment, by_name[name], replicas)
         await self._write_status(deployment, current, [current, *old])
 
     async def _create_replicaset(self, namespace: str, replicaset: Obj) -> Obj | None:
@@ -113,11 +112,16 @@ class DeploymentController:
         )
         return updated
 
-    async def _scale(self, rs: Obj, replicas: int) -> None:
+    async def _scale(self, deployment: Obj, rs: Obj, replicas: int) -> None:
         meta = rs["metadata"]
         path = resource_path("apps", "v1", "replicasets", meta.get("namespace", ""), meta["name"])
+        before = int((rs.get("spec") or {}).get("replicas", 0))
         body = {**rs, "spec": {**(rs.get("spec") or {}), "replicas": replicas}}
         await self._client.update(path, body)  # conditioned on the cached resourceVersion
+        direction = "up" if replicas > before else "down"
+        self.events.record(deployment, "Normal", "ScalingReplicaSet",
+                           f"Scaled {direction} replica set {meta['name']} from {before} "
+                           f"to {replicas}")  # fmt: skip
 
     async def _write_status(self, deployment: Obj, current: Obj, sets: list[Obj]) -> None:
         status = deployment_status(deployment, current, sets)

@@ -21,9 +21,12 @@ import asyncio
 import logging
 from typing import Any
 
-from kybernetes.client.informer import Informer, key_of
-from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
-from kybernetes.client.workqueue import QueueShutDown, WorkQueue, run_workers
+from kybernetes.client.events import EventRecorder
+from kybernetes.client.factory import InformerFactory
+from kybernetes.client.indexes import BY_CONTROLLER, BY_UID, controller_uid, uid
+from kybernetes.client.informer import key_of
+from kybernetes.client.rest import ApiStatusError, resource_path
+from kybernetes.client.workqueue import WorkQueue
 from kybernetes.controllers.replicaset_decisions import (
     decide,
     is_active,
@@ -32,8 +35,9 @@ from kybernetes.controllers.replicaset_decisions import (
     replicaset_status,
     slow_start_batches,
 )
+from kybernetes.controllers.runner import run_controller
 
-__all__ = ["ReplicaSetController", "owner_uid_index"]
+__all__ = ["ReplicaSetController"]
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +47,14 @@ EXPECTATIONS_TIMEOUT = 300.0  # as kubernetes: act anyway if a change was never 
 RECHECK = 0.5
 
 
-def owner_uid_index(pod: Obj) -> list[str]:
-    """The uid of the pod's controller, for finding a ReplicaSet's pods fast."""
-    refs = (pod.get("metadata") or {}).get("ownerReferences") or []
-    return [str(r["uid"]) for r in refs if r.get("controller") and r.get("uid")]
-
-
 class ReplicaSetController:
-    def __init__(self, client: ApiClient) -> None:
-        self._client = client
-        self.replicasets = Informer(client, resource_path("apps", "v1", "replicasets"))
-        self.pods = Informer(client, resource_path("", "v1", "pods"))
-        self.pods.add_index("owner", owner_uid_index)
-        self.replicasets.add_index("uid", lambda rs: [str(rs["metadata"].get("uid", ""))])
+    def __init__(self, informers: InformerFactory) -> None:
+        self._client = informers.client
+        self.events = EventRecorder(self._client, "replicaset-controller")
+        self.replicasets = informers.informer("apps", "v1", "replicasets")
+        self.pods = informers.informer("", "v1", "pods")
+        self.pods.add_index(BY_CONTROLLER, controller_uid)
+        self.replicasets.add_index(BY_UID, uid)
         self.queue: WorkQueue[str] = WorkQueue(name="replicaset")
         self.replicasets.on_add(lambda rs: self.queue.add(key_of(rs)))
         self.replicasets.on_update(lambda old, new: self.queue.add(key_of(new)))
@@ -68,24 +67,15 @@ class ReplicaSetController:
 
     def _pod_changed(self, pod: Obj) -> None:
         """A pod event wakes the ReplicaSet that controls it."""
-        for uid in owner_uid_index(pod):
-            for rs in self.replicasets.by_index("uid", uid):
+        for owner in controller_uid(pod):
+            for rs in self.replicasets.by_index(BY_UID, owner):
                 self.queue.add(key_of(rs))
 
     async def run(self) -> None:
-        """Start the informers, wait until both synced, then work until cancelled."""
-        self.replicasets.start()
-        self.pods.start()
-        try:
-            await self.replicasets.synced.wait()
-            await self.pods.synced.wait()
-            await run_workers(self.queue, self.sync, WORKERS)
-        except QueueShutDown:
-            pass
-        finally:
-            await self.queue.shutdown()
-            await self.replicasets.stop()
-            await self.pods.stop()
+        """Wait until the shared informers synced, then work until cancelled."""
+        await run_controller(queue=self.queue, sync=self.sync, workers=WORKERS,
+                             informers=(self.replicasets, self.pods),
+                             events=self.events)  # fmt: skip
 
     def _satisfied(self, key: str) -> bool:
         """Has the pod cache caught up with this ReplicaSet's own last changes?"""
@@ -108,8 +98,8 @@ class ReplicaSetController:
         if not self._satisfied(key):
             self.queue.add_after(key, RECHECK)
             return
-        uid = rs["metadata"]["uid"]
-        pods = [p for p in self.pods.by_index("owner", uid) if owned_by(p, uid)]
+        rs_uid = rs["metadata"]["uid"]
+        pods = [p for p in self.pods.by_index(BY_CONTROLLER, rs_uid) if owned_by(p, rs_uid)]
         active = [p for p in pods if is_active(p)]
         replicas = int((rs.get("spec") or {}).get("replicas", 1))
         decision = decide(replicas, active)
@@ -118,7 +108,7 @@ class ReplicaSetController:
         self._expected[key] = (asyncio.get_running_loop().time(), expected)
         created = await self._create_pods(rs, namespace, decision.create, expected)
         for pod in decision.delete:
-            await self._delete_pod(namespace, pod)
+            await self._delete_pod(rs, namespace, pod)
         survivors = [p for p in active if p not in decision.delete] + created
         await self._write_status(rs, survivors)
 
@@ -137,19 +127,27 @@ class ReplicaSetController:
             made = [r for r in results if isinstance(r, dict)]
             expected.update({key_of(pod): True for pod in made})
             created += made
+            for pod in made:
+                self.events.record(rs, "Normal", "SuccessfulCreate",
+                                   f"Created pod: {pod['metadata']['name']}")  # fmt: skip
             if failures:
+                self.events.record(rs, "Warning", "FailedCreate",
+                                   f"Error creating: {failures[0]}")  # fmt: skip
                 log.warning("replicaset %s: %d pod creates failed: %s", key_of(rs),
                             len(failures), failures[0])  # fmt: skip
                 raise failures[0]  # retried with back-off; the next sync creates the rest
         return created
 
-    async def _delete_pod(self, namespace: str, pod: Obj) -> None:
-        path = resource_path("", "v1", "pods", namespace, pod["metadata"]["name"])
+    async def _delete_pod(self, rs: Obj, namespace: str, pod: Obj) -> None:
+        name = pod["metadata"]["name"]
         try:
-            await self._client.delete(path)
+            await self._client.delete(resource_path("", "v1", "pods", namespace, name))
         except ApiStatusError as err:
             if err.code != 404:
+                self.events.record(rs, "Warning", "FailedDelete", f"Error deleting: {err}")
                 raise
+        else:
+            self.events.record(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
 
     async def _write_status(self, rs: Obj, active: list[Obj]) -> None:
         status = replicaset_status(rs, active)

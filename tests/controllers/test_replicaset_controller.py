@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from kybernetes.client.factory import InformerFactory
 from kybernetes.client.rest import ApiClient, resource_path
 from kybernetes.controllers.replicaset import ReplicaSetController
 from kybernetes.util.tasks import cancel_and_wait
@@ -38,7 +39,9 @@ async def until(check: Callable[[], object], timeout: float = 15) -> None:
 
 
 async def test_keeps_the_replica_count(client: ApiClient) -> None:
-    controller = ReplicaSetController(client)
+    informers = InformerFactory(client)
+    controller = ReplicaSetController(informers)
+    informers.start()
     task = asyncio.create_task(controller.run())
     try:
         rs = await client.create(RS, {
@@ -71,5 +74,15 @@ async def test_keeps_the_replica_count(client: ApiClient) -> None:
             return status.get("replicas") == 5
 
         await until(status_caught_up)
+        # The story `kubectl describe rs` tells.
+        await controller.events.flush()
+        events = (await client.get(resource_path("", "v1", "events", "default"),
+                                   fieldSelector=f"involvedObject.uid={uid}"))["items"]  # fmt: skip
+        reasons = {e["reason"] for e in events}
+        assert {"SuccessfulCreate", "SuccessfulDelete"} <= reasons
+        created = [e for e in events if e["reason"] == "SuccessfulCreate"]
+        assert sum(e["count"] for e in created) >= 7  # 3 + the healed one + 4 scaling up again
+        assert all(e["message"].startswith("Created pod: web-") for e in created)
     finally:
         await cancel_and_wait(task)
+        await informers.stop()
