@@ -20,6 +20,8 @@ declare -A PACKAGES=(
   [etcd]=etcd-server
   [etcdctl]=etcd-client
   [git]=git
+  [ip]=iproute2
+  [nsenter]=util-linux
 )
 
 say() { printf '==> %s\n' "$*"; }
