@@ -22,6 +22,8 @@ declare -A PACKAGES=(
   [git]=git
   [ip]=iproute2
   [nsenter]=util-linux
+  [runc]=runc
+  [busybox]=busybox-static
 )
 
 say() { printf '==> %s\n' "$*"; }
