@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BY_CONTROLLER", "BY_NODE", "BY_OWNER", "BY_UID", "controller_uid", "node_name",
-           "owner_uids", "uid"]  # fmt: skip
+__all__ = ["BY_CONTROLLER", "BY_NAMESPACE", "BY_NODE", "BY_OWNER", "BY_UID", "controller_uid",
+           "namespace", "node_name", "owner_uids", "uid"]  # fmt: skip
 
 Obj = dict[str, Any]
 
@@ -13,6 +13,7 @@ BY_CONTROLLER = "controller-uid"
 BY_OWNER = "owner-uid"
 BY_NODE = "node-name"
 BY_UID = "uid"
+BY_NAMESPACE = "namespace"
 
 
 def controller_uid(obj: Obj) -> list[str]:
@@ -34,3 +35,7 @@ def node_name(obj: Obj) -> list[str]:
 
 def uid(obj: Obj) -> list[str]:
     return [str((obj.get("metadata") or {}).get("uid", ""))]
+
+
+def namespace(obj: Obj) -> list[str]:
+    return [str((obj.get("metadata") or {}).get("namespace", ""))]
