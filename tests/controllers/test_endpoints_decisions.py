@@ -48,8 +48,12 @@ def pod(
                  "resourceVersion": "1"}  # fmt: skip
     if deleting:
         meta["deletionTimestamp"] = "2026-11-30T10:05:00Z"
-    status: Obj = {"phase": phase, "conditions": [
-        {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": since}]}
+    status: Obj = {
+        "phase": phase,
+        "conditions": [
+            {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": since}
+        ],
+    }
     if ip:
         status["podIP"] = ip
         status["podIPs"] = [{"ip": ip}]
@@ -132,8 +136,12 @@ def test_find_port_numbers_names_and_sidecars() -> None:
 
 
 def test_ports_sharing_the_same_addresses_share_a_subset() -> None:
-    svc = service([{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
-                   {"name": "metrics", "port": 9000, "targetPort": 9100, "protocol": "TCP"}])
+    svc = service(
+        [
+            {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+            {"name": "metrics", "port": 9000, "targetPort": 9100, "protocol": "TCP"},
+        ]
+    )
     both = [{"name": "http", "containerPort": 8080}]
     pods = [pod("a", "10.0.0.1", ports=both), pod("b", "10.0.0.2", ports=both),
             pod("c", "10.0.0.3")]  # c has no http port: only metrics  # fmt: skip
@@ -148,8 +156,12 @@ def test_ports_sharing_the_same_addresses_share_a_subset() -> None:
 
 
 def test_an_address_not_ready_for_one_port_is_not_ready() -> None:
-    svc = service([{"name": "a", "port": 80, "targetPort": 80, "protocol": "TCP"},
-                   {"name": "b", "port": 81, "targetPort": 81, "protocol": "TCP"}])
+    svc = service(
+        [
+            {"name": "a", "port": 80, "targetPort": 80, "protocol": "TCP"},
+            {"name": "b", "port": 81, "targetPort": 81, "protocol": "TCP"},
+        ]
+    )
     subsets = endpoint_subsets(svc, [pod("x", "10.0.0.1", ready=False), pod("y", "10.0.0.2")])
     assert len(subsets) == 1
     assert ips(subsets[0]["addresses"]) == ["10.0.0.2"]
@@ -207,8 +219,7 @@ def test_desired_endpoints_labels_annotations_and_no_write_when_unchanged() -> N
     assert created is not None
     assert created["metadata"]["name"] == "web" and "resourceVersion" not in created["metadata"]
     assert created["metadata"]["labels"] == {"team": "a", MANAGED_BY_LABEL: "endpoint-controller"}
-    assert created["metadata"]["annotations"] == {
-        LAST_CHANGE_TRIGGER_TIME: "2026-11-30T09:00:00Z"}
+    assert created["metadata"]["annotations"] == {LAST_CHANGE_TRIGGER_TIME: "2026-11-30T09:00:00Z"}
     stored = {**created, "metadata": {**created["metadata"], "resourceVersion": "7"}}
     assert desired_endpoints(svc, pods, stored, trigger_time="") is None
     # A pod change: an update of the stored object, its resourceVersion kept.

@@ -92,8 +92,12 @@ def test_a_new_slice_is_labelled_owned_and_named_after_the_service() -> None:
 
 
 def test_ports_always_have_a_name_and_keep_app_protocol() -> None:
-    svc = service([{"port": 80, "targetPort": 8080, "protocol": "TCP", "appProtocol": "http"},
-                   {"name": "dns", "port": 53, "targetPort": 53, "protocol": "UDP"}])
+    svc = service(
+        [
+            {"port": 80, "targetPort": 8080, "protocol": "TCP", "appProtocol": "http"},
+            {"name": "dns", "port": 53, "targetPort": 53, "protocol": "UDP"},
+        ]
+    )
     assert endpoint_ports(svc, pod("a", "10.0.0.1")) == [
         {"name": "", "port": 8080, "protocol": "TCP", "appProtocol": "http"},
         {"name": "dns", "port": 53, "protocol": "UDP"},
