@@ -6,6 +6,7 @@ import itertools
 from typing import Any
 
 from kybernetes.controllers.endpoints_decisions import HEADLESS_LABEL, LAST_CHANGE_TRIGGER_TIME
+from kybernetes.controllers.endpointslice import SliceTracker
 from kybernetes.controllers.endpointslice_decisions import (
     MANAGED_BY_LABEL,
     SERVICE_NAME_LABEL,
@@ -208,3 +209,28 @@ def test_a_deleting_service_gets_no_new_slices() -> None:
     svc["metadata"]["deletionTimestamp"] = "2026-11-30T10:00:00Z"
     plan, _ = sync(svc, [], pods(3))
     assert not plan.create
+
+
+def tracked(uid: str, generation: int) -> Obj:
+    return {"metadata": {"uid": uid, "generation": generation}}
+
+
+def test_the_tracker_knows_a_cache_that_lags_our_own_writes() -> None:
+    tracker = SliceTracker()
+    assert not tracker.stale("ns/web", [tracked("a", 1)])  # nothing written yet
+    tracker.written("ns/web", tracked("a", 2))
+    assert tracker.stale("ns/web", [tracked("a", 1)])  # an older generation cached
+    assert not tracker.stale("ns/web", [tracked("a", 2)])
+    assert tracker.is_own_change("ns/web", tracked("a", 2))
+    assert not tracker.is_own_change("ns/web", tracked("a", 3))  # someone else's write
+    tracker.written("ns/web", tracked("b", 1))
+    assert tracker.stale("ns/web", [tracked("a", 2)])  # created, not cached yet
+    tracker.deleted("ns/web", tracked("a", 2))
+    assert tracker.stale("ns/web", [tracked("a", 2), tracked("b", 1)])  # deleted, still cached
+    assert not tracker.stale("ns/web", [tracked("b", 1)])
+    assert tracker.deletion_observed("ns/web", tracked("a", 2))  # our own delete
+    assert not tracker.deletion_observed("ns/web", tracked("b", 1))  # someone else's
+    assert not tracker.stale("ns/web", [])
+    tracker.written("ns/web", tracked("c", 1))
+    tracker.forget("ns/web")
+    assert not tracker.stale("ns/web", [])
