@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -140,6 +141,8 @@ async def test_endpoints_and_slices_follow_the_pods(
     assert ports == {("10.244.0.11", 8080), ("10.244.0.12", 8081), ("10.244.0.13", 8080)}
     assert named["metadata"]["labels"]["endpoints.kubernetes.io/managed-by"] == (
         "endpoint-controller")  # fmt: skip
+    trigger = named["metadata"]["annotations"]["endpoints.kubernetes.io/last-change-trigger-time"]
+    assert trigger.endswith("Z")
 
     # Slices: at most two endpoints each here, every port named, owned by the service.
     async def slice_ips_are(service: str, ips: set[str]) -> bool:
@@ -167,6 +170,12 @@ async def test_endpoints_and_slices_follow_the_pods(
     assert "Endpoints:" in out and "10.244.0.11:8080" in out and "10.244.0.13:8080" in out
     out = await cluster.kubectl("describe", "svc", "named")
     assert "10.244.0.12:8081" in out
+    out = await cluster.kubectl("describe", "endpoints", "named")
+    assert "10.244.0.11,10.244.0.13" in out and "10.244.0.12" in out
+    out = await cluster.kubectl(
+        "describe", "endpointslices", "-l", "kubernetes.io/service-name=web"
+    )
+    assert re.search(r"Ready:\s+true", out) and re.search(r"Zone:\s+zone-a", out)
 
     # Not ready: the address moves to notReadyAddresses, the slice endpoint to ready=false.
     await set_ready(client, "web-2", False)
