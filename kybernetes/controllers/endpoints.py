@@ -127,9 +127,9 @@ class EndpointsController:
         wanted = desired_endpoints(service, pods, current, trigger_time=trigger_time)
         if wanted is None:
             return
-        await self._write(service, key, current, wanted)
+        await self._write(key, current, wanted)
 
-    async def _write(self, service: Obj, key: str, current: Obj | None, wanted: Obj) -> None:
+    async def _write(self, key: str, current: Obj | None, wanted: Obj) -> None:
         namespace_ = wanted["metadata"]["namespace"]
         name = wanted["metadata"]["name"]
         try:

@@ -152,7 +152,7 @@ class EndpointSliceController:
         self.pods.on_update(self._pod_updated)
         self.pods.on_delete(self._pod_added_or_deleted)
         self.slices.on_add(self._slice_changed)
-        self.slices.on_update(lambda old, new: self._slice_changed(new))
+        self.slices.on_update(self._slice_updated)
         self.slices.on_delete(self._slice_deleted)
         self.nodes.on_add(self._node_changed)
         self.nodes.on_update(self._node_updated)
@@ -178,6 +178,18 @@ class EndpointSliceController:
         for key in managed_service_key(eps):
             if not self.tracker.is_own_change(key, eps):
                 self.queue.add(key)
+
+    def _slice_updated(self, old: Obj, new: Obj) -> None:
+        before, after = managed_service_key(old), managed_service_key(new)
+        if before == after:
+            self._slice_changed(new)
+            return
+        # Someone relabelled it (another service, or not ours any more). The generation does
+        # not move with labels, so: stop tracking it, and sync both services.
+        for key in before:
+            self.tracker.deletion_observed(key, old)
+        for key in before + after:
+            self.queue.add(key)
 
     def _slice_deleted(self, eps: Obj) -> None:
         for key in managed_service_key(eps):
@@ -224,7 +236,7 @@ class EndpointSliceController:
         desired = desired_endpoints(service, pods, self.nodes.items)
         if desired.missing_nodes:
             # They come back when their node appears (see _node_changed).
-            log.info("service %s: skipping pods on unknown nodes: %s", key,
+            log.debug("service %s: skipping pods on unknown nodes: %s", key,
                      ", ".join(desired.missing_nodes))  # fmt: skip
         plan = reconcile(service, slices, desired, max_endpoints_per_slice=self._max,
                          trigger_time=trigger_time)  # fmt: skip

@@ -135,3 +135,25 @@ async def test_an_endpoints_update_is_not_repeated_from_the_replaced_version(
         assert client.actions == [("delete", "/api/v1/namespaces/ns/endpoints/web")]
     finally:
         await controller.queue.shutdown()
+
+
+async def test_a_relabelled_slice_is_no_longer_waited_for(client: RecordingClient) -> None:
+    informers = InformerFactory(cast(ApiClient, client))
+    controller = EndpointSliceController(informers)
+    fill(controller.nodes, {"metadata": {"name": "node-1", "resourceVersion": "1"}})
+    fill(controller.services, cached_service())
+    fill(controller.pods, pod("a", "10.0.0.1"))
+    try:
+        await controller.sync("ns/web")
+        ours = client.written[-1]
+        fill(controller.slices, ours)
+        # A user takes the slice over: it leaves our index, and we make a new one.
+        labels = {**ours["metadata"]["labels"], "endpointslice.kubernetes.io/managed-by": "me"}
+        taken = {**ours, "metadata": {**ours["metadata"], "labels": labels,
+                                      "resourceVersion": "999"}}  # fmt: skip
+        fill(controller.slices, taken)
+        client.actions.clear()
+        await controller.sync("ns/web")
+        assert [a for a, _ in client.actions] == ["create"]
+    finally:
+        await controller.queue.shutdown()
