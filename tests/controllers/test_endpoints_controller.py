@@ -19,6 +19,7 @@ from kybernetes.client.factory import InformerFactory
 from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
 from kybernetes.controllers.endpoints import EndpointsController
 from kybernetes.controllers.endpointslice import EndpointSliceController
+from kybernetes.controllers.endpointslicemirroring import EndpointSliceMirroringController
 from kybernetes.util.tasks import cancel_and_wait
 from tests.apiserver.conftest import Cluster
 
@@ -43,8 +44,9 @@ async def running(client: ApiClient) -> AsyncIterator[EndpointSliceController]:
     informers = InformerFactory(client)
     endpoints = EndpointsController(informers)
     slices = EndpointSliceController(informers, max_endpoints_per_slice=2)
+    mirroring = EndpointSliceMirroringController(informers)
     informers.start()
-    tasks = [asyncio.create_task(endpoints.run()), asyncio.create_task(slices.run())]
+    tasks = [asyncio.create_task(c.run()) for c in (endpoints, slices, mirroring)]
     try:
         yield slices
     finally:
@@ -244,7 +246,41 @@ async def test_selectorless_services_keep_their_users_endpoints(
 
     await until(probe_done)
     assert addresses(await endpoints_of(client, "external")) == {"192.0.2.10"}
-    assert await slices_of(client, "external") == []
+    # ... mirrored into a slice, which kubectl describe shows, and which follows each change.
+    mirrored = "endpointslicemirroring-controller.k8s.io"
+
+    async def mirrored_ips_are(ips: set[str]) -> bool:
+        slices = await slices_of(client, "external")
+        return set(slice_endpoints(slices)) == ips and all(
+            s["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == mirrored
+            for s in slices)  # fmt: skip
+
+    await until(lambda: mirrored_ips_are({"192.0.2.10"}))
+    (eps,) = await slices_of(client, "external")
+    assert eps["ports"] == [{"name": "", "port": 5432, "protocol": "TCP"}]
+    assert eps["metadata"]["ownerReferences"][0]["kind"] == "Endpoints"
+    out = await cluster.kubectl("describe", "svc", "external")
+    assert "192.0.2.10:5432" in out
+    await client.patch(
+        f"{ENDPOINTS}/external",
+        {
+            "subsets": [
+                {
+                    "addresses": [{"ip": "192.0.2.10"}, {"ip": "192.0.2.11"}],
+                    "ports": [{"port": 5432}],
+                }
+            ]
+        },
+    )
+    await until(lambda: mirrored_ips_are({"192.0.2.10", "192.0.2.11"}))
+    assert [s["metadata"]["name"] for s in await slices_of(client, "external")] == [
+        eps["metadata"]["name"]]  # rewritten, not replaced  # fmt: skip
+    await client.delete(f"{ENDPOINTS}/external")
+
+    async def mirror_gone() -> bool:
+        return await slices_of(client, "external") == []
+
+    await until(mirror_gone)
     # The API server's own service: its Endpoints and EndpointSlice, which describe shows.
     kubernetes = await slices_of(client, "kubernetes")
     assert len(kubernetes) == 1 and kubernetes[0]["endpoints"][0]["addresses"] == ["127.0.0.1"]
