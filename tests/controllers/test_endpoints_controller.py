@@ -39,14 +39,17 @@ async def client(cluster: Cluster) -> AsyncIterator[ApiClient]:
 
 
 @contextlib.asynccontextmanager
-async def running(client: ApiClient) -> AsyncIterator[EndpointSliceController]:
-    """Both controllers on shared informers, as the controller manager runs them."""
+async def running(
+    client: ApiClient, *others: Callable[[InformerFactory], Any]
+) -> AsyncIterator[EndpointSliceController]:
+    """The three controllers (and `others`) on shared informers, as the manager runs them."""
     informers = InformerFactory(client)
     endpoints = EndpointsController(informers)
     slices = EndpointSliceController(informers, max_endpoints_per_slice=2)
     mirroring = EndpointSliceMirroringController(informers)
+    extra = [make(informers) for make in others]
     informers.start()
-    tasks = [asyncio.create_task(c.run()) for c in (endpoints, slices, mirroring)]
+    tasks = [asyncio.create_task(c.run()) for c in (endpoints, slices, mirroring, *extra)]
     try:
         yield slices
     finally:
@@ -339,3 +342,21 @@ async def slices_complete(client: ApiClient, service: str, count: int) -> bool:
 
 async def endpoints_exist(client: ApiClient, service: str) -> bool:
     return await endpoints_of(client, service) is not None
+
+
+async def test_a_deleted_services_slices_go_with_it(cluster: Cluster, client: ApiClient) -> None:
+    """Through their ownerReference, with the garbage collector (issue 4's, merged apart)."""
+    collector = pytest.importorskip("kybernetes.controllers.garbagecollector")
+    await client.create(NODES, {"metadata": {"name": "node-a"}})
+    await client.create(SERVICES, {"metadata": {"name": "web"}, "spec": {
+        "selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}})  # fmt: skip
+    for i in range(3):
+        await make_pod(client, f"web-{i}", f"10.244.0.{30 + i}", 8080)
+    async with running(client, collector.GarbageCollector):
+        await until(lambda: slices_complete(client, "web", 3))
+        await cluster.kubectl("delete", "svc", "web")
+
+        async def all_gone() -> bool:
+            return await endpoints_of(client, "web") is None and not await slices_of(client, "web")
+
+        await until(all_gone)
