@@ -43,6 +43,8 @@ from kybernetes.node.kubelet.containerspec import (
 from kybernetes.node.kubelet.podfiles import hostname_of, write_pod_files
 from kybernetes.node.kubelet.podstatus import Observed, pod_status
 from kybernetes.node.kubelet.restarts import CrashLoopBackoff, backoff_message, should_restart
+from kybernetes.node.kubelet.volumemanager import PodVolumes
+from kybernetes.node.kubelet.volumes import VolumeError
 from kybernetes.node.network.podnet import PodNetwork
 from kybernetes.node.runtime.runc import RuncRuntime
 from kybernetes.node.runtime.spec import Mount, SandboxPaths, oci_spec
@@ -131,7 +133,8 @@ class PodWorker:
         self._backoff = backoff
         self._clock = clock
         self._waiting: dict[str, Obj] = {}  # container -> waiting state while not running
-        self._pulled: dict[str, PulledImage] = {}
+        self._volumes = PodVolumes(state_dir / "volumes", client)
+        self._volume_paths: dict[str, str] = {}
         self.record = self._load()
 
     # -- memory --------------------------------------------------------------------
@@ -165,6 +168,14 @@ class PodWorker:
         spec = pod.get("spec") or {}
         init: dict[str, Observed] = {}
         app: dict[str, Observed] = {}
+        try:
+            self._volume_paths = await self._volumes.ensure(pod, pod_ip=self.record.pod_ip,
+                                                            host_ip=self._host_ip)  # fmt: skip
+        except VolumeError as err:
+            # As the kubelet: containers wait in ContainerCreating until the volumes mount.
+            self._event(pod, "Warning", "FailedMount", str(err))
+            seen_app, seen_init = await self.observe_all(pod)
+            return self.status(pod, seen_app, seen_init)
         initialized = await self._run_init_containers(pod, sandbox, init)
         if initialized:
             for container in spec.get("containers") or []:
@@ -268,7 +279,12 @@ class PodWorker:
         attempts = self.record.attempts.setdefault(name, [])
         number = attempts[-1].number + 1 if attempts else 0
         container_id = f"{self.uid}-{name}-{number}"
-        mounts = await self._mounts(pod)
+        try:
+            mounts = await self._mounts(pod, container, env)
+        except VolumeError as err:
+            self._waiting[name] = {"reason": "CreateContainerConfigError", "message": str(err)}
+            self._event(pod, "Warning", "Failed", f"Error: {err}")
+            return False
         config = container_config(pod, container, image.config, env=env, mounts=mounts)
         try:
             spec = oci_spec(config, sandbox, container_id=container_id)
@@ -359,11 +375,15 @@ class PodWorker:
         return build_env(pod, container, sources=sources, pod_ip=self.record.pod_ip,
                          host_ip=self._host_ip)  # fmt: skip
 
-    async def _mounts(self, pod: Obj) -> tuple[Mount, ...]:
+    async def _mounts(self, pod: Obj, container: Obj, env: Mapping[str, str]) -> tuple[Mount, ...]:
+        """The managed /etc files, then the container's volumeMounts."""
         resolv = await asyncio.to_thread(_read_text, Path("/etc/resolv.conf"))
         files = await asyncio.to_thread(write_pod_files, self.dir / "etc", pod,
                                         self.record.pod_ip, resolv)  # fmt: skip
-        return tuple(Mount(target, source) for target, source in files.items())
+        volumes = PodVolumes.mounts(container, self._volume_paths, env)
+        taken = {m.destination for m in volumes}
+        managed = [Mount(target, source) for target, source in files.items() if target not in taken]
+        return (*managed, *volumes)
 
     async def _forget_old_attempts(self, name: str) -> None:
         attempts = self.record.attempts.get(name, [])
@@ -458,6 +478,7 @@ class PodWorker:
         for attempts in self.record.attempts.values():
             for attempt in attempts:
                 await self._runtime.delete(attempt.container_id)
+        await self._volumes.teardown()
         await self._runtime.remove_sandbox(self.uid)
         await self._network.teardown(self.uid)
         await asyncio.to_thread(_remove_tree, self.dir)

@@ -175,3 +175,55 @@ async def test_a_finished_pod_reports_its_exit(node: tuple[Kubelet, ApiClient]) 
     codes = {c["name"]: c["state"]["terminated"]["exitCode"] for c in status["containerStatuses"]}
     assert codes == {"ok": 0, "bad": 5}
     assert status["initContainerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
+
+
+async def test_volumes_reach_the_container(node: tuple[Kubelet, ApiClient]) -> None:
+    kubelet, client = node
+    conf = {"metadata": {"name": "conf"}, "data": {"greeting": "hi there"}}
+    await client.create(resource_path("", "v1", "configmaps", "default"), conf)
+    creds = {"metadata": {"name": "creds"}, "stringData": {"token": "t0k"}}
+    await client.create(resource_path("", "v1", "secrets", "default"), creds)
+    script = ("cat /conf/greeting; echo; cat /creds/token; echo; echo scratch > /scratch/x; "
+              "cat /scratch/x; cat /info/name; echo")  # fmt: skip
+    await client.create(PODS, pod("reader", [{
+        "name": "reader", "image": "busybox", "command": ["sh", "-c", script],
+        "volumeMounts": [{"name": "conf", "mountPath": "/conf"},
+                         {"name": "creds", "mountPath": "/creds", "readOnly": True},
+                         {"name": "scratch", "mountPath": "/scratch"},
+                         {"name": "info", "mountPath": "/info"}],
+    }], restartPolicy="Never", volumes=[
+        {"name": "conf", "configMap": {"name": "conf"}},
+        {"name": "creds", "secret": {"secretName": "creds"}},
+        {"name": "scratch", "emptyDir": {"medium": "Memory"}},
+        {"name": "info", "downwardAPI": {"items": [
+            {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}},
+    ]))  # fmt: skip
+
+    async def done() -> bool:
+        return (await get_pod(client, "reader")).get("status", {}).get("phase") == "Succeeded"
+
+    await until(done)
+    status = (await get_pod(client, "reader"))["status"]["containerStatuses"][0]
+    container_id = status["containerID"].removeprefix("runc://")
+    lines = [line.split(" ", 3)[3] for line in
+             kubelet.runtime.log_path(container_id).read_text().splitlines()]  # fmt: skip
+    assert lines == ["hi there", "t0k", "scratch", "reader"]
+
+
+async def test_a_missing_volume_source_holds_the_pod(
+    cluster: Cluster, node: tuple[Kubelet, ApiClient]
+) -> None:
+    _, client = node
+    await client.create(PODS, pod("blocked", [{
+        "name": "app", "image": "busybox", "command": ["sleep", "60"],
+        "volumeMounts": [{"name": "conf", "mountPath": "/conf"}]}],
+        volumes=[{"name": "conf", "configMap": {"name": "absent"}}]))  # fmt: skip
+
+    async def reported() -> bool:
+        out = await cluster.kubectl("describe", "pod", "blocked")
+        return 'MountVolume.SetUp failed for volume "conf" : configmap "absent" not found' in out
+
+    await until(reported)
+    status = (await get_pod(client, "blocked"))["status"]
+    assert status["phase"] == "Pending"
+    assert status["containerStatuses"][0]["state"]["waiting"]["reason"] == "ContainerCreating"
