@@ -221,6 +221,28 @@ class Kubelet:
                 log.info("node %s: cleaning up pod %s, gone from the API", self.node_name, uid)
                 await self._worker(uid).cleanup()
 
+    async def remove_all_pods(self) -> None:
+        """Kill and remove every pod this node has on disk (`kyb delete`, tests).
+
+        Containers outlive a stopped kubelet on purpose; this is the one way to
+        take them down with nothing left behind.
+        """
+        pods_dir = self.data_dir / "kubelet" / "pods"
+        if self.network is None:
+            node = await self._client.get(resource_path("", "v1", "nodes", name=self.node_name))
+            cidr = str((node.get("spec") or {}).get("podCIDR") or "")
+            if not cidr:
+                return  # no network was ever set up: no pod can have started
+            self.network = PodNetwork(cidr=cidr, state_dir=self.data_dir / "network",
+                                      host_netns=self._host_netns)  # fmt: skip
+        uids = await asyncio.to_thread(
+            lambda: [p.name for p in pods_dir.iterdir()] if pods_dir.is_dir() else []
+        )
+        for uid in uids:
+            worker = self._worker(uid)
+            await worker.kill_all()
+            await worker.cleanup()
+
     def _worker(self, uid: str) -> PodWorker:
         assert self.network is not None
         return PodWorker(uid=uid, state_dir=self.data_dir / "kubelet" / "pods" / uid,

@@ -30,7 +30,11 @@ PODS = resource_path("", "v1", "pods", "default")
 FETCH = """
 import socket, sys
 c = socket.create_connection((sys.argv[1], 8080), timeout=5)
-c.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n"); print(c.recv(4096).decode().split("\\r\\n\\r\\n")[-1])
+c.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+reply = b""
+while chunk := c.recv(4096):
+    reply += chunk
+print(reply.decode().split("\\r\\n\\r\\n", 1)[-1])
 """
 
 
@@ -65,6 +69,8 @@ async def node(
             yield kubelet, client
         finally:
             await cancel_and_wait(task)
+            await kubelet.remove_all_pods()
+            assert await kubelet.runtime.containers() == []
 
 
 def pod(name: str, containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
