@@ -1,0 +1,246 @@
+"""The DaemonSet controller: one daemon pod on every eligible node.
+
+A thin loop around `daemonset_decisions` (STYLE.md habit 1): DaemonSet,
+pod and node events only put DaemonSet keys on the work queue; `sync(key)`
+makes sure the current template has its ControllerRevision, then asks the
+pure functions which nodes need a pod and which pods must go (and, when
+nothing else is pending, which old pods the rolling update replaces), does
+that through the API, prunes history beyond `revisionHistoryLimit` and
+writes the status, conditioned on the DaemonSet's resourceVersion.
+
+Pods are pinned to their node by a `matchFields metadata.name` node
+affinity; the scheduler binds them, as in Kubernetes since 1.12.
+
+Not here yet: adopting orphan pods and revisions, and the back-off kube
+puts on re-creating daemon pods a kubelet keeps failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from kybernetes.api import selectors
+from kybernetes.client.events import EventRecorder
+from kybernetes.client.factory import InformerFactory
+from kybernetes.client.indexes import BY_CONTROLLER, controller_uid
+from kybernetes.client.informer import key_of
+from kybernetes.client.rest import ApiStatusError, resource_path
+from kybernetes.client.workqueue import WorkQueue
+from kybernetes.controllers.daemonset_decisions import (
+    DaemonPlan,
+    daemon_pod,
+    daemonset_status,
+    manage,
+    nodes_to_daemon_pods,
+    rolling_update,
+    seconds_until_available,
+)
+from kybernetes.controllers.expectations import Expectations
+from kybernetes.controllers.history import (
+    HASH_LABEL,
+    hash_object,
+    revisions_to_delete,
+    template_patch,
+)
+from kybernetes.controllers.history_client import HashCollision, delete_revisions, ensure_revision
+from kybernetes.controllers.replicaset_decisions import slow_start_batches
+from kybernetes.controllers.runner import run_controller
+
+__all__ = ["DaemonSetController"]
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+WORKERS = 2
+RECHECK = 0.5
+BURST = 250  # pods created or deleted per sync at most (kube's burstReplicas)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _owner_key(obj: Obj, kind: str) -> str | None:
+    meta = obj.get("metadata") or {}
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") == kind:
+            return f"{meta.get('namespace', '')}/{ref['name']}"
+    return None
+
+
+def _node_matters(old: Obj, new: Obj) -> bool:
+    """Only labels, taints and the node's existence decide where daemons run."""
+    return (old.get("metadata") or {}).get("labels") != (new.get("metadata") or {}).get(
+        "labels"
+    ) or (old.get("spec") or {}).get("taints") != (new.get("spec") or {}).get("taints")
+
+
+class DaemonSetController:
+    def __init__(self, informers: InformerFactory) -> None:
+        self._client = informers.client
+        self.events = EventRecorder(self._client, "daemonset-controller")
+        self.daemonsets = informers.informer("apps", "v1", "daemonsets")
+        self.pods = informers.informer("", "v1", "pods")
+        self.nodes = informers.informer("", "v1", "nodes")
+        self.revisions = informers.informer("apps", "v1", "controllerrevisions")
+        self.pods.add_index(BY_CONTROLLER, controller_uid)
+        self.revisions.add_index(BY_CONTROLLER, controller_uid)
+        self.queue: WorkQueue[str] = WorkQueue(name="daemonset")
+        self.daemonsets.on_add(lambda ds: self.queue.add(key_of(ds)))
+        self.daemonsets.on_update(lambda old, new: self.queue.add(key_of(new)))
+        self.pods.on_add(self._pod_changed)
+        self.pods.on_update(lambda old, new: self._pod_changed(new))
+        self.pods.on_delete(self._pod_changed)
+        self.nodes.on_add(lambda node: self._enqueue_all())
+        self.nodes.on_update(self._node_updated)
+        self.nodes.on_delete(lambda node: self._enqueue_all())
+        self.expectations = Expectations(
+            lambda key: self.pods.get(key) is not None, lambda: asyncio.get_running_loop().time()
+        )
+
+    def _pod_changed(self, pod: Obj) -> None:
+        key = _owner_key(pod, "DaemonSet")
+        if key is not None:
+            self.queue.add(key)
+
+    def _node_updated(self, old: Obj, new: Obj) -> None:
+        if _node_matters(old, new):
+            self._enqueue_all()
+
+    def _enqueue_all(self) -> None:
+        for key in list(self.daemonsets.items):
+            self.queue.add(key)
+
+    async def run(self) -> None:
+        await run_controller(queue=self.queue, sync=self.sync, workers=WORKERS,
+                             informers=(self.daemonsets, self.pods, self.nodes, self.revisions),
+                             events=self.events)  # fmt: skip
+
+    def _daemon_pods(self, ds: Obj) -> list[Obj]:
+        """Pods this DaemonSet controls that its selector still selects."""
+        try:
+            selector = selectors.label_selector_from_object((ds.get("spec") or {}).get("selector"))
+        except selectors.SelectorError:
+            return []
+        return [
+            p for p in self.pods.by_index(BY_CONTROLLER, ds["metadata"]["uid"])
+            if selector.matches((p.get("metadata") or {}).get("labels") or {})
+        ]  # fmt: skip
+
+    async def sync(self, key: str) -> None:
+        ds = self.daemonsets.get(key)
+        if ds is None or ds["metadata"].get("deletionTimestamp"):
+            self.expectations.forget(key)
+            return  # gone: its pods and revisions are the garbage collector's
+        uid = ds["metadata"]["uid"]
+        collisions = (ds.get("status") or {}).get("collisionCount")
+        digest = hash_object((ds.get("spec") or {}).get("template") or {}, collisions)
+        revisions = self.revisions.by_index(BY_CONTROLLER, uid)
+        try:
+            current = await ensure_revision(
+                self._client, ds, kind="DaemonSet", digest=digest, data=template_patch(ds),
+                revisions=revisions,
+            )  # fmt: skip
+        except HashCollision:
+            await self._write_status(ds, {**(ds.get("status") or {}),
+                                          "collisionCount": int(collisions or 0) + 1})  # fmt: skip
+            return
+        digest = str((current["metadata"].get("labels") or {}).get(HASH_LABEL, digest))
+        nodes = list(self.nodes.items.values())
+        pods = self._daemon_pods(ds)
+        now = _now()
+        if self.expectations.satisfied(key):
+            node_pods = nodes_to_daemon_pods(pods)
+            plan = manage(ds, nodes, node_pods, digest=digest, now=now)
+            strategy = ((ds.get("spec") or {}).get("updateStrategy") or {}).get("type")
+            if not (plan.create or plan.delete) and strategy in (None, "RollingUpdate"):
+                # Only once nothing is pending: a rolling step judges a settled cache.
+                plan = rolling_update(ds, nodes, node_pods, digest=digest, now=now)
+            await self._apply(ds, key, plan, digest)
+            await self._prune_history(ds, current, revisions, pods)
+        else:
+            self.queue.add_after(key, RECHECK)
+        settled = [p for p in pods if not (p["metadata"].get("deletionTimestamp")
+                                           and (p.get("status") or {}).get("phase")
+                                           in ("Succeeded", "Failed"))]  # fmt: skip
+        status = daemonset_status(ds, nodes, nodes_to_daemon_pods(settled), digest=digest, now=now)
+        await self._write_status(ds, status)
+        wait = seconds_until_available(settled, int(ds["spec"].get("minReadySeconds") or 0), now)
+        if wait is not None:
+            self.queue.add_after(key, wait)  # to count the pod available then
+
+    async def _apply(self, ds: Obj, key: str, plan: DaemonPlan, digest: str) -> None:
+        namespace = ds["metadata"].get("namespace", "")
+        for pod in plan.failed:
+            self.events.record(ds, "Warning", "FailedDaemonPod",
+                               f"Found failed daemon pod {namespace}/{pod['metadata']['name']} "
+                               f"on node {pod['spec'].get('nodeName', '')}, will try to kill "
+                               "it")  # fmt: skip
+        deletes = list(plan.delete)[:BURST]
+        self.expectations.expect(key, deleted=[key_of(p) for p in deletes])
+        for pod in deletes:
+            await self._delete_pod(ds, namespace, pod)
+        await self._create_pods(ds, key, namespace, list(plan.create)[:BURST], digest)
+
+    async def _create_pods(
+        self, ds: Obj, key: str, namespace: str, nodes: Sequence[str], digest: str
+    ) -> None:
+        """Create in slow-start batches; each created pod becomes an expectation."""
+        path = resource_path("", "v1", "pods", namespace)
+        todo = list(nodes)
+        for batch in slow_start_batches(len(todo)):
+            targets, todo = todo[:batch], todo[batch:]
+            results = await asyncio.gather(
+                *(self._client.create(path, daemon_pod(ds, node, digest)) for node in targets),
+                return_exceptions=True,
+            )
+            made = [r for r in results if isinstance(r, dict)]
+            self.expectations.expect(key, created=[key_of(p) for p in made])
+            for pod in made:
+                self.events.record(ds, "Normal", "SuccessfulCreate",
+                                   f"Created pod: {pod['metadata']['name']}")  # fmt: skip
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                self.events.record(ds, "Warning", "FailedCreate",
+                                   f"Error creating: {failures[0]}")  # fmt: skip
+                raise failures[0]  # retried with back-off; the next sync creates the rest
+
+    async def _delete_pod(self, ds: Obj, namespace: str, pod: Obj) -> None:
+        name = pod["metadata"]["name"]
+        try:
+            await self._client.delete(resource_path("", "v1", "pods", namespace, name))
+        except ApiStatusError as err:
+            if err.code != 404:
+                self.events.record(ds, "Warning", "FailedDelete", f"Error deleting: {err}")
+                raise
+        else:
+            self.events.record(ds, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
+
+    async def _prune_history(
+        self, ds: Obj, current: Obj, revisions: Sequence[Obj], pods: Sequence[Obj]
+    ) -> None:
+        """Old revisions beyond revisionHistoryLimit go, unless a pod still runs one."""
+        running = {(p["metadata"].get("labels") or {}).get(HASH_LABEL) for p in pods}
+        live = {current["metadata"]["name"]} | {
+            r["metadata"]["name"] for r in revisions
+            if (r["metadata"].get("labels") or {}).get(HASH_LABEL) in running
+        }  # fmt: skip
+        limit = int((ds.get("spec") or {}).get("revisionHistoryLimit", 10))
+        await delete_revisions(self._client, revisions_to_delete(revisions, live=live, limit=limit))
+
+    async def _write_status(self, ds: Obj, status: Obj) -> None:
+        if (ds.get("status") or {}) == status:
+            return
+        meta = ds["metadata"]
+        path = resource_path("apps", "v1", "daemonsets", meta.get("namespace", ""),
+                             meta["name"], "status")  # fmt: skip
+        try:
+            await self._client.update(path, {**ds, "status": status})
+        except ApiStatusError as err:
+            if err.code not in (404, 409):
+                raise
+            self.queue.add(key_of(ds))  # moved on meanwhile: sync again from the cache

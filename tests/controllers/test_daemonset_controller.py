@@ -1,0 +1,197 @@
+"""The DaemonSet controller against a real API server, driven with the real kubectl."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from kybernetes.client.factory import InformerFactory
+from kybernetes.client.rest import ApiClient, resource_path
+from kybernetes.controllers.daemonset import DaemonSetController
+from kybernetes.controllers.daemonset_decisions import GENERATION_LABEL
+from kybernetes.controllers.history import HASH_LABEL
+from kybernetes.util.tasks import cancel_and_wait
+from tests.apiserver.conftest import Cluster
+from tests.controllers.workload_support import (
+    NODES,
+    FakeKubelet,
+    Obj,
+    make_node,
+    pods_of,
+    until,
+)
+
+DS = resource_path("apps", "v1", "daemonsets", "default")
+REVISIONS = resource_path("apps", "v1", "controllerrevisions", "default")
+EVENTS = resource_path("", "v1", "events", "default")
+
+MANIFEST = """
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: fluentd
+spec:
+  selector:
+    matchLabels: {app: fluentd}
+  template:
+    metadata:
+      labels: {app: fluentd}
+    spec:
+      containers:
+      - {name: fluentd, image: "fluentd:1.16"}
+"""
+
+
+@pytest.fixture
+async def client(cluster: Cluster) -> AsyncIterator[ApiClient]:
+    async with ApiClient.from_kubeconfig(cluster.kubeconfig) as api:
+        yield api
+
+
+@pytest.fixture
+async def controller(client: ApiClient) -> AsyncIterator[DaemonSetController]:
+    informers = InformerFactory(client)
+    controller = DaemonSetController(informers)
+    informers.start()
+    task = asyncio.create_task(controller.run())
+    try:
+        yield controller
+    finally:
+        await cancel_and_wait(task)
+        await informers.stop()
+
+
+def pinned_node(pod: Obj) -> str:
+    """The node of the `matchFields metadata.name In [node]` affinity (one term, one value)."""
+    terms = pod["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]  # fmt: skip
+    assert len(terms) == 1 and "matchExpressions" not in terms[0]
+    [field] = terms[0]["matchFields"]
+    assert field["key"] == "metadata.name" and field["operator"] == "In"
+    [node] = field["values"]
+    return str(node)
+
+
+async def test_one_pod_per_eligible_node_and_rolling_update(
+    cluster: Cluster, client: ApiClient, controller: DaemonSetController
+) -> None:
+    taint = {"key": "dedicated", "value": "db", "effect": "NoSchedule"}
+    for name in ("node-a", "node-b"):
+        await make_node(client, name)
+    await make_node(client, "node-c", taints=[taint])
+    await cluster.kubectl("apply", "-f", "-", stdin=MANIFEST)
+
+    async def on_nodes(*nodes: str) -> bool:
+        pods = await pods_of(client, "app=fluentd")
+        return sorted(pinned_node(p) for p in pods) == sorted(nodes)
+
+    # The tainted node gets none: its taint is not tolerated.
+    await until(lambda: on_nodes("node-a", "node-b"))
+    pods = await pods_of(client, "app=fluentd")
+    first_hash = pods[0]["metadata"]["labels"][HASH_LABEL]
+    for pod in pods:
+        assert not pod["spec"].get("nodeName")  # the scheduler binds, not the controller
+        assert pod["metadata"]["generateName"] == "fluentd-"
+        assert pod["metadata"]["labels"][HASH_LABEL] == first_hash
+        assert pod["metadata"]["labels"][GENERATION_LABEL] == "1"
+        tolerated = {(t["key"], t["effect"]) for t in pod["spec"]["tolerations"]}
+        assert ("node.kubernetes.io/unreachable", "NoExecute") in tolerated
+        assert ("node.kubernetes.io/unschedulable", "NoSchedule") in tolerated
+        assert ("node.kubernetes.io/network-unavailable", "NoSchedule") not in tolerated
+
+    async with FakeKubelet(client, "app=fluentd"):
+        out = await cluster.kubectl("rollout", "status", "ds/fluentd", "--timeout=20s")
+        assert 'daemon set "fluentd" successfully rolled out' in out
+        table = await cluster.kubectl("get", "ds", "fluentd")
+        header, row = table.splitlines()
+        assert header.split() == ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE",
+                                  "AVAILABLE", "NODE", "SELECTOR", "AGE"]  # fmt: skip
+        assert row.split()[:7] == ["fluentd", "2", "2", "2", "2", "2", "<none>"]
+
+        # A new image rolls node by node; the revision label moves on.
+        old_names = {p["metadata"]["name"] for p in await pods_of(client, "app=fluentd")}
+        await cluster.kubectl("set", "image", "ds/fluentd", "fluentd=fluentd:1.17")
+        out = await cluster.kubectl("rollout", "status", "ds/fluentd", "--timeout=30s")
+        assert "successfully rolled out" in out
+        pods = await pods_of(client, "app=fluentd")
+        assert len(pods) == 2 and not old_names & {p["metadata"]["name"] for p in pods}
+        assert {p["spec"]["containers"][0]["image"] for p in pods} == {"fluentd:1.17"}
+        assert {p["metadata"]["labels"][HASH_LABEL] for p in pods} != {first_hash}
+        assert {p["metadata"]["labels"][GENERATION_LABEL] for p in pods} == {"2"}
+
+        # Tolerating the taint brings a pod to node-c too.
+        patch = '{"spec":{"template":{"spec":{"tolerations":[{"key":"dedicated","operator":"Equal","value":"db","effect":"NoSchedule"}]}}}}'  # noqa: E501
+        await cluster.kubectl("patch", "ds/fluentd", "-p", patch)
+        await until(lambda: on_nodes("node-a", "node-b", "node-c"))
+        await cluster.kubectl("rollout", "status", "ds/fluentd", "--timeout=30s")
+
+    history = await cluster.kubectl("rollout", "history", "ds/fluentd")
+    assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == [
+        "1", "2", "3"]  # fmt: skip
+    revisions = await cluster.kubectl("get", "controllerrevisions")
+    header, *rows = revisions.splitlines()
+    assert header.split() == ["NAME", "CONTROLLER", "REVISION", "AGE"]
+    assert sorted(r.split()[1:3] for r in rows) == [
+        ["daemonset.apps/fluentd", "1"], ["daemonset.apps/fluentd", "2"],
+        ["daemonset.apps/fluentd", "3"]]  # fmt: skip
+
+    # Nodes come and go: a new node gets a pod, a deleted node's pod goes.
+    await make_node(client, "node-d")
+    await until(lambda: on_nodes("node-a", "node-b", "node-c", "node-d"))
+    await client.delete(f"{NODES}/node-a")
+    await until(lambda: on_nodes("node-b", "node-c", "node-d"))
+
+    await controller.events.flush()
+    uid = (await client.get(f"{DS}/fluentd"))["metadata"]["uid"]
+    events = (await client.get(EVENTS, fieldSelector=f"involvedObject.uid={uid}"))["items"]
+    messages = {(e["reason"], e["message"].split(":")[0]) for e in events}
+    assert ("SuccessfulCreate", "Created pod") in messages
+    assert ("SuccessfulDelete", "Deleted pod") in messages
+
+
+async def test_rollout_undo_reuses_the_old_revision(
+    cluster: Cluster, client: ApiClient, controller: DaemonSetController
+) -> None:
+    await make_node(client, "node-a")
+    await cluster.kubectl("apply", "-f", "-", stdin=MANIFEST)
+    async with FakeKubelet(client, "app=fluentd"):
+        await cluster.kubectl("rollout", "status", "ds/fluentd", "--timeout=20s")
+        first = (await pods_of(client, "app=fluentd"))[0]["metadata"]["labels"][HASH_LABEL]
+        await cluster.kubectl("set", "image", "ds/fluentd", "fluentd=fluentd:1.17")
+        await cluster.kubectl("rollout", "status", "ds/fluentd", "--timeout=20s")
+        await cluster.kubectl("rollout", "undo", "ds/fluentd")
+
+        async def back_to_first() -> bool:
+            pods = await pods_of(client, "app=fluentd")
+            return [p["metadata"]["labels"][HASH_LABEL] for p in pods] == [first]
+
+        await until(back_to_first)
+    revisions = (await client.get(REVISIONS))["items"]
+    by_hash = {r["metadata"]["labels"][HASH_LABEL]: r["revision"] for r in revisions}
+    assert len(by_hash) == 2 and by_hash[first] == 3  # the old template is the newest again
+
+
+async def test_node_selector_and_relabelling(
+    cluster: Cluster, client: ApiClient, controller: DaemonSetController
+) -> None:
+    await make_node(client, "node-a", labels={"disk": "ssd"})
+    await make_node(client, "node-b")
+    manifest = MANIFEST.replace("      containers:", "      nodeSelector: {disk: ssd}\n"
+                                "      containers:")  # fmt: skip
+    await cluster.kubectl("apply", "-f", "-", stdin=manifest)
+
+    async def nodes() -> list[str]:
+        return sorted(pinned_node(p) for p in await pods_of(client, "app=fluentd"))
+
+    async def nodes_are(*wanted: str) -> bool:
+        return await nodes() == list(wanted)
+
+    await until(lambda: nodes_are("node-a"))
+    await cluster.kubectl("label", "node", "node-b", "disk=ssd")
+    await until(lambda: nodes_are("node-a", "node-b"))
+    await cluster.kubectl("label", "node", "node-a", "disk-")
+    await until(lambda: nodes_are("node-b"))
+    table = await cluster.kubectl("get", "ds", "fluentd")
+    assert table.splitlines()[1].split()[6] == "disk=ssd"
