@@ -211,10 +211,12 @@ class DaemonSetController:
 
     async def _delete_pod(self, ds: Obj, namespace: str, pod: Obj) -> None:
         name = pod["metadata"]["name"]
+        path = resource_path("", "v1", "pods", namespace, name)
         try:
-            await self._client.delete(resource_path("", "v1", "pods", namespace, name))
+            # Preconditioned on the uid: a stale cache never deletes a newer pod.
+            await self._client.delete(path, {"preconditions": {"uid": pod["metadata"]["uid"]}})
         except ApiStatusError as err:
-            if err.code != 404:
+            if err.code not in (404, 409):
                 self.events.record(ds, "Warning", "FailedDelete", f"Error deleting: {err}")
                 raise
         else:
