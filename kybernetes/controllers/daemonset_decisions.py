@@ -192,7 +192,11 @@ def _template_spec_with_defaults(ds: Obj) -> Obj:
 
 def node_should_run(node: Obj, ds: Obj) -> tuple[bool, bool]:
     """(should a daemon pod run here, may one already here keep running)."""
-    pod_spec = _template_spec_with_defaults(ds)
+    return _should_run(node, _template_spec_with_defaults(ds))
+
+
+def _should_run(node: Obj, pod_spec: Obj) -> tuple[bool, bool]:
+    """node_should_run for a template spec that already has the default tolerations."""
     wanted_node = pod_spec.get("nodeName")
     if wanted_node and wanted_node != _name(node):
         return False, False
@@ -334,10 +338,11 @@ def manage(
     delete: list[Obj] = []
     failed: list[Obj] = []
     known = set()
+    pod_spec = _template_spec_with_defaults(ds)  # once per sync, not once per node
     for node in sorted(nodes, key=_name):
         name = _name(node)
         known.add(name)
-        should_run, keep_running = node_should_run(node, ds)
+        should_run, keep_running = _should_run(node, pod_spec)
         pods = node_pods.get(name) or []
         if should_run and not pods:
             create.append(name)
@@ -385,8 +390,9 @@ def rolling_update(
     """One step of a RollingUpdate (kube's daemon/update.go rollingUpdate)."""
     pods_by_node = {k: list(v) for k, v in node_pods.items()}
     desired = 0
+    pod_spec = _template_spec_with_defaults(ds)
     for node in nodes:
-        if node_should_run(node, ds)[0]:
+        if _should_run(node, pod_spec)[0]:
             desired += 1
             pods_by_node.setdefault(_name(node), [])
     surge, max_unavailable = update_budgets(ds, desired)
@@ -443,8 +449,9 @@ def daemonset_status(
     """The counts `kubectl get ds` and `kubectl rollout status ds` read."""
     desired = current = misscheduled = ready = available = updated = 0
     min_ready = _min_ready(ds)
+    pod_spec = _template_spec_with_defaults(ds)
     for node in nodes:
-        should_run, _ = node_should_run(node, ds)
+        should_run, _ = _should_run(node, pod_spec)
         pods = sorted(node_pods.get(_name(node)) or [], key=_created_key)
         if not should_run:
             misscheduled += 1 if pods else 0
