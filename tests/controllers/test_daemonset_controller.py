@@ -16,6 +16,7 @@ from kybernetes.util.tasks import cancel_and_wait
 from tests.apiserver.conftest import Cluster
 from tests.controllers.workload_support import (
     NODES,
+    PODS,
     FakeKubelet,
     Obj,
     make_node,
@@ -143,7 +144,22 @@ async def test_one_pod_per_eligible_node_and_rolling_update(
     await client.delete(f"{NODES}/node-a")
     await until(lambda: on_nodes("node-b", "node-c", "node-d"))
 
+    # A daemon pod the kubelet failed is deleted and replaced.
+    [victim] = [p for p in await pods_of(client, "app=fluentd") if pinned_node(p) == "node-b"]
+    await client.update(f"{PODS}/{victim['metadata']['name']}/status",
+                        {**victim, "status": {"phase": "Failed"}})  # fmt: skip
+
+    async def replaced() -> bool:
+        pods = [p for p in await pods_of(client, "app=fluentd") if pinned_node(p) == "node-b"]
+        return len(pods) == 1 and pods[0]["metadata"]["uid"] != victim["metadata"]["uid"]
+
+    await until(replaced)
+
     await controller.events.flush()
+    described = await cluster.kubectl("describe", "ds", "fluentd")
+    assert "SuccessfulCreate" in described and "FailedDaemonPod" in described
+    shown = await cluster.kubectl("rollout", "history", "ds/fluentd", "--revision=1")
+    assert "fluentd:1.16" in shown
     uid = (await client.get(f"{DS}/fluentd"))["metadata"]["uid"]
     events = (await client.get(EVENTS, fieldSelector=f"involvedObject.uid={uid}"))["items"]
     messages = {(e["reason"], e["message"].split(":")[0]) for e in events}

@@ -171,6 +171,8 @@ async def test_ordered_ready_creation_scale_down_and_history(
     uid = (await client.get(f"{STS}/web"))["metadata"]["uid"]
     events = (await client.get(EVENTS, fieldSelector=f"involvedObject.uid={uid}"))["items"]
     messages = {(e["reason"], e["message"]) for e in events}
+    described = await cluster.kubectl("describe", "sts", "web")
+    assert "create Pod web-0 in StatefulSet web successful" in described
     assert ("SuccessfulCreate", "create Pod web-0 in StatefulSet web successful") in messages
     assert ("SuccessfulCreate", "create Claim www-web-0 Pod web-0 in StatefulSet web "
             "success") in messages  # fmt: skip
