@@ -9,13 +9,17 @@ import pytest
 
 from kybernetes.client.factory import InformerFactory
 from kybernetes.client.rest import ApiClient, resource_path
+from kybernetes.controllers.daemonset import DaemonSetController
+from kybernetes.controllers.deployment import DeploymentController
 from kybernetes.controllers.history import HASH_LABEL
+from kybernetes.controllers.replicaset import ReplicaSetController
 from kybernetes.controllers.statefulset import StatefulSetController
 from kybernetes.util.tasks import cancel_and_wait
 from tests.apiserver.conftest import Cluster
 from tests.controllers.workload_support import (
     FakeKubelet,
     Obj,
+    make_node,
     mark_ready,
     pods_of,
     until,
@@ -160,7 +164,7 @@ async def test_ordered_ready_creation_scale_down_and_history(
 
         async def undone() -> bool:
             now = await status(client)
-            return now.get("currentRevision") == now.get("updateRevision") == first_revision
+            return bool(now.get("currentRevision") == now.get("updateRevision") == first_revision)
 
         await until(undone)
     revisions = (await client.get(resource_path("apps", "v1", "controllerrevisions",
@@ -249,3 +253,36 @@ async def test_parallel_creates_and_deletes_without_waiting(
     await until(lambda: count_is(3))  # none of them ever ready
     await cluster.kubectl("scale", "sts/web", "--replicas=0")
     await until(lambda: count_is(0))
+
+
+async def test_runs_beside_the_other_controllers_on_shared_informers(
+    cluster: Cluster, client: ApiClient
+) -> None:
+    """As the controller manager runs them: one InformerFactory, shared pod cache and indexes."""
+    informers = InformerFactory(client)
+    kinds = (ReplicaSetController, DeploymentController, DaemonSetController,
+             StatefulSetController)  # fmt: skip
+    controllers = [make(informers) for make in kinds]
+    informers.start()
+    tasks = [asyncio.create_task(c.run()) for c in controllers]
+    try:
+        await make_node(client, "node-a")
+        await cluster.kubectl("apply", "-f", "-", stdin=MANIFEST.format(policy="Parallel"))
+        await client.create(resource_path("apps", "v1", "daemonsets", "default"), {
+            "metadata": {"name": "agent"},
+            "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                     "template": {"metadata": {"labels": {"app": "agent"}},
+                                  "spec": {"containers": [{"name": "a", "image": "agent"}]}}},
+        })  # fmt: skip
+        await cluster.kubectl("create", "deployment", "api", "--image=api", "--replicas=2")
+
+        async def all_there() -> bool:
+            return (len(await names(client)) == 3
+                    and len(await pods_of(client, "app=agent")) == 1
+                    and len(await pods_of(client, "app=api")) == 2)  # fmt: skip
+
+        await until(all_there)
+    finally:
+        for task in tasks:
+            await cancel_and_wait(task)
+        await informers.stop()
