@@ -98,9 +98,7 @@ class DaemonSetController:
         self.nodes.on_add(lambda node: self._enqueue_all())
         self.nodes.on_update(self._node_updated)
         self.nodes.on_delete(lambda node: self._enqueue_all())
-        self.expectations = Expectations(
-            lambda key: self.pods.get(key) is not None, lambda: asyncio.get_running_loop().time()
-        )
+        self.expectations = Expectations(self.pods.get, lambda: asyncio.get_running_loop().time())
 
     def _pod_changed(self, pod: Obj) -> None:
         key = _owner_key(pod, "DaemonSet")

@@ -76,9 +76,7 @@ class StatefulSetController:
         self.pods.on_add(self._pod_changed)
         self.pods.on_update(lambda old, new: self._pod_changed(new))
         self.pods.on_delete(self._pod_changed)
-        self.expectations = Expectations(
-            lambda key: self.pods.get(key) is not None, lambda: asyncio.get_running_loop().time()
-        )
+        self.expectations = Expectations(self.pods.get, lambda: asyncio.get_running_loop().time())
 
     def _pod_changed(self, pod: Obj) -> None:
         meta = pod.get("metadata") or {}
