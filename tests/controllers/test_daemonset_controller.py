@@ -75,9 +75,11 @@ def pinned_node(pod: Obj) -> str:
     return str(node)
 
 
+@pytest.mark.parametrize("bind", [False, True], ids=["pinned", "bound"])
 async def test_one_pod_per_eligible_node_and_rolling_update(
-    cluster: Cluster, client: ApiClient, controller: DaemonSetController
+    cluster: Cluster, client: ApiClient, controller: DaemonSetController, bind: bool
 ) -> None:
+    """`bound`: pods get bound and deleted gracefully (Terminating until the kubelet is done)."""
     taint = {"key": "dedicated", "value": "db", "effect": "NoSchedule"}
     for name in ("node-a", "node-b"):
         await make_node(client, name)
@@ -102,7 +104,7 @@ async def test_one_pod_per_eligible_node_and_rolling_update(
         assert ("node.kubernetes.io/unschedulable", "NoSchedule") in tolerated
         assert ("node.kubernetes.io/network-unavailable", "NoSchedule") not in tolerated
 
-    async with FakeKubelet(client, "app=fluentd"):
+    async with FakeKubelet(client, "app=fluentd", bind=bind):
         out = await cluster.kubectl("rollout", "status", "ds/fluentd", "--timeout=20s")
         assert 'daemon set "fluentd" successfully rolled out' in out
         table = await cluster.kubectl("get", "ds", "fluentd")
@@ -121,6 +123,8 @@ async def test_one_pod_per_eligible_node_and_rolling_update(
         assert {p["spec"]["containers"][0]["image"] for p in pods} == {"fluentd:1.17"}
         assert {p["metadata"]["labels"][HASH_LABEL] for p in pods} != {first_hash}
         assert {p["metadata"]["labels"][GENERATION_LABEL] for p in pods} == {"2"}
+        if bind:  # the old pods went through Terminating on their nodes
+            assert all(p["spec"]["nodeName"] == pinned_node(p) for p in pods)
 
         # Tolerating the taint brings a pod to node-c too.
         patch = '{"spec":{"template":{"spec":{"tolerations":[{"key":"dedicated","operator":"Equal","value":"db","effect":"NoSchedule"}]}}}}'  # noqa: E501

@@ -65,23 +65,75 @@ async def pods_of(client: ApiClient, selector: str) -> list[Obj]:
     return sorted(live, key=lambda p: p["metadata"]["name"])
 
 
-class FakeKubelet:
-    """Marks every pod it sees Running and Ready, except the names in `hold`."""
+def pinned_to(pod: Obj) -> str:
+    """The node a `matchFields metadata.name In [node]` affinity names ("" if none)."""
+    required = ((pod["spec"].get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution") or {}  # fmt: skip
+    for term in required.get("nodeSelectorTerms") or []:
+        for expr in term.get("matchFields") or []:
+            if expr.get("key") == "metadata.name" and expr.get("values"):
+                return str(expr["values"][0])
+    return ""
 
-    def __init__(self, client: ApiClient, selector: str) -> None:
+
+class FakeKubelet:
+    """Marks every pod it sees Running and Ready, except the names in `hold`.
+
+    With `bind`, it also plays the scheduler for pinned pods (binding them to
+    the node their affinity names) and finishes the graceful deletion of
+    bound pods, as a kubelet does once the containers stopped.
+    """
+
+    def __init__(self, client: ApiClient, selector: str, *, bind: bool = False) -> None:
         self.client = client
         self.selector = selector
+        self.bind = bind
         self.hold: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
         n = 0
         while True:
-            for pod in await pods_of(self.client, self.selector):
-                if not is_ready(pod) and pod["metadata"]["name"] not in self.hold:
+            items = (await self.client.get(PODS, labelSelector=self.selector))["items"]
+            for pod in items:
+                name = pod["metadata"]["name"]
+                if pod["metadata"].get("deletionTimestamp"):
+                    if self.bind:
+                        await self._finish_deletion(pod)
+                    continue
+                if self.bind and not pod["spec"].get("nodeName") and pinned_to(pod):
+                    await self._bind(pod)
+                    continue  # ready once bound, as on a real node
+                if not is_ready(pod) and name not in self.hold:
                     n += 1
                     await mark_ready(self.client, pod, ip=f"10.244.0.{n % 250 + 2}")
             await asyncio.sleep(0.05)
+
+    async def _bind(self, pod: Obj) -> None:
+        meta = pod["metadata"]
+        body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": meta["name"]},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": pinned_to(pod)}}  # fmt: skip
+        try:
+            await self.client.create(f"{PODS}/{meta['name']}/binding", body)
+            return
+        except ApiStatusError as err:
+            if err.code == 409:
+                return
+            # No pods/binding on this server yet: set nodeName as binding would.
+        bound = {**pod, "spec": {**pod["spec"], "nodeName": pinned_to(pod)}}
+        try:
+            await self.client.update(f"{PODS}/{meta['name']}", bound)
+        except ApiStatusError as err:
+            if err.code not in (404, 409):
+                raise
+
+    async def _finish_deletion(self, pod: Obj) -> None:
+        body = {"gracePeriodSeconds": 0, "preconditions": {"uid": pod["metadata"]["uid"]}}
+        try:
+            await self.client.delete(f"{PODS}/{pod['metadata']['name']}", body)
+        except ApiStatusError as err:
+            if err.code not in (404, 409):
+                raise
 
     async def __aenter__(self) -> FakeKubelet:
         self._task = asyncio.create_task(self._run(), name="fake-kubelet")
