@@ -8,8 +8,12 @@ ordinal order, deletions guarded by the pod's uid so a late delete never
 hits the replacement of the same name), prunes history and writes the
 status, conditioned on the set's resourceVersion.
 
-Not here yet: adopting orphan pods and revisions, `whenScaled: Delete`
-claim retention, `maxUnavailable` for rolling updates (alpha in kube).
+Claims are kept (Retain) unless `persistentVolumeClaimRetentionPolicy` says
+Delete: then the set owns them (whenDeleted), or a pod scaled away does
+(whenScaled), and the garbage collector removes them.
+
+Not here yet: adopting orphan pods and revisions, and `maxUnavailable` for
+rolling updates (alpha in kube).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from kybernetes.controllers.statefulset_decisions import (
     StatefulPlan,
     apply_revision,
     claims_for,
+    claims_to_release,
     ordinal_of,
     plan_step,
     pod_revision,
@@ -156,7 +161,8 @@ class StatefulSetController:
                     self.events.record(sts, "Normal", "RecreatingTerminatedPod",
                                        f"StatefulSet {namespace}/{name} is recreating terminated "
                                        f"Pod {pod_name}")  # fmt: skip
-            await self._delete_pod(sts, pod)
+            if await self._release_claims(sts, pod):
+                await self._delete_pod(sts, pod)
         for pod in plan.update:
             await self._update_pod(sts, pod)
         for pod in plan.create:
@@ -198,6 +204,33 @@ class StatefulSetController:
         self.expectations.expect(key, created=[key_of(created)])
         self.events.record(sts, "Normal", "SuccessfulCreate",
                            f"create Pod {name} in StatefulSet {set_name} successful")  # fmt: skip
+        return True
+
+    async def _release_claims(self, sts: Obj, pod: Obj) -> bool:
+        """`whenScaled: Delete`: a pod leaving for good takes its claims with it.
+
+        False when a claim could not be handed over yet (the pod stays until it is).
+        """
+        ordinal = ordinal_of(sts["metadata"]["name"], pod)
+        wanted = int((sts.get("spec") or {}).get("replicas", 1))
+        start = int(((sts.get("spec") or {}).get("ordinals") or {}).get("start") or 0)
+        if ordinal is None or start <= ordinal < start + wanted:
+            return True  # replaced, not scaled away: its claims stay
+        namespace = sts["metadata"].get("namespace", "")
+        existing = {c["metadata"]["name"]: c for c in self.claims.items.values()
+                    if c["metadata"].get("namespace", "") == namespace}  # fmt: skip
+        for claim in claims_to_release(sts, pod, existing):
+            path = resource_path("", "v1", "persistentvolumeclaims", namespace,
+                                 claim["metadata"]["name"])  # fmt: skip
+            try:
+                await self._client.update(path, claim)
+            except ApiStatusError as err:
+                if err.code == 404:
+                    continue
+                if err.code != 409:
+                    raise
+                self.queue.add(key_of(sts))
+                return False
         return True
 
     async def _delete_pod(self, sts: Obj, pod: Obj) -> None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import copy
 import datetime
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ __all__ = [
     "apply_revision",
     "claim_name",
     "claims_for",
+    "claims_to_release",
     "complete_rolling_update",
     "identity_matches",
     "ordinal_of",
@@ -153,6 +154,31 @@ def claims_for(sts: Obj, ordinal: int) -> list[Obj]:
         claim.pop("status", None)
         claims.append(claim)
     return claims
+
+
+def claims_to_release(sts: Obj, pod: Obj, existing: Mapping[str, Obj]) -> list[Obj]:
+    """Claims of a pod condemned by a scale-down that it must own before it goes.
+
+    With `whenScaled: Delete`, each claim of the ordinal gets the pod as an
+    owner, so the garbage collector removes the claim once the pod is gone.
+    `existing` holds the claims by name; the changed copies are returned.
+    """
+    policy = _spec(sts).get("persistentVolumeClaimRetentionPolicy") or {}
+    ordinal = ordinal_of(_meta(sts)["name"], pod)
+    if policy.get("whenScaled") != "Delete" or ordinal is None:
+        return []
+    meta = _meta(pod)
+    ref = {"apiVersion": "v1", "kind": "Pod", "name": meta["name"], "uid": meta["uid"]}
+    changed = []
+    for template in _spec(sts).get("volumeClaimTemplates") or []:
+        claim = existing.get(claim_name(template, sts, ordinal))
+        if claim is None:
+            continue
+        refs = list(_meta(claim).get("ownerReferences") or [])
+        if any(r.get("uid") == meta["uid"] for r in refs):
+            continue
+        changed.append({**claim, "metadata": {**_meta(claim), "ownerReferences": [*refs, ref]}})
+    return changed
 
 
 def with_identity(sts: Obj, pod: Obj, ordinal: int) -> Obj:

@@ -251,6 +251,17 @@ async def test_parallel_creates_and_deletes_without_waiting(
         return len(await names(client)) == n
 
     await until(lambda: count_is(3))  # none of them ever ready
+    # whenScaled: Delete hands each claim to its pod before the pod goes.
+    patch = '{"spec":{"persistentVolumeClaimRetentionPolicy":{"whenScaled":"Delete"}}}'
+    await cluster.kubectl("patch", "sts/web", "-p", patch)
+    uids = {p["metadata"]["name"]: p["metadata"]["uid"] for p in await pods_of(client, "app=nginx")}
+    await cluster.kubectl("scale", "sts/web", "--replicas=1")
+    await until(lambda: count_is(1))
+    claims = {c["metadata"]["name"]: c for c in (await client.get(PVCS))["items"]}
+    assert not claims["www-web-0"]["metadata"].get("ownerReferences")
+    for n in (1, 2):
+        [ref] = claims[f"www-web-{n}"]["metadata"]["ownerReferences"]
+        assert ref["kind"] == "Pod" and ref["uid"] == uids[f"web-{n}"]
     await cluster.kubectl("scale", "sts/web", "--replicas=0")
     await until(lambda: count_is(0))
 

@@ -15,6 +15,7 @@ from kybernetes.controllers.statefulset_decisions import (
     StatefulPlan,
     apply_revision,
     claims_for,
+    claims_to_release,
     ordinal_of,
     plan_step,
     stateful_pod,
@@ -244,3 +245,18 @@ def test_status_available_needs_min_ready_seconds() -> None:
     status = statefulset_status(sts(minReadySeconds=60), [pod(0, ready_for=10)],
                                 current_revision=UPD, update_revision=UPD, now=NOW)  # fmt: skip
     assert status["readyReplicas"] == 1 and status["availableReplicas"] == 0
+
+
+def test_claims_to_release_on_scale_down_with_when_scaled_delete() -> None:
+    template = {"metadata": {"name": "www"}, "spec": {}}
+    claim = {"metadata": {"name": "www-web-2", "ownerReferences": [{"uid": "other"}]}}
+    retain = sts(1, volumeClaimTemplates=[template])
+    assert claims_to_release(retain, pod(2), {"www-web-2": claim}) == []
+    delete = sts(1, volumeClaimTemplates=[template],
+                 persistentVolumeClaimRetentionPolicy={"whenDeleted": "Retain",
+                                                       "whenScaled": "Delete"})  # fmt: skip
+    [changed] = claims_to_release(delete, pod(2), {"www-web-2": claim})
+    pod_ref = {"apiVersion": "v1", "kind": "Pod", "name": "web-2", "uid": "uid-2"}
+    assert changed["metadata"]["ownerReferences"] == [{"uid": "other"}, pod_ref]
+    assert claims_to_release(delete, pod(2), {"www-web-2": changed}) == []  # already owned
+    assert claims_to_release(delete, pod(2), {}) == []  # no claim: nothing to hand over
