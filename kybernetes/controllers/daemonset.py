@@ -11,8 +11,10 @@ writes the status, conditioned on the DaemonSet's resourceVersion.
 Pods are pinned to their node by a `matchFields metadata.name` node
 affinity; the scheduler binds them, as in Kubernetes since 1.12.
 
-Not here yet: adopting orphan pods and revisions, and the back-off kube
-puts on re-creating daemon pods a kubelet keeps failing.
+Orphan pods the selector matches are adopted, owned pods it no longer
+matches released (`adoption`). Not here yet: adopting orphan
+ControllerRevisions, and the back-off kube puts on re-creating daemon pods
+a kubelet keeps failing.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from kybernetes.client.indexes import BY_CONTROLLER, controller_uid
 from kybernetes.client.informer import key_of
 from kybernetes.client.rest import ApiStatusError, resource_path
 from kybernetes.client.workqueue import WorkQueue
+from kybernetes.controllers.adoption import ORPHANS, claim_pods, orphan_namespace
 from kybernetes.controllers.daemonset_decisions import (
     DaemonPlan,
     daemon_pod,
@@ -88,6 +91,7 @@ class DaemonSetController:
         self.nodes = informers.informer("", "v1", "nodes")
         self.revisions = informers.informer("apps", "v1", "controllerrevisions")
         self.pods.add_index(BY_CONTROLLER, controller_uid)
+        self.pods.add_index(ORPHANS, orphan_namespace)
         self.revisions.add_index(BY_CONTROLLER, controller_uid)
         self.queue: WorkQueue[str] = WorkQueue(name="daemonset")
         self.daemonsets.on_add(lambda ds: self.queue.add(key_of(ds)))
@@ -104,6 +108,23 @@ class DaemonSetController:
         key = _owner_key(pod, "DaemonSet")
         if key is not None:
             self.queue.add(key)
+        elif orphan_namespace(pod):
+            self._orphan_changed(pod)
+
+    def _orphan_changed(self, pod: Obj) -> None:
+        """An orphan wakes the DaemonSets of its namespace whose selector matches it."""
+        meta = pod.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        for key, ds in list(self.daemonsets.items.items()):
+            if (ds.get("metadata") or {}).get("namespace") != meta.get("namespace"):
+                continue
+            try:
+                selector = selectors.label_selector_from_object(
+                    (ds.get("spec") or {}).get("selector"))  # fmt: skip
+            except selectors.SelectorError:
+                continue
+            if selector.matches(labels):
+                self.queue.add(key)
 
     def _node_updated(self, old: Obj, new: Obj) -> None:
         if _node_matters(old, new):
@@ -118,16 +139,21 @@ class DaemonSetController:
                              informers=(self.daemonsets, self.pods, self.nodes, self.revisions),
                              events=self.events)  # fmt: skip
 
-    def _daemon_pods(self, ds: Obj) -> list[Obj]:
-        """Pods this DaemonSet controls that its selector still selects."""
+    async def _daemon_pods(self, ds: Obj) -> list[Obj]:
+        """Pods this DaemonSet controls, after adopting orphans and releasing strays."""
         try:
             selector = selectors.label_selector_from_object((ds.get("spec") or {}).get("selector"))
         except selectors.SelectorError:
             return []
-        return [
-            p for p in self.pods.by_index(BY_CONTROLLER, ds["metadata"]["uid"])
-            if selector.matches((p.get("metadata") or {}).get("labels") or {})
-        ]  # fmt: skip
+        meta = ds["metadata"]
+        candidates = [*self.pods.by_index(BY_CONTROLLER, meta["uid"]),
+                      *self.pods.by_index(ORPHANS, meta.get("namespace", ""))]  # fmt: skip
+
+        def selected(pod: Obj) -> bool:
+            return selector.matches((pod.get("metadata") or {}).get("labels") or {})
+
+        return await claim_pods(self._client, ds, candidates, selected, kind="DaemonSet",
+                                plural="daemonsets")  # fmt: skip
 
     async def sync(self, key: str) -> None:
         ds = self.daemonsets.get(key)
@@ -149,7 +175,7 @@ class DaemonSetController:
             return
         digest = str((current["metadata"].get("labels") or {}).get(HASH_LABEL, digest))
         nodes = list(self.nodes.items.values())
-        pods = self._daemon_pods(ds)
+        pods = await self._daemon_pods(ds)
         now = _now()
         if self.expectations.satisfied(key):
             node_pods = nodes_to_daemon_pods(pods)

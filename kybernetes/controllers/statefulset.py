@@ -12,8 +12,10 @@ Claims are kept (Retain) unless `persistentVolumeClaimRetentionPolicy` says
 Delete: then the set owns them (whenDeleted), or a pod scaled away does
 (whenScaled), and the garbage collector removes them.
 
-Not here yet: adopting orphan pods and revisions, and `maxUnavailable` for
-rolling updates (alpha in kube).
+Orphan pods named `<set>-<n>` that the selector matches are adopted, owned
+pods it no longer matches released (`adoption`). Not here yet: adopting
+orphan ControllerRevisions, and `maxUnavailable` for rolling updates (alpha
+in kube).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from kybernetes.client.indexes import BY_CONTROLLER, controller_uid
 from kybernetes.client.informer import key_of
 from kybernetes.client.rest import ApiStatusError, resource_path
 from kybernetes.client.workqueue import WorkQueue
+from kybernetes.controllers.adoption import ORPHANS, claim_pods, orphan_namespace
 from kybernetes.controllers.daemonset_decisions import seconds_until_available
 from kybernetes.controllers.expectations import Expectations
 from kybernetes.controllers.history import (
@@ -74,6 +77,7 @@ class StatefulSetController:
         self.claims = informers.informer("", "v1", "persistentvolumeclaims")
         self.revisions = informers.informer("apps", "v1", "controllerrevisions")
         self.pods.add_index(BY_CONTROLLER, controller_uid)
+        self.pods.add_index(ORPHANS, orphan_namespace)
         self.revisions.add_index(BY_CONTROLLER, controller_uid)
         self.queue: WorkQueue[str] = WorkQueue(name="statefulset")
         self.sets.on_add(lambda sts: self.queue.add(key_of(sts)))
@@ -88,23 +92,33 @@ class StatefulSetController:
         for ref in meta.get("ownerReferences") or []:
             if ref.get("controller") and ref.get("kind") == "StatefulSet":
                 self.queue.add(f"{meta.get('namespace', '')}/{ref['name']}")
+        if orphan_namespace(pod):
+            # An orphan named like a set's pod wakes that set (which may adopt it).
+            parent = str(meta.get("name", "")).rpartition("-")[0]
+            if self.sets.get(f"{meta.get('namespace', '')}/{parent}") is not None:
+                self.queue.add(f"{meta.get('namespace', '')}/{parent}")
 
     async def run(self) -> None:
         await run_controller(queue=self.queue, sync=self.sync, workers=WORKERS,
                              informers=(self.sets, self.pods, self.claims, self.revisions),
                              events=self.events)  # fmt: skip
 
-    def _set_pods(self, sts: Obj) -> list[Obj]:
+    async def _set_pods(self, sts: Obj) -> list[Obj]:
+        """The set's pods, after adopting orphans of its name and releasing strays."""
         try:
             selector = selectors.label_selector_from_object((sts.get("spec") or {}).get("selector"))
         except selectors.SelectorError:
             return []
-        name = sts["metadata"]["name"]
-        return [
-            p for p in self.pods.by_index(BY_CONTROLLER, sts["metadata"]["uid"])
-            if selector.matches((p.get("metadata") or {}).get("labels") or {})
-            and ordinal_of(name, p) is not None
-        ]  # fmt: skip
+        meta = sts["metadata"]
+        candidates = [*self.pods.by_index(BY_CONTROLLER, meta["uid"]),
+                      *self.pods.by_index(ORPHANS, meta.get("namespace", ""))]  # fmt: skip
+
+        def member(pod: Obj) -> bool:
+            labels = (pod.get("metadata") or {}).get("labels") or {}
+            return selector.matches(labels) and ordinal_of(meta["name"], pod) is not None
+
+        return await claim_pods(self._client, sts, candidates, member, kind="StatefulSet",
+                                plural="statefulsets")  # fmt: skip
 
     async def sync(self, key: str) -> None:
         sts = self.sets.get(key)
@@ -130,7 +144,7 @@ class StatefulSetController:
         by_name = {r["metadata"]["name"]: r for r in revisions}
         current = by_name.get(str(status.get("currentRevision") or ""), update)
         update_name, current_name = update["metadata"]["name"], current["metadata"]["name"]
-        pods = self._set_pods(sts)
+        pods = await self._set_pods(sts)
         now = _now()
         plan = plan_step(sts, pods, now=now,
                          current=(apply_revision(sts, current), current_name),

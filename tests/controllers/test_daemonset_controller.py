@@ -215,3 +215,34 @@ async def test_node_selector_and_relabelling(
     await until(lambda: nodes_are("node-b"))
     table = await cluster.kubectl("get", "ds", "fluentd")
     assert table.splitlines()[1].split()[6] == "disk=ssd"
+
+
+async def test_adopts_orphans_and_releases_strays(
+    cluster: Cluster, client: ApiClient, controller: DaemonSetController
+) -> None:
+    await make_node(client, "node-a")
+    await make_node(client, "node-b")
+    await cluster.kubectl("apply", "-f", "-", stdin=MANIFEST)
+    uid = (await client.get(f"{DS}/fluentd"))["metadata"]["uid"]
+
+    async def owned_on(*nodes: str) -> bool:
+        pods = await pods_of(client, "app=fluentd")
+        refs = [[r["uid"] for r in p["metadata"].get("ownerReferences") or []] for p in pods]
+        on = sorted(pinned_node(p) for p in pods)
+        return on == sorted(nodes) and refs == [[uid]] * len(pods)
+
+    await until(lambda: owned_on("node-a", "node-b"))
+    before = {p["metadata"]["name"] for p in await pods_of(client, "app=fluentd")}
+    # Orphaned (as the garbage collector leaves pods after --cascade=orphan): adopted back,
+    # not duplicated.
+    [stray] = [p for p in await pods_of(client, "app=fluentd") if pinned_node(p) == "node-a"]
+    name = stray["metadata"]["name"]
+    await client.patch(f"{PODS}/{name}", {"metadata": {"ownerReferences": None}})
+    await until(lambda: owned_on("node-a", "node-b"))
+    assert {p["metadata"]["name"] for p in await pods_of(client, "app=fluentd")} == before
+    # A pod relabelled out of the selector is released, and its node gets a new daemon pod.
+    await cluster.kubectl("label", "pod", name, "app=debug", "--overwrite")
+    await until(lambda: owned_on("node-a", "node-b"))
+    released = await client.get(f"{PODS}/{name}")
+    assert not released["metadata"].get("ownerReferences")
+    assert name not in {p["metadata"]["name"] for p in await pods_of(client, "app=fluentd")}

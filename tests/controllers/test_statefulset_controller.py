@@ -251,6 +251,16 @@ async def test_parallel_creates_and_deletes_without_waiting(
         return len(await names(client)) == n
 
     await until(lambda: count_is(3))  # none of them ever ready
+    # An orphaned member is adopted back, not replaced.
+    web1 = await client.get(f"{PODS}/web-1")
+    await client.patch(f"{PODS}/web-1", {"metadata": {"ownerReferences": None}})
+
+    async def adopted() -> bool:
+        pod = await client.get(f"{PODS}/web-1")
+        return bool(pod["metadata"].get("ownerReferences"))
+
+    await until(adopted)
+    assert (await client.get(f"{PODS}/web-1"))["metadata"]["uid"] == web1["metadata"]["uid"]
     # whenScaled: Delete hands each claim to its pod before the pod goes.
     patch = '{"spec":{"persistentVolumeClaimRetentionPolicy":{"whenScaled":"Delete"}}}'
     await cluster.kubectl("patch", "sts/web", "-p", patch)
