@@ -51,7 +51,15 @@ async def ensure_revision(
         if revision_number(found) < newest:
             # An older template came back (kubectl rollout undo): it is the newest now.
             body = {**found, "revision": newest + 1}
-            updated: Obj = await client.update(_path(namespace, found["metadata"]["name"]), body)
+            path = _path(namespace, found["metadata"]["name"])
+            try:
+                updated: Obj = await client.update(path, body)
+            except ApiStatusError as err:
+                if err.code != 409:
+                    raise
+                # Our cache lagged behind our own renumbering: the server has it.
+                fresh: Obj = await client.get(path)
+                return fresh
             return updated
         return found
     wanted = controller_revision(
