@@ -12,9 +12,8 @@ Pods are pinned to their node by a `matchFields metadata.name` node
 affinity; the scheduler binds them, as in Kubernetes since 1.12.
 
 Orphan pods the selector matches are adopted, owned pods it no longer
-matches released (`adoption`). Not here yet: adopting orphan
-ControllerRevisions, and the back-off kube puts on re-creating daemon pods
-a kubelet keeps failing.
+matches released (`adoption`); failed daemon pods are replaced with a
+per-node back-off. Not here yet: adopting orphan ControllerRevisions.
 """
 
 from __future__ import annotations
@@ -41,6 +40,7 @@ from kybernetes.controllers.daemonset_decisions import (
     nodes_to_daemon_pods,
     rolling_update,
     seconds_until_available,
+    target_node,
 )
 from kybernetes.controllers.expectations import Expectations
 from kybernetes.controllers.history import (
@@ -53,7 +53,7 @@ from kybernetes.controllers.history_client import HashCollision, delete_revision
 from kybernetes.controllers.replicaset_decisions import slow_start_batches
 from kybernetes.controllers.runner import run_controller
 
-__all__ = ["DaemonSetController"]
+__all__ = ["DaemonSetController", "FailedPodBackoff"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,30 @@ def _node_matters(old: Obj, new: Obj) -> bool:
     ) or (old.get("spec") or {}).get("taints") != (new.get("spec") or {}).get("taints")
 
 
+class FailedPodBackoff:
+    """Per DaemonSet and node: how soon a failed daemon pod may be replaced again.
+
+    A kubelet that keeps rejecting a daemon pod would otherwise meet an
+    endless create/delete loop; like kube's failedPodsBackoff the wait
+    doubles from 1 s to 15 min with each failure, and resets after a quiet
+    spell of twice the cap.
+    """
+
+    def __init__(self, *, initial: float = 1.0, cap: float = 900.0) -> None:
+        self._initial, self._cap = initial, cap
+        self._entries: dict[str, tuple[float, float]] = {}  # key -> (last failure, delay)
+
+    def wait(self, key: str, now: float) -> float | None:
+        """Seconds left before acting again on `key`, or None (and the delay steps up)."""
+        last, delay = self._entries.get(key, (now, 0.0))
+        if delay and now - last < delay:
+            return delay - (now - last)
+        if delay and now - last > 2 * self._cap:
+            delay = 0.0
+        self._entries[key] = (now, min(delay * 2, self._cap) if delay else self._initial)
+        return None
+
+
 class DaemonSetController:
     def __init__(self, informers: InformerFactory) -> None:
         self._client = informers.client
@@ -103,6 +127,7 @@ class DaemonSetController:
         self.nodes.on_update(self._node_updated)
         self.nodes.on_delete(lambda node: self._enqueue_all())
         self.expectations = Expectations(self.pods.get, lambda: asyncio.get_running_loop().time())
+        self.failed_backoff = FailedPodBackoff()
 
     def _pod_changed(self, pod: Obj) -> None:
         key = _owner_key(pod, "DaemonSet")
@@ -199,12 +224,19 @@ class DaemonSetController:
 
     async def _apply(self, ds: Obj, key: str, plan: DaemonPlan, digest: str) -> None:
         namespace = ds["metadata"].get("namespace", "")
+        held = []
+        now = asyncio.get_running_loop().time()
         for pod in plan.failed:
+            wait = self.failed_backoff.wait(f"{key}/{target_node(pod)}", now)
+            if wait is not None:
+                held.append(pod)  # replaced too often lately: later
+                self.queue.add_after(key, wait)
+                continue
             self.events.record(ds, "Warning", "FailedDaemonPod",
                                f"Found failed daemon pod {namespace}/{pod['metadata']['name']} "
                                f"on node {pod['spec'].get('nodeName', '')}, will try to kill "
                                "it")  # fmt: skip
-        deletes = list(plan.delete)[:BURST]
+        deletes = [p for p in plan.delete if p not in held][:BURST]
         self.expectations.expect(key, deleted=[key_of(p) for p in deletes])
         for pod in deletes:
             await self._delete_pod(ds, namespace, pod)

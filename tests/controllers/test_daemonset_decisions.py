@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from kybernetes.api.times import format_time
+from kybernetes.controllers.daemonset import FailedPodBackoff
 from kybernetes.controllers.daemonset_decisions import (
     daemon_pod,
     daemonset_status,
@@ -336,3 +337,17 @@ def test_status_counts_nodes() -> None:
         "updatedNumberScheduled": 1,
         "observedGeneration": 3,
     }
+
+
+def test_failed_pod_backoff_doubles_and_resets() -> None:
+    backoff = FailedPodBackoff(initial=1, cap=8)
+    assert backoff.wait("ds/n1", 0) is None  # the first failure is replaced at once
+    assert backoff.wait("ds/n1", 0.5) == pytest.approx(0.5)
+    assert backoff.wait("ds/n2", 0.5) is None  # per node
+    assert backoff.wait("ds/n1", 1.0) is None
+    assert backoff.wait("ds/n1", 2.0) == pytest.approx(1.0)  # now 2 s
+    for now in (3.0, 7.0, 15.0, 23.0):
+        assert backoff.wait("ds/n1", now) is None
+    assert backoff.wait("ds/n1", 30.0) == pytest.approx(1.0)  # capped at 8 s
+    assert backoff.wait("ds/n1", 23.0 + 17) is None  # quiet for > 2 x cap: back to 1 s
+    assert backoff.wait("ds/n1", 40.5) == pytest.approx(0.5)
