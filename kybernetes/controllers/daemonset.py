@@ -209,8 +209,9 @@ class DaemonSetController:
             if not (plan.create or plan.delete) and strategy in (None, "RollingUpdate"):
                 # Only once nothing is pending: a rolling step judges a settled cache.
                 plan = rolling_update(ds, nodes, node_pods, digest=digest, now=now)
-            await self._apply(ds, key, plan, digest)
-            await self._prune_history(ds, current, revisions, pods)
+            await self._apply(ds, plan, key=key, digest=digest,
+                              revision=int(current.get("revision") or 0))  # fmt: skip
+            await self._prune_history(ds, current, revisions=revisions, pods=pods)
         else:
             self.queue.add_after(key, RECHECK)
         settled = [p for p in pods if not (p["metadata"].get("deletionTimestamp")
@@ -222,7 +223,8 @@ class DaemonSetController:
         if wait is not None:
             self.queue.add_after(key, wait)  # to count the pod available then
 
-    async def _apply(self, ds: Obj, key: str, plan: DaemonPlan, digest: str) -> None:
+    async def _apply(self, ds: Obj, plan: DaemonPlan, *, key: str, digest: str,
+                     revision: int) -> None:  # fmt: skip
         namespace = ds["metadata"].get("namespace", "")
         held = []
         now = asyncio.get_running_loop().time()
@@ -239,19 +241,23 @@ class DaemonSetController:
         deletes = [p for p in plan.delete if p not in held][:BURST]
         self.expectations.expect(key, deleted=[key_of(p) for p in deletes])
         for pod in deletes:
-            await self._delete_pod(ds, namespace, pod)
-        await self._create_pods(ds, key, namespace, list(plan.create)[:BURST], digest)
+            await self._delete_pod(ds, pod)
+        await self._create_pods(ds, list(plan.create)[:BURST], key=key, digest=digest,
+                                revision=revision)  # fmt: skip
 
     async def _create_pods(
-        self, ds: Obj, key: str, namespace: str, nodes: Sequence[str], digest: str
+        self, ds: Obj, nodes: Sequence[str], *, key: str, digest: str, revision: int
     ) -> None:
         """Create in slow-start batches; each created pod becomes an expectation."""
-        path = resource_path("", "v1", "pods", namespace)
+        path = resource_path("", "v1", "pods", ds["metadata"].get("namespace", ""))
         todo = list(nodes)
         for batch in slow_start_batches(len(todo)):
             targets, todo = todo[:batch], todo[batch:]
             results = await asyncio.gather(
-                *(self._client.create(path, daemon_pod(ds, node, digest)) for node in targets),
+                *(
+                    self._client.create(path, daemon_pod(ds, node, digest, revision=revision))
+                    for node in targets
+                ),
                 return_exceptions=True,
             )
             made = [r for r in results if isinstance(r, dict)]
@@ -265,9 +271,9 @@ class DaemonSetController:
                                    f"Error creating: {failures[0]}")  # fmt: skip
                 raise failures[0]  # retried with back-off; the next sync creates the rest
 
-    async def _delete_pod(self, ds: Obj, namespace: str, pod: Obj) -> None:
+    async def _delete_pod(self, ds: Obj, pod: Obj) -> None:
         name = pod["metadata"]["name"]
-        path = resource_path("", "v1", "pods", namespace, name)
+        path = resource_path("", "v1", "pods", pod["metadata"].get("namespace", ""), name)
         try:
             # Preconditioned on the uid: a stale cache never deletes a newer pod.
             await self._client.delete(path, {"preconditions": {"uid": pod["metadata"]["uid"]}})
@@ -279,7 +285,7 @@ class DaemonSetController:
             self.events.record(ds, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
 
     async def _prune_history(
-        self, ds: Obj, current: Obj, revisions: Sequence[Obj], pods: Sequence[Obj]
+        self, ds: Obj, current: Obj, *, revisions: Sequence[Obj], pods: Sequence[Obj]
     ) -> None:
         """Old revisions beyond revisionHistoryLimit go, unless a pod still runs one."""
         running = {(p["metadata"].get("labels") or {}).get(HASH_LABEL) for p in pods}

@@ -45,6 +45,7 @@ __all__ = [
     "rolling_update",
     "seconds_until_available",
     "target_node",
+    "template_generation",
     "update_budgets",
 ]
 
@@ -217,20 +218,26 @@ def _should_run(node: Obj, pod_spec: Obj) -> tuple[bool, bool]:
 # -- the pod of a node ---------------------------------------------------------------------
 
 
-def template_generation(ds: Obj) -> str:
-    """The `pod-template-generation` label value (the deprecated annotation, else generation)."""
+def template_generation(ds: Obj, revision: int = 0) -> str:
+    """The `pod-template-generation` label value.
+
+    Kubernetes counts template changes in the deprecated annotation; without
+    it, the template's revision number counts the same changes (each new or
+    returning template is the next revision), and the generation is the last
+    resort.
+    """
     meta = ds.get("metadata") or {}
     annotation = (meta.get("annotations") or {}).get(TEMPLATE_GENERATION)
-    return str(annotation or meta.get("generation") or 1)
+    return str(annotation or revision or meta.get("generation") or 1)
 
 
-def daemon_pod(ds: Obj, node_name: str, digest: str) -> Obj:
+def daemon_pod(ds: Obj, node_name: str, digest: str, *, revision: int = 0) -> Obj:
     """A new daemon pod for `node_name`: pinned there by node affinity, not by nodeName."""
     meta = ds["metadata"]
     template = copy.deepcopy(strip_nulls((ds.get("spec") or {}).get("template") or {}))
     pod_meta = template.get("metadata") or {}
     labels = {**(pod_meta.get("labels") or {}), HASH_LABEL: digest,
-              GENERATION_LABEL: template_generation(ds)}  # fmt: skip
+              GENERATION_LABEL: template_generation(ds, revision)}  # fmt: skip
     pod_meta.update({
         "labels": labels,
         "generateName": f"{meta['name']}-",

@@ -149,17 +149,17 @@ class StatefulSetController:
         plan = plan_step(sts, pods, now=now,
                          current=(apply_revision(sts, current), current_name),
                          update=(apply_revision(sts, update), update_name))  # fmt: skip
-        await self._apply(sts, key, plan)
+        await self._apply(sts, plan, key=key)
         status = statefulset_status(
             sts, pods, current_revision=current_name, update_revision=update_name, now=now
         )
         await self._write_status(sts, status)
-        await self._prune_history(sts, revisions, {current_name, update_name}, pods)
+        await self._prune_history(sts, revisions, live={current_name, update_name}, pods=pods)
         wait = seconds_until_available(pods, int(sts["spec"].get("minReadySeconds") or 0), now)
         if wait is not None:
             self.queue.add_after(key, wait)
 
-    async def _apply(self, sts: Obj, key: str, plan: StatefulPlan) -> None:
+    async def _apply(self, sts: Obj, plan: StatefulPlan, *, key: str) -> None:
         meta = sts["metadata"]
         namespace, name = meta.get("namespace", ""), meta["name"]
         self.expectations.expect(key, deleted=[key_of(p) for p in plan.delete])
@@ -180,10 +180,10 @@ class StatefulSetController:
         for pod in plan.update:
             await self._update_pod(sts, pod)
         for pod in plan.create:
-            if not await self._create_pod(sts, key, pod):
+            if not await self._create_pod(sts, pod, key=key):
                 return
 
-    async def _create_pod(self, sts: Obj, key: str, pod: Obj) -> bool:
+    async def _create_pod(self, sts: Obj, pod: Obj, *, key: str) -> bool:
         """Claims first, then the pod; False when the pod turned out to exist already."""
         name, set_name = pod["metadata"]["name"], sts["metadata"]["name"]
         namespace = sts["metadata"].get("namespace", "")
@@ -284,7 +284,7 @@ class StatefulSetController:
                            "successful")  # fmt: skip
 
     async def _prune_history(
-        self, sts: Obj, revisions: Sequence[Obj], live: set[str], pods: Sequence[Obj]
+        self, sts: Obj, revisions: Sequence[Obj], *, live: set[str], pods: Sequence[Obj]
     ) -> None:
         live = live | {pod_revision(p) for p in pods}
         limit = int((sts.get("spec") or {}).get("revisionHistoryLimit", 10))
