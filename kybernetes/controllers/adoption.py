@@ -48,7 +48,7 @@ def _controller_uid(obj: Obj) -> str | None:
     return None
 
 
-def claim(owner: Obj, candidates: Iterable[Obj], matches: Callable[[Obj], bool]) -> Claim:
+def claim(owner: Obj, candidates: Iterable[Obj], *, matches: Callable[[Obj], bool]) -> Claim:
     """Which candidates the owner keeps, adopts and releases (ClaimObject)."""
     meta = owner.get("metadata") or {}
     uid, deleting = meta.get("uid"), bool(meta.get("deletionTimestamp"))
@@ -73,21 +73,23 @@ def claim(owner: Obj, candidates: Iterable[Obj], matches: Callable[[Obj], bool])
     return Claim(tuple(owned), tuple(adopt_), tuple(release_))
 
 
-async def adopt(client: ApiClient, path: str, obj: Obj, owner: Obj, *, kind: str) -> bool:
+async def adopt(client: ApiClient, path: str, *, obj: Obj, owner: Obj, kind: str) -> bool:
     """Make `owner` (an apps/v1 `kind`) the controller of `obj`; False if it changed meanwhile."""
     meta = owner["metadata"]
     ref = {"apiVersion": "apps/v1", "kind": kind,
            "name": meta["name"], "uid": meta["uid"], "controller": True,
            "blockOwnerDeletion": True}  # fmt: skip
-    return await _patch(client, path, obj, [ref])
+    return await _patch(client, path, obj=obj, refs=[ref])
 
 
-async def release(client: ApiClient, path: str, obj: Obj, owner: Obj) -> bool:
+async def release(client: ApiClient, path: str, *, obj: Obj, owner: Obj) -> bool:
     """Drop `owner`'s reference from `obj`; False if it changed meanwhile."""
-    return await _patch(client, path, obj, [{"$patch": "delete", "uid": owner["metadata"]["uid"]}])
+    return await _patch(
+        client, path, obj=obj, refs=[{"$patch": "delete", "uid": owner["metadata"]["uid"]}]
+    )
 
 
-async def _patch(client: ApiClient, path: str, obj: Obj, refs: list[Obj]) -> bool:
+async def _patch(client: ApiClient, path: str, *, obj: Obj, refs: list[Obj]) -> bool:
     meta = obj["metadata"]
     body = {"metadata": {"ownerReferences": refs, "uid": meta["uid"],
                          "resourceVersion": meta["resourceVersion"]}}  # fmt: skip
@@ -105,7 +107,7 @@ def _pod_path(pod: Obj) -> str:
     return resource_path("", "v1", "pods", meta.get("namespace", ""), meta["name"])
 
 
-async def _can_adopt(client: ApiClient, owner: Obj, plural: str) -> bool:
+async def _can_adopt(client: ApiClient, owner: Obj, *, plural: str) -> bool:
     """Adopt only for an owner that is not being deleted, read fresh (kube's canAdopt)."""
     meta = owner["metadata"]
     path = resource_path("apps", "v1", plural, meta.get("namespace", ""), meta["name"])
@@ -129,14 +131,14 @@ async def claim_pods(
     plural: str,
 ) -> list[Obj]:
     """The pods `owner` controls once orphans are adopted and strays released."""
-    claimed = claim(owner, candidates, matches)
+    claimed = claim(owner, candidates, matches=matches)
     owned = list(claimed.owned)
-    if claimed.adopt and not await _can_adopt(client, owner, plural):
+    if claimed.adopt and not await _can_adopt(client, owner, plural=plural):
         owned = [p for p in owned if p not in claimed.adopt]
     else:
         for pod in claimed.adopt:
-            if not await adopt(client, _pod_path(pod), pod, owner, kind=kind):
+            if not await adopt(client, _pod_path(pod), obj=pod, owner=owner, kind=kind):
                 owned.remove(pod)
     for pod in claimed.release:
-        await release(client, _pod_path(pod), pod, owner)
+        await release(client, _pod_path(pod), obj=pod, owner=owner)
     return owned

@@ -219,7 +219,9 @@ class DaemonSetController:
                                            in ("Succeeded", "Failed"))]  # fmt: skip
         status = daemonset_status(ds, nodes, nodes_to_daemon_pods(settled), digest=digest, now=now)
         await self._write_status(ds, status)
-        wait = seconds_until_available(settled, int(ds["spec"].get("minReadySeconds") or 0), now)
+        wait = seconds_until_available(
+            settled, min_ready_seconds=int(ds["spec"].get("minReadySeconds") or 0), now=now
+        )
         if wait is not None:
             self.queue.add_after(key, wait)  # to count the pod available then
 
@@ -255,7 +257,9 @@ class DaemonSetController:
             targets, todo = todo[:batch], todo[batch:]
             results = await asyncio.gather(
                 *(
-                    self._client.create(path, daemon_pod(ds, node, digest, revision=revision))
+                    self._client.create(
+                        path, daemon_pod(ds, node, digest=digest, revision=revision)
+                    )
                     for node in targets
                 ),
                 return_exceptions=True,

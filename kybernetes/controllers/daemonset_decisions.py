@@ -107,7 +107,7 @@ def _ready_since(pod: Obj) -> datetime.datetime | None:
     return None
 
 
-def is_available(pod: Obj, min_ready_seconds: int, now: datetime.datetime) -> bool:
+def is_available(pod: Obj, *, min_ready_seconds: int, now: datetime.datetime) -> bool:
     """Ready, and for longer than minReadySeconds (podutil.IsPodAvailable)."""
     if not is_ready(pod):
         return False
@@ -118,7 +118,7 @@ def is_available(pod: Obj, min_ready_seconds: int, now: datetime.datetime) -> bo
 
 
 def seconds_until_available(
-    pods: Sequence[Obj], min_ready_seconds: int, now: datetime.datetime
+    pods: Sequence[Obj], *, min_ready_seconds: int, now: datetime.datetime
 ) -> float | None:
     """When the next ready-but-not-yet-available pod becomes available (to sync again then)."""
     if min_ready_seconds <= 0:
@@ -206,12 +206,14 @@ def _should_run(node: Obj, pod_spec: Obj) -> tuple[bool, bool]:
     taints = (node.get("spec") or {}).get("taints") or []
     tolerations = pod_spec.get("tolerations") or []
     blocking = find_untolerated_taint(
-        taints, tolerations, lambda t: t.get("effect") in ("NoSchedule", "NoExecute")
+        taints, tolerations, considered=lambda t: t.get("effect") in ("NoSchedule", "NoExecute")
     )
     if blocking is None:
         return True, True
     # A NoSchedule taint keeps new daemon pods away but does not evict running ones.
-    evicting = find_untolerated_taint(taints, tolerations, lambda t: t.get("effect") == "NoExecute")
+    evicting = find_untolerated_taint(
+        taints, tolerations, considered=lambda t: t.get("effect") == "NoExecute"
+    )
     return False, evicting is None
 
 
@@ -231,7 +233,7 @@ def template_generation(ds: Obj, revision: int = 0) -> str:
     return str(annotation or revision or meta.get("generation") or 1)
 
 
-def daemon_pod(ds: Obj, node_name: str, digest: str, *, revision: int = 0) -> Obj:
+def daemon_pod(ds: Obj, node_name: str, *, digest: str, revision: int = 0) -> Obj:
     """A new daemon pod for `node_name`: pinned there by node affinity, not by nodeName."""
     meta = ds["metadata"]
     template = copy.deepcopy(strip_nulls((ds.get("spec") or {}).get("template") or {}))
@@ -326,7 +328,10 @@ def _pods_on_eligible_node(
     if (
         oldest_new is not None
         and oldest_old is not None
-        and (not is_ready(oldest_old) or is_available(oldest_new, _min_ready(ds), now))
+        and (
+            not is_ready(oldest_old)
+            or is_available(oldest_new, min_ready_seconds=_min_ready(ds), now=now)
+        )
     ):
         delete.append(oldest_old)  # the new pod took over, or the old one serves nobody
     return delete, failed
@@ -413,10 +418,10 @@ def rolling_update(
             if not ok or (new is None) == (old is None):
                 unavailable += 1  # manage() is still creating or pruning here
             elif new is not None:
-                if not is_available(new, min_ready, now):
+                if not is_available(new, min_ready_seconds=min_ready, now=now):
                     unavailable += 1
             elif old is not None:
-                if not is_available(old, min_ready, now):
+                if not is_available(old, min_ready_seconds=min_ready, now=now):
                     replace.append(old)
                 elif unavailable < max_unavailable:
                     candidates.append(old)
@@ -433,11 +438,11 @@ def rolling_update(
         elif old is None:
             continue  # manage() creates what is missing
         elif new is None:
-            if not is_available(old, min_ready, now):
+            if not is_available(old, min_ready_seconds=min_ready, now=now):
                 allowed.append(name)
             elif surging < surge:
                 candidate_nodes.append(name)
-        elif not is_available(new, min_ready, now):
+        elif not is_available(new, min_ready_seconds=min_ready, now=now):
             surging += 1  # waiting for the new pod
         else:
             retire.append(old)
@@ -470,7 +475,7 @@ def daemonset_status(
         pod = pods[0]  # the oldest speaks for the node
         if is_ready(pod):
             ready += 1
-            if is_available(pod, min_ready, now):
+            if is_available(pod, min_ready_seconds=min_ready, now=now):
                 available += 1
         if _updated(pod, digest):
             updated += 1

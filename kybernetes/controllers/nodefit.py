@@ -98,7 +98,7 @@ def tolerates(toleration: Obj, taint: Obj) -> bool:
 
 
 def find_untolerated_taint(
-    taints: Sequence[Obj], tolerations: Sequence[Obj], considered: Callable[[Obj], bool]
+    taints: Sequence[Obj], tolerations: Sequence[Obj], *, considered: Callable[[Obj], bool]
 ) -> Obj | None:
     """The first taint `considered` cares about that no toleration tolerates."""
     for taint in taints:

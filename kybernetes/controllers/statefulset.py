@@ -155,7 +155,9 @@ class StatefulSetController:
         )
         await self._write_status(sts, status)
         await self._prune_history(sts, revisions, live={current_name, update_name}, pods=pods)
-        wait = seconds_until_available(pods, int(sts["spec"].get("minReadySeconds") or 0), now)
+        wait = seconds_until_available(
+            pods, min_ready_seconds=int(sts["spec"].get("minReadySeconds") or 0), now=now
+        )
         if wait is not None:
             self.queue.add_after(key, wait)
 
@@ -233,7 +235,7 @@ class StatefulSetController:
         namespace = sts["metadata"].get("namespace", "")
         existing = {c["metadata"]["name"]: c for c in self.claims.items.values()
                     if c["metadata"].get("namespace", "") == namespace}  # fmt: skip
-        for claim in claims_to_release(sts, pod, existing):
+        for claim in claims_to_release(sts, pod, existing=existing):
             path = resource_path("", "v1", "persistentvolumeclaims", namespace,
                                  claim["metadata"]["name"])  # fmt: skip
             try:

@@ -102,8 +102,8 @@ def _running_and_ready(pod: Obj) -> bool:
     return _phase(pod) == "Running" and is_ready(pod)
 
 
-def _running_and_available(pod: Obj, min_ready: int, now: datetime.datetime) -> bool:
-    return _phase(pod) == "Running" and is_available(pod, min_ready, now)
+def _running_and_available(pod: Obj, *, min_ready: int, now: datetime.datetime) -> bool:
+    return _phase(pod) == "Running" and is_available(pod, min_ready_seconds=min_ready, now=now)
 
 
 def _healthy(pod: Obj | None) -> bool:
@@ -123,7 +123,7 @@ def _partition(sts: Obj) -> int:
     return int((strategy.get("rollingUpdate") or {}).get("partition") or 0)
 
 
-def claim_name(claim: Obj, sts: Obj, ordinal: int) -> str:
+def claim_name(claim: Obj, sts: Obj, *, ordinal: int) -> str:
     return f"{_meta(claim).get('name', '')}-{_meta(sts)['name']}-{ordinal}"
 
 
@@ -142,7 +142,7 @@ def claims_for(sts: Obj, ordinal: int) -> list[Obj]:
     for template in spec.get("volumeClaimTemplates") or []:
         claim = copy.deepcopy(strip_nulls(template))
         claim_meta = claim.setdefault("metadata", {})
-        claim_meta["name"] = claim_name(template, sts, ordinal)
+        claim_meta["name"] = claim_name(template, sts, ordinal=ordinal)
         claim_meta["namespace"] = meta.get("namespace", "")
         claim_meta["labels"] = {**(claim_meta.get("labels") or {}), **selector_labels}
         if policy.get("whenDeleted") == "Delete":
@@ -156,7 +156,7 @@ def claims_for(sts: Obj, ordinal: int) -> list[Obj]:
     return claims
 
 
-def claims_to_release(sts: Obj, pod: Obj, existing: Mapping[str, Obj]) -> list[Obj]:
+def claims_to_release(sts: Obj, pod: Obj, *, existing: Mapping[str, Obj]) -> list[Obj]:
     """Claims of a pod condemned by a scale-down that it must own before it goes.
 
     With `whenScaled: Delete`, each claim of the ordinal gets the pod as an
@@ -171,7 +171,7 @@ def claims_to_release(sts: Obj, pod: Obj, existing: Mapping[str, Obj]) -> list[O
     ref = {"apiVersion": "v1", "kind": "Pod", "name": meta["name"], "uid": meta["uid"]}
     changed = []
     for template in _spec(sts).get("volumeClaimTemplates") or []:
-        claim = existing.get(claim_name(template, sts, ordinal))
+        claim = existing.get(claim_name(template, sts, ordinal=ordinal))
         if claim is None:
             continue
         refs = list(_meta(claim).get("ownerReferences") or [])
@@ -181,7 +181,7 @@ def claims_to_release(sts: Obj, pod: Obj, existing: Mapping[str, Obj]) -> list[O
     return changed
 
 
-def with_identity(sts: Obj, pod: Obj, ordinal: int) -> Obj:
+def with_identity(sts: Obj, pod: Obj, *, ordinal: int) -> Obj:
     """`pod` with its stable identity and storage (updateIdentity + updateStorage)."""
     pod = copy.deepcopy(pod)
     meta = pod.setdefault("metadata", {})
@@ -200,12 +200,12 @@ def with_identity(sts: Obj, pod: Obj, ordinal: int) -> Obj:
         volumes = [v for v in spec.get("volumes") or [] if v.get("name") not in claims]
         for vol_name, template in claims.items():
             volumes.append({"name": vol_name, "persistentVolumeClaim": {
-                "claimName": claim_name(template, sts, ordinal)}})  # fmt: skip
+                "claimName": claim_name(template, sts, ordinal=ordinal)}})  # fmt: skip
         spec["volumes"] = volumes
     return pod
 
 
-def identity_matches(sts: Obj, pod: Obj, ordinal: int) -> bool:
+def identity_matches(sts: Obj, pod: Obj, *, ordinal: int) -> bool:
     meta, spec = _meta(pod), pod.get("spec") or {}
     labels = meta.get("labels") or {}
     name = f"{_meta(sts)['name']}-{ordinal}"
@@ -217,7 +217,7 @@ def identity_matches(sts: Obj, pod: Obj, ordinal: int) -> bool:
     )
 
 
-def stateful_pod(sts: Obj, ordinal: int, revision_name: str) -> Obj:
+def stateful_pod(sts: Obj, ordinal: int, *, revision_name: str) -> Obj:
     """The pod of `ordinal` from `sts`'s template (a set with a revision applied)."""
     meta = _meta(sts)
     template = copy.deepcopy(strip_nulls(_spec(sts).get("template") or {}))
@@ -228,7 +228,7 @@ def stateful_pod(sts: Obj, ordinal: int, revision_name: str) -> Obj:
                                     "controller": True, "blockOwnerDeletion": True}]  # fmt: skip
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta,
            "spec": template.get("spec") or {}}  # fmt: skip
-    return with_identity(sts, pod, ordinal)
+    return with_identity(sts, pod, ordinal=ordinal)
 
 
 def apply_revision(sts: Obj, revision: Obj) -> Obj:
@@ -250,8 +250,8 @@ def _versioned_pod(
     strategy = _spec(sts).get("updateStrategy") or {}
     rolling = strategy.get("type", "RollingUpdate") == "RollingUpdate"
     if rolling and ordinal - _start(sts) < _partition(sts):
-        return stateful_pod(current[0], ordinal, current[1])
-    return stateful_pod(update[0], ordinal, update[1])
+        return stateful_pod(current[0], ordinal, revision_name=current[1])
+    return stateful_pod(update[0], ordinal, revision_name=update[1])
 
 
 def _split(sts: Obj, pods: Sequence[Obj]) -> tuple[list[Obj | None], list[Obj]]:
@@ -324,10 +324,10 @@ def plan_step(
             return plan(f"waiting for {name} to terminate")
         if monotonic and not _running_and_ready(pod):
             return plan(f"waiting for {name} to be Running and Ready")
-        if monotonic and not _running_and_available(pod, min_ready, now):
+        if monotonic and not _running_and_available(pod, min_ready=min_ready, now=now):
             return plan(f"waiting for {name} to be available")
-        if not identity_matches(sts, pod, ordinal):
-            update_identity.append(with_identity(sts, pod, ordinal))
+        if not identity_matches(sts, pod, ordinal=ordinal):
+            update_identity.append(with_identity(sts, pod, ordinal=ordinal))
 
     for pod in condemned:
         name = _meta(pod)["name"]
@@ -338,7 +338,10 @@ def plan_step(
         if (
             monotonic
             and pod is not first_unhealthy
-            and (not _running_and_ready(pod) or not _running_and_available(pod, min_ready, now))
+            and (
+                not _running_and_ready(pod)
+                or not _running_and_available(pod, min_ready=min_ready, now=now)
+            )
         ):
             return plan(f"waiting for {name} to be Running and Ready before scaling down")
         delete.append(pod)
@@ -383,7 +386,7 @@ def statefulset_status(
         replicas += 1
         if _running_and_ready(pod):
             ready += 1
-            if _running_and_available(pod, min_ready, now):
+            if _running_and_available(pod, min_ready=min_ready, now=now):
                 available += 1
         if not _terminating(pod):
             revision = pod_revision(pod)

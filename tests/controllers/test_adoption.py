@@ -36,13 +36,13 @@ def test_claim() -> None:
         obj("orphan-going", "web", deleting=True),
         obj("theirs", "web", "someone-else"),
     ]
-    got = claim(OWNER, candidates, matches)
+    got = claim(OWNER, candidates, matches=matches)
     assert names(got.owned) == ["mine", "orphan"]
     assert names(got.adopt) == ["orphan"]
     assert names(got.release) == ["stray"]
     # An owner being deleted adopts nothing and releases nothing.
     going = {"metadata": {**OWNER["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z"}}
-    got = claim(going, candidates, matches)
+    got = claim(going, candidates, matches=matches)
     assert names(got.owned) == ["mine", "stray"] and got.adopt == () and got.release == ()
 
 

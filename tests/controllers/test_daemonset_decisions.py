@@ -169,7 +169,7 @@ def test_daemon_pod_is_pinned_by_affinity_and_labelled() -> None:
     ds = daemonset(affinity=affinity, tolerations=[
         {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
          "tolerationSeconds": 5}])  # fmt: skip
-    made = daemon_pod(ds, "node-7", "h1")
+    made = daemon_pod(ds, "node-7", digest="h1")
     meta, spec = made["metadata"], made["spec"]
     assert meta["generateName"] == "ds-" and "name" not in meta
     assert meta["labels"] == {"app": "d", HASH_LABEL: "h1", "pod-template-generation": "3"}
@@ -294,7 +294,7 @@ def test_rolling_update_respects_min_ready_seconds() -> None:
     assert rolling(ds, NODES3, pods).delete == ()
     later = NOW + datetime.timedelta(seconds=25)
     assert names(rolling(ds, NODES3, pods, now=later).delete) == ["pb"]
-    assert seconds_until_available(pods, 30, NOW) == pytest.approx(21)
+    assert seconds_until_available(pods, min_ready_seconds=30, now=NOW) == pytest.approx(21)
 
 
 def test_rolling_update_with_surge_creates_then_retires() -> None:

@@ -87,7 +87,7 @@ def test_stateful_pod_identity_and_volumes() -> None:
     the_set = sts(volumeClaimTemplates=[{"metadata": {"name": "www"}, "spec": {}}])
     the_set["spec"]["template"]["spec"]["volumes"] = [{"name": "www", "emptyDir": {}},
                                                       {"name": "cfg", "emptyDir": {}}]  # fmt: skip
-    made = stateful_pod(the_set, 4, UPD)
+    made = stateful_pod(the_set, 4, revision_name=UPD)
     meta, spec = made["metadata"], made["spec"]
     assert meta["name"] == "web-4" and "generateName" not in meta
     assert meta["labels"] == {"app": "nginx", HASH_LABEL: UPD, POD_NAME_LABEL: "web-4",
@@ -251,12 +251,12 @@ def test_claims_to_release_on_scale_down_with_when_scaled_delete() -> None:
     template = {"metadata": {"name": "www"}, "spec": {}}
     claim = {"metadata": {"name": "www-web-2", "ownerReferences": [{"uid": "other"}]}}
     retain = sts(1, volumeClaimTemplates=[template])
-    assert claims_to_release(retain, pod(2), {"www-web-2": claim}) == []
+    assert claims_to_release(retain, pod(2), existing={"www-web-2": claim}) == []
     delete = sts(1, volumeClaimTemplates=[template],
                  persistentVolumeClaimRetentionPolicy={"whenDeleted": "Retain",
                                                        "whenScaled": "Delete"})  # fmt: skip
-    [changed] = claims_to_release(delete, pod(2), {"www-web-2": claim})
+    [changed] = claims_to_release(delete, pod(2), existing={"www-web-2": claim})
     pod_ref = {"apiVersion": "v1", "kind": "Pod", "name": "web-2", "uid": "uid-2"}
     assert changed["metadata"]["ownerReferences"] == [{"uid": "other"}, pod_ref]
-    assert claims_to_release(delete, pod(2), {"www-web-2": changed}) == []  # already owned
-    assert claims_to_release(delete, pod(2), {}) == []  # no claim: nothing to hand over
+    assert claims_to_release(delete, pod(2), existing={"www-web-2": changed}) == []  # already owned
+    assert claims_to_release(delete, pod(2), existing={}) == []  # no claim: nothing to hand over
