@@ -1,25 +1,25 @@
-"""Adopting orphans and releasing strays, as kube's ControllerRefManager does.
+"""Adopting orphan pods and releasing strays: the writes around `ownership.claim`.
 
-A controller owns the objects whose controller reference names it. An
-object its selector matches that has no controller (say, after `kubectl
-delete ds x --cascade=orphan` and a new `x`) is adopted; an object it owns
-that the selector no longer matches (its labels were edited) is released.
-Neither happens while the owner or the object is being deleted. Both are
-strategic merge patches keyed by the reference's uid, carrying the object's
-uid (as kube's do) and the resourceVersion the decision saw, so a patch
-never lands on an object that changed or was replaced meanwhile.
-`claim` is the pure decision; `adopt` and `release` do the writes.
+`ownership` decides (kube's ControllerRefManager, pure); this module does
+the patches for the DaemonSet and StatefulSet controllers. Two details kube
+has too: an owner adopts only after a fresh read shows it is not being
+deleted (canAdopt), and a patch carries the resourceVersion the decision
+saw as well as the pod's uid, so it never lands on a pod that changed or
+was replaced meanwhile. Orphans are found through an informer index of
+controller-less objects by namespace, so a sync does not scan every pod of
+the namespace.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
+from kybernetes.api.selectors import LabelSelector
 from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
+from kybernetes.controllers.ownership import adopt_patch, claim, release_patch
 
-__all__ = ["ORPHANS", "Claim", "adopt", "claim", "claim_pods", "orphan_namespace", "release"]
+__all__ = ["ORPHANS", "claim_pods", "orphan_namespace"]
 
 Obj = dict[str, Any]
 ORPHANS = "orphans-by-namespace"  # the informer index of objects without a controller
@@ -34,77 +34,17 @@ def orphan_namespace(obj: Obj) -> list[str]:
     return [str(meta.get("namespace", ""))]
 
 
-@dataclass(frozen=True)
-class Claim:
-    owned: tuple[Obj, ...]  # ours, including those about to be adopted
-    adopt: tuple[Obj, ...]
-    release: tuple[Obj, ...]
-
-
-def _controller_uid(obj: Obj) -> str | None:
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return str(ref.get("uid", ""))
-    return None
-
-
-def claim(owner: Obj, candidates: Iterable[Obj], *, matches: Callable[[Obj], bool]) -> Claim:
-    """Which candidates the owner keeps, adopts and releases (ClaimObject)."""
-    meta = owner.get("metadata") or {}
-    uid, deleting = meta.get("uid"), bool(meta.get("deletionTimestamp"))
-    owned: list[Obj] = []
-    adopt_: list[Obj] = []
-    release_: list[Obj] = []
-    for obj in candidates:
-        controller = _controller_uid(obj)
-        if controller == uid:
-            if matches(obj) or deleting:
-                owned.append(obj)
-            else:
-                release_.append(obj)
-        elif (
-            controller is None
-            and not deleting
-            and not (obj.get("metadata") or {}).get("deletionTimestamp")
-            and matches(obj)
-        ):
-            owned.append(obj)
-            adopt_.append(obj)
-    return Claim(tuple(owned), tuple(adopt_), tuple(release_))
-
-
-async def adopt(client: ApiClient, path: str, *, obj: Obj, owner: Obj, kind: str) -> bool:
-    """Make `owner` (an apps/v1 `kind`) the controller of `obj`; False if it changed meanwhile."""
-    meta = owner["metadata"]
-    ref = {"apiVersion": "apps/v1", "kind": kind,
-           "name": meta["name"], "uid": meta["uid"], "controller": True,
-           "blockOwnerDeletion": True}  # fmt: skip
-    return await _patch(client, path, obj=obj, refs=[ref])
-
-
-async def release(client: ApiClient, path: str, *, obj: Obj, owner: Obj) -> bool:
-    """Drop `owner`'s reference from `obj`; False if it changed meanwhile."""
-    return await _patch(
-        client, path, obj=obj, refs=[{"$patch": "delete", "uid": owner["metadata"]["uid"]}]
-    )
-
-
-async def _patch(client: ApiClient, path: str, *, obj: Obj, refs: list[Obj]) -> bool:
-    meta = obj["metadata"]
-    body = {"metadata": {"ownerReferences": refs, "uid": meta["uid"],
-                         "resourceVersion": meta["resourceVersion"]}}  # fmt: skip
+async def _patch(client: ApiClient, pod: Obj, patch: Obj) -> Obj | None:
+    meta = pod["metadata"]
+    patch["metadata"]["resourceVersion"] = meta["resourceVersion"]
+    path = resource_path("", "v1", "pods", meta.get("namespace", ""), meta["name"])
     try:
-        await client.patch(path, body, content_type=STRATEGIC)
+        patched: Obj = await client.patch(path, patch, content_type=STRATEGIC)
     except ApiStatusError as err:
         if err.code in (404, 409, 422):
-            return False  # gone, or not the object we judged: the next sync looks again
+            return None  # gone, or not the pod we judged: the next sync looks again
         raise
-    return True
-
-
-def _pod_path(pod: Obj) -> str:
-    meta = pod["metadata"]
-    return resource_path("", "v1", "pods", meta.get("namespace", ""), meta["name"])
+    return patched
 
 
 async def _can_adopt(client: ApiClient, owner: Obj, *, plural: str) -> bool:
@@ -124,21 +64,24 @@ async def _can_adopt(client: ApiClient, owner: Obj, *, plural: str) -> bool:
 async def claim_pods(
     client: ApiClient,
     owner: Obj,
-    candidates: Iterable[Obj],
-    matches: Callable[[Obj], bool],
     *,
-    kind: str,
+    selector: LabelSelector,
+    candidates: Iterable[Obj],
     plural: str,
+    member: Callable[[Obj], bool] = lambda pod: True,
 ) -> list[Obj]:
-    """The pods `owner` controls once orphans are adopted and strays released."""
-    claimed = claim(owner, candidates, matches=matches)
-    owned = list(claimed.owned)
-    if claimed.adopt and not await _can_adopt(client, owner, plural=plural):
-        owned = [p for p in owned if p not in claimed.adopt]
-    else:
-        for pod in claimed.adopt:
-            if not await adopt(client, _pod_path(pod), obj=pod, owner=owner, kind=kind):
-                owned.remove(pod)
-    for pod in claimed.release:
-        await release(client, _pod_path(pod), obj=pod, owner=owner)
+    """The pods `owner` controls once orphans are adopted and strays released.
+
+    `member` narrows the candidates first (a StatefulSet only claims pods
+    named after it); pods it rejects are neither adopted nor released.
+    """
+    decided = claim(owner, selector, [p for p in candidates if member(p)])
+    owned = list(decided.keep)
+    if decided.adopt and await _can_adopt(client, owner, plural=plural):
+        for pod in decided.adopt:
+            adopted = await _patch(client, pod, adopt_patch(owner, pod))
+            if adopted is not None:
+                owned.append(adopted)
+    for pod in decided.release:
+        await _patch(client, pod, release_patch(owner, pod))
     return owned

@@ -173,11 +173,7 @@ class DaemonSetController:
         meta = ds["metadata"]
         candidates = [*self.pods.by_index(BY_CONTROLLER, meta["uid"]),
                       *self.pods.by_index(ORPHANS, meta.get("namespace", ""))]  # fmt: skip
-
-        def selected(pod: Obj) -> bool:
-            return selector.matches((pod.get("metadata") or {}).get("labels") or {})
-
-        return await claim_pods(self._client, ds, candidates, selected, kind="DaemonSet",
+        return await claim_pods(self._client, ds, selector=selector, candidates=candidates,
                                 plural="daemonsets")  # fmt: skip
 
     async def sync(self, key: str) -> None:

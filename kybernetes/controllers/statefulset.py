@@ -113,12 +113,10 @@ class StatefulSetController:
         candidates = [*self.pods.by_index(BY_CONTROLLER, meta["uid"]),
                       *self.pods.by_index(ORPHANS, meta.get("namespace", ""))]  # fmt: skip
 
-        def member(pod: Obj) -> bool:
-            labels = (pod.get("metadata") or {}).get("labels") or {}
-            return selector.matches(labels) and ordinal_of(meta["name"], pod) is not None
-
-        return await claim_pods(self._client, sts, candidates, member, kind="StatefulSet",
-                                plural="statefulsets")  # fmt: skip
+        return await claim_pods(
+            self._client, sts, selector=selector, candidates=candidates, plural="statefulsets",
+            member=lambda pod: ordinal_of(meta["name"], pod) is not None,  # isMemberOf
+        )  # fmt: skip
 
     async def sync(self, key: str) -> None:
         sts = self.sets.get(key)
