@@ -242,6 +242,42 @@ async def test_rolling_update_goes_from_the_highest_ordinal_and_honours_the_part
         assert order == ["web-2", "web-1", "web-0"]
 
 
+async def test_ordered_scale_down_waits_for_termination(
+    cluster: Cluster, client: ApiClient, controller: StatefulSetController
+) -> None:
+    """Bound pods terminate gracefully: web-1 goes only once web-2 is really gone."""
+    await make_node(client, "node-a")
+    await cluster.kubectl("apply", "-f", "-", stdin=MANIFEST.format(policy="OrderedReady"))
+    async with FakeKubelet(client, "app=nginx", node="node-a") as kubelet:
+        await cluster.kubectl("rollout", "status", "sts/web", "--timeout=20s")
+        kubelet.finish_deletions = False  # containers that take their time to stop
+        await cluster.kubectl("scale", "sts/web", "--replicas=1")
+
+        async def terminating() -> list[str]:
+            items = (await client.get(PODS, labelSelector="app=nginx"))["items"]
+            return [p["metadata"]["name"] for p in items if p["metadata"].get("deletionTimestamp")]
+
+        async def web2_terminating() -> bool:
+            return await terminating() == ["web-2"]
+
+        await until(web2_terminating)
+        await until(lambda: status_is(client, replicas=3, observed=True))
+        await asyncio.sleep(0.3)  # more syncs: still only web-2 on its way out
+        assert await terminating() == ["web-2"]
+        kubelet.finish_deletions = True
+        await until(lambda: exactly(client, "web-0"))
+
+
+async def status_is(client: ApiClient, *, replicas: int, observed: bool) -> bool:
+    sts = await client.get(f"{STS}/web")
+    seen = (sts.get("status") or {}).get("observedGeneration") == sts["metadata"]["generation"]
+    return bool((sts.get("status") or {}).get("replicas") == replicas and seen == observed)
+
+
+async def exactly(client: ApiClient, *wanted: str) -> bool:
+    return await names(client) == list(wanted)
+
+
 async def test_parallel_creates_and_deletes_without_waiting(
     cluster: Cluster, client: ApiClient, controller: StatefulSetController
 ) -> None:

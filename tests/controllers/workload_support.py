@@ -79,15 +79,20 @@ def pinned_to(pod: Obj) -> str:
 class FakeKubelet:
     """Marks every pod it sees Running and Ready, except the names in `hold`.
 
-    With `bind`, it also plays the scheduler for pinned pods (binding them to
-    the node their affinity names) and finishes the graceful deletion of
-    bound pods, as a kubelet does once the containers stopped.
+    With `bind`, it also plays the scheduler (binding pinned pods to the node
+    their affinity names, others to `node`) and, while `finish_deletions`,
+    ends the graceful deletion of bound pods, as a kubelet does once the
+    containers stopped.
     """
 
-    def __init__(self, client: ApiClient, selector: str, *, bind: bool = False) -> None:
+    def __init__(
+        self, client: ApiClient, selector: str, *, bind: bool = False, node: str = ""
+    ) -> None:
         self.client = client
         self.selector = selector
-        self.bind = bind
+        self.bind = bind or bool(node)
+        self.node = node
+        self.finish_deletions = self.bind
         self.hold: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
@@ -98,21 +103,22 @@ class FakeKubelet:
             for pod in items:
                 name = pod["metadata"]["name"]
                 if pod["metadata"].get("deletionTimestamp"):
-                    if self.bind:
+                    if self.finish_deletions:
                         await self._finish_deletion(pod)
                     continue
-                if self.bind and not pod["spec"].get("nodeName") and pinned_to(pod):
-                    await self._bind(pod)
+                target = pinned_to(pod) or self.node
+                if self.bind and not pod["spec"].get("nodeName") and target:
+                    await self._bind(pod, target)
                     continue  # ready once bound, as on a real node
                 if not is_ready(pod) and name not in self.hold:
                     n += 1
                     await mark_ready(self.client, pod, ip=f"10.244.0.{n % 250 + 2}")
             await asyncio.sleep(0.05)
 
-    async def _bind(self, pod: Obj) -> None:
+    async def _bind(self, pod: Obj, node: str) -> None:
         meta = pod["metadata"]
         body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": meta["name"]},
-                "target": {"apiVersion": "v1", "kind": "Node", "name": pinned_to(pod)}}  # fmt: skip
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node}}  # fmt: skip
         try:
             await self.client.create(f"{PODS}/{meta['name']}/binding", body)
             return
@@ -120,7 +126,7 @@ class FakeKubelet:
             if err.code == 409:
                 return
             # No pods/binding on this server yet: set nodeName as binding would.
-        bound = {**pod, "spec": {**pod["spec"], "nodeName": pinned_to(pod)}}
+        bound = {**pod, "spec": {**pod["spec"], "nodeName": node}}
         try:
             await self.client.update(f"{PODS}/{meta['name']}", bound)
         except ApiStatusError as err:
