@@ -364,9 +364,11 @@ def manage(
             failed += broken
         else:
             delete += [p for p in pods if not _deleting(p)]
-    # Pods pinned to nodes that no longer exist can never run.
+    # Unscheduled pods pinned to nodes that no longer exist can never run. Bound
+    # ones are the pod garbage collector's, as in kube (getUnscheduledPodsWithoutNode).
     for name in sorted(set(node_pods) - known):
-        delete += [p for p in node_pods[name] if not _deleting(p)]
+        delete += [p for p in node_pods[name]
+                   if not _deleting(p) and not (p.get("spec") or {}).get("nodeName")]  # fmt: skip
     return DaemonPlan(create=tuple(create), delete=tuple(delete), failed=tuple(failed))
 
 
