@@ -3,7 +3,8 @@
 Shared by the DaemonSet and StatefulSet controllers, which differ only in
 what they hash. A revision whose name is taken by other data is a hash
 collision: the caller counts it in `status.collisionCount` and syncs again,
-so the next hash differs (kubernetes `history.CreateControllerRevision`).
+so the next hash differs (kubernetes `history.CreateControllerRevision`);
+a name taken by an orphan with the same data is adopted instead.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from kybernetes.controllers.history import (
     revision_number,
     strip_nulls,
 )
+from kybernetes.controllers.ownership import adopt_patch
 
 __all__ = ["HashCollision", "delete_revisions", "ensure_revision"]
 
 Obj = dict[str, Any]
+STRATEGIC = "application/strategic-merge-patch+json"
 
 
 class HashCollision(Exception):
@@ -71,14 +74,23 @@ async def ensure_revision(
     except ApiStatusError as err:
         if err.reason != "AlreadyExists":
             raise
-    existing: Obj = await client.get(_path(namespace, wanted["metadata"]["name"]))
+    name = wanted["metadata"]["name"]
+    existing: Obj = await client.get(_path(namespace, name))
     owners = [r.get("uid") for r in existing["metadata"].get("ownerReferences") or []
               if r.get("controller")]  # fmt: skip
-    if strip_nulls(existing.get("data")) == strip_nulls(data) and owners == [
-        parent["metadata"]["uid"]
-    ]:
+    if strip_nulls(existing.get("data")) != strip_nulls(data):
+        raise HashCollision(name)
+    if owners == [parent["metadata"]["uid"]]:
         return existing  # ours, and our cache had not seen it yet
-    raise HashCollision(wanted["metadata"]["name"])
+    if not owners and not parent["metadata"].get("deletionTimestamp"):
+        # An orphan of this template (its set was deleted with --cascade=orphan): adopt
+        # it, so the pods adopted with it still count as up to date.
+        owner = {**parent, "apiVersion": "apps/v1", "kind": kind}
+        patch = adopt_patch(owner, existing)
+        patch["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
+        adopted: Obj = await client.patch(_path(namespace, name), patch, content_type=STRATEGIC)
+        return adopted
+    raise HashCollision(name)
 
 
 async def delete_revisions(client: ApiClient, revisions: Sequence[Obj]) -> None:

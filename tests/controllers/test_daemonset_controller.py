@@ -256,3 +256,40 @@ async def test_adopts_orphans_and_releases_strays(
     released = await client.get(f"{PODS}/{name}")
     assert not released["metadata"].get("ownerReferences")
     assert name not in {p["metadata"]["name"] for p in await pods_of(client, "app=fluentd")}
+
+
+async def test_a_new_daemonset_adopts_the_orphans_of_the_old_one(
+    cluster: Cluster, client: ApiClient, controller: DaemonSetController
+) -> None:
+    """As after `kubectl delete ds --cascade=orphan`: pods and history are taken over as they
+    are, so no pod restarts."""
+    await make_node(client, "node-a")
+    await make_node(client, "node-b")
+    await cluster.kubectl("apply", "-f", "-", stdin=MANIFEST)
+    async with FakeKubelet(client, "app=fluentd"):
+        await cluster.kubectl("rollout", "status", "ds/fluentd", "--timeout=20s")
+    before = {p["metadata"]["uid"] for p in await pods_of(client, "app=fluentd")}
+    await client.delete(f"{DS}/fluentd")
+    # What the garbage collector does for orphan deletion: drop the owner references.
+    for pod in await pods_of(client, "app=fluentd"):
+        await client.patch(f"{PODS}/{pod['metadata']['name']}",
+                           {"metadata": {"ownerReferences": None}})  # fmt: skip
+    [revision] = (await client.get(REVISIONS))["items"]
+    await client.patch(f"{REVISIONS}/{revision['metadata']['name']}",
+                       {"metadata": {"ownerReferences": None}})  # fmt: skip
+
+    await cluster.kubectl("apply", "-f", "-", stdin=MANIFEST)
+    uid = (await client.get(f"{DS}/fluentd"))["metadata"]["uid"]
+
+    async def adopted() -> bool:
+        items = [*(await pods_of(client, "app=fluentd")),
+                 *(await client.get(REVISIONS))["items"]]  # fmt: skip
+        return all([r["uid"] for r in i["metadata"].get("ownerReferences") or []] == [uid]
+                   for i in items)  # fmt: skip
+
+    await until(adopted)
+    async with FakeKubelet(client, "app=fluentd"):
+        await cluster.kubectl("rollout", "status", "ds/fluentd", "--timeout=20s")
+    assert {p["metadata"]["uid"] for p in await pods_of(client, "app=fluentd")} == before
+    assert [r["metadata"]["name"] for r in (await client.get(REVISIONS))["items"]] == [
+        revision["metadata"]["name"]]  # fmt: skip

@@ -46,10 +46,29 @@ class FakeApi:
         self.objects[path] = {**body, "metadata": {**body["metadata"], "resourceVersion": rv}}
         return self.objects[path]
 
+    async def patch(self, path: str, body: Obj, content_type: str = "") -> Obj:
+        """Just enough strategic merge: owner references added by uid."""
+        stored = self.objects[path]
+        assert content_type == "application/strategic-merge-patch+json"
+        if stored["metadata"]["resourceVersion"] != body["metadata"]["resourceVersion"]:
+            raise ApiStatusError({"code": 409, "reason": "Conflict"})
+        refs = [*(stored["metadata"].get("ownerReferences") or []),
+                *body["metadata"]["ownerReferences"]]  # fmt: skip
+        self.objects[path] = {**stored, "metadata": {**stored["metadata"],
+                                                     "ownerReferences": refs}}  # fmt: skip
+        return self.objects[path]
+
 
 def stored(api: FakeApi, revision: Obj) -> Obj:
     path = f"/apis/apps/v1/namespaces/ns/controllerrevisions/{revision['metadata']['name']}"
-    api.objects[path] = {**revision, "metadata": {**revision["metadata"], "resourceVersion": "1"}}
+    api.objects[path] = {
+        **revision,
+        "metadata": {
+            **revision["metadata"],
+            "resourceVersion": "1",
+            "uid": f"uid-{revision['metadata']['name']}",
+        },
+    }
     return api.objects[path]
 
 
@@ -95,3 +114,17 @@ async def test_a_name_held_by_other_data_is_a_collision() -> None:
     with pytest.raises(HashCollision):
         await ensure_revision(client, PARENT, kind="StatefulSet", digest="h2",
                               data=template_patch(PARENT), revisions=[])  # fmt: skip
+
+
+async def test_an_orphan_with_the_same_data_is_adopted() -> None:
+    api = FakeApi()
+    client = cast(ApiClient, api)
+    orphan = controller_revision(PARENT, kind="DaemonSet", digest="h2", revision=4)
+    del orphan["metadata"]["ownerReferences"]
+    stored(api, orphan)
+    parent = {**PARENT, "metadata": {**PARENT["metadata"], "uid": "new"}}
+    got = await ensure_revision(client, parent, kind="DaemonSet", digest="h2",
+                                data=template_patch(PARENT), revisions=[])  # fmt: skip
+    [ref] = got["metadata"]["ownerReferences"]
+    assert (ref["uid"], ref["kind"], ref["controller"]) == ("new", "DaemonSet", True)
+    assert got["revision"] == 4
