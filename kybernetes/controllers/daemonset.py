@@ -13,7 +13,8 @@ affinity; the scheduler binds them, as in Kubernetes since 1.12.
 
 Orphan pods the selector matches are adopted, owned pods it no longer
 matches released (`adoption`); failed daemon pods are replaced with a
-per-node back-off. Not here yet: adopting orphan ControllerRevisions.
+per-node back-off. An orphan ControllerRevision is adopted when the current
+template's revision name is taken by it; other orphan revisions are not.
 """
 
 from __future__ import annotations

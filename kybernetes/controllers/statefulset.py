@@ -13,9 +13,9 @@ Delete: then the set owns them (whenDeleted), or a pod scaled away does
 (whenScaled), and the garbage collector removes them.
 
 Orphan pods named `<set>-<n>` that the selector matches are adopted, owned
-pods it no longer matches released (`adoption`). Not here yet: adopting
-orphan ControllerRevisions, and `maxUnavailable` for rolling updates (alpha
-in kube).
+pods it no longer matches released (`adoption`); an orphan revision of the
+current template is adopted. Not here yet: adopting other orphan revisions,
+and `maxUnavailable` for rolling updates (alpha in kube).
 """
 
 from __future__ import annotations
