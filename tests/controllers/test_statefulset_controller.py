@@ -10,9 +10,8 @@ import pytest
 from kybernetes.client.factory import InformerFactory
 from kybernetes.client.rest import ApiClient, resource_path
 from kybernetes.controllers.daemonset import DaemonSetController
-from kybernetes.controllers.deployment import DeploymentController
 from kybernetes.controllers.history import HASH_LABEL
-from kybernetes.controllers.replicaset import ReplicaSetController
+from kybernetes.controllers.manager import CONTROLLERS
 from kybernetes.controllers.statefulset import StatefulSetController
 from kybernetes.util.tasks import cancel_and_wait
 from tests.apiserver.conftest import Cluster
@@ -315,10 +314,10 @@ async def test_parallel_creates_and_deletes_without_waiting(
 async def test_runs_beside_the_other_controllers_on_shared_informers(
     cluster: Cluster, client: ApiClient
 ) -> None:
-    """As the controller manager runs them: one InformerFactory, shared pod cache and indexes."""
+    """As the controller manager will run them (its CONTROLLERS plus these two): one
+    InformerFactory, shared pod cache and indexes."""
     informers = InformerFactory(client)
-    kinds = (ReplicaSetController, DeploymentController, DaemonSetController,
-             StatefulSetController)  # fmt: skip
+    kinds = (*CONTROLLERS, DaemonSetController, StatefulSetController)
     controllers = [make(informers) for make in kinds]
     informers.start()
     tasks = [asyncio.create_task(c.run()) for c in controllers]
