@@ -203,6 +203,40 @@ async def test_rollout_undo_reuses_the_old_revision(
     assert len(by_hash) == 2 and by_hash[first] == 3  # the old template is the newest again
 
 
+async def test_rolling_back_a_stalled_update_leaves_untouched_pods_alone(
+    cluster: Cluster, client: ApiClient, controller: DaemonSetController
+) -> None:
+    """Conformance DaemonSet-Rollback: a bad image stalls the rollout after one node;
+    `rollout undo` replaces only that pod, the others keep their uid."""
+    for name in ("node-a", "node-b", "node-c"):
+        await make_node(client, name)
+    await cluster.kubectl("apply", "-f", "-", stdin=MANIFEST)
+    async with FakeKubelet(client, "app=fluentd") as kubelet:
+        await cluster.kubectl("rollout", "status", "ds/fluentd", "--timeout=20s")
+        before = {p["metadata"]["uid"] for p in await pods_of(client, "app=fluentd")}
+        kubelet.broken = lambda pod: pod["spec"]["containers"][0]["image"] == "fluentd:broken"
+        await cluster.kubectl("set", "image", "ds/fluentd", "fluentd=fluentd:broken")
+
+        async def stalled() -> bool:
+            pods = await pods_of(client, "app=fluentd")
+            images = sorted(p["spec"]["containers"][0]["image"] for p in pods)
+            return images == ["fluentd:1.16", "fluentd:1.16", "fluentd:broken"]
+
+        await until(stalled)
+        await until(lambda: controller_synced(client))
+        await asyncio.sleep(0.3)  # more syncs: maxUnavailable 1 is spent on the broken pod
+        assert await stalled()
+        await cluster.kubectl("rollout", "undo", "ds/fluentd")
+        await cluster.kubectl("rollout", "status", "ds/fluentd", "--timeout=20s")
+    after = {p["metadata"]["uid"] for p in await pods_of(client, "app=fluentd")}
+    assert len(after) == 3 and len(before & after) == 2  # only the broken one was replaced
+
+
+async def controller_synced(client: ApiClient) -> bool:
+    ds = await client.get(f"{DS}/fluentd")
+    return bool((ds.get("status") or {}).get("observedGeneration") == ds["metadata"]["generation"])
+
+
 async def test_node_selector_and_relabelling(
     cluster: Cluster, client: ApiClient, controller: DaemonSetController
 ) -> None:

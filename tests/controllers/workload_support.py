@@ -77,7 +77,7 @@ def pinned_to(pod: Obj) -> str:
 
 
 class FakeKubelet:
-    """Marks every pod it sees Running and Ready, except the names in `hold`.
+    """Marks every pod it sees Running and Ready, except those `broken` says cannot start.
 
     With `bind`, it also plays the scheduler (binding pinned pods to the node
     their affinity names, others to `node`) and, while `finish_deletions`,
@@ -93,7 +93,7 @@ class FakeKubelet:
         self.bind = bind or bool(node)
         self.node = node
         self.finish_deletions = self.bind
-        self.hold: set[str] = set()
+        self.broken: Callable[[Obj], bool] = lambda pod: False
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
@@ -101,7 +101,6 @@ class FakeKubelet:
         while True:
             items = (await self.client.get(PODS, labelSelector=self.selector))["items"]
             for pod in items:
-                name = pod["metadata"]["name"]
                 if pod["metadata"].get("deletionTimestamp"):
                     if self.finish_deletions:
                         await self._finish_deletion(pod)
@@ -110,7 +109,7 @@ class FakeKubelet:
                 if self.bind and not pod["spec"].get("nodeName") and target:
                     await self._bind(pod, target)
                     continue  # ready once bound, as on a real node
-                if not is_ready(pod) and name not in self.hold:
+                if not is_ready(pod) and not self.broken(pod):
                     n += 1
                     await mark_ready(self.client, pod, ip=f"10.244.0.{n % 250 + 2}")
             await asyncio.sleep(0.05)
