@@ -228,15 +228,15 @@ class DaemonSetController:
         held = []
         now = asyncio.get_running_loop().time()
         for pod in plan.failed:
-            wait = self.failed_backoff.wait(f"{key}/{target_node(pod)}", now)
+            node = target_node(pod)
+            wait = self.failed_backoff.wait(f"{key}/{node}", now)
             if wait is not None:
                 held.append(pod)  # replaced too often lately: later
                 self.queue.add_after(key, wait)
                 continue
             self.events.record(ds, "Warning", "FailedDaemonPod",
                                f"Found failed daemon pod {namespace}/{pod['metadata']['name']} "
-                               f"on node {pod['spec'].get('nodeName', '')}, will try to kill "
-                               "it")  # fmt: skip
+                               f"on node {node}, will try to kill it")  # fmt: skip
         deletes = [p for p in plan.delete if p not in held][:BURST]
         self.expectations.expect(key, deleted=[key_of(p) for p in deletes])
         for pod in deletes:
