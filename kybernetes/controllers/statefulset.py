@@ -43,6 +43,7 @@ from kybernetes.controllers.history import (
     template_patch,
 )
 from kybernetes.controllers.history_client import HashCollision, delete_revisions, ensure_revision
+from kybernetes.controllers.replicaset_decisions import slow_start_batches
 from kybernetes.controllers.runner import run_controller
 from kybernetes.controllers.statefulset_decisions import (
     StatefulPlan,
@@ -179,9 +180,19 @@ class StatefulSetController:
                 await self._delete_pod(sts, pod)
         for pod in plan.update:
             await self._update_pod(sts, pod)
-        for pod in plan.create:
-            if not await self._create_pod(sts, pod, key=key):
-                return
+        # In ordinal order, in slow-start batches (1, 2, 4, ...): OrderedReady plans one
+        # pod at a time anyway; Parallel starts many without one broken template
+        # failing a hundred times.
+        todo = list(plan.create)
+        for size in slow_start_batches(len(todo)):
+            batch, todo = todo[:size], todo[size:]
+            results = await asyncio.gather(*(self._create_pod(sts, p, key=key) for p in batch),
+                                           return_exceptions=True)  # fmt: skip
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                raise failures[0]  # retried with back-off; the next sync creates the rest
+            if not all(results):
+                return  # our cache lags behind: the informer will bring the pods
 
     async def _create_pod(self, sts: Obj, pod: Obj, *, key: str) -> bool:
         """Claims first, then the pod; False when the pod turned out to exist already."""
