@@ -39,6 +39,7 @@ from kybernetes.apiserver.bodies import (
 )
 from kybernetes.apiserver.objects import Obj
 from kybernetes.apiserver.patching import patcher
+from kybernetes.apiserver.podlogs import KubeletConnector, choose_container
 from kybernetes.apiserver.request import (
     ResourceRequest,
     dry_run,
@@ -89,6 +90,7 @@ class ApiContext:
     server_address: str
     ready: Callable[[], bool]
     request_timeout: float = REQUEST_TIMEOUT
+    kubelets: KubeletConnector | None = None  # for pods/log (and later exec)
     # Open watch streams, ended at shutdown so it does not wait on them.
     watches: set[asyncio.Task[Any]] = field(default_factory=set)
     stopping: bool = False
@@ -228,13 +230,29 @@ class ResourceHandler:
             )
         return _json(obj, status)
 
-    async def _get(self, request: web.Request, req: ResourceRequest) -> web.Response:
+    async def _get(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
+        if req.subresource == "log" and req.resource.kind == "Pod" and not req.resource.group:
+            return await self._pod_log(request, req)
         obj = await self.ctx.rest.get(
             req.resource, req.namespace, req.name, resource_version_param(request.query)
         )
         if req.subresource == "scale":
             return _json(to_scale(obj))
         return self._respond(request, req, obj)
+
+    async def _pod_log(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
+        pod = await self.ctx.rest.get(req.resource, req.namespace, req.name, "")
+        container = choose_container(pod, request.query.get("container", ""))
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        if not node_name or self.ctx.kubelets is None:
+            return web.Response(text="", content_type="text/plain")  # no node yet: no logs
+        nodes = self.ctx.registry.lookup("", "v1", "nodes")
+        assert nodes is not None
+        node = await self.ctx.rest.get(nodes, "", str(node_name), "")
+        return await self.ctx.kubelets.stream_logs(
+            request, node=node, namespace=req.namespace, pod=req.name, container=container,
+            query=request.query,
+        )  # fmt: skip
 
     async def _write_scale(
         self, request: web.Request, req: ResourceRequest, to_new_scale: Callable[[Obj], Obj]
