@@ -38,6 +38,8 @@ from kybernetes.apiserver.bodies import (
     decode_body,
 )
 from kybernetes.apiserver.objects import Obj
+from kybernetes.apiserver.openapi_fields import check_object, field_validation, patch_check
+from kybernetes.apiserver.openapi_source import builtin_schemas
 from kybernetes.apiserver.patching import patcher
 from kybernetes.apiserver.request import (
     ResourceRequest,
@@ -50,7 +52,7 @@ from kybernetes.apiserver.request import (
     request_timeout,
     resource_version_param,
 )
-from kybernetes.apiserver.resources import ResourceRegistry
+from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
 from kybernetes.apiserver.rest import DeleteOptions, ListOptions, Rest, object_filter
 from kybernetes.apiserver.reviews import self_subject_access_review
 from kybernetes.apiserver.scale import apply_scale, to_scale
@@ -78,6 +80,13 @@ INLINE_DECODE_BYTES = 64 * 1024
 USER = web.RequestKey("user", UserInfo)
 ANONYMOUS = UserInfo("system:anonymous", ("system:unauthenticated",))
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
+# A JSON body as it came, for fieldValidation's duplicate-field check.
+RAW_JSON = web.RequestKey("raw_json", bytes)
+# The Warning headers a request's answer carries (kube-apiserver: one per unknown field).
+WARNINGS = web.RequestKey("warnings", list)
+# Bodies whose bytes are JSON objects, read again for repeated keys.
+_JSON_BODY_TYPES = frozenset({JSON_TYPE, "application/merge-patch+json",
+                              "application/strategic-merge-patch+json"})  # fmt: skip
 
 
 @dataclass
@@ -153,8 +162,12 @@ async def _read_body(
     if content_type not in accepted:
         raise errors.unsupported_media_type(content_type, accepted)
     if len(raw) <= INLINE_DECODE_BYTES:
-        return decode_body(raw, content_type)
-    return await asyncio.to_thread(decode_body, raw, content_type)
+        body = decode_body(raw, content_type)
+    else:
+        body = await asyncio.to_thread(decode_body, raw, content_type)
+    if content_type in _JSON_BODY_TYPES:
+        request[RAW_JSON] = raw
+    return body
 
 
 def _check_object(body: Any, kind: str, version: str) -> Any:
@@ -185,6 +198,59 @@ def _list_body(req: ResourceRequest, items: list[Obj], rv: int, token: str | Non
         meta["continue"] = token
     return {"kind": req.resource.list_kind, "apiVersion": req.resource.api_version,
             "metadata": meta, "items": items}  # fmt: skip
+
+
+def _warn(request: web.Request, warnings: list[str]) -> None:
+    if warnings:
+        request.setdefault(WARNINGS, []).extend(warnings)
+
+
+async def _check_fields(request: web.Request, group: str, version: str, kind: str,
+                        body: Any) -> None:  # fmt: skip
+    """fieldValidation of a create/update body of a built-in kind (openapi_fields.py):
+    unknown fields are dropped from `body`; Strict refuses, Warn warns."""
+    mode = field_validation(request.query.get("fieldValidation", ""))
+    schemas = await builtin_schemas.get()
+    node = schemas.kind_schema(group, version, kind)
+    if node is None or not isinstance(body, dict):
+        return  # custom resources are pruned by their own schemas
+    raw = request.get(RAW_JSON)
+    if raw is not None and len(raw) > INLINE_DECODE_BYTES:
+        found = await asyncio.to_thread(check_object, body, raw, node=node,
+                                        table=schemas.fields, mode=mode, kind=kind,
+                                        version=version)  # fmt: skip
+    else:
+        found = check_object(body, raw, node=node, table=schemas.fields, mode=mode, kind=kind,
+                             version=version)  # fmt: skip
+    _warn(request, found)
+
+
+async def _field_checked_patch(
+    request: web.Request,
+    rt: ResourceType,
+    apply: Callable[[Any], Any],
+    patch: Any,
+    content_type: str,
+) -> Callable[[Any], Any]:
+    """`apply`, whose patched object then goes through fieldValidation."""
+    mode = field_validation(request.query.get("fieldValidation", ""))
+    schemas = await builtin_schemas.get()
+    node = schemas.kind_schema(rt.group, rt.version, rt.kind)
+    if node is None:
+        return apply
+    raw = request.get(RAW_JSON)
+    found: list[str] = []
+    strategic = content_type == "application/strategic-merge-patch+json"
+
+    def run(obj: Any) -> Any:
+        patched = apply(obj)
+        if isinstance(patched, dict):
+            found[:] = patch_check(patched, patch, raw, node=node, table=schemas.fields,
+                                   mode=mode, strategic=strategic)  # fmt: skip
+        return patched
+
+    request[WARNINGS] = found
+    return run
 
 
 class ResourceHandler:
@@ -282,6 +348,7 @@ class ResourceHandler:
             )
         rt = req.resource
         body = _check_object(await _read_body(request), rt.kind, rt.version)
+        await _check_fields(request, rt.group, rt.version, rt.kind, body)
         if rt.kind == "SelfSubjectAccessReview":
             review = self_subject_access_review(body, request[USER], self.ctx.authorizer)
             return _json(review, 201)
@@ -297,6 +364,8 @@ class ResourceHandler:
             body = _check_object(body, "Scale", "v1")
             return await self._write_scale(request, req, lambda _: body)
         body = _check_object(body, req.resource.kind, req.resource.version)
+        rt = req.resource
+        await _check_fields(request, rt.group, rt.version, rt.kind, body)
         obj = await self.ctx.rest.update(
             req.resource, req.namespace, req.name, body,
             subresource=req.subresource, dry_run=dry_run(request.query),
@@ -317,6 +386,7 @@ class ResourceHandler:
             patcher(content_type, patch, rt.group, rt.version, rt.kind),
             kind=rt.kind, version=rt.version, name=req.name, group=rt.group,
         )  # fmt: skip
+        apply = await _field_checked_patch(request, rt, apply, patch, content_type)
         obj = await self.ctx.rest.patch(
             rt, req.namespace, req.name, apply, subresource=req.subresource,
             dry_run=dry_run(request.query), manager=_field_manager(request, req.subresource),
@@ -334,6 +404,7 @@ class ResourceHandler:
         config = _check_object(config, rt.kind, rt.version)
         if not isinstance(config, dict):
             raise errors.bad_request(f"the body must be a {rt.kind} object")
+        await _check_fields(request, rt.group, rt.version, rt.kind, config)
         meta = config.get("metadata") or {}
         if meta.get("name") and meta["name"] != req.name:
             raise errors.bad_request(f"the name of the object ({meta['name']}) does not match "
@@ -498,14 +569,16 @@ def make_app(ctx: ApiContext) -> web.Application:
         return _json(body)
 
     async def openapi_index(_: web.Request) -> web.Response:
-        return _json(openapi.index(ctx.registry))
+        return _json(openapi.index(ctx.registry, await builtin_schemas.get()))
 
     async def openapi_document(request: web.Request) -> web.Response:
         group = request.match_info.get("group", "")
         version = request.match_info["version"]
         if not ctx.registry.in_group_version(group, version):
             raise _no_such_resource()
-        return _json(openapi.group_version_document(ctx.registry, group, version))
+        schemas = await builtin_schemas.get()
+        body, _ = openapi.document_bytes(ctx.registry, group, version, schemas)
+        return web.Response(body=body, content_type=JSON_TYPE)
 
     app.router.add_get("/openapi/v3", openapi_index)
     app.router.add_get("/openapi/v3/api/{version}", openapi_document)
@@ -527,6 +600,16 @@ def make_app(ctx: ApiContext) -> web.Application:
         for task in list(ctx.watches):
             task.cancel()
 
+    async def warm_schemas(_: web.Application) -> None:
+        builtin_schemas.warm()  # built in a subprocess while the server starts serving
+
+    async def add_warnings(request: web.Request, response: web.StreamResponse) -> None:
+        for text in request.get(WARNINGS) or ():
+            escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+            response.headers.add("Warning", f'299 - "{escaped}"')
+
+    app.on_startup.append(warm_schemas)
+    app.on_response_prepare.append(add_warnings)
     app.on_shutdown.append(end_watches)
     return app
 
