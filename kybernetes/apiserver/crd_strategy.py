@@ -29,6 +29,8 @@ class CustomResourceStrategy(Strategy):
 
     def default(self, obj: Obj) -> None:
         pruned = schema.prune(obj, self._schema, root=True)
+        if pruned is obj:
+            return  # a schema that keeps unknown fields returns the object itself
         obj.clear()
         obj.update(pruned)
 

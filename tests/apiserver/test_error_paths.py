@@ -767,11 +767,25 @@ async def test_the_deepest_allowed_object_works_everywhere(api: Api) -> None:
     """An object at the depth limit goes through every path that copies,
     patches or encodes it: none may hit a recursion limit (a 500).
 
-    The deep part is a field ConfigMap does not have: kube-apiserver would
-    drop it, we keep unknown fields, so it reaches every code path.
+    The deep part is a field of a custom resource that keeps unknown fields
+    (a built-in kind drops fields its schema lacks), so it reaches every
+    code path.
     """
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "deeps.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+                 "names": {"plural": "deeps", "singular": "deep", "kind": "Deep"},
+                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                     "openAPIV3Schema": {"type": "object",
+                                         "x-kubernetes-preserve-unknown-fields": True}}}]},
+    }  # fmt: skip
+    reply = await api.call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    assert reply.status == 201, reply.body[:300]
+    CMS = "/apis/example.com/v1/namespaces/default/deeps"  # noqa: N806 (the test's collection)
     deep = _nested(MAX_DEPTH - 1)  # one level less: it is a field of the object
-    reply = await api.call("POST", CMS, {"metadata": {"name": "deep"}, "x": deep})
+    reply = await api.call("POST", CMS, {"apiVersion": "example.com/v1", "kind": "Deep",
+                                         "metadata": {"name": "deep"}, "x": deep})  # fmt: skip
     assert reply.status == 201, reply.body[:300]
     assert reply.json()["x"] == deep
     table = "application/json;as=Table;v=v1;g=meta.k8s.io"
