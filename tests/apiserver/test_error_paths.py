@@ -782,7 +782,7 @@ async def test_the_deepest_allowed_object_works_everywhere(api: Api) -> None:
     }  # fmt: skip
     reply = await api.call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
     assert reply.status == 201, reply.body[:300]
-    CMS = "/apis/example.com/v1/namespaces/default/deeps"  # noqa: N806 (the test's collection)
+    CMS = "/apis/example.com/v1/namespaces/default/deeps"
     deep = _nested(MAX_DEPTH - 1)  # one level less: it is a field of the object
     reply = await api.call("POST", CMS, {"apiVersion": "example.com/v1", "kind": "Deep",
                                          "metadata": {"name": "deep"}, "x": deep})  # fmt: skip
