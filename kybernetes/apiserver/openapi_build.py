@@ -87,7 +87,9 @@ def class_for_kind(models: Any, group: str, version: str, kind: str) -> type | N
 def _description(cls: type) -> str:
     """A class's own docstring, without the generator's "Attributes:" block."""
     doc = textwrap.dedent(cls.__doc__ or "").split("Attributes:")[0]
-    return " ".join(doc.split()) if "No description" not in doc else ""
+    if "No description" in doc or "auto generated" in doc:
+        return ""  # older clients' classes carry only the generator's notice
+    return " ".join(doc.split())
 
 
 class _Builder:
