@@ -30,6 +30,8 @@ from typing import Any
 
 import orjson
 
+from kybernetes.api.patch import schema_for
+
 __all__ = ["build", "class_for_kind", "schema_name"]
 
 # Schema name prefixes per group, as kube-apiserver names its definitions.
@@ -198,6 +200,38 @@ def _protobuf_groups() -> dict[str, str]:
     return out
 
 
+def _target(schemas: dict[str, Any], prop: dict[str, Any]) -> str | None:
+    """The type a property holds, itself or as the items of its list."""
+    for holder in (prop, prop.get("items") or {}):
+        for part in holder.get("allOf") or ():
+            return str(part["$ref"]).rsplit("/", 1)[1]
+    return None
+
+
+def annotate_patch_strategies(
+    schemas: dict[str, Any], name: str, fields: dict[tuple[str, ...], Any]
+) -> None:
+    """Mark the properties our strategic-merge-patch table lists
+    (kybernetes/api/patch/merge_keys.py) with the `x-kubernetes-patch-strategy`
+    and `x-kubernetes-patch-merge-key` kube-apiserver publishes for them."""
+    for path, strategy in fields.items():
+        current: str | None = name
+        for depth, segment in enumerate(path):
+            props = (schemas.get(current or "") or {}).get("properties") or {}
+            prop = props.get(segment)
+            if prop is None:
+                break
+            if depth < len(path) - 1:
+                current = _target(schemas, prop)
+                continue
+            parts = [strategy.strategy] if strategy.strategy else []
+            parts += ["retainKeys"] if strategy.retain_keys else []
+            if parts:
+                prop["x-kubernetes-patch-strategy"] = ",".join(parts)
+            if strategy.merge_key:
+                prop["x-kubernetes-patch-merge-key"] = strategy.merge_key
+
+
 def build(kinds: Iterable[tuple[str, str, str]]) -> dict[str, Any]:
     """{"client": version, "schemas": {name: schema}, "kinds": {"group/version/Kind": name}}
     for every (group, version, kind) the client has a model of, and every type they reach."""
@@ -220,6 +254,9 @@ def build(kinds: Iterable[tuple[str, str, str]]) -> dict[str, Any]:
             {"group": group, "kind": kind, "version": version}
         ]
         found[f"{group}/{version}/{kind}"] = name
+        annotate_patch_strategies(
+            builder.schemas, name, dict(schema_for(group, version, kind).fields)
+        )
     builder.schemas[INT_OR_STRING] = {
         "type": "string",
         "format": "int-or-string",

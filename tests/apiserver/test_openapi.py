@@ -176,6 +176,8 @@ async def test_documents_carry_schemas_and_custom_resources_still_work(cluster: 
     container = doc["components"]["schemas"]["io.k8s.api.core.v1.Container"]
     assert container["required"] == ["name"]
     assert "description" in container["properties"]["image"]
+    assert container["properties"]["env"]["x-kubernetes-patch-merge-key"] == "name"
+    assert container["properties"]["env"]["x-kubernetes-patch-strategy"] == "merge"
     patch = doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"]
     # The strategic-merge trap stays avoided (openapi.py says why).
     assert "application/strategic-merge-patch+json" not in patch["requestBody"]["content"]
