@@ -16,6 +16,7 @@ server carries on with skeleton schemas and without unknown-field checks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 _PACKAGE_ROOT = str(Path(kybernetes.__file__).resolve().parent.parent)
 
 BUILD_TIMEOUT = 60.0
+BUILD_NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,10 @@ async def _run_build() -> BuiltinSchemas:
         sys.executable, "-m", "kybernetes.apiserver.openapi_build",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
+    with contextlib.suppress(OSError):
+        # Lower priority: it runs while the server starts and kubectl's first
+        # requests are answered, which should get the cores first.
+        os.setpriority(os.PRIO_PROCESS, proc.pid, BUILD_NICENESS)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), BUILD_TIMEOUT)
     except BaseException:
