@@ -40,6 +40,8 @@ from kybernetes.apiserver.bodies import (
 from kybernetes.apiserver.objects import Obj
 from kybernetes.apiserver.openapi_fields import check_object, field_validation, patch_check
 from kybernetes.apiserver.openapi_source import builtin_schemas
+from kybernetes.apiserver.openapi_v2 import PROTOBUF_TYPE as OPENAPI_V2_PROTOBUF
+from kybernetes.apiserver.openapi_v2 import document as openapi_v2_document
 from kybernetes.apiserver.patching import patcher
 from kybernetes.apiserver.request import (
     ResourceRequest,
@@ -580,6 +582,13 @@ def make_app(ctx: ApiContext) -> web.Application:
         body, _ = openapi.document_bytes(ctx.registry, group, version, schemas)
         return web.Response(body=body, content_type=JSON_TYPE)
 
+    async def openapi_v2(request: web.Request) -> web.Response:
+        pb, js = openapi_v2_document(ctx.registry, await builtin_schemas.get())
+        if "protobuf" in request.headers.get("Accept", ""):
+            return web.Response(body=pb, content_type=OPENAPI_V2_PROTOBUF)
+        return web.Response(body=js, content_type=JSON_TYPE)
+
+    app.router.add_get("/openapi/v2", openapi_v2)
     app.router.add_get("/openapi/v3", openapi_index)
     app.router.add_get("/openapi/v3/api/{version}", openapi_document)
     app.router.add_get("/openapi/v3/apis/{group}/{version}", openapi_document)
