@@ -222,3 +222,21 @@ async def test_official_python_client_still_works(cluster: Cluster) -> None:
         return f"{made.metadata.name}:{patched.spec.replicas}", names
 
     assert await asyncio.to_thread(scenario) == ("py:3", ["py"])
+
+
+async def test_openapi_v2_is_protobuf_when_asked(cluster: Cluster) -> None:
+    raw = Raw(cluster)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(raw.base + "/openapi/v2", ssl=raw.ssl, headers={
+            "Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"}) as resp,
+    ):  # fmt: skip
+        body = await resp.read()
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == (
+            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+        )
+    assert body.startswith(b"\n\x032.0")  # Document.swagger
+    status, _, doc = await raw.request("GET", "/openapi/v2")
+    assert status == 200 and doc["swagger"] == "2.0"
+    assert "io.k8s.api.core.v1.Pod" in doc["definitions"]
