@@ -38,7 +38,12 @@ from kybernetes.apiserver.bodies import (
     decode_body,
 )
 from kybernetes.apiserver.objects import Obj
-from kybernetes.apiserver.openapi_fields import check_object, field_validation, patch_check
+from kybernetes.apiserver.openapi_fields import (
+    check_object,
+    duplicates,
+    field_validation,
+    patch_check,
+)
 from kybernetes.apiserver.openapi_source import builtin_schemas
 from kybernetes.apiserver.openapi_v2 import PROTOBUF_TYPE as OPENAPI_V2_PROTOBUF
 from kybernetes.apiserver.openapi_v2 import document as openapi_v2_document
@@ -241,13 +246,18 @@ async def _field_checked_patch(
     if node is None:
         return apply
     raw = request.get(RAW_JSON)
+    repeated: list[str] = []
+    if raw is not None and mode != "Ignore":
+        # The patch's own repeated keys, found once (not per retry), off the loop when big.
+        big = len(raw) > INLINE_DECODE_BYTES
+        repeated = await asyncio.to_thread(duplicates, raw) if big else duplicates(raw)
     found: list[str] = []
     strategic = content_type == "application/strategic-merge-patch+json"
 
     def run(obj: Any) -> Any:
         patched = apply(obj)
         if isinstance(patched, dict):
-            found[:] = patch_check(patched, patch, raw, node=node, table=schemas.fields,
+            found[:] = patch_check(patched, patch, repeated, node=node, table=schemas.fields,
                                    mode=mode, strategic=strategic)  # fmt: skip
         return patched
 

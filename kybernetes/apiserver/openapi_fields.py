@@ -28,6 +28,7 @@ __all__ = [
     "Node",
     "field_table",
     "check_object",
+    "duplicates",
     "field_validation",
     "go_repr",
     "patch_check",
@@ -237,25 +238,30 @@ def go_repr(value: Any) -> str:
     return str(value)
 
 
+def duplicates(raw: bytes) -> list[str]:
+    """`duplicate field "p"` for each repeated key of a JSON document (a patch)."""
+    return strict_errors(json_pairs(raw), ANY, {})
+
+
 def patch_check(
     patched: Any,
     patch: Any,
-    raw: bytes | None,
+    repeated: list[str],
     *,
     node: str,
     table: FieldTable,
     mode: str,
     strategic: bool,
 ) -> list[str]:
-    """Drop a patched object's unknown fields; repeated keys of the patch and
-    then the unknown fields (Go re-encodes the patched map, so in sorted
-    order) are refused under Strict: a 400 for JSON and merge patches, a 422
-    on field `patch` for strategic merge patches, as kube-apiserver answers."""
+    """Drop a patched object's unknown fields; the patch's `repeated` keys
+    (from `duplicates`) and then the unknown fields (Go re-encodes the
+    patched map, so in sorted order) are refused under Strict: a 400 for
+    JSON and merge patches, a 422 on field `patch` for strategic merge
+    patches, as kube-apiserver answers."""
     unknown = prune(patched, node, table, sort_keys=True)
     if mode == "Ignore":
         return []
-    messages = strict_errors(json_pairs(raw), ANY, table) if raw is not None else []
-    messages += [f'unknown field "{path}"' for path in unknown]
+    messages = [*repeated, *(f'unknown field "{path}"' for path in unknown)]
     if messages and mode == "Strict":
         if strategic:
             text = f'Invalid value: "{go_repr(patch)}": {_strict(messages)}'

@@ -10,6 +10,7 @@ import pytest
 from kybernetes.apiserver import errors
 from kybernetes.apiserver.openapi_fields import (
     check_object,
+    duplicates,
     field_table,
     field_validation,
     go_repr,
@@ -132,7 +133,7 @@ def test_patch_check_strategic_is_invalid_on_field_patch() -> None:
     patch = {"spec": {"foo": "bar", "paused": True}}
     patched = copy.deepcopy(patch)
     with pytest.raises(errors.ApiError) as err:
-        patch_check(patched, patch, orjson.dumps(patch), node="Deployment", table=TABLE,
+        patch_check(patched, patch, duplicates(orjson.dumps(patch)), node="Deployment", table=TABLE,
                     mode="Strict", strategic=True)  # fmt: skip
     assert err.value.code == 422
     assert err.value.causes[0].field == "patch"
@@ -146,7 +147,7 @@ def test_patch_check_merge_reports_patch_duplicates_first() -> None:
     raw = b'{"spec": {"zz": 1, "paused": true, "paused": false}}'
     patched = {"spec": {"zz": 1, "paused": False}}
     with pytest.raises(errors.ApiError) as err:
-        patch_check(patched, orjson.loads(raw), raw, node="Deployment", table=TABLE,
+        patch_check(patched, orjson.loads(raw), duplicates(raw), node="Deployment", table=TABLE,
                     mode="Strict", strategic=False)  # fmt: skip
     assert (err.value.code, err.value.message) == (
         400, 'strict decoding error: duplicate field "spec.paused", unknown field "spec.zz"',
