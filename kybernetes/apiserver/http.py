@@ -38,15 +38,15 @@ from kybernetes.apiserver.bodies import (
     decode_body,
 )
 from kybernetes.apiserver.objects import Obj
-from kybernetes.apiserver.openapi_fields import (
-    check_object,
-    duplicates,
-    field_validation,
-    patch_check,
-)
 from kybernetes.apiserver.openapi_source import builtin_schemas
 from kybernetes.apiserver.openapi_v2 import PROTOBUF_TYPE as OPENAPI_V2_PROTOBUF
 from kybernetes.apiserver.openapi_v2 import document as openapi_v2_document
+from kybernetes.apiserver.openapi_validation import (
+    add_warnings,
+    check_fields,
+    field_checked_patch,
+    keep_raw_json,
+)
 from kybernetes.apiserver.patching import patcher
 from kybernetes.apiserver.request import (
     ResourceRequest,
@@ -59,7 +59,7 @@ from kybernetes.apiserver.request import (
     request_timeout,
     resource_version_param,
 )
-from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
+from kybernetes.apiserver.resources import ResourceRegistry
 from kybernetes.apiserver.rest import DeleteOptions, ListOptions, Rest, object_filter
 from kybernetes.apiserver.reviews import self_subject_access_review
 from kybernetes.apiserver.scale import apply_scale, to_scale
@@ -87,13 +87,6 @@ INLINE_DECODE_BYTES = 64 * 1024
 USER = web.RequestKey("user", UserInfo)
 ANONYMOUS = UserInfo("system:anonymous", ("system:unauthenticated",))
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
-# A JSON body as it came, for fieldValidation's duplicate-field check.
-RAW_JSON = web.RequestKey("raw_json", bytes)
-# The Warning headers a request's answer carries (kube-apiserver: one per unknown field).
-WARNINGS = web.RequestKey("warnings", list)
-# Bodies whose bytes are JSON objects, read again for repeated keys.
-_JSON_BODY_TYPES = frozenset({JSON_TYPE, "application/merge-patch+json",
-                              "application/strategic-merge-patch+json"})  # fmt: skip
 
 
 @dataclass
@@ -172,8 +165,7 @@ async def _read_body(
         body = decode_body(raw, content_type)
     else:
         body = await asyncio.to_thread(decode_body, raw, content_type)
-    if content_type in _JSON_BODY_TYPES:
-        request[RAW_JSON] = raw
+    keep_raw_json(request, content_type, raw)
     return body
 
 
@@ -205,64 +197,6 @@ def _list_body(req: ResourceRequest, items: list[Obj], rv: int, token: str | Non
         meta["continue"] = token
     return {"kind": req.resource.list_kind, "apiVersion": req.resource.api_version,
             "metadata": meta, "items": items}  # fmt: skip
-
-
-def _warn(request: web.Request, warnings: list[str]) -> None:
-    if warnings:
-        request.setdefault(WARNINGS, []).extend(warnings)
-
-
-async def _check_fields(request: web.Request, group: str, version: str, kind: str,
-                        body: Any) -> None:  # fmt: skip
-    """fieldValidation of a create/update body of a built-in kind (openapi_fields.py):
-    unknown fields are dropped from `body`; Strict refuses, Warn warns."""
-    mode = field_validation(request.query.get("fieldValidation", ""))
-    schemas = await builtin_schemas.get()
-    node = schemas.kind_schema(group, version, kind)
-    if node is None or not isinstance(body, dict):
-        return  # custom resources are pruned by their own schemas
-    raw = request.get(RAW_JSON)
-    if raw is not None and len(raw) > INLINE_DECODE_BYTES:
-        found = await asyncio.to_thread(check_object, body, raw, node=node,
-                                        table=schemas.fields, mode=mode, kind=kind,
-                                        version=version)  # fmt: skip
-    else:
-        found = check_object(body, raw, node=node, table=schemas.fields, mode=mode, kind=kind,
-                             version=version)  # fmt: skip
-    _warn(request, found)
-
-
-async def _field_checked_patch(
-    request: web.Request,
-    rt: ResourceType,
-    apply: Callable[[Any], Any],
-    patch: Any,
-    content_type: str,
-) -> Callable[[Any], Any]:
-    """`apply`, whose patched object then goes through fieldValidation."""
-    mode = field_validation(request.query.get("fieldValidation", ""))
-    schemas = await builtin_schemas.get()
-    node = schemas.kind_schema(rt.group, rt.version, rt.kind)
-    if node is None:
-        return apply
-    raw = request.get(RAW_JSON)
-    repeated: list[str] = []
-    if raw is not None and mode != "Ignore":
-        # The patch's own repeated keys, found once (not per retry), off the loop when big.
-        big = len(raw) > INLINE_DECODE_BYTES
-        repeated = await asyncio.to_thread(duplicates, raw) if big else duplicates(raw)
-    found: list[str] = []
-    strategic = content_type == "application/strategic-merge-patch+json"
-
-    def run(obj: Any) -> Any:
-        patched = apply(obj)
-        if isinstance(patched, dict):
-            found[:] = patch_check(patched, patch, repeated, node=node, table=schemas.fields,
-                                   mode=mode, strategic=strategic)  # fmt: skip
-        return patched
-
-    request[WARNINGS] = found
-    return run
 
 
 class ResourceHandler:
@@ -360,7 +294,7 @@ class ResourceHandler:
             )
         rt = req.resource
         body = _check_object(await _read_body(request), rt.kind, rt.version)
-        await _check_fields(request, rt.group, rt.version, rt.kind, body)
+        await check_fields(request, rt.group, rt.version, rt.kind, body)
         if rt.kind == "SelfSubjectAccessReview":
             review = self_subject_access_review(body, request[USER], self.ctx.authorizer)
             return _json(review, 201)
@@ -377,7 +311,7 @@ class ResourceHandler:
             return await self._write_scale(request, req, lambda _: body)
         body = _check_object(body, req.resource.kind, req.resource.version)
         rt = req.resource
-        await _check_fields(request, rt.group, rt.version, rt.kind, body)
+        await check_fields(request, rt.group, rt.version, rt.kind, body)
         obj = await self.ctx.rest.update(
             req.resource, req.namespace, req.name, body,
             subresource=req.subresource, dry_run=dry_run(request.query),
@@ -398,7 +332,7 @@ class ResourceHandler:
             patcher(content_type, patch, rt.group, rt.version, rt.kind),
             kind=rt.kind, version=rt.version, name=req.name, group=rt.group,
         )  # fmt: skip
-        apply = await _field_checked_patch(request, rt, apply, patch, content_type)
+        apply = await field_checked_patch(request, rt, apply, patch, content_type)
         obj = await self.ctx.rest.patch(
             rt, req.namespace, req.name, apply, subresource=req.subresource,
             dry_run=dry_run(request.query), manager=_field_manager(request, req.subresource),
@@ -416,7 +350,7 @@ class ResourceHandler:
         config = _check_object(config, rt.kind, rt.version)
         if not isinstance(config, dict):
             raise errors.bad_request(f"the body must be a {rt.kind} object")
-        await _check_fields(request, rt.group, rt.version, rt.kind, config)
+        await check_fields(request, rt.group, rt.version, rt.kind, config)
         meta = config.get("metadata") or {}
         if meta.get("name") and meta["name"] != req.name:
             raise errors.bad_request(f"the name of the object ({meta['name']}) does not match "
@@ -623,11 +557,6 @@ def make_app(ctx: ApiContext) -> web.Application:
 
     async def warm_schemas(_: web.Application) -> None:
         builtin_schemas.warm()  # built in a subprocess while the server starts serving
-
-    async def add_warnings(request: web.Request, response: web.StreamResponse) -> None:
-        for text in request.get(WARNINGS) or ():
-            escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-            response.headers.add("Warning", f'299 - "{escaped}"')
 
     app.on_startup.append(warm_schemas)
     app.on_response_prepare.append(add_warnings)
