@@ -23,6 +23,11 @@ class CustomResourceStrategy(Strategy):
         }
         self._has_status = has_status
 
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The version's structural schema (fieldValidation names what it prunes)."""
+        return self._schema
+
     def prepare_for_create(self, obj: Obj) -> None:
         if self._has_status:
             obj.pop("status", None)

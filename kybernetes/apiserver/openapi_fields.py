@@ -27,14 +27,17 @@ __all__ = [
     "FieldTable",
     "Node",
     "field_table",
+    "check_custom_object",
     "check_object",
     "duplicates",
     "field_validation",
     "go_repr",
     "patch_check",
+    "patch_verdict",
     "json_pairs",
     "prune",
     "strict_errors",
+    "structural_unknown",
 ]
 
 # What a field holds: a type's name (a key of the table), a list of or a map
@@ -123,6 +126,59 @@ def _prune(
             del value[key]
         else:
             _prune(value[key], fields[key], table, _join(path, key), out, sort_keys)
+
+
+_ROOT_FIELDS = ("apiVersion", "kind", "metadata")
+
+
+def structural_unknown(value: Any, schema: dict[str, Any], meta: FieldTable) -> list[str]:
+    """The paths a custom resource's structural schema prunes, sorted (as
+    kube-apiserver reports them); `metadata` is checked against ObjectMeta
+    in `meta`. Nothing is removed: the resource's strategy prunes."""
+    out: list[str] = []
+    if isinstance(value, dict):
+        for key in sorted(value):
+            if key == "metadata":
+                copy_ = _copy_dict(value[key])
+                out += [f"metadata.{p}" for p in prune(copy_, _OBJECT_META, meta)]
+            elif key not in _ROOT_FIELDS:
+                _structural(value[key], _child(schema, key), key, out)
+    return sorted(out)
+
+
+_OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+_OPEN: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
+
+
+def _copy_dict(value: Any) -> Any:
+    return dict(value) if isinstance(value, dict) else value
+
+
+def _child(schema: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """The schema of field `key`, or None when the schema prunes it."""
+    properties = schema.get("properties") or {}
+    if key in properties:
+        return dict(properties[key])
+    additional = schema.get("additionalProperties")
+    if isinstance(additional, dict):
+        return additional
+    if additional is True or schema.get("x-kubernetes-preserve-unknown-fields"):
+        return _OPEN
+    return None
+
+
+def _structural(value: Any, schema: dict[str, Any] | None, path: str, out: list[str]) -> None:
+    if schema is None:
+        out.append(path)
+        return
+    if isinstance(value, dict):
+        if schema.get("x-kubernetes-preserve-unknown-fields") and not schema.get("properties"):
+            return
+        for key, item in value.items():
+            _structural(item, _child(schema, key), _join(path, key), out)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            _structural(item, schema["items"], f"{path}[{i}]", out)
 
 
 class _Pairs(list[tuple[str, Any]]):
@@ -217,6 +273,29 @@ def check_object(
         messages = strict_errors(json_pairs(raw), node, table)
     else:
         messages = [f'unknown field "{path}"' for path in unknown]
+    return _verdict(messages, mode, kind, version)
+
+
+def check_custom_object(
+    body: Any,
+    raw: bytes | None,
+    *,
+    schema: dict[str, Any],
+    meta: FieldTable,
+    mode: str,
+    kind: str,
+    version: str,
+) -> list[str]:
+    """`check_object` for a custom resource: its repeated keys, then what its
+    structural schema prunes (the strategy prunes it later)."""
+    if mode == "Ignore":
+        return []
+    messages = duplicates(raw) if raw is not None else []
+    messages += [f'unknown field "{p}"' for p in structural_unknown(body, schema, meta)]
+    return _verdict(messages, mode, kind, version)
+
+
+def _verdict(messages: list[str], mode: str, kind: str, version: str) -> list[str]:
     if messages and mode == "Strict":
         raise errors.bad_request(
             f'{kind} in version "{version}" cannot be handled as a {kind}: {_strict(messages)}'
@@ -259,9 +338,14 @@ def patch_check(
     JSON and merge patches, a 422 on field `patch` for strategic merge
     patches, as kube-apiserver answers."""
     unknown = prune(patched, node, table, sort_keys=True)
+    messages = [*repeated, *(f'unknown field "{path}"' for path in unknown)]
+    return patch_verdict(messages, patch, mode=mode, strategic=strategic)
+
+
+def patch_verdict(messages: list[str], patch: Any, *, mode: str, strategic: bool) -> list[str]:
+    """What a patch's findings become: nothing (Ignore), warnings (Warn) or an error."""
     if mode == "Ignore":
         return []
-    messages = [*repeated, *(f'unknown field "{path}"' for path in unknown)]
     if messages and mode == "Strict":
         if strategic:
             text = f'Invalid value: "{go_repr(patch)}": {_strict(messages)}'

@@ -1,5 +1,9 @@
 """fieldValidation at the HTTP edge: the request-side glue of openapi_fields.py.
 
+Built-in kinds are checked against the OpenAPI schemas (and their unknown
+fields dropped here); custom resources against their structural schema
+(which their strategy prunes by anyway).
+
 The checks are pure functions of a body and the schemas; what a request
 adds is the directive (`fieldValidation`, Warn when absent), the body's
 raw JSON bytes (kept by `keep_raw_json` as the body is read, for repeated
@@ -17,14 +21,19 @@ from typing import Any
 
 from aiohttp import web
 
+from kybernetes.apiserver.crd_strategy import CustomResourceStrategy
 from kybernetes.apiserver.openapi_fields import (
+    check_custom_object,
     check_object,
     duplicates,
     field_validation,
     patch_check,
+    patch_verdict,
+    structural_unknown,
 )
 from kybernetes.apiserver.openapi_source import builtin_schemas
 from kybernetes.apiserver.resources import ResourceType
+from kybernetes.apiserver.strategies import strategy_for
 
 __all__ = ["add_warnings", "check_fields", "field_checked_patch", "keep_raw_json"]
 
@@ -51,6 +60,12 @@ async def add_warnings(request: web.Request, response: web.StreamResponse) -> No
         response.headers.add("Warning", f'299 - "{escaped}"')
 
 
+def _custom_schema(group: str, kind: str) -> dict[str, Any] | None:
+    """A custom resource's structural schema; None for anything else."""
+    strategy = strategy_for(group, kind)
+    return strategy.schema if isinstance(strategy, CustomResourceStrategy) else None
+
+
 def _warn(request: web.Request, warnings: list[str]) -> None:
     if warnings:
         request.setdefault(WARNINGS, []).extend(warnings)
@@ -63,9 +78,15 @@ async def check_fields(request: web.Request, group: str, version: str, kind: str
     mode = field_validation(request.query.get("fieldValidation", ""))
     schemas = await builtin_schemas.get()
     node = schemas.kind_schema(group, version, kind)
-    if node is None or not isinstance(body, dict):
-        return  # custom resources are pruned by their own schemas
+    if not isinstance(body, dict):
+        return
     raw = request.get(RAW_JSON)
+    if node is None:
+        custom = _custom_schema(group, kind)
+        if custom is not None:
+            _warn(request, check_custom_object(body, raw, schema=custom, meta=schemas.fields,
+                                               mode=mode, kind=kind, version=version))  # fmt: skip
+        return
     if raw is not None and len(raw) > INLINE_CHECK_BYTES:
         found = await asyncio.to_thread(check_object, body, raw, node=node,
                                         table=schemas.fields, mode=mode, kind=kind,
@@ -87,7 +108,8 @@ async def field_checked_patch(
     mode = field_validation(request.query.get("fieldValidation", ""))
     schemas = await builtin_schemas.get()
     node = schemas.kind_schema(rt.group, rt.version, rt.kind)
-    if node is None:
+    custom = _custom_schema(rt.group, rt.kind) if node is None else None
+    if node is None and custom is None:
         return apply
     raw = request.get(RAW_JSON)
     repeated: list[str] = []
@@ -100,7 +122,11 @@ async def field_checked_patch(
 
     def run(obj: Any) -> Any:
         patched = apply(obj)
-        if isinstance(patched, dict):
+        if isinstance(patched, dict) and custom is not None:
+            unknown = structural_unknown(patched, custom, schemas.fields)
+            found[:] = patch_verdict([*repeated, *(f'unknown field "{p}"' for p in unknown)],
+                                     patch, mode=mode, strategic=strategic)  # fmt: skip
+        elif isinstance(patched, dict) and node is not None:
             found[:] = patch_check(patched, patch, repeated, node=node, table=schemas.fields,
                                    mode=mode, strategic=strategic)  # fmt: skip
         return patched

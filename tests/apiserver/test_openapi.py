@@ -198,6 +198,22 @@ async def test_documents_carry_schemas_and_custom_resources_still_work(cluster: 
     _, _, root = await raw.request("GET", "/openapi/v3")
     assert "apis/example.com/v1" in root["paths"]
 
+    # Custom resources: what their structural schema prunes is an unknown field.
+    bad = {**widget, "metadata": {"name": "w2"}, "spec": {"size": 1, "colour": "red"}}
+    out = await cluster.kubectl("apply", "-f", "-", stdin=json.dumps(bad), check=False)
+    assert (
+        'Widget in version "v1" cannot be handled as a Widget: strict decoding error: '
+        'unknown field "spec.colour"'
+    ) in out
+    out = await cluster.kubectl("apply", "-f", "-", "--validate=warn", stdin=json.dumps(bad),
+                                check=False)  # fmt: skip
+    assert 'Warning: unknown field "spec.colour"' in out and "widget.example.com/w2 created" in out
+    stored = json.loads(await cluster.kubectl("get", "widget", "w2", "-o", "json"))
+    assert stored["spec"] == {"size": 1}
+    out = await cluster.kubectl("patch", "widget", "w2", "--type=merge", "-p",
+                                '{"spec":{"shade":1}}', check=False)  # fmt: skip
+    assert 'Warning: unknown field "spec.shade"' in out
+
 
 async def test_official_python_client_still_works(cluster: Cluster) -> None:
     from kubernetes import client, config

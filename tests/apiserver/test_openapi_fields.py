@@ -18,6 +18,7 @@ from kybernetes.apiserver.openapi_fields import (
     patch_check,
     prune,
     strict_errors,
+    structural_unknown,
 )
 
 
@@ -165,3 +166,28 @@ def test_field_validation_directive() -> None:
 
 def test_go_repr() -> None:
     assert go_repr({"b": [1, "x", None], "a": {}}) == "map[a:map[] b:[1 x <nil>]]"
+
+
+def test_structural_unknown_follows_the_custom_resource_schema() -> None:
+    schema = {"type": "object", "properties": {
+        "spec": {"type": "object", "properties": {
+            "size": {"type": "integer"},
+            "items": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}}}},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        }},
+    }}  # fmt: skip
+    obj = {
+        "apiVersion": "x/v1", "kind": "W", "metadata": {"name": "w", "bogus": 1},
+        "spec": {"size": 1, "zz": 2, "items": [{"name": "a", "q": 1}], "labels": {"a": "b"},
+                 "free": {"anything": {"goes": 1}}},
+        "status": {"x": 1},
+    }  # fmt: skip
+    assert structural_unknown(obj, schema, TABLE_WITH_META) == [
+        "metadata.bogus", "spec.items[0].q", "spec.zz", "status",
+    ]  # fmt: skip
+    assert obj["metadata"]["bogus"] == 1  # reported, not removed
+
+
+TABLE_WITH_META = {**TABLE, "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta": TABLE["ObjectMeta"]}
