@@ -1,4 +1,4 @@
-"""Unknown and duplicate fields of built-in objects, found from their schemas.
+"""Unknown and duplicate fields of objects, found from their schemas.
 
 kube-apiserver decodes a body into Go structs, so a field the struct lacks
 is never stored; `fieldValidation` only says what the client hears about
@@ -11,6 +11,9 @@ names and what each holds), and pure functions walk an object against it:
 the body's key/value pairs as sent (duplicates kept) and names both kinds
 in document order, as Go's strict decoder reports them. A field that is
 both unknown and repeated is reported once, as unknown, as Go does.
+Patches report the patch's repeated keys, then the patched object's unknown
+fields; custom resources what their structural schema prunes
+(`structural_unknown`).
 """
 
 from __future__ import annotations
@@ -26,15 +29,15 @@ __all__ = [
     "FIELD_VALIDATIONS",
     "FieldTable",
     "Node",
-    "field_table",
     "check_custom_object",
     "check_object",
     "duplicates",
+    "field_table",
     "field_validation",
     "go_repr",
+    "json_pairs",
     "patch_check",
     "patch_verdict",
-    "json_pairs",
     "prune",
     "strict_errors",
     "structural_unknown",
@@ -49,15 +52,17 @@ FIELD_VALIDATIONS = ("Ignore", "Warn", "Strict")
 _REF = "#/components/schemas/"
 
 
-def field_validation(value: str) -> str:
-    """The `fieldValidation` directive: absent is Warn; anything else unknown is a 400."""
+def field_validation(value: str, options: str = "CreateOptions") -> str:
+    """The `fieldValidation` directive: absent is Warn; another value is refused
+    as kube-apiserver refuses it, a 422 on the request's `options` kind
+    (CreateOptions, UpdateOptions or PatchOptions)."""
     if not value:
         return "Warn"
     if value not in FIELD_VALIDATIONS:
-        raise errors.bad_request(
-            f'fieldValidation: Unsupported value: "{value}": supported values: '
-            '"Ignore", "Strict", "Warn"'
-        )
+        supported = ", ".join(f'"{v}"' for v in ("", "Ignore", "Strict", "Warn"))
+        message = f'Unsupported value: "{value}": supported values: {supported}'
+        cause = errors.Cause("fieldValidation", "FieldValueNotSupported", message)
+        raise errors.invalid(options, "", [cause], "meta.k8s.io")
     return value
 
 

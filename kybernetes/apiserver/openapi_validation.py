@@ -60,6 +60,14 @@ async def add_warnings(request: web.Request, response: web.StreamResponse) -> No
         response.headers.add("Warning", f'299 - "{escaped}"')
 
 
+_OPTIONS = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}
+
+
+def _directive(request: web.Request) -> str:
+    options = _OPTIONS.get(request.method, "CreateOptions")
+    return field_validation(request.query.get("fieldValidation", ""), options)
+
+
 def _custom_schema(group: str, kind: str) -> dict[str, Any] | None:
     """A custom resource's structural schema; None for anything else."""
     strategy = strategy_for(group, kind)
@@ -75,7 +83,7 @@ async def check_fields(request: web.Request, group: str, version: str, kind: str
                         body: Any) -> None:  # fmt: skip
     """fieldValidation of a create/update body of a built-in kind (openapi_fields.py):
     unknown fields are dropped from `body`; Strict refuses, Warn warns."""
-    mode = field_validation(request.query.get("fieldValidation", ""))
+    mode = _directive(request)
     schemas = await builtin_schemas.get()
     node = schemas.kind_schema(group, version, kind)
     if not isinstance(body, dict):
@@ -105,7 +113,7 @@ async def field_checked_patch(
     content_type: str,
 ) -> Callable[[Any], Any]:
     """`apply`, whose patched object then goes through fieldValidation."""
-    mode = field_validation(request.query.get("fieldValidation", ""))
+    mode = _directive(request)
     schemas = await builtin_schemas.get()
     node = schemas.kind_schema(rt.group, rt.version, rt.kind)
     custom = _custom_schema(rt.group, rt.kind) if node is None else None

@@ -160,8 +160,12 @@ def test_field_validation_directive() -> None:
     assert field_validation("") == "Warn"
     assert field_validation("Strict") == "Strict"
     with pytest.raises(errors.ApiError) as err:
-        field_validation("strict")
-    assert err.value.code == 400
+        field_validation("strict", "PatchOptions")
+    assert (err.value.code, err.value.reason) == (422, "Invalid")
+    assert err.value.message == (
+        'PatchOptions.meta.k8s.io "" is invalid: fieldValidation: Unsupported value: "strict": '
+        'supported values: "", "Ignore", "Strict", "Warn"'
+    )
 
 
 def test_go_repr() -> None:
