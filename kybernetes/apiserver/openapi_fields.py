@@ -22,6 +22,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import yaml
+
 from kybernetes.apiserver import errors
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "prune",
     "strict_errors",
     "structural_unknown",
+    "yaml_duplicates",
 ]
 
 # What a field holds: a type's name (a key of the table), a list of or a map
@@ -267,18 +270,52 @@ def check_object(
     mode: str,
     kind: str,
     version: str,
+    yaml_raw: bytes | None = None,
 ) -> list[str]:
     """Drop `body`'s unknown fields; under Strict refuse the request (400, as
     Go's strict decoder words it), else return the warnings to send (none under
-    Ignore). `raw`, when the body was JSON, is read again for repeated keys."""
-    unknown = prune(body, node, table)
+    Ignore). `raw`, when the body was JSON, is read again for repeated keys;
+    `yaml_raw`, when it was YAML, too (Go reports those by line, then the
+    unknown fields in sorted order: the YAML went through a Go map)."""
+    unknown = prune(body, node, table, sort_keys=yaml_raw is not None)
     if mode == "Ignore":
         return []
     if raw is not None:
-        messages = strict_errors(json_pairs(raw), node, table)
-    else:
-        messages = [f'unknown field "{path}"' for path in unknown]
+        return _verdict(strict_errors(json_pairs(raw), node, table), mode, kind, version)
+    repeated = yaml_duplicates(yaml_raw) if yaml_raw is not None else []
+    messages = [*repeated, *(f'unknown field "{path}"' for path in unknown)]
+    if repeated and mode == "Strict":
+        block = "yaml: unmarshal errors:\n  " + "\n  ".join(repeated)
+        messages = [block, *messages[len(repeated) :]]
     return _verdict(messages, mode, kind, version)
+
+
+def yaml_duplicates(raw: bytes) -> list[str]:
+    """`line N: key "k" already set in map` for each repeated key of a YAML
+    document, as Go's YAML decoder words it. Read from the parser's events
+    (libyaml's, in C), not a composed tree, which costs seconds for a big
+    body. Only called on bodies already decoded (so without aliases)."""
+    out: list[str] = []
+    # One frame per open collection: (seen keys, or None for a sequence; is the next scalar a key?)
+    stack: list[list[Any]] = []
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for event in yaml.parse(raw, Loader=loader):
+        top = stack[-1] if stack else None
+        at_key = top is not None and top[0] is not None and top[1]
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            if top is not None and top[0] is not None:
+                top[1] = not top[1]  # a collection is a value (keys are scalars here)
+            stack.append([set() if isinstance(event, yaml.MappingStartEvent) else None, True])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            stack.pop()
+        elif isinstance(event, yaml.ScalarEvent) and top is not None and top[0] is not None:
+            if at_key:
+                if event.value in top[0]:
+                    line = event.start_mark.line + 1 if event.start_mark else 0
+                    out.append(f"line {line}: key {json.dumps(event.value)} already set in map")
+                top[0].add(event.value)
+            top[1] = not top[1]
+    return out
 
 
 def check_custom_object(

@@ -16,6 +16,7 @@ unknown fields of built-in kinds are never stored.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -37,8 +38,9 @@ from kybernetes.apiserver.strategies import strategy_for
 
 __all__ = ["add_warnings", "check_fields", "field_checked_patch", "keep_raw_json"]
 
-# A JSON body as it came, for the duplicate-field check.
+# A JSON or YAML body as it came, for the duplicate-field check.
 RAW_JSON = web.RequestKey("raw_json", bytes)
+RAW_YAML = web.RequestKey("raw_yaml", bytes)
 # The Warning headers a request's answer carries (kube-apiserver: one per finding).
 WARNINGS = web.RequestKey("warnings", list)
 # Bodies whose bytes are JSON objects, read again for repeated keys.
@@ -51,6 +53,8 @@ INLINE_CHECK_BYTES = 64 * 1024
 def keep_raw_json(request: web.Request, content_type: str, raw: bytes) -> None:
     if content_type in _JSON_BODY_TYPES:
         request[RAW_JSON] = raw
+    elif content_type == "application/yaml":
+        request[RAW_YAML] = raw
 
 
 async def add_warnings(request: web.Request, response: web.StreamResponse) -> None:
@@ -95,13 +99,11 @@ async def check_fields(request: web.Request, group: str, version: str, kind: str
             _warn(request, check_custom_object(body, raw, schema=custom, meta=schemas.fields,
                                                mode=mode, kind=kind, version=version))  # fmt: skip
         return
-    if raw is not None and len(raw) > INLINE_CHECK_BYTES:
-        found = await asyncio.to_thread(check_object, body, raw, node=node,
-                                        table=schemas.fields, mode=mode, kind=kind,
-                                        version=version)  # fmt: skip
-    else:
-        found = check_object(body, raw, node=node, table=schemas.fields, mode=mode, kind=kind,
-                             version=version)  # fmt: skip
+    yaml_raw = request.get(RAW_YAML)
+    size = len(raw or yaml_raw or b"")
+    check = functools.partial(check_object, body, raw, node=node, table=schemas.fields,
+                              mode=mode, kind=kind, version=version, yaml_raw=yaml_raw)  # fmt: skip
+    found = await asyncio.to_thread(check) if size > INLINE_CHECK_BYTES else check()
     _warn(request, found)
 
 

@@ -19,6 +19,7 @@ from kybernetes.apiserver.openapi_fields import (
     prune,
     strict_errors,
     structural_unknown,
+    yaml_duplicates,
 )
 
 
@@ -195,3 +196,42 @@ def test_structural_unknown_follows_the_custom_resource_schema() -> None:
 
 
 TABLE_WITH_META = {**TABLE, "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta": TABLE["ObjectMeta"]}
+
+
+YAML = b"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: a
+  name: b
+spec:
+  zz: 1
+  paused: true
+  paused: false
+  template: {spec: {containers: [{name: c, bogus: 1}]}}
+"""
+
+
+def test_yaml_bodies_report_repeated_keys_by_line_then_sorted_unknown_fields() -> None:
+    def run(mode: str) -> list[str]:
+        template = {"spec": {"containers": [{"name": "c", "bogus": 1}]}}
+        spec = {"zz": 1, "paused": False, "template": template}
+        body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "b"},
+                "spec": spec}  # fmt: skip
+        return check_object(body, None, node="Deployment", table=TABLE, mode=mode,
+                            kind="Deployment", version="v1", yaml_raw=YAML)  # fmt: skip
+
+    assert run("Warn") == [
+        'line 5: key "name" already set in map',
+        'line 9: key "paused" already set in map',
+        'unknown field "spec.template.spec.containers[0].bogus"',
+        'unknown field "spec.zz"',
+    ]
+    with pytest.raises(errors.ApiError) as err:
+        run("Strict")
+    assert err.value.message.endswith(
+        "strict decoding error: yaml: unmarshal errors:\n"
+        '  line 5: key "name" already set in map\n'
+        '  line 9: key "paused" already set in map, '
+        'unknown field "spec.template.spec.containers[0].bogus", unknown field "spec.zz"'
+    )
+    assert yaml_duplicates(b"a: 1\nb: [ {c: 1, c: 2} ]\n") == ['line 2: key "c" already set in map']
