@@ -5,7 +5,11 @@ path per resource whose PATCH operation names its group/version/kind and
 takes a `fieldValidation` parameter, kubectl leaves validation to the
 server (`fieldValidation=Strict`). The PATCH request body deliberately does
 not list `application/strategic-merge-patch+json`: kubectl would then
-compute apply patches from these schemas instead of its own built-in types.
+compute apply patches from these schemas, and warn and fall back whenever an
+object has a field they lack. Without it, kubectl (1.32 checked) computes a
+changed `apply` from the v2 document (openapi_v2.py: the same schemas, with
+the patch merge keys of kybernetes/api/patch/merge_keys.py), and without v2
+from its own built-in types; both give the same patch.
 
 Built-in kinds get their real schemas, with every type they reach, from
 `BuiltinSchemas` (openapi_source.py, derived from the official client's
