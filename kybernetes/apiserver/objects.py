@@ -10,13 +10,13 @@ client may not change, and bump `generation` only when the spec changed.
 from __future__ import annotations
 
 import copy
-import datetime
 import re
 import secrets
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+from kybernetes.api.times import format_time, now_rfc3339
 from kybernetes.apiserver import errors
 from kybernetes.apiserver.errors import Cause
 from kybernetes.apiserver.resources import ResourceType
@@ -46,14 +46,6 @@ _PATH_NAMED = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBindi
 # Kubernetes' random suffix alphabet: no vowels, no look-alike digits.
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _SERVER_OWNED = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
-
-
-def format_time(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def now_rfc3339() -> str:
-    return format_time(datetime.datetime.now(datetime.UTC))
 
 
 def generate_name(prefix: str) -> str:

@@ -63,6 +63,8 @@ class Informer:
         self.synced = asyncio.Event()
         self._indexers: dict[str, Indexer] = {}
         self._indexes: dict[str, dict[str, set[str]]] = {}
+        # key -> (index name, value) pairs it is filed under, so unfiling is O(own entries).
+        self._filed: dict[str, list[tuple[str, str]]] = {}
         self._on_add: list[Handler] = []
         self._on_update: list[Handler] = []
         self._on_delete: list[Handler] = []
@@ -80,12 +82,16 @@ class Informer:
         self._on_delete.append(handler)
 
     def add_index(self, name: str, indexer: Indexer) -> None:
+        """Index by `indexer`; a shared informer accepts the same index twice."""
+        known = self._indexers.get(name)
+        if known is not None:
+            if known is not indexer:
+                raise ValueError(f"informer {self._path}: index {name!r} is another function")
+            return
         self._indexers[name] = indexer
-        index: dict[str, set[str]] = {}
+        self._indexes[name] = {}
         for key, obj in self.items.items():
-            for value in indexer(obj):
-                index.setdefault(value, set()).add(key)
-        self._indexes[name] = index
+            self._file(key, name, indexer(obj))
 
     def by_index(self, name: str, value: str) -> list[Obj]:
         return [self.items[k] for k in sorted(self._indexes[name].get(value, ()))]
@@ -96,12 +102,15 @@ class Informer:
     # -- running -------------------------------------------------------------------
 
     def start(self) -> None:
+        if self._task is not None and not self._task.done():
+            return  # shared: already running
         self._task = asyncio.get_running_loop().create_task(
             self._run(), name=f"kyb-informer {self._path}"
         )
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:
@@ -188,12 +197,18 @@ class Informer:
 
     def _index(self, key: str, obj: Obj) -> None:
         for name, indexer in self._indexers.items():
-            for value in indexer(obj):
-                self._indexes[name].setdefault(value, set()).add(key)
+            self._file(key, name, indexer(obj))
+
+    def _file(self, key: str, name: str, values: Iterable[str]) -> None:
+        filed = self._filed.setdefault(key, [])
+        for value in values:
+            self._indexes[name].setdefault(value, set()).add(key)
+            filed.append((name, value))
 
     def _unindex(self, key: str) -> None:
-        for index in self._indexes.values():
-            for value in [v for v, keys in index.items() if key in keys]:
-                index[value].discard(key)
-                if not index[value]:
-                    del index[value]
+        for name, value in self._filed.pop(key, ()):
+            keys = self._indexes[name].get(value)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._indexes[name][value]

@@ -13,9 +13,13 @@ import uuid
 from collections.abc import Callable
 from typing import Protocol
 
+from kybernetes.client.factory import InformerFactory
 from kybernetes.client.leaderelection import LeaderElector, LeaseConfig
 from kybernetes.client.rest import ApiClient
 from kybernetes.controllers.deployment import DeploymentController
+from kybernetes.controllers.endpoints import EndpointsController
+from kybernetes.controllers.endpointslice import EndpointSliceController
+from kybernetes.controllers.endpointslicemirroring import EndpointSliceMirroringController
 from kybernetes.controllers.replicaset import ReplicaSetController
 
 __all__ = ["run_controller_manager"]
@@ -29,18 +33,27 @@ class Controller(Protocol):
     async def run(self) -> None: ...
 
 
-# The registry of controllers the manager runs: one line per controller.
-CONTROLLERS: tuple[Callable[[ApiClient], Controller], ...] = (
+# The registry of controllers the manager runs: one line per controller. Each
+# takes the shared informers (and through them the client).
+CONTROLLERS: tuple[Callable[[InformerFactory], Controller], ...] = (
     ReplicaSetController,
     DeploymentController,
+    EndpointsController,
+    EndpointSliceController,
+    EndpointSliceMirroringController,
 )
 
 
 async def _run_all(client: ApiClient) -> None:
-    controllers = [make(client) for make in CONTROLLERS]
-    async with asyncio.TaskGroup() as group:
-        for controller in controllers:
-            group.create_task(controller.run(), name=f"kyb-{type(controller).__name__}")
+    informers = InformerFactory(client)
+    controllers = [make(informers) for make in CONTROLLERS]
+    informers.start()  # after every controller added its handlers and indexes
+    try:
+        async with asyncio.TaskGroup() as group:
+            for controller in controllers:
+                group.create_task(controller.run(), name=f"kyb-{type(controller).__name__}")
+    finally:
+        await informers.stop()
 
 
 async def run_controller_manager(client: ApiClient, identity: str = "") -> None:

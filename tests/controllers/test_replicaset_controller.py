@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from kybernetes.client.factory import InformerFactory
 from kybernetes.client.rest import ApiClient, resource_path
 from kybernetes.controllers.replicaset import ReplicaSetController
 from kybernetes.util.tasks import cancel_and_wait
@@ -38,7 +39,9 @@ async def until(check: Callable[[], object], timeout: float = 15) -> None:
 
 
 async def test_keeps_the_replica_count(client: ApiClient) -> None:
-    controller = ReplicaSetController(client)
+    informers = InformerFactory(client)
+    controller = ReplicaSetController(informers)
+    informers.start()
     task = asyncio.create_task(controller.run())
     try:
         rs = await client.create(RS, {
@@ -71,5 +74,58 @@ async def test_keeps_the_replica_count(client: ApiClient) -> None:
             return status.get("replicas") == 5
 
         await until(status_caught_up)
+        # The story `kubectl describe rs` tells.
+        await controller.events.flush()
+        events = (await client.get(resource_path("", "v1", "events", "default"),
+                                   fieldSelector=f"involvedObject.uid={uid}"))["items"]  # fmt: skip
+        reasons = {e["reason"] for e in events}
+        assert {"SuccessfulCreate", "SuccessfulDelete"} <= reasons
+        created = [e for e in events if e["reason"] == "SuccessfulCreate"]
+        assert sum(e["count"] for e in created) >= 7  # 3 + the healed one + 4 scaling up again
+        assert all(e["message"].startswith("Created pod: web-") for e in created)
     finally:
         await cancel_and_wait(task)
+        await informers.stop()
+
+
+async def test_adopts_orphans_and_releases_pods_that_stop_matching(client: ApiClient) -> None:
+    informers = InformerFactory(client)
+    controller = ReplicaSetController(informers)
+    informers.start()
+    task = asyncio.create_task(controller.run())
+    try:
+        orphan = await client.create(PODS, {
+            "metadata": {"name": "orphan", "labels": {"app": "db"}},
+            "spec": {"containers": [{"name": "db", "image": "postgres"}]},
+        })  # fmt: skip
+        rs = await client.create(RS, {
+            "metadata": {"name": "db"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "db"}},
+                     "template": {"metadata": {"labels": {"app": "db"}},
+                                  "spec": {"containers": [{"name": "db", "image": "postgres"}]}}},
+        })  # fmt: skip
+        uid = rs["metadata"]["uid"]
+
+        async def adopted() -> bool:
+            pods = await owned_pods(client, uid)
+            return len(pods) == 2 and "orphan" in [p["metadata"]["name"] for p in pods]
+
+        await until(adopted)  # the orphan counts: only one pod was created
+        await asyncio.sleep(0.3)  # a negative check: no third pod appears
+        assert len((await client.get(PODS, labelSelector="app=db"))["items"]) == 2
+        ref = next(r for r in (await client.get(f"{PODS}/orphan"))["metadata"]["ownerReferences"])
+        assert (ref["uid"], ref["controller"]) == (uid, True)
+        assert orphan["metadata"]["uid"] == (await client.get(f"{PODS}/orphan"))["metadata"]["uid"]
+
+        # Relabel it out of the selector: released, and replaced.
+        await client.patch(f"{PODS}/orphan", {"metadata": {"labels": {"app": "debug"}}})
+
+        async def released() -> bool:
+            pod = await client.get(f"{PODS}/orphan")
+            pods = await owned_pods(client, uid)
+            return not pod["metadata"].get("ownerReferences") and len(pods) == 2
+
+        await until(released)
+    finally:
+        await cancel_and_wait(task)
+        await informers.stop()

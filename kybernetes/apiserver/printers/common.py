@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kybernetes.api.selectors import SelectorError, label_selector_from_object
+from kybernetes.api.times import format_time, parse_time
 from kybernetes.apiserver.objects import Obj
 
 __all__ = [
@@ -102,17 +103,6 @@ def human_duration(seconds: float) -> str:
     return f"{days // 365}y"
 
 
-def parse_time(text: Any) -> Now | None:
-    """An RFC 3339 timestamp (metav1.Time or MicroTime), or None when unset or invalid."""
-    if not text or not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
-
-
 def since(text: Any, now: Now) -> str:
     """How long ago `text` was, or `<unknown>` for an unset time (translateTimestampSince)."""
     moment = parse_time(text)
@@ -145,7 +135,7 @@ def created_at(obj: Obj, _: Now) -> str:
     if moment is None:
         # Go formats the zero time; kubectl prints it as it comes.
         return "0001-01-01T00:00:00Z"
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(moment)
 
 
 def _name(obj: Obj, _: Now) -> str:

@@ -1,0 +1,27 @@
+"""Kubernetes timestamps (metav1.Time): RFC 3339 in UTC, whole seconds."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+__all__ = ["format_time", "now_rfc3339", "parse_time"]
+
+
+def format_time(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_rfc3339() -> str:
+    return format_time(datetime.datetime.now(datetime.UTC))
+
+
+def parse_time(text: Any) -> datetime.datetime | None:
+    """An RFC 3339 timestamp (metav1.Time or MicroTime), or None when unset or invalid."""
+    if not text or not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
