@@ -222,8 +222,10 @@ async def test_restarting_the_controller_manager_mid_rollout_changes_nothing(
         await cluster.kubectl("set", "image", "deployment/web", "nginx=nginx:1.28")
 
         async def frozen() -> bool:
+            # 25% of 6: surge 2 (up), unavailable 1 (down): 5 old stay, 3 new wait for ever.
             sets = await replicasets(client)
-            return "2" in sets and sets["2"]["spec"]["replicas"] == 2  # surge 25% of 6 -> 2
+            return ("2" in sets and sets["2"]["spec"]["replicas"] == 3
+                    and sets["1"]["spec"]["replicas"] == 5)  # fmt: skip
 
         await until(frozen)
         await asyncio.sleep(0.3)
