@@ -11,12 +11,19 @@ unknown fields are never stored. One build serves every server in the
 process (the schemas depend only on the installed client).
 If the build fails (no `kubernetes` client installed), it is logged and the
 server carries on with skeleton schemas and without unknown-field checks.
+
+The build's output is kept in a cache file (`$KYB_CACHE_DIR`, else
+~/.cache/kybernetes) named after the client's version and the builder's
+own source, so only the first start on a machine pays for the build; the
+writes that arrive first after any later start do not wait.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import importlib.metadata
 import logging
 import os
 import sys
@@ -56,13 +63,60 @@ class BuiltinSchemas:
 EMPTY = BuiltinSchemas("", {}, {})
 
 
+def _cache_file() -> Path | None:
+    """Where this client's and this builder's output is kept (None: no client)."""
+    try:
+        client = importlib.metadata.version("kubernetes")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    builder = Path(__file__).with_name("openapi_build.py").read_bytes()
+    key = hashlib.sha256(builder).hexdigest()[:12]
+    root = Path(os.environ.get("KYB_CACHE_DIR") or Path.home() / ".cache" / "kybernetes")
+    return root / f"openapi-{client}-{key}.json"
+
+
+def _read_cache(path: Path | None) -> bytes | None:
+    try:
+        return path.read_bytes() if path is not None else None
+    except OSError:
+        return None
+
+
+def _write_cache(path: Path | None, out: bytes) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_suffix(f".{os.getpid()}.tmp")
+        scratch.write_bytes(out)
+        scratch.replace(path)
+    except OSError as err:  # a read-only home: build again next time
+        log.info("OpenAPI schema cache not written (%s)", err)
+
+
 async def _run_build() -> BuiltinSchemas:
+    started = time.monotonic()
+    cache = await asyncio.to_thread(_cache_file)
+    cached = await asyncio.to_thread(_read_cache, cache)
+    if cached is not None:
+        try:
+            return await asyncio.to_thread(_parse, cached)
+        except (ValueError, KeyError):
+            log.info("OpenAPI schema cache %s unreadable: building again", cache)
+    out = await _run_builder()
+    built = await asyncio.to_thread(_parse, out)
+    await asyncio.to_thread(_write_cache, cache, out)
+    log.info("OpenAPI schemas for %d kinds from kubernetes client %s in %.2f s",
+             len(built.kinds), built.client, time.monotonic() - started)  # fmt: skip
+    return built
+
+
+async def _run_builder() -> bytes:
     root = _PACKAGE_ROOT
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
     }
-    started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "kybernetes.apiserver.openapi_build",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
@@ -81,10 +135,7 @@ async def _run_build() -> BuiltinSchemas:
     if proc.returncode != 0:
         tail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise RuntimeError(f"the OpenAPI schema build failed: {tail[0]}")
-    built = await asyncio.to_thread(_parse, out)
-    log.info("OpenAPI schemas for %d kinds from kubernetes client %s in %.2f s",
-             len(built.kinds), built.client, time.monotonic() - started)  # fmt: skip
-    return built
+    return out
 
 
 def _parse(out: bytes) -> BuiltinSchemas:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,19 @@ async def test_the_real_build_knows_every_builtin_kind() -> None:
     assert "regarding" in schemas.schemas["io.k8s.api.events.v1.Event"]["properties"]
     assert "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta" in schemas.schemas
     assert "io.k8s.api.core.v1.PodTemplateSpec" in schemas.schemas
+
+
+async def test_the_build_is_cached_across_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second start reads the cache file and runs no builder."""
+    monkeypatch.setenv("KYB_CACHE_DIR", str(tmp_path))
+    first = await openapi_source._run_build()
+    assert list(tmp_path.glob("openapi-*.json"))
+
+    async def no_builder() -> bytes:
+        raise AssertionError("the builder ran although a cache file exists")
+
+    monkeypatch.setattr(openapi_source, "_run_builder", no_builder)
+    again = await openapi_source._run_build()
+    assert again.kinds == first.kinds and again.client == first.client
