@@ -43,8 +43,9 @@ class NodeStrategy(Strategy):
         return []
 
     def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
-        causes = self.validate(new)
         before = _cidrs(old)
-        if before and _cidrs(new) != before:
-            causes.append(Cause("spec.podCIDRs", "FieldValueForbidden", _CHANGED))
-        return causes
+        spec = new.get("spec") or {}
+        after = [str(c) for c in spec.get("podCIDRs") or []]
+        if before and (after != before or spec.get("podCIDR") != before[0]):
+            return [Cause("spec.podCIDRs", "FieldValueForbidden", _CHANGED)]
+        return self.validate(new)

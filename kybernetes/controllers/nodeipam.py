@@ -78,8 +78,13 @@ class NodeIpamController:
     async def sync(self, key: str) -> None:
         node = self.nodes.get(key)
         if node is None:
-            for cidr in self._held.pop(key, []):
+            held = self._held.pop(key, [])
+            for cidr in held:
                 self.cidrs.release(cidr)
+            if held:  # a node waiting on an exhausted range need not wait for its back-off
+                for other, waiting in self.nodes.items.items():
+                    if not node_cidrs(waiting) and other not in self._held:
+                        self.queue.add(other)
             return
         cidrs = node_cidrs(node)
         if cidrs:
@@ -90,7 +95,7 @@ class NodeIpamController:
                 self.cidrs.occupy(cidr)
             self._held[key] = cidrs
             return
-        held = self._held.get(key)
+        held = self._held.get(key) or []
         if not held:
             try:
                 held = [self.cidrs.allocate()]
