@@ -124,9 +124,22 @@ class NodeLifecycleController:
         self.queue.add(name)
 
     async def run(self) -> None:
+        await InformerFactory.wait_synced(self.nodes, self.leases, self.pods)
+        self.seed_zones()
         await run_controller(queue=self.queue, sync=self.sync, workers=WORKERS,
                              informers=(self.nodes, self.leases, self.pods),
                              events=self.events)  # fmt: skip
+
+    def seed_zones(self) -> None:
+        """Count every cached node into its zone before the first sync.
+
+        Zone states (and "every node is down") must see all nodes from the
+        start: counted one sync at a time, the first not-ready node synced
+        would look like the whole cluster down and lose its NoExecute taint
+        (and its pods' toleration clocks with it).
+        """
+        for name, node in self.nodes.items.items():
+            self._account(name, (zone_of(node), ready_status(node) == "True"))
 
     # -- sync ------------------------------------------------------------------------
 

@@ -122,6 +122,7 @@ class SimulatedNodes:
         self._status_due: dict[str, float] = {}
         self._ips: dict[str, PodIPs] = {}
         self._cidr_wait: dict[str, float] = {}
+        self._fell_back = False
         # Pod key -> (node, uid) for IPs to release; -> loop times when Ready, when it ends.
         self._placed: dict[str, tuple[str, str]] = {}
         self._ready_at: dict[str, float] = {}
@@ -160,8 +161,10 @@ class SimulatedNodes:
 
     # -- running ---------------------------------------------------------------------
 
-    async def run(self) -> None:
-        await self.register()
+    async def run(self, *, register: bool = True) -> None:
+        """Register (unless the caller did), then heartbeat and run pods until cancelled."""
+        if register:
+            await self.register()
         self.nodes.start()
         self.pods.start()
         try:
@@ -314,8 +317,12 @@ class SimulatedNodes:
             if loop_now - since < self.podcidr_wait:
                 return None
             cidr = fallback_pod_cidr(self._index[name])
-            log.warning("simulated node %s has no podCIDR after %.0fs; pods get IPs from %s",
-                        name, self.podcidr_wait, cidr)  # fmt: skip
+            # Said once (at warning): thousands of nodes would say it thousands of times.
+            level = logging.DEBUG if self._fell_back else logging.WARNING
+            self._fell_back = True
+            log.log(level, "simulated node %s has no podCIDR after %.0fs (is the node IPAM "
+                    "controller running?); its pods get IPs from %s", name, self.podcidr_wait,
+                    cidr)  # fmt: skip
         ips = self._ips[name] = PodIPs(cidr)
         # After a restart (or a late podCIDR): the IPs pods already have stay theirs.
         for pod in self.pods.by_index(BY_NODE, name):
