@@ -12,6 +12,11 @@ as `kyb sim` runs them. For each node count:
 * heartbeats: CPU of this process and of the server over `--seconds` of
   steady Lease renewals (one per node per 10 s), next to the server's idle
   CPU over the same time before the nodes existed;
+* controllers (largest node count only): the node IPAM and node lifecycle
+  controllers started in this process (as the controller manager runs
+  them): the time until every node has a podCIDR, then this process's CPU
+  over the same window again, so the difference is what the controllers
+  cost while 500 Leases a second change;
 * pods (largest node count only): `--pods` pods created with `spec.nodeName`
   spread over the nodes, the time until every one is Running and Ready.
 
@@ -26,13 +31,17 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 
 from bench.apiserver import ServerProcess, _proc_cpu
 from bench.common import machine_facts
+from kybernetes.client.factory import InformerFactory
 from kybernetes.client.rest import ApiClient, resource_path
+from kybernetes.controllers.nodeipam import NodeIpamController
+from kybernetes.controllers.nodelifecycle import NodeLifecycleController
 from kybernetes.simnode.runner import SimulatedNodes
 from kybernetes.util.tasks import cancel_and_wait
 from tests.support.etcd import free_port
@@ -129,6 +138,7 @@ async def _measure(args: argparse.Namespace, client: ApiClient, server: ServerPr
               f"({count / took:5.0f} nodes/s); baseline {2 * count} ConfigMap creates "
               f"{baseline:5.1f} s; ratio {took / baseline:4.2f}")  # fmt: skip
         task = asyncio.create_task(sim.run(register=False), name=f"bench-sim-{count}")
+        controllers: Callable[[], Awaitable[None]] | None = None
         try:
             await sim.ready.wait()
             await asyncio.sleep(sim.heartbeat_interval)  # into the steady state
@@ -138,11 +148,62 @@ async def _measure(args: argparse.Namespace, client: ApiClient, server: ServerPr
                   f"of a core, server {theirs:4.0f}% (idle {idle_server:3.0f}%); per renewal "
                   f"{10 * mine / rate:4.2f} ms here + "
                   f"{10 * max(theirs - idle_server, 0) / rate:4.2f} ms server")  # fmt: skip
-            if i == len(counts) - 1 and args.pods:
+            last = i == len(counts) - 1
+            controllers = await _controllers(client, sim, args, server, mine) if last else None
+            if last and args.pods:
                 await _pods_running(client, sim, args.pods)
         finally:
             await cancel_and_wait(task)
-        # The next count runs alone: these nodes stop renewing (their Leases just age).
+            if controllers is not None:
+                await controllers()
+        if i < len(counts) - 1:  # the next count runs alone
+            await _delete_nodes(client, sim.names)
+
+
+async def _delete_nodes(client: ApiClient, names: list[str]) -> None:
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(name: str) -> None:
+        async with gate:
+            await client.delete(resource_path("", "v1", "nodes", name=name))
+
+    await asyncio.gather(*(one(name) for name in names))
+
+
+async def _controllers(
+    client: ApiClient,
+    sim: SimulatedNodes,
+    args: argparse.Namespace,
+    server: ServerProcess,
+    alone: float,
+) -> Callable[[], Awaitable[None]]:
+    """Start node IPAM and node lifecycle here; print what they cost. Returns their stop."""
+    informers = InformerFactory(client)
+    # A /24 per node for thousands of nodes: the default /16 holds only 256.
+    ipam = NodeIpamController(informers, cluster_cidr="10.128.0.0/9")
+    lifecycle = NodeLifecycleController(informers)
+    informers.start()
+    tasks = [asyncio.create_task(ipam.run(), name="bench-ipam"),
+             asyncio.create_task(lifecycle.run(), name="bench-lifecycle")]  # fmt: skip
+
+    async def stop() -> None:
+        for task in tasks:
+            await cancel_and_wait(task)
+        await informers.stop()
+
+    began = time.perf_counter()
+    cpu = time.process_time()
+    while any(not (n.get("spec") or {}).get("podCIDR") for n in sim.nodes.items.values()):  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
+    took = time.perf_counter() - began
+    print(f"  node IPAM: every node has a podCIDR {took:5.1f} s after the controllers started "
+          f"({len(sim.names) / took:5.0f} nodes/s, this process "
+          f"{100 * (time.process_time() - cpu) / took:3.0f}% of a core meanwhile)")  # fmt: skip
+    await asyncio.sleep(sim.heartbeat_interval)
+    mine, theirs = await _cpu_over(args.seconds, server.pid)
+    print(f"  with node lifecycle + IPAM running: this process {mine:4.0f}% of a core "
+          f"({mine - alone:+4.0f}% for the controllers), server {theirs:4.0f}%")  # fmt: skip
+    return stop
 
 
 def main() -> None:

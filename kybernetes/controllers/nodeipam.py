@@ -35,7 +35,7 @@ __all__ = ["NodeIpamController"]
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
-WORKERS = 2
+WORKERS = 8  # patches wait on the store's commits: a few in flight keep it busy
 
 
 class NodeIpamController:
@@ -99,12 +99,15 @@ class NodeIpamController:
         if not held:
             try:
                 held = [self.cidrs.allocate()]
-            except RangeExhausted:
+            except RangeExhausted as err:
                 # kube-controller-manager words it through RecordNodeStatusChange.
                 ref = {"kind": "Node", "apiVersion": "v1", **node}
                 self.events.record(ref, "Normal", "CIDRNotAvailable",
                                    f"Node {key} status is now: CIDRNotAvailable")  # fmt: skip
-                raise
+                if not self.queue.num_requeues(key):
+                    log.warning("node %s: %s", key, err)
+                self.queue.add_rate_limited(key)  # back-off; a deleted node wakes it sooner
+                return
             self._held[key] = held
         patch = {
             "metadata": {"resourceVersion": node["metadata"]["resourceVersion"]},
