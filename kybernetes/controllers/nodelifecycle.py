@@ -42,6 +42,7 @@ from kybernetes.controllers.nodelifecycle_decisions import (
     EvictionRates,
     TokenBuckets,
     condition,
+    disruption_target_status,
     eviction_deadline,
     eviction_qps,
     lost_conditions,
@@ -104,6 +105,8 @@ class NodeLifecycleController:
         self._all_down = False
         self._buckets = TokenBuckets()
         self._evicted: set[str] = set()  # pod uids deleted by us, not yet seen Terminating
+        # Node -> keys of its pods waiting out a tolerationSeconds (for "Cancelling deletion").
+        self._waiting: dict[str, set[str]] = {}
 
     # -- handlers (only enqueue) -----------------------------------------------------
 
@@ -148,6 +151,7 @@ class NodeLifecycleController:
         if node is None:
             self._probes.pop(name, None)
             self._was_ready.pop(name, None)
+            self._waiting.pop(name, None)
             self._account(name, None)
             return
         now = self._clock()
@@ -278,22 +282,46 @@ class NodeLifecycleController:
 
     async def _evict(self, name: str, node: Obj, pods: list[Obj], now: float) -> None:
         taints = (node.get("spec") or {}).get("taints") or []
-        if not any(t.get("effect") == "NoExecute" for t in taints):
-            return
+        waiting = self._waiting.setdefault(name, set())
+        due: set[str] = set()
         for pod in pods:
             deadline = eviction_deadline(pod, taints, now)
             if deadline is None:
                 continue
             if deadline > now:
                 self._later(name, deadline, now)
+                due.add(key_of(pod))
                 continue
             await self._delete(pod, now)
+            waiting.discard(key_of(pod))  # deleted, not cancelled
+        # Pods that were waiting out a toleration and need not any more (the node
+        # is back, or they now tolerate it for good): as the taint manager says it.
+        for key in waiting - due:
+            still = self.pods.get(key)
+            if still is not None and not still["metadata"].get("deletionTimestamp"):
+                self.events.record(_as("Pod", still), "Normal", "TaintManagerEviction",
+                                   f"Cancelling deletion of Pod {key}")  # fmt: skip
+        if due:
+            self._waiting[name] = due
+        else:
+            del self._waiting[name]
 
     async def _delete(self, pod: Obj, now: float) -> None:
         meta = pod["metadata"]
         if meta["uid"] in self._evicted:
             return
         key = f"{meta['namespace']}/{meta['name']}"
+        status = disruption_target_status(pod, now)
+        if status is not None:
+            path = resource_path("", "v1", "pods", meta["namespace"], meta["name"], "status")
+            try:
+                await self._client.update(path, {**pod, "status": status})
+            except ApiStatusError as err:
+                if err.code == 409:
+                    self.queue.add(pod["spec"]["nodeName"])  # again, from the fresher pod
+                    return
+                if err.code != 404:
+                    raise
         self.events.record(_as("Pod", pod), "Normal", "TaintManagerEviction",
                            f"Marking for deletion Pod {key}")  # fmt: skip
         path = resource_path("", "v1", "pods", meta["namespace"], meta["name"])

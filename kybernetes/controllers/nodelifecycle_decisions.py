@@ -46,6 +46,7 @@ __all__ = [
     "EvictionRates",
     "TokenBuckets",
     "condition",
+    "disruption_target_status",
     "eviction_deadline",
     "eviction_qps",
     "lost_conditions",
@@ -139,6 +140,25 @@ def pod_not_ready_status(pod: Obj, now: float) -> Obj | None:
             found.update(status="False", lastTransitionTime=_stamp(now))
             return {**status, "conditions": conditions}
     return None
+
+
+def disruption_target_status(pod: Obj, now: float) -> Obj | None:
+    """The pod's status with DisruptionTarget=True, as the taint manager sets it
+    before deleting; None when it already says so."""
+    status = pod.get("status") or {}
+    wanted = {"type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager",
+              "message": "Taint manager: deleting due to NoExecute taint"}  # fmt: skip
+    conditions = [dict(c) for c in status.get("conditions") or []]
+    for found in conditions:
+        if found.get("type") == "DisruptionTarget":
+            if all(found.get(k) == v for k, v in wanted.items()):
+                return None
+            if found.get("status") != "True":
+                found["lastTransitionTime"] = _stamp(now)
+            found.update(wanted)
+            return {**status, "conditions": conditions}
+    conditions.append({**wanted, "lastProbeTime": None, "lastTransitionTime": _stamp(now)})
+    return {**status, "conditions": conditions}
 
 
 # -- taints ------------------------------------------------------------------------------

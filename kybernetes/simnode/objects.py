@@ -320,10 +320,13 @@ def pod_status(pod: Obj, *, host_ip: str, pod_ip: str, now: datetime.datetime, r
             "restartCount": 0, "state": {"running": {"startedAt": running_since}},
             "lastState": {},
         })  # fmt: skip
+    ours = {c["type"] for c in conditions}
+    # Conditions others own (DisruptionTarget, readiness gates' types) are kept as they are.
+    theirs = [c for c in old.get("conditions") or [] if c.get("type") not in ours]
     return {
         **old,
         "phase": "Running",
-        "conditions": _keep_transitions(conditions, old.get("conditions") or []),
+        "conditions": _keep_transitions(conditions, old.get("conditions") or []) + theirs,
         "hostIP": host_ip,
         "hostIPs": [{"ip": host_ip}],
         "podIP": pod_ip,

@@ -76,7 +76,9 @@ async def test_a_restarted_controller_keeps_taints_and_toleration_clocks(
         assert not (await client.get(f"{PODS}/q"))["metadata"].get("deletionTimestamp")
         clock.now += 60
         await controller.sync("lost")
-        assert (await client.get(f"{PODS}/q"))["metadata"].get("deletionTimestamp")
+        q = await client.get(f"{PODS}/q")
+        assert q["metadata"].get("deletionTimestamp")
+        assert any(c["type"] == "DisruptionTarget" for c in q["status"]["conditions"])
         assert not (await client.get(f"{PODS}/p"))["metadata"].get("deletionTimestamp")  # 300 s
         clock.now += 300
         await controller.sync("lost")

@@ -15,6 +15,7 @@ from kybernetes.controllers.nodelifecycle_decisions import (
     UNREACHABLE,
     EvictionRates,
     TokenBuckets,
+    disruption_target_status,
     eviction_deadline,
     eviction_qps,
     lost_conditions,
@@ -242,3 +243,15 @@ def test_every_no_execute_taint_must_be_tolerated() -> None:
                     "tolerationSeconds": 60}]  # fmt: skip
     taints = [taint(UNREACHABLE, added=T0), taint("custom", added=T0)]
     assert eviction_deadline(pod(tolerations), taints, T0) == T0
+
+
+def test_disruption_target_before_deletion() -> None:
+    running = {"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+    status = disruption_target_status(running, T0)
+    assert status is not None and status["phase"] == "Running"
+    target = status["conditions"][1]
+    assert target == {"type": "DisruptionTarget", "status": "True",
+                      "reason": "DeletionByTaintManager",
+                      "message": "Taint manager: deleting due to NoExecute taint",
+                      "lastProbeTime": None, "lastTransitionTime": stamp(T0)}  # fmt: skip
+    assert disruption_target_status({"status": status}, T0 + 5) is None

@@ -97,6 +97,11 @@ async def test_lost_node_is_tainted_and_its_pods_evicted(
             return bool((await client.get(f"{PODS}/{name}"))["metadata"].get("deletionTimestamp"))
 
         await until(lambda: terminating("quick"))
+        evicted = (await client.get(f"{PODS}/quick"))["status"]["conditions"]
+        target = next(c for c in evicted if c["type"] == "DisruptionTarget")
+        message = "Taint manager: deleting due to NoExecute taint"
+        assert (target["status"], target["reason"], target["message"]) == (
+            "True", "DeletionByTaintManager", message)  # fmt: skip
         survivor = await client.get(f"{PODS}/stay")
         assert not survivor["metadata"].get("deletionTimestamp")  # 300 s to go
         assert ready(survivor) == "False"  # MarkPodsNotReady
@@ -130,6 +135,18 @@ async def test_lost_node_is_tainted_and_its_pods_evicted(
             return ready(await client.get(f"{PODS}/stay")) == "True"
 
         await until(stay_ready)
+
+        # "stay" was waiting out its 300 s: the taint manager says it no longer is.
+        async def cancelled() -> bool:
+            await controller.events.flush()
+            events = (await client.get(resource_path("", "v1", "events", "default")))["items"]
+            return any(e["reason"] == "TaintManagerEviction"
+                       and e["message"] == "Cancelling deletion of Pod default/stay"
+                       for e in events)  # fmt: skip
+
+        await until(cancelled)
+        events = (await client.get(resource_path("", "v1", "events", "default")))["items"]
+        assert not any(e["message"] == "Cancelling deletion of Pod default/quick" for e in events)
     finally:
         for task in tasks:
             await cancel_and_wait(task)

@@ -119,6 +119,12 @@ def test_running_status_then_ready() -> None:
     assert container["state"]["running"]["startedAt"] == "2026-11-30T06:00:00Z"
     assert container["containerID"].startswith("simulated://")
     assert container["imageID"].startswith("simulated://sha256:")
+    # A condition another component owns stays.
+    target = {"type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager"}
+    marked = {**ready, "conditions": [*ready["conditions"], target]}
+    kept = pod_status({**pod(), "status": marked}, host_ip="198.18.16.1", pod_ip="10.244.0.2",
+                      now=LATER, ready=True)  # fmt: skip
+    assert target in kept["conditions"]
     # Nothing changed: the same status again (no write).
     same = pod_status({**pod(), "status": ready}, host_ip="198.18.16.1", pod_ip="10.244.0.2",
                       now=LATER + datetime.timedelta(seconds=5), ready=True)  # fmt: skip
