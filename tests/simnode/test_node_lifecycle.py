@@ -102,6 +102,11 @@ async def test_lost_node_is_tainted_and_its_pods_evicted(
         message = "Taint manager: deleting due to NoExecute taint"
         assert (target["status"], target["reason"], target["message"]) == (
             "True", "DeletionByTaintManager", message)  # fmt: skip
+        described = await cluster.kubectl("describe", "node", "n-1")
+        assert f"{UNREACHABLE}:NoExecute" in described and "NodeStatusUnknown" in described
+        listed = await cluster.kubectl("get", "pods")
+        assert any(line.split()[:3] == ["quick", "1/1", "Terminating"]
+                   for line in listed.splitlines()), listed  # fmt: skip
         survivor = await client.get(f"{PODS}/stay")
         assert not survivor["metadata"].get("deletionTimestamp")  # 300 s to go
         assert ready(survivor) == "False"  # MarkPodsNotReady
