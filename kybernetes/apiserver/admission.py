@@ -5,6 +5,10 @@ REST storage does): a new Service gets a ClusterIP (unless headless or
 ExternalName) and NodePorts for NodePort and LoadBalancer types; a
 requested value is checked and claimed; a deleted Service gives its values
 back. Every claim made for a write that then fails is released again.
+
+A new Pod also gets the DefaultTolerationSeconds plugin's tolerations (see
+`default_toleration_seconds`), so that a node that goes not-ready or
+unreachable evicts its pods after five minutes, not at once.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from kybernetes.apiserver.errors import Cause
 from kybernetes.apiserver.objects import Obj
 from kybernetes.apiserver.resources import ResourceType
 
-__all__ = ["Admission", "Undo"]
+__all__ = ["Admission", "Undo", "default_toleration_seconds"]
 
 Undo = Callable[[], Awaitable[None]]
 
@@ -54,6 +58,8 @@ class Admission:
         return _is_service(rt)
 
     async def admit_create(self, rt: ResourceType, obj: Obj) -> Undo:
+        if rt.group == "" and rt.kind == "Pod":
+            default_toleration_seconds(obj)
         if not _is_service(rt):
             return _nothing
         owner = f"{obj['metadata'].get('namespace')}/{obj['metadata']['name']}"
@@ -174,3 +180,42 @@ class Admission:
         for port in spec.get("ports") or []:
             if port.get("nodePort"):
                 await self.node_ports.release(port["nodePort"])
+
+
+# -- DefaultTolerationSeconds ---------------------------------------------------------
+
+DEFAULT_TOLERATION_SECONDS = 300
+_NOT_READY = "node.kubernetes.io/not-ready"
+_UNREACHABLE = "node.kubernetes.io/unreachable"
+
+
+def default_toleration_seconds(pod: Obj, seconds: int = DEFAULT_TOLERATION_SECONDS) -> None:
+    """Kubernetes' DefaultTolerationSeconds admission plugin, on pod creation.
+
+    A pod that does not already tolerate the NoExecute `not-ready` (then
+    `unreachable`) taint gets `Exists` for it with `tolerationSeconds`; an
+    empty key or an empty effect in a pod's own toleration counts as
+    tolerating it, as the plugin reads them.
+    """
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        return
+    tolerations = spec.get("tolerations") or []
+    if not isinstance(tolerations, list):
+        return
+
+    def tolerated(key: str) -> bool:
+        return any(
+            isinstance(t, dict)
+            and t.get("key") in (key, "", None)
+            and t.get("effect") in ("NoExecute", "", None)
+            for t in tolerations
+        )
+
+    added = [
+        {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": seconds}
+        for key in (_NOT_READY, _UNREACHABLE)
+        if not tolerated(key)
+    ]
+    if added:
+        spec["tolerations"] = [*tolerations, *added]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kybernetes.apiserver.crd_strategy import CrdStrategy
+from kybernetes.apiserver.node_strategy import NodeStrategy
 from kybernetes.apiserver.strategy import (
     ConfigMapStrategy,
     NamespaceStrategy,
@@ -28,6 +29,7 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("", "ConfigMap"): ConfigMapStrategy(),
     ("", "Secret"): SecretStrategy(),
     ("", "Pod"): PodStrategy(),
+    ("", "Node"): NodeStrategy(),
     ("", "Service"): ServiceStrategy(),
     ("apps", "Deployment"): DeploymentStrategy(),
     ("apps", "ReplicaSet"): ReplicaSetStrategy(),

@@ -1,0 +1,1 @@
+"""Simulated nodes: Nodes and pods that exist only in the API (like KWOK)."""
