@@ -35,8 +35,8 @@ HOUR = datetime.timedelta(hours=1)
 # (say `0 0 30 2 *`): robfig gives up after five years too.
 SEARCH_YEARS = 5
 
-_MONTHS = {name: i + 1 for i, name in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))}  # fmt: skip
+_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTHS = {name: i + 1 for i, name in enumerate(_MONTH_NAMES)}
 _DAYS = {name: i for i, name in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
 _DESCRIPTORS = {
     "@yearly": "0 0 1 1 *",
@@ -87,7 +87,9 @@ class Schedule:
             return in_month and in_week
         return in_month or in_week
 
-    def next_after(self, moment: datetime.datetime, zone: datetime.tzinfo) -> datetime.datetime | None:
+    def next_after(
+        self, moment: datetime.datetime, zone: datetime.tzinfo
+    ) -> datetime.datetime | None:
         """The first scheduled instant strictly after `moment` (aware), in UTC; None if never."""
         t = moment.astimezone(UTC).replace(second=0, microsecond=0) + MINUTE
         limit = t + datetime.timedelta(days=366 * SEARCH_YEARS)
@@ -122,7 +124,7 @@ def _advance(now: datetime.datetime, target: datetime.datetime) -> datetime.date
 
 
 def load_zone(name: str | None) -> datetime.tzinfo:
-    """`spec.timeZone` as a zone (None or "" is UTC, the controller's zone); CronError if unknown."""
+    """`spec.timeZone` as a zone (unset is UTC, the controller's zone); CronError if unknown."""
     if not name:
         return UTC
     try:

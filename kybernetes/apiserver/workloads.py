@@ -176,11 +176,16 @@ class DaemonSetStrategy(_AppsStrategy):
 
 
 def _default_job_spec(spec: dict[str, Any]) -> None:
+    # Only a Job with neither set is a single-pod Job: parallelism alone makes a
+    # work queue (completions stays unset), as SetDefaults_Job has it.
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
     spec.setdefault("parallelism", 1)
-    spec.setdefault("completions", 1)
     spec.setdefault("backoffLimit", 6)
     spec.setdefault("completionMode", "NonIndexed")
     spec.setdefault("suspend", False)
+    policy = "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed"
+    spec.setdefault("podReplacementPolicy", policy)
     _default_template(spec)
 
 
