@@ -209,7 +209,10 @@ def test_backoff_limit() -> None:
     assert finish_condition(job, [], tally(job, []), T0) is None
     failed = [make_pod("f", "Failed")]
     assert finish_condition(job, failed, tally(job, failed), T0) == (
-        "FailureTarget", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+        "FailureTarget",
+        "BackoffLimitExceeded",
+        "Job has reached the specified backoff limit",
+    )
 
 
 def test_backoff_limit_counts_restarts_with_on_failure() -> None:
@@ -226,7 +229,10 @@ def test_active_deadline() -> None:
     job = make_job(activeDeadlineSeconds=30, status={"startTime": stamp(0)})
     assert finish_condition(job, [], tally(job, []), T0 + datetime.timedelta(seconds=29)) is None
     assert finish_condition(job, [], tally(job, []), T0 + datetime.timedelta(seconds=30)) == (
-        "FailureTarget", "DeadlineExceeded", "Job was active longer than specified deadline")
+        "FailureTarget",
+        "DeadlineExceeded",
+        "Job was active longer than specified deadline",
+    )
     job["spec"]["suspend"] = True  # a suspended Job's deadline does not run
     assert finish_condition(job, [], tally(job, []), T0 + datetime.timedelta(hours=1)) is None
 
@@ -289,7 +295,9 @@ def test_success_is_interim_then_complete_when_settled() -> None:
     settled = status_of(job, [make_pod("s", "Succeeded", counted=True)], interim=interim)
     assert settled.finished == "Complete"
     assert [(c["type"], c["reason"]) for c in settled.status["conditions"]] == [
-        ("SuccessCriteriaMet", "CompletionsReached"), ("Complete", "CompletionsReached")]
+        ("SuccessCriteriaMet", "CompletionsReached"),
+        ("Complete", "CompletionsReached"),
+    ]
     assert settled.status["succeeded"] == 1 and settled.status["completionTime"] == stamp(0)
 
 

@@ -1,0 +1,331 @@
+"""The Job controller against a real API server, driven by the real kubectl.
+
+Nothing runs the pods here: the tests finish them by writing their status
+(`pods/NAME/status`, phase and a terminated container), as a kubelet would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from kybernetes.client.factory import InformerFactory
+from kybernetes.client.rest import ApiClient, resource_path
+from kybernetes.controllers.job import JobController
+from kybernetes.controllers.job_decisions import COMPLETION_INDEX
+from kybernetes.util.tasks import cancel_and_wait
+from tests.apiserver.conftest import Cluster
+
+Obj = dict[str, Any]
+JOBS = resource_path("batch", "v1", "jobs", "default")
+PODS = resource_path("", "v1", "pods", "default")
+EVENTS = resource_path("", "v1", "events", "default")
+
+
+class Clock:
+    """The controller's wall clock, which a test can move forward."""
+
+    def __init__(self) -> None:
+        self.offset = datetime.timedelta()
+
+    def now(self) -> datetime.datetime:
+        return datetime.datetime.now(datetime.UTC) + self.offset
+
+
+@pytest.fixture
+async def client(cluster: Cluster) -> AsyncIterator[ApiClient]:
+    async with ApiClient.from_kubeconfig(cluster.kubeconfig) as api:
+        yield api
+
+
+@pytest.fixture
+async def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def controller(client: ApiClient, clock: Clock) -> AsyncIterator[JobController]:
+    informers = InformerFactory(client)
+    controller = JobController(informers, now=clock.now)
+    informers.start()
+    task = asyncio.create_task(controller.run())
+    try:
+        yield controller
+    finally:
+        await cancel_and_wait(task)
+        await informers.stop()
+
+
+async def until(check: Callable[[], Awaitable[Any]], timeout: float = 15) -> Any:
+    """Poll `check` until it returns something truthy; return that."""
+    async with asyncio.timeout(timeout):
+        while not (result := await check()):
+            await asyncio.sleep(0.05)
+        return result
+
+
+async def job_pods(client: ApiClient, job: str, *, live: bool = True) -> list[Obj]:
+    pods = (await client.get(PODS, labelSelector=f"batch.kubernetes.io/job-name={job}"))["items"]
+    return [p for p in pods if not live or (p["status"].get("phase") not in ("Succeeded", "Failed")
+                                            and not p["metadata"].get("deletionTimestamp"))]  # fmt: skip
+
+
+async def finish(client: ApiClient, pod: Obj, phase: str) -> None:
+    """What a kubelet reports when the pod's only container exits."""
+    ended = "2026-01-01T00:00:00Z"  # long ago: no pod-failure back-off is left to wait
+    code = 0 if phase == "Succeeded" else 1
+    container = pod["spec"]["containers"][0]["name"]
+    await client.patch(f"{PODS}/{pod['metadata']['name']}/status", {"status": {
+        "phase": phase,
+        "containerStatuses": [{
+            "name": container, "image": "perl", "imageID": "", "ready": False, "restartCount": 0,
+            "state": {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else
+                                     "Error", "startedAt": ended, "finishedAt": ended}},
+        }],
+    }})  # fmt: skip
+
+
+def condition(job: Obj, kind: str) -> Obj | None:
+    for c in (job.get("status") or {}).get("conditions") or []:
+        if c["type"] == kind and c["status"] == "True":
+            return c  # type: ignore[no-any-return]
+    return None
+
+
+async def events_of(client: ApiClient, controller: JobController, uid: str) -> list[Obj]:
+    await controller.events.flush()
+    items = (await client.get(EVENTS, fieldSelector=f"involvedObject.uid={uid}"))["items"]
+    return items  # type: ignore[no-any-return]
+
+
+async def test_kubectl_job_runs_to_completion(
+    cluster: Cluster, client: ApiClient, controller: JobController
+) -> None:
+    await cluster.kubectl("create", "job", "pi", "--image=perl", "--", "perl", "-e", "1")
+    (pod,) = await until(lambda: job_pods(client, "pi"))
+    meta = pod["metadata"]
+    job = await client.get(f"{JOBS}/pi")
+    uid = job["metadata"]["uid"]
+    assert meta["generateName"] == "pi-" and len(meta["name"]) == len("pi-") + 5
+    assert meta["ownerReferences"] == [{"apiVersion": "batch/v1", "kind": "Job", "name": "pi",
+                                        "uid": uid, "controller": True,
+                                        "blockOwnerDeletion": True}]  # fmt: skip
+    for label in ("batch.kubernetes.io/controller-uid", "controller-uid"):
+        assert meta["labels"][label] == uid
+    for label in ("batch.kubernetes.io/job-name", "job-name"):
+        assert meta["labels"][label] == "pi"
+
+    async def running() -> bool:
+        status = (await client.get(f"{JOBS}/pi")).get("status") or {}
+        return status.get("active") == 1 and "startTime" in status
+
+    await until(running)
+    table = await cluster.kubectl("get", "jobs")
+    assert table.split("\n")[0].split() == ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]
+    assert table.split("\n")[1].split()[:3] == ["pi", "Running", "0/1"]
+
+    await finish(client, pod, "Succeeded")
+    job = await until(lambda: _finished(client, "pi"))
+    assert [c["type"] for c in job["status"]["conditions"]] == ["SuccessCriteriaMet", "Complete"]
+    complete = condition(job, "Complete")
+    assert complete is not None and complete["reason"] == "CompletionsReached"
+    assert complete["message"] == "Reached expected number of succeeded pods"
+    status = job["status"]
+    assert status["succeeded"] == 1 and "active" not in status and "failed" not in status
+    assert status["uncountedTerminatedPods"] == {} and status["completionTime"]
+    table = await cluster.kubectl("get", "jobs")
+    assert table.split("\n")[1].split()[:3] == ["pi", "Complete", "1/1"]
+    # The story `kubectl describe job` tells.
+    events = await events_of(client, controller, uid)
+    told = {(e["reason"], e["message"]) for e in events}
+    assert ("SuccessfulCreate", f"Created pod: {meta['name']}") in told
+    assert ("Completed", "Job completed") in told
+    # Nothing more happens to a finished Job.
+    await asyncio.sleep(0.3)
+    assert await job_pods(client, "pi", live=False) != [] and not await job_pods(client, "pi")
+
+
+async def _finished(client: ApiClient, name: str) -> Obj | None:
+    job = await client.get(f"{JOBS}/{name}")
+    return job if condition(job, "Complete") or condition(job, "Failed") else None
+
+
+async def test_failing_pods_are_replaced_until_the_backoff_limit(
+    cluster: Cluster, client: ApiClient, controller: JobController
+) -> None:
+    manifest = """
+apiVersion: batch/v1
+kind: Job
+metadata: {name: flaky}
+spec:
+  backoffLimit: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: busybox, command: ["false"]}]
+"""
+    await cluster.kubectl("apply", "-f", "-", stdin=manifest)
+    failed_names = []
+    for attempt in range(3):
+        (pod,) = await until(lambda: job_pods(client, "flaky"))
+        assert pod["metadata"]["name"] not in failed_names, f"attempt {attempt}: no new pod"
+        failed_names.append(pod["metadata"]["name"])
+        await finish(client, pod, "Failed")
+    job = await until(lambda: _finished(client, "flaky"))
+    failed = condition(job, "Failed")
+    assert failed is not None and failed["reason"] == "BackoffLimitExceeded"
+    assert failed["message"] == "Job has reached the specified backoff limit"
+    assert condition(job, "FailureTarget") is not None
+    assert job["status"]["failed"] == 3 and not await job_pods(client, "flaky")
+    table = await cluster.kubectl("get", "job", "flaky")
+    assert table.split("\n")[1].split()[:3] == ["flaky", "Failed", "0/1"]
+    reasons = [e["reason"] for e in await events_of(client, controller, job["metadata"]["uid"])]
+    assert "BackoffLimitExceeded" in reasons
+
+
+async def test_active_deadline_fails_the_job_and_deletes_its_pods(
+    cluster: Cluster, client: ApiClient, controller: JobController, clock: Clock
+) -> None:
+    manifest = """
+apiVersion: batch/v1
+kind: Job
+metadata: {name: slow}
+spec:
+  parallelism: 2
+  completions: 4
+  activeDeadlineSeconds: 600
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: busybox}]
+"""
+    await cluster.kubectl("apply", "-f", "-", stdin=manifest)
+    await until(lambda: _count_is(client, "slow", 2))
+    clock.offset = datetime.timedelta(seconds=601)
+    # The deadline's own re-sync is 600 s away on the real clock: nudge the Job.
+    await client.patch(f"{JOBS}/slow", {"metadata": {"labels": {"nudge": "1"}}})
+    job = await until(lambda: _finished(client, "slow"))
+    failed = condition(job, "Failed")
+    assert failed is not None and failed["reason"] == "DeadlineExceeded"
+    assert failed["message"] == "Job was active longer than specified deadline"
+    assert not await job_pods(client, "slow", live=False)  # deleted, not left running
+    assert job["status"]["failed"] == 2
+    reasons = {e["reason"] for e in await events_of(client, controller, job["metadata"]["uid"])}
+    assert "DeadlineExceeded" in reasons
+
+
+async def _count_is(client: ApiClient, job: str, n: int) -> bool:
+    return len(await job_pods(client, job)) == n
+
+
+async def test_parallel_job_suspend_and_resume(
+    cluster: Cluster, client: ApiClient, controller: JobController
+) -> None:
+    manifest = """
+apiVersion: batch/v1
+kind: Job
+metadata: {name: par}
+spec:
+  parallelism: 2
+  completions: 3
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: busybox}]
+"""
+    await cluster.kubectl("apply", "-f", "-", stdin=manifest)
+    pods = await until(lambda: _pods_if(client, "par", 2))
+    await finish(client, pods[0], "Succeeded")
+    # Two completions left: two pods run again, never three (no over-creation while
+    # caches lag).
+    await until(lambda: _succeeded_is(client, "par", 1))
+    await until(lambda: _count_is(client, "par", 2))
+    await asyncio.sleep(0.3)  # a grace period to catch over-creation (a negative check)
+    assert len(await job_pods(client, "par")) == 2
+    await cluster.kubectl("patch", "job", "par", "-p", '{"spec":{"suspend":true}}')
+    await until(lambda: _count_is(client, "par", 0))
+
+    async def suspended() -> bool:
+        return condition(await client.get(f"{JOBS}/par"), "Suspended") is not None
+
+    await until(suspended)
+    table = await cluster.kubectl("get", "job", "par")
+    assert table.split("\n")[1].split()[:3] == ["par", "Suspended", "1/3"]
+    await cluster.kubectl("patch", "job", "par", "-p", '{"spec":{"suspend":false}}')
+    for pod in await until(lambda: _pods_if(client, "par", 2)):
+        await finish(client, pod, "Succeeded")
+    job = await until(lambda: _finished(client, "par"))
+    assert condition(job, "Complete") is not None and job["status"]["succeeded"] == 3
+    assert job["status"].get("failed") is None  # suspended pods are not failures
+    reasons = {e["reason"] for e in await events_of(client, controller, job["metadata"]["uid"])}
+    assert {"Suspended", "Resumed", "SuccessfulDelete", "Completed"} <= reasons
+
+
+async def _pods_if(client: ApiClient, job: str, n: int) -> list[Obj] | None:
+    pods = await job_pods(client, job)
+    return pods if len(pods) == n else None
+
+
+async def _succeeded_is(client: ApiClient, job: str, n: int) -> bool:
+    return ((await client.get(f"{JOBS}/{job}")).get("status") or {}).get("succeeded") == n
+
+
+async def test_indexed_job_gives_each_pod_its_index(
+    cluster: Cluster, client: ApiClient, controller: JobController
+) -> None:
+    manifest = """
+apiVersion: batch/v1
+kind: Job
+metadata: {name: idx}
+spec:
+  parallelism: 3
+  completions: 3
+  completionMode: Indexed
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: busybox}]
+"""
+    await cluster.kubectl("apply", "-f", "-", stdin=manifest)
+    pods = await until(lambda: _pods_if(client, "idx", 3))
+    by_index = {p["metadata"]["annotations"][COMPLETION_INDEX]: p for p in pods}
+    assert sorted(by_index) == ["0", "1", "2"]
+    for index, pod in by_index.items():
+        assert pod["metadata"]["labels"][COMPLETION_INDEX] == index
+        assert pod["spec"]["hostname"] == f"idx-{index}"
+        assert pod["metadata"]["name"].startswith(f"idx-{index}-")
+    for pod in pods:
+        await finish(client, pod, "Succeeded")
+    job = await until(lambda: _finished(client, "idx"))
+    assert job["status"]["completedIndexes"] == "0-2" and job["status"]["succeeded"] == 3
+
+
+async def test_work_queue_job_completes_when_one_succeeds_and_none_run(
+    cluster: Cluster, client: ApiClient, controller: JobController
+) -> None:
+    manifest = """
+apiVersion: batch/v1
+kind: Job
+metadata: {name: queue}
+spec:
+  parallelism: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: busybox}]
+"""
+    await cluster.kubectl("apply", "-f", "-", stdin=manifest)
+    job = await client.get(f"{JOBS}/queue")
+    assert "completions" not in job["spec"]  # parallelism alone: a work queue
+    pods = await until(lambda: _pods_if(client, "queue", 2))
+    await finish(client, pods[0], "Succeeded")
+    await until(lambda: _succeeded_is(client, "queue", 1))
+    assert condition(await client.get(f"{JOBS}/queue"), "Complete") is None  # one still runs
+    assert len(await job_pods(client, "queue")) == 1  # and none is added
+    await finish(client, pods[1], "Succeeded")
+    job = await until(lambda: _finished(client, "queue"))
+    assert condition(job, "Complete") is not None and job["status"]["succeeded"] == 2
