@@ -70,8 +70,13 @@ async def until(check: Callable[[], Awaitable[Any]], timeout: float = 15) -> Any
 
 async def job_pods(client: ApiClient, job: str, *, live: bool = True) -> list[Obj]:
     pods = (await client.get(PODS, labelSelector=f"batch.kubernetes.io/job-name={job}"))["items"]
-    return [p for p in pods if not live or (p["status"].get("phase") not in ("Succeeded", "Failed")
-                                            and not p["metadata"].get("deletionTimestamp"))]  # fmt: skip
+    return [p for p in pods if not live or _live(p)]
+
+
+def _live(pod: Obj) -> bool:
+    return pod["status"].get("phase") not in ("Succeeded", "Failed") and not pod["metadata"].get(
+        "deletionTimestamp"
+    )
 
 
 async def finish(client: ApiClient, pod: Obj, phase: str) -> None:

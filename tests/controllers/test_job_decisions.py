@@ -60,8 +60,8 @@ def make_pod(name: str, phase: str = "Running", *, index: int | None = None,
     if ready:
         status["conditions"] = [{"type": "Ready", "status": "True"}]
     if finished is not None:
-        status["containerStatuses"] = [{"name": "pi", "state": {"terminated": {
-            "exitCode": 0 if phase == "Succeeded" else 1, "finishedAt": stamp(finished)}}}]  # fmt: skip
+        ended = {"exitCode": 0 if phase == "Succeeded" else 1, "finishedAt": stamp(finished)}
+        status["containerStatuses"] = [{"name": "pi", "state": {"terminated": ended}}]
     return {"metadata": meta, "spec": {"nodeName": "n1"}, "status": status}
 
 
@@ -261,8 +261,8 @@ def test_a_success_resets_the_backoff() -> None:
     record = Backoff(3, T0)
     assert next_backoff(record, [make_pod("s", "Succeeded", finished=5)], []) == Backoff()
     # Failures after the success still count.
-    after = next_backoff(record, [make_pod("s", "Succeeded", finished=5)],
-                         [make_pod("f", "Failed", finished=1), make_pod("g", "Failed", finished=9)])  # fmt: skip
+    failures = [make_pod("f", "Failed", finished=1), make_pod("g", "Failed", finished=9)]
+    after = next_backoff(record, [make_pod("s", "Succeeded", finished=5)], failures)
     assert after == Backoff(1, T0 + datetime.timedelta(seconds=9))
 
 
