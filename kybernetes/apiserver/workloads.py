@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from kybernetes.api import selectors
+from kybernetes.api import cron, selectors
 from kybernetes.apiserver.errors import Cause
 from kybernetes.apiserver.objects import Obj
 from kybernetes.apiserver.strategy import ResetStatus, default_pod_spec
@@ -228,6 +228,39 @@ class JobStrategy(ResetStatus):
         return causes
 
 
+def _validate_schedule(spec: dict[str, Any]) -> list[Cause]:
+    """A schedule the CronJob controller can run, in a real zone (as validateCronJobSpec)."""
+    schedule, zone = str(spec.get("schedule") or ""), spec.get("timeZone")
+    causes = []
+    words = schedule.split(None, 1)
+    legacy = bool(words) and words[0].startswith(("TZ=", "CRON_TZ="))
+    try:
+        cron.parse(words[1] if legacy and len(words) > 1 else schedule)
+    except cron.CronError as err:
+        causes.append(Cause("spec.schedule", "FieldValueInvalid",
+                            f'Invalid value: "{schedule}": {err}'))  # fmt: skip
+    if "TZ" in schedule:
+        causes.append(Cause("spec.schedule", "FieldValueInvalid",
+                            f'Invalid value: "{schedule}": cannot use TZ or CRON_TZ in schedule, '
+                            "use timeZone field instead"))  # fmt: skip
+    if zone is not None:
+        message = ""
+        if not zone:
+            message = "timeZone must be nil or non-empty string"
+        elif zone == "Local":
+            message = ("timeZone must be an explicit time zone as defined in "
+                       "https://www.iana.org/time-zones")  # fmt: skip
+        else:
+            try:
+                cron.load_zone(zone)
+            except cron.CronError as err:
+                message = str(err)
+        if message:
+            causes.append(Cause("spec.timeZone", "FieldValueInvalid",
+                                f'Invalid value: "{zone}": {message}'))  # fmt: skip
+    return causes
+
+
 class CronJobStrategy(ResetStatus):
     def default(self, obj: Obj) -> None:
         spec = _spec(obj)
@@ -246,6 +279,8 @@ class CronJobStrategy(ResetStatus):
         causes = []
         if not spec.get("schedule"):
             causes.append(Cause("spec.schedule", "FieldValueRequired", "Required value"))
+        else:
+            causes += _validate_schedule(spec)
         job = (spec.get("jobTemplate") or {}).get("spec")
         if not isinstance(job, dict):
             return [*causes, Cause("spec.jobTemplate.spec", "FieldValueRequired", "Required value")]

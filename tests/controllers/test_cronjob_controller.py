@@ -319,3 +319,33 @@ async def test_too_late_to_start(
     assert await jobs_of(client, "late") == []  # 30 s past the minute: beyond the 10 s window
     await time.advance(31)  # the next minute is on time
     await until(count_is(client, "late", 1))
+
+
+async def test_the_api_refuses_schedules_the_controller_cannot_run(cluster: Cluster) -> None:
+    out = await cluster.kubectl("create", "cronjob", "bad", "--image=busybox",
+                                "--schedule=61 * * * *", check=False)  # fmt: skip
+    assert 'spec.schedule: Invalid value: "61 * * * *": end of range (61) above maximum (59)' in out
+    tz = await cluster.kubectl("create", "cronjob", "bad", "--image=busybox",
+                               "--schedule=CRON_TZ=UTC 0 * * * *", check=False)  # fmt: skip
+    assert "cannot use TZ or CRON_TZ in schedule, use timeZone field instead" in tz
+    assert "end of range" not in tz  # the rest of the schedule is fine
+    manifest = """
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: zoned}
+spec:
+  schedule: "0 9 * * *"
+  timeZone: Mars/Olympus
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{name: c, image: busybox}]
+"""
+    zone = await cluster.kubectl("apply", "-f", "-", stdin=manifest, check=False)
+    assert 'spec.timeZone: Invalid value: "Mars/Olympus": unknown time zone Mars/Olympus' in zone
+    good = manifest.replace("Mars/Olympus", "Europe/Berlin")
+    await cluster.kubectl("apply", "-f", "-", stdin=good)
+    table = await cluster.kubectl("get", "cronjob", "zoned")
+    assert table.split("\n")[1].split()[6] == "Europe/Berlin"
