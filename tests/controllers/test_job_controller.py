@@ -15,6 +15,7 @@ import pytest
 
 from kybernetes.client.factory import InformerFactory
 from kybernetes.client.rest import ApiClient, resource_path
+from kybernetes.client.workqueue import FakeClock
 from kybernetes.controllers.job import JobController
 from kybernetes.controllers.job_decisions import COMPLETION_INDEX
 from kybernetes.util.tasks import cancel_and_wait
@@ -334,3 +335,41 @@ spec:
     await finish(client, pods[1], "Succeeded")
     job = await until(lambda: _finished(client, "queue"))
     assert condition(job, "Complete") is not None and job["status"]["succeeded"] == 2
+
+
+async def test_a_failed_pod_is_replaced_after_the_backoff(
+    cluster: Cluster, client: ApiClient
+) -> None:
+    queue_clock = FakeClock()
+    start = datetime.datetime.now(datetime.UTC)
+
+    def now() -> datetime.datetime:
+        return start + datetime.timedelta(seconds=queue_clock.now())
+
+    informers = InformerFactory(client)
+    controller = JobController(informers, now=now, clock=queue_clock)
+    informers.start()
+    task = asyncio.create_task(controller.run())
+    try:
+        await cluster.kubectl("create", "job", "retry", "--image=busybox")
+        (pod,) = await until(lambda: job_pods(client, "retry"))
+        stamp = now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        await client.patch(f"{PODS}/{pod['metadata']['name']}/status", {"status": {
+            "phase": "Failed", "containerStatuses": [{
+                "name": "retry", "image": "busybox", "imageID": "", "ready": False,
+                "restartCount": 0, "state": {"terminated": {
+                    "exitCode": 1, "startedAt": stamp, "finishedAt": stamp}}}]}})  # fmt: skip
+        await until(lambda: _failed_is(client, "retry", 1))
+        await queue_clock.advance(5)  # 10 s back-off: not yet
+        await asyncio.sleep(0.3)
+        assert await job_pods(client, "retry") == []
+        await queue_clock.advance(6)  # the delayed sync comes from the queue, not a poll
+        (replacement,) = await until(lambda: job_pods(client, "retry"))
+        assert replacement["metadata"]["name"] != pod["metadata"]["name"]
+    finally:
+        await cancel_and_wait(task)
+        await informers.stop()
+
+
+async def _failed_is(client: ApiClient, job: str, n: int) -> bool:
+    return ((await client.get(f"{JOBS}/{job}")).get("status") or {}).get("failed") == n
