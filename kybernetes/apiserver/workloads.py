@@ -213,6 +213,11 @@ class JobStrategy(ResetStatus):
             labels.setdefault("controller-uid", uid)
             labels.setdefault("job-name", obj["metadata"]["name"])
             spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+        # A Job without labels of its own takes its template's (SetDefaults_Job), so
+        # `kubectl get jobs -l job-name=pi` finds it as in Kubernetes.
+        template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
+        if template_labels and not obj["metadata"].get("labels"):
+            obj["metadata"]["labels"] = dict(template_labels)
 
     def validate(self, obj: Obj) -> list[Cause]:
         spec = obj.get("spec")

@@ -124,6 +124,7 @@ async def test_kubectl_job_runs_to_completion(
         assert meta["labels"][label] == uid
     for label in ("batch.kubernetes.io/job-name", "job-name"):
         assert meta["labels"][label] == "pi"
+        assert job["metadata"]["labels"][label] == "pi"  # the Job takes its template's labels
 
     async def running() -> bool:
         status = (await client.get(f"{JOBS}/pi")).get("status") or {}
