@@ -34,6 +34,8 @@ from kybernetes.controllers.job_decisions import (
     Backoff,
     active_deadline_left,
     backoff_remaining,
+    claim,
+    controller_reference,
     finish_condition,
     is_active,
     is_finished,
@@ -56,11 +58,20 @@ Obj = dict[str, Any]
 WORKERS = 5
 EXPECTATIONS_TIMEOUT = 300.0  # as kubernetes: act anyway if a change was never observed
 RECHECK = 0.5
+# Orphans are found by the label of the generated selector (what nearly every Job
+# has), so adoption needs no scan of the namespace; a manualSelector Job adopts nothing.
+BY_JOB_LABEL = "job-controller-uid-label"
+JOB_UID_LABEL = "batch.kubernetes.io/controller-uid"
 MIN_REQUEUE = 1.0  # a delayed sync never comes sooner than this (syncJobBatchPeriod)
 
 
 def _utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+def job_uid_label(pod: Obj) -> list[str]:
+    value = ((pod.get("metadata") or {}).get("labels") or {}).get(JOB_UID_LABEL)
+    return [str(value)] if value else []
 
 
 def _ready(pod: Obj) -> bool:
@@ -82,6 +93,7 @@ class JobController:
         self.jobs = informers.informer("batch", "v1", "jobs")
         self.pods = informers.informer("", "v1", "pods")
         self.pods.add_index(BY_CONTROLLER, controller_uid)
+        self.pods.add_index(BY_JOB_LABEL, job_uid_label)
         self.jobs.add_index(BY_UID, uid)
         self.queue: WorkQueue[str] = WorkQueue(name="job", clock=clock)
         self.jobs.on_add(lambda job: self.queue.add(key_of(job)))
@@ -101,7 +113,10 @@ class JobController:
         return [job for owner in controller_uid(pod) for job in self.jobs.by_index(BY_UID, owner)]
 
     def _pod_changed(self, pod: Obj) -> None:
-        for job in self._jobs_of(pod):
+        jobs = self._jobs_of(pod)
+        if not jobs:  # an orphan: the Job its labels name may adopt it
+            jobs = [j for value in job_uid_label(pod) for j in self.jobs.by_index(BY_UID, value)]
+        for job in jobs:
             self.queue.add(key_of(job))
 
     def _pod_deleted(self, pod: Obj) -> None:
@@ -158,8 +173,7 @@ class JobController:
         satisfied = self._satisfied(key)
         if not satisfied:
             self.queue.add_after(key, RECHECK)
-        job_uid = job["metadata"]["uid"]
-        pods = [p for p in self.pods.by_index(BY_CONTROLLER, job_uid) if owned_by(p, job_uid)]
+        pods = await self._claim(job)
         vanished = list(self._vanished.get(key, {}).values())
         now = self._now()
         counts = tally(job, pods, vanished)
@@ -218,6 +232,54 @@ class JobController:
         job = await self._write_status(job, change.status, None)
         if job is not None:
             self._announce(job, change.finished)
+
+    async def _claim(self, job: Obj) -> list[Obj]:
+        """The Job's pods, after adopting matching orphans and releasing strays."""
+        job_uid = job["metadata"]["uid"]
+        owned = [p for p in self.pods.by_index(BY_CONTROLLER, job_uid) if owned_by(p, job_uid)]
+        candidates = {key_of(p): p for p in [*owned, *self.pods.by_index(BY_JOB_LABEL, job_uid)]}
+        adopt, release = claim(job, list(candidates.values()))
+        if adopt and not await self._still_adopting(job):
+            adopt = []
+        gone = {key_of(p) for p in release}
+        pods = [p for p in owned if key_of(p) not in gone]
+        for pod in release:
+            refs = [r for r in pod["metadata"].get("ownerReferences") or []
+                    if r.get("uid") != job_uid]  # fmt: skip
+            await self._set_owners(pod, refs)
+        for pod in adopt:
+            refs = [*(pod["metadata"].get("ownerReferences") or []), controller_reference(job)]
+            adopted = await self._set_owners(pod, refs)
+            if adopted is not None:
+                pods.append(adopted)
+        return pods
+
+    async def _still_adopting(self, job: Obj) -> bool:
+        """Adopt only for a Job that is not being deleted, asked of the API, not the cache."""
+        meta = job["metadata"]
+        path = resource_path("batch", "v1", "jobs", meta.get("namespace", ""), meta["name"])
+        try:
+            fresh = await self._client.get(path)
+        except ApiStatusError as err:
+            if err.code == 404:
+                return False
+            raise
+        same = fresh["metadata"].get("uid") == meta["uid"]
+        return same and not fresh["metadata"].get("deletionTimestamp")
+
+    async def _set_owners(self, pod: Obj, refs: list[Obj]) -> Obj | None:
+        """Write a pod's ownerReferences, conditioned on the cached resourceVersion."""
+        meta = pod["metadata"]
+        path = resource_path("", "v1", "pods", meta.get("namespace", ""), meta["name"])
+        try:
+            updated: Obj = await self._client.update(
+                path, {**pod, "metadata": {**meta, "ownerReferences": refs}}
+            )
+        except ApiStatusError as err:
+            if err.code not in (404, 409):
+                raise
+            return None  # gone or changed meanwhile: the next sync looks again
+        return updated
 
     def _forget_vanished(self, key: str, uids: tuple[str, ...]) -> None:
         pending = self._vanished.get(key)

@@ -38,6 +38,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kybernetes.api import selectors
 from kybernetes.api.times import format_time, parse_time
 from kybernetes.controllers.replicaset_decisions import decide as rank_for_deletion
 
@@ -49,7 +50,9 @@ __all__ = [
     "Backoff",
     "Tally",
     "backoff_remaining",
+    "claim",
     "completed_indexes_text",
+    "controller_reference",
     "finish_condition",
     "is_finished",
     "job_status",
@@ -277,6 +280,48 @@ def succeeded_count(job: Obj, counts: Tally) -> int:
     return len(counts.completed) if _indexed(job) else counts.total_succeeded
 
 
+# --- Adoption and release (ClaimPods) ----------------------------------------------
+
+
+def _controller_uid(obj: Obj) -> str | None:
+    for ref in _meta(obj).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return str(ref.get("uid"))
+    return None
+
+
+def claim(job: Obj, pods: Sequence[Obj]) -> tuple[list[Obj], list[Obj]]:
+    """(orphans to adopt, pods to release) among a namespace's pods, as ClaimPods does:
+    a pod without a controller that matches the selector is adopted (not while the Job
+    is being deleted); a pod of ours that stopped matching it is let go."""
+    try:
+        selector = selectors.label_selector_from_object(_spec(job).get("selector"))
+    except selectors.SelectorError:
+        return [], []
+    if selector.empty:
+        return [], []  # an empty selector would take every pod: Kubernetes refuses it too
+    job_uid = str(_meta(job).get("uid"))
+    deleting = bool(_meta(job).get("deletionTimestamp"))
+    adopt: list[Obj] = []
+    release: list[Obj] = []
+    for pod in pods:
+        if _meta(pod).get("deletionTimestamp"):
+            continue
+        owner = _controller_uid(pod)
+        matches = selector.matches(_meta(pod).get("labels") or {})
+        if owner == job_uid and not matches:
+            release.append(pod)
+        elif owner is None and matches and not deleting:
+            adopt.append(pod)
+    return adopt, release
+
+
+def controller_reference(job: Obj) -> Obj:
+    meta = _meta(job)
+    return {"apiVersion": "batch/v1", "kind": "Job", "name": meta["name"], "uid": meta["uid"],
+            "controller": True, "blockOwnerDeletion": True}  # fmt: skip
+
+
 # --- Back-off between pod re-creations ------------------------------------------
 
 
@@ -479,10 +524,7 @@ def pod_from_template(job: Obj, index: int | None = None) -> Obj:
                 env.append({"name": COMPLETION_INDEX_ENV,
                             "valueFrom": {"fieldRef": {"fieldPath": path}}})  # fmt: skip
     pod_meta["namespace"] = meta.get("namespace", "")
-    pod_meta["ownerReferences"] = [{
-        "apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": meta["uid"],
-        "controller": True, "blockOwnerDeletion": True,
-    }]  # fmt: skip
+    pod_meta["ownerReferences"] = [controller_reference(job)]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": pod_spec}
 
 

@@ -12,6 +12,7 @@ from kybernetes.controllers.job_decisions import (
     COUNTED,
     Backoff,
     backoff_remaining,
+    claim,
     completed_indexes_text,
     finish_condition,
     job_status,
@@ -358,3 +359,35 @@ def test_indexed_pod_from_template(index: int) -> None:
     assert pod["spec"]["hostname"] == f"pi-{index}"
     assert pod["spec"]["containers"][0]["env"] == [{"name": "JOB_COMPLETION_INDEX", "valueFrom": {
         "fieldRef": {"fieldPath": f"metadata.annotations['{COMPLETION_INDEX}']"}}}]  # fmt: skip
+
+
+# --- adoption and release ------------------------------------------------------------
+
+
+def labelled(name: str, labels: dict[str, str], owner: str | None = None) -> Obj:
+    pod = make_pod(name)
+    pod["metadata"]["labels"] = labels
+    if owner is not None:
+        pod["metadata"]["ownerReferences"] = [{"uid": owner, "controller": True}]
+    return pod
+
+
+def test_claim_adopts_matching_orphans_and_releases_strays() -> None:
+    job = make_job(selector={"matchLabels": {"batch.kubernetes.io/controller-uid": "job-uid"}})
+    mine = {"batch.kubernetes.io/controller-uid": "job-uid"}
+    orphan = labelled("orphan", mine)
+    stray = labelled("stray", {"other": "x"}, owner="job-uid")
+    kept = labelled("kept", mine, owner="job-uid")
+    foreign = labelled("foreign", mine, owner="someone-else")
+    adopt, release = claim(job, [orphan, stray, kept, foreign])
+    assert adopt == [orphan] and release == [stray]
+    # A Job being deleted adopts nothing; pods being deleted are left alone.
+    job["metadata"]["deletionTimestamp"] = stamp(0)
+    assert claim(job, [orphan]) == ([], [])
+    del job["metadata"]["deletionTimestamp"]
+    orphan["metadata"]["deletionTimestamp"] = stamp(0)
+    assert claim(job, [orphan]) == ([], [])
+
+
+def test_claim_with_an_empty_selector_takes_nothing() -> None:
+    assert claim(make_job(selector={}), [labelled("a", {"x": "y"})]) == ([], [])
