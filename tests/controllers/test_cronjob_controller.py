@@ -112,11 +112,21 @@ async def finish(client: ApiClient, job: Obj, kind: str = "Complete") -> None:
     await client.update(f"{JOBS}/{job['metadata']['name']}/status", fresh)
 
 
-async def reasons(client: ApiClient, controller: CronJobController, name: str) -> list[str]:
-    await controller.events.flush()
+async def reasons(
+    client: ApiClient, controller: CronJobController, name: str, *expected: str
+) -> list[str]:
+    """The Event reasons about a CronJob, once the `expected` ones are there (the
+    controller records an Event just after the write a test may already have seen)."""
     cj = await client.get(f"{CRONJOBS}/{name}")
-    items = await client.get(EVENTS, fieldSelector=f"involvedObject.uid={cj['metadata']['uid']}")
-    return [e["reason"] for e in items["items"]]
+
+    async def check() -> list[str]:
+        await controller.events.flush()
+        selector = f"involvedObject.uid={cj['metadata']['uid']}"
+        items = (await client.get(EVENTS, fieldSelector=selector))["items"]
+        told = [e["reason"] for e in items]
+        return told if set(expected) <= set(told) else []
+
+    return await until(check)  # type: ignore[no-any-return]
 
 
 async def cron_status(client: ApiClient, name: str) -> Obj:
@@ -168,8 +178,12 @@ async def test_kubectl_cronjob_starts_jobs_on_schedule(
     # The next minute brings the next Job, from the queue's own requeue.
     await time.advance(60)
     await until(count_is(client, "hello", 2))
-    told = await reasons(client, controller, "hello")
-    assert told.count("SuccessfulCreate") == 2 and "SawCompletedJob" in told
+
+    async def created_twice() -> bool:
+        return (await reasons(client, controller, "hello")).count("SuccessfulCreate") == 2
+
+    await until(created_twice)
+    assert "SawCompletedJob" in await reasons(client, controller, "hello")
     # A Job started by hand from the CronJob is an API call only.
     await cluster.kubectl("create", "job", "--from=cronjob/hello", "manual")
     manual = await client.get(f"{JOBS}/manual")
@@ -205,10 +219,7 @@ async def test_forbid_skips_while_a_job_runs(
     await until(lambda: _active_names(client, "forbid"))
     await time.advance(60)
 
-    async def told_already_active() -> bool:
-        return "JobAlreadyActive" in await reasons(client, controller, "forbid")
-
-    await until(told_already_active)
+    await reasons(client, controller, "forbid", "JobAlreadyActive")
     assert len(await jobs_of(client, "forbid")) == 1
     await finish(client, first, "Failed")
     # The skipped time is still the most recent one due (no startingDeadlineSeconds):
@@ -235,7 +246,7 @@ async def test_replace_deletes_the_running_job(
     await time.advance(60)
     (second,) = await until(_only_other_than(client, "replace", first["metadata"]["name"]))
     assert await until(lambda: _active_names(client, "replace")) == [second["metadata"]["name"]]
-    assert "SuccessfulDelete" in await reasons(client, controller, "replace")
+    await reasons(client, controller, "replace", "SuccessfulDelete")
 
 
 def _only_other_than(client: ApiClient, name: str, gone: str) -> Callable[[], Awaitable[Any]]:
@@ -294,7 +305,7 @@ async def test_history_limits_remove_old_jobs(
     (_, failing) = await until(count_is(client, "tidy", 2))
     await finish(client, failing, "Failed")
     await until(_gone(client, failing["metadata"]["name"]))  # failed limit 0: removed at once
-    assert "SuccessfulDelete" in await reasons(client, controller, "tidy")
+    await reasons(client, controller, "tidy", "SuccessfulDelete")
 
 
 def _gone(client: ApiClient, name: str) -> Callable[[], Awaitable[bool]]:

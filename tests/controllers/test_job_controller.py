@@ -102,10 +102,19 @@ def condition(job: Obj, kind: str) -> Obj | None:
     return None
 
 
-async def events_of(client: ApiClient, controller: JobController, uid: str) -> list[Obj]:
-    await controller.events.flush()
-    items = (await client.get(EVENTS, fieldSelector=f"involvedObject.uid={uid}"))["items"]
-    return items  # type: ignore[no-any-return]
+async def events_of(
+    client: ApiClient, controller: JobController, uid: str, *expected: str
+) -> list[Obj]:
+    """The Events about an object, once those with the `expected` reasons are there (the
+    controller records an Event just after the write a test may already have seen)."""
+
+    async def check() -> list[Obj]:
+        await controller.events.flush()
+        selector = f"involvedObject.uid={uid}"
+        items: list[Obj] = (await client.get(EVENTS, fieldSelector=selector))["items"]
+        return items if set(expected) <= {e["reason"] for e in items} else []
+
+    return await until(check)  # type: ignore[no-any-return]
 
 
 async def test_kubectl_job_runs_to_completion(
@@ -147,7 +156,7 @@ async def test_kubectl_job_runs_to_completion(
     table = await cluster.kubectl("get", "jobs")
     assert table.split("\n")[1].split()[:3] == ["pi", "Complete", "1/1"]
     # The story `kubectl describe job` tells.
-    events = await events_of(client, controller, uid)
+    events = await events_of(client, controller, uid, "SuccessfulCreate", "Completed")
     told = {(e["reason"], e["message"]) for e in events}
     assert ("SuccessfulCreate", f"Created pod: {meta['name']}") in told
     assert ("Completed", "Job completed") in told
@@ -190,8 +199,7 @@ spec:
     assert job["status"]["failed"] == 3 and not await job_pods(client, "flaky")
     table = await cluster.kubectl("get", "job", "flaky")
     assert table.split("\n")[1].split()[:3] == ["flaky", "Failed", "0/1"]
-    reasons = [e["reason"] for e in await events_of(client, controller, job["metadata"]["uid"])]
-    assert "BackoffLimitExceeded" in reasons
+    await events_of(client, controller, job["metadata"]["uid"], "BackoffLimitExceeded")
 
 
 async def test_active_deadline_fails_the_job_and_deletes_its_pods(
@@ -221,8 +229,7 @@ spec:
     assert failed["message"] == "Job was active longer than specified deadline"
     assert not await job_pods(client, "slow", live=False)  # deleted, not left running
     assert job["status"]["failed"] == 2
-    reasons = {e["reason"] for e in await events_of(client, controller, job["metadata"]["uid"])}
-    assert "DeadlineExceeded" in reasons
+    await events_of(client, controller, job["metadata"]["uid"], "DeadlineExceeded")
 
 
 async def _count_is(client: ApiClient, job: str, n: int) -> bool:
@@ -268,8 +275,8 @@ spec:
     job = await until(lambda: _finished(client, "par"))
     assert condition(job, "Complete") is not None and job["status"]["succeeded"] == 3
     assert job["status"].get("failed") is None  # suspended pods are not failures
-    reasons = {e["reason"] for e in await events_of(client, controller, job["metadata"]["uid"])}
-    assert {"Suspended", "Resumed", "SuccessfulDelete", "Completed"} <= reasons
+    await events_of(client, controller, job["metadata"]["uid"],
+                    "Suspended", "Resumed", "SuccessfulDelete", "Completed")  # fmt: skip
 
 
 async def _pods_if(client: ApiClient, job: str, n: int) -> list[Obj] | None:
