@@ -6,6 +6,9 @@ Job keys on the work queue; `sync(key)` counts the Job's finished pods
 fate (back-off limit, deadline, success), creates or deletes pods, and
 writes the status conditioned on the Job's resourceVersion.
 
+Pods are claimed as Kubernetes' ClaimPods does: an orphan that matches the
+selector is adopted, a pod of the Job that stops matching is released.
+
 Expectations, as in the ReplicaSet controller: after creating or deleting
 pods a Job is not managed again until the pod informer has seen those
 changes (or a timeout passed), so it never over-creates while the cache

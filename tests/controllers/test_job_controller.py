@@ -16,8 +16,12 @@ import pytest
 from kybernetes.client.factory import InformerFactory
 from kybernetes.client.rest import ApiClient, resource_path
 from kybernetes.client.workqueue import FakeClock
+from kybernetes.controllers.cronjob import CronJobController
+from kybernetes.controllers.deployment import DeploymentController
 from kybernetes.controllers.job import JobController
 from kybernetes.controllers.job_decisions import COMPLETION_INDEX
+from kybernetes.controllers.replicaset import ReplicaSetController
+from kybernetes.controllers.ttlafterfinished import TTLAfterFinishedController
 from kybernetes.util.tasks import cancel_and_wait
 from tests.apiserver.conftest import Cluster
 
@@ -431,3 +435,14 @@ spec:
         return len([p for p in owned if _live(p)]) == 2  # fmt: skip
 
     await until(replaced)
+
+
+async def test_the_batch_controllers_share_informers_with_the_others(client: ApiClient) -> None:
+    """How the controller manager builds them: one factory, no clashing indexes."""
+    informers = InformerFactory(client)
+    made = [make(informers) for make in (ReplicaSetController, DeploymentController,
+                                         JobController, CronJobController,
+                                         TTLAfterFinishedController)]  # fmt: skip
+    assert len(made) == 5
+    jobs = informers.informer("batch", "v1", "jobs")
+    assert made[2].jobs is jobs and made[3].jobs is jobs and made[4].jobs is jobs
