@@ -30,6 +30,7 @@ from kybernetes.client.rest import ApiStatusError, resource_path
 from kybernetes.client.workqueue import Clock, WorkQueue
 from kybernetes.controllers.cronjob_decisions import (
     Missed,
+    finished_type,
     job_from_template,
     job_name,
     job_reference,
@@ -97,6 +98,13 @@ class CronJobController:
             return
         cj_uid = cronjob["metadata"]["uid"]
         jobs = [j for j in self.jobs.by_index(BY_CONTROLLER, cj_uid) if owned_by(j, cj_uid)]
+        known = {ref.get("uid") for ref in (cronjob.get("status") or {}).get("active") or []}
+        if any(not finished_type(j) and j["metadata"]["uid"] not in known for j in jobs):
+            # A running Job our status does not list: most likely the one we just
+            # created, seen before our own status write. Ask the API, not the cache.
+            cronjob = await self._fresh(cronjob)
+            if cronjob is None:
+                return
         old_status = cronjob.get("status") or {}
         status: Obj = {**old_status, "active": list(old_status.get("active") or [])}
         view = {**cronjob, "status": status}
@@ -123,6 +131,17 @@ class CronJobController:
             await self._write_status(cronjob, status)
         if delay is not None:
             self.queue.add_after(key, delay)
+
+    async def _fresh(self, cronjob: Obj) -> Obj | None:
+        meta = cronjob["metadata"]
+        path = resource_path("batch", "v1", "cronjobs", meta.get("namespace", ""), meta["name"])
+        try:
+            fresh: Obj = await self._client.get(path)
+        except ApiStatusError as err:
+            if err.code == 404:
+                return None
+            raise
+        return fresh if fresh["metadata"].get("uid") == meta["uid"] else None
 
     async def _schedule(self, cronjob: Obj, view: Obj, status: Obj) -> float | None:
         """Start the Job that is due, if any; seconds until the next look, or None."""

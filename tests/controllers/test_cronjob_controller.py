@@ -183,13 +183,16 @@ async def test_kubectl_cronjob_starts_jobs_on_schedule(
         return (await reasons(client, controller, "hello")).count("SuccessfulCreate") == 2
 
     await until(created_twice)
-    assert "SawCompletedJob" in await reasons(client, controller, "hello")
+    told = await reasons(client, controller, "hello")
+    assert "SawCompletedJob" in told
+    assert "UnexpectedJob" not in told  # its own new Job, seen before its status write
     # A Job started by hand from the CronJob is an API call only.
     await cluster.kubectl("create", "job", "--from=cronjob/hello", "manual")
     manual = await client.get(f"{JOBS}/manual")
     assert manual["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
     assert manual["metadata"]["ownerReferences"][0]["uid"] == cj["metadata"]["uid"]
     assert manual["spec"]["template"]["spec"]["containers"][0]["command"] == ["date"]
+    await reasons(client, controller, "hello", "UnexpectedJob")  # as Kubernetes tells it
 
 
 async def make_cronjob(cluster: Cluster, name: str, extra: str) -> None:
