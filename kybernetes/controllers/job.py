@@ -65,6 +65,7 @@ RECHECK = 0.5
 # has), so adoption needs no scan of the namespace; a manualSelector Job adopts nothing.
 BY_JOB_LABEL = "job-controller-uid-label"
 JOB_UID_LABEL = "batch.kubernetes.io/controller-uid"
+BY_POD_UID = BY_UID
 MIN_REQUEUE = 1.0  # a delayed sync never comes sooner than this (syncJobBatchPeriod)
 
 
@@ -75,6 +76,14 @@ def _utcnow() -> datetime.datetime:
 def job_uid_label(pod: Obj) -> list[str]:
     value = ((pod.get("metadata") or {}).get("labels") or {}).get(JOB_UID_LABEL)
     return [str(value)] if value else []
+
+
+def _revision(obj: Obj) -> int:
+    """The resourceVersion as the store revision it is here (0 if it is not a number)."""
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
 
 
 def _ready(pod: Obj) -> bool:
@@ -97,6 +106,7 @@ class JobController:
         self.pods = informers.informer("", "v1", "pods")
         self.pods.add_index(BY_CONTROLLER, controller_uid)
         self.pods.add_index(BY_JOB_LABEL, job_uid_label)
+        self.pods.add_index(BY_POD_UID, uid)
         self.jobs.add_index(BY_UID, uid)
         self.queue: WorkQueue[str] = WorkQueue(name="job", clock=clock)
         self.jobs.on_add(lambda job: self.queue.add(key_of(job)))
@@ -111,6 +121,11 @@ class JobController:
         self._backoff: dict[str, Backoff] = {}
         # Per Job key: pods deleted before they were counted (uid -> last copy).
         self._vanished: dict[str, dict[str, Obj]] = {}
+        # Per Job key: uids we annotated COUNTED that the pod cache may not show yet, and
+        # the resourceVersion of our last status write: a sync never acts on a cache
+        # older than its own writes (it would count a pod twice, or not at all).
+        self._marked: dict[str, set[str]] = {}
+        self._written: dict[str, int] = {}
 
     def _jobs_of(self, pod: Obj) -> list[Obj]:
         return [job for owner in controller_uid(pod) for job in self.jobs.by_index(BY_UID, owner)]
@@ -126,7 +141,8 @@ class JobController:
         meta = pod.get("metadata") or {}
         for job in self._jobs_of(pod):
             key = key_of(job)
-            if COUNTED not in (meta.get("annotations") or {}) and not is_finished(job):
+            ours = str(meta.get("uid")) in self._marked.get(key, set())
+            if COUNTED not in (meta.get("annotations") or {}) and not ours and not is_finished(job):
                 self._vanished.setdefault(key, {})[str(meta.get("uid"))] = pod
             self.queue.add(key)
 
@@ -165,21 +181,24 @@ class JobController:
     async def sync(self, key: str) -> None:
         job = self.jobs.get(key)
         if job is None:
-            self._expected.pop(key, None)
-            self._backoff.pop(key, None)
-            self._vanished.pop(key, None)
+            for state in (self._expected, self._backoff, self._vanished, self._marked,
+                          self._written):  # fmt: skip
+                state.pop(key, None)
             return
         if is_finished(job):
-            self._backoff.pop(key, None)
-            self._vanished.pop(key, None)
+            for state in (self._backoff, self._vanished, self._marked, self._written):
+                state.pop(key, None)
             return
+        if _revision(job) < self._written.get(key, 0):
+            return  # our own status write is still on its way to the cache: its event syncs
         satisfied = self._satisfied(key)
         if not satisfied:
             self.queue.add_after(key, RECHECK)
         pods = await self._claim(job)
         vanished = list(self._vanished.get(key, {}).values())
+        marked = self._observe_marks(key)
         now = self._now()
-        counts = tally(job, pods, vanished)
+        counts = tally(job, pods, vanished, marked)
         backoff = next_backoff(self._backoff.get(key, Backoff()), counts.new_succeeded,
                                counts.new_failed)  # fmt: skip
         active = [p for p in pods if is_active(p)]
@@ -223,12 +242,12 @@ class JobController:
         self._announce(job, change.finished)
         if not counts.to_mark or change.finished:
             return
-        marked = await self._mark_counted(counts.to_mark)
-        if not marked:
+        done = await self._mark_counted(key, counts.to_mark)
+        if not done:
             return
         # Step 3 at once: the marked pods move from uncounted into the counters.
-        pods = [marked.get(p["metadata"]["uid"], p) for p in pods]
-        counts = tally(job, pods, [])
+        pods = [done.get(p["metadata"]["uid"], p) for p in pods]
+        counts = tally(job, pods, [], self._marked.get(key, set()))
         change = job_status(job, counts=counts, active=live, ready=ready,
                             terminating=terminating, interim=interim, manage_ran=False,
                             now=now)  # fmt: skip
@@ -342,6 +361,7 @@ class JobController:
             try:
                 if mark:
                     await self._client.patch(path, {"metadata": {"annotations": {COUNTED: "true"}}})
+                    self._marked.setdefault(key, set()).add(str(meta["uid"]))
                 self._expect(key, key_of(pod), False)
                 await self._client.delete(path)
             except ApiStatusError as err:
@@ -357,7 +377,23 @@ class JobController:
             gone.append(pod)
         return gone
 
-    async def _mark_counted(self, pods: tuple[Obj, ...]) -> dict[str, Obj]:
+    def _observe_marks(self, key: str) -> set[str]:
+        """Our marks the pod cache does not show yet (those it shows are forgotten)."""
+        pending = self._marked.get(key)
+        if not pending:
+            return set()
+        for pod_uid in list(pending):
+            pod = self._pod_by_uid(pod_uid)
+            if pod is None or COUNTED in (pod["metadata"].get("annotations") or {}):
+                pending.discard(pod_uid)
+        return set(pending)
+
+    def _pod_by_uid(self, pod_uid: str) -> Obj | None:
+        for pod in self.pods.by_index(BY_POD_UID, pod_uid):
+            return pod
+        return None
+
+    async def _mark_counted(self, key: str, pods: tuple[Obj, ...]) -> dict[str, Obj]:
         """Step 2: annotate finished pods; uid -> the pod as now marked (or gone)."""
         marked: dict[str, Obj] = {}
         for pod in pods:
@@ -373,6 +409,7 @@ class JobController:
                     continue
                 updated = {**pod, "metadata": {**meta, "annotations": {COUNTED: "true"}}}
             marked[str(meta["uid"])] = updated
+            self._marked.setdefault(key, set()).add(str(meta["uid"]))
         return marked
 
     async def _write_status(self, job: Obj, status: Obj, suspended: bool | None) -> Obj | None:
@@ -389,6 +426,7 @@ class JobController:
                 raise
             self.queue.add(key_of(job))  # moved on meanwhile: sync again from the cache
             return None
+        self._written[key_of(job)] = _revision(written)
         if suspended is True:
             self.events.record(job, "Normal", "Suspended", "Job suspended")
         elif suspended is False:

@@ -21,7 +21,10 @@ the same two-phase protocol uses an annotation instead:
 3. a uid in `uncountedTerminatedPods` whose pod is annotated or gone moves
    into `succeeded`/`failed`.
 
-A crash between any two steps repeats the step, never counts twice. A pod
+A crash between any two steps repeats the step, never counts twice; a pod
+cache that does not show a mark yet is covered by the marks the controller
+remembers (`tally(marked=...)`, Kubernetes' finalizer expectations), and a
+Job cache older than the controller's own last status write is not acted on. A pod
 deleted before it was seen finished (no annotation, not in the uncounted
 lists) is counted as failed from the informer's last copy of it — as
 Kubernetes counts a deleted unfinished pod; only a controller restart at
@@ -35,6 +38,7 @@ from __future__ import annotations
 import copy
 import datetime
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,7 +165,7 @@ def is_terminating(pod: Obj) -> bool:
     return _phase(pod) not in ("Succeeded", "Failed") and bool(_meta(pod).get("deletionTimestamp"))
 
 
-def _counted(pod: Obj) -> bool:
+def _is_marked(pod: Obj) -> bool:
     return COUNTED in (_meta(pod).get("annotations") or {})
 
 
@@ -219,8 +223,19 @@ class Tally:
         return not self.uncounted_succeeded and not self.uncounted_failed
 
 
-def tally(job: Obj, pods: Sequence[Obj], vanished: Sequence[Obj] = ()) -> Tally:
-    """Count the Job's finished pods; `vanished` are pods deleted before they were counted."""
+def tally(
+    job: Obj,
+    pods: Sequence[Obj],
+    vanished: Sequence[Obj] = (),
+    marked: AbstractSet[str] = frozenset(),
+) -> Tally:
+    """Count the Job's finished pods; `vanished` are pods deleted before they were counted,
+    `marked` the uids of pods annotated COUNTED whose annotation the cache may not show yet
+    (the finalizer expectations of Kubernetes: never count such a pod again)."""
+
+    def _counted(pod: Obj) -> bool:
+        return _is_marked(pod) or str(_meta(pod).get("uid")) in marked
+
     status = job.get("status") or {}
     uncounted = status.get("uncountedTerminatedPods") or {}
     old_ok = [str(u) for u in uncounted.get("succeeded") or []]

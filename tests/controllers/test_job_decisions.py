@@ -391,3 +391,13 @@ def test_claim_adopts_matching_orphans_and_releases_strays() -> None:
 
 def test_claim_with_an_empty_selector_takes_nothing() -> None:
     assert claim(make_job(selector={}), [labelled("a", {"x": "y"})]) == ([], [])
+
+
+def test_a_mark_the_cache_does_not_show_yet_still_counts() -> None:
+    # The Job's status already moved the pod into `succeeded`, the pod cache still shows
+    # it unmarked: without the remembered mark it would be counted a second time.
+    job = make_job(parallelism=2, completions=3, status={"succeeded": 1})
+    stale = make_pod("a", "Succeeded")
+    assert tally(job, [stale]).total_succeeded == 2  # what a stale cache alone suggests
+    counts = tally(job, [stale], marked={"uid-a"})
+    assert (counts.total_succeeded, counts.to_mark, counts.new_succeeded) == (1, (), ())
