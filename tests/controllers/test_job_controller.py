@@ -7,6 +7,7 @@ Nothing runs the pods here: the tests finish them by writing their status
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -60,6 +61,28 @@ async def controller(client: ApiClient, clock: Clock) -> AsyncIterator[JobContro
     task = asyncio.create_task(controller.run())
     try:
         yield controller
+    finally:
+        await cancel_and_wait(task)
+        await informers.stop()
+
+
+@contextlib.asynccontextmanager
+async def fake_time_controller(
+    client: ApiClient,
+) -> AsyncIterator[tuple[FakeClock, Callable[[], datetime.datetime]]]:
+    """A Job controller whose wall clock and work-queue clock are one FakeClock."""
+    queue_clock = FakeClock()
+    start = datetime.datetime.now(datetime.UTC)
+
+    def now() -> datetime.datetime:
+        return start + datetime.timedelta(seconds=queue_clock.now())
+
+    informers = InformerFactory(client)
+    controller = JobController(informers, now=now, clock=queue_clock)
+    informers.start()
+    task = asyncio.create_task(controller.run())
+    try:
+        yield queue_clock, now
     finally:
         await cancel_and_wait(task)
         await informers.stop()
@@ -207,7 +230,7 @@ spec:
 
 
 async def test_active_deadline_fails_the_job_and_deletes_its_pods(
-    cluster: Cluster, client: ApiClient, controller: JobController, clock: Clock
+    cluster: Cluster, client: ApiClient
 ) -> None:
     manifest = """
 apiVersion: batch/v1
@@ -222,18 +245,21 @@ spec:
       restartPolicy: Never
       containers: [{name: main, image: busybox}]
 """
-    await cluster.kubectl("apply", "-f", "-", stdin=manifest)
-    await until(lambda: _count_is(client, "slow", 2))
-    clock.offset = datetime.timedelta(seconds=601)
-    # The deadline's own re-sync is 600 s away on the real clock: nudge the Job.
-    await client.patch(f"{JOBS}/slow", {"metadata": {"labels": {"nudge": "1"}}})
-    job = await until(lambda: _finished(client, "slow"))
+    async with fake_time_controller(client) as (queue_clock, _):
+        await cluster.kubectl("apply", "-f", "-", stdin=manifest)
+        await until(lambda: _count_is(client, "slow", 2))
+        await queue_clock.advance(599)
+        await asyncio.sleep(0.3)
+        assert condition(await client.get(f"{JOBS}/slow"), "Failed") is None
+        await queue_clock.advance(2)  # the deadline's own delayed sync: no polling, no nudge
+        job = await until(lambda: _finished(client, "slow"))
     failed = condition(job, "Failed")
     assert failed is not None and failed["reason"] == "DeadlineExceeded"
     assert failed["message"] == "Job was active longer than specified deadline"
     assert not await job_pods(client, "slow", live=False)  # deleted, not left running
     assert job["status"]["failed"] == 2
-    await events_of(client, controller, job["metadata"]["uid"], "DeadlineExceeded")
+    events = await client.get(EVENTS, fieldSelector=f"involvedObject.uid={job['metadata']['uid']}")
+    assert "DeadlineExceeded" in {e["reason"] for e in events["items"]}
 
 
 async def _count_is(client: ApiClient, job: str, n: int) -> bool:
@@ -352,20 +378,10 @@ spec:
 async def test_a_failed_pod_is_replaced_after_the_backoff(
     cluster: Cluster, client: ApiClient
 ) -> None:
-    queue_clock = FakeClock()
-    start = datetime.datetime.now(datetime.UTC)
-
-    def now() -> datetime.datetime:
-        return start + datetime.timedelta(seconds=queue_clock.now())
-
-    informers = InformerFactory(client)
-    controller = JobController(informers, now=now, clock=queue_clock)
-    informers.start()
-    task = asyncio.create_task(controller.run())
-    try:
+    async with fake_time_controller(client) as (queue_clock, now):
         await cluster.kubectl("create", "job", "retry", "--image=busybox")
         (pod,) = await until(lambda: job_pods(client, "retry"))
-        stamp = now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = now().strftime("%Y-%m-%dT%H:%M:%SZ")  # it failed now, on the controller's clock
         await client.patch(f"{PODS}/{pod['metadata']['name']}/status", {"status": {
             "phase": "Failed", "containerStatuses": [{
                 "name": "retry", "image": "busybox", "imageID": "", "ready": False,
@@ -378,9 +394,6 @@ async def test_a_failed_pod_is_replaced_after_the_backoff(
         await queue_clock.advance(6)  # the delayed sync comes from the queue, not a poll
         (replacement,) = await until(lambda: job_pods(client, "retry"))
         assert replacement["metadata"]["name"] != pod["metadata"]["name"]
-    finally:
-        await cancel_and_wait(task)
-        await informers.stop()
 
 
 async def _failed_is(client: ApiClient, job: str, n: int) -> bool:
