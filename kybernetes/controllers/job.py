@@ -232,7 +232,7 @@ class JobController:
                 self.queue.add_after(key, max(left, 0.0))
         change = job_status(job, counts=counts, active=live, ready=ready,
                             terminating=terminating, interim=interim, manage_ran=manage_ran,
-                            now=now)  # fmt: skip
+                            now=now, can_finish=satisfied)  # fmt: skip
         job = await self._write_status(job, change.status, change.suspended)
         if job is None:
             return
@@ -250,7 +250,7 @@ class JobController:
         counts = tally(job, pods, [], self._marked.get(key, set()))
         change = job_status(job, counts=counts, active=live, ready=ready,
                             terminating=terminating, interim=interim, manage_ran=False,
-                            now=now)  # fmt: skip
+                            now=now, can_finish=satisfied)  # fmt: skip
         job = await self._write_status(job, change.status, None)
         if job is not None:
             self._announce(job, change.finished)

@@ -1,7 +1,7 @@
 """What the Job controller decides, as pure functions (STYLE.md habit 1).
 
-Kubernetes 1.32's job controller, kept to what a Job without pod failure
-policies, success policies or per-index back-off needs: how many pods to
+Kubernetes 1.32's job controller, without success policies or per-index
+back-off (`podFailurePolicy` is here: FailJob, Ignore, Count): how many pods to
 run (parallelism, up to the completions still missing; a work queue when
 completions is unset), which to delete (suspend, too many, an Indexed
 index run twice), when to fail (`backoffLimit`, `activeDeadlineSeconds`)
@@ -60,6 +60,7 @@ __all__ = [
     "finish_condition",
     "is_finished",
     "job_status",
+    "match_pod_failure_policy",
     "next_backoff",
     "parse_indexes",
     "plan_pods",
@@ -80,6 +81,7 @@ MAX_PODS_PER_SYNC = 500  # creates or deletes, as MaxPodCreateDeletePerSync
 BACKOFF_LIMIT_EXCEEDED = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
 DEADLINE_EXCEEDED = ("DeadlineExceeded", "Job was active longer than specified deadline")
 COMPLETIONS_REACHED = ("CompletionsReached", "Reached expected number of succeeded pods")
+POD_FAILURE_POLICY = "PodFailurePolicy"
 
 
 # --- Reading pods and jobs -----------------------------------------------------
@@ -131,7 +133,9 @@ def _completions(job: Obj) -> int | None:
 
 
 def _only_replace_failed(job: Obj) -> bool:
-    return _spec(job).get("podReplacementPolicy") == "Failed"
+    # A pod failure policy judges only pods that really failed (onlyReplaceFailedPods).
+    spec = _spec(job)
+    return spec.get("podReplacementPolicy") == "Failed" or bool(spec.get("podFailurePolicy"))
 
 
 def pod_outcome(pod: Obj, job: Obj) -> str:
@@ -194,6 +198,84 @@ def completed_indexes_text(indexes: Iterable[int]) -> str:
     return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
 
 
+# --- Pod failure policy (pod_failure_policy.go) -------------------------------------
+
+
+def _failed_container(pod: Obj, requirement: Obj) -> tuple[str, int] | None:
+    """The first terminated container (app containers, then init) whose non-zero exit
+    code the requirement matches: (name, code)."""
+    status = pod.get("status") or {}
+    wanted = requirement.get("containerName")
+    values = {int(v) for v in requirement.get("values") or []}
+    operator = requirement.get("operator")
+    for cs in [*(status.get("containerStatuses") or []),
+               *(status.get("initContainerStatuses") or [])]:  # fmt: skip
+        ended = (cs.get("state") or {}).get("terminated")
+        if not ended or (wanted and cs.get("name") != wanted):
+            continue
+        code = int(ended.get("exitCode") or 0)
+        if code != 0 and (code in values if operator == "In" else
+                          operator == "NotIn" and code not in values):  # fmt: skip
+            return str(cs.get("name")), code
+    return None
+
+
+def _matching_condition(pod: Obj, patterns: Sequence[Obj]) -> str | None:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        for pattern in patterns:
+            # An unset pattern status is "True", as the API defaults it.
+            if condition.get("type") == pattern.get("type") and condition.get("status") == (
+                pattern.get("status") or "True"
+            ):
+                return str(condition.get("type"))
+    return None
+
+
+def match_pod_failure_policy(job: Obj, pod: Obj) -> tuple[str | None, bool]:
+    """(the FailJob message, if a FailJob rule matched; whether the failure counts toward
+    backoffLimit — not when an Ignore rule matched). The first matching rule decides."""
+    policy = _spec(job).get("podFailurePolicy")
+    if not policy:
+        return None, True
+    meta = _meta(pod)
+    where = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+    for index, rule in enumerate(policy.get("rules") or []):
+        action = str(rule.get("action") or "")
+        message = ""
+        if rule.get("onExitCodes") is not None:
+            found = _failed_container(pod, rule["onExitCodes"])
+            if found is None:
+                continue
+            message = (f"Container {found[0]} for pod {where} failed with exit code {found[1]} "
+                       f"matching {action} rule at index {index}")  # fmt: skip
+        elif rule.get("onPodConditions") is not None:
+            kind = _matching_condition(pod, rule["onPodConditions"])
+            if kind is None:
+                continue
+            message = f"Pod {where} has condition {kind} matching {action} rule at index {index}"
+        else:
+            continue
+        if action == "Ignore":
+            return None, False
+        if action == "FailJob":
+            return message, True
+        if action in ("Count", "FailIndex"):  # FailIndex: no per-index back-off here
+            return None, True
+    return None, True
+
+
+def fail_job_message(job: Obj, pods: Sequence[Obj]) -> str | None:
+    """The message of the first failed pod that matches a FailJob rule."""
+    if not _spec(job).get("podFailurePolicy"):
+        return None
+    for pod in pods:
+        if pod_outcome(pod, job) == "failed":
+            message, _ = match_pod_failure_policy(job, pod)
+            if message is not None:
+                return message
+    return None
+
+
 # --- Counting (the protocol in the module docstring) ---------------------------
 
 
@@ -252,6 +334,7 @@ def tally(
     # Step 1: finished pods seen for the first time.
     new_ok: list[Obj] = []
     new_bad: list[Obj] = []
+    ignored: list[Obj] = []
     for pod in pods:
         uid = str(_meta(pod).get("uid"))
         if _counted(pod) or uid in known:
@@ -262,7 +345,10 @@ def tally(
             ok.append(uid)
         elif outcome == "failed":
             new_bad.append(pod)
-            bad.append(uid)
+            if match_pod_failure_policy(job, pod)[1]:
+                bad.append(uid)
+            else:
+                ignored.append(pod)  # marked, so it is looked at once, but never counted
     # Deleted before anyone counted them: failed, unless they had succeeded.
     counted_vanished = []
     for pod in vanished:
@@ -274,10 +360,11 @@ def tally(
             succeeded += 1
             new_ok.append(pod)
         else:
-            failed += 1
+            failed += 1 if match_pod_failure_policy(job, pod)[1] else 0
             new_bad.append(pod)
     pending = set(ok) | set(bad)
     to_mark = tuple(p for p in pods if str(_meta(p).get("uid")) in pending and not _counted(p))
+    to_mark += tuple(ignored)
     completed: frozenset[int] = frozenset()
     if _indexed(job):
         completions = _completions(job) or 0
@@ -433,6 +520,9 @@ def finish_condition(
         existing = _condition(job, kind)
         if existing is not None and existing.get("status") == "True":
             return kind, str(existing.get("reason") or ""), str(existing.get("message") or "")
+    message = fail_job_message(job, pods)
+    if message is not None:
+        return "FailureTarget", POD_FAILURE_POLICY, message
     if counts.total_failed > int(_spec(job).get("backoffLimit", 6)) or _restarts_on_failure(
         job, pods
     ):
@@ -584,8 +674,12 @@ def job_status(
     interim: tuple[str, str, str] | None,
     manage_ran: bool,
     now: datetime.datetime,
+    can_finish: bool = True,
 ) -> StatusChange:
-    """The status to write: counters, conditions (interim, then final when settled)."""
+    """The status to write: counters, conditions (interim, then final when settled).
+
+    `can_finish` is False while the pod cache may still lack pods the controller
+    created or deleted (unsatisfied expectations): the final condition waits."""
     old: Mapping[str, Any] = job.get("status") or {}
     stamp = format_time(now)
     status: Obj = copy.deepcopy(dict(old))
@@ -605,7 +699,7 @@ def job_status(
     if interim is not None:
         kind, reason, message = interim
         _ensure(conditions, kind, "True", reason, message, stamp)
-        if counts.settled and terminating == 0 and active == 0:
+        if can_finish and counts.settled and terminating == 0 and active == 0:
             final = "Complete" if kind == "SuccessCriteriaMet" else "Failed"
             _ensure(conditions, final, "True", reason, message, stamp)
             finished = final

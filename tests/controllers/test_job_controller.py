@@ -107,10 +107,10 @@ def _live(pod: Obj) -> bool:
     )
 
 
-async def finish(client: ApiClient, pod: Obj, phase: str) -> None:
+async def finish(client: ApiClient, pod: Obj, phase: str, code: int | None = None) -> None:
     """What a kubelet reports when the pod's only container exits."""
     ended = "2026-01-01T00:00:00Z"  # long ago: no pod-failure back-off is left to wait
-    code = 0 if phase == "Succeeded" else 1
+    code = (0 if phase == "Succeeded" else 1) if code is None else code
     container = pod["spec"]["containers"][0]["name"]
     await client.patch(f"{PODS}/{pod['metadata']['name']}/status", {"status": {
         "phase": phase,
@@ -459,3 +459,46 @@ async def test_the_batch_controllers_share_informers_with_the_others(client: Api
     assert len(made) == 5
     jobs = informers.informer("batch", "v1", "jobs")
     assert made[2].jobs is jobs and made[3].jobs is jobs and made[4].jobs is jobs
+
+
+async def test_pod_failure_policy_ignores_and_fails_on_exit_codes(
+    cluster: Cluster, client: ApiClient, controller: JobController
+) -> None:
+    manifest = """
+apiVersion: batch/v1
+kind: Job
+metadata: {name: policy}
+spec:
+  backoffLimit: 6
+  podFailurePolicy:
+    rules:
+    - action: FailJob
+      onExitCodes: {containerName: main, operator: In, values: [42]}
+    - action: Ignore
+      onExitCodes: {operator: In, values: [3]}
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: busybox}]
+"""
+    await cluster.kubectl("apply", "-f", "-", stdin=manifest)
+    job = await client.get(f"{JOBS}/policy")
+    assert job["spec"]["podReplacementPolicy"] == "Failed"  # defaulted with a policy
+    (pod,) = await until(lambda: job_pods(client, "policy"))
+    await finish(client, pod, "Failed", code=3)  # ignored: replaced, not counted
+    (second,) = await until(lambda: _other_pod(client, "policy", pod))
+    assert ((await client.get(f"{JOBS}/policy")).get("status") or {}).get("failed") is None
+    await finish(client, second, "Failed", code=42)  # fails the Job at once
+    job = await until(lambda: _finished(client, "policy"))
+    failed = condition(job, "Failed")
+    assert failed is not None and failed["reason"] == "PodFailurePolicy"
+    assert failed["message"] == (
+        f"Container main for pod default/{second['metadata']['name']} failed with exit code "
+        "42 matching FailJob rule at index 0"
+    )
+    assert job["status"]["failed"] == 1  # the ignored failure never counted
+
+
+async def _other_pod(client: ApiClient, job: str, first: Obj) -> list[Obj]:
+    pods = await job_pods(client, job)
+    return [p for p in pods if p["metadata"]["name"] != first["metadata"]["name"]]

@@ -16,6 +16,7 @@ from kybernetes.controllers.job_decisions import (
     completed_indexes_text,
     finish_condition,
     job_status,
+    match_pod_failure_policy,
     next_backoff,
     parse_indexes,
     plan_pods,
@@ -401,3 +402,60 @@ def test_a_mark_the_cache_does_not_show_yet_still_counts() -> None:
     assert tally(job, [stale]).total_succeeded == 2  # what a stale cache alone suggests
     counts = tally(job, [stale], marked={"uid-a"})
     assert (counts.total_succeeded, counts.to_mark, counts.new_succeeded) == (1, (), ())
+
+
+def test_no_final_condition_while_the_cache_may_lack_our_pods() -> None:
+    interim = ("FailureTarget", "BackoffLimitExceeded",
+               "Job has reached the specified backoff limit")  # fmt: skip
+    job = make_job(backoffLimit=0)
+    change = job_status(job, counts=tally(job, []), active=0, ready=0, terminating=0,
+                        interim=interim, manage_ran=False, now=T0, can_finish=False)  # fmt: skip
+    assert [c["type"] for c in change.status["conditions"]] == ["FailureTarget"]
+    assert change.finished == ""
+
+
+# --- pod failure policy --------------------------------------------------------------
+
+POLICY = {"rules": [
+    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+    {"action": "FailJob", "onExitCodes": {"containerName": "pi", "operator": "In",
+                                          "values": [42]}},
+    {"action": "Count", "onExitCodes": {"operator": "NotIn", "values": [7]}},
+    {"action": "Ignore", "onExitCodes": {"operator": "In", "values": [7]}},
+]}  # fmt: skip
+
+
+def failed_with(code: int, *, disrupted: bool = False, name: str = "f") -> Obj:
+    pod = make_pod(name, "Failed", finished=0)
+    pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] = code
+    if disrupted:
+        pod["status"]["conditions"] = [{"type": "DisruptionTarget", "status": "True"}]
+    return pod
+
+
+def test_pod_failure_policy_rules_in_order() -> None:
+    job = make_job(podFailurePolicy=POLICY)
+    assert match_pod_failure_policy(job, failed_with(42)) == (
+        "Container pi for pod default/f failed with exit code 42 matching FailJob rule at "
+        "index 1", True)  # fmt: skip
+    assert match_pod_failure_policy(job, failed_with(42, disrupted=True)) == (None, False)
+    assert match_pod_failure_policy(job, failed_with(1)) == (None, True)  # Count
+    assert match_pod_failure_policy(job, failed_with(7)) == (None, False)  # Ignore
+    assert match_pod_failure_policy(make_job(), failed_with(42)) == (None, True)  # no policy
+
+
+def test_ignored_failures_are_marked_but_not_counted() -> None:
+    job = make_job(podFailurePolicy=POLICY)
+    counts = tally(job, [failed_with(7, name="a"), failed_with(1, name="b")])
+    assert counts.uncounted_failed == ("uid-b",)
+    assert {p["metadata"]["name"] for p in counts.to_mark} == {"a", "b"}
+
+
+def test_fail_job_rule_fails_the_job_before_the_backoff_limit() -> None:
+    job = make_job(podFailurePolicy=POLICY, podReplacementPolicy="Failed")
+    pods = [failed_with(42)]
+    kind, reason, message = finish_condition(job, pods, tally(job, pods), T0)  # type: ignore[misc]
+    assert (kind, reason) == ("FailureTarget", "PodFailurePolicy")
+    assert message.endswith("matching FailJob rule at index 1")
+    # A pod being deleted is not failed under a pod failure policy until its phase says so.
+    assert tally(job, [make_pod("d", deleting=True)]).uncounted_failed == ()
