@@ -69,7 +69,7 @@ async def controller(client: ApiClient, clock: Clock) -> AsyncIterator[JobContro
 @contextlib.asynccontextmanager
 async def fake_time_controller(
     client: ApiClient,
-) -> AsyncIterator[tuple[FakeClock, Callable[[], datetime.datetime]]]:
+) -> AsyncIterator[tuple[FakeClock, Callable[[], datetime.datetime], JobController]]:
     """A Job controller whose wall clock and work-queue clock are one FakeClock."""
     queue_clock = FakeClock()
     start = datetime.datetime.now(datetime.UTC)
@@ -82,7 +82,7 @@ async def fake_time_controller(
     informers.start()
     task = asyncio.create_task(controller.run())
     try:
-        yield queue_clock, now
+        yield queue_clock, now, controller
     finally:
         await cancel_and_wait(task)
         await informers.stop()
@@ -245,7 +245,7 @@ spec:
       restartPolicy: Never
       containers: [{name: main, image: busybox}]
 """
-    async with fake_time_controller(client) as (queue_clock, _):
+    async with fake_time_controller(client) as (queue_clock, _, controller):
         await cluster.kubectl("apply", "-f", "-", stdin=manifest)
         await until(lambda: _count_is(client, "slow", 2))
         await queue_clock.advance(599)
@@ -253,13 +253,12 @@ spec:
         assert condition(await client.get(f"{JOBS}/slow"), "Failed") is None
         await queue_clock.advance(2)  # the deadline's own delayed sync: no polling, no nudge
         job = await until(lambda: _finished(client, "slow"))
+        await events_of(client, controller, job["metadata"]["uid"], "DeadlineExceeded")
     failed = condition(job, "Failed")
     assert failed is not None and failed["reason"] == "DeadlineExceeded"
     assert failed["message"] == "Job was active longer than specified deadline"
     assert not await job_pods(client, "slow", live=False)  # deleted, not left running
     assert job["status"]["failed"] == 2
-    events = await client.get(EVENTS, fieldSelector=f"involvedObject.uid={job['metadata']['uid']}")
-    assert "DeadlineExceeded" in {e["reason"] for e in events["items"]}
 
 
 async def _count_is(client: ApiClient, job: str, n: int) -> bool:
@@ -378,7 +377,7 @@ spec:
 async def test_a_failed_pod_is_replaced_after_the_backoff(
     cluster: Cluster, client: ApiClient
 ) -> None:
-    async with fake_time_controller(client) as (queue_clock, now):
+    async with fake_time_controller(client) as (queue_clock, now, _):
         await cluster.kubectl("create", "job", "retry", "--image=busybox")
         (pod,) = await until(lambda: job_pods(client, "retry"))
         stamp = now().strftime("%Y-%m-%dT%H:%M:%SZ")  # it failed now, on the controller's clock
