@@ -228,11 +228,18 @@ async def test_forbid_skips_while_a_job_runs(
     # The skipped time is still the most recent one due (no startingDeadlineSeconds):
     # it starts as soon as the running Job is done, as in Kubernetes.
     (_, second) = await until(count_is(client, "forbid", 2))
-    assert await until(lambda: _active_names(client, "forbid")) == [second["metadata"]["name"]]
+    await until(_active_is(client, "forbid", [second["metadata"]["name"]]))
 
 
 async def _active_names(client: ApiClient, name: str) -> list[str]:
     return [r["name"] for r in (await cron_status(client, name)).get("active") or []]
+
+
+def _active_is(client: ApiClient, name: str, names: list[str]) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return await _active_names(client, name) == names
+
+    return check
 
 
 async def _no_active(client: ApiClient, name: str) -> bool:
@@ -248,7 +255,7 @@ async def test_replace_deletes_the_running_job(
     await until(lambda: _active_names(client, "replace"))
     await time.advance(60)
     (second,) = await until(_only_other_than(client, "replace", first["metadata"]["name"]))
-    assert await until(lambda: _active_names(client, "replace")) == [second["metadata"]["name"]]
+    await until(_active_is(client, "replace", [second["metadata"]["name"]]))
     await reasons(client, controller, "replace", "SuccessfulDelete")
 
 
