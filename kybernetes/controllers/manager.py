@@ -16,8 +16,13 @@ from typing import Protocol
 from kybernetes.client.factory import InformerFactory
 from kybernetes.client.leaderelection import LeaderElector, LeaseConfig
 from kybernetes.client.rest import ApiClient
+from kybernetes.controllers.daemonset import DaemonSetController
 from kybernetes.controllers.deployment import DeploymentController
+from kybernetes.controllers.endpoints import EndpointsController
+from kybernetes.controllers.endpointslice import EndpointSliceController
+from kybernetes.controllers.endpointslicemirroring import EndpointSliceMirroringController
 from kybernetes.controllers.replicaset import ReplicaSetController
+from kybernetes.controllers.statefulset import StatefulSetController
 
 __all__ = ["run_controller_manager"]
 
@@ -35,6 +40,11 @@ class Controller(Protocol):
 CONTROLLERS: tuple[Callable[[InformerFactory], Controller], ...] = (
     ReplicaSetController,
     DeploymentController,
+    EndpointsController,
+    EndpointSliceController,
+    EndpointSliceMirroringController,
+    DaemonSetController,
+    StatefulSetController,
 )
 
 
