@@ -18,10 +18,9 @@ from kybernetes.client.factory import InformerFactory
 from kybernetes.client.rest import ApiClient, resource_path
 from kybernetes.client.workqueue import FakeClock
 from kybernetes.controllers.cronjob import CronJobController
-from kybernetes.controllers.deployment import DeploymentController
 from kybernetes.controllers.job import JobController
 from kybernetes.controllers.job_decisions import COMPLETION_INDEX
-from kybernetes.controllers.replicaset import ReplicaSetController
+from kybernetes.controllers.manager import CONTROLLERS
 from kybernetes.controllers.ttlafterfinished import TTLAfterFinishedController
 from kybernetes.util.tasks import cancel_and_wait
 from tests.apiserver.conftest import Cluster
@@ -452,12 +451,11 @@ spec:
 async def test_the_batch_controllers_share_informers_with_the_others(client: ApiClient) -> None:
     """How the controller manager builds them: one factory, no clashing indexes."""
     informers = InformerFactory(client)
-    made = [make(informers) for make in (ReplicaSetController, DeploymentController,
-                                         JobController, CronJobController,
-                                         TTLAfterFinishedController)]  # fmt: skip
-    assert len(made) == 5
+    batch = (JobController, CronJobController, TTLAfterFinishedController)
+    made = [make(informers) for make in (*CONTROLLERS, *batch)]
+    assert len(made) == len(CONTROLLERS) + 3
     jobs = informers.informer("batch", "v1", "jobs")
-    assert made[2].jobs is jobs and made[3].jobs is jobs and made[4].jobs is jobs
+    assert all(controller.jobs is jobs for controller in made[-3:])  # type: ignore[attr-defined]
 
 
 async def test_pod_failure_policy_ignores_and_fails_on_exit_codes(
