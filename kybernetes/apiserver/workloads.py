@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from kybernetes.api import selectors
+from kybernetes.api import cron, selectors
 from kybernetes.apiserver.errors import Cause
 from kybernetes.apiserver.objects import Obj
 from kybernetes.apiserver.strategy import ResetStatus, Strategy, default_pod_spec
@@ -197,11 +197,16 @@ class ControllerRevisionStrategy(Strategy):
 
 
 def _default_job_spec(spec: dict[str, Any]) -> None:
+    # Only a Job with neither set is a single-pod Job: parallelism alone makes a
+    # work queue (completions stays unset), as SetDefaults_Job has it.
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
     spec.setdefault("parallelism", 1)
-    spec.setdefault("completions", 1)
     spec.setdefault("backoffLimit", 6)
     spec.setdefault("completionMode", "NonIndexed")
     spec.setdefault("suspend", False)
+    policy = "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed"
+    spec.setdefault("podReplacementPolicy", policy)
     _default_template(spec)
 
 
@@ -229,6 +234,11 @@ class JobStrategy(ResetStatus):
             labels.setdefault("controller-uid", uid)
             labels.setdefault("job-name", obj["metadata"]["name"])
             spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+        # A Job without labels of its own takes its template's (SetDefaults_Job), so
+        # `kubectl get jobs -l job-name=pi` finds it as in Kubernetes.
+        template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
+        if template_labels and not obj["metadata"].get("labels"):
+            obj["metadata"]["labels"] = dict(template_labels)
 
     def validate(self, obj: Obj) -> list[Cause]:
         spec = obj.get("spec")
@@ -242,6 +252,39 @@ class JobStrategy(ResetStatus):
             causes.append(Cause("spec.template", "FieldValueInvalid",
                                 "Invalid value: field is immutable"))  # fmt: skip
         return causes
+
+
+def _validate_schedule(spec: dict[str, Any]) -> list[Cause]:
+    """A schedule the CronJob controller can run, in a real zone (as validateCronJobSpec)."""
+    schedule, zone = str(spec.get("schedule") or ""), spec.get("timeZone")
+    causes = []
+    words = schedule.split(None, 1)
+    legacy = bool(words) and words[0].startswith(("TZ=", "CRON_TZ="))
+    try:
+        cron.parse(words[1] if legacy and len(words) > 1 else schedule)
+    except cron.CronError as err:
+        causes.append(Cause("spec.schedule", "FieldValueInvalid",
+                            f'Invalid value: "{schedule}": {err}'))  # fmt: skip
+    if "TZ" in schedule:
+        causes.append(Cause("spec.schedule", "FieldValueInvalid",
+                            f'Invalid value: "{schedule}": cannot use TZ or CRON_TZ in schedule, '
+                            "use timeZone field instead"))  # fmt: skip
+    if zone is not None:
+        message = ""
+        if not zone:
+            message = "timeZone must be nil or non-empty string"
+        elif zone == "Local":
+            message = ("timeZone must be an explicit time zone as defined in "
+                       "https://www.iana.org/time-zones")  # fmt: skip
+        else:
+            try:
+                cron.load_zone(zone)
+            except cron.CronError as err:
+                message = str(err)
+        if message:
+            causes.append(Cause("spec.timeZone", "FieldValueInvalid",
+                                f'Invalid value: "{zone}": {message}'))  # fmt: skip
+    return causes
 
 
 class CronJobStrategy(ResetStatus):
@@ -262,6 +305,8 @@ class CronJobStrategy(ResetStatus):
         causes = []
         if not spec.get("schedule"):
             causes.append(Cause("spec.schedule", "FieldValueRequired", "Required value"))
+        else:
+            causes += _validate_schedule(spec)
         job = (spec.get("jobTemplate") or {}).get("spec")
         if not isinstance(job, dict):
             return [*causes, Cause("spec.jobTemplate.spec", "FieldValueRequired", "Required value")]
