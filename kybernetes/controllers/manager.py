@@ -16,13 +16,18 @@ from typing import Protocol
 from kybernetes.client.factory import InformerFactory
 from kybernetes.client.leaderelection import LeaderElector, LeaseConfig
 from kybernetes.client.rest import ApiClient
+from kybernetes.controllers.cronjob import CronJobController
 from kybernetes.controllers.daemonset import DaemonSetController
 from kybernetes.controllers.deployment import DeploymentController
 from kybernetes.controllers.endpoints import EndpointsController
 from kybernetes.controllers.endpointslice import EndpointSliceController
 from kybernetes.controllers.endpointslicemirroring import EndpointSliceMirroringController
+from kybernetes.controllers.job import JobController
+from kybernetes.controllers.nodeipam import NodeIpamController
+from kybernetes.controllers.nodelifecycle import NodeLifecycleController
 from kybernetes.controllers.replicaset import ReplicaSetController
 from kybernetes.controllers.statefulset import StatefulSetController
+from kybernetes.controllers.ttlafterfinished import TTLAfterFinishedController
 
 __all__ = ["run_controller_manager"]
 
@@ -45,6 +50,11 @@ CONTROLLERS: tuple[Callable[[InformerFactory], Controller], ...] = (
     EndpointSliceMirroringController,
     DaemonSetController,
     StatefulSetController,
+    JobController,
+    CronJobController,
+    TTLAfterFinishedController,
+    NodeIpamController,
+    NodeLifecycleController,
 )
 
 

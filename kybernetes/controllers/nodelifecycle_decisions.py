@@ -165,8 +165,13 @@ def disruption_target_status(pod: Obj, now: float) -> Obj | None:
 
 
 def wanted_taints(node: Obj, *, no_execute: bool) -> list[Obj]:
-    """The controller-owned taints the node should carry (NoExecute only when allowed)."""
-    ready = ready_status(node)
+    """The controller-owned taints the node should carry (NoExecute only when allowed).
+
+    A node that never reported a Ready condition gets none yet (as kube's tainting
+    pass, which looks only at conditions present): after the grace period the
+    health check writes Ready Unknown (NodeStatusNeverUpdated), and that taints it.
+    """
+    ready = ready_status(node) if condition(node, "Ready") else ""
     taints: list[Obj] = []
     if ready == "Unknown":
         taints.append({"key": UNREACHABLE, "effect": "NoSchedule"})

@@ -317,7 +317,7 @@ async def test_runs_beside_the_other_controllers_on_shared_informers(
     """As the controller manager will run them (its CONTROLLERS plus these two): one
     InformerFactory, shared pod cache and indexes."""
     informers = InformerFactory(client)
-    kinds = (*CONTROLLERS, DaemonSetController, StatefulSetController)
+    kinds = tuple(dict.fromkeys((*CONTROLLERS, DaemonSetController, StatefulSetController)))
     controllers = [make(informers) for make in kinds]
     informers.start()
     tasks = [asyncio.create_task(c.run()) for c in controllers]
