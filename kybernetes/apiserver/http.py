@@ -355,6 +355,9 @@ class ResourceHandler:
         if grace is None and body.get("gracePeriodSeconds") is not None:
             grace = body["gracePeriodSeconds"]
         preconditions = body.get("preconditions") or {}
+        orphan = body.get("orphanDependents")
+        if "orphanDependents" in request.query:
+            orphan = query_flag(request.query, "orphanDependents")
         return DeleteOptions(
             grace_period_seconds=grace,
             propagation_policy=request.query.get("propagationPolicy")
@@ -363,6 +366,7 @@ class ResourceHandler:
             precondition_uid=preconditions.get("uid") or "",
             precondition_resource_version=preconditions.get("resourceVersion") or "",
             dry_run=dry_run(request.query) or body.get("dryRun") == ["All"],
+            orphan_dependents=orphan,
         )
 
     async def _delete(self, request: web.Request, req: ResourceRequest) -> web.Response:

@@ -32,6 +32,9 @@ class Strategy:
     def prepare_for_create(self, obj: Obj) -> None:
         """Reset what a client may not set on create (status, for most kinds)."""
 
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        """Keep what an update of the main resource may not change."""
+
     def default(self, obj: Obj) -> None:
         """Fill in defaults, as Kubernetes' defaulting functions do."""
 
@@ -50,10 +53,29 @@ class ResetStatus(Strategy):
 class NamespaceStrategy(Strategy):
     def prepare_for_create(self, obj: Obj) -> None:
         obj["status"] = {"phase": "Active"}
+        # Required on create only (not a default): the namespace controller
+        # removes it, through namespaces/NAME/finalize, once the namespace is empty.
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            spec = obj["spec"] = {}
+        finalizers = spec.get("finalizers")
+        if not isinstance(finalizers, list):
+            finalizers = spec["finalizers"] = []
+        if "kubernetes" not in finalizers:
+            finalizers.append("kubernetes")
+
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        # spec.finalizers changes only through the finalize subresource.
+        finalizers = (old.get("spec") or {}).get("finalizers")
+        spec = new.get("spec")
+        if not isinstance(spec, dict):
+            spec = new["spec"] = {}
+        if finalizers is None:
+            spec.pop("finalizers", None)
+        else:
+            spec["finalizers"] = list(finalizers)
 
     def default(self, obj: Obj) -> None:
-        spec = obj.setdefault("spec", {})
-        spec.setdefault("finalizers", ["kubernetes"])
         labels = obj["metadata"].setdefault("labels", {})
         labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
 
