@@ -371,8 +371,11 @@ class ResourceHandler:
 
     async def _delete(self, request: web.Request, req: ResourceRequest) -> web.Response:
         options = await self._delete_options(request)
-        obj, _gone = await self.ctx.rest.delete(req.resource, req.namespace, req.name, options)
-        return self._respond(request, req, obj)
+        obj, gone = await self.ctx.rest.delete(req.resource, req.namespace, req.name, options)
+        # As kube-apiserver: 202 only for a cascading delete asked with the
+        # deprecated orphanDependents=false that did not finish at once.
+        accepted = not gone and options.orphan_dependents is False
+        return self._respond(request, req, obj, 202 if accepted else 200)
 
     async def _deletecollection(self, request: web.Request, req: ResourceRequest) -> web.Response:
         options = await self._delete_options(request)

@@ -314,20 +314,31 @@ class GarbageCollector:
             live = patched
         meta = live["metadata"]
         preconditions = {"uid": ref.uid, "resourceVersion": meta["resourceVersion"]}
-        body = {
-            "kind": "DeleteOptions",
-            "apiVersion": "v1",
-            "propagationPolicy": action.propagation,
-            "preconditions": preconditions,
-        }
+        try:
+            await self._send_delete(ref, action.propagation, preconditions)
+        except ApiStatusError as err:
+            if err.code != 409:
+                raise
+            # Changed since it was read. As kube's collector: if its owners did
+            # not change, other writes (a pod's status) must not starve the
+            # delete, so it goes on the uid alone.
+            now = await self._live(ref)
+            if now is None:
+                return
+            if now["metadata"].get("ownerReferences") != meta.get("ownerReferences"):
+                raise  # decided again, after back-off, on the new owners
+            await self._send_delete(ref, action.propagation, {"uid": ref.uid})
+        log.info("garbage collector: deleted %s %s (%s)", ref.resource.kind, ref.key,
+                 action.propagation)  # fmt: skip
+
+    async def _send_delete(self, ref: ObjectRef, propagation: str, preconditions: Obj) -> None:
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation,
+                "preconditions": preconditions}  # fmt: skip
         try:
             await self._client.delete(_path(ref), body)
         except ApiStatusError as err:
             if err.code != 404:
-                raise  # 409: it changed meanwhile; decided again after back-off
-            return
-        log.info("garbage collector: deleted %s %s/%s (%s)", ref.resource.kind, ref.namespace,
-                 ref.name, action.propagation)  # fmt: skip
+                raise
 
     async def _patch(self, ref: ObjectRef, ops: list[Obj]) -> Obj | None:
         """Apply a guarded JSON patch; None when the object is gone."""

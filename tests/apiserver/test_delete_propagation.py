@@ -81,6 +81,18 @@ async def test_deprecated_orphan_dependents_and_bad_options(client: ApiClient) -
     assert unknown.value.code == 422
     await client.delete(f"{RS}/old", {"orphanDependents": True})
     assert (await client.get(f"{RS}/old"))["metadata"]["finalizers"] == ["orphan"]
+    # orphanDependents=false takes the orphan finalizer away (as background does) ...
+    await client.delete(f"{RS}/old", {"orphanDependents": False})
+    with pytest.raises(ApiStatusError):
+        await client.get(f"{RS}/old")
+    # ... and answers 202 when something else still holds the object.
+    held = replicaset("held")
+    held["metadata"]["finalizers"] = ["example.com/hold"]
+    await client.create(RS, held)
+    async with client._session.delete(
+        client.server + f"{RS}/held", json={"orphanDependents": False}, ssl=client._ssl
+    ) as resp:
+        assert resp.status == 202
     # As a query parameter too.
     await client.create(RS, replicaset("query"))
     await client.request("DELETE", f"{RS}/query", params={"propagationPolicy": "Foreground"})

@@ -12,9 +12,12 @@ import pytest
 
 from kybernetes.client.factory import InformerFactory
 from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
+from kybernetes.controllers import manager
 from kybernetes.controllers.deployment import DeploymentController
 from kybernetes.controllers.garbagecollector import GarbageCollector
+from kybernetes.controllers.namespace import NamespaceController
 from kybernetes.controllers.replicaset import ReplicaSetController
+from kybernetes.controllers.serviceaccount import ServiceAccountController
 from kybernetes.util.tasks import cancel_and_wait
 from tests.apiserver.conftest import Cluster
 
@@ -244,12 +247,15 @@ async def test_custom_resources_added_later_are_collected(
     await until(collected)
 
 
-async def test_deployment_cascade_with_its_controllers(cluster: Cluster, client: ApiClient) -> None:
-    informers = InformerFactory(client)
-    controllers = [GarbageCollector(informers), ReplicaSetController(informers),
-                   DeploymentController(informers)]  # fmt: skip
-    informers.start()
-    tasks = [asyncio.create_task(c.run()) for c in controllers]
+async def test_deployment_cascade_under_the_controller_manager(
+    cluster: Cluster, client: ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The registry lines proposed for manager.CONTROLLERS, run as `kyb server` runs them.
+    monkeypatch.setattr(manager, "CONTROLLERS", (
+        ReplicaSetController, DeploymentController, GarbageCollector, NamespaceController,
+        ServiceAccountController,
+    ))  # fmt: skip
+    task = asyncio.create_task(manager.run_controller_manager(client, "test"))
     try:
         await cluster.kubectl("create", "deployment", "web", "--image=nginx", "--replicas=3")
 
@@ -277,6 +283,4 @@ async def test_deployment_cascade_with_its_controllers(cluster: Cluster, client:
         assert await api_pods(0)
         assert not (await client.get(RS))["items"]
     finally:
-        for task in tasks:
-            await cancel_and_wait(task)
-        await informers.stop()
+        await cancel_and_wait(task)

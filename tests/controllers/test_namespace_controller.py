@@ -132,6 +132,12 @@ async def test_kubectl_waits_for_the_namespace_to_go(
     await cluster.kubectl("create", "configmap", "c", "-n", "quick")
     await cluster.kubectl("delete", "namespace", "quick", "--timeout=20s")
     assert not await exists(client, f"{NAMESPACES}/quick")
+    # With a GC finalizer on the namespace itself, the collector takes it off.
+    for cascade in ("foreground", "orphan"):
+        await cluster.kubectl("create", "namespace", cascade)
+        await cluster.kubectl("delete", "namespace", cascade, f"--cascade={cascade}",
+                              "--timeout=20s")  # fmt: skip
+        assert not await exists(client, f"{NAMESPACES}/{cascade}")
 
 
 async def test_every_namespace_gets_a_default_service_account(
