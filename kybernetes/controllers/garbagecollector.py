@@ -68,7 +68,10 @@ JSON_PATCH = "application/json-patch+json"
 WORKERS = 5
 DISCOVERY_INTERVAL = 30.0  # kube-controller-manager re-reads discovery every 30 s
 NOT_SYNCED_RECHECK = 0.5
-ABSENT_CACHE_SIZE = 500
+# How long a cache that never lists holds up foreground and orphan deletions
+# (kube's collector likewise stops waiting for its monitors after 30 s).
+SYNC_TIMEOUT = 30.0
+ABSENT_CACHE_SIZE = 10_000
 PATCH_ATTEMPTS = 3
 
 
@@ -112,6 +115,11 @@ class GarbageCollector:
         self._watched: dict[tuple[str, str], tuple[Resource, Informer]] = {}
         # (group, kind) -> resource: how an ownerReference's apiVersion/kind is found.
         self._kinds: dict[tuple[str, str], Resource] = {}
+        self._since: dict[tuple[str, str], float] = {}  # when each began to be watched
+        self._handled: set[tuple[str, str, str]] = set()  # informers with our handlers
+        self._stopped: set[tuple[str, str, str]] = set()  # ... stopped by us
+        # Objects with an owner of a kind discovery did not know (yet).
+        self._unresolved: set[ObjectRef] = set()
         # Owner uids read live and found gone (kube's absentOwnerCache).
         self._absent: dict[str, None] = {}
         self._discovery_wanted = asyncio.Event()
@@ -123,30 +131,59 @@ class GarbageCollector:
     # -- discovery and informers -------------------------------------------------
 
     async def discover(self) -> None:
-        """Watch every collectable resource the API serves now."""
+        """Watch every collectable resource the API serves now, and no other."""
+        served: dict[tuple[str, str], Resource] = {}
         kinds: dict[tuple[str, str], Resource] = {}
         for group_version, entries in await preferred_resource_lists(self._client):
             for resource in collectable_resources(group_version, entries):
                 kinds[(resource.group, resource.kind)] = resource
-                if (resource.group, resource.plural) not in self._watched:
-                    self._watch(resource)
+                served.setdefault((resource.group, resource.plural), resource)
         self._kinds = kinds
+        for key in [k for k in self._watched if k not in served]:
+            await self._unwatch(key)
+        for key, resource in served.items():
+            if key not in self._watched:
+                self._watch(resource)
+        unresolved, self._unresolved = self._unresolved, set()
+        for ref in unresolved:
+            self.queue.add(Work("delete", ref))
 
     def _watch(self, resource: Resource) -> None:
-        informer = self._factory.informer(resource.group, resource.version, resource.plural)
+        ident = (resource.group, resource.version, resource.plural)
+        informer = self._factory.informer(*ident)
         self._watched[(resource.group, resource.plural)] = (resource, informer)
-        informer.on_add(lambda obj: self._observe(resource, obj))
-        informer.on_update(lambda _old, new: self._observe(resource, new))
-        informer.on_delete(lambda obj: self._gone(resource, obj))
+        self._since[(resource.group, resource.plural)] = asyncio.get_running_loop().time()
+        if ident not in self._handled:  # a shared informer keeps its handlers for good
+            self._handled.add(ident)
+            informer.on_add(lambda obj: self._observe(resource, obj))
+            informer.on_update(lambda _old, new: self._observe(resource, new))
+            informer.on_delete(lambda obj: self._gone(resource, obj))
+        if ident in self._stopped:
+            self._stopped.discard(ident)
+            informer.start()  # its resource is back: list (and diff) again
         # A shared informer may have listed already: what it holds is news to us.
         for obj in list(informer.items.values()):
             self._observe(resource, obj)
+
+    async def _unwatch(self, key: tuple[str, str]) -> None:
+        """A resource no longer served (its CRD deleted): stop watching it. Its
+        objects went with it, whether or not the watch had said so before it ended."""
+        resource, informer = self._watched.pop(key)
+        self._since.pop(key, None)
+        self._stopped.add((resource.group, resource.version, resource.plural))
+        await informer.stop()
+        for obj in list(informer.items.values()):
+            self._gone(resource, obj)
 
     def _informers(self) -> tuple[Informer, ...]:
         return tuple(informer for _, informer in self._watched.values())
 
     def _synced(self) -> bool:
-        return all(informer.synced.is_set() for informer in self._informers())
+        """Every cache listed, or given up on: one resource that cannot be
+        listed must not hold every foreground and orphan deletion forever."""
+        now = asyncio.get_running_loop().time()
+        return all(informer.synced.is_set() or now - self._since.get(key, now) > SYNC_TIMEOUT
+                   for key, (_, informer) in self._watched.items())  # fmt: skip
 
     async def _rediscover(self) -> None:
         while True:
@@ -183,6 +220,9 @@ class GarbageCollector:
     def _gone(self, resource: Resource, obj: Obj) -> None:
         ref = _ref(resource, obj)
         self.graph.forget(ref.uid)
+        # Seen deleted: that uid never comes back, so no live read is needed to
+        # know it is absent (even once its kind is no longer served).
+        self._remember_absent(ref.uid)
         for dependent in self.graph.dependents(ref.uid):
             self.queue.add(Work("delete", dependent))
         for owner_uid in _owner_uids(obj):
@@ -261,6 +301,7 @@ class GarbageCollector:
             if resource is None:
                 log.info("garbage collector: %s: owner kind %s %s is not served; waiting",
                          ref.key, owner.get("apiVersion"), owner.get("kind"))  # fmt: skip
+                self._unresolved.add(ref)  # looked at again after the next discovery
                 continue  # unknown state: no decision yet
             if resource.namespaced and not ref.namespace:
                 continue  # a cluster-scoped object cannot have a namespaced owner

@@ -245,6 +245,17 @@ async def test_custom_resources_added_later_are_collected(
         )
 
     await until(collected)
+    # Deleting the CRD deletes its objects, and so (through them) their dependents.
+    widget = await client.create(widgets, {"apiVersion": "example.com/v1", "kind": "Widget",
+                                           "metadata": {"name": "w2"}})  # fmt: skip
+    config = {"metadata": {"name": "w2-config", "ownerReferences": [owner_ref(widget)]}}
+    await client.create(CONFIGMAPS, config)
+    await cluster.kubectl("delete", "crd", "widgets.example.com")
+
+    async def collected_with_its_kind() -> bool:
+        return not await exists(client, f"{CONFIGMAPS}/w2-config")
+
+    await until(collected_with_its_kind)
 
 
 async def test_deployment_cascade_under_the_controller_manager(

@@ -62,7 +62,7 @@ def rs(name: str, uid: str, **meta: Any) -> Obj:
 
 def owned_pod(name: str, uid: str, *owners: Obj, rv: str = "9") -> Obj:
     refs = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": o["metadata"]["name"],
-             "uid": o["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+              "uid": o["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
             for o in owners]  # fmt: skip
     return {"metadata": {"name": name, "namespace": "default", "uid": uid,
                          "resourceVersion": rv, "ownerReferences": refs}}  # fmt: skip
@@ -170,3 +170,35 @@ async def test_a_foreground_owner_keeps_its_finalizer_while_a_blocking_pod_is_ca
     assert api.writes[-1][0] == "PATCH"
     assert "finalizers" not in api.objects[
         "/apis/apps/v1/namespaces/default/replicasets/web"]["metadata"]  # fmt: skip
+
+
+GIZMOS = Resource("example.com", "v1", "gizmos", "Gizmo", True)
+VERBS = ["delete", "get", "list", "watch"]
+
+
+async def test_an_owner_of_a_kind_not_served_yet_is_decided_after_discovery() -> None:
+    api = FakeApi()
+    pod = owned_pod("web-a", "pod-1")
+    pod["metadata"]["ownerReferences"] = [
+        {"apiVersion": "example.com/v1", "kind": "Gizmo", "name": "g", "uid": "gizmo-1"}
+    ]
+    api.put(PODS, pod)
+    gc = collector(api, {PODS: [pod]})
+    await gc.sync(Work("delete", ref(PODS, pod)))
+    assert api.writes == []  # unknown: no decision
+    # The CRD is served now (and there is no such gizmo).
+    api.objects["/api/v1"] = {
+        "resources": [{"name": "pods", "kind": "Pod", "namespaced": True, "verbs": VERBS}]
+    }
+    api.objects["/apis"] = {
+        "groups": [{"name": "example.com", "preferredVersion": {"groupVersion": "example.com/v1"}}]
+    }
+    api.objects["/apis/example.com/v1"] = {
+        "resources": [{"name": "gizmos", "kind": "Gizmo", "namespaced": True, "verbs": VERBS}]
+    }
+    await gc.discover()
+    assert gc._kinds[("example.com", "Gizmo")] == GIZMOS
+    work = Work("delete", ref(PODS, pod))
+    assert work in gc.queue._queue
+    await gc.sync(work)
+    assert [w[:2] for w in api.writes] == [("DELETE", "/api/v1/namespaces/default/pods/web-a")]
