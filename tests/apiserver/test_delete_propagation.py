@@ -4,6 +4,7 @@ and the namespace controller to finish."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -200,3 +201,25 @@ async def test_system_namespaces_may_not_be_deleted(cluster: Cluster) -> None:
 async def test_discovery_lists_the_finalize_subresource(cluster: Cluster) -> None:
     out = await cluster.kubectl("get", "--raw", "/api/v1")
     assert '"name":"namespaces/finalize"' in out.replace(" ", "")
+
+
+async def test_official_python_client_propagation_and_finalize(cluster: Cluster) -> None:
+    from kubernetes import client, config
+
+    def scenario() -> tuple[list[str], list[str], str]:
+        api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+        apps, core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
+        apps.create_namespaced_replica_set("default", replicaset("py"))
+        apps.delete_namespaced_replica_set("py", "default", propagation_policy="Orphan")
+        orphaning = apps.read_namespaced_replica_set("py", "default").metadata.finalizers
+        # Conformance NS1: a fake finalizer through namespaces/finalize.
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="ns1")))
+        ns = core.read_namespace("ns1")
+        ns.spec.finalizers = ["kubernetes", "e2e.example.com/fakeFinalizer"]
+        finalizers = core.replace_namespace_finalize("ns1", ns).spec.finalizers
+        return orphaning, finalizers, core.read_namespace("ns1").status.phase
+
+    orphaning, finalizers, phase = await asyncio.to_thread(scenario)
+    assert orphaning == ["orphan"]
+    assert finalizers == ["kubernetes", "e2e.example.com/fakeFinalizer"]
+    assert phase == "Active"
