@@ -6,7 +6,7 @@ kube-controller-manager's garbage collector, as a thin loop around
 - Every resource that can be listed, watched and deleted (found through
   discovery, again every `discovery_interval` seconds and whenever a CRD
   changes) gets a shared informer; its events feed the ownership graph
-  (`ownership.py`) and put work on one queue. Handlers decide nothing:
+  (`ownergraph.py`) and put work on one queue. Handlers decide nothing:
   they only notice the transitions that need work (an owner not seen, an
   object deleted, an owner starting a foreground or orphan deletion).
 - `delete` work on an object looks at each of its owners. An owner the
@@ -55,7 +55,7 @@ from kybernetes.controllers.garbagecollector_decisions import (
     owner_state,
     without_owner,
 )
-from kybernetes.controllers.ownership import OwnershipGraph
+from kybernetes.controllers.ownergraph import OwnershipGraph
 from kybernetes.controllers.runner import run_controller
 from kybernetes.util.tasks import cancel_and_wait
 

@@ -23,7 +23,7 @@ from kybernetes.controllers.garbagecollector_decisions import (
     owner_state,
     without_owner,
 )
-from kybernetes.controllers.ownership import OwnershipGraph
+from kybernetes.controllers.ownergraph import OwnershipGraph
 
 Obj = dict[str, Any]
 ABSENT, WAITING, SOLID = OwnerState.ABSENT, OwnerState.WAITING, OwnerState.SOLID
