@@ -20,6 +20,10 @@ declare -A PACKAGES=(
   [etcd]=etcd-server
   [etcdctl]=etcd-client
   [git]=git
+  [ip]=iproute2
+  [nsenter]=util-linux
+  [runc]=runc
+  [busybox]=busybox-static
 )
 
 say() { printf '==> %s\n' "$*"; }

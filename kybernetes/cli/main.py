@@ -11,6 +11,7 @@ from pathlib import Path
 
 from kybernetes import __version__
 from kybernetes.cli import lifecycle
+from kybernetes.cli.components import COMPONENTS, run_alone
 from kybernetes.cli.paths import default_data_dir, default_store_url
 from kybernetes.store import StoreError
 
@@ -35,6 +36,13 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
         "--bind-address",
         default="0.0.0.0",
         help="address the API listens on (default 0.0.0.0)",
+    )
+    parser.add_argument(
+        "--disable",
+        action="append",
+        default=[],
+        choices=sorted(COMPONENTS),
+        help="do not run this component inside the server (run it alone instead); repeatable",
     )
     parser.add_argument(
         "--serve-store",
@@ -63,6 +71,16 @@ def _parser() -> argparse.ArgumentParser:
         ("server", "run the cluster in the foreground (what start runs)"),
     ]:
         _server_flags(commands.add_parser(name, help=text, parents=[common]))
+    for component in COMPONENTS.values():
+        alone = commands.add_parser(
+            component.name, help=f"{component.help}, alone, against any cluster", parents=[common]
+        )
+        alone.add_argument(
+            "--kubeconfig",
+            type=Path,
+            default=None,
+            help="the cluster to work for (default: the admin kubeconfig in the data dir)",
+        )
     commands.add_parser("status", help="show what runs", parents=[common])
     commands.add_parser("stop", help="stop the cluster, keeping its data", parents=[common])
     commands.add_parser(
@@ -81,6 +99,8 @@ def _server_args(args: argparse.Namespace) -> list[str]:
         flags += ["--datastore-endpoint", args.store]
     if args.serve_store:
         flags += ["--serve-store", args.serve_store]
+    for name in args.disable:
+        flags += ["--disable", name]
     return flags
 
 
@@ -97,12 +117,28 @@ def _run_server(args: argparse.Namespace, data_dir: Path) -> int:
                 bind=args.bind_address,
                 port=args.port,
                 serve_store_at=args.serve_store,
+                disable=frozenset(args.disable),
             )
         )
     except (StoreError, OSError, ValueError) as err:
         # Expected failures (bad URL, port taken, data dir not writable,
         # etcd unreachable) are one line, not a traceback.
         print(f"kyb server: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_component(args: argparse.Namespace, data_dir: Path) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    kubeconfig: Path = args.kubeconfig or data_dir / "kubeconfig"
+    if not kubeconfig.is_file():
+        print(f"kyb {args.command}: no kubeconfig at {kubeconfig}; pass --kubeconfig PATH "
+              "or start a cluster with `kyb start`", file=sys.stderr)  # fmt: skip
+        return 1
+    try:
+        asyncio.run(run_alone(COMPONENTS[args.command], kubeconfig))
+    except (OSError, ValueError, KeyError) as err:
+        print(f"kyb {args.command}: {err}", file=sys.stderr)
         return 1
     return 0
 
@@ -123,6 +159,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Path], int]] = {
     "stop": lambda args, data_dir: lifecycle.stop(data_dir=data_dir),
     "delete": lambda args, data_dir: lifecycle.delete(data_dir=data_dir),
     "kubectl": _kubectl,
+    **{name: _run_component for name in COMPONENTS},
 }
 
 

@@ -1,9 +1,10 @@
 """`kyb server`: the composition root, in the order the components need.
 
 store -> PKI -> API server (ready: system namespaces exist) -> admin
-kubeconfig -> controller manager (through the API, leader-elected) -> state
-file. The scheduler and the local node agent will start after it, each
-waiting for the one before (STYLE.md habit 9). The store can also be
+kubeconfig -> the components of `kybernetes.cli.components` (controller
+manager, scheduler, ...: each through the API, leader-elected) -> state
+file (STYLE.md habit 9). `--disable NAME` leaves a component out, to run
+it as its own process instead. The store can also be
 served to other processes (`--serve-store`), as the crash tests use it.
 """
 
@@ -20,14 +21,12 @@ from pathlib import Path
 
 from kybernetes.apiserver.pki import ClusterPKI
 from kybernetes.apiserver.server import start_apiserver
+from kybernetes.cli.components import COMPONENTS, RunningComponent, start_component
 from kybernetes.cli.kubeconfig import write_admin_kubeconfig
 from kybernetes.cli.paths import ServerState, remove_state, write_state
-from kybernetes.client.rest import ApiClient
-from kybernetes.controllers.manager import run_controller_manager
 from kybernetes.store import open_store
 from kybernetes.store.remote.server import listening_url, serve_store
 from kybernetes.util.addresses import split_host_port
-from kybernetes.util.tasks import cancel_and_wait
 
 __all__ = ["run_server"]
 
@@ -46,28 +45,14 @@ def _node_addresses(bind: str) -> tuple[list[str], list[str]]:
     return [hostname], sorted(set(ips))
 
 
-async def _start_controllers(kubeconfig: Path) -> tuple[asyncio.Task[None], ApiClient]:
-    """The controller manager, a client of the API like any other (STYLE.md habit 9)."""
-    client = ApiClient.from_kubeconfig(kubeconfig)
-    task = asyncio.create_task(run_controller_manager(client), name="kyb-controller-manager")
-    task.add_done_callback(_report_end)
-    return task, client
-
-
-def _report_end(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("the controller manager stopped", exc_info=task.exception())
-
-
-async def _stop_controllers(controllers: tuple[asyncio.Task[None], ApiClient] | None) -> None:
-    if controllers is not None:
-        task, client = controllers
-        await cancel_and_wait(task)
-        await client.close()
-
-
 async def run_server(
-    *, data_dir: Path, store_url: str, bind: str, port: int, serve_store_at: str = ""
+    *,
+    data_dir: Path,
+    store_url: str,
+    bind: str,
+    port: int,
+    serve_store_at: str = "",
+    disable: frozenset[str] = frozenset(),
 ) -> None:
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     stop = asyncio.Event()
@@ -81,7 +66,7 @@ async def run_server(
     )
     store = await open_store(store_url)
     store_runner = None
-    controllers: tuple[asyncio.Task[None], ApiClient] | None = None
+    components: list[RunningComponent] = []
     try:
         advertise = next((ip for ip in ips if not ip.startswith("127.")), "127.0.0.1")
         api = await start_apiserver(
@@ -110,14 +95,17 @@ async def run_server(
             # collector (bench/run apiserver: LIST 10k 450 -> 270 ms).
             gc.freeze()
             gc.set_threshold(50_000, 20, 100)
-            controllers = await _start_controllers(data_dir / ADMIN_KUBECONFIG)
+            for name, component in COMPONENTS.items():
+                if name not in disable:
+                    components.append(start_component(component, data_dir / ADMIN_KUBECONFIG))
             write_state(data_dir, state)
             log.info("ready: API at %s, store %s", local, store_url)
             await stop.wait()
             log.info("stopping")
         finally:
             remove_state(data_dir)
-            await _stop_controllers(controllers)
+            for running in reversed(components):
+                await running.stop()
             await api.stop()
             if store_runner is not None:
                 await store_runner.cleanup()

@@ -7,8 +7,12 @@ pods. The revision annotation counts templates as kubectl rollout expects.
 
 Both strategies: RollingUpdate (never more than replicas + maxSurge pods,
 never fewer than replicas - maxUnavailable available, as deployment/
-rolling.go) and Recreate (old pods gone before new ones start).
-Proportional scaling during a rollout, pause and rollback come next.
+rolling.go) and Recreate (old pods gone before new ones start). Scaling in
+the middle of a rollout and history clean-up live in `deployment_scaling`,
+status and conditions in `deployment_status`.
+
+Two different templates could hash alike: then `status.collisionCount` is
+raised and joins the hash, as in Kubernetes, so the next name differs.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ import orjson
 __all__ = [
     "REVISION",
     "TEMPLATE_HASH",
-    "deployment_status",
+    "find_current",
     "new_replicaset",
     "next_revision",
     "recreate_plan",
+    "revision_of",
     "revision_to_raise",
     "resolve_fenceposts",
     "rolling_plan",
@@ -48,9 +53,11 @@ def _strip_nulls(value: Any) -> Any:
     return value
 
 
-def template_hash(template: Obj) -> str:
+def template_hash(template: Obj, collision_count: int = 0) -> str:
     """A short stable name for a pod template (FNV-1a over its canonical JSON)."""
     data = orjson.dumps(_strip_nulls(template), option=orjson.OPT_SORT_KEYS)
+    if collision_count:
+        data += collision_count.to_bytes(4, "little")
     value = 0x811C9DC5
     for byte in data:
         value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
@@ -77,24 +84,27 @@ def find_current(deployment: Obj, replicasets: Sequence[Obj]) -> Obj | None:
 
 
 def next_revision(replicasets: Sequence[Obj]) -> int:
-    return max((_revision(rs) for rs in replicasets), default=0) + 1
+    return max((revision_of(rs) for rs in replicasets), default=0) + 1
 
 
-def _revision(rs: Obj) -> int:
+def revision_of(rs: Obj) -> int:
     return int(((rs.get("metadata") or {}).get("annotations") or {}).get(REVISION, "0") or 0)
 
 
 def revision_to_raise(current: Obj, old: Sequence[Obj]) -> int | None:
     """The revision the current ReplicaSet must take when an older template returned."""
-    newest_old = max((_revision(rs) for rs in old), default=0)
-    return newest_old + 1 if _revision(current) < newest_old else None
+    newest_old = max((revision_of(rs) for rs in old), default=0)
+    return newest_old + 1 if revision_of(current) < newest_old else None
 
 
-def new_replicaset(deployment: Obj, revision: int, *, replicas: int) -> Obj:
+def new_replicaset(
+    deployment: Obj, revision: int, *, replicas: int, annotations: dict[str, str] | None = None
+) -> Obj:
     """The ReplicaSet for the Deployment's current template."""
     meta, spec = deployment["metadata"], deployment.get("spec") or {}
     template = copy.deepcopy(_strip_nulls(spec.get("template") or {}))
-    digest = template_hash(template)
+    collisions = int((deployment.get("status") or {}).get("collisionCount") or 0)
+    digest = template_hash(template, collisions)
     template.setdefault("metadata", {}).setdefault("labels", {})[TEMPLATE_HASH] = digest
     selector = copy.deepcopy(spec.get("selector") or {})
     selector.setdefault("matchLabels", {})[TEMPLATE_HASH] = digest
@@ -106,7 +116,7 @@ def new_replicaset(deployment: Obj, revision: int, *, replicas: int) -> Obj:
             "name": f"{meta['name']}-{digest}",
             "namespace": meta.get("namespace", ""),
             "labels": labels,
-            "annotations": {REVISION: str(revision)},
+            "annotations": {**(annotations or {}), REVISION: str(revision)},
             "ownerReferences": [{
                 "apiVersion": "apps/v1", "kind": "Deployment", "name": meta["name"],
                 "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True,
@@ -203,21 +213,3 @@ def scale_plan(deployment: Obj, new: Obj, old: Sequence[Obj]) -> dict[str, int]:
     if kind == "Recreate":
         return recreate_plan(deployment, new, old)
     return rolling_plan(deployment, new, old)
-
-
-def deployment_status(deployment: Obj, current: Obj | None, all_sets: Sequence[Obj]) -> Obj:
-    def total(field: str, sets: Sequence[Obj]) -> int:
-        return sum(int((rs.get("status") or {}).get(field) or 0) for rs in sets)
-
-    wanted = int((deployment.get("spec") or {}).get("replicas", 1))
-    replicas = total("replicas", all_sets)
-    available = total("availableReplicas", all_sets)
-    status: Obj = {
-        "observedGeneration": deployment["metadata"].get("generation", 0),
-        "replicas": replicas,
-        "updatedReplicas": total("replicas", [current]) if current else 0,
-        "readyReplicas": total("readyReplicas", all_sets),
-        "availableReplicas": available,
-        "unavailableReplicas": max(wanted - available, 0),
-    }
-    return {k: v for k, v in status.items() if v or k == "observedGeneration"}

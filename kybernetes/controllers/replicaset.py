@@ -11,23 +11,37 @@ Expectations: after creating or deleting pods, a ReplicaSet is not acted
 on again until the pod informer has seen every one of those changes (or a
 timeout passed), so it never over-creates while its cache lags.
 
-Not yet here (issue 4): adopting orphans and releasing pods that stop
-matching, and `minReadySeconds` for availability.
+Pods are claimed as Kubernetes' ControllerRefManager does (`ownership`):
+orphans matching the selector are adopted, pods that stop matching are
+released. A pod is available once Ready for `minReadySeconds`; the
+ReplicaSet is looked at again when that time runs out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from kybernetes.api.selectors import SelectorError, label_selector_from_object
 from kybernetes.client.events import EventRecorder
 from kybernetes.client.factory import InformerFactory
-from kybernetes.client.indexes import BY_CONTROLLER, BY_UID, controller_uid, uid
+from kybernetes.client.indexes import (
+    BY_CONTROLLER,
+    BY_NAMESPACE,
+    BY_UID,
+    controller_uid,
+    namespace,
+    uid,
+)
 from kybernetes.client.informer import key_of
 from kybernetes.client.rest import ApiStatusError, resource_path
 from kybernetes.client.workqueue import WorkQueue
+from kybernetes.controllers.ownership import adopt_patch, claim, release_patch
 from kybernetes.controllers.replicaset_decisions import (
+    available_in,
     decide,
     is_active,
     owned_by,
@@ -43,18 +57,27 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 WORKERS = 5
+STRATEGIC = "application/strategic-merge-patch+json"
 EXPECTATIONS_TIMEOUT = 300.0  # as kubernetes: act anyway if a change was never observed
 RECHECK = 0.5
 
 
 class ReplicaSetController:
-    def __init__(self, informers: InformerFactory) -> None:
+    def __init__(
+        self,
+        informers: InformerFactory,
+        *,
+        now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+    ) -> None:
         self._client = informers.client
+        self._now = now
         self.events = EventRecorder(self._client, "replicaset-controller")
         self.replicasets = informers.informer("apps", "v1", "replicasets")
         self.pods = informers.informer("", "v1", "pods")
         self.pods.add_index(BY_CONTROLLER, controller_uid)
+        self.pods.add_index(BY_NAMESPACE, namespace)
         self.replicasets.add_index(BY_UID, uid)
+        self.replicasets.add_index(BY_NAMESPACE, namespace)
         self.queue: WorkQueue[str] = WorkQueue(name="replicaset")
         self.replicasets.on_add(lambda rs: self.queue.add(key_of(rs)))
         self.replicasets.on_update(lambda old, new: self.queue.add(key_of(new)))
@@ -66,9 +89,20 @@ class ReplicaSetController:
         self._expected: dict[str, tuple[float, dict[str, bool]]] = {}
 
     def _pod_changed(self, pod: Obj) -> None:
-        """A pod event wakes the ReplicaSet that controls it."""
-        for owner in controller_uid(pod):
+        """A pod event wakes the ReplicaSet that controls it, or those that could adopt it."""
+        owners = controller_uid(pod)
+        for owner in owners:
             for rs in self.replicasets.by_index(BY_UID, owner):
+                self.queue.add(key_of(rs))
+        if owners:
+            return
+        meta = pod.get("metadata") or {}
+        for rs in self.replicasets.by_index(BY_NAMESPACE, meta.get("namespace", "")):
+            try:
+                selector = label_selector_from_object((rs.get("spec") or {}).get("selector"))
+            except SelectorError:
+                continue
+            if selector.matches(meta.get("labels") or {}):
                 self.queue.add(key_of(rs))
 
     async def run(self) -> None:
@@ -98,8 +132,7 @@ class ReplicaSetController:
         if not self._satisfied(key):
             self.queue.add_after(key, RECHECK)
             return
-        rs_uid = rs["metadata"]["uid"]
-        pods = [p for p in self.pods.by_index(BY_CONTROLLER, rs_uid) if owned_by(p, rs_uid)]
+        pods = await self._claim_pods(rs)
         active = [p for p in pods if is_active(p)]
         replicas = int((rs.get("spec") or {}).get("replicas", 1))
         decision = decide(replicas, active)
@@ -111,6 +144,47 @@ class ReplicaSetController:
             await self._delete_pod(rs, namespace, pod)
         survivors = [p for p in active if p not in decision.delete] + created
         await self._write_status(rs, survivors)
+        self._recheck_availability(key, rs, survivors)
+
+    async def _claim_pods(self, rs: Obj) -> list[Obj]:
+        """The pods this ReplicaSet controls, after adopting orphans and releasing strays."""
+        meta = rs["metadata"]
+        try:
+            selector = label_selector_from_object((rs.get("spec") or {}).get("selector"))
+        except SelectorError as err:
+            log.warning("replicaset %s: bad selector: %s", key_of(rs), err)
+            return []
+        candidates = [
+            p for p in self.pods.by_index(BY_NAMESPACE, meta.get("namespace", ""))
+            if owned_by(p, meta["uid"]) or not controller_uid(p)
+        ]  # fmt: skip
+        decided = claim(rs, selector, candidates)
+        adopted = [p for p in await asyncio.gather(
+            *(self._patch_owner(p, adopt_patch(rs, p)) for p in decided.adopt)) if p]  # fmt: skip
+        for pod in decided.release:
+            await self._patch_owner(pod, release_patch(rs, pod))
+        return [*decided.keep, *adopted]
+
+    async def _patch_owner(self, pod: Obj, patch: Obj) -> Obj | None:
+        meta = pod["metadata"]
+        path = resource_path("", "v1", "pods", meta.get("namespace", ""), meta["name"])
+        try:
+            patched: Obj = await self._client.patch(path, patch, STRATEGIC)
+        except ApiStatusError as err:
+            if err.code not in (404, 409, 422):
+                raise
+            return None  # gone or changed hands meanwhile: the next sync sees it
+        return patched
+
+    def _recheck_availability(self, key: str, rs: Obj, pods: list[Obj]) -> None:
+        """Look again when a ready pod's minReadySeconds runs out (it becomes available)."""
+        min_ready = int((rs.get("spec") or {}).get("minReadySeconds") or 0)
+        if not min_ready:
+            return
+        now = self._now()
+        waits = [w for p in pods if (w := available_in(p, min_ready, now))]
+        if waits:
+            self.queue.add_after(key, min(waits) + 0.1)
 
     async def _create_pods(
         self, rs: Obj, namespace: str, count: int, expected: dict[str, bool]
@@ -150,7 +224,7 @@ class ReplicaSetController:
             self.events.record(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
 
     async def _write_status(self, rs: Obj, active: list[Obj]) -> None:
-        status = replicaset_status(rs, active)
+        status = replicaset_status(rs, active, self._now())
         if rs.get("status") == {**(rs.get("status") or {}), **status}:
             return
         meta = rs["metadata"]

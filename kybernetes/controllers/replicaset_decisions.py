@@ -10,14 +10,19 @@ directly.
 from __future__ import annotations
 
 import copy
+import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kybernetes.api.times import parse_time
+
 __all__ = [
     "Decision",
     "decide",
+    "available_in",
     "is_active",
+    "is_available",
     "owned_by",
     "pod_from_template",
     "replicaset_status",
@@ -52,9 +57,31 @@ def owned_by(pod: Obj, owner_uid: str) -> bool:
     return False
 
 
+def _ready_since(pod: Obj) -> datetime.datetime | None:
+    """When the pod last became Ready, or None when it is not ready."""
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready" and c.get("status") == "True":
+            return parse_time(c.get("lastTransitionTime")) or datetime.datetime.min.replace(
+                tzinfo=datetime.UTC
+            )
+    return None
+
+
 def _is_ready(pod: Obj) -> bool:
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    return _ready_since(pod) is not None
+
+
+def available_in(pod: Obj, min_ready_seconds: int, now: datetime.datetime) -> float | None:
+    """Seconds until a ready pod counts as available (0: it does), None when not ready."""
+    since = _ready_since(pod)
+    if since is None:
+        return None
+    return max(0.0, min_ready_seconds - (now - since).total_seconds())
+
+
+def is_available(pod: Obj, min_ready_seconds: int, now: datetime.datetime) -> bool:
+    """Ready for at least minReadySeconds (kubernetes' IsPodAvailable)."""
+    return available_in(pod, min_ready_seconds, now) == 0
 
 
 def _readiness_rank(pod: Obj) -> tuple[int, int, int]:
@@ -115,8 +142,9 @@ def pod_from_template(rs: Obj) -> Obj:
             "spec": template.get("spec") or {}}  # fmt: skip
 
 
-def replicaset_status(rs: Obj, active_pods: Sequence[Obj]) -> Obj:
+def replicaset_status(rs: Obj, active_pods: Sequence[Obj], now: datetime.datetime) -> Obj:
     """The status the controller reports (replicas, ready, available, observedGeneration)."""
+    min_ready = int((rs.get("spec") or {}).get("minReadySeconds") or 0)
     labels = ((rs.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels", {})
     ready = [p for p in active_pods if _is_ready(p)]
     fully_labeled = [
@@ -128,6 +156,6 @@ def replicaset_status(rs: Obj, active_pods: Sequence[Obj]) -> Obj:
         "replicas": len(active_pods),
         "fullyLabeledReplicas": len(fully_labeled),
         "readyReplicas": len(ready),
-        "availableReplicas": len(ready),
+        "availableReplicas": sum(1 for p in ready if is_available(p, min_ready, now)),
         "observedGeneration": (rs.get("metadata") or {}).get("generation", 0),
     }

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,3 +109,32 @@ def test_bad_store_url_is_one_clear_line(kyb: Kyb) -> None:
     assert failed.returncode == 1
     assert "unknown scheme 'nosuch'" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def test_the_controller_manager_runs_as_its_own_process(kyb: Kyb) -> None:
+    """`kyb server --disable controller-manager` + `kyb controller-manager` = one cluster."""
+    started = kyb("start", "--port", str(kyb.port), "--bind-address", "127.0.0.1",
+                  "--disable", "controller-manager")  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    assert kyb("kubectl", "--", "create", "deployment", "web", "--image=nginx").returncode == 0
+    env = {**os.environ, "KYB_DATA_DIR": str(kyb.data_dir), "HOME": str(kyb.home)}
+    manager = subprocess.Popen([sys.executable, "-m", "kybernetes", "controller-manager"],
+                               env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        # Nothing reconciles inside the server: the ReplicaSet comes from the separate process.
+        deadline = time.monotonic() + 30
+        while not kyb("kubectl", "--", "get", "rs", "-l", "app=web", "-o", "name").stdout:
+            assert time.monotonic() < deadline, "no ReplicaSet from the controller manager"
+            time.sleep(0.2)
+    finally:
+        manager.terminate()
+        _, errors = manager.communicate(timeout=30)
+    assert manager.returncode == 0, errors
+    assert "Traceback" not in errors
+
+
+def test_a_component_without_a_cluster_is_one_clear_line(kyb: Kyb) -> None:
+    result = kyb("controller-manager")
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "no kubeconfig" in result.stderr and "kyb start" in result.stderr

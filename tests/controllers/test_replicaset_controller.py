@@ -86,3 +86,46 @@ async def test_keeps_the_replica_count(client: ApiClient) -> None:
     finally:
         await cancel_and_wait(task)
         await informers.stop()
+
+
+async def test_adopts_orphans_and_releases_pods_that_stop_matching(client: ApiClient) -> None:
+    informers = InformerFactory(client)
+    controller = ReplicaSetController(informers)
+    informers.start()
+    task = asyncio.create_task(controller.run())
+    try:
+        orphan = await client.create(PODS, {
+            "metadata": {"name": "orphan", "labels": {"app": "db"}},
+            "spec": {"containers": [{"name": "db", "image": "postgres"}]},
+        })  # fmt: skip
+        rs = await client.create(RS, {
+            "metadata": {"name": "db"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "db"}},
+                     "template": {"metadata": {"labels": {"app": "db"}},
+                                  "spec": {"containers": [{"name": "db", "image": "postgres"}]}}},
+        })  # fmt: skip
+        uid = rs["metadata"]["uid"]
+
+        async def adopted() -> bool:
+            pods = await owned_pods(client, uid)
+            return len(pods) == 2 and "orphan" in [p["metadata"]["name"] for p in pods]
+
+        await until(adopted)  # the orphan counts: only one pod was created
+        await asyncio.sleep(0.3)  # a negative check: no third pod appears
+        assert len((await client.get(PODS, labelSelector="app=db"))["items"]) == 2
+        ref = next(r for r in (await client.get(f"{PODS}/orphan"))["metadata"]["ownerReferences"])
+        assert (ref["uid"], ref["controller"]) == (uid, True)
+        assert orphan["metadata"]["uid"] == (await client.get(f"{PODS}/orphan"))["metadata"]["uid"]
+
+        # Relabel it out of the selector: released, and replaced.
+        await client.patch(f"{PODS}/orphan", {"metadata": {"labels": {"app": "debug"}}})
+
+        async def released() -> bool:
+            pod = await client.get(f"{PODS}/orphan")
+            pods = await owned_pods(client, uid)
+            return not pod["metadata"].get("ownerReferences") and len(pods) == 2
+
+        await until(released)
+    finally:
+        await cancel_and_wait(task)
+        await informers.stop()
