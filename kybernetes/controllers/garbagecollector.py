@@ -166,14 +166,22 @@ class GarbageCollector:
             self._observe(resource, obj)
 
     async def _unwatch(self, key: tuple[str, str]) -> None:
-        """A resource no longer served (its CRD deleted): stop watching it. Its
-        objects went with it, whether or not the watch had said so before it ended."""
+        """A resource no longer served (its CRD deleted): stop watching it.
+
+        Its objects are not taken for gone: a resource missing from one
+        discovery round may be back in the next, and only a deletion seen
+        (or an owner read live and not found) may cascade. Their dependents
+        are looked at again, live.
+        """
         resource, informer = self._watched.pop(key)
         self._since.pop(key, None)
         self._stopped.add((resource.group, resource.version, resource.plural))
         await informer.stop()
         for obj in list(informer.items.values()):
-            self._gone(resource, obj)
+            uid = str((obj.get("metadata") or {}).get("uid") or "")
+            self.graph.forget(uid)
+            for dependent in self.graph.dependents(uid):
+                self.queue.add(Work("delete", dependent))
 
     def _informers(self) -> tuple[Informer, ...]:
         return tuple(informer for _, informer in self._watched.values())
