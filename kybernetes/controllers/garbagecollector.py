@@ -65,7 +65,7 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 JSON_PATCH = "application/json-patch+json"
-WORKERS = 5
+WORKERS = 20  # kube-controller-manager's --concurrent-gc-syncs default
 DISCOVERY_INTERVAL = 30.0  # kube-controller-manager re-reads discovery every 30 s
 NOT_SYNCED_RECHECK = 0.5
 # How long a cache that never lists holds up foreground and orphan deletions
@@ -339,29 +339,21 @@ class GarbageCollector:
             return
         states = await self._owner_states(ref, item)
         action = decide_dependent(item, states, self._dependents(ref.uid))
-        if not isinstance(action, (PatchOwnerRefs, Delete)):
-            return
-        # About to write: decide again on the object as it is now.
-        live = await self._live(ref)
-        if live is None:
-            return
-        if is_deleting_dependents(live):
-            await self._foreground_owner(ref, live)
-            return
-        states = await self._owner_states(ref, live)
-        action = decide_dependent(live, states, self._dependents(ref.uid))
+        # Written against the cached version: the patch tests the very list
+        # it replaces and the delete carries its resourceVersion, so a cache
+        # that lags makes the write fail (and the decision is made again).
         if isinstance(action, PatchOwnerRefs):
-            await self._patch(ref, owner_refs_patch(live, action.refs))
+            await self._patch(ref, owner_refs_patch(item, action.refs))
         elif isinstance(action, Delete):
-            await self._delete(ref, live, action)
+            await self._delete(ref, item, action)
 
-    async def _delete(self, ref: ObjectRef, live: Obj, action: Delete) -> None:
+    async def _delete(self, ref: ObjectRef, item: Obj, action: Delete) -> None:
         if action.unblock_first is not None:
-            patched = await self._patch(ref, owner_refs_patch(live, action.unblock_first.refs))
+            patched = await self._patch(ref, owner_refs_patch(item, action.unblock_first.refs))
             if patched is None:
                 return
-            live = patched
-        meta = live["metadata"]
+            item = patched
+        meta = item["metadata"]
         preconditions = {"uid": ref.uid, "resourceVersion": meta["resourceVersion"]}
         try:
             await self._send_delete(ref, action.propagation, preconditions)
@@ -372,8 +364,8 @@ class GarbageCollector:
             # not change, other writes (a pod's status) must not starve the
             # delete, so it goes on the uid alone.
             now = await self._live(ref)
-            if now is None:
-                return
+            if now is None or now["metadata"].get("deletionTimestamp"):
+                return  # gone or going: nothing to add (a foreground wait has its own work)
             if now["metadata"].get("ownerReferences") != meta.get("ownerReferences"):
                 raise  # decided again, after back-off, on the new owners
             await self._send_delete(ref, action.propagation, {"uid": ref.uid})
