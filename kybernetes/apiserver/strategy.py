@@ -78,6 +78,23 @@ class NamespaceStrategy(Strategy):
     def default(self, obj: Obj) -> None:
         labels = obj["metadata"].setdefault("labels", {})
         labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+        spec = obj.get("spec")
+        if isinstance(spec, dict) and spec.get("finalizers") == []:
+            del spec["finalizers"]  # as Go's omitempty: an emptied list is no list
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        causes = []
+        finalizers = (obj.get("spec") or {}).get("finalizers") or []
+        for i, name in enumerate(finalizers):
+            # validateKubeFinalizerName: unqualified names are reserved to Kubernetes.
+            if not isinstance(name, str) or ("/" not in name and name not in _STANDARD_FINALIZERS):
+                causes.append(Cause(f"spec.finalizers[{i}]", "FieldValueInvalid",
+                                    f'Invalid value: "{name}": name is neither a standard '
+                                    "finalizer name nor is it fully qualified"))  # fmt: skip
+        return causes
+
+
+_STANDARD_FINALIZERS = frozenset({"kubernetes", "orphan", "foregroundDeletion"})
 
 
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")

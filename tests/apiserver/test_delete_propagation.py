@@ -183,8 +183,17 @@ async def test_finalize_keeps_a_namespace_that_is_not_being_deleted(client: ApiC
     out = await client.update(f"{NAMESPACES}/kept/finalize", ns)
     assert out["spec"]["finalizers"] == ["kubernetes", "example.com/fake"]
     assert out["status"]["phase"] == "Active"
+    out["spec"]["finalizers"] = ["not-qualified"]
+    with pytest.raises(ApiStatusError) as invalid:
+        await client.update(f"{NAMESPACES}/kept/finalize", out)
+    assert invalid.value.code == 422
+    assert (
+        'spec.finalizers[0]: Invalid value: "not-qualified": name is neither a standard '
+        "finalizer name nor is it fully qualified" in str(invalid.value)
+    )
     out["spec"]["finalizers"] = []
-    await client.update(f"{NAMESPACES}/kept/finalize", out)
+    emptied = await client.update(f"{NAMESPACES}/kept/finalize", out)
+    assert emptied["spec"] == {}  # an emptied list is omitted, as in Kubernetes
     assert (await client.get(f"{NAMESPACES}/kept"))["status"]["phase"] == "Active"
 
 
