@@ -11,7 +11,9 @@ in the same run:
 2. background: from `DELETE replicaset` to the last of its N pods gone;
 3. foreground: from `DELETE replicaset` (Foreground) to the ReplicaSet gone,
    which is after all its pods;
-4. namespace: N ConfigMaps and N pods in a namespace; baseline one
+4. orphan: from `DELETE replicaset` (Orphan) to the ReplicaSet gone, which
+   is after its reference was patched out of all N pods;
+5. namespace: N ConfigMaps and N pods in a namespace; baseline one
    deletecollection per resource, figure from `DELETE namespace` to the
    namespace gone (namespace controller + collector running).
 """
@@ -128,6 +130,14 @@ async def run(count: int) -> None:
                 await _until(lambda: _gone(client, f"{sets}/fg"))
                 print(f"foreground: owner gone after its {count} dependents in "
                       f"{time.perf_counter() - started:.2f} s")  # fmt: skip
+
+                await _replicaset(client, "default", "or", count)
+                started = time.perf_counter()
+                await client.delete(f"{sets}/or", {"propagationPolicy": "Orphan"})
+                await _until(lambda: _gone(client, f"{sets}/or"))
+                print(f"orphan: owner gone after releasing its {count} dependents in "
+                      f"{time.perf_counter() - started:.2f} s")  # fmt: skip
+                await client.delete(pods)
 
                 namespaces = resource_path("", "v1", "namespaces")
                 for ns in ("base-ns", "doomed"):

@@ -73,6 +73,7 @@ NOT_SYNCED_RECHECK = 0.5
 SYNC_TIMEOUT = 30.0
 ABSENT_CACHE_SIZE = 10_000
 PATCH_ATTEMPTS = 3
+ORPHAN_PARALLELISM = 20
 
 
 @dataclass(frozen=True)
@@ -427,23 +428,36 @@ class GarbageCollector:
         if not self._synced():
             self.queue.add_after(Work("orphan", ref), NOT_SYNCED_RECHECK)
             return
-        for dependent in self.graph.dependents(ref.uid):
-            await self._release(dependent, ref.uid)
+        # In parallel, as kube's orphanDependents; all must succeed before the
+        # finalizer goes (a failure retries the whole item: released ones are no-ops).
+        limit = asyncio.Semaphore(ORPHAN_PARALLELISM)
+
+        async def release(dependent: ObjectRef) -> None:
+            async with limit:
+                await self._release(dependent, ref.uid)
+
+        async with asyncio.TaskGroup() as group:
+            for dependent in self.graph.dependents(ref.uid):
+                group.create_task(release(dependent))
         await self._remove_finalizer(ref, ORPHAN_FINALIZER)
 
     async def _release(self, dependent: ObjectRef, owner_uid: str) -> None:
-        """Patch the owner's reference out of one dependent (read live first)."""
+        """Patch the owner's reference out of one dependent: first as cached,
+        then as read live if the cache was behind (the patch tests the list)."""
+        current = self._cached(dependent)
         for attempt in range(PATCH_ATTEMPTS):
-            live = await self._live(dependent)
-            if live is None:
-                return
-            refs = live["metadata"].get("ownerReferences") or []
+            if current is None:
+                current = await self._live(dependent)
+                if current is None:
+                    return
+            refs = current["metadata"].get("ownerReferences") or []
             kept = without_owner(refs, owner_uid)
             if kept == refs:
                 return
             try:
-                await self._patch(dependent, owner_refs_patch(live, kept))
+                await self._patch(dependent, owner_refs_patch(current, kept))
                 return
             except ApiStatusError as err:
                 if err.code not in (409, 422) or attempt + 1 == PATCH_ATTEMPTS:
                     raise
+                current = None  # read it live and try again
