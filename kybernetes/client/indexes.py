@@ -38,6 +38,7 @@ def node_name(obj: Obj) -> list[str]:
 def uid(obj: Obj) -> list[str]:
     return [str((obj.get("metadata") or {}).get("uid", ""))]
 
+
 # One function object per index name: a shared informer refuses a second,
 # different function under a name it already has.
 namespace = namespace_index

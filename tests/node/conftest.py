@@ -32,3 +32,6 @@ def host_netns() -> Iterator[str]:
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+from tests.apiserver.conftest import cluster  # noqa: E402, F401 - the API server fixture, shared

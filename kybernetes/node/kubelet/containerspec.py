@@ -18,7 +18,8 @@ from typing import Any
 from kybernetes.api.quantity import int_value, milli_value, parse_quantity
 from kybernetes.node.runtime.spec import ContainerConfig, Mount, Resources
 
-__all__ = ["ConfigError", "build_env", "container_config", "expand", "needed_sources"]
+__all__ = ["ConfigError", "build_env", "container_config", "expand", "field_ref_value",
+           "needed_sources", "resource_ref_value"]  # fmt: skip
 
 Obj = dict[str, Any]
 Sources = Mapping[tuple[str, str], Mapping[str, str] | None]  # (kind, name) -> data, None: missing
@@ -58,7 +59,7 @@ def expand(text: str, env: Mapping[str, str]) -> str:
     return _VAR.sub(replace, text)
 
 
-def _field_ref(pod: Obj, path: str, pod_ip: str, host_ip: str) -> str:
+def field_ref_value(pod: Obj, path: str, pod_ip: str, host_ip: str) -> str:
     meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
     simple = {
         "metadata.name": meta.get("name", ""),
@@ -79,7 +80,7 @@ def _field_ref(pod: Obj, path: str, pod_ip: str, host_ip: str) -> str:
     raise ConfigError(f"unsupported fieldRef path {path!r}")
 
 
-def _resource_ref(container: Obj, ref: Obj, node_allocatable: Mapping[str, str]) -> str:
+def resource_ref_value(container: Obj, ref: Obj, node_allocatable: Mapping[str, str]) -> str:
     resource = str(ref.get("resource", ""))
     kind, _, name = resource.partition(".")
     resources = container.get("resources") or {}
@@ -141,10 +142,10 @@ def build_env(
             continue
         value: str | None = None
         if value_from.get("fieldRef"):
-            value = _field_ref(pod, str(value_from["fieldRef"].get("fieldPath", "")), pod_ip,
+            value = field_ref_value(pod, str(value_from["fieldRef"].get("fieldPath", "")), pod_ip,
                                host_ip)  # fmt: skip
         elif value_from.get("resourceFieldRef"):
-            value = _resource_ref(container, value_from["resourceFieldRef"],
+            value = resource_ref_value(container, value_from["resourceFieldRef"],
                                   node_allocatable or {})  # fmt: skip
         elif value_from.get("configMapKeyRef"):
             ref = value_from["configMapKeyRef"]

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import shutil
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -16,30 +15,9 @@ from kybernetes.node.network.commands import run
 from kybernetes.node.network.podnet import PodNetwork
 from kybernetes.node.runtime.runc import RuncRuntime
 from kybernetes.node.runtime.spec import ContainerConfig, SandboxPaths, oci_spec
+from tests.node.support.images import busybox_layers
 
 pytestmark = pytest.mark.root
-
-
-def busybox_layers(root: Path) -> list[str]:
-    """Two layers, base first: busybox with its applets, then a web root."""
-    busybox = shutil.which("busybox")
-    if busybox is None:
-        raise RuntimeError("busybox is not installed: run scripts/setup.sh (apt busybox-static)")
-    base = root / "layer-base"
-    (base / "bin").mkdir(parents=True)
-    shutil.copy(busybox, base / "bin" / "busybox")
-    subprocess.run([str(base / "bin" / "busybox"), "--install", "-s", str(base / "bin")],
-                   check=True)  # fmt: skip
-    for applet in (base / "bin").iterdir():  # --install links to the host path: relink inside
-        if applet.is_symlink():
-            applet.unlink()
-            applet.symlink_to("/bin/busybox")
-    for name in ("etc", "tmp", "proc", "sys", "dev"):
-        (base / name).mkdir()
-    web = root / "layer-web"
-    (web / "www").mkdir(parents=True)
-    (web / "www" / "index.html").write_text("hello from the pod\n")
-    return [str(base), str(web)]
 
 
 async def until_exited(runtime: RuncRuntime, container_id: str, timeout: float = 15) -> None:
