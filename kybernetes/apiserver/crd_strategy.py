@@ -23,12 +23,19 @@ class CustomResourceStrategy(Strategy):
         }
         self._has_status = has_status
 
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The version's structural schema (fieldValidation names what it prunes)."""
+        return self._schema
+
     def prepare_for_create(self, obj: Obj) -> None:
         if self._has_status:
             obj.pop("status", None)
 
     def default(self, obj: Obj) -> None:
         pruned = schema.prune(obj, self._schema, root=True)
+        if pruned is obj:
+            return  # a schema that keeps unknown fields returns the object itself
         obj.clear()
         obj.update(pruned)
 

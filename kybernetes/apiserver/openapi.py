@@ -5,11 +5,20 @@ path per resource whose PATCH operation names its group/version/kind and
 takes a `fieldValidation` parameter, kubectl leaves validation to the
 server (`fieldValidation=Strict`). The PATCH request body deliberately does
 not list `application/strategic-merge-patch+json`: kubectl would then
-compute apply patches from these schemas instead of its own built-in types.
+compute apply patches from these schemas, and warn and fall back whenever an
+object has a field they lack. Without it, kubectl (1.32 checked) computes a
+changed `apply` from the v2 document (openapi_v2.py: the same schemas, with
+the patch merge keys of kybernetes/api/patch/merge_keys.py), and without v2
+from its own built-in types; both give the same patch.
 
-The component schemas are only skeletons for now (kind, apiVersion and
-metadata; the rest open), so `kubectl explain` shows no field
-documentation yet.
+Built-in kinds get their real schemas, with every type they reach, from
+`BuiltinSchemas` (openapi_source.py, derived from the official client's
+models), so `kubectl explain` prints field documentation. Custom resources
+(and built-ins when no schemas could be built) keep skeleton schemas
+(kind, apiVersion and metadata; the rest open). A document is encoded
+once per (group/version, kinds, schemas) and its hash kept with it: the
+index, which names every document's hash, is asked for on every
+`kubectl apply`.
 """
 
 from __future__ import annotations
@@ -19,9 +28,10 @@ from typing import Any
 
 import orjson
 
+from kybernetes.apiserver.openapi_source import EMPTY, BuiltinSchemas
 from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
 
-__all__ = ["document_path", "group_version_document", "index"]
+__all__ = ["document_bytes", "document_path", "group_version_document", "index"]
 
 _FIELD_VALIDATION = {
     "name": "fieldValidation",
@@ -47,9 +57,41 @@ def document_path(group: str, version: str) -> str:
     return f"api/{version}" if not group else f"apis/{group}/{version}"
 
 
-def _schema_name(rt: ResourceType) -> str:
+def _schema_name(rt: ResourceType, schemas: BuiltinSchemas = EMPTY) -> str:
+    built = schemas.kind_schema(rt.group, rt.version, rt.kind)
+    if built is not None:
+        return built
     group = rt.group or "core"
     return f"io.k8s.api.{group}.{rt.version}.{rt.kind}"
+
+
+def _closure(schemas: dict[str, Any], roots: list[str]) -> dict[str, Any]:
+    """The named schemas and every schema they reference, in a stable order."""
+    found: dict[str, Any] = {}
+    stack = list(reversed(roots))
+    while stack:
+        name = stack.pop()
+        if name in found or name not in schemas:
+            continue
+        found[name] = schemas[name]
+        refs = _refs(schemas[name])
+        stack.extend(sorted(refs - found.keys(), reverse=True))
+    return dict(sorted(found.items()))
+
+
+def _refs(schema: Any) -> set[str]:
+    out: set[str] = set()
+    todo = [schema]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+                out.add(ref.rsplit("/", 1)[1])
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+    return out
 
 
 def _gvk(rt: ResourceType) -> dict[str, str]:
@@ -74,8 +116,8 @@ def _object_schema(rt: ResourceType) -> dict[str, Any]:
     }
 
 
-def _item_operations(rt: ResourceType) -> dict[str, Any]:
-    ref = {"$ref": f"#/components/schemas/{_schema_name(rt)}"}
+def _item_operations(rt: ResourceType, name: str) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{name}"}
     body = {"content": {"application/json": {"schema": ref}}}
     answer = {"200": {"description": "OK", "content": {"application/json": {"schema": ref}}}}
     params = [_FIELD_VALIDATION, _DRY_RUN, _FIELD_MANAGER]
@@ -99,8 +141,8 @@ def _item_operations(rt: ResourceType) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _collection_operations(rt: ResourceType) -> dict[str, Any]:
-    ref = {"$ref": f"#/components/schemas/{_schema_name(rt)}"}
+def _collection_operations(rt: ResourceType, name: str) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{name}"}
     return {
         "post": {
             "requestBody": {"content": {"application/json": {"schema": ref}}},
@@ -114,29 +156,57 @@ def _collection_operations(rt: ResourceType) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def group_version_document(registry: ResourceRegistry, group: str, version: str) -> dict[str, Any]:
+def group_version_document(
+    registry: ResourceRegistry, group: str, version: str, schemas: BuiltinSchemas = EMPTY
+) -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    schemas: dict[str, Any] = {}
+    components: dict[str, Any] = {}
+    built: list[str] = []
     for rt in registry.in_group_version(group, version):
+        name = _schema_name(rt, schemas)
         item = rt.path("{namespace}", "{name}") if rt.namespaced else rt.path(name="{name}")
         collection = rt.path("{namespace}") if rt.namespaced else rt.path()
-        paths[item] = _item_operations(rt)
-        paths[collection] = _collection_operations(rt)
-        schemas[_schema_name(rt)] = _object_schema(rt)
+        paths[item] = _item_operations(rt, name)
+        paths[collection] = _collection_operations(rt, name)
+        if name in schemas.schemas:
+            built.append(name)
+        else:
+            components[name] = _object_schema(rt)
+    components.update(_closure(schemas.schemas, built))
     return {
         "openapi": "3.0.0",
         "info": {"title": "Kybernetes", "version": "v1.32.4"},
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": {"schemas": components},
     }
 
 
-def index(registry: ResourceRegistry) -> dict[str, Any]:
+_Key = tuple[str, str, tuple[ResourceType, ...], int]
+# Encoded documents and their hashes. Bounded: custom resources come and go.
+_DOCUMENTS: dict[_Key, tuple[bytes, str]] = {}
+_MAX_DOCUMENTS = 256
+
+
+def document_bytes(
+    registry: ResourceRegistry, group: str, version: str, schemas: BuiltinSchemas = EMPTY
+) -> tuple[bytes, str]:
+    """The encoded document of a group/version and its hash, built once."""
+    key = (group, version, tuple(registry.in_group_version(group, version)), id(schemas))
+    cached = _DOCUMENTS.get(key)
+    if cached is None:
+        body = orjson.dumps(group_version_document(registry, group, version, schemas))
+        cached = (body, hashlib.sha512(body).hexdigest()[:64].upper())
+        if len(_DOCUMENTS) >= _MAX_DOCUMENTS:
+            _DOCUMENTS.clear()
+        _DOCUMENTS[key] = cached
+    return cached
+
+
+def index(registry: ResourceRegistry, schemas: BuiltinSchemas = EMPTY) -> dict[str, Any]:
     paths = {}
     for group, versions in registry.groups():
         for version in versions:
-            doc = group_version_document(registry, group, version)
-            digest = hashlib.sha512(orjson.dumps(doc)).hexdigest()[:64].upper()
+            _, digest = document_bytes(registry, group, version, schemas)
             path = document_path(group, version)
             paths[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest}"}
     return {"paths": paths}

@@ -116,6 +116,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
        sub=["status", "scale"]),
     _t("apps", "v1", "DaemonSet", "daemonsets", short=["ds"], all_category=True,
        sub=["status"]),
+    _t("apps", "v1", "ControllerRevision", "controllerrevisions"),
     _t("batch", "v1", "Job", "jobs", all_category=True, sub=["status"]),
     _t("batch", "v1", "CronJob", "cronjobs", short=["cj"], all_category=True, sub=["status"]),
     _t("networking.k8s.io", "v1", "Ingress", "ingresses", short=["ing"], sub=["status"]),

@@ -20,6 +20,7 @@ from kybernetes.apiserver.allocators import NodePorts, ServiceIPs
 from kybernetes.apiserver.auth import AllowAll, Authenticator
 from kybernetes.apiserver.http import ApiContext, make_app
 from kybernetes.apiserver.pki import ClusterPKI
+from kybernetes.apiserver.podlogs import KubeletConnector
 from kybernetes.apiserver.resources import ResourceRegistry, builtin_registry
 from kybernetes.apiserver.rest import Rest
 from kybernetes.apiserver.storage import ObjectStorage
@@ -41,11 +42,14 @@ class ApiServer:
     registry: ResourceRegistry
     url: str
     cache: CachingStore
+    kubelets: KubeletConnector | None = None
 
     async def stop(self) -> None:
         """Stop serving; the store given to start_apiserver stays open."""
         await self.runner.cleanup()
         await self.cache.stop_caching()
+        if self.kubelets is not None:
+            await self.kubelets.close()
 
 
 async def _ensure(rest: Rest, plural: str, namespace: str, obj: dict[str, Any]) -> None:
@@ -147,6 +151,8 @@ async def start_apiserver(
         authorizer=AllowAll(),
         server_address=f"{host}:{port}",
         ready=ready.is_set,
+        # The admin identity (system:masters) is what kubelets accept from us.
+        kubelets=KubeletConnector(pki.admin_cert_pem, pki.admin_key_pem),
     )
     runner = web.AppRunner(make_app(ctx), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
     try:
@@ -163,4 +169,5 @@ async def start_apiserver(
     ctx.server_address = f"{bound_host}:{bound_port}"
     await publish_api_endpoints(rest, advertise_address, bound_port)
     ready.set()
-    return ApiServer(runner, rest, registry, f"https://{bound_host}:{bound_port}", cache)
+    return ApiServer(runner, rest, registry, f"https://{bound_host}:{bound_port}", cache,
+                     ctx.kubelets)  # fmt: skip

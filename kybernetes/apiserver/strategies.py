@@ -12,6 +12,7 @@ from kybernetes.apiserver.strategy import (
     Strategy,
 )
 from kybernetes.apiserver.workloads import (
+    ControllerRevisionStrategy,
     CronJobStrategy,
     DaemonSetStrategy,
     DeploymentStrategy,
@@ -32,6 +33,7 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("apps", "ReplicaSet"): ReplicaSetStrategy(),
     ("apps", "StatefulSet"): StatefulSetStrategy(),
     ("apps", "DaemonSet"): DaemonSetStrategy(),
+    ("apps", "ControllerRevision"): ControllerRevisionStrategy(),
     ("batch", "Job"): JobStrategy(),
     ("batch", "CronJob"): CronJobStrategy(),
     ("apiextensions.k8s.io", "CustomResourceDefinition"): CrdStrategy(),

@@ -15,9 +15,10 @@ from typing import Any
 from kybernetes.api import selectors
 from kybernetes.apiserver.errors import Cause
 from kybernetes.apiserver.objects import Obj
-from kybernetes.apiserver.strategy import ResetStatus, default_pod_spec
+from kybernetes.apiserver.strategy import ResetStatus, Strategy, default_pod_spec
 
 __all__ = [
+    "ControllerRevisionStrategy",
     "CronJobStrategy",
     "DaemonSetStrategy",
     "DeploymentStrategy",
@@ -173,6 +174,26 @@ class DaemonSetStrategy(_AppsStrategy):
         if not isinstance(spec, dict):
             return [Cause("spec", "FieldValueRequired", "Required value")]
         return _validate_template(spec, "spec") + _validate_selector(spec, "spec")
+
+
+class ControllerRevisionStrategy(Strategy):
+    """A ControllerRevision is a snapshot: its `data` never changes once written
+    (apps' controllerrevision strategy); only its revision number moves on."""
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        revision = obj.get("revision")
+        if not isinstance(revision, int) or isinstance(revision, bool) or revision < 0:
+            message = f"Invalid value: {revision}: must be greater than or equal to 0"
+            return [Cause("revision", "FieldValueInvalid", message)]
+        if obj.get("data") is None:
+            return [Cause("data", "FieldValueRequired", "Required value: data is mandatory")]
+        return []
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        causes = self.validate(new)
+        if new.get("data") != old.get("data"):
+            causes.append(Cause("data", "FieldValueInvalid", "Invalid value: field is immutable"))
+        return causes
 
 
 def _default_job_spec(spec: dict[str, Any]) -> None:

@@ -86,6 +86,7 @@ class ApiClient:
         self.server = server.rstrip("/")
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.ca_pem: bytes = b""  # the cluster CA, when the kubeconfig names one
         self._own_session = session is None
         self._session = session or aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=100),
@@ -103,7 +104,12 @@ class ApiClient:
         # The key must be a file for the ssl module; it lives only while loading.
         with tempfile.TemporaryDirectory(prefix="kyb-client-") as scratch:
             context_ = _ssl_from_kubeconfig(cluster, user, Path(scratch))
-        return cls(cluster["server"], ssl_context=context_, token=str(user.get("token") or ""))
+        client = cls(cluster["server"], ssl_context=context_, token=str(user.get("token") or ""))
+        if cluster.get("certificate-authority-data"):
+            client.ca_pem = base64.b64decode(cluster["certificate-authority-data"])
+        elif cluster.get("certificate-authority"):
+            client.ca_pem = Path(cluster["certificate-authority"]).read_bytes()
+        return client
 
     async def close(self) -> None:
         if self._own_session:

@@ -16,11 +16,13 @@ from typing import Protocol
 from kybernetes.client.factory import InformerFactory
 from kybernetes.client.leaderelection import LeaderElector, LeaseConfig
 from kybernetes.client.rest import ApiClient
+from kybernetes.controllers.daemonset import DaemonSetController
 from kybernetes.controllers.deployment import DeploymentController
 from kybernetes.controllers.endpoints import EndpointsController
 from kybernetes.controllers.endpointslice import EndpointSliceController
 from kybernetes.controllers.endpointslicemirroring import EndpointSliceMirroringController
 from kybernetes.controllers.replicaset import ReplicaSetController
+from kybernetes.controllers.statefulset import StatefulSetController
 
 __all__ = ["run_controller_manager"]
 
@@ -41,6 +43,8 @@ CONTROLLERS: tuple[Callable[[InformerFactory], Controller], ...] = (
     EndpointsController,
     EndpointSliceController,
     EndpointSliceMirroringController,
+    DaemonSetController,
+    StatefulSetController,
 )
 
 

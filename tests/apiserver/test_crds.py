@@ -62,7 +62,11 @@ async def test_crd_lifecycle_with_kubectl(cluster: Cluster) -> None:
                           "crd/crontabs.stable.example.com")  # fmt: skip
     assert "crontabs" in await cluster.kubectl("api-resources", "--api-group=stable.example.com")
 
-    await cluster.kubectl("apply", "-f", "-", stdin=json.dumps(CRONTAB))
+    # kubectl's default (fieldValidation=Strict) refuses the unknown field, as
+    # kube-apiserver does; with --validate=false it is pruned instead.
+    refused = await cluster.kubectl("apply", "-f", "-", stdin=json.dumps(CRONTAB), check=False)
+    assert 'strict decoding error: unknown field "spec.unknown"' in refused
+    await cluster.kubectl("apply", "-f", "-", "--validate=false", stdin=json.dumps(CRONTAB))
     out = await cluster.kubectl("get", "ct")
     assert out.splitlines()[0].split() == ["NAME", "SPEC", "REPLICAS"]
     assert out.splitlines()[1].split()[:2] == ["nightly", "*"]

@@ -763,20 +763,43 @@ async def test_deep_yaml_is_400_not_500(api: Api, depth: int) -> None:
     assert_status(reply, 400, "BadRequest")
 
 
+async def _open_kind(api: Api) -> str:
+    """The collection of a custom resource kind `Deep` that keeps unknown fields.
+
+    Built-in kinds drop the fields their schema lacks, as kube-apiserver does;
+    tests that need an arbitrary field to reach the store use this kind.
+    """
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "deeps.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+                 "names": {"plural": "deeps", "singular": "deep", "kind": "Deep"},
+                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                     "openAPIV3Schema": {"type": "object",
+                                         "x-kubernetes-preserve-unknown-fields": True}}}]},
+    }  # fmt: skip
+    reply = await api.call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    assert reply.status == 201, reply.body[:300]
+    return "/apis/example.com/v1/namespaces/default/deeps"
+
+
 async def test_the_deepest_allowed_object_works_everywhere(api: Api) -> None:
     """An object at the depth limit goes through every path that copies,
     patches or encodes it: none may hit a recursion limit (a 500).
 
-    The deep part is a field ConfigMap does not have: kube-apiserver would
-    drop it, we keep unknown fields, so it reaches every code path.
+    The deep part is a field of a custom resource that keeps unknown fields
+    (a built-in kind drops fields its schema lacks), so it reaches every
+    code path.
     """
+    deeps = await _open_kind(api)
     deep = _nested(MAX_DEPTH - 1)  # one level less: it is a field of the object
-    reply = await api.call("POST", CMS, {"metadata": {"name": "deep"}, "x": deep})
+    reply = await api.call("POST", deeps, {"apiVersion": "example.com/v1", "kind": "Deep",
+                                         "metadata": {"name": "deep"}, "x": deep})  # fmt: skip
     assert reply.status == 201, reply.body[:300]
     assert reply.json()["x"] == deep
     table = "application/json;as=Table;v=v1;g=meta.k8s.io"
-    for path, accept in ((f"{CMS}/deep", "application/yaml"), (f"{CMS}/deep", table),
-                         (CMS, JSON), (CMS, table)):  # fmt: skip
+    for path, accept in ((f"{deeps}/deep", "application/yaml"), (f"{deeps}/deep", table),
+                         (deeps, JSON), (deeps, table)):  # fmt: skip
         reply = await api.call("GET", path, headers={"Accept": accept})
         assert reply.status == 200, (path, accept, reply.body[:300])
     for ctype, patch in (
@@ -788,13 +811,15 @@ async def test_the_deepest_allowed_object_works_everywhere(api: Api) -> None:
         ),
         ("application/strategic-merge-patch+json", {"x": deep}),
     ):
-        reply = await api.call("PATCH", f"{CMS}/deep", patch, content_type=ctype)
+        reply = await api.call("PATCH", f"{deeps}/deep", patch, content_type=ctype)
         assert reply.status == 200, (ctype, reply.body[:300])
     # One level more, made by a patch: refused as the patched object is.
     grow = [{"op": "add", "path": "/x/0/k/0", "value": _nested(MAX_DEPTH - 2)}]
-    reply = await api.call("PATCH", f"{CMS}/deep", grow, content_type="application/json-patch+json")
+    reply = await api.call(
+        "PATCH", f"{deeps}/deep", grow, content_type="application/json-patch+json"
+    )
     assert_status(reply, 422, "Invalid")
-    reply = await api.call("GET", f"{CMS}?watch=true&timeoutSeconds=1", timeout=10)
+    reply = await api.call("GET", f"{deeps}?watch=true&timeoutSeconds=1", timeout=10)
     assert reply.status == 200
     assert json.loads(reply.body.splitlines()[0])["object"]["x"] == deep
 
@@ -848,11 +873,13 @@ async def test_yaml_that_is_not_json_is_400(api: Api, body: str) -> None:
 
 async def test_yaml_becomes_json_as_in_kubernetes(api: Api) -> None:
     body = (
+        "apiVersion: example.com/v1\nkind: Deep\n"
         "metadata: {name: ts, annotations: {when: 2024-01-02}}\n"
         "data: {d: 2001-12-14, 1: one, 1.5: float-key, false: bool-key}\n"
         "big: 123456789012345678901234567890\n"
     )
-    reply = await api.call("POST", CMS, body, content_type="application/yaml")
+    # `big` is no ConfigMap field: a kind that keeps unknown fields stores it.
+    reply = await api.call("POST", await _open_kind(api), body, content_type="application/yaml")
     assert reply.status == 201, reply.body
     created = reply.json()
     assert created["metadata"]["annotations"] == {"when": "2024-01-02"}  # not a date

@@ -7,12 +7,10 @@ directly, found on PATH or beside the dispatcher; a version that is not
 installed is skipped with the path searched.
 
 kubectl 1.27 and 1.28 decide how to validate `create -f` and `apply -f`
-from the OpenAPI v2 document (`/openapi/v2`), which the server does not
-serve (it serves OpenAPI v3, what 1.29+ read): with their default
-`--validate=strict` they stop at that 404. The smoke run passes
-`--validate=false` to those two only, and
-`test_old_kubectl_validates_against_openapi_v2` records the gap as a strict
-xfail, so it flips to a failure the day `/openapi/v2` is served.
+from the OpenAPI v2 document (`/openapi/v2`, protobuf only), where 1.29+
+read OpenAPI v3; `test_old_kubectl_validates_against_openapi_v2` checks
+that they validate on the server (an unknown field is refused) and that
+their `explain` works.
 """
 
 from __future__ import annotations
@@ -29,8 +27,8 @@ import pytest
 from tests.apiserver.conftest import Cluster
 
 VERSIONS = ("1.27", "1.28", "1.29", "1.30", "1.31", "1.32", "1.33")
-# Found by running each binary with -v=6: these GET /openapi/v2 (and then
-# /swagger-2.0.0.pb-v1) before create/apply, and fail on the 404.
+# Found by running each binary with -v=6: these GET /openapi/v2 before
+# create/apply (and, on a 404, /swagger-2.0.0.pb-v1, then fail).
 NEED_OPENAPI_V2 = frozenset({"1.27", "1.28"})
 SERVER_MINOR = "32"
 
@@ -122,7 +120,6 @@ def _kubectl(version: str, cluster: Cluster) -> Kubectl:
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_smoke(version: str, cluster: Cluster) -> None:
     kubectl = _kubectl(version, cluster)
-    validate = ["--validate=false"] if version in NEED_OPENAPI_V2 else []
 
     # 1.27-1.30 warn about the version skew on stderr; stdout stays JSON.
     versions = json.loads(await kubectl("version", "-o", "json"))
@@ -144,16 +141,16 @@ async def test_smoke(version: str, cluster: Cluster) -> None:
     assert "IP" in wide[0].split() and "NODE" in wide[0].split()
     assert wide[1].split()[:4] == ["web", "0/1", "Pending", "0"]
 
-    created = await kubectl("create", "-f", "-", *validate, stdin=CONFIGMAP)
+    created = await kubectl("create", "-f", "-", stdin=CONFIGMAP)
     assert "configmap/settings created" in created
     configmap = json.loads(await kubectl("get", "cm", "settings", "-o", "json"))
     assert configmap["data"] == {"color": "blue"}
 
     first = DEPLOYMENT.replace("IMAGE", "nginx:1.27")
-    assert "created" in await kubectl("apply", "-f", "-", *validate, stdin=first)
-    assert "unchanged" in await kubectl("apply", "-f", "-", *validate, stdin=first)
+    assert "created" in await kubectl("apply", "-f", "-", stdin=first)
+    assert "unchanged" in await kubectl("apply", "-f", "-", stdin=first)
     changed = DEPLOYMENT.replace("IMAGE", "nginx:1.28")
-    assert "configured" in await kubectl("apply", "-f", "-", *validate, stdin=changed)
+    assert "configured" in await kubectl("apply", "-f", "-", stdin=changed)
 
     await kubectl("label", "deploy", "web", "tier=frontend")
     patch = '{"metadata":{"annotations":{"smoke":"' + version + '"}}}'
@@ -177,22 +174,12 @@ async def test_smoke(version: str, cluster: Cluster) -> None:
     assert "configmap/settings" not in left
 
 
-@pytest.mark.parametrize(
-    "version",
-    [
-        pytest.param(
-            version,
-            marks=pytest.mark.xfail(
-                raises=AssertionError,
-                strict=True,
-                reason=f"kubectl {version} validates create/apply via GET /openapi/v2, "
-                "which the server does not serve (404: 'the server could not find the "
-                "requested resource'); it serves /openapi/v3 only",
-            ),
-        )
-        for version in sorted(NEED_OPENAPI_V2)
-    ],
-)
+@pytest.mark.parametrize("version", sorted(NEED_OPENAPI_V2))
 async def test_old_kubectl_validates_against_openapi_v2(version: str, cluster: Cluster) -> None:
     kubectl = _kubectl(version, cluster)
     assert "configmap/settings created" in await kubectl("create", "-f", "-", stdin=CONFIGMAP)
+    unknown = CONFIGMAP.replace("data:", "colour: red\ndata:").replace("settings", "other")
+    refused = await kubectl("create", "-f", "-", stdin=unknown, check=False)
+    assert 'strict decoding error: unknown field "colour"' in refused
+    explained = await kubectl("explain", "deployment.spec.template.spec.containers.image")
+    assert "Container image name." in explained

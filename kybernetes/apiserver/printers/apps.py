@@ -69,6 +69,18 @@ SELECTOR = Column(
     description="The label selector of the pods.",
 )
 
+
+def _revision_controller(obj: Obj, _: Now) -> str:
+    """`daemonset.apps/fluentd`: the controller as kind.group/name, <none> when orphaned."""
+    for ref in get(obj, "metadata", "ownerReferences", default=None) or []:
+        if ref.get("controller"):
+            group = str(ref.get("apiVersion", "")).rpartition("/")[0]
+            kind = str(ref.get("kind", "")).lower()
+            kind = f"{kind}.{group}" if group else kind
+            return f"{kind}/{ref.get('name', '')}"
+    return "<none>"
+
+
 COLUMNS = {
     ("apps", "Deployment"): [
         NAME,
@@ -112,5 +124,13 @@ COLUMNS = {
             get(o, "spec", "template", "spec", "nodeSelector")),
                description="The template's node selector."),
         AGE, CONTAINERS, IMAGES, SELECTOR,
+    ],
+    ("apps", "ControllerRevision"): [
+        NAME,
+        Column("Controller", _revision_controller,
+               description="The object whose history this revision is."),
+        Column("Revision", lambda o, _: int(get(o, "revision", default=0)), type="integer",
+               description="The revision number."),
+        AGE,
     ],
 }  # fmt: skip

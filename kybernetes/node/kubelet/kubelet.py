@@ -30,6 +30,7 @@ from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
 from kybernetes.node.kubelet.machine import node_conditions, node_object, read_machine
 from kybernetes.node.kubelet.podworker import ImageService, PodWorker
 from kybernetes.node.kubelet.restarts import CrashLoopBackoff
+from kybernetes.node.kubelet.server import KubeletServer, LogSource, serving_certificate
 from kybernetes.node.network.podnet import PodNetwork
 from kybernetes.node.runtime.runc import RuncRuntime
 from kybernetes.util.tasks import cancel_and_wait
@@ -44,6 +45,7 @@ RENEW_EVERY = 10.0
 STATUS_EVERY = 60.0
 BUSY_RESYNC = 0.5  # a pod with containers coming up is looked at this often
 STEADY_RESYNC = 10.0
+KUBELET_PORT = 10250
 
 
 def _utc() -> datetime.datetime:
@@ -63,6 +65,7 @@ class Kubelet:
         control_plane: bool = False,
         renew_every: float = RENEW_EVERY,
         backoff: CrashLoopBackoff | None = None,
+        listen: tuple[str, int] = ("0.0.0.0", KUBELET_PORT),
         now: Callable[[], datetime.datetime] = _utc,
     ) -> None:
         self._client = client
@@ -83,14 +86,18 @@ class Kubelet:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._runtime_version = ""
+        self._listen = listen
+        self.server: KubeletServer | None = None
 
     # -- the node -----------------------------------------------------------------
 
     async def _machine_node(self) -> Obj:
         machine = await asyncio.to_thread(read_machine, self.data_dir, (self.host_ip,),
                                           self.node_name)  # fmt: skip
+        port = self.server.port if self.server else KUBELET_PORT
         return node_object(self.node_name, machine, runtime_version=self._runtime_version,
-                           now=self._now(), control_plane=self._control_plane)  # fmt: skip
+                           now=self._now(), control_plane=self._control_plane,
+                           kubelet_port=port)  # fmt: skip
 
     async def register(self) -> Obj:
         """Create the Node, or update the one a previous run registered."""
@@ -115,8 +122,10 @@ class Kubelet:
     async def _write_node_status(self, node: Obj) -> Obj:
         machine = await asyncio.to_thread(read_machine, self.data_dir, (self.host_ip,),
                                           self.node_name)  # fmt: skip
+        port = self.server.port if self.server else KUBELET_PORT
         fresh = node_object(self.node_name, machine, runtime_version=self._runtime_version,
-                            now=self._now(), control_plane=self._control_plane)  # fmt: skip
+                            now=self._now(), control_plane=self._control_plane,
+                            kubelet_port=port)  # fmt: skip
         previous = (node.get("status") or {}).get("conditions")
         conditions = node_conditions(machine, ready=True, now=self._now(), previous=previous)
         status = {**fresh["status"], "conditions": conditions}
@@ -179,6 +188,7 @@ class Kubelet:
     async def run(self) -> None:
         """Register, heartbeat and run pods until cancelled."""
         self._runtime_version = f"runc://{await self.runtime.version()}"
+        await self._serve()
         await self.register()
         heartbeat = asyncio.create_task(self._heartbeat(), name="kyb-kubelet-heartbeat")
         writer = asyncio.create_task(self.events.run(), name="kyb-kubelet-events")
@@ -200,6 +210,32 @@ class Kubelet:
                 await cancel_and_wait(task)
             await cancel_and_wait(heartbeat)
             await cancel_and_wait(writer)
+            if self.server is not None:
+                await self.server.stop()
+
+    async def _serve(self) -> None:
+        """The kubelet API (logs), with a self-signed certificate, for the API server."""
+        cert, key = await asyncio.to_thread(serving_certificate, self.data_dir / "pki",
+                                            self.node_name, [self.host_ip])  # fmt: skip
+        self.server = KubeletServer(locate=self._log_source, client_ca_pem=self._client.ca_pem,
+                                    cert=cert, key=key)  # fmt: skip
+        await self.server.start(*self._listen)
+
+    def _log_source(self, namespace: str, name: str, container: str,
+                    previous: bool) -> LogSource | None:  # fmt: skip
+        pod = self.pods.get(f"{namespace}/{name}")
+        if pod is None:
+            return None
+        record = self._worker(str(pod["metadata"]["uid"])).record
+        attempts = record.attempts.get(container) or []
+        index = -2 if previous else -1
+        if len(attempts) < -index:
+            return None
+        container_id = attempts[index].container_id
+        return LogSource(
+            self.runtime.log_path(container_id),
+            lambda: self.runtime.exit_status(container_id) is not None,
+        )
 
     def _pod_event(self, pod: Obj) -> None:
         uid = str(pod["metadata"].get("uid", ""))
@@ -220,6 +256,28 @@ class Kubelet:
             if uid not in known:
                 log.info("node %s: cleaning up pod %s, gone from the API", self.node_name, uid)
                 await self._worker(uid).cleanup()
+
+    async def remove_all_pods(self) -> None:
+        """Kill and remove every pod this node has on disk (`kyb delete`, tests).
+
+        Containers outlive a stopped kubelet on purpose; this is the one way to
+        take them down with nothing left behind.
+        """
+        pods_dir = self.data_dir / "kubelet" / "pods"
+        if self.network is None:
+            node = await self._client.get(resource_path("", "v1", "nodes", name=self.node_name))
+            cidr = str((node.get("spec") or {}).get("podCIDR") or "")
+            if not cidr:
+                return  # no network was ever set up: no pod can have started
+            self.network = PodNetwork(cidr=cidr, state_dir=self.data_dir / "network",
+                                      host_netns=self._host_netns)  # fmt: skip
+        uids = await asyncio.to_thread(
+            lambda: [p.name for p in pods_dir.iterdir()] if pods_dir.is_dir() else []
+        )
+        for uid in uids:
+            worker = self._worker(uid)
+            await worker.kill_all()
+            await worker.cleanup()
 
     def _worker(self, uid: str) -> PodWorker:
         assert self.network is not None

@@ -286,6 +286,10 @@ class PodWorker:
             self._event(pod, "Warning", "Failed", f"Error: {err}")
             return False
         config = container_config(pod, container, image.config, env=env, mounts=mounts)
+        # Remembered before it exists, so that a crash right after leaves nothing unknown.
+        attempts.append(Attempt(container_id, number, str(container.get("image", "")),
+                                image.image_id))  # fmt: skip
+        await self._save()
         try:
             spec = oci_spec(config, sandbox, container_id=container_id)
             await self._runtime.create(container_id, spec=spec, layers=list(image.layers))
@@ -293,11 +297,10 @@ class PodWorker:
             self._waiting[name] = {"reason": "CreateContainerError", "message": str(err)}
             self._event(pod, "Warning", "Failed", f"Error: {err}")
             await self._runtime.delete(container_id)
+            attempts.pop()
+            await self._save()
             return False
         self._event(pod, "Normal", "Created", f"Created container {name}")
-        attempts.append(Attempt(container_id, number, str(container.get("image", "")),
-                                image.image_id))  # fmt: skip
-        await self._save()
         await self._runtime.start(container_id)
         attempts[-1].started_at = self._now()
         await self._save()
@@ -473,11 +476,22 @@ class PodWorker:
                 return  # runc no longer knows it
             await asyncio.sleep(0.05)
 
-    async def cleanup(self) -> None:
-        """Remove every trace of the pod: containers, sandbox, network, state."""
+    async def kill_all(self) -> None:
+        """SIGKILL whatever of the pod still runs (the node is being taken down)."""
         for attempts in self.record.attempts.values():
             for attempt in attempts:
-                await self._runtime.delete(attempt.container_id)
+                if self._runtime.exit_status(attempt.container_id) is None:
+                    await self._runtime.kill(attempt.container_id, "KILL")
+                    await self._wait_exit(attempt.container_id, time.monotonic() + 10)
+
+    async def cleanup(self) -> None:
+        """Remove every trace of the pod: containers, sandbox, network, state."""
+        known = {a.container_id for runs in self.record.attempts.values() for a in runs}
+        # Also any container of this pod the record missed (a crash mid-create).
+        known |= {c for c in await self._runtime.containers() if c.startswith(f"{self.uid}-")}
+        for container_id in sorted(known):
+            await self._runtime.kill(container_id, "KILL")
+            await self._runtime.delete(container_id)
         await self._volumes.teardown()
         await self._runtime.remove_sandbox(self.uid)
         await self._network.teardown(self.uid)

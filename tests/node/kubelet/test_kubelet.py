@@ -30,7 +30,11 @@ PODS = resource_path("", "v1", "pods", "default")
 FETCH = """
 import socket, sys
 c = socket.create_connection((sys.argv[1], 8080), timeout=5)
-c.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n"); print(c.recv(4096).decode().split("\\r\\n\\r\\n")[-1])
+c.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+reply = b""
+while chunk := c.recv(4096):
+    reply += chunk
+print(reply.decode().split("\\r\\n\\r\\n", 1)[-1])
 """
 
 
@@ -47,9 +51,12 @@ async def node(
     layers = tuple(busybox_layers(tmp_path / "image"))
     images = LocalImages({"busybox": PulledImage("busybox", "sha256:busybox-test", layers, {})})
     async with ApiClient.from_kubeconfig(cluster.kubeconfig) as client:
+        # The node's address is loopback here, so that the API server can reach the
+        # kubelet's port for logs; the pods live in the isolated host namespace.
         kubelet = Kubelet(client, node_name=NODE, data_dir=tmp_path / "node",
-                          host_ip="198.18.0.10", images=images, host_netns=host_netns,
-                          backoff=CrashLoopBackoff(initial=0.5, maximum=1))  # fmt: skip
+                          host_ip="127.0.0.1", images=images, host_netns=host_netns,
+                          backoff=CrashLoopBackoff(initial=0.5, maximum=1),
+                          listen=("127.0.0.1", 0))  # fmt: skip
         task = asyncio.create_task(kubelet.run())
 
         async def registered() -> bool:
@@ -65,6 +72,8 @@ async def node(
             yield kubelet, client
         finally:
             await cancel_and_wait(task)
+            await kubelet.remove_all_pods()
+            assert await kubelet.runtime.containers() == []
 
 
 def pod(name: str, containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
@@ -96,7 +105,7 @@ async def test_a_pod_runs_serves_and_is_deleted_cleanly(
 
     await until(running)
     status = (await get_pod(client, "web"))["status"]
-    assert status["podIP"].startswith("10.244.3.") and status["hostIP"] == "198.18.0.10"
+    assert status["podIP"].startswith("10.244.3.") and status["hostIP"] == "127.0.0.1"
     container = status["containerStatuses"][0]
     assert container["ready"] and container["containerID"].startswith("runc://")
     assert "running" in container["state"] and container["restartCount"] == 0
@@ -227,3 +236,32 @@ async def test_a_missing_volume_source_holds_the_pod(
     status = (await get_pod(client, "blocked"))["status"]
     assert status["phase"] == "Pending"
     assert status["containerStatuses"][0]["state"]["waiting"]["reason"] == "ContainerCreating"
+
+
+async def test_kubectl_logs_reads_through_the_kubelet(
+    cluster: Cluster, node: tuple[Kubelet, ApiClient]
+) -> None:
+    _, client = node
+    script = "echo first; sleep 0.2; echo second >&2; sleep 0.5; echo third; sleep 30"
+    await client.create(PODS, pod("talker", [
+        {"name": "talker", "image": "busybox", "command": ["sh", "-c", script]},
+        {"name": "quiet", "image": "busybox", "command": ["sleep", "30"]},
+    ]))  # fmt: skip
+
+    async def talked() -> bool:
+        out = await cluster.kubectl("logs", "talker", "-c", "talker", check=False)
+        return "third" in out
+
+    await until(talked)
+    out = await cluster.kubectl("logs", "talker", "-c", "talker")
+    assert out.splitlines() == ["first", "second", "third"]
+    tail = await cluster.kubectl("logs", "talker", "-c", "talker", "--tail=1", "--timestamps")
+    assert tail.rstrip().endswith("Z third") and tail.count("\n") == 1
+    # A raw API call without a container names the choices, as Kubernetes does.
+    error = await cluster.kubectl("get", "--raw", "/api/v1/namespaces/default/pods/talker/log",
+                                  check=False)  # fmt: skip
+    assert (
+        "a container name must be specified for pod talker, choose one of: [talker quiet]" in error
+    )
+    previous = await cluster.kubectl("logs", "talker", "-c", "talker", "--previous", check=False)
+    assert 'previous terminated container "talker" in pod "talker" not found' in previous

@@ -1,0 +1,145 @@
+"""fieldValidation at the HTTP edge: the request-side glue of openapi_fields.py.
+
+Built-in kinds are checked against the OpenAPI schemas (and their unknown
+fields dropped here); custom resources against their structural schema
+(which their strategy prunes by anyway).
+
+The checks are pure functions of a body and the schemas; what a request
+adds is the directive (`fieldValidation`, Warn when absent), the body's
+raw JSON bytes (kept by `keep_raw_json` as the body is read, for repeated
+keys), and the answer's `Warning` headers, one per finding, added by the
+`add_warnings` hook as the response goes out. A request that arrives while
+the schemas are still being built waits for them (openapi_source.py):
+unknown fields of built-in kinds are never stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from kybernetes.apiserver.crd_strategy import CustomResourceStrategy
+from kybernetes.apiserver.openapi_fields import (
+    check_custom_object,
+    check_object,
+    duplicates,
+    field_validation,
+    patch_check,
+    patch_verdict,
+    structural_unknown,
+)
+from kybernetes.apiserver.openapi_source import builtin_schemas
+from kybernetes.apiserver.resources import ResourceType
+from kybernetes.apiserver.strategies import strategy_for
+
+__all__ = ["add_warnings", "check_fields", "field_checked_patch", "keep_raw_json"]
+
+# A JSON or YAML body as it came, for the duplicate-field check.
+RAW_JSON = web.RequestKey("raw_json", bytes)
+RAW_YAML = web.RequestKey("raw_yaml", bytes)
+# The Warning headers a request's answer carries (kube-apiserver: one per finding).
+WARNINGS = web.RequestKey("warnings", list)
+# Bodies whose bytes are JSON objects, read again for repeated keys.
+_JSON_BODY_TYPES = frozenset({"application/json", "application/merge-patch+json",
+                              "application/strategic-merge-patch+json"})  # fmt: skip
+# Bigger bodies are checked in a worker thread (http.py's INLINE_DECODE_BYTES).
+INLINE_CHECK_BYTES = 64 * 1024
+
+
+def keep_raw_json(request: web.Request, content_type: str, raw: bytes) -> None:
+    if content_type in _JSON_BODY_TYPES:
+        request[RAW_JSON] = raw
+    elif content_type == "application/yaml":
+        request[RAW_YAML] = raw
+
+
+async def add_warnings(request: web.Request, response: web.StreamResponse) -> None:
+    """An `on_response_prepare` hook: `Warning: 299 - "text"`, quoted as Go quotes it."""
+    for text in request.get(WARNINGS) or ():
+        escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+        response.headers.add("Warning", f'299 - "{escaped}"')
+
+
+_OPTIONS = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}
+
+
+def _directive(request: web.Request) -> str:
+    options = _OPTIONS.get(request.method, "CreateOptions")
+    return field_validation(request.query.get("fieldValidation", ""), options)
+
+
+def _custom_schema(group: str, kind: str) -> dict[str, Any] | None:
+    """A custom resource's structural schema; None for anything else."""
+    strategy = strategy_for(group, kind)
+    return strategy.schema if isinstance(strategy, CustomResourceStrategy) else None
+
+
+def _warn(request: web.Request, warnings: list[str]) -> None:
+    if warnings:
+        request.setdefault(WARNINGS, []).extend(warnings)
+
+
+async def check_fields(request: web.Request, group: str, version: str, kind: str,
+                        body: Any) -> None:  # fmt: skip
+    """fieldValidation of a create/update body of a built-in kind (openapi_fields.py):
+    unknown fields are dropped from `body`; Strict refuses, Warn warns."""
+    mode = _directive(request)
+    schemas = await builtin_schemas.get()
+    node = schemas.kind_schema(group, version, kind)
+    if not isinstance(body, dict):
+        return
+    raw = request.get(RAW_JSON)
+    if node is None:
+        custom = _custom_schema(group, kind)
+        if custom is not None:
+            _warn(request, check_custom_object(body, raw, schema=custom, meta=schemas.fields,
+                                               mode=mode, kind=kind, version=version))  # fmt: skip
+        return
+    yaml_raw = request.get(RAW_YAML)
+    size = len(raw or yaml_raw or b"")
+    check = functools.partial(check_object, body, raw, node=node, table=schemas.fields,
+                              mode=mode, kind=kind, version=version, yaml_raw=yaml_raw)  # fmt: skip
+    found = await asyncio.to_thread(check) if size > INLINE_CHECK_BYTES else check()
+    _warn(request, found)
+
+
+async def field_checked_patch(
+    request: web.Request,
+    rt: ResourceType,
+    apply: Callable[[Any], Any],
+    patch: Any,
+    content_type: str,
+) -> Callable[[Any], Any]:
+    """`apply`, whose patched object then goes through fieldValidation."""
+    mode = _directive(request)
+    schemas = await builtin_schemas.get()
+    node = schemas.kind_schema(rt.group, rt.version, rt.kind)
+    custom = _custom_schema(rt.group, rt.kind) if node is None else None
+    if node is None and custom is None:
+        return apply
+    raw = request.get(RAW_JSON)
+    repeated: list[str] = []
+    if raw is not None and mode != "Ignore":
+        # The patch's own repeated keys, found once (not per retry), off the loop when big.
+        big = len(raw) > INLINE_CHECK_BYTES
+        repeated = await asyncio.to_thread(duplicates, raw) if big else duplicates(raw)
+    found: list[str] = []
+    strategic = content_type == "application/strategic-merge-patch+json"
+
+    def run(obj: Any) -> Any:
+        patched = apply(obj)
+        if isinstance(patched, dict) and custom is not None:
+            unknown = structural_unknown(patched, custom, schemas.fields)
+            found[:] = patch_verdict([*repeated, *(f'unknown field "{p}"' for p in unknown)],
+                                     patch, mode=mode, strategic=strategic)  # fmt: skip
+        elif isinstance(patched, dict) and node is not None:
+            found[:] = patch_check(patched, patch, repeated, node=node, table=schemas.fields,
+                                   mode=mode, strategic=strategic)  # fmt: skip
+        return patched
+
+    request[WARNINGS] = found
+    return run
