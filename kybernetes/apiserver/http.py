@@ -390,6 +390,9 @@ class ResourceHandler:
         if grace is None and body.get("gracePeriodSeconds") is not None:
             grace = body["gracePeriodSeconds"]
         preconditions = body.get("preconditions") or {}
+        orphan = body.get("orphanDependents")
+        if "orphanDependents" in request.query:
+            orphan = query_flag(request.query, "orphanDependents")
         return DeleteOptions(
             grace_period_seconds=grace,
             propagation_policy=request.query.get("propagationPolicy")
@@ -398,12 +401,16 @@ class ResourceHandler:
             precondition_uid=preconditions.get("uid") or "",
             precondition_resource_version=preconditions.get("resourceVersion") or "",
             dry_run=dry_run(request.query) or body.get("dryRun") == ["All"],
+            orphan_dependents=orphan,
         )
 
     async def _delete(self, request: web.Request, req: ResourceRequest) -> web.Response:
         options = await self._delete_options(request)
-        obj, _gone = await self.ctx.rest.delete(req.resource, req.namespace, req.name, options)
-        return self._respond(request, req, obj)
+        obj, gone = await self.ctx.rest.delete(req.resource, req.namespace, req.name, options)
+        # As kube-apiserver: 202 only for a cascading delete asked with the
+        # deprecated orphanDependents=false that did not finish at once.
+        accepted = not gone and options.orphan_dependents is False
+        return self._respond(request, req, obj, 202 if accepted else 200)
 
     async def _deletecollection(self, request: web.Request, req: ResourceRequest) -> web.Response:
         options = await self._delete_options(request)

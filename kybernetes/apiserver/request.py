@@ -52,6 +52,7 @@ _ITEM_VERBS = {
 _SUBRESOURCE_VERBS = {
     "status": ("get", "update", "patch"),
     "scale": ("get", "update", "patch"),
+    "finalize": ("update",),
     "binding": ("create",),
     "eviction": ("create",),
     "log": ("get",),

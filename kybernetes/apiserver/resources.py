@@ -92,7 +92,8 @@ def _t(
 
 # Short names, categories and subresources as kube-apiserver 1.32 reports them.
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
-    _t("", "v1", "Namespace", "namespaces", namespaced=False, short=["ns"], sub=["status"],
+    _t("", "v1", "Namespace", "namespaces", namespaced=False, short=["ns"],
+       sub=["status", "finalize"],
        verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
     _t("", "v1", "Node", "nodes", namespaced=False, short=["no"], sub=["status"]),
     _t("", "v1", "Pod", "pods", short=["po"], all_category=True,

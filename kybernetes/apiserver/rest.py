@@ -20,7 +20,7 @@ from typing import Any
 
 from kybernetes.api import selectors
 from kybernetes.api.patch import PatchSchema, schema_for
-from kybernetes.apiserver import errors
+from kybernetes.apiserver import deletion, errors
 from kybernetes.apiserver import managedfields as mf
 from kybernetes.apiserver.admission import Admission
 from kybernetes.apiserver.crds import CrdRegistrar
@@ -54,10 +54,15 @@ class ListOptions:
 @dataclass(frozen=True)
 class DeleteOptions:
     grace_period_seconds: int | None = None
-    propagation_policy: str = ""
+    propagation_policy: str = ""  # "" when unset
     precondition_uid: str = ""
     precondition_resource_version: str = ""
     dry_run: bool = False
+    orphan_dependents: bool | None = None  # deprecated; None when unset
+
+    @property
+    def policy(self) -> deletion.Policy:
+        return deletion.Policy(self.propagation_policy or None, self.orphan_dependents)
 
 
 def object_filter(rt: ResourceType, options: ListOptions) -> Callable[[Obj], bool]:
@@ -133,7 +138,11 @@ class Rest:
         if causes:
             raise _invalid(rt, obj, causes)
         if rt.namespaced:
-            await self._check_namespace_open(namespace)
+            given = body.get("metadata") or {} if isinstance(body, dict) else {}
+            # Named as NamespaceLifecycle names it: before generateName is expanded.
+            await self._check_namespace_open(
+                rt, namespace, given.get("name") or given.get("generateName") or "Unknown"
+            )
         if dry_run:
             return obj
         if self.admission.allocates(rt):
@@ -161,7 +170,8 @@ class Rest:
             raise
         raise errors.already_exists(rt.plural, meta["name"], rt.group)
 
-    async def _check_namespace_open(self, namespace: str) -> None:
+    async def _check_namespace_open(self, rt: ResourceType, namespace: str, name: str) -> None:
+        """NamespaceLifecycle: no content in a namespace that is missing or terminating."""
         ns_type = self.registry.lookup("", "v1", "namespaces")
         assert ns_type is not None
         try:
@@ -170,13 +180,16 @@ class Rest:
             if err.code == 404:
                 raise errors.not_found("namespaces", namespace) from None
             raise
-        if (ns.get("metadata") or {}).get("deletionTimestamp"):
+        if (ns.get("status") or {}).get("phase") == "Terminating":
+            qualified = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
             raise errors.ApiError(
-                403,
-                "Forbidden",
-                f"unable to create new content in namespace {namespace} because it is being "
-                "terminated",
-            )
+                403, "Forbidden",
+                f'{qualified} "{name}" is forbidden: unable to create new content in namespace '
+                f"{namespace} because it is being terminated",
+                kind=rt.plural, name=name, group=rt.group,
+                causes=[errors.Cause("metadata.namespace", "NamespaceTerminating",
+                                     f"namespace {namespace} is being terminated")],
+            )  # fmt: skip
 
     # -- read ------------------------------------------------------------------
 
@@ -258,6 +271,9 @@ class Rest:
         else:
             new = prepare_for_update(body, old, rt, namespace, name)
             strategy = strategy_for(rt.group, rt.kind)
+            if subresource != "finalize":
+                # namespaces/NAME/finalize is the one way to change spec.finalizers.
+                strategy.prepare_for_update(new, old)
             strategy.default(new)
             causes = strategy.validate_update(new, old)
             if causes:
@@ -275,7 +291,7 @@ class Rest:
             await undo()
             raise
         await self.admission.after_update(rt, updated, old)
-        if _deletable_now(updated):
+        if _deletable_now(rt, updated):
             return await self._remove(rt, updated)
         if _is_crd(rt):
             self.crds.register(updated)
@@ -432,7 +448,15 @@ class Rest:
     async def delete(
         self, rt: ResourceType, namespace: str, name: str, options: DeleteOptions
     ) -> tuple[Obj, bool]:
-        """Delete (or start deleting) an object; True when it is gone now."""
+        """Delete (or start deleting) an object; True when it is gone now.
+
+        The rules (graceful deletion, the garbage collector's finalizers,
+        namespaces) are deletion.py's; this applies them to the store.
+        """
+        policy = options.policy
+        deletion.validate_propagation(policy)
+        if _is_namespace(rt) and name in deletion.IMMORTAL_NAMESPACES:
+            raise deletion.immortal_namespace(name)
         obj = await self.storage.get(rt, namespace, name)
         meta = obj["metadata"]
         if options.precondition_uid and options.precondition_uid != meta.get("uid"):
@@ -447,23 +471,79 @@ class Rest:
                                   f"precondition: {options.precondition_resource_version}, "
                                   f"ResourceVersion in object meta: {meta['resourceVersion']}",
                                   rt.group)  # fmt: skip
-        grace = _grace_period(rt, obj, options)
+        if _is_namespace(rt):
+            if not meta.get("deletionTimestamp"):
+                return await self._start_namespace_deletion(rt, obj, policy, options.dry_run), False
+            if (obj.get("spec") or {}).get("finalizers"):
+                return obj, False  # the namespace controller is still emptying it
+        return await self._delete_object(rt, obj, options)
+
+    async def _delete_object(
+        self, rt: ResourceType, obj: Obj, options: DeleteOptions
+    ) -> tuple[Obj, bool]:
+        new = copy.deepcopy(obj)
+        meta = new["metadata"]
+        first = not meta.get("deletionTimestamp")
+        pending = int(meta.get("deletionGracePeriodSeconds") or 0)
+        if not first and pending > 0:
+            # A graceful deletion is under way: a delete may only shorten it,
+            # and nothing else (not the finalizers) changes meanwhile.
+            wanted = options.grace_period_seconds
+            if wanted is not None and wanted < 0:
+                wanted = 1  # as kube-apiserver: a negative period means 1 s
+            if wanted is None or wanted >= pending:
+                return obj, False
+            grace = wanted
+            meta["deletionTimestamp"] = deletion.shortened_deadline(
+                meta["deletionTimestamp"], pending, grace
+            )
+            meta["deletionGracePeriodSeconds"] = grace
+        else:
+            grace = _grace_period(rt, obj, options) if first else 0
+            if grace:
+                meta["deletionTimestamp"] = deletion.grace_deadline(self._now(), grace)
+                meta["deletionGracePeriodSeconds"] = grace
+        default = deletion.default_gc_policy(rt.group, rt.version, rt.kind)
+        finalizers = deletion.gc_finalizers(meta.get("finalizers") or [], options.policy, default)
+        if finalizers is not None:
+            if finalizers:
+                meta["finalizers"] = finalizers
+            else:
+                meta.pop("finalizers", None)
+        if meta.get("finalizers") and not grace:
+            # Only marked: the finalizers' owners finish the delete.
+            if not meta.get("deletionTimestamp"):
+                meta["deletionTimestamp"] = self._now()
+            meta["deletionGracePeriodSeconds"] = 0
         if meta.get("finalizers") or grace:
-            return await self._mark_deleting(rt, obj, grace, options.dry_run), False
+            if first and meta.get("generation"):
+                meta["generation"] = int(meta["generation"]) + 1
+            if new == obj or options.dry_run:
+                return new, False
+            revision = int(obj["metadata"]["resourceVersion"])
+            return await self.storage.update(rt, new, revision), False
         if options.dry_run:
-            return obj, True
+            return new, True
         return await self._remove(rt, obj), True
 
-    async def _mark_deleting(self, rt: ResourceType, obj: Obj, grace: int, dry_run: bool) -> Obj:
-        meta = obj["metadata"]
-        if meta.get("deletionTimestamp"):
-            return obj  # already being deleted: a second delete changes nothing
+    async def _start_namespace_deletion(
+        self, rt: ResourceType, obj: Obj, policy: deletion.Policy, dry_run: bool
+    ) -> Obj:
+        """The first delete of a namespace: Terminating, until the namespace
+        controller has removed its content and its `kubernetes` finalizer."""
         new = copy.deepcopy(obj)
-        new["metadata"]["deletionTimestamp"] = self._now()
-        new["metadata"]["deletionGracePeriodSeconds"] = grace
+        meta = new["metadata"]
+        meta["deletionTimestamp"] = self._now()
+        new.setdefault("status", {})["phase"] = "Terminating"
+        finalizers = deletion.namespace_gc_finalizers(meta.get("finalizers") or [], policy)
+        if finalizers is not None:
+            if finalizers:
+                meta["finalizers"] = finalizers
+            else:
+                meta.pop("finalizers", None)
         if dry_run:
             return new
-        return await self.storage.update(rt, new, int(meta["resourceVersion"]))
+        return await self.storage.update(rt, new, int(obj["metadata"]["resourceVersion"]))
 
     async def delete_collection(
         self, rt: ResourceType, namespace: str, list_options: ListOptions, options: DeleteOptions
@@ -480,6 +560,10 @@ class Rest:
                 raise
             deleted.append(gone)
         return deleted
+
+
+def _is_namespace(rt: ResourceType) -> bool:
+    return rt.group == "" and rt.kind == "Namespace"
 
 
 def _is_crd(rt: ResourceType) -> bool:
@@ -528,9 +612,15 @@ def _apply_conflict(conflict: mf.ApplyConflict) -> errors.ApiError:
     return errors.ApiError(409, "Conflict", str(conflict), causes=causes)
 
 
-def _deletable_now(obj: Obj) -> bool:
-    """Being deleted, its last finalizer gone and no grace period left: remove it."""
+def _deletable_now(rt: ResourceType, obj: Obj) -> bool:
+    """Being deleted, its last finalizer gone and no grace period left: remove it.
+
+    A namespace also waits for its `spec.finalizers` (the namespace
+    controller's `kubernetes`), removed through `namespaces/NAME/finalize`.
+    """
     meta = obj.get("metadata") or {}
+    if _is_namespace(rt) and (obj.get("spec") or {}).get("finalizers"):
+        return False
     return (
         bool(meta.get("deletionTimestamp"))
         and not meta.get("finalizers")
@@ -549,5 +639,7 @@ def _grace_period(rt: ResourceType, obj: Obj, options: DeleteOptions) -> int:
     if phase in ("Succeeded", "Failed"):
         return 0
     if options.grace_period_seconds is not None:
-        return max(options.grace_period_seconds, 0)
-    return int(spec.get("terminationGracePeriodSeconds") or 30)
+        # As kube-apiserver: a negative period means 1 s.
+        return 1 if options.grace_period_seconds < 0 else options.grace_period_seconds
+    period = spec.get("terminationGracePeriodSeconds")
+    return 30 if period is None else max(int(period), 0)

@@ -32,6 +32,9 @@ class Strategy:
     def prepare_for_create(self, obj: Obj) -> None:
         """Reset what a client may not set on create (status, for most kinds)."""
 
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        """Keep what an update of the main resource may not change."""
+
     def default(self, obj: Obj) -> None:
         """Fill in defaults, as Kubernetes' defaulting functions do."""
 
@@ -50,12 +53,48 @@ class ResetStatus(Strategy):
 class NamespaceStrategy(Strategy):
     def prepare_for_create(self, obj: Obj) -> None:
         obj["status"] = {"phase": "Active"}
+        # Required on create only (not a default): the namespace controller
+        # removes it, through namespaces/NAME/finalize, once the namespace is empty.
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            spec = obj["spec"] = {}
+        finalizers = spec.get("finalizers")
+        if not isinstance(finalizers, list):
+            finalizers = spec["finalizers"] = []
+        if "kubernetes" not in finalizers:
+            finalizers.append("kubernetes")
+
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        # spec.finalizers changes only through the finalize subresource.
+        finalizers = (old.get("spec") or {}).get("finalizers")
+        spec = new.get("spec")
+        if not isinstance(spec, dict):
+            spec = new["spec"] = {}
+        if finalizers is None:
+            spec.pop("finalizers", None)
+        else:
+            spec["finalizers"] = list(finalizers)
 
     def default(self, obj: Obj) -> None:
-        spec = obj.setdefault("spec", {})
-        spec.setdefault("finalizers", ["kubernetes"])
         labels = obj["metadata"].setdefault("labels", {})
         labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+        spec = obj.get("spec")
+        if isinstance(spec, dict) and spec.get("finalizers") == []:
+            del spec["finalizers"]  # as Go's omitempty: an emptied list is no list
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        causes = []
+        finalizers = (obj.get("spec") or {}).get("finalizers") or []
+        for i, name in enumerate(finalizers):
+            # validateKubeFinalizerName: unqualified names are reserved to Kubernetes.
+            if not isinstance(name, str) or ("/" not in name and name not in _STANDARD_FINALIZERS):
+                causes.append(Cause(f"spec.finalizers[{i}]", "FieldValueInvalid",
+                                    f'Invalid value: "{name}": name is neither a standard '
+                                    "finalizer name nor is it fully qualified"))  # fmt: skip
+        return causes
+
+
+_STANDARD_FINALIZERS = frozenset({"kubernetes", "orphan", "foregroundDeletion"})
 
 
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")

@@ -91,8 +91,11 @@ async def test_delete_flags(cluster: Cluster) -> None:
     out = await cluster.kubectl("delete", "cm", "gone", "--grace-period=0", "--wait")
     assert 'configmap "gone" deleted' in out
     await cluster.kubectl("create", "deployment", "web", "--image=nginx:1.27")
-    out = await cluster.kubectl("delete", "deployment", "web", "--cascade=orphan")
+    # No garbage collector runs here: the orphan finalizer stays, so do not wait.
+    out = await cluster.kubectl("delete", "deployment", "web", "--cascade=orphan", "--wait=false")
     assert 'deployment.apps "web" deleted' in out
+    held = await cluster.kubectl("get", "deploy", "web", "-o", "jsonpath={.metadata.finalizers}")
+    assert "orphan" in held
     for i in range(3):
         await cluster.kubectl("create", "configmap", f"bulk-{i}", "--from-literal=k=v")
     await cluster.kubectl("label", "cm", "bulk-0", "bulk-1", "batch=yes")
