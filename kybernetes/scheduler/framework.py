@@ -1,0 +1,290 @@
+"""The scheduling framework: plugins at extension points, and one cycle over them.
+
+kube-scheduler's framework, cut to the extension points these plugins
+need: `pre_filter` (once per pod: parse and precompute, or say the plugin
+has nothing to check — SKIP — so the per-node loop never calls it),
+`filter` (per node: None when the node fits, else a Status whose reasons
+end up in the pod's FailedScheduling event), `pre_score`/`score` (per
+feasible node, an integer) and `normalize` (scores to 0..100). A plugin
+overrides only the points it uses; the framework notices which.
+
+`Framework.schedule` is pure over a snapshot (the cache): the serial
+scheduling cycle. It stops filtering once enough feasible nodes are found
+(kube-scheduler's percentageOfNodesToScore) and starts each cycle where the
+last one stopped, so every node gets its turn.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from kybernetes.scheduler.types import NodeInfo, PodInfo
+
+__all__ = [
+    "ERROR",
+    "MAX_NODE_SCORE",
+    "SKIP",
+    "UNSCHEDULABLE",
+    "UNRESOLVABLE",
+    "CycleState",
+    "FitError",
+    "Framework",
+    "Plugin",
+    "ScheduleResult",
+    "Snapshot",
+    "Status",
+    "num_feasible_nodes_to_find",
+]
+
+ERROR, UNSCHEDULABLE, UNRESOLVABLE = 1, 2, 3
+MAX_NODE_SCORE = 100
+NO_NODES = "no nodes available to schedule pods"
+MIN_FEASIBLE_NODES_TO_FIND = 100
+MIN_FEASIBLE_NODES_PERCENTAGE = 5
+DEFAULT_PERCENTAGE = 50
+
+CycleState = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """Why a plugin rejects a pod (or a node for it).
+
+    UNSCHEDULABLE: removing pods could help (preemption will try);
+    UNRESOLVABLE: nothing short of a change to the node or the pod will.
+    """
+
+    code: int
+    reasons: tuple[str, ...]
+    plugin: str = ""
+
+    @classmethod
+    def unschedulable(cls, *reasons: str, plugin: str = "") -> Status:
+        return cls(UNSCHEDULABLE, reasons, plugin)
+
+    @classmethod
+    def unresolvable(cls, *reasons: str, plugin: str = "") -> Status:
+        return cls(UNRESOLVABLE, reasons, plugin)
+
+
+class _Skip:
+    """pre_filter's answer when the plugin has nothing to check for this pod."""
+
+
+SKIP = _Skip()
+
+
+class Snapshot:
+    """What plugins may read: every node, and every placed pod (cache.py)."""
+
+    nodes: dict[str, NodeInfo]
+    node_list: list[NodeInfo]
+
+    def pods_matching(self, namespaces: frozenset[str] | None, selector: Any) -> Iterable[PodInfo]:
+        raise NotImplementedError
+
+    def anti_affinity_counts(self, pod: PodInfo) -> dict[tuple[str, str], int]:
+        raise NotImplementedError
+
+
+class Plugin:
+    """A scheduler plugin; override only the extension points it needs."""
+
+    name: ClassVar[str] = ""
+
+    def pre_filter(
+        self, state: CycleState, pod: PodInfo, snapshot: Snapshot
+    ) -> Status | _Skip | None:
+        return None
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+        return None
+
+    def pre_score(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo], snapshot: Snapshot
+    ) -> bool:
+        """False: every node would score the same, skip this plugin's scoring."""
+        return True
+
+    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
+        return 0
+
+    def normalize(self, state: CycleState, pod: PodInfo, scores: list[int]) -> None:
+        return None
+
+    @classmethod
+    def has(cls, point: str) -> bool:
+        return getattr(cls, point) is not getattr(Plugin, point)
+
+
+@dataclass
+class FitError:
+    """No node fits: the per-node statuses behind the "0/N nodes are available" message."""
+
+    num_all_nodes: int
+    statuses: dict[str, Status] = field(default_factory=dict)
+    pre_filter_message: str = ""
+    post_filter_message: str = ""
+
+    def message(self) -> str:
+        if self.num_all_nodes == 0:
+            return NO_NODES
+        text = f"0/{self.num_all_nodes} nodes are available:"
+        if self.pre_filter_message:
+            text += f" {self.pre_filter_message}."
+        else:
+            histogram = reasons_histogram(self.statuses.values())
+            if histogram:
+                text += f" {histogram}."
+        if self.post_filter_message:
+            text += f" {self.post_filter_message}"
+        return text
+
+
+def reasons_histogram(statuses: Iterable[Status]) -> str:
+    """ "1 Insufficient cpu, 2 node(s) had …": counts per reason, sorted as text."""
+    counts: dict[str, int] = {}
+    for status in statuses:
+        for reason in status.reasons:
+            counts[reason] = counts.get(reason, 0) + 1
+    return ", ".join(sorted(f"{count} {reason}" for reason, count in counts.items()))
+
+
+def num_feasible_nodes_to_find(num_all: int, percentage: int = 0) -> int:
+    """How many feasible nodes to look for before scoring (kube-scheduler's
+    adaptive percentageOfNodesToScore: 50% - nodes/125, at least 5%, at least 100 nodes)."""
+    if num_all < MIN_FEASIBLE_NODES_TO_FIND:
+        return num_all
+    if percentage <= 0:
+        percentage = max(DEFAULT_PERCENTAGE - num_all // 125, MIN_FEASIBLE_NODES_PERCENTAGE)
+    found = num_all * percentage // 100
+    return max(found, MIN_FEASIBLE_NODES_TO_FIND)
+
+
+@dataclass
+class ScheduleResult:
+    node: str = ""
+    error: FitError | None = None
+    evaluated: int = 0
+    feasible: int = 0
+
+
+class Framework:
+    """The plugins of one profile, in order, with their score weights."""
+
+    def __init__(
+        self,
+        plugins: Sequence[Plugin],
+        weights: dict[str, int],
+        *,
+        percentage_of_nodes_to_score: int = 0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.plugins = list(plugins)
+        self.weights = weights
+        self.percentage = percentage_of_nodes_to_score
+        self._rng = rng or random.Random()
+        self._next_start = 0
+        self.pre_filters = [p for p in self.plugins if p.has("pre_filter")]
+        self.filters = [p for p in self.plugins if p.has("filter")]
+        self.scorers = [p for p in self.plugins if p.has("score") and weights.get(p.name, 0) > 0]
+
+    def run_pre_filters(
+        self, state: CycleState, pod: PodInfo, snapshot: Snapshot
+    ) -> tuple[list[Callable[[CycleState, PodInfo, NodeInfo], Status | None]], Status | None]:
+        """The filters to run for this pod, or the Status that rejects it everywhere."""
+        skipped: set[str] = set()
+        for plugin in self.pre_filters:
+            result = plugin.pre_filter(state, pod, snapshot)
+            if result is SKIP:
+                skipped.add(plugin.name)
+            elif isinstance(result, Status):
+                return [], result
+        return [p.filter for p in self.filters if p.name not in skipped], None
+
+    @staticmethod
+    def run_filters(
+        filters: Sequence[Callable[[CycleState, PodInfo, NodeInfo], Status | None]],
+        state: CycleState,
+        pod: PodInfo,
+        node: NodeInfo,
+    ) -> Status | None:
+        for check in filters:
+            status = check(state, pod, node)
+            if status is not None:
+                return status
+        return None
+
+    def schedule(self, pod: PodInfo, snapshot: Snapshot) -> ScheduleResult:
+        """One scheduling cycle for `pod`: the chosen node, or why none fits."""
+        nodes = snapshot.node_list
+        total = len(nodes)
+        if total == 0:
+            return ScheduleResult(error=FitError(0))
+        state: CycleState = {}
+        filters, rejected = self.run_pre_filters(state, pod, snapshot)
+        if rejected is not None:
+            message = ", ".join(rejected.reasons)
+            rejected_all = {n.name: rejected for n in nodes}
+            return ScheduleResult(error=FitError(total, rejected_all, pre_filter_message=message))
+        nominated = str(((pod.obj.get("status") or {}).get("nominatedNodeName")) or "")
+        if nominated and nominated in snapshot.nodes:
+            node = snapshot.nodes[nominated]
+            if node.node is not None and self.run_filters(filters, state, pod, node) is None:
+                return ScheduleResult(node=nominated, evaluated=1, feasible=1)
+        wanted = num_feasible_nodes_to_find(total, self.percentage)
+        feasible: list[NodeInfo] = []
+        statuses: dict[str, Status] = {}
+        start = self._next_start % total
+        evaluated = 0
+        for i in range(total):
+            node = nodes[(start + i) % total]
+            evaluated += 1
+            status = None
+            for check in filters:
+                status = check(state, pod, node)
+                if status is not None:
+                    break
+            if status is None:
+                feasible.append(node)
+                if len(feasible) >= wanted:
+                    break
+            else:
+                statuses[node.name] = status
+        self._next_start = (start + evaluated) % total
+        if not feasible:
+            return ScheduleResult(error=FitError(total, statuses), evaluated=evaluated)
+        if len(feasible) == 1:
+            return ScheduleResult(node=feasible[0].name, evaluated=evaluated, feasible=1)
+        return ScheduleResult(
+            node=self._select(state, pod, feasible, snapshot),
+            evaluated=evaluated,
+            feasible=len(feasible),
+        )
+
+    def _select(
+        self, state: CycleState, pod: PodInfo, feasible: list[NodeInfo], snapshot: Snapshot
+    ) -> str:
+        totals = [0] * len(feasible)
+        for plugin in self.scorers:
+            if not plugin.pre_score(state, pod, feasible, snapshot):
+                continue
+            score = plugin.score
+            scores = [score(state, pod, node) for node in feasible]
+            plugin.normalize(state, pod, scores)
+            weight = self.weights[plugin.name]
+            for i, value in enumerate(scores):
+                totals[i] += value * weight
+        # The best score; ties broken at random (reservoir sampling), as kube-scheduler does.
+        best, chosen, ties = -1, 0, 0
+        for i, value in enumerate(totals):
+            if value > best:
+                best, chosen, ties = value, i, 1
+            elif value == best:
+                ties += 1
+                if self._rng.randrange(ties) == 0:
+                    chosen = i
+        return feasible[chosen].name
