@@ -93,7 +93,9 @@ def pod_body(name: str, *, anti_affinity: bool, group: int) -> Obj:
             "spec": spec}  # fmt: skip
 
 
-async def in_parallel(count: int, work: Callable[[int], Awaitable[object]], width: int = 50) -> None:
+async def in_parallel(
+    count: int, work: Callable[[int], Awaitable[object]], width: int = 50
+) -> None:
     """work(0 … count-1), `width` at a time."""
     numbers = iter(range(count))
 

@@ -45,6 +45,9 @@ class Cache(Snapshot):
     def __init__(self) -> None:
         self.nodes: dict[str, NodeInfo] = {}
         self.node_list: list[NodeInfo] = []  # nodes that exist (not only pods naming them)
+        self.special_nodes: dict[str, NodeInfo] = {}  # tainted or cordoned
+        self.image_nodes: dict[str, int] = {}
+        self._nodes_by_label: dict[tuple[str, str], set[str]] = {}
         self.pods: dict[str, PodInfo] = {}  # placed pods by key, assumed ones included
         self.assumed: set[str] = set()
         self._by_label: dict[tuple[str, str], set[str]] = {}
@@ -62,11 +65,14 @@ class Cache(Snapshot):
         info = self._node(node["metadata"]["name"])
         if info.node is None:
             self.node_list.append(info)
+        else:
+            self._index_node(info, -1)
         relabelled = info.labels != ((node.get("metadata") or {}).get("labels") or {})
         if relabelled:
             for pod in list(info.pods.values()):
                 self._index_anti(pod, info, -1)
         info.set_node(node)
+        self._index_node(info, 1)
         if relabelled:
             for pod in list(info.pods.values()):
                 self._index_anti(pod, info, 1)
@@ -77,10 +83,34 @@ class Cache(Snapshot):
         info = self.nodes.get(node["metadata"]["name"])
         if info is None or info.node is None:
             return
+        self._index_node(info, -1)
         self.node_list.remove(info)
         info.node = None
         if not info.pods:
             del self.nodes[info.name]
+
+    def _index_node(self, info: NodeInfo, sign: int) -> None:
+        for label in info.labels.items():
+            names = self._nodes_by_label.setdefault(label, set())
+            if sign > 0:
+                names.add(info.name)
+            else:
+                names.discard(info.name)
+                if not names:
+                    del self._nodes_by_label[label]
+        for image in info.images:
+            count = self.image_nodes.get(image, 0) + sign
+            if count > 0:
+                self.image_nodes[image] = count
+            else:
+                self.image_nodes.pop(image, None)
+        if sign > 0 and (info.taints or info.unschedulable):
+            self.special_nodes[info.name] = info
+        else:
+            self.special_nodes.pop(info.name, None)
+
+    def nodes_labelled(self, key: str, value: str) -> Iterable[str]:
+        return self._nodes_by_label.get((key, value), ())
 
     # -- pods --------------------------------------------------------------------
 
@@ -102,6 +132,11 @@ class Cache(Snapshot):
         pod.node_name = node
         self.add_pod(pod)
         self.assumed.add(pod.key)
+
+    def confirm(self, key: str, obj: Obj) -> None:
+        """The informer shows an assumed pod bound where we put it: it is no longer assumed."""
+        self.pods[key].obj = obj
+        self.assumed.discard(key)
 
     def forget(self, pod: PodInfo) -> None:
         """A binding failed: take the assumed pod off its node again."""

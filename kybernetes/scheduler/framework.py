@@ -30,9 +30,11 @@ __all__ = [
     "UNSCHEDULABLE",
     "UNRESOLVABLE",
     "CycleState",
+    "Exclusions",
     "FitError",
     "Framework",
     "Plugin",
+    "Prepared",
     "ScheduleResult",
     "Snapshot",
     "Status",
@@ -77,11 +79,67 @@ class _Skip:
 SKIP = _Skip()
 
 
+@dataclass(frozen=True, slots=True)
+class Exclusions:
+    """pre_filter's answer when the plugin knows up front which nodes fail, and why.
+
+    The framework then never calls the plugin's per-node filter: a node not
+    named passes it, a node named fails with its status (unless a filter
+    earlier in the profile's order rejects it first, as it would in order).
+    Taints, cordons and anti-affinity touch few nodes: this keeps them out
+    of the per-node loop.
+    """
+
+    statuses: dict[str, Status]
+
+
+Filter = Callable[[dict[str, Any], PodInfo, NodeInfo], "Status | None"]
+
+
+class Prepared:
+    """The outcome of the pre-filters for one pod: what each node is checked against."""
+
+    __slots__ = ("excluded", "filters", "pod", "rejected", "state")
+
+    def __init__(
+        self,
+        filters: list[tuple[int, Filter]],
+        excluded: dict[str, tuple[int, Status]],
+        state: CycleState,
+        pod: PodInfo,
+        *,
+        rejected: Status | None = None,
+    ) -> None:
+        self.filters = filters
+        self.excluded = excluded
+        self.state = state
+        self.pod = pod
+        self.rejected = rejected
+
+    def check(self, node: NodeInfo) -> Status | None:
+        """Every filter on one node, in the profile's order (None: the pod fits)."""
+        if self.rejected is not None:
+            return self.rejected
+        exclusion = self.excluded.get(node.name)
+        for order, check in self.filters:
+            if exclusion is not None and order > exclusion[0]:
+                return exclusion[1]
+            status = check(self.state, self.pod, node)
+            if status is not None:
+                return status
+        return exclusion[1] if exclusion is not None else None
+
+
 class Snapshot:
     """What plugins may read: every node, and every placed pod (cache.py)."""
 
     nodes: dict[str, NodeInfo]
     node_list: list[NodeInfo]
+    special_nodes: dict[str, NodeInfo]  # tainted or cordoned
+    image_nodes: dict[str, int]  # image name -> how many nodes have it
+
+    def nodes_labelled(self, key: str, value: str) -> Iterable[str]:
+        raise NotImplementedError
 
     def pods_matching(self, namespaces: frozenset[str] | None, selector: Any) -> Iterable[PodInfo]:
         raise NotImplementedError
@@ -97,7 +155,9 @@ class Plugin:
 
     def pre_filter(
         self, state: CycleState, pod: PodInfo, snapshot: Snapshot
-    ) -> Status | _Skip | None:
+    ) -> Status | Exclusions | _Skip | None:
+        """Once per pod: SKIP (no per-node check needed), Exclusions (the failing nodes,
+        named), a Status (the pod fits nowhere) or None (run `filter` on every node)."""
         return None
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
@@ -191,32 +251,29 @@ class Framework:
         self.pre_filters = [p for p in self.plugins if p.has("pre_filter")]
         self.filters = [p for p in self.plugins if p.has("filter")]
         self.scorers = [p for p in self.plugins if p.has("score") and weights.get(p.name, 0) > 0]
+        self._order = {p.name: i for i, p in enumerate(self.plugins)}
 
-    def run_pre_filters(
-        self, state: CycleState, pod: PodInfo, snapshot: Snapshot
-    ) -> tuple[list[Callable[[CycleState, PodInfo, NodeInfo], Status | None]], Status | None]:
-        """The filters to run for this pod, or the Status that rejects it everywhere."""
+    def run_pre_filters(self, state: CycleState, pod: PodInfo, snapshot: Snapshot) -> Prepared:
+        """What to check on each node for this pod, or the Status that rejects it everywhere."""
         skipped: set[str] = set()
+        excluded: dict[str, tuple[int, Status]] = {}
         for plugin in self.pre_filters:
             result = plugin.pre_filter(state, pod, snapshot)
             if result is SKIP:
                 skipped.add(plugin.name)
+            elif isinstance(result, Exclusions):
+                skipped.add(plugin.name)
+                order = self._order[plugin.name]
+                for name, status in result.statuses.items():
+                    if name not in excluded or excluded[name][0] > order:
+                        excluded[name] = (order, status)
             elif isinstance(result, Status):
-                return [], result
-        return [p.filter for p in self.filters if p.name not in skipped], None
-
-    @staticmethod
-    def run_filters(
-        filters: Sequence[Callable[[CycleState, PodInfo, NodeInfo], Status | None]],
-        state: CycleState,
-        pod: PodInfo,
-        node: NodeInfo,
-    ) -> Status | None:
-        for check in filters:
-            status = check(state, pod, node)
-            if status is not None:
-                return status
-        return None
+                return Prepared([], {}, state, pod, rejected=result)
+        filters: list[tuple[int, Filter]] = []
+        for plugin in self.filters:
+            if plugin.name not in skipped:
+                filters.append((self._order[plugin.name], plugin.filter))
+        return Prepared(filters, excluded, state, pod)
 
     def schedule(self, pod: PodInfo, snapshot: Snapshot) -> ScheduleResult:
         """One scheduling cycle for `pod`: the chosen node, or why none fits."""
@@ -225,29 +282,36 @@ class Framework:
         if total == 0:
             return ScheduleResult(error=FitError(0))
         state: CycleState = {}
-        filters, rejected = self.run_pre_filters(state, pod, snapshot)
-        if rejected is not None:
-            message = ", ".join(rejected.reasons)
-            rejected_all = {n.name: rejected for n in nodes}
+        prepared = self.run_pre_filters(state, pod, snapshot)
+        if prepared.rejected is not None:
+            message = ", ".join(prepared.rejected.reasons)
+            rejected_all = {n.name: prepared.rejected for n in nodes}
             return ScheduleResult(error=FitError(total, rejected_all, pre_filter_message=message))
         nominated = str(((pod.obj.get("status") or {}).get("nominatedNodeName")) or "")
         if nominated and nominated in snapshot.nodes:
             node = snapshot.nodes[nominated]
-            if node.node is not None and self.run_filters(filters, state, pod, node) is None:
+            if node.node is not None and prepared.check(node) is None:
                 return ScheduleResult(node=nominated, evaluated=1, feasible=1)
         wanted = num_feasible_nodes_to_find(total, self.percentage)
         feasible: list[NodeInfo] = []
         statuses: dict[str, Status] = {}
         start = self._next_start % total
         evaluated = 0
+        excluded = prepared.excluded
+        checks = [check for _, check in prepared.filters]
+        # The hot loop: one dictionary lookup for the nodes known to fail up front,
+        # then the per-node filters in order.
         for i in range(total):
             node = nodes[(start + i) % total]
             evaluated += 1
             status = None
-            for check in filters:
-                status = check(state, pod, node)
-                if status is not None:
-                    break
+            if excluded and node.name in excluded:
+                status = prepared.check(node)
+            else:
+                for check in checks:
+                    status = check(state, pod, node)
+                    if status is not None:
+                        break
             if status is None:
                 feasible.append(node)
                 if len(feasible) >= wanted:
@@ -278,13 +342,7 @@ class Framework:
             weight = self.weights[plugin.name]
             for i, value in enumerate(scores):
                 totals[i] += value * weight
-        # The best score; ties broken at random (reservoir sampling), as kube-scheduler does.
-        best, chosen, ties = -1, 0, 0
-        for i, value in enumerate(totals):
-            if value > best:
-                best, chosen, ties = value, i, 1
-            elif value == best:
-                ties += 1
-                if self._rng.randrange(ties) == 0:
-                    chosen = i
-        return feasible[chosen].name
+        # The best score; ties broken at random, as kube-scheduler does.
+        best = max(totals)
+        ties = [i for i, value in enumerate(totals) if value == best]
+        return feasible[ties[self._rng.randrange(len(ties))] if len(ties) > 1 else ties[0]].name

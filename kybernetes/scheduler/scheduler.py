@@ -31,11 +31,11 @@ from kybernetes.client.factory import InformerFactory
 from kybernetes.client.leaderelection import LeaderElector, LeaseConfig
 from kybernetes.client.rest import ApiStatusError, resource_path
 from kybernetes.scheduler.cache import Cache, node_fields_changed
-from kybernetes.scheduler.framework import CycleState, FitError, Framework, Status
+from kybernetes.scheduler.framework import FitError, Framework
 from kybernetes.scheduler.plugins import DEFAULT_PROFILE, DEFAULT_WEIGHTS, make_plugins
 from kybernetes.scheduler.preemption import Preemption, plugins_of, preempt
 from kybernetes.scheduler.queue import QueuedPod, SchedulingQueue
-from kybernetes.scheduler.types import NodeInfo, PodInfo, pod_is_terminal
+from kybernetes.scheduler.types import PodInfo, pod_is_terminal
 from kybernetes.util.tasks import cancel_and_wait
 
 __all__ = ["COMPONENT", "LEASE", "Scheduler", "run_scheduler", "unschedulable_condition"]
@@ -77,6 +77,18 @@ def _relevant(old: Obj, new: Obj) -> bool:
         or om.get("labels") != nm.get("labels")
         or om.get("annotations") != nm.get("annotations")
     )
+
+
+def _same_but_bound(pending: Obj, bound: Obj) -> bool:
+    """Is `bound` the pending pod with only a node name (and status) added?"""
+    before, after = dict(pending.get("spec") or {}), dict(bound.get("spec") or {})
+    before.pop("nodeName", None)
+    after.pop("nodeName", None)
+    labels = (
+        (pending.get("metadata") or {}).get("labels"),
+        (bound.get("metadata") or {}).get("labels"),
+    )
+    return before == after and labels[0] == labels[1]
 
 
 class Scheduler:
@@ -160,7 +172,21 @@ class Scheduler:
                     self.queue.move_all()  # its resources are free
                 return
             placed = not (old.get("spec") or {}).get("nodeName")
-            self.cache.add_pod(PodInfo(new))
+            assumed = self.cache.pods.get(key)
+            if (
+                placed
+                and assumed is not None
+                and self.cache.is_assumed(key)
+                and (
+                    assumed.uid == (new.get("metadata") or {}).get("uid")
+                    and assumed.node_name == new["spec"]["nodeName"]
+                    and _same_but_bound(assumed.obj, new)
+                )
+            ):
+                # Our own binding, seen: the assumed entry is already right.
+                self.cache.confirm(key, new)
+            else:
+                self.cache.add_pod(PodInfo(new))
             if placed or _relevant(old, new):
                 self.queue.move_all(AFFINITY_PLUGINS)
         elif self._responsible(new):
@@ -221,20 +247,12 @@ class Scheduler:
         )
 
     def _preempt(self, pod: PodInfo, error: FitError) -> Preemption:
-        state: CycleState = {}
-        filters, rejected = self.framework.run_pre_filters(state, pod, self.cache)
-        if rejected is not None:
-            return Preemption(
-                message="preemption: "
-                + FitError(
-                    error.num_all_nodes, {n.name: rejected for n in self.cache.node_list}
-                ).message()
-            )
-
-        def fits(node: NodeInfo) -> Status | None:
-            return Framework.run_filters(filters, state, pod, node)
-
-        return preempt(pod, error, self.cache.node_list, fits)
+        prepared = self.framework.run_pre_filters({}, pod, self.cache)
+        if prepared.rejected is not None:
+            everywhere = {n.name: prepared.rejected for n in self.cache.node_list}
+            inner = FitError(error.num_all_nodes, everywhere)
+            return Preemption(message=f"preemption: {inner.message()}")
+        return preempt(pod, error, self.cache.node_list, prepared.check)
 
     def _spawn(self, work: Any, name: str) -> None:
         task: asyncio.Task[None] = asyncio.create_task(work, name=f"kyb-scheduler {name}")

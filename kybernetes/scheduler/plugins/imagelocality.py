@@ -38,7 +38,7 @@ class ImageLocality(Plugin):
         total = len(snapshot.node_list)
         spread: dict[str, float] = {}
         for image in pod.images:
-            having = sum(1 for n in snapshot.node_list if image in n.images)
+            having = snapshot.image_nodes.get(image, 0)
             if having:
                 spread[image] = having / total
         state[NAME] = spread

@@ -23,6 +23,7 @@ from kybernetes.scheduler.framework import (
     MAX_NODE_SCORE,
     SKIP,
     CycleState,
+    Exclusions,
     Plugin,
     Snapshot,
     Status,
@@ -94,12 +95,27 @@ class InterPodAffinity(Plugin):
 
     def pre_filter(
         self, state: CycleState, pod: PodInfo, snapshot: Snapshot
-    ) -> Status | _Skip | None:
+    ) -> Status | Exclusions | _Skip | None:
         computed = AffinityState(pod, snapshot)
         if not computed.existing and not pod.affinity_terms and not pod.anti_affinity_terms:
             return SKIP
-        state[NAME] = computed
-        return None
+        if pod.affinity_terms:
+            state[NAME] = computed
+            return None
+        # Anti-affinity only: the nodes it rules out are those in the topology
+        # values already counted, found through the cache's node label index,
+        # so the per-node loop never calls this plugin.
+        failing: dict[str, Status] = {}
+        for (key, value), count in computed.existing.items():
+            if count:
+                for name in snapshot.nodes_labelled(key, value):
+                    failing.setdefault(name, EXISTING_ANTI)
+        for key, counts in computed.anti:
+            for value, count in counts.items():
+                if count:
+                    for name in snapshot.nodes_labelled(key, value):
+                        failing.setdefault(name, ANTI)
+        return Exclusions(failing)
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
         computed: AffinityState = state[NAME]

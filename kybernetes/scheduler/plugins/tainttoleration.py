@@ -10,7 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kybernetes.scheduler.framework import MAX_NODE_SCORE, CycleState, Plugin, Snapshot, Status
+from kybernetes.scheduler.framework import (
+    MAX_NODE_SCORE,
+    SKIP,
+    CycleState,
+    Exclusions,
+    Plugin,
+    Snapshot,
+    Status,
+    _Skip,
+)
 from kybernetes.scheduler.types import NodeInfo, PodInfo
 
 __all__ = ["TaintToleration", "tolerates", "untolerated_taint"]
@@ -56,6 +65,17 @@ def _status(taint: Obj) -> Status:
 
 class TaintToleration(Plugin):
     name = NAME
+
+    def pre_filter(
+        self, state: CycleState, pod: PodInfo, snapshot: Snapshot
+    ) -> Status | Exclusions | _Skip | None:
+        # Tainted nodes are known to the cache: name the ones this pod cannot take.
+        failing: dict[str, Status] = {}
+        for node in snapshot.special_nodes.values():
+            status = self.filter(state, pod, node)
+            if status is not None:
+                failing[node.name] = status
+        return Exclusions(failing) if failing else SKIP
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
         if not node.taints:
