@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kybernetes.apiserver.crd_strategy import CrdStrategy
+from kybernetes.apiserver.scheduling import PriorityClassStrategy
 from kybernetes.apiserver.strategy import (
     ConfigMapStrategy,
     NamespaceStrategy,
@@ -35,6 +36,7 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("batch", "Job"): JobStrategy(),
     ("batch", "CronJob"): CronJobStrategy(),
     ("apiextensions.k8s.io", "CustomResourceDefinition"): CrdStrategy(),
+    ("scheduling.k8s.io", "PriorityClass"): PriorityClassStrategy(),
 }
 
 _DEFAULT = Strategy()

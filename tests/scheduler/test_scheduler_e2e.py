@@ -176,3 +176,152 @@ async def test_too_big_pod_waits_then_lands_on_a_new_node(
         return await node_of(client, "big") == "big-node"
 
     await until(bound, timeout=10)
+
+
+async def test_taints_and_tolerations(client: ApiClient, scheduler: Scheduler) -> None:
+    dedicated = [{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]
+    await add_node(client, "db-node", taints=dedicated)
+    await add_node(client, "cordoned")
+    cordon = await client.get(f"{NODES}/cordoned")
+    cordon["spec"]["unschedulable"] = True
+    await client.update(f"{NODES}/cordoned", cordon)
+    await client.create(PODS, pod("plain"))
+    await client.create(
+        PODS,
+        pod(
+            "tolerant",
+            tolerations=[
+                {"key": "dedicated", "operator": "Equal", "value": "db", "effect": "NoSchedule"}
+            ],
+        ),
+    )
+
+    async def tolerant_bound() -> bool:
+        return await node_of(client, "tolerant") == "db-node"
+
+    await until(tolerant_bound)
+    expected = (
+        "0/2 nodes are available: 1 node(s) had untolerated taint {dedicated: db}, "
+        "1 node(s) were unschedulable. preemption: 0/2 nodes are available: "
+        "2 Preemption is not helpful for scheduling."
+    )
+
+    async def explained() -> bool:
+        return (await condition(client, "plain")).get("message") == expected
+
+    await until(explained)
+    # Uncordoning the node is a cluster change: the pod goes there at once.
+    cordon = await client.get(f"{NODES}/cordoned")
+    cordon["spec"]["unschedulable"] = False
+    await client.update(f"{NODES}/cordoned", cordon)
+
+    async def plain_bound() -> bool:
+        return await node_of(client, "plain") == "cordoned"
+
+    await until(plain_bound, timeout=10)
+
+
+async def test_pod_anti_affinity_one_per_node(client: ApiClient, scheduler: Scheduler) -> None:
+    for i in range(3):
+        await add_node(client, f"node-{i}")
+    anti = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "labelSelector": {"matchLabels": {"app": "db"}},
+                    "topologyKey": "kubernetes.io/hostname",
+                }
+            ]
+        }
+    }
+    for i in range(4):
+        await client.create(PODS, pod(f"db-{i}", labels={"app": "db"}, affinity=anti))
+
+    async def three_bound() -> bool:
+        return len([n for n in [await node_of(client, f"db-{i}") for i in range(4)] if n]) == 3
+
+    await until(three_bound)
+    placed = [await node_of(client, f"db-{i}") for i in range(4)]
+    assert sorted(n for n in placed if n) == ["node-0", "node-1", "node-2"]
+    waiting = f"db-{placed.index('')}"
+
+    async def explained() -> bool:
+        return (
+            (await condition(client, waiting))
+            .get("message", "")
+            .startswith("0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules.")
+        )
+
+    await until(explained)
+    # One of them goes away: the waiting pod takes its node.
+    gone = next(f"db-{i}" for i, n in enumerate(placed) if n == "node-1")
+    await client.delete(f"{PODS}/{gone}", {"gracePeriodSeconds": 0})
+
+    async def took_its_place() -> bool:
+        return await node_of(client, waiting) == "node-1"
+
+    await until(took_its_place, timeout=10)
+
+
+async def test_priority_classes_and_preemption(
+    client: ApiClient, scheduler: Scheduler, cluster: Cluster
+) -> None:
+    await cluster.kubectl("create", "priorityclass", "high", "--value=1000")
+    table = await cluster.kubectl("get", "pc")
+    assert table.split("\n")[0].split() == [
+        "NAME",
+        "VALUE",
+        "GLOBAL-DEFAULT",
+        "AGE",
+        "PREEMPTIONPOLICY",
+    ]
+    assert "system-node-critical" in table and "2000001000" in table
+    changed = await cluster.kubectl("patch", "pc", "high", "-p", '{"value": 5}', check=False)
+    assert "may not be changed in an update" in changed
+    refused = await cluster.kubectl("run", "nope", "--image=nginx",
+                                    "--overrides", '{"spec": {"priorityClassName": "missing"}}',
+                                    check=False)  # fmt: skip
+    assert 'pods "nope" is forbidden: no PriorityClass with name missing was found' in refused
+
+    await add_node(client, "only", cpu="2")
+    for i in range(2):
+        await client.create(PODS, pod(f"low-{i}", cpu="1"))
+
+    async def lows_bound() -> bool:
+        return all([await node_of(client, f"low-{i}") for i in range(2)])
+
+    await until(lows_bound)
+    await client.create(PODS, pod("vip", cpu="1", priorityClassName="high"))
+    assert (await client.get(f"{PODS}/vip"))["spec"]["priority"] == 1000
+
+    async def nominated() -> bool:
+        found = await client.get(f"{PODS}/vip")
+        return found.get("status", {}).get("nominatedNodeName") == "only"
+
+    await until(nominated)
+
+    async def one_victim_marked() -> list[str]:
+        victims = []
+        for i in range(2):
+            found = await client.get(f"{PODS}/low-{i}")
+            if found["metadata"].get("deletionTimestamp"):
+                victims.append(f"low-{i}")
+        return victims
+
+    await until(one_victim_marked)
+    victims = await one_victim_marked()
+    assert len(victims) == 1  # the minimal set: one core frees enough
+    victim = await client.get(f"{PODS}/{victims[0]}")
+    target = [c for c in victim["status"]["conditions"] if c["type"] == "DisruptionTarget"]
+    assert target and target[0]["reason"] == "PreemptionByScheduler"
+    # No kubelet here: finish the victim's graceful deletion as its kubelet would.
+    await client.delete(f"{PODS}/{victims[0]}", {"gracePeriodSeconds": 0})
+
+    async def vip_bound() -> bool:
+        return await node_of(client, "vip") == "only"
+
+    await until(vip_bound, timeout=10)
+    await scheduler.events.flush()
+    preempted = [e for e in await events_of(client, victims[0]) if e["reason"] == "Preempted"]
+    uid = (await client.get(f"{PODS}/vip"))["metadata"]["uid"]
+    assert preempted and preempted[0]["message"] == f"Preempted by pod {uid} on node only"

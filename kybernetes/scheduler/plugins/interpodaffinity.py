@@ -74,19 +74,20 @@ class AffinityState:
         )
 
     def check(self, node: NodeInfo) -> Status | None:
+        """kube-scheduler's order: the pod's affinity, its anti-affinity, then existing pods'."""
         labels = node.labels
-        for key in self.existing_keys:
-            value = labels.get(key)
-            if value is not None and self.existing.get((key, value)):
-                return EXISTING_ANTI
-        for key, counts in self.anti:
-            value = labels.get(key)
-            if value is not None and counts.get(value):
-                return ANTI
         for key, counts in self.affinity:
             value = labels.get(key)
             if value is None or not (self.affinity_anywhere or counts.get(value)):
                 return AFFINITY
+        for key, counts in self.anti:
+            value = labels.get(key)
+            if value is not None and counts.get(value):
+                return ANTI
+        for key in self.existing_keys:
+            value = labels.get(key)
+            if value is not None and self.existing.get((key, value)):
+                return EXISTING_ANTI
         return None
 
 
@@ -106,15 +107,15 @@ class InterPodAffinity(Plugin):
         # values already counted, found through the cache's node label index,
         # so the per-node loop never calls this plugin.
         failing: dict[str, Status] = {}
-        for (key, value), count in computed.existing.items():
-            if count:
-                for name in snapshot.nodes_labelled(key, value):
-                    failing.setdefault(name, EXISTING_ANTI)
         for key, counts in computed.anti:
             for value, count in counts.items():
                 if count:
                     for name in snapshot.nodes_labelled(key, value):
                         failing.setdefault(name, ANTI)
+        for (key, value), count in computed.existing.items():
+            if count:
+                for name in snapshot.nodes_labelled(key, value):
+                    failing.setdefault(name, EXISTING_ANTI)
         return Exclusions(failing)
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
