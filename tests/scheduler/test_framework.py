@@ -116,3 +116,38 @@ def test_pre_filter_rejection_counts_every_node() -> None:
     assert result.error.message() == (
         "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector."
     )
+
+
+def test_named_nodes_still_report_the_first_failing_plugin_in_order() -> None:
+    # Node "a" is ruled out up front by anti-affinity (the last filter), but it is also
+    # too small: in kube-scheduler's order, NodeResourcesFit speaks first.
+    anti = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "labelSelector": {"matchLabels": {"app": "db"}},
+                    "topologyKey": "kubernetes.io/hostname",
+                }
+            ]
+        }
+    }
+    cache = cluster(
+        make_node_obj("a", cpu="1"),
+        make_node_obj("b", cpu="1"),
+        pods=(
+            make_pod("db-0", labels={"app": "db"}, node="a", cpu="100m"),
+            make_pod("db-1", labels={"app": "db"}, node="b", cpu="100m"),
+        ),
+    )
+    result = framework().schedule(
+        make_pod("db-2", labels={"app": "db"}, cpu="950m", affinity=anti), cache
+    )
+    assert result.error is not None
+    assert result.error.message() == "0/2 nodes are available: 2 Insufficient cpu."
+    result = framework().schedule(
+        make_pod("db-2", labels={"app": "db"}, cpu="100m", affinity=anti), cache
+    )
+    assert result.error is not None
+    assert result.error.message() == (
+        "0/2 nodes are available: 2 node(s) didn't match pod anti-affinity rules."
+    )

@@ -10,7 +10,7 @@ import pytest
 
 from kybernetes.client.factory import InformerFactory
 from kybernetes.client.rest import ApiClient, resource_path
-from kybernetes.scheduler.scheduler import Scheduler
+from kybernetes.scheduler.scheduler import Scheduler, run_scheduler
 from kybernetes.util.tasks import cancel_and_wait
 from tests.apiserver.conftest import Cluster
 
@@ -325,3 +325,22 @@ async def test_priority_classes_and_preemption(
     preempted = [e for e in await events_of(client, victims[0]) if e["reason"] == "Preempted"]
     uid = (await client.get(f"{PODS}/vip"))["metadata"]["uid"]
     assert preempted and preempted[0]["message"] == f"Preempted by pod {uid} on node only"
+
+
+async def test_run_scheduler_leads_through_the_kube_scheduler_lease(client: ApiClient) -> None:
+    await add_node(client, "node-0")
+    informers = InformerFactory(client)
+    task = asyncio.create_task(run_scheduler(informers, identity="sched-a"))
+    try:
+        await client.create(PODS, pod("led"))
+
+        async def bound() -> bool:
+            return await node_of(client, "led") == "node-0"
+
+        await until(bound)
+        lease = await client.get(
+            resource_path("coordination.k8s.io", "v1", "leases", "kube-system", "kube-scheduler")
+        )
+        assert lease["spec"]["holderIdentity"] == "sched-a"
+    finally:
+        await cancel_and_wait(task)
