@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from kybernetes.scheduler.framework import (
+    UNRESOLVABLE,
     UNSCHEDULABLE,
     CycleState,
     FitError,
@@ -102,6 +103,16 @@ def preempt(
     spec = pod.obj.get("spec") or {}
     if spec.get("preemptionPolicy") == "Never":
         return Preemption(message="preemption: not eligible due to preemptionPolicy=Never.")
+    nominated = str((pod.obj.get("status") or {}).get("nominatedNodeName") or "")
+    status = error.statuses.get(nominated)
+    if nominated and (status is None or status.code != UNRESOLVABLE):
+        # Victims chosen earlier are still going: wait for them, do not pick more.
+        for node in nodes:
+            if node.name == nominated and any(
+                p.priority < pod.priority and p.deleting for p in node.pods.values()
+            ):
+                return Preemption(message="preemption: not eligible due to a terminating pod "
+                                  "on the nominated node.")  # fmt: skip
     statuses: dict[str, Status] = {}
     candidates: dict[str, list[PodInfo]] = {}
     for node in nodes:

@@ -160,6 +160,7 @@ class PodInfo:
         "affinity_terms",
         "anti_affinity_terms",
         "controller_uid",
+        "deleting",
         "host_ports",
         "images",
         "key",
@@ -192,6 +193,7 @@ class PodInfo:
         self.name: str = meta.get("name") or ""
         self.key = f"{self.namespace}/{self.name}"
         self.uid: str = meta.get("uid") or ""
+        self.deleting = bool(meta.get("deletionTimestamp"))
         self.labels: dict[str, str] = meta.get("labels") or {}
         self.node_name: str = spec.get("nodeName") or ""
         self.priority = int(spec.get("priority") or 0)

@@ -82,3 +82,18 @@ def test_preempt_whole_decision_and_message() -> None:
     never = make_pod("n", cpu="1", priority=1000, preemptionPolicy="Never")
     decision = preempt(never, error, cache.node_list, fits_for(never))  # type: ignore[arg-type]
     assert decision.message == "preemption: not eligible due to preemptionPolicy=Never."
+
+
+def test_no_second_preemption_while_victims_terminate() -> None:
+    victim = make_pod("low", cpu="2", priority=0, node="full")
+    victim.deleting = True
+    cache = cluster(make_node_obj("full", cpu="2"), pods=(victim,))
+    pod = make_pod("vip", cpu="1", priority=1000)
+    pod.obj["status"] = {"nominatedNodeName": "full"}
+    error = Framework(make_plugins(), DEFAULT_WEIGHTS).schedule(make_pod("x", cpu="1"), cache).error
+    assert error is not None
+    decision = preempt(pod, error, cache.node_list, fits_for(pod))  # type: ignore[arg-type]
+    assert not decision.victims
+    assert decision.message == (
+        "preemption: not eligible due to a terminating pod on the nominated node."
+    )
