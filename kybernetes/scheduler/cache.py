@@ -52,6 +52,8 @@ class Cache(Snapshot):
         self.assumed: set[str] = set()
         self._by_label: dict[tuple[str, str], set[str]] = {}
         self._anti_terms: dict[AffinityTerm, dict[str, int]] = {}
+        self._anti_by_label: dict[tuple[str, str], set[AffinityTerm]] = {}
+        self._anti_unindexed: set[AffinityTerm] = set()
 
     # -- nodes -------------------------------------------------------------------
 
@@ -174,7 +176,10 @@ class Cache(Snapshot):
             value = node.labels.get(term.topology_key)
             if value is None:
                 continue
-            counts = self._anti_terms.setdefault(term, {})
+            counts = self._anti_terms.get(term)
+            if counts is None:
+                counts = self._anti_terms[term] = {}
+                self._file_term(term, add=True)
             count = counts.get(value, 0) + sign
             if count > 0:
                 counts[value] = count
@@ -182,6 +187,27 @@ class Cache(Snapshot):
                 counts.pop(value, None)
                 if not counts:
                     del self._anti_terms[term]
+                    self._file_term(term, add=False)
+
+    def _file_term(self, term: AffinityTerm, *, add: bool) -> None:
+        """Index an anti-affinity term by the labels a pod needs to match it, so a
+        pod is only tested against terms that can match it."""
+        labels: list[tuple[str, str]] = []
+        for req in term.selector.requirements:
+            if req.operator in (Operator.EQUALS, Operator.DOUBLE_EQUALS, Operator.IN):
+                labels = [(req.key, value) for value in req.values]
+                break
+        if not labels:
+            (self._anti_unindexed.add if add else self._anti_unindexed.discard)(term)
+            return
+        for label in labels:
+            filed = self._anti_by_label.setdefault(label, set())
+            if add:
+                filed.add(term)
+            else:
+                filed.discard(term)
+                if not filed:
+                    del self._anti_by_label[label]
 
     # -- what plugins ask --------------------------------------------------------
 
@@ -199,17 +225,26 @@ class Cache(Snapshot):
                     candidates = keys
         pods = self.pods
         chosen: Iterable[str] = pods if candidates is None else candidates
+        # One equality requirement (matchLabels with one label, the usual case):
+        # the label index already answered it.
+        exact = candidates is not None and len(selector.requirements) == 1 and not selector.nothing
         out: list[PodInfo] = []
         for key in chosen:
             pod = pods[key]
-            if (namespaces is None or pod.namespace in namespaces) and selector.matches(pod.labels):
+            if (namespaces is None or pod.namespace in namespaces) and (
+                exact or selector.matches(pod.labels)
+            ):
                 out.append(pod)
         return out
 
     def anti_affinity_counts(self, pod: PodInfo) -> dict[tuple[str, str], int]:
         """Placed pods whose required anti-affinity terms match `pod`, per (topology key, value)."""
         out: dict[tuple[str, str], int] = {}
-        for term, counts in self._anti_terms.items():
+        terms = set(self._anti_unindexed)
+        for label in pod.labels.items():
+            terms.update(self._anti_by_label.get(label, ()))
+        for term in terms:
+            counts = self._anti_terms[term]
             if term.matches(pod):
                 key = term.topology_key
                 for value, count in counts.items():

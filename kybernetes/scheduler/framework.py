@@ -152,6 +152,13 @@ class Plugin:
     """A scheduler plugin; override only the extension points it needs."""
 
     name: ClassVar[str] = ""
+    # A node-local score needs no pre_score or normalize and depends only on the
+    # node and on `shape(pod)`: the framework may reuse it while neither changes.
+    node_local: ClassVar[bool] = False
+
+    def shape(self, pod: PodInfo) -> Any:
+        """What of the pod a node-local score depends on."""
+        return None
 
     def pre_filter(
         self, state: CycleState, pod: PodInfo, snapshot: Snapshot
@@ -252,6 +259,8 @@ class Framework:
         self.filters = [p for p in self.plugins if p.has("filter")]
         self.scorers = [p for p in self.plugins if p.has("score") and weights.get(p.name, 0) > 0]
         self._order = {p.name: i for i, p in enumerate(self.plugins)}
+        self._local = [(p, weights[p.name]) for p in self.scorers if p.node_local]
+        self._local_memo: dict[str, tuple[int, tuple[Any, ...], int]] = {}
 
     def run_pre_filters(self, state: CycleState, pod: PodInfo, snapshot: Snapshot) -> Prepared:
         """What to check on each node for this pod, or the Status that rejects it everywhere."""
@@ -332,9 +341,9 @@ class Framework:
     def _select(
         self, state: CycleState, pod: PodInfo, feasible: list[NodeInfo], snapshot: Snapshot
     ) -> str:
-        totals = [0] * len(feasible)
+        totals = self._node_local_totals(pod, feasible)
         for plugin in self.scorers:
-            if not plugin.pre_score(state, pod, feasible, snapshot):
+            if plugin.node_local or not plugin.pre_score(state, pod, feasible, snapshot):
                 continue
             score = plugin.score
             scores = [score(state, pod, node) for node in feasible]
@@ -346,3 +355,30 @@ class Framework:
         best = max(totals)
         ties = [i for i, value in enumerate(totals) if value == best]
         return feasible[ties[self._rng.randrange(len(ties))] if len(ties) > 1 else ties[0]].name
+
+    def _node_local_totals(self, pod: PodInfo, feasible: list[NodeInfo]) -> list[int]:
+        """The weighted sum of the node-local scores, remembered per node.
+
+        A node-local score depends only on the node's own state and the pod's
+        `shape`; a node's state changes only when a pod lands on or leaves it
+        (its generation), so for pods of one shape — the replicas of a
+        Deployment — nearly every node's sum is the one computed last time.
+        """
+        local = self._local
+        if not local:
+            return [0] * len(feasible)
+        shape = tuple(plugin.shape(pod) for plugin, _ in local)
+        memo = self._local_memo
+        totals: list[int] = []
+        append = totals.append
+        for node in feasible:
+            known = memo.get(node.name)
+            if known is not None and known[0] == node.generation and known[1] == shape:
+                append(known[2])
+                continue
+            total = 0
+            for plugin, weight in local:
+                total += plugin.score({}, pod, node) * weight
+            memo[node.name] = (node.generation, shape, total)
+            append(total)
+        return totals

@@ -257,7 +257,13 @@ class Scheduler:
     def _spawn(self, work: Any, name: str) -> None:
         task: asyncio.Task[None] = asyncio.create_task(work, name=f"kyb-scheduler {name}")
         self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        """A background write ended: never let its failure pass unseen."""
+        self._inflight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("%s failed: %r", task.get_name(), task.exception())
 
     # -- API writes ---------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ these; only the cache (cache.py) writes them.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,8 @@ DEFAULT_MILLI_CPU = 100
 DEFAULT_MEMORY = 200 * 1024 * 1024
 
 CPU, MEMORY, EPHEMERAL, PODS = "cpu", "memory", "ephemeral-storage", "pods"
+# NodeInfo versions, unique across nodes and copies: any change takes the next one.
+_GENERATIONS = itertools.count(1)
 
 
 @dataclass(slots=True)
@@ -262,6 +265,7 @@ class NodeInfo:
         "allocatable",
         "allowed_pods",
         "controller_counts",
+        "generation",
         "images",
         "labels",
         "name",
@@ -277,6 +281,7 @@ class NodeInfo:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.generation = next(_GENERATIONS)
         self.node: Obj | None = None
         self.labels: dict[str, str] = {}
         self.allocatable = Resources()
@@ -292,6 +297,7 @@ class NodeInfo:
         self.controller_counts: dict[str, int] = {}
 
     def set_node(self, node: Obj) -> None:
+        self.generation = next(_GENERATIONS)
         spec = node.get("spec") or {}
         status = node.get("status") or {}
         self.node = node
@@ -312,6 +318,7 @@ class NodeInfo:
 
     def add_pod(self, pod: PodInfo, sign: int = 1) -> None:
         """Count `pod` in (sign 1) or out (sign -1) of the sums."""
+        self.generation = next(_GENERATIONS)
         self.requested.add(pod.requests, sign)
         self.non_zero_cpu += sign * pod.non_zero_cpu
         self.non_zero_memory += sign * pod.non_zero_memory

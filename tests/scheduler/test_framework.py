@@ -151,3 +151,14 @@ def test_named_nodes_still_report_the_first_failing_plugin_in_order() -> None:
     assert result.error.message() == (
         "0/2 nodes are available: 2 node(s) didn't match pod anti-affinity rules."
     )
+
+
+def test_remembered_node_scores_follow_the_nodes_changes() -> None:
+    # Identical pods reuse each node's remembered resource scores; a node that
+    # took a pod must be scored afresh, or the next pods would pile onto it.
+    cache = cluster(make_node_obj("a"), make_node_obj("b"), make_node_obj("c"))
+    fw = framework()
+    for i in range(12):
+        pod = make_pod(f"p{i}", cpu="200m", memory="256Mi")
+        cache.assume(pod, fw.schedule(pod, cache).node)
+    assert sorted(len(n.pods) for n in cache.node_list) == [4, 4, 4]

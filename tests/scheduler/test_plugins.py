@@ -11,7 +11,7 @@ from kybernetes.scheduler.framework import (
     Status,
 )
 from kybernetes.scheduler.plugins.imagelocality import ImageLocality, image_score
-from kybernetes.scheduler.plugins.interpodaffinity import InterPodAffinity
+from kybernetes.scheduler.plugins.interpodaffinity import ANTI, EXISTING_ANTI, InterPodAffinity
 from kybernetes.scheduler.plugins.nodeaffinity import NodeAffinity
 from kybernetes.scheduler.plugins.nodename import NodeName
 from kybernetes.scheduler.plugins.nodeports import NodePorts
@@ -519,3 +519,40 @@ def test_image_locality() -> None:
     scores = [plugin.score(state, pod, n) for n in nodes]
     assert scores[0] > 0 and scores[1] == 0
     assert image_score(0, 1) == 0 and image_score(10**12, 1) == 100
+
+
+def test_anti_affinity_terms_without_an_equality_and_with_several_requirements() -> None:
+    plugin = InterPodAffinity()
+    exists = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "labelSelector": {"matchExpressions": [{"key": "tier", "operator": "Exists"}]},
+                    "topologyKey": HOST,
+                }
+            ]
+        }
+    }
+    cache = cluster(
+        make_node_obj("a"), make_node_obj("b"), pods=(make_pod("guard", node="a", affinity=exists),)
+    )
+    assert run_filter(plugin, make_pod("t", labels={"tier": "x"}), cache, cache.nodes["a"]) == (
+        EXISTING_ANTI
+    )
+    assert run_filter(plugin, make_pod("u", labels={"other": "x"}), cache, cache.nodes["a"]) is None
+    # Two requirements: the label index narrows, the selector still decides.
+    both = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "labelSelector": {"matchLabels": {"app": "db", "role": "primary"}},
+                    "topologyKey": HOST,
+                }
+            ]
+        }
+    }
+    cache.add_pod(make_pod("replica", labels={"app": "db", "role": "replica"}, node="b"))
+    pod = make_pod("p", labels={"app": "db", "role": "primary"}, affinity=both)
+    assert run_filter(plugin, pod, cache, cache.nodes["b"]) is None
+    cache.add_pod(make_pod("primary", labels={"app": "db", "role": "primary"}, node="b"))
+    assert run_filter(plugin, pod, cache, cache.nodes["b"]) == ANTI

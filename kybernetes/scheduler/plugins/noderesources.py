@@ -74,6 +74,10 @@ class LeastAllocated(Plugin):
     """NodeResourcesFit's default scoring: prefer the node with the most cpu and memory free."""
 
     name = "NodeResourcesLeastAllocated"
+    node_local = True
+
+    def shape(self, pod: PodInfo) -> tuple[int, int]:
+        return pod.non_zero_cpu, pod.non_zero_memory
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
         # least_allocated() twice, inlined: this runs for hundreds of nodes per pod.
@@ -89,6 +93,10 @@ class BalancedAllocation(Plugin):
     """Prefer the node where cpu and memory would be used in equal shares."""
 
     name = "NodeResourcesBalancedAllocation"
+    node_local = True
+
+    def shape(self, pod: PodInfo) -> tuple[int, int]:
+        return pod.non_zero_cpu, pod.non_zero_memory
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
         alloc = node.allocatable
