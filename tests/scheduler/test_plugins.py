@@ -267,17 +267,20 @@ def test_toleration_rules() -> None:
 
 def test_prefer_no_schedule_lowers_the_score() -> None:
     plugin = TaintToleration()
-    clean = make_node("a")
-    soft = make_node("b", taints=[{"key": "x", "effect": "PreferNoSchedule"}])
+    cache = cluster(
+        make_node_obj("a"), make_node_obj("b", taints=[{"key": "x", "effect": "PreferNoSchedule"}])
+    )
+    clean, soft = cache.nodes["a"], cache.nodes["b"]
     pod = make_pod()
     state: CycleState = {}
-    assert plugin.pre_score(state, pod, [clean, soft], cluster())
+    assert not plugin.pre_score(state, pod, [clean], cluster(make_node_obj("a")))
+    assert plugin.pre_score(state, pod, [clean, soft], cache)
     scores = [plugin.score(state, pod, n) for n in (clean, soft)]
     plugin.normalize(state, pod, scores)
     assert scores == [100, 0]
     tolerant = make_pod(tolerations=[{"key": "x", "operator": "Exists"}])
     state = {}
-    plugin.pre_score(state, tolerant, [clean, soft], cluster())
+    plugin.pre_score(state, tolerant, [clean, soft], cache)
     assert plugin.score(state, tolerant, soft) == 0
 
 

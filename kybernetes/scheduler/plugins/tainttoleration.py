@@ -92,7 +92,12 @@ class TaintToleration(Plugin):
             if (t.get("effect") or "PreferNoSchedule") == "PreferNoSchedule"
         ]
         state[NAME] = prefer
-        return any(t.get("effect") == "PreferNoSchedule" for n in nodes for t in n.taints)
+        # Only tainted nodes can score differently; the cache knows which those are.
+        return any(
+            t.get("effect") == "PreferNoSchedule"
+            for n in snapshot.special_nodes.values()
+            for t in n.taints
+        )
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
         tolerations = state[NAME]
