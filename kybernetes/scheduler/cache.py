@@ -54,6 +54,9 @@ class Cache(Snapshot):
         self._anti_terms: dict[AffinityTerm, dict[str, int]] = {}
         self._anti_by_label: dict[tuple[str, str], set[AffinityTerm]] = {}
         self._anti_unindexed: set[AffinityTerm] = set()
+        # Pending pods that preemption made room for, by node: room they keep.
+        self.nominated: dict[str, dict[str, PodInfo]] = {}
+        self._nominated_to: dict[str, str] = {}
 
     # -- nodes -------------------------------------------------------------------
 
@@ -208,6 +211,33 @@ class Cache(Snapshot):
                 filed.discard(term)
                 if not filed:
                     del self._anti_by_label[label]
+
+    # -- nominated pods ------------------------------------------------------------
+
+    def nominate(self, pod: PodInfo, node: str) -> None:
+        """`pod` (pending) waits for room on `node` ("" clears the nomination)."""
+        self.unnominate(pod.key)
+        if node:
+            self.nominated.setdefault(node, {})[pod.key] = pod
+            self._nominated_to[pod.key] = node
+
+    def nominated_keys(self) -> dict[str, str]:
+        return self._nominated_to
+
+    def unnominate(self, key: str) -> None:
+        node = self._nominated_to.pop(key, None)
+        if node is not None:
+            waiting = self.nominated[node]
+            waiting.pop(key, None)
+            if not waiting:
+                del self.nominated[node]
+
+    def nominated_for(self, node: str, pod: PodInfo) -> list[PodInfo]:
+        """Pods nominated to `node` that `pod` must leave room for (as important or more)."""
+        waiting = self.nominated.get(node)
+        if not waiting:
+            return []
+        return [p for p in waiting.values() if p.key != pod.key and p.priority >= pod.priority]
 
     # -- what plugins ask --------------------------------------------------------
 

@@ -135,6 +135,11 @@ class Snapshot:
 
     nodes: dict[str, NodeInfo]
     node_list: list[NodeInfo]
+    nominated: dict[str, dict[str, PodInfo]]  # node -> pending pods nominated to it
+
+    def nominated_for(self, node: str, pod: PodInfo) -> list[PodInfo]:
+        raise NotImplementedError
+
     special_nodes: dict[str, NodeInfo]  # tainted or cordoned
     image_nodes: dict[str, int]  # image name -> how many nodes have it
 
@@ -307,6 +312,7 @@ class Framework:
         start = self._next_start % total
         evaluated = 0
         excluded = prepared.excluded
+        reserved = snapshot.nominated
         checks = [check for _, check in prepared.filters]
         # The hot loop: one dictionary lookup for the nodes known to fail up front,
         # then the per-node filters in order.
@@ -316,6 +322,10 @@ class Framework:
             status = None
             if excluded and node.name in excluded:
                 status = prepared.check(node)
+            elif reserved and node.name in reserved:
+                # Room kept for pods preemption made room for: they count as placed.
+                waiting = snapshot.nominated_for(node.name, pod)
+                status = prepared.check(node.with_pods(waiting) if waiting else node)
             else:
                 for check in checks:
                     status = check(state, pod, node)

@@ -12,6 +12,11 @@ kube-scheduler's DefaultPreemption, its decisions only:
   fewest victims.
 The scheduler then nominates the node, marks and deletes the victims.
 
+Once a node is chosen, the scheduler nominates the pod there and the cache
+keeps that room: pods of lower priority are filtered as if the nominated pod
+were already placed (cache.nominated_for), so the space freed by the
+victims goes to the pod it was freed for.
+
 Known gap: the affinity plugins' pre-computed counts still include the
 victims (kube-scheduler adjusts them with AddPod/RemovePod extensions).
 """

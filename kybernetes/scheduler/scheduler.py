@@ -154,18 +154,26 @@ class Scheduler:
     def _node_deleted(self, node: Obj) -> None:
         self.cache.remove_node(node)
 
+    def _pending(self, pod: Obj) -> PodInfo:
+        info = PodInfo(pod)
+        nominated = (pod.get("status") or {}).get("nominatedNodeName") or ""
+        if nominated or info.key in self.cache.nominated_keys():
+            self.cache.nominate(info, str(nominated))
+        return info
+
     def _pod_added(self, pod: Obj) -> None:
         if (pod.get("spec") or {}).get("nodeName"):
             if not pod_is_terminal(pod):
                 self.cache.add_pod(PodInfo(pod))
                 self.queue.move_all(AFFINITY_PLUGINS)
         elif self._responsible(pod):
-            self.queue.add(PodInfo(pod))
+            self.queue.add(self._pending(pod))
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
         key = PodInfo.key_of(new)
         if (new.get("spec") or {}).get("nodeName"):
             self.queue.delete(key)
+            self.cache.unnominate(key)
             if pod_is_terminal(new):
                 if key in self.cache.pods:
                     self.cache.remove_pod(key)
@@ -190,13 +198,15 @@ class Scheduler:
             if placed or _relevant(old, new):
                 self.queue.move_all(AFFINITY_PLUGINS)
         elif self._responsible(new):
-            self.queue.update(PodInfo(new), changed=_relevant(old, new))
+            self.queue.update(self._pending(new), changed=_relevant(old, new))
         else:
             self.queue.delete(key)
+            self.cache.unnominate(key)
 
     def _pod_deleted(self, pod: Obj) -> None:
         key = PodInfo.key_of(pod)
         self.queue.delete(key)
+        self.cache.unnominate(key)
         if key in self.cache.pods:
             self.cache.remove_pod(key)
             self.queue.move_all()
@@ -232,6 +242,7 @@ class Scheduler:
         result = self.framework.schedule(pod, self.cache)
         self.queue.stamp(queued)
         if result.node:
+            self.cache.unnominate(pod.key)
             self.cache.assume(pod, result.node)
             self.queue.done(pod.key)
             await self._bindings.acquire()
@@ -240,6 +251,8 @@ class Scheduler:
         error = result.error or FitError(len(self.cache.node_list))
         preemption = self._preempt(pod, error) if error.num_all_nodes else Preemption()
         error.post_filter_message = preemption.message
+        if preemption.node:
+            self.cache.nominate(pod, preemption.node)  # keep the room before the API says so
         self.failed += 1
         self.queue.unschedulable(queued, plugins_of(error))
         self._spawn(

@@ -355,3 +355,10 @@ class NodeInfo:
         for pod in pods:
             clone.add_pod(pod, -1)
         return clone
+
+    def with_pods(self, pods: list[PodInfo]) -> NodeInfo:
+        """A copy of this node with `pods` added (pods nominated to it, say)."""
+        clone = self.without([])
+        for pod in pods:
+            clone.add_pod(pod)
+        return clone

@@ -162,3 +162,21 @@ def test_remembered_node_scores_follow_the_nodes_changes() -> None:
         pod = make_pod(f"p{i}", cpu="200m", memory="256Mi")
         cache.assume(pod, fw.schedule(pod, cache).node)
     assert sorted(len(n.pods) for n in cache.node_list) == [4, 4, 4]
+
+
+def test_room_is_kept_for_a_nominated_pod() -> None:
+    cache = cluster(make_node_obj("a", cpu="1"))
+    vip = make_pod("vip", cpu="800m", priority=100)
+    cache.nominate(vip, "a")
+    fw = framework()
+    low = fw.schedule(make_pod("low", cpu="500m", priority=0), cache)
+    assert low.error is not None and low.error.message() == (
+        "0/1 nodes are available: 1 Insufficient cpu."
+    )
+    assert fw.schedule(make_pod("small", cpu="100m"), cache).node == "a"
+    # As important as the nominated pod: room is kept from it too; more important: not.
+    assert fw.schedule(make_pod("peer", cpu="500m", priority=100), cache).node == ""
+    assert fw.schedule(make_pod("boss", cpu="500m", priority=200), cache).node == "a"
+    assert fw.schedule(vip, cache).node == "a"
+    cache.unnominate(vip.key)
+    assert fw.schedule(make_pod("low", cpu="500m"), cache).node == "a"
