@@ -16,6 +16,7 @@ last one stopped, so every node gets its turn.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -314,19 +315,19 @@ class Framework:
         excluded = prepared.excluded
         reserved = snapshot.nominated
         checks = [check for _, check in prepared.filters]
-        # The hot loop: one dictionary lookup for the nodes known to fail up front,
-        # then the per-node filters in order.
-        for i in range(total):
-            node = nodes[(start + i) % total]
+        special = excluded.keys() | reserved.keys() if excluded or reserved else ()
+        only = checks[0] if len(checks) == 1 else None
+        # The hot loop, in rotation from `start`: nodes named up front (ruled out by a
+        # pre-filter, or keeping room for a nominated pod) take the slow path; the
+        # rest run the per-node filters, inlined for the usual case of just one.
+        for node in itertools.chain(nodes[start:], nodes[:start]):
             evaluated += 1
-            status = None
-            if excluded and node.name in excluded:
-                status = prepared.check(node)
-            elif reserved and node.name in reserved:
-                # Room kept for pods preemption made room for: they count as placed.
-                waiting = snapshot.nominated_for(node.name, pod)
-                status = prepared.check(node.with_pods(waiting) if waiting else node)
+            if special and node.name in special:
+                status = self._check_special(prepared, snapshot, pod, node)
+            elif only is not None:
+                status = only(state, pod, node)
             else:
+                status = None
                 for check in checks:
                     status = check(state, pod, node)
                     if status is not None:
@@ -347,6 +348,16 @@ class Framework:
             evaluated=evaluated,
             feasible=len(feasible),
         )
+
+    @staticmethod
+    def _check_special(
+        prepared: Prepared, snapshot: Snapshot, pod: PodInfo, node: NodeInfo
+    ) -> Status | None:
+        if node.name in prepared.excluded:
+            return prepared.check(node)
+        # Room kept for pods preemption made room for: they count as placed.
+        waiting = snapshot.nominated_for(node.name, pod)
+        return prepared.check(node.with_pods(waiting) if waiting else node)
 
     def _select(
         self, state: CycleState, pod: PodInfo, feasible: list[NodeInfo], snapshot: Snapshot
