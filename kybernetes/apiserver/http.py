@@ -27,6 +27,7 @@ from kybernetes import __version__
 from kybernetes.apiserver import discovery, errors, openapi
 from kybernetes.apiserver import managedfields as mf
 from kybernetes.apiserver.auth import Authenticator, Authorizer, UserInfo
+from kybernetes.apiserver.binding import create_binding
 from kybernetes.apiserver.bodies import (
     APPLY_PATCH_TYPE,
     BODY_TYPES,
@@ -37,7 +38,7 @@ from kybernetes.apiserver.bodies import (
     checked_patch,
     decode_body,
 )
-from kybernetes.apiserver.objects import Obj
+from kybernetes.apiserver.objects import Obj, now_rfc3339
 from kybernetes.apiserver.openapi_source import builtin_schemas
 from kybernetes.apiserver.openapi_v2 import PROTOBUF_TYPE as OPENAPI_V2_PROTOBUF
 from kybernetes.apiserver.openapi_v2 import document as openapi_v2_document
@@ -306,6 +307,13 @@ class ResourceHandler:
         return self._respond(request, req, body)
 
     async def _create(self, request: web.Request, req: ResourceRequest) -> web.Response:
+        if req.subresource == "binding" and req.resource.kind == "Pod":
+            body = _check_object(await _read_body(request), "Binding", "v1")
+            status = await create_binding(
+                self.ctx.rest.storage, req.resource, namespace=req.namespace, name=req.name,
+                body=body, now=now_rfc3339(),
+            )  # fmt: skip
+            return _json(status, 201)
         if req.subresource:
             raise errors.method_not_allowed(
                 f"{req.resource.plural}/{req.subresource}: not supported yet"

@@ -124,6 +124,8 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _t("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short=["netpol"]),
     _t("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
     _t("coordination.k8s.io", "v1", "Lease", "leases"),
+    _t("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", namespaced=False,
+       short=["pc"]),
     _t("events.k8s.io", "v1", "Event", "events", short=["ev"]),
     _t("rbac.authorization.k8s.io", "v1", "Role", "roles"),
     _t("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", namespaced=False),

@@ -32,6 +32,7 @@ from kybernetes.apiserver.objects import (
     prepare_for_update,
 )
 from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
+from kybernetes.apiserver.scheduling import admit_pod_priority
 from kybernetes.apiserver.storage import ListPage, ObjectStorage, parse_resource_version
 from kybernetes.apiserver.strategies import strategy_for
 
@@ -143,6 +144,8 @@ class Rest:
             await self._check_namespace_open(
                 rt, namespace, given.get("name") or given.get("generateName") or "Unknown"
             )
+        if rt.group == "" and rt.kind == "Pod":
+            await admit_pod_priority(self.storage, self.registry, obj)
         if dry_run:
             return obj
         if self.admission.allocates(rt):

@@ -23,6 +23,7 @@ from kybernetes.apiserver.pki import ClusterPKI
 from kybernetes.apiserver.podlogs import KubeletConnector
 from kybernetes.apiserver.resources import ResourceRegistry, builtin_registry
 from kybernetes.apiserver.rest import Rest
+from kybernetes.apiserver.scheduling import BUILTIN_PRIORITY_CLASSES
 from kybernetes.apiserver.storage import ObjectStorage
 from kybernetes.store import Store
 from kybernetes.store.cache import CachingStore
@@ -52,8 +53,10 @@ class ApiServer:
             await self.kubelets.close()
 
 
-async def _ensure(rest: Rest, plural: str, namespace: str, obj: dict[str, Any]) -> None:
-    rt = rest.registry.lookup("", "v1", plural)
+async def _ensure(
+    rest: Rest, plural: str, namespace: str, obj: dict[str, Any], group: str = ""
+) -> None:
+    rt = rest.registry.lookup(group, "v1", plural)
     assert rt is not None
     try:
         await rest.create(rt, namespace, obj, dry_run=False)
@@ -81,6 +84,8 @@ async def bootstrap(rest: Rest) -> None:
     """What every cluster has: the system namespaces and the `kubernetes` service."""
     for name in SYSTEM_NAMESPACES:
         await _ensure(rest, "namespaces", "", {"metadata": {"name": name}})
+    for priority_class in BUILTIN_PRIORITY_CLASSES:
+        await _ensure(rest, "priorityclasses", "", priority_class, group="scheduling.k8s.io")
     await _ensure(rest, "services", "default", {
         "metadata": {"name": "kubernetes",
                      "labels": {"component": "apiserver", "provider": "kubernetes"}},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kybernetes.apiserver.crd_strategy import CrdStrategy
 from kybernetes.apiserver.node_strategy import NodeStrategy
+from kybernetes.apiserver.scheduling import PriorityClassStrategy
 from kybernetes.apiserver.strategy import (
     ConfigMapStrategy,
     NamespaceStrategy,
@@ -39,6 +40,7 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("batch", "Job"): JobStrategy(),
     ("batch", "CronJob"): CronJobStrategy(),
     ("apiextensions.k8s.io", "CustomResourceDefinition"): CrdStrategy(),
+    ("scheduling.k8s.io", "PriorityClass"): PriorityClassStrategy(),
 }
 
 _DEFAULT = Strategy()

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kybernetes.client.factory import InformerFactory
 from kybernetes.client.rest import ApiClient
 from kybernetes.controllers.manager import run_controller_manager
+from kybernetes.scheduler.scheduler import run_scheduler
 from kybernetes.util.tasks import cancel_and_wait
 
 __all__ = ["COMPONENTS", "Component", "RunningComponent", "run_alone", "start_component"]
@@ -37,11 +39,18 @@ def _controller_manager(client: ApiClient) -> Coroutine[Any, Any, None]:
     return run_controller_manager(client)
 
 
+def _scheduler(client: ApiClient) -> Coroutine[Any, Any, None]:
+    return run_scheduler(InformerFactory(client))
+
+
 # One entry per component, in start order.
 COMPONENTS: dict[str, Component] = {
     c.name: c
-    for c in (Component("controller-manager", "run the controllers (leader-elected)",
-                        _controller_manager),)
+    for c in (
+        Component("controller-manager", "run the controllers (leader-elected)",
+                  _controller_manager),
+        Component("scheduler", "place pending pods on nodes (leader-elected)", _scheduler),
+    )
 }  # fmt: skip
 
 

@@ -22,10 +22,13 @@ from kybernetes.controllers.deployment import DeploymentController
 from kybernetes.controllers.endpoints import EndpointsController
 from kybernetes.controllers.endpointslice import EndpointSliceController
 from kybernetes.controllers.endpointslicemirroring import EndpointSliceMirroringController
+from kybernetes.controllers.garbagecollector import GarbageCollector
 from kybernetes.controllers.job import JobController
+from kybernetes.controllers.namespace import NamespaceController
 from kybernetes.controllers.nodeipam import NodeIpamController
 from kybernetes.controllers.nodelifecycle import NodeLifecycleController
 from kybernetes.controllers.replicaset import ReplicaSetController
+from kybernetes.controllers.serviceaccount import ServiceAccountController
 from kybernetes.controllers.statefulset import StatefulSetController
 from kybernetes.controllers.ttlafterfinished import TTLAfterFinishedController
 
@@ -55,6 +58,9 @@ CONTROLLERS: tuple[Callable[[InformerFactory], Controller], ...] = (
     TTLAfterFinishedController,
     NodeIpamController,
     NodeLifecycleController,
+    GarbageCollector,
+    NamespaceController,
+    ServiceAccountController,
 )
 
 

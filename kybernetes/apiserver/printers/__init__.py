@@ -21,6 +21,7 @@ from kybernetes.apiserver.printers import (
     networking,
     pods,
     rbac,
+    scheduling,
 )
 from kybernetes.apiserver.printers.common import Column
 
@@ -50,6 +51,7 @@ REGISTRY = _merge(
     networking.COLUMNS,
     coordination.COLUMNS,
     rbac.COLUMNS,
+    scheduling.COLUMNS,
     default.COLUMNS,
 )
 

@@ -1,0 +1,1 @@
+"""The scheduler: binds Pending pods to nodes (kube-scheduler's framework, in Python)."""
