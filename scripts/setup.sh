@@ -20,6 +20,9 @@ declare -A PACKAGES=(
   [etcd]=etcd-server
   [etcdctl]=etcd-client
   [git]=git
+  [docker-registry]=docker-registry
+  [busybox]=busybox-static
+  [skopeo]=skopeo
 )
 
 say() { printf '==> %s\n' "$*"; }

@@ -1,0 +1,1 @@
+"""The node agent's parts: images now; the kubelet, runtimes and pod network later."""

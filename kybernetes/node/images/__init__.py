@@ -1,0 +1,49 @@
+"""Images on a node: references, the registry client, the content store, unpacking, import.
+
+The kubelet uses `ImagePuller.ensure(image, policy=..., pull_secrets=...)`
+and the store's `layer_dirs(record)` (overlay lowerdirs) and
+`image_config(record)`; `kyb image import` uses `import_image`. Errors are
+ImageError subclasses whose `reason` is the container waiting reason.
+"""
+
+from kybernetes.node.images.errors import (
+    BadDigestError,
+    ImageError,
+    ImageNeverPullError,
+    ImageNotFoundError,
+    ImagePullError,
+    InvalidImageNameError,
+    RegistryUnavailableError,
+    UnauthorizedError,
+    UnpackError,
+    UnsupportedImageError,
+)
+from kybernetes.node.images.importer import ArchiveError, import_image
+from kybernetes.node.images.policy import default_pull_policy, should_pull
+from kybernetes.node.images.pull import ImagePuller
+from kybernetes.node.images.reference import ImageReference, parse_reference
+from kybernetes.node.images.store import ImageRecord, ImageStore, ImageSummary, LayerRecord
+
+__all__ = [
+    "ArchiveError",
+    "BadDigestError",
+    "ImageError",
+    "ImageNeverPullError",
+    "ImageNotFoundError",
+    "ImagePullError",
+    "ImagePuller",
+    "ImageRecord",
+    "ImageReference",
+    "ImageStore",
+    "ImageSummary",
+    "InvalidImageNameError",
+    "LayerRecord",
+    "RegistryUnavailableError",
+    "UnauthorizedError",
+    "UnpackError",
+    "UnsupportedImageError",
+    "default_pull_policy",
+    "import_image",
+    "parse_reference",
+    "should_pull",
+]

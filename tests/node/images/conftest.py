@@ -1,0 +1,42 @@
+"""Fixtures: one real registry (docker-registry on loopback) with the test images pushed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from kybernetes.node.images import ImageStore
+from tests.support.registry import (
+    FORMS,
+    Registry,
+    busybox_image,
+    push_image,
+    registry_binary,
+    running_registry,
+)
+
+
+@pytest.fixture(scope="session")
+def registry() -> Iterator[Registry]:
+    if registry_binary() is None:
+        pytest.skip("docker-registry is not installed (apt docker-registry; scripts/setup.sh)")
+    with running_registry() as server:
+        for form in FORMS:
+            push_image(server.url, "test/busybox", form, busybox_image(), form)
+        push_image(server.url, "test/base", "1", busybox_image(extra=False), "docker")
+        push_image(server.url, "private/busybox", "1", busybox_image(), "oci")
+        yield server
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ImageStore:
+    return ImageStore(tmp_path / "images")
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
