@@ -38,7 +38,7 @@ __all__ = [
     "Entry",
     "Layer",
     "Registry",
-    "TestImage",
+    "BuiltImage",
     "busybox_image",
     "make_layer",
     "needs_root",
@@ -250,7 +250,7 @@ def whiteout_layer() -> Layer:
 
 
 @dataclass(frozen=True)
-class TestImage:
+class BuiltImage:
     """Layers (bottom first) and the config that names their diff_ids."""
 
     layers: tuple[Layer, ...]
@@ -289,14 +289,14 @@ class TestImage:
         return json.dumps(body, indent=2).encode()
 
 
-def busybox_image(*, extra: bool = True) -> TestImage:
+def busybox_image(*, extra: bool = True) -> BuiltImage:
     """busybox (layer 1), plus the whiteout layer unless `extra` is False."""
     layers = (busybox_layer(), whiteout_layer()) if extra else (busybox_layer(),)
-    return TestImage(layers=layers)
+    return BuiltImage(layers=layers)
 
 
-def arm64_image() -> TestImage:
-    return TestImage(
+def arm64_image() -> BuiltImage:
+    return BuiltImage(
         layers=(make_layer([Entry("arm64", data=b"not for this host\n")]),), architecture="arm64"
     )
 
@@ -346,7 +346,7 @@ def push_manifest(base: str, repo: str, ref: str, body: bytes, media_type: str) 
 
 
 def _push_single(
-    base: str, repo: str, ref: str, image: TestImage, *, docker: bool
+    base: str, repo: str, ref: str, image: BuiltImage, *, docker: bool
 ) -> tuple[str, int]:
     for layer in image.layers:
         push_blob(base, repo, layer.gz)
@@ -356,7 +356,7 @@ def _push_single(
     return sha256(body), len(body)
 
 
-def push_image(base: str, repo: str, tag: str, image: TestImage, form: Form) -> str:
+def push_image(base: str, repo: str, tag: str, image: BuiltImage, form: Form) -> str:
     """Push `image` as `repo:tag` in `form`; return the digest the tag points at."""
     if form in ("oci", "docker"):
         digest, _ = _push_single(base, repo, tag, image, docker=form == "docker")

@@ -31,6 +31,7 @@ class FakeFront:
     redirect_blobs: bool = False
     break_first_blob: bool = False
     corrupt_blobs: bool = False
+    corrupt_manifests: bool = False
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     storage_requests: list[dict[str, str]] = field(default_factory=list)
     token_requests: list[dict[str, Any]] = field(default_factory=list)
@@ -131,6 +132,8 @@ class FakeFront:
             status = upstream.status
         if is_blob and status in (200, 206) and self.corrupt_blobs and body:
             body = bytes([body[0] ^ 0xFF]) + body[1:]
+        if not is_blob and status == 200 and self.corrupt_manifests and request.method == "GET":
+            body += b" "
         if is_blob and status == 200 and self.break_first_blob and len(body) > 1024:
             self.break_first_blob = False
             response = web.StreamResponse(status=200, headers=out)

@@ -1,0 +1,98 @@
+"""The content store without root: index, names, leases, garbage collection, crash leftovers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+
+from kybernetes.node.images import ImagePuller, ImageRecord, ImageStore, LayerRecord
+from kybernetes.node.images.manifests import Platform
+from tests.support.registry import Registry, busybox_image, sha256
+
+AMD64 = Platform("linux", "amd64")
+
+
+def _record(store: ImageStore, name: str, layer: bytes) -> ImageRecord:
+    layer_digest = store.write_blob(layer)
+    config = store.write_blob(b'{"rootfs": {"diff_ids": []}}' + layer)
+    manifest = store.write_blob(b"manifest" + layer)
+    return ImageRecord(
+        name=name,
+        target=manifest,
+        manifest=manifest,
+        id=config,
+        layers=(LayerRecord(layer_digest, sha256(b"diff" + layer), "t", len(layer)),),
+        size=len(layer) + 10,
+    )
+
+
+def test_index_survives_reopening(tmp_path: Path) -> None:
+    store = ImageStore(tmp_path)
+    record = _record(store, "docker.io/library/a:1", b"layer-a")
+    store.add(record)
+    again = ImageStore(tmp_path)
+    assert again.get("docker.io/library/a:1") == record
+    assert again.resolve("a:1") == record
+    assert again.resolve(record.id[:19]) == record
+    assert again.resolve(record.id.removeprefix("sha256:")[:12]) == record
+    assert again.resolve(f"a@{record.target}") == record
+    assert again.resolve("b:1") is None
+
+
+def test_crash_leftovers_are_never_visible(tmp_path: Path) -> None:
+    store = ImageStore(tmp_path)
+    digest = sha256(b"half")
+    store.ingest_path(digest).write_bytes(b"ha")  # a download cut short
+    (tmp_path / "snapshots/.tmp-deadbeef/etc").mkdir(parents=True)  # an unpack cut short
+    (tmp_path / "blobs/sha256/.x.tmp").write_bytes(b"partial write")
+    reopened = ImageStore(tmp_path)
+    assert not reopened.has_blob(digest)
+    assert not (tmp_path / "snapshots/.tmp-deadbeef").exists()
+    assert not (tmp_path / "blobs/sha256/.x.tmp").exists()
+    # The partial download stays, so the next pull resumes from it.
+    assert reopened.ingest_path(digest).read_bytes() == b"ha"
+
+
+def test_garbage_collection_respects_names_and_leases(tmp_path: Path) -> None:
+    store = ImageStore(tmp_path)
+    a = _record(store, "docker.io/library/a:1", b"shared")
+    b = _record(store, "docker.io/library/b:1", b"shared")
+    store.add(a)
+    store.add(b)
+    with store.lease() as held:
+        in_flight = store.write_blob(b"being pulled")
+        held.add(in_flight)
+        assert store.remove("a:1") == ["docker.io/library/a:1"]
+        assert store.has_blob(a.layers[0].digest)  # b still uses it
+        assert store.has_blob(in_flight)  # leased
+    store.collect()
+    assert not store.has_blob(in_flight)
+    assert store.remove(b.id) == ["docker.io/library/b:1"]
+    assert not store.has_blob(a.layers[0].digest)
+    assert store.usage() == 0
+
+
+def test_retagging_collects_the_old_target(tmp_path: Path) -> None:
+    store = ImageStore(tmp_path)
+    old = _record(store, "docker.io/library/app:1", b"old")
+    store.add(old)
+    new = _record(store, "docker.io/library/app:1", b"new")
+    store.add(new)
+    assert store.get("docker.io/library/app:1") == new
+    assert not store.has_blob(old.layers[0].digest)
+
+
+async def test_pull_without_unpacking(registry: Registry, tmp_path: Path) -> None:
+    store = ImageStore(tmp_path)
+    async with aiohttp.ClientSession() as session:
+        puller = ImagePuller(store, session, platform=AMD64, unpack=False)
+        record = await puller.pull(f"{registry.domain}/test/busybox:docker-list")
+        assert await puller.present(f"{registry.domain}/test/busybox:docker-list") == record
+        # A puller that runs containers does not count un-unpacked images as present.
+        runner = ImagePuller(store, session, platform=AMD64)
+        assert await runner.present(f"{registry.domain}/test/busybox:docker-list") is None
+    image = busybox_image()
+    for layer in image.layers:
+        assert store.blob_path(layer.digest).read_bytes() == layer.gz
+    assert store.read_blob(record.id) == image.config
