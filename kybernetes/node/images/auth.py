@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import fnmatch
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ __all__ = [
     "Challenge",
     "Credential",
     "credentials_for",
+    "docker_configs_from_secrets",
     "parse_challenge",
     "parse_docker_config",
 ]
@@ -99,6 +101,31 @@ def parse_docker_config(document: Mapping[str, Any]) -> list[Credential]:
         if credential is not None:
             result.append(credential)
     return result
+
+
+def docker_configs_from_secrets(secrets: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The docker config documents of imagePullSecrets (Secret objects as the API returns them).
+
+    `kubernetes.io/dockerconfigjson` secrets hold `.dockerconfigjson`, legacy
+    `kubernetes.io/dockercfg` ones `.dockercfg`; other secrets and unreadable
+    data are skipped, as the kubelet skips them.
+    """
+    documents: list[dict[str, Any]] = []
+    for secret in secrets:
+        data = secret.get("data")
+        if not isinstance(data, Mapping):
+            continue
+        for key in (".dockerconfigjson", ".dockercfg"):
+            raw = data.get(key)
+            if not isinstance(raw, str):
+                continue
+            try:
+                document = json.loads(base64.b64decode(raw))
+            except (binascii.Error, ValueError):
+                continue
+            if isinstance(document, dict):
+                documents.append(document)
+    return documents
 
 
 def _host_matches(pattern: str, host: str) -> bool:

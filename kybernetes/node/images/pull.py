@@ -18,11 +18,12 @@ import aiohttp
 import orjson
 
 from kybernetes.node.images.errors import ImageError, ImagePullError, UnsupportedImageError
-from kybernetes.node.images.manifests import Descriptor, Platform, diff_ids
+from kybernetes.node.images.manifests import Descriptor, Platform, diff_ids, layer_compression
 from kybernetes.node.images.policy import should_pull
 from kybernetes.node.images.reference import ImageReference, parse_reference
 from kybernetes.node.images.registry import RegistryClient
 from kybernetes.node.images.store import ImageRecord, ImageStore, LayerRecord
+from kybernetes.node.images.unpack import ZSTD_UNSUPPORTED
 
 __all__ = ["ImagePuller"]
 
@@ -50,7 +51,11 @@ class ImagePuller:
         self._layer_gate = asyncio.Semaphore(_PARALLEL_LAYERS)
 
     async def present(self, image: str) -> ImageRecord | None:
-        record = await asyncio.to_thread(self.store.resolve, image)
+        """The local image for `image`, if there is one this node can run."""
+        return await asyncio.to_thread(self._present, image)
+
+    def _present(self, image: str) -> ImageRecord | None:
+        record = self.store.resolve(image)
         if record is not None and self._unpack:
             # An image whose layers were never unpacked (imported without root) is not runnable.
             ready = all(self.store.has_snapshot(layer.diff_id) for layer in record.layers)
@@ -126,6 +131,11 @@ class ImagePuller:
                 if not isinstance(config, dict):
                     raise UnsupportedImageError("invalid image config: not an object")
                 ids = diff_ids(config, len(manifest.layers))
+                if self._unpack:
+                    # Refuse before downloading what could never be unpacked.
+                    for descriptor in manifest.layers:
+                        if layer_compression(descriptor.media_type) == "zstd":
+                            raise UnsupportedImageError(ZSTD_UNSUPPORTED)
                 layers = tuple(
                     LayerRecord(d.digest, diff_id, d.media_type, d.size)
                     for d, diff_id in zip(manifest.layers, ids, strict=True)

@@ -62,6 +62,9 @@ _CHUNK = 1 << 16
 _FLUSH = 1 << 20
 _BLOB_ATTEMPTS = 3
 _HUB_API = "registry-1.docker.io"
+# No total deadline (a large layer on a slow link may take long), but a
+# connection that stalls fails, and the next attempt resumes with Range.
+_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -158,7 +161,7 @@ class RegistryClient:
         for _ in range(_MAX_REDIRECTS):
             try:
                 response = await self._session.request(
-                    method, url, headers=headers, allow_redirects=False
+                    method, url, headers=headers, allow_redirects=False, timeout=_TIMEOUT
                 )
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 why = str(exc) or type(exc).__name__

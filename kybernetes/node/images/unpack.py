@@ -40,12 +40,14 @@ from typing import IO
 
 from kybernetes.node.images.errors import BadDigestError, UnpackError, UnsupportedImageError
 
-__all__ = ["OPAQUE_XATTR", "can_unpack", "unpack_layer"]
+__all__ = ["OPAQUE_XATTR", "ZSTD_UNSUPPORTED", "can_unpack", "unpack_layer"]
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 _WHITEOUT_PREFIX = ".wh."
 _OPAQUE = ".wh..wh..opq"
 _READ = 1 << 20
+# Python 3.11 has no zstd and no well-kept zstd library is a dependency.
+ZSTD_UNSUPPORTED = "zstd-compressed layers are not supported (no zstd library is installed)"
 
 
 def can_unpack() -> bool:
@@ -180,9 +182,7 @@ def unpack_layer(blob: Path, *, final: Path, scratch: Path, compression: str, di
     only a verified result is renamed to `final`. Blocking: run in a thread.
     """
     if compression == "zstd":
-        raise UnsupportedImageError(
-            "zstd-compressed layers are not supported (no zstd library is installed)"
-        )
+        raise UnsupportedImageError(ZSTD_UNSUPPORTED)
     if compression not in ("gzip", "none"):
         raise UnsupportedImageError(f'unsupported layer compression "{compression}"')
     if not can_unpack():

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import base64
+import json
 
 from kybernetes.node.images.auth import (
     Credential,
     credentials_for,
+    docker_configs_from_secrets,
     parse_challenge,
     parse_docker_config,
 )
@@ -75,3 +77,21 @@ def test_bearer_challenge() -> None:
     assert basic.params == {"realm": "Registry Realm"}
     unquoted = parse_challenge('Bearer realm=http://x/token, error="invalid_token"')
     assert unquoted.params == {"realm": "http://x/token", "error": "invalid_token"}
+
+
+def test_docker_configs_from_secret_objects() -> None:
+    config = {"auths": {"r.example.com": {"auth": _auth("a", "b")}}}
+    encoded = base64.b64encode(json.dumps(config).encode()).decode()
+    legacy = base64.b64encode(json.dumps({"old.example.com": {"auth": _auth("c", "d")}}).encode())
+    secrets = [
+        {"type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": encoded}},
+        {"type": "kubernetes.io/dockercfg", "data": {".dockercfg": legacy.decode()}},
+        {"type": "Opaque", "data": {"password": "eHl6"}},
+        {"type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": "not base64!"}},
+        {"metadata": {"name": "no-data"}},
+    ]
+    documents = docker_configs_from_secrets(secrets)
+    assert documents == [config, {"old.example.com": {"auth": _auth("c", "d")}}]
+    assert [c.username for c in credentials_for(documents, domain="old.example.com", path="x")] == [
+        "c"
+    ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import stat
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -183,3 +185,34 @@ async def test_list_and_remove_with_reference_counting(
     assert list((store.root / "blobs/sha256").iterdir()) == []
     assert list((store.root / "snapshots/sha256").iterdir()) == []
     assert store.remove("nothing:here") == []
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="unshare (util-linux) is not installed")
+async def test_layers_stack_as_overlay_lowerdirs(
+    registry: Registry, store: ImageStore, puller: ImagePuller, tmp_path: Path
+) -> None:
+    # What the runc runtime will do: overlayfs over the unpacked layers. The
+    # kernel applies the translated whiteouts; busybox runs from the image.
+    record = await puller.pull(f"{registry.domain}/test/busybox:oci-index")
+    lower = ":".join(str(p) for p in store.layer_dirs(record))
+    for name in ("upper", "work", "merged"):
+        (tmp_path / name).mkdir()
+    script = (
+        f"mount -t overlay overlay -o lowerdir={lower},upperdir={tmp_path}/upper,"
+        f"workdir={tmp_path}/work {tmp_path}/merged && "
+        f"chroot {tmp_path}/merged /bin/sh -c "
+        "'ls /etc; echo --; ls /www; echo --; cat /www/index.html; id -u www'"
+    )
+    # A private mount namespace: the mount disappears with the process.
+    result = await asyncio.to_thread(
+        subprocess.run,
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    etc, www, rest = result.stdout.split("--\n")
+    assert etc.split() == ["passwd"]  # etc/hello whited out
+    assert www.split() == ["index.html"]  # www/old.txt hidden by the opaque dir
+    assert rest.split("\n")[:2] == ["<h1>kybernetes</h1>", "33"]
