@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -49,6 +50,8 @@ class ImagePuller:
         self._unpack = unpack
         self._inflight: dict[str, asyncio.Future[ImageRecord]] = {}
         self._layer_gate = asyncio.Semaphore(_PARALLEL_LAYERS)
+        # One download per blob: two images sharing a layer must not write one partial file.
+        self._blob_locks: dict[str, _Gate] = {}
 
     async def present(self, image: str) -> ImageRecord | None:
         """The local image for `image`, if there is one this node can run."""
@@ -163,17 +166,33 @@ class ImagePuller:
     async def _fetch(
         self, client: RegistryClient, ref: ImageReference, descriptor: Descriptor
     ) -> None:
-        if await asyncio.to_thread(self.store.has_blob, descriptor.digest):
-            return
-        partial = self.store.ingest_path(descriptor.digest)
-        await client.fetch_blob(ref, descriptor, partial)
-        await asyncio.to_thread(self.store.commit_blob, descriptor.digest, partial)
+        gate = self._blob_locks.setdefault(descriptor.digest, _Gate())
+        gate.users += 1
+        try:
+            async with gate.lock:
+                if await asyncio.to_thread(self.store.has_blob, descriptor.digest):
+                    return
+                partial = self.store.ingest_path(descriptor.digest)
+                await client.fetch_blob(ref, descriptor, partial)
+                await asyncio.to_thread(self.store.commit_blob, descriptor.digest, partial)
+        finally:
+            gate.users -= 1
+            if gate.users == 0:
+                self._blob_locks.pop(descriptor.digest, None)
 
     async def _layer(self, client: RegistryClient, ref: ImageReference, layer: LayerRecord) -> None:
         async with self._layer_gate:
             await self._fetch(client, ref, Descriptor(layer.media_type, layer.digest, layer.size))
         if self._unpack:
             await asyncio.to_thread(self.store.unpack, layer)
+
+
+@dataclass
+class _Gate:
+    """A per-digest lock, forgotten when nobody holds or waits for it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
 
 
 def _wrap(exc: ImageError, prefix: str) -> ImageError:

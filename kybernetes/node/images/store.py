@@ -201,7 +201,8 @@ class ImageStore:
         """Copy `source` into the store, checking size and digest (import path)."""
         if self.has_blob(descriptor.digest):
             return
-        partial = self.ingest_path(descriptor.digest)
+        # A name of its own: a pull of the same blob may be resuming under ingest_path.
+        partial = self._ingest / f".{uuid.uuid4().hex}.partial"
         hasher = hashlib.sha256()
         size = 0
         try:

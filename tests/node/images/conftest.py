@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from kybernetes.node.images import ImageStore
+from tests.node.images.fakes import FakeFront
 from tests.support.registry import (
     FORMS,
     Registry,
@@ -29,6 +30,15 @@ def registry() -> Iterator[Registry]:
         push_image(server.url, "test/base", "1", busybox_image(extra=False), "docker")
         push_image(server.url, "private/busybox", "1", busybox_image(), "oci")
         yield server
+
+
+@pytest.fixture
+async def front(registry: Registry) -> AsyncIterator[FakeFront]:
+    """A front for the registry that can authenticate, redirect and misbehave."""
+    fake = FakeFront(upstream=registry.url)
+    await fake.start()
+    yield fake
+    await fake.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import os
 import shutil
 import stat
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -34,14 +33,6 @@ AMD64 = Platform("linux", "amd64")
 @pytest.fixture
 def puller(store: ImageStore, session: aiohttp.ClientSession) -> ImagePuller:
     return ImagePuller(store, session, platform=AMD64)
-
-
-@pytest.fixture
-async def front(registry: Registry) -> AsyncIterator[FakeFront]:
-    fake = FakeFront(upstream=registry.url)
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 def _check_unpacked(store: ImageStore, lowerdirs: list[Path]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +43,6 @@ def _secret(domain: str, user: str, password: str) -> dict[str, Any]:
 def _layer_descriptor() -> Descriptor:
     layer = busybox_layer()
     return Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", layer.digest, len(layer.gz))
-
-
-@pytest.fixture
-async def front(registry: Registry) -> AsyncIterator[FakeFront]:
-    fake = FakeFront(upstream=registry.url)
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.mark.parametrize("form", FORMS)

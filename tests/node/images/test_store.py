@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import aiohttp
 
 from kybernetes.node.images import ImagePuller, ImageRecord, ImageStore, LayerRecord
 from kybernetes.node.images.manifests import Platform
+from tests.node.images.fakes import FakeFront
 from tests.support.registry import Registry, busybox_image, sha256
 
 AMD64 = Platform("linux", "amd64")
@@ -96,3 +98,19 @@ async def test_pull_without_unpacking(registry: Registry, tmp_path: Path) -> Non
     for layer in image.layers:
         assert store.blob_path(layer.digest).read_bytes() == layer.gz
     assert store.read_blob(record.id) == image.config
+
+
+async def test_images_sharing_a_layer_download_it_once(
+    front: FakeFront, tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    store = ImageStore(tmp_path)
+    puller = ImagePuller(store, session, platform=AMD64, unpack=False)
+    base, full = await asyncio.gather(
+        puller.pull(f"{front.domain}/test/base:1"),
+        puller.pull(f"{front.domain}/test/busybox:oci"),
+    )
+    shared = base.layers[0].digest
+    assert full.layers[0].digest == shared
+    gets = [t for m, t, _ in front.requests if m == "GET" and t.endswith(shared)]
+    assert len(gets) == 1
+    assert store.blob_path(shared).read_bytes() == busybox_image().layers[0].gz
