@@ -151,7 +151,7 @@ class ImagePuller:
                     + len(resolved.manifest_blob.body)
                 )
                 record = ImageRecord(
-                    name=str(ref),
+                    name=_name(ref),
                     target=resolved.top.digest,
                     manifest=resolved.manifest_blob.digest,
                     id=manifest.config.digest,
@@ -185,6 +185,11 @@ class ImagePuller:
             await self._fetch(client, ref, Descriptor(layer.media_type, layer.digest, layer.size))
         if self._unpack:
             await asyncio.to_thread(self.store.unpack, layer)
+
+
+def _name(ref: ImageReference) -> str:
+    """The name an image is stored under: with a digest, the tag is dropped (as containerd does)."""
+    return str(ref.with_digest(ref.digest)) if ref.digest is not None else str(ref)
 
 
 @dataclass

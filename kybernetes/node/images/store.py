@@ -324,11 +324,11 @@ class ImageStore:
             found = self.get(str(ref))
             if found is not None or ref.digest is None:
                 return found
-            # `repo@sha256:…` names the target of any tag of that repository.
+            # `repo@sha256:…` names what any tag of that repository resolved to
+            # (the index, or the platform manifest inside it).
             for name, data in sorted(self._index.items()):
-                if (
-                    data["target"] == ref.digest
-                    and parse_reference(name).repository == ref.repository
+                if ref.digest in (data["target"], data["manifest"]) and (
+                    parse_reference(name).repository == ref.repository
                 ):
                     return ImageRecord.from_json(name, data)
             return None

@@ -114,3 +114,17 @@ async def test_images_sharing_a_layer_download_it_once(
     gets = [t for m, t, _ in front.requests if m == "GET" and t.endswith(shared)]
     assert len(gets) == 1
     assert store.blob_path(shared).read_bytes() == busybox_image().layers[0].gz
+
+
+async def test_tag_and_digest_is_stored_by_digest(registry: Registry, tmp_path: Path) -> None:
+    store = ImageStore(tmp_path)
+    async with aiohttp.ClientSession() as session:
+        puller = ImagePuller(store, session, platform=AMD64, unpack=False)
+        tagged = await puller.pull(f"{registry.domain}/test/busybox:oci-index")
+        pinned = await puller.pull(f"{registry.domain}/test/busybox:whatever@{tagged.target}")
+    # As containerd does: with a digest the tag is only decoration and is dropped.
+    assert pinned.name == f"{registry.domain}/test/busybox@{tagged.target}"
+    assert store.resolve(f"{registry.domain}/test/busybox:x@{tagged.target}") is not None
+    # The platform manifest's own digest finds the image too.
+    found = store.resolve(f"{registry.domain}/test/busybox@{tagged.manifest}")
+    assert found is not None and found.id == tagged.id
