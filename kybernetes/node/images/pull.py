@@ -82,17 +82,26 @@ class ImagePuller:
         """Pull `image` (normalised) and return its record; typed ImageError on failure."""
         ref = parse_reference(image)
         key = str(ref)
-        running = self._inflight.get(key)
-        if running is not None:
-            return await asyncio.shield(running)
+        while (running := self._inflight.get(key)) is not None:
+            try:
+                return await asyncio.shield(running)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if running.cancelled() and task is not None and not task.cancelling():
+                    # The pull we joined was abandoned by its caller (a pod
+                    # deleted mid-pull), not by us: go on with one of our own.
+                    continue
+                raise
         future: asyncio.Future[ImageRecord] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
             record = await self._pull(ref, pull_secrets)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
         except BaseException as exc:
-            if not future.cancelled():
-                future.set_exception(exc)
-                future.exception()  # waiters re-raise it; this marks it retrieved
+            future.set_exception(exc)
+            future.exception()  # waiters re-raise it; this marks it retrieved
             raise
         else:
             future.set_result(record)

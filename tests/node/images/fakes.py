@@ -10,6 +10,7 @@ the first blob download in half, or corrupt blobs.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ class FakeFront:
     break_first_blob: bool = False
     corrupt_blobs: bool = False
     corrupt_manifests: bool = False
+    blob_gate: asyncio.Event | None = None  # blob answers wait for it when set
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     storage_requests: list[dict[str, str]] = field(default_factory=list)
     token_requests: list[dict[str, Any]] = field(default_factory=list)
@@ -111,6 +113,8 @@ class FakeFront:
         if self.auth and not self._allowed(request, repo):
             return self._challenge(repo)
         is_blob = "/blobs/" in tail
+        if is_blob and self.blob_gate is not None:
+            await self.blob_gate.wait()
         if is_blob and self.redirect_blobs:
             digest = tail.rsplit("/", 1)[1]
             target = f"http://127.0.0.1:{self.storage_port}/storage/{repo}/{digest}?sig=abc"

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from kybernetes.node.images import ImagePuller, ImageRecord, ImageStore, LayerRecord
 from kybernetes.node.images.manifests import Platform
@@ -128,3 +129,26 @@ async def test_tag_and_digest_is_stored_by_digest(registry: Registry, tmp_path: 
     # The platform manifest's own digest finds the image too.
     found = store.resolve(f"{registry.domain}/test/busybox@{tagged.manifest}")
     assert found is not None and found.id == tagged.id
+
+
+async def test_an_abandoned_pull_does_not_fail_the_others(
+    front: FakeFront, tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    store = ImageStore(tmp_path)
+    puller = ImagePuller(store, session, platform=AMD64, unpack=False)
+    image = f"{front.domain}/test/busybox:oci"
+    front.blob_gate = asyncio.Event()
+    owner = asyncio.create_task(puller.pull(image))
+    deadline = asyncio.get_running_loop().time() + 10
+    while not any("/blobs/" in t for _, t, _ in front.requests):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.01)
+    joiner = asyncio.create_task(puller.pull(image))
+    for _ in range(5):
+        await asyncio.sleep(0)  # the joiner reaches the shared pull
+    owner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await owner
+    front.blob_gate.set()
+    record = await joiner
+    assert record.id == sha256(busybox_image().config)
