@@ -29,7 +29,7 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -130,8 +130,11 @@ def _fsync_dir(path: Path) -> None:
 class ImageStore:
     """Content-addressed storage for one node's images."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, in_use: Callable[[], Iterable[str]] | None = None) -> None:
+        """`in_use` names digests and diff_ids that containers still need (the
+        runtime's overlay lowerdirs): collection keeps them even with no name left."""
         self.root = Path(root)
+        self._in_use = in_use
         self._blobs = self.root / "blobs" / "sha256"
         self._ingest = self.root / "ingest"
         self._snapshots = self.root / "snapshots"
@@ -392,6 +395,10 @@ class ImageStore:
         for held in self._leases.values():
             blobs |= held
             diff_ids |= held
+        if self._in_use is not None:
+            needed = set(self._in_use())
+            blobs |= needed
+            diff_ids |= needed
         return blobs, diff_ids
 
     def _collect(self) -> None:
@@ -411,12 +418,22 @@ class ImageStore:
                 shutil.rmtree(doomed, ignore_errors=True)
 
     def collect(self) -> None:
+        """Collect unreferenced content, and abandoned partial downloads too
+        (kept until now so that an interrupted pull could resume)."""
         with self._lock:
             self._collect()
+            leased = {_hex(d) for held in self._leases.values() for d in held if _is_digest(d)}
+            for path in self._ingest.iterdir():
+                if path.name.split(".")[0] not in leased:
+                    path.unlink(missing_ok=True)
 
     def usage(self) -> int:
         """Bytes held by blobs (what node.status.images sizes add up to)."""
         return sum(p.stat().st_size for p in self._blobs.iterdir() if p.is_file())
+
+
+def _is_digest(text: str) -> bool:
+    return text.startswith("sha256:") and len(text) == 71 and _is_hex(text[7:])
 
 
 def _is_hex(text: str) -> bool:

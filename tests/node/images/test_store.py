@@ -76,6 +76,31 @@ def test_garbage_collection_respects_names_and_leases(tmp_path: Path) -> None:
     assert store.usage() == 0
 
 
+def test_content_in_use_by_containers_outlives_its_name(tmp_path: Path) -> None:
+    needed: set[str] = set()
+    store = ImageStore(tmp_path, in_use=lambda: needed)
+    record = _record(store, "docker.io/library/a:1", b"running")
+    store.add(record)
+    needed |= record.digests()
+    store.remove("a:1")
+    assert store.has_blob(record.layers[0].digest)
+    needed.clear()
+    store.collect()
+    assert not store.has_blob(record.layers[0].digest)
+
+
+def test_collect_drops_abandoned_downloads_but_not_leased_ones(tmp_path: Path) -> None:
+    store = ImageStore(tmp_path)
+    abandoned, active = sha256(b"abandoned"), sha256(b"active")
+    store.ingest_path(abandoned).write_bytes(b"aban")
+    store.ingest_path(active).write_bytes(b"act")
+    with store.lease() as held:
+        held.add(active)
+        store.collect()
+        assert not store.ingest_path(abandoned).exists()
+        assert store.ingest_path(active).exists()
+
+
 def test_retagging_collects_the_old_target(tmp_path: Path) -> None:
     store = ImageStore(tmp_path)
     old = _record(store, "docker.io/library/app:1", b"old")
