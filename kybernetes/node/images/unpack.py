@@ -76,6 +76,13 @@ def _clean(name: str) -> str:
     return path.lstrip("/")
 
 
+def _lstat_mode(path: str) -> int | None:
+    try:
+        return os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+
+
 def _remove(path: str) -> None:
     try:
         mode = os.lstat(path).st_mode
@@ -125,7 +132,10 @@ def _extract(fd: int, compression: str) -> str:
                 os.mknod(victim, stat.S_IFCHR | 0o000, os.makedev(0, 0))
                 continue
             target = "/" + name
-            if os.path.lexists(target) and not (member.isdir() and os.path.isdir(target)):
+            # Only a real directory merges with a directory entry; anything else,
+            # a symlink to a directory included, is replaced (never written through).
+            existing = _lstat_mode(target)
+            if existing is not None and not (member.isdir() and stat.S_ISDIR(existing)):
                 _remove(target)
             if member.islnk():
                 member.linkname = _clean(member.linkname)

@@ -101,6 +101,9 @@ def test_modes_owners_links_devices_and_xattrs(tmp_path: Path) -> None:
             Entry("dev/null", "chr", mode=0o666),
             Entry("x", "symlink", target="/etc/passwd"),
             Entry("x", data=b"a file replaces the symlink, never writes through it"),
+            Entry("real", "dir", mode=0o700),
+            Entry("linkdir", "symlink", target="real"),
+            Entry("linkdir", "dir", mode=0o755),
             Entry("cap", data=b"", xattrs={"user.kyb": "1", "trusted.overlay.opaque": "y"}),
         ]
     )
@@ -114,6 +117,9 @@ def test_modes_owners_links_devices_and_xattrs(tmp_path: Path) -> None:
     assert stat.S_ISCHR(dev.st_mode) and dev.st_rdev == os.makedev(1, 3)
     assert not (final / "x").is_symlink()
     assert (final / "x").read_bytes().startswith(b"a file")
+    # A directory entry replaces a symlink to a directory; the target keeps its mode.
+    assert not (final / "linkdir").is_symlink() and (final / "linkdir").is_dir()
+    assert stat.S_IMODE(os.stat(final / "real").st_mode) == 0o700
     # An image's own trusted.* attributes are dropped: it must not forge overlay state.
     assert os.getxattr(final / "cap", "user.kyb") == b"1"
     with pytest.raises(OSError):
