@@ -147,7 +147,7 @@ def _import(
     platform: Platform | None,
 ) -> list[str]:
     if source.exists("manifest.json") and not source.exists("index.json"):
-        records = _import_docker(store, source, held)
+        records = _import_docker(store, source, held, name=name)
     elif source.exists("index.json"):
         records = _import_oci(store, source, held, name=name, platform=platform or host_platform())
     else:
@@ -207,27 +207,27 @@ def _import_oci(
             raise ArchiveError(
                 f"{source.path}: the archive names no image (no ref.name annotation): give a name"
             )
-        _copy(store, source, top)
         held.add(top.digest)
+        _copy(store, source, top)
         body = orjson.loads(store.read_blob(top.digest))
         media_type = top.media_type or str(body.get("mediaType", ""))
         manifest_desc = top
         if media_type in INDEX_TYPES:
             manifest_desc = select_platform(body, platform)
-            _copy(store, source, manifest_desc)
             held.add(manifest_desc.digest)
+            _copy(store, source, manifest_desc)
             body = orjson.loads(store.read_blob(manifest_desc.digest))
             media_type = manifest_desc.media_type or str(body.get("mediaType", ""))
         if media_type not in MANIFEST_TYPES:
             raise UnsupportedImageError(f'unsupported manifest media type "{media_type}"')
         manifest = parse_manifest(body, media_type)
-        _copy(store, source, manifest.config)
         held.add(manifest.config.digest)
+        _copy(store, source, manifest.config)
         ids = diff_ids(orjson.loads(store.read_blob(manifest.config.digest)), len(manifest.layers))
         layers = []
         for layer, diff_id in zip(manifest.layers, ids, strict=True):
-            _copy(store, source, layer)
             held |= {layer.digest, diff_id}
+            _copy(store, source, layer)
             layers.append(LayerRecord(layer.digest, diff_id, layer.media_type, layer.size))
         size = sum(x.size for x in layers) + manifest.config.size + manifest_desc.size
         for image_name in names:
@@ -257,7 +257,9 @@ def _diff_id(store: ImageStore, digest: str) -> str:
     return "sha256:" + hasher.hexdigest()
 
 
-def _import_docker(store: ImageStore, source: _Source, held: set[str]) -> list[ImageRecord]:
+def _import_docker(
+    store: ImageStore, source: _Source, held: set[str], *, name: str | None
+) -> list[ImageRecord]:
     entries = source.read_json("manifest.json")
     if not isinstance(entries, list) or not entries:
         raise ArchiveError(f"{source.path}: manifest.json lists no images")
@@ -301,7 +303,8 @@ def _import_docker(store: ImageStore, source: _Source, held: set[str]) -> list[I
         manifest_bytes = orjson.dumps(manifest)
         manifest_digest = store.write_blob(manifest_bytes)
         held.add(manifest_digest)
-        tags = entry.get("RepoTags") or []
+        # An image saved by ID has no RepoTags: the caller's name stands in.
+        tags = entry.get("RepoTags") or ([name] if name else [])
         if not tags:
             raise ArchiveError(f"{source.path}: image {config_digest} has no RepoTags: give a name")
         size = sum(x.size for x in layers) + len(config_bytes) + len(manifest_bytes)

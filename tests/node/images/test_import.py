@@ -138,6 +138,12 @@ def test_docker_archive(tmp_path: Path, store: ImageStore) -> None:
     _check_runnable(store, "demo:1")
     [summary] = store.list_images()
     assert "docker.io/library/demo:latest" in summary.names
+    untagged = _docker_archive(tmp_path / "id.tar", busybox_image(), [])
+    with pytest.raises(ArchiveError, match="has no RepoTags"):
+        import_image(store, untagged)
+    assert import_image(store, untagged, name="kyb/saved-by-id") == [
+        "docker.io/kyb/saved-by-id:latest"
+    ]
     gz = _docker_archive(tmp_path / "gz.tar", busybox_image(), ["demo:gz"], gzip_layers=True)
     assert import_image(store, gz) == ["docker.io/library/demo:gz"]
     _check_runnable(store, "demo:gz")
