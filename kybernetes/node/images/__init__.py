@@ -2,7 +2,8 @@
 
 The kubelet uses `ImagePuller.ensure(image, policy=..., pull_secrets=...)`
 and the store's `layer_dirs(record)` (overlay lowerdirs) and
-`image_config(record)`; `kyb image import` uses `import_image`. Errors are
+`image_config(record)`, and `plan_image_gc` when the disk fills; `kyb image
+import` uses `import_image`, `kyb image ls` `list_images`, `kyb image rm` `remove`. Errors are
 ImageError subclasses whose `reason` is the container waiting reason.
 """
 
@@ -18,6 +19,7 @@ from kybernetes.node.images.errors import (
     UnpackError,
     UnsupportedImageError,
 )
+from kybernetes.node.images.gc import GCPlan, GCPolicy, ImageUsage, plan_image_gc
 from kybernetes.node.images.importer import ArchiveError, import_image
 from kybernetes.node.images.policy import default_pull_policy, should_pull
 from kybernetes.node.images.pull import ImagePuller
@@ -27,6 +29,8 @@ from kybernetes.node.images.store import ImageRecord, ImageStore, ImageSummary, 
 __all__ = [
     "ArchiveError",
     "BadDigestError",
+    "GCPlan",
+    "GCPolicy",
     "ImageError",
     "ImageNeverPullError",
     "ImageNotFoundError",
@@ -36,6 +40,7 @@ __all__ = [
     "ImageReference",
     "ImageStore",
     "ImageSummary",
+    "ImageUsage",
     "InvalidImageNameError",
     "LayerRecord",
     "RegistryUnavailableError",
@@ -45,5 +50,6 @@ __all__ = [
     "default_pull_policy",
     "import_image",
     "parse_reference",
+    "plan_image_gc",
     "should_pull",
 ]
