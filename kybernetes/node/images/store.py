@@ -42,7 +42,7 @@ from kybernetes.node.images.reference import parse_reference
 from kybernetes.node.images.unpack import unpack_layer
 from kybernetes.util.files import write_atomic
 
-__all__ = ["ImageRecord", "ImageStore", "ImageSummary", "LayerRecord"]
+__all__ = ["ImageRecord", "ImageStore", "ImageSummary", "LayerRecord", "node_status_images"]
 
 _COPY = 1 << 20
 
@@ -110,6 +110,19 @@ class ImageSummary:
 
     def to_node_status(self) -> dict[str, Any]:
         return {"names": list(self.names), "sizeBytes": self.size}
+
+
+# The kubelet's limits for node.status.images: the largest 50 images, 5 names each.
+MAX_NODE_STATUS_IMAGES = 50
+MAX_NAMES_PER_IMAGE = 5
+
+
+def node_status_images(
+    summaries: list[ImageSummary], *, limit: int = MAX_NODE_STATUS_IMAGES
+) -> list[dict[str, Any]]:
+    """`node.status.images` as the kubelet fills it: largest first, names capped."""
+    ordered = sorted(summaries, key=lambda s: (-s.size, s.id))[:limit]
+    return [{"names": list(s.names[:MAX_NAMES_PER_IMAGE]), "sizeBytes": s.size} for s in ordered]
 
 
 def _hex(digest: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -34,6 +35,8 @@ class FakeFront:
     corrupt_blobs: bool = False
     corrupt_manifests: bool = False
     blob_gate: asyncio.Event | None = None  # blob answers wait for it when set
+    # With break_first_blob: cut the connection only once the client has this file non-empty.
+    watch_partial: Path | None = None
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     storage_requests: list[dict[str, str]] = field(default_factory=list)
     token_requests: list[dict[str, Any]] = field(default_factory=list)
@@ -144,6 +147,12 @@ class FakeFront:
             response.content_length = len(body)
             await response.prepare(request)
             await response.write(body[: len(body) // 2])
+            if self.watch_partial is not None:
+                # Cut only after the client has kept some bytes, so the retry must resume.
+                deadline = asyncio.get_running_loop().time() + 10
+                while not (self.watch_partial.exists() and self.watch_partial.stat().st_size):
+                    assert asyncio.get_running_loop().time() < deadline, "client kept nothing"
+                    await asyncio.sleep(0.01)
             assert request.transport is not None
             request.transport.close()
             return response

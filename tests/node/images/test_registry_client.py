@@ -108,8 +108,9 @@ async def test_fetch_blob_resumes_what_is_on_disk(
 async def test_dropped_connection_resumes_with_range(
     front: FakeFront, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    front.break_first_blob = True
     partial = tmp_path / "blob.partial"
+    front.break_first_blob = True
+    front.watch_partial = partial
     ref = parse_reference(f"{front.domain}/test/busybox:oci")
     await _client(session).fetch_blob(ref, _layer_descriptor(), partial)
     assert partial.read_bytes() == busybox_layer().gz

@@ -8,8 +8,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from kybernetes.node.images import ImagePuller, ImageRecord, ImageStore, LayerRecord
+from kybernetes.node.images import ImagePuller, ImageRecord, ImageStore, ImageSummary, LayerRecord
 from kybernetes.node.images.manifests import Platform
+from kybernetes.node.images.store import node_status_images
 from tests.node.images.fakes import FakeFront
 from tests.support.registry import Registry, busybox_image, sha256
 
@@ -177,3 +178,14 @@ async def test_an_abandoned_pull_does_not_fail_the_others(
     front.blob_gate.set()
     record = await joiner
     assert record.id == sha256(busybox_image().config)
+
+
+def test_node_status_images_follow_the_kubelets_limits() -> None:
+    summaries = [
+        ImageSummary(id=f"sha256:{i:064x}", names=tuple(f"r/i{i}:{t}" for t in range(7)), size=i)
+        for i in range(60)
+    ]
+    status = node_status_images(summaries)
+    assert len(status) == 50
+    assert [x["sizeBytes"] for x in status[:3]] == [59, 58, 57]
+    assert status[0]["names"] == [f"r/i59:{t}" for t in range(5)]
