@@ -215,8 +215,16 @@ class ImageStore:
 
     def ingest_stream(self, source: IO[bytes], descriptor: Descriptor) -> None:
         """Copy `source` into the store, checking size and digest (import path)."""
-        if self.has_blob(descriptor.digest):
-            return
+        if not self.has_blob(descriptor.digest):
+            self.ingest_unknown(source, expect=descriptor)
+
+    def ingest_unknown(
+        self, source: IO[bytes], *, expect: Descriptor | None = None
+    ) -> tuple[str, int]:
+        """Copy `source` into the store under the digest it turns out to have.
+
+        With `expect`, content of another digest or size is refused instead.
+        """
         # A name of its own: a pull of the same blob may be resuming under ingest_path.
         partial = self._ingest / f".{uuid.uuid4().hex}.partial"
         hasher = hashlib.sha256()
@@ -227,29 +235,12 @@ class ImageStore:
                     hasher.update(block)
                     out.write(block)
                     size += len(block)
-            got = "sha256:" + hasher.hexdigest()
-            if got != descriptor.digest or size != descriptor.size:
-                raise BadDigestError(
-                    f"content {descriptor.digest}: digest mismatch: got {got} ({size} bytes, "
-                    f"expected {descriptor.size})"
-                )
-            self.commit_blob(descriptor.digest, partial)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-
-    def ingest_unknown(self, source: IO[bytes]) -> tuple[str, int]:
-        """Copy `source` into the store under the digest it turns out to have."""
-        partial = self._ingest / f".{uuid.uuid4().hex}.partial"
-        hasher = hashlib.sha256()
-        size = 0
-        try:
-            with partial.open("wb") as out:
-                while block := source.read(_COPY):
-                    hasher.update(block)
-                    out.write(block)
-                    size += len(block)
             digest = "sha256:" + hasher.hexdigest()
+            if expect is not None and (digest != expect.digest or size != expect.size):
+                raise BadDigestError(
+                    f"content {expect.digest}: digest mismatch: got {digest} ({size} bytes, "
+                    f"expected {expect.size})"
+                )
             if self.has_blob(digest):
                 partial.unlink()
             else:

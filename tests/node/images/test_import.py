@@ -185,3 +185,16 @@ def test_skopeo_oci_output(registry: Registry, tmp_path: Path, store: ImageStore
     )
     assert import_image(store, layout, platform=AMD64) == ["docker.io/kyb/busybox:1"]
     _check_runnable(store, "kyb/busybox:1")
+
+
+def test_a_tampered_oci_blob_is_refused(tmp_path: Path, store: ImageStore) -> None:
+    layout = tmp_path / "layout"
+    _oci_layout(layout, busybox_image(), {"io.containerd.image.name": "kyb/demo:1"})
+    layer = busybox_image().layers[1]
+    path = layout / "blobs/sha256" / layer.digest.removeprefix("sha256:")
+    path.write_bytes(layer.gz[:-1] + bytes([layer.gz[-1] ^ 1]))
+    with pytest.raises(BadDigestError, match=f"content {layer.digest}: digest mismatch"):
+        import_image(store, layout, platform=AMD64)
+    assert store.records() == []
+    assert not store.has_blob(layer.digest)
+    assert [p.name for p in (store.root / "ingest").iterdir()] == []
