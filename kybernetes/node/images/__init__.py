@@ -7,6 +7,7 @@ import` uses `import_image`, `kyb image ls` `list_images`, `kyb image rm` `remov
 ImageError subclasses whose `reason` is the container waiting reason.
 """
 
+from kybernetes.node.images.config import ImageConfig, resolve_argv
 from kybernetes.node.images.errors import (
     BadDigestError,
     ImageError,
@@ -31,6 +32,7 @@ __all__ = [
     "BadDigestError",
     "GCPlan",
     "GCPolicy",
+    "ImageConfig",
     "ImageError",
     "ImageNeverPullError",
     "ImageNotFoundError",
@@ -51,5 +53,6 @@ __all__ = [
     "import_image",
     "parse_reference",
     "plan_image_gc",
+    "resolve_argv",
     "should_pull",
 ]

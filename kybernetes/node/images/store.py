@@ -284,6 +284,7 @@ class ImageStore:
         return [self.snapshot_path(layer.diff_id) for layer in reversed(record.layers)]
 
     def image_config(self, record: ImageRecord) -> dict[str, Any]:
+        """The image's config document (see config.ImageConfig for the typed parts)."""
         config = orjson.loads(self.read_blob(record.id))
         return config if isinstance(config, dict) else {}
 
