@@ -73,19 +73,18 @@ class ImageReference:
 def parse_digest(text: str) -> str:
     """Check an `algorithm:hex` digest; only sha256 is accepted for content."""
     if not _DIGEST.fullmatch(text):
-        raise InvalidImageNameError(f'invalid digest "{text}": invalid checksum digest format')
+        raise InvalidImageNameError("invalid checksum digest format")
     algorithm, _, hexpart = text.partition(":")
     if algorithm != "sha256":
-        raise InvalidImageNameError(
-            f'invalid digest "{text}": unsupported digest algorithm "{algorithm}"'
-        )
+        raise InvalidImageNameError("unsupported digest algorithm")
     if not _HEX64.fullmatch(hexpart):
-        raise InvalidImageNameError(f'invalid digest "{text}": invalid checksum digest length')
+        raise InvalidImageNameError("invalid checksum digest length")
     return text
 
 
 def _invalid(image: str, why: str = "invalid reference format") -> InvalidImageNameError:
-    return InvalidImageNameError(f'couldn\'t parse image name "{image}": {why}')
+    # The kubelet's wording around distribution's reference errors.
+    return InvalidImageNameError(f'couldn\'t parse image reference "{image}": {why}')
 
 
 def parse_reference(image: str) -> ImageReference:
@@ -123,7 +122,7 @@ def parse_reference(image: str) -> ImageReference:
     else:
         domain, path = DEFAULT_DOMAIN, rest
     if path.lower() != path:
-        raise _invalid(image, "repository name must be lowercase")
+        raise _invalid(image, "invalid reference format: repository name must be lowercase")
     if not all(_PATH_COMPONENT.fullmatch(part) for part in path.split("/")):
         raise _invalid(image)
     if domain in _LEGACY_DOMAINS:
@@ -132,7 +131,8 @@ def parse_reference(image: str) -> ImageReference:
         # A bare 64-hex name would be mistaken for an image ID, as Docker says.
         if _HEX64.fullmatch(path) and tag is None and digest is None:
             raise _invalid(
-                image, "cannot specify 64-byte hexadecimal strings, indistinguishable from IDs"
+                image,
+                f"invalid repository name ({path}), cannot specify 64-byte hexadecimal strings",
             )
         path = "library/" + path
     if tag is None and digest is None:

@@ -69,7 +69,7 @@ def test_rejects_with_distributions_words(image: str, why: str) -> None:
     with pytest.raises(InvalidImageNameError) as info:
         parse_reference(image)
     assert why in str(info.value)
-    assert f'couldn\'t parse image name "{image}"' in str(info.value)
+    assert f'couldn\'t parse image reference "{image}"' in str(info.value)
     assert info.value.reason == "InvalidImageName"
 
 
