@@ -20,8 +20,11 @@ declare -A PACKAGES=(
   [etcd]=etcd-server
   [etcdctl]=etcd-client
   [git]=git
-  [docker-registry]=docker-registry
+  [ip]=iproute2
+  [nsenter]=util-linux
+  [runc]=runc
   [busybox]=busybox-static
+  [docker-registry]=docker-registry
   [skopeo]=skopeo
 )
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kybernetes.client.informer import namespace_index
+
 __all__ = ["BY_CONTROLLER", "BY_NAMESPACE", "BY_NODE", "BY_OWNER", "BY_UID", "controller_uid",
-           "node_name", "owner_uids", "uid"]  # fmt: skip
+           "namespace", "node_name", "owner_uids", "uid"]  # fmt: skip
 
 Obj = dict[str, Any]
 
@@ -13,7 +15,7 @@ BY_CONTROLLER = "controller-uid"
 BY_OWNER = "owner-uid"
 BY_NODE = "node-name"
 BY_UID = "uid"
-BY_NAMESPACE = "namespace"  # with kybernetes.client.informer.namespace_index
+BY_NAMESPACE = "namespace"
 
 
 def controller_uid(obj: Obj) -> list[str]:
@@ -35,3 +37,8 @@ def node_name(obj: Obj) -> list[str]:
 
 def uid(obj: Obj) -> list[str]:
     return [str((obj.get("metadata") or {}).get("uid", ""))]
+
+
+# One function object per index name: a shared informer refuses a second,
+# different function under a name it already has.
+namespace = namespace_index

@@ -117,8 +117,16 @@ class DeploymentController:
         else:
             assert current is not None
             plan = scale_plan(deployment, current, old)
-        sets = [await self._apply_size(deployment, rs, plan.get(rs["metadata"]["name"]))
-                for rs in sets]  # fmt: skip
+        try:
+            sets = [await self._apply_size(deployment, rs, plan.get(rs["metadata"]["name"]))
+                    for rs in sets]  # fmt: skip
+        except ApiStatusError as err:
+            if err.code != 409:
+                raise
+            # A ReplicaSet moved on (its controller wrote its status): look again once
+            # the cache has the new version, without back-off.
+            self.queue.add_after(key, 0.05)
+            return
         if current is not None:
             current, old = sets[0], sets[1:]
         status = await self._write_status(deployment, current, sets, created_new=created_new)

@@ -17,6 +17,9 @@ from kybernetes.client.factory import InformerFactory
 from kybernetes.client.leaderelection import LeaderElector, LeaseConfig
 from kybernetes.client.rest import ApiClient
 from kybernetes.controllers.deployment import DeploymentController
+from kybernetes.controllers.endpoints import EndpointsController
+from kybernetes.controllers.endpointslice import EndpointSliceController
+from kybernetes.controllers.endpointslicemirroring import EndpointSliceMirroringController
 from kybernetes.controllers.replicaset import ReplicaSetController
 
 __all__ = ["run_controller_manager"]
@@ -35,6 +38,9 @@ class Controller(Protocol):
 CONTROLLERS: tuple[Callable[[InformerFactory], Controller], ...] = (
     ReplicaSetController,
     DeploymentController,
+    EndpointsController,
+    EndpointSliceController,
+    EndpointSliceMirroringController,
 )
 
 

@@ -28,8 +28,15 @@ from typing import Any
 from kybernetes.api.selectors import SelectorError, label_selector_from_object
 from kybernetes.client.events import EventRecorder
 from kybernetes.client.factory import InformerFactory
-from kybernetes.client.indexes import BY_CONTROLLER, BY_NAMESPACE, BY_UID, controller_uid, uid
-from kybernetes.client.informer import key_of, namespace_index
+from kybernetes.client.indexes import (
+    BY_CONTROLLER,
+    BY_NAMESPACE,
+    BY_UID,
+    controller_uid,
+    namespace,
+    uid,
+)
+from kybernetes.client.informer import key_of
 from kybernetes.client.rest import ApiStatusError, resource_path
 from kybernetes.client.workqueue import WorkQueue
 from kybernetes.controllers.ownership import adopt_patch, claim, release_patch
@@ -68,9 +75,9 @@ class ReplicaSetController:
         self.replicasets = informers.informer("apps", "v1", "replicasets")
         self.pods = informers.informer("", "v1", "pods")
         self.pods.add_index(BY_CONTROLLER, controller_uid)
-        self.pods.add_index(BY_NAMESPACE, namespace_index)
+        self.pods.add_index(BY_NAMESPACE, namespace)
         self.replicasets.add_index(BY_UID, uid)
-        self.replicasets.add_index(BY_NAMESPACE, namespace_index)
+        self.replicasets.add_index(BY_NAMESPACE, namespace)
         self.queue: WorkQueue[str] = WorkQueue(name="replicaset")
         self.replicasets.on_add(lambda rs: self.queue.add(key_of(rs)))
         self.replicasets.on_update(lambda old, new: self.queue.add(key_of(new)))

@@ -1,1 +1,1 @@
-"""The node agent's parts: images now; the kubelet, runtimes and pod network later."""
+"""The node: what runs pods on a machine (images, runtime, pod network, kubelet)."""

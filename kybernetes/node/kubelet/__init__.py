@@ -1,0 +1,1 @@
+"""The kubelet: registers its Node, keeps its Lease, and runs the pods bound to it."""

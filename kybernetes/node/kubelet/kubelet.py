@@ -1,0 +1,323 @@
+"""The kubelet: this node's Node and Lease, and one worker per pod bound here.
+
+It joins like any client, through the API over HTTPS (STYLE.md habit 9):
+registers its Node (created, or brought up to date after a restart),
+renews its Lease in `kube-node-lease` every 10 s, reports the node's
+conditions, waits for the node IPAM controller to give it a podCIDR, and
+then runs every pod whose `spec.nodeName` is this node, each in its own
+supervised task (`PodWorker` does the work). A pod being deleted is
+stopped within its grace period, cleaned up, and then deleted for good
+(`gracePeriodSeconds=0`), as a kubelet finishes a graceful delete.
+
+Pods found on disk at start (a restarted kubelet) are picked up again
+without restarting their containers; pods on disk that the API no longer
+has are cleaned up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kybernetes.client.events import EventRecorder
+from kybernetes.client.informer import Informer
+from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
+from kybernetes.node.kubelet.machine import node_conditions, node_object, read_machine
+from kybernetes.node.kubelet.podworker import ImageService, PodWorker
+from kybernetes.node.kubelet.restarts import CrashLoopBackoff
+from kybernetes.node.network.podnet import PodNetwork
+from kybernetes.node.runtime.runc import RuncRuntime
+from kybernetes.util.tasks import cancel_and_wait
+
+__all__ = ["Kubelet"]
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+LEASE_SECONDS = 40
+RENEW_EVERY = 10.0
+STATUS_EVERY = 60.0
+BUSY_RESYNC = 0.5  # a pod with containers coming up is looked at this often
+STEADY_RESYNC = 10.0
+
+
+def _utc() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class Kubelet:
+    def __init__(
+        self,
+        client: ApiClient,
+        *,
+        node_name: str,
+        data_dir: Path,
+        host_ip: str,
+        images: ImageService,
+        host_netns: str | None = None,
+        control_plane: bool = False,
+        renew_every: float = RENEW_EVERY,
+        backoff: CrashLoopBackoff | None = None,
+        now: Callable[[], datetime.datetime] = _utc,
+    ) -> None:
+        self._client = client
+        self.node_name = node_name
+        self.data_dir = data_dir
+        self.host_ip = host_ip
+        self._images = images
+        self._host_netns = host_netns
+        self._control_plane = control_plane
+        self._renew_every = renew_every
+        self._now = now
+        self.runtime = RuncRuntime(data_dir / "runtime")
+        self.events = EventRecorder(client, "kubelet", host=node_name)
+        self.backoff = backoff or CrashLoopBackoff()
+        self.pods = Informer(client, resource_path("", "v1", "pods"),
+                             field_selector=f"spec.nodeName={node_name}")  # fmt: skip
+        self.network: PodNetwork | None = None
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self._runtime_version = ""
+
+    # -- the node -----------------------------------------------------------------
+
+    async def _machine_node(self) -> Obj:
+        machine = await asyncio.to_thread(read_machine, self.data_dir, (self.host_ip,),
+                                          self.node_name)  # fmt: skip
+        return node_object(self.node_name, machine, runtime_version=self._runtime_version,
+                           now=self._now(), control_plane=self._control_plane)  # fmt: skip
+
+    async def register(self) -> Obj:
+        """Create the Node, or update the one a previous run registered."""
+        wanted = await self._machine_node()
+        path = resource_path("", "v1", "nodes", name=self.node_name)
+        try:
+            existing = await self._client.get(path)
+        except ApiStatusError as err:
+            if err.code != 404:
+                raise
+            created: Obj = await self._client.create(resource_path("", "v1", "nodes"), wanted)
+            log.info("registered node %s", self.node_name)
+            self.events.record(created, "Normal", "RegisteredNode",
+                               f"Node {self.node_name} event: Registered Node {self.node_name} "
+                               "in Controller")  # fmt: skip
+            return created
+        labels = {**(existing["metadata"].get("labels") or {}), **wanted["metadata"]["labels"]}
+        meta = {**existing["metadata"], "labels": labels}
+        updated: Obj = await self._client.update(path, {**existing, "metadata": meta})
+        return await self._write_node_status(updated)
+
+    async def _write_node_status(self, node: Obj) -> Obj:
+        machine = await asyncio.to_thread(read_machine, self.data_dir, (self.host_ip,),
+                                          self.node_name)  # fmt: skip
+        fresh = node_object(self.node_name, machine, runtime_version=self._runtime_version,
+                            now=self._now(), control_plane=self._control_plane)  # fmt: skip
+        previous = (node.get("status") or {}).get("conditions")
+        conditions = node_conditions(machine, ready=True, now=self._now(), previous=previous)
+        status = {**fresh["status"], "conditions": conditions}
+        path = resource_path("", "v1", "nodes", name=self.node_name, sub="status")
+        written: Obj = await self._client.update(path, {**node, "status": status})
+        return written
+
+    async def _renew_lease(self) -> None:
+        path = resource_path("coordination.k8s.io", "v1", "leases", "kube-node-lease",
+                             self.node_name)  # fmt: skip
+        spec = {"holderIdentity": self.node_name, "leaseDurationSeconds": LEASE_SECONDS,
+                "renewTime": self._now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")}  # fmt: skip
+        try:
+            lease = await self._client.get(path)
+        except ApiStatusError as err:
+            if err.code != 404:
+                raise
+            node = await self._client.get(resource_path("", "v1", "nodes", name=self.node_name))
+            owner = {"apiVersion": "v1", "kind": "Node", "name": self.node_name,
+                     "uid": node["metadata"]["uid"]}  # fmt: skip
+            await self._client.create(
+                resource_path("coordination.k8s.io", "v1", "leases", "kube-node-lease"),
+                {"metadata": {"name": self.node_name, "ownerReferences": [owner]}, "spec": spec},
+            )
+            return
+        await self._client.update(path, {**lease, "spec": {**lease.get("spec", {}), **spec}})
+
+    async def _heartbeat(self) -> None:
+        """Lease every `renew_every`, node status every minute, until cancelled."""
+        loop = asyncio.get_running_loop()
+        last_status = loop.time()
+        while True:
+            try:
+                await self._renew_lease()
+                if loop.time() - last_status >= STATUS_EVERY:
+                    node = await self._client.get(
+                        resource_path("", "v1", "nodes", name=self.node_name)
+                    )
+                    await self._write_node_status(node)
+                    last_status = loop.time()
+            except (ApiStatusError, OSError) as err:
+                log.warning("node %s: heartbeat failed: %s", self.node_name, err)
+            await asyncio.sleep(self._renew_every)
+
+    async def _wait_for_pod_cidr(self) -> str:
+        path = resource_path("", "v1", "nodes", name=self.node_name)
+        waited = False
+        while True:
+            cidr = str(((await self._client.get(path)).get("spec") or {}).get("podCIDR") or "")
+            if cidr:
+                return cidr
+            if not waited:
+                log.info("node %s: waiting for the node IPAM controller to assign spec.podCIDR",
+                         self.node_name)  # fmt: skip
+                waited = True
+            await asyncio.sleep(0.2)
+
+    # -- running ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Register, heartbeat and run pods until cancelled."""
+        self._runtime_version = f"runc://{await self.runtime.version()}"
+        await self.register()
+        heartbeat = asyncio.create_task(self._heartbeat(), name="kyb-kubelet-heartbeat")
+        writer = asyncio.create_task(self.events.run(), name="kyb-kubelet-events")
+        try:
+            cidr = await self._wait_for_pod_cidr()
+            self.network = PodNetwork(cidr=cidr, state_dir=self.data_dir / "network",
+                                      host_netns=self._host_netns)  # fmt: skip
+            await self.network.ensure_bridge()
+            self.pods.on_add(self._pod_event)
+            self.pods.on_update(lambda old, new: self._pod_event(new))
+            self.pods.on_delete(self._pod_event)
+            self.pods.start()
+            await self.pods.synced.wait()
+            await self._collect_orphans()
+            await asyncio.Event().wait()
+        finally:
+            await self.pods.stop()
+            for task in list(self._workers.values()):
+                await cancel_and_wait(task)
+            await cancel_and_wait(heartbeat)
+            await cancel_and_wait(writer)
+
+    def _pod_event(self, pod: Obj) -> None:
+        uid = str(pod["metadata"].get("uid", ""))
+        if uid in self._wake:
+            self._wake[uid].set()
+            return
+        self._wake[uid] = asyncio.Event()
+        self._workers[uid] = asyncio.create_task(self._work(uid, pod), name=f"kyb-pod-{uid}")
+
+    async def _collect_orphans(self) -> None:
+        """Pods on disk that the API no longer lists: clean them up."""
+        known = {str(p["metadata"].get("uid")) for p in self.pods.items.values()}
+        pods_dir = self.data_dir / "kubelet" / "pods"
+        on_disk = await asyncio.to_thread(
+            lambda: [p.name for p in pods_dir.iterdir()] if pods_dir.is_dir() else []
+        )
+        for uid in on_disk:
+            if uid not in known:
+                log.info("node %s: cleaning up pod %s, gone from the API", self.node_name, uid)
+                await self._worker(uid).cleanup()
+
+    async def remove_all_pods(self) -> None:
+        """Kill and remove every pod this node has on disk (`kyb delete`, tests).
+
+        Containers outlive a stopped kubelet on purpose; this is the one way to
+        take them down with nothing left behind.
+        """
+        pods_dir = self.data_dir / "kubelet" / "pods"
+        if self.network is None:
+            node = await self._client.get(resource_path("", "v1", "nodes", name=self.node_name))
+            cidr = str((node.get("spec") or {}).get("podCIDR") or "")
+            if not cidr:
+                return  # no network was ever set up: no pod can have started
+            self.network = PodNetwork(cidr=cidr, state_dir=self.data_dir / "network",
+                                      host_netns=self._host_netns)  # fmt: skip
+        uids = await asyncio.to_thread(
+            lambda: [p.name for p in pods_dir.iterdir()] if pods_dir.is_dir() else []
+        )
+        for uid in uids:
+            worker = self._worker(uid)
+            await worker.kill_all()
+            await worker.cleanup()
+
+    def _worker(self, uid: str) -> PodWorker:
+        assert self.network is not None
+        return PodWorker(uid=uid, state_dir=self.data_dir / "kubelet" / "pods" / uid,
+                         runtime=self.runtime, network=self.network, images=self._images,
+                         client=self._client, events=self.events, host_ip=self.host_ip,
+                         backoff=self.backoff)  # fmt: skip
+
+    def _current(self, uid: str, last: Obj) -> Obj | None:
+        """The pod as the cache has it now; None once deleted from the API."""
+        meta = last["metadata"]
+        key = f"{meta.get('namespace')}/{meta['name']}"
+        pod = self.pods.get(key)
+        if pod is None or str(pod["metadata"].get("uid")) != uid:
+            return None
+        return pod
+
+    async def _work(self, uid: str, first: Obj) -> None:
+        """The life of one pod on this node."""
+        worker = self._worker(uid)
+        wake = self._wake[uid]
+        pod: Obj | None = first
+        last = first
+        try:
+            while True:
+                pod = self._current(uid, last)
+                if pod is None or pod["metadata"].get("deletionTimestamp"):
+                    await self._finish(worker, pod or last, gone=pod is None)
+                    return
+                last = pod
+                try:
+                    status = await worker.sync(pod)
+                    await self._write_status(pod, status)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # one pod's trouble never stops the node
+                    log.exception("node %s: syncing pod %s failed", self.node_name, uid)
+                    status = {}
+                steady = status.get("phase") in ("Running", "Succeeded", "Failed") and all(
+                    "running" in c.get("state", {}) or "terminated" in c.get("state", {})
+                    for c in status.get("containerStatuses") or [])  # fmt: skip
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), STEADY_RESYNC if steady else BUSY_RESYNC)
+        finally:
+            self._workers.pop(uid, None)
+            self._wake.pop(uid, None)
+
+    async def _finish(self, worker: PodWorker, pod: Obj, *, gone: bool) -> None:
+        """Stop the pod within its grace period, clean up, then delete it for good."""
+        spec_grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
+        grace = float(pod["metadata"].get("deletionGracePeriodSeconds") or spec_grace or 30)
+        status = await worker.terminate(pod, grace)
+        if not gone:
+            await self._write_status(pod, status)
+        await worker.cleanup()
+        if gone:
+            return
+        meta = pod["metadata"]
+        path = resource_path("", "v1", "pods", meta.get("namespace", ""), meta["name"])
+        try:
+            await self._client.delete(path, {"gracePeriodSeconds": 0,
+                                             "preconditions": {"uid": meta["uid"]}})  # fmt: skip
+        except ApiStatusError as err:
+            if err.code not in (404, 409):
+                raise
+
+    async def _write_status(self, pod: Obj, status: Obj) -> None:
+        old = pod.get("status") or {}
+        if old == {**old, **status}:
+            return
+        meta = pod["metadata"]
+        path = resource_path("", "v1", "pods", meta.get("namespace", ""), meta["name"], "status")
+        merged = {**old, **status}
+        try:
+            await self._client.update(path, {**pod, "status": merged})
+        except ApiStatusError as err:
+            if err.code not in (404, 409):
+                raise  # 409: the next look writes it again from the fresh pod

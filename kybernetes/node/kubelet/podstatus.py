@@ -1,0 +1,222 @@
+"""A pod's status from what its containers are doing, as pure functions.
+
+The kubelet's own rules (kubelet_pods.go getPhase and the status
+generators): the phase from the containers' states and the restart
+policy, the four conditions with Kubernetes' reasons and messages, and one
+container status per container in the order of the spec. Callers pass
+what the runtime observed (`Observed`); nothing here does I/O, so every
+rule is a unit test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Observed", "container_status", "pod_conditions", "pod_phase", "pod_status",
+           "qos_class"]  # fmt: skip
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the kubelet knows about one container right now."""
+
+    state: Obj  # {"waiting": {...}} | {"running": {...}} | {"terminated": {...}}
+    last_state: Obj = field(default_factory=dict)
+    restart_count: int = 0
+    ready: bool = False
+    started: bool | None = None
+    image: str = ""
+    image_id: str = ""
+    container_id: str = ""
+
+
+def _names(containers: Sequence[Obj]) -> list[str]:
+    return [str(c.get("name", "")) for c in containers]
+
+
+def _succeeded(observed: Observed | None) -> bool:
+    terminated = (observed.state.get("terminated") if observed else None) or {}
+    return bool(terminated) and terminated.get("exitCode") == 0
+
+
+def pod_phase(spec: Obj, containers: Mapping[str, Observed], init: Mapping[str, Observed]) -> str:
+    """Pending, Running, Succeeded or Failed (getPhase)."""
+    policy = spec.get("restartPolicy", "Always")
+    for name in _names(spec.get("initContainers") or []):
+        seen = init.get(name)
+        terminated = (seen.state.get("terminated") if seen else None) or {}
+        if terminated.get("exitCode") == 0:
+            continue
+        if terminated and policy == "Never":
+            return "Failed"  # an init container failed for good
+        return "Pending"  # still initialising (or restarting a failed init container)
+    running = waiting = stopped = succeeded = unknown = 0
+    for name in _names(spec.get("containers") or []):
+        seen = containers.get(name)
+        if seen is None:
+            unknown += 1
+        elif "running" in seen.state:
+            running += 1
+        elif "terminated" in seen.state:
+            stopped += 1
+            succeeded += seen.state["terminated"].get("exitCode") == 0
+        elif "waiting" in seen.state:
+            if "terminated" in seen.last_state:
+                stopped += 1  # waiting to restart after it ran: not pending any more
+            else:
+                waiting += 1
+        else:
+            unknown += 1
+    if waiting or unknown:
+        return "Pending"
+    if running:
+        return "Running"
+    if not stopped:
+        return "Pending"
+    if policy == "Always":
+        return "Running"  # in back-off, about to restart
+    if policy == "OnFailure":
+        return "Succeeded" if stopped == succeeded else "Running"
+    return "Failed" if stopped > succeeded else "Succeeded"
+
+
+def _condition(kind: str, ok: bool, *, reason: str = "", message: str = "",
+               since: str) -> Obj:  # fmt: skip
+    condition: Obj = {"type": kind, "status": "True" if ok else "False",
+                      "lastProbeTime": None, "lastTransitionTime": since}  # fmt: skip
+    if not ok and reason:
+        condition.update(reason=reason, message=message)
+    return condition
+
+
+def pod_conditions(
+    pod: Obj,
+    containers: Mapping[str, Observed],
+    init: Mapping[str, Observed],
+    *,
+    phase: str,
+    sandbox_ready: bool,
+    now: str,
+) -> list[Obj]:
+    """PodReadyToStartContainers, Initialized, Ready, ContainersReady, PodScheduled.
+
+    A condition keeps its old transition time while its status stays the same.
+    """
+    spec = pod.get("spec") or {}
+    old = {c.get("type"): c for c in (pod.get("status") or {}).get("conditions") or []}
+
+    def since(kind: str, ok: bool) -> str:
+        previous = old.get(kind)
+        same = previous and previous.get("status") == ("True" if ok else "False")
+        return str(previous.get("lastTransitionTime")) if same and previous else now
+
+    pending_init = [n for n in _names(spec.get("initContainers") or [])
+                    if not _succeeded(init.get(n))]  # fmt: skip
+    initialized = not pending_init
+    app = _names(spec.get("containers") or [])
+    unready = [n for n in app if not (containers.get(n) and containers[n].ready)]
+    finished = phase in ("Succeeded", "Failed")
+    reason = "PodCompleted" if finished else "ContainersNotReady"
+    message = "" if finished else f"containers with unready status: [{' '.join(unready)}]"
+    ready = not unready and not finished
+    conditions = [
+        _condition("PodReadyToStartContainers", sandbox_ready,
+                   since=since("PodReadyToStartContainers", sandbox_ready)),
+        _condition("Initialized", initialized, reason="ContainersNotInitialized",
+                   message=f"containers with incomplete status: [{' '.join(pending_init)}]",
+                   since=since("Initialized", initialized)),
+        _condition("Ready", ready, reason=reason, message=message, since=since("Ready", ready)),
+        _condition("ContainersReady", ready, reason=reason, message=message,
+                   since=since("ContainersReady", ready)),
+    ]  # fmt: skip
+    if finished and initialized:
+        for condition in conditions[1:2]:
+            condition.update(reason="PodCompleted")
+    scheduled = old.get("PodScheduled") or _condition("PodScheduled", True, since=now)
+    return [*conditions, scheduled]
+
+
+def container_status(name: str, observed: Observed | None, *, image: str) -> Obj:
+    """One entry of containerStatuses / initContainerStatuses."""
+    if observed is None:
+        return {"name": name, "image": image, "imageID": "", "ready": False, "restartCount": 0,
+                "started": False, "lastState": {},
+                "state": {"waiting": {"reason": "ContainerCreating"}}}  # fmt: skip
+    status: Obj = {
+        "name": name,
+        "image": observed.image or image,
+        "imageID": observed.image_id,
+        "ready": observed.ready,
+        "restartCount": observed.restart_count,
+        "started": bool(observed.started)
+        if observed.started is not None
+        else "running" in observed.state,
+        "state": observed.state,
+        "lastState": observed.last_state,
+    }
+    if observed.container_id:
+        status["containerID"] = observed.container_id
+    return status
+
+
+def pod_status(
+    pod: Obj,
+    containers: Mapping[str, Observed],
+    init: Mapping[str, Observed],
+    *,
+    pod_ip: str,
+    host_ip: str,
+    start_time: str,
+    sandbox_ready: bool,
+    now: str,
+) -> Obj:
+    """The whole status the kubelet writes."""
+    spec = pod.get("spec") or {}
+    phase = pod_phase(spec, containers, init)
+    conditions = pod_conditions(pod, containers, init, phase=phase, sandbox_ready=sandbox_ready,
+                                now=now)  # fmt: skip
+    status: Obj = {
+        "phase": phase,
+        "conditions": conditions,
+        "hostIP": host_ip,
+        "hostIPs": [{"ip": host_ip}] if host_ip else [],
+        "startTime": start_time,
+        "qosClass": qos_class(spec),
+        "containerStatuses": _statuses(spec.get("containers") or [], containers),
+    }
+    if spec.get("initContainers"):
+        status["initContainerStatuses"] = _statuses(spec["initContainers"], init)
+    if pod_ip:
+        status["podIP"] = pod_ip
+        status["podIPs"] = [{"ip": pod_ip}]
+    return status
+
+
+def _statuses(specs: Sequence[Obj], observed: Mapping[str, Observed]) -> list[Obj]:
+    return [container_status(str(c["name"]), observed.get(str(c["name"])),
+                             image=str(c.get("image", ""))) for c in specs]  # fmt: skip
+
+
+def qos_class(spec: Obj) -> str:
+    """Guaranteed, Burstable or BestEffort, from requests and limits (as the API server)."""
+    containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+    requests_any = limits_all = False
+    guaranteed = True
+    for container in containers:
+        resources = container.get("resources") or {}
+        requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+        if requests or limits:
+            requests_any = True
+        for resource in ("cpu", "memory"):
+            limit = limits.get(resource)
+            request = requests.get(resource, limit)
+            if limit is None or str(request) != str(limit):
+                guaranteed = False
+        limits_all = limits_all or bool(limits)
+    if not requests_any:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed and limits_all else "Burstable"

@@ -1,0 +1,513 @@
+"""One pod on this node: its sandbox, its containers in order, restarts, its status.
+
+`sync(pod)` takes one level-triggered step, as the kubelet's SyncPod does:
+the sandbox (pod network namespace + address, pinned IPC/UTS, the managed
+/etc files), then the init containers one by one, then every app
+container, each started, left running, or restarted per the restart policy
+with CrashLoopBackOff, and returns the status to report. Failures that
+keep a container from starting are waiting reasons the user can read
+(ErrImagePull, ImagePullBackOff, CreateContainerConfigError,
+CrashLoopBackOff), each with its Event.
+
+What was started is remembered in `state.json` beside the containers (the
+attempts of each container, the sandbox address, the start time), so a
+restarted kubelet picks every pod up where it was, without restarting a
+container. The two most recent attempts of a container are kept (the
+previous one serves `kubectl logs --previous`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import datetime
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from kybernetes.api.times import format_time, parse_time
+from kybernetes.client.events import EventRecorder
+from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
+from kybernetes.node.kubelet.containerspec import (
+    ConfigError,
+    build_env,
+    container_config,
+    needed_sources,
+)
+from kybernetes.node.kubelet.podfiles import hostname_of, write_pod_files
+from kybernetes.node.kubelet.podstatus import Observed, pod_status
+from kybernetes.node.kubelet.restarts import CrashLoopBackoff, backoff_message, should_restart
+from kybernetes.node.kubelet.volumemanager import PodVolumes
+from kybernetes.node.kubelet.volumes import VolumeError
+from kybernetes.node.network.podnet import PodNetwork
+from kybernetes.node.runtime.runc import RuncRuntime
+from kybernetes.node.runtime.spec import Mount, SandboxPaths, oci_spec
+
+__all__ = ["Attempt", "ImageService", "PodRecord", "PodWorker", "PulledImage"]
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+KEEP_ATTEMPTS = 2
+
+
+@dataclass(frozen=True)
+class PulledImage:
+    name: str
+    image_id: str  # what containerStatuses[].imageID shows
+    layers: tuple[str, ...]  # unpacked layer directories, base first
+    config: Mapping[str, Any]  # the image config's "config" object (Entrypoint, Cmd, Env, ...)
+    size: int = 0
+
+
+class ImageService(Protocol):
+    async def ensure(
+        self, image: str, *, policy: str, pull_secrets: Sequence[Mapping[str, Any]]
+    ) -> tuple[PulledImage, bool]: ...
+
+
+@dataclass
+class Attempt:
+    container_id: str
+    number: int
+    image: str
+    image_id: str
+    started_at: str = ""
+
+
+@dataclass
+class PodRecord:
+    """What this node remembers of a pod, across kubelet restarts."""
+
+    pod_ip: str = ""
+    start_time: str = ""
+    attempts: dict[str, list[Attempt]] = field(default_factory=dict)  # container -> oldest first
+
+    def to_json(self) -> Obj:
+        return {"pod_ip": self.pod_ip, "start_time": self.start_time,
+                "attempts": {k: [dataclasses.asdict(a) for a in v]
+                             for k, v in self.attempts.items()}}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Obj) -> PodRecord:
+        attempts = {name: [Attempt(**a) for a in runs]
+                    for name, runs in (data.get("attempts") or {}).items()}  # fmt: skip
+        return cls(data.get("pod_ip", ""), data.get("start_time", ""), attempts)
+
+
+def _default_pull_policy(image: str) -> str:
+    tag = image.rsplit("/", 1)[-1]
+    return "Always" if "@" not in tag and (":" not in tag or tag.endswith(":latest")) else (
+        "IfNotPresent")  # fmt: skip
+
+
+class PodWorker:
+    def __init__(
+        self,
+        *,
+        uid: str,
+        state_dir: Path,
+        runtime: RuncRuntime,
+        network: PodNetwork,
+        images: ImageService,
+        client: ApiClient,
+        events: EventRecorder,
+        host_ip: str,
+        backoff: CrashLoopBackoff,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.uid = uid
+        self.dir = state_dir
+        self._runtime = runtime
+        self._network = network
+        self._images = images
+        self._client = client
+        self._events = events
+        self._host_ip = host_ip
+        self._backoff = backoff
+        self._clock = clock
+        self._waiting: dict[str, Obj] = {}  # container -> waiting state while not running
+        self._volumes = PodVolumes(state_dir / "volumes", client)
+        self._volume_paths: dict[str, str] = {}
+        self.record = self._load()
+
+    # -- memory --------------------------------------------------------------------
+
+    def _load(self) -> PodRecord:
+        try:
+            return PodRecord.from_json(json.loads((self.dir / "state.json").read_text()))
+        except (OSError, ValueError, TypeError):
+            return PodRecord()
+
+    async def _save(self) -> None:
+        data = json.dumps(self.record.to_json())
+        path = self.dir / "state.json"
+
+        def write() -> None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            scratch = path.with_suffix(".tmp")
+            scratch.write_text(data)
+            scratch.replace(path)
+
+        await asyncio.to_thread(write)
+
+    def _now(self) -> str:
+        return format_time(datetime.datetime.fromtimestamp(self._clock(), datetime.UTC))
+
+    # -- one step ----------------------------------------------------------------
+
+    async def sync(self, pod: Obj) -> Obj:
+        """Move the pod one step toward running; the status to report."""
+        sandbox = await self._ensure_sandbox(pod)
+        spec = pod.get("spec") or {}
+        init: dict[str, Observed] = {}
+        app: dict[str, Observed] = {}
+        try:
+            self._volume_paths = await self._volumes.ensure(pod, pod_ip=self.record.pod_ip,
+                                                            host_ip=self._host_ip)  # fmt: skip
+        except VolumeError as err:
+            # As the kubelet: containers wait in ContainerCreating until the volumes mount.
+            self._event(pod, "Warning", "FailedMount", str(err))
+            seen_app, seen_init = await self.observe_all(pod)
+            return self.status(pod, seen_app, seen_init)
+        initialized = await self._run_init_containers(pod, sandbox, init)
+        if initialized:
+            for container in spec.get("containers") or []:
+                app[container["name"]] = await self._keep_running(pod, sandbox, container)
+        return self.status(pod, app, init)
+
+    def status(self, pod: Obj, app: Mapping[str, Observed], init: Mapping[str, Observed]) -> Obj:
+        return pod_status(pod, app, init, pod_ip=self.record.pod_ip, host_ip=self._host_ip,
+                          start_time=self.record.start_time, sandbox_ready=bool(self.record.pod_ip),
+                          now=self._now())  # fmt: skip
+
+    async def _ensure_sandbox(self, pod: Obj) -> SandboxPaths:
+        address = await self._network.setup(self.uid)
+        files = await self._runtime.create_sandbox(self.uid, hostname_of(pod))
+        if not self.record.start_time:
+            self.record.start_time = self._now()
+        if self.record.pod_ip != address.ip:
+            self.record.pod_ip = address.ip
+            await self._save()
+        return SandboxPaths(netns=address.netns_path, ipc=files.ipc, uts=files.uts,
+                            cgroup_parent=files.cgroup_parent, shm=files.shm)  # fmt: skip
+
+    async def _run_init_containers(self, pod: Obj, sandbox: SandboxPaths,
+                                   seen: dict[str, Observed]) -> bool:  # fmt: skip
+        """Init containers in order; True once all have succeeded."""
+        policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
+        for container in (pod.get("spec") or {}).get("initContainers") or []:
+            name = container["name"]
+            observed = await self._observe(name)
+            terminated = (observed.state.get("terminated") if observed else None) or {}
+            if terminated.get("exitCode") == 0:
+                seen[name] = observed  # type: ignore[assignment]
+                continue
+            if observed is not None and "running" in observed.state:
+                seen[name] = observed
+                return False
+            if terminated and policy == "Never":
+                seen[name] = observed  # type: ignore[assignment]
+                return False  # the pod has failed
+            seen[name] = await self._start_or_wait(pod, sandbox, container, observed)
+            return False
+        return True
+
+    async def _keep_running(self, pod: Obj, sandbox: SandboxPaths, container: Obj) -> Observed:
+        name = container["name"]
+        observed = await self._observe(name)
+        if observed is not None and "terminated" not in observed.state:
+            return observed
+        if observed is not None:
+            policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
+            code = int(observed.state["terminated"].get("exitCode", 0))
+            if not should_restart(policy, code):
+                return observed
+        return await self._start_or_wait(pod, sandbox, container, observed)
+
+    async def _start_or_wait(self, pod: Obj, sandbox: SandboxPaths, container: Obj,
+                             observed: Observed | None) -> Observed:  # fmt: skip
+        """Start the container's next attempt, unless a back-off says wait."""
+        name = container["name"]
+        key = f"{self.uid}/{name}"
+        if observed is not None:  # it ran and ended: CrashLoopBackOff may hold it back
+            finished = parse_time(observed.state["terminated"].get("finishedAt"))
+            ended = finished.timestamp() if finished else self._clock()
+            wait = self._backoff.wait(key, finished_at=ended, now=self._clock())
+            if wait > 0:
+                meta = pod["metadata"]
+                message = backoff_message(self._backoff.current(key), name, meta["name"],
+                                          meta.get("namespace", ""), self.uid)  # fmt: skip
+                self._event(pod, "Warning", "BackOff",
+                            f"Back-off restarting failed container {name} in pod "
+                            f"{meta['name']}_{meta.get('namespace', '')}({self.uid})")  # fmt: skip
+                return dataclasses.replace(observed, state={"waiting": {
+                    "reason": "CrashLoopBackOff", "message": message}},
+                    last_state=observed.state)  # fmt: skip
+            self._backoff.restarted(key, finished_at=ended)
+        started = await self._start(pod, sandbox, container)
+        now_seen = await self._observe(name)
+        if started and now_seen is not None:
+            return now_seen
+        waiting = {"waiting": self._waiting.get(name, {"reason": "ContainerCreating"})}
+        previous = observed.state if observed is not None else {}
+        count = len(self.record.attempts.get(name, []))
+        return Observed(state=waiting, last_state=previous if "terminated" in previous else {},
+                        restart_count=max(0, count - 1) if count else 0,
+                        image=str(container.get("image", "")))  # fmt: skip
+
+    # -- starting ----------------------------------------------------------------
+
+    async def _start(self, pod: Obj, sandbox: SandboxPaths, container: Obj) -> bool:
+        """Pull, configure, create and start the next attempt; False when it could not."""
+        name = container["name"]
+        image = await self._pull(pod, container)
+        if image is None:
+            return False
+        try:
+            env = await self._environment(pod, container)
+        except ConfigError as err:
+            self._waiting[name] = {"reason": "CreateContainerConfigError", "message": str(err)}
+            self._event(pod, "Warning", "Failed", f"Error: {err}")
+            return False
+        attempts = self.record.attempts.setdefault(name, [])
+        number = attempts[-1].number + 1 if attempts else 0
+        container_id = f"{self.uid}-{name}-{number}"
+        try:
+            mounts = await self._mounts(pod, container, env)
+        except VolumeError as err:
+            self._waiting[name] = {"reason": "CreateContainerConfigError", "message": str(err)}
+            self._event(pod, "Warning", "Failed", f"Error: {err}")
+            return False
+        config = container_config(pod, container, image.config, env=env, mounts=mounts)
+        # Remembered before it exists, so that a crash right after leaves nothing unknown.
+        attempts.append(Attempt(container_id, number, str(container.get("image", "")),
+                                image.image_id))  # fmt: skip
+        await self._save()
+        try:
+            spec = oci_spec(config, sandbox, container_id=container_id)
+            await self._runtime.create(container_id, spec=spec, layers=list(image.layers))
+        except Exception as err:  # noqa: BLE001 - any runtime failure is the container's error
+            self._waiting[name] = {"reason": "CreateContainerError", "message": str(err)}
+            self._event(pod, "Warning", "Failed", f"Error: {err}")
+            await self._runtime.delete(container_id)
+            attempts.pop()
+            await self._save()
+            return False
+        self._event(pod, "Normal", "Created", f"Created container {name}")
+        await self._runtime.start(container_id)
+        attempts[-1].started_at = self._now()
+        await self._save()
+        self._waiting.pop(name, None)
+        self._event(pod, "Normal", "Started", f"Started container {name}")
+        await self._forget_old_attempts(name)
+        return True
+
+    async def _pull(self, pod: Obj, container: Obj) -> PulledImage | None:
+        name, image = container["name"], str(container.get("image", ""))
+        policy = str(container.get("imagePullPolicy") or _default_pull_policy(image))
+        key = f"pull/{image}"
+        wait = self._backoff.wait(key, finished_at=self._clock(), now=self._clock())
+        if name in self._waiting and self._waiting[name]["reason"] in (
+            "ErrImagePull", "ImagePullBackOff") and wait > 0:  # fmt: skip
+            self._waiting[name] = {"reason": "ImagePullBackOff",
+                                   "message": f'Back-off pulling image "{image}"'}  # fmt: skip
+            self._event(pod, "Normal", "BackOff", f'Back-off pulling image "{image}"')
+            return None
+        secrets = await self._pull_secrets(pod)
+        began = time.monotonic()
+        try:
+            if policy != "Never":
+                self._event(pod, "Normal", "Pulling", f'Pulling image "{image}"')
+            pulled, fresh = await self._images.ensure(image, policy=policy, pull_secrets=secrets)
+        except Exception as err:  # noqa: BLE001 - every image failure waits with its message
+            self._backoff.restarted(key, finished_at=self._clock())
+            reason = "ErrImageNeverPull" if policy == "Never" else "ErrImagePull"
+            self._waiting[name] = {"reason": reason, "message": str(err)}
+            self._event(pod, "Warning", "Failed", f'Failed to pull image "{image}": {err}')
+            self._event(pod, "Warning", "Failed", f"Error: {reason}")
+            return None
+        self._backoff.forget(key)
+        took = time.monotonic() - began
+        if fresh:
+            self._event(pod, "Normal", "Pulled",
+                        f'Successfully pulled image "{image}" in {took:.3f}s ({took:.3f}s '
+                        f"including waiting). Image size: {pulled.size} bytes.")  # fmt: skip
+        else:
+            self._event(pod, "Normal", "Pulled",
+                        f'Container image "{image}" already present on machine')  # fmt: skip
+        return pulled
+
+    async def _pull_secrets(self, pod: Obj) -> list[Obj]:
+        documents = []
+        namespace = pod["metadata"].get("namespace", "")
+        for ref in (pod.get("spec") or {}).get("imagePullSecrets") or []:
+            path = resource_path("", "v1", "secrets", namespace, str(ref.get("name", "")))
+            try:
+                secret = await self._client.get(path)
+            except ApiStatusError:
+                continue  # kube pulls anonymously then; the pull error will say so
+            raw = (secret.get("data") or {}).get(".dockerconfigjson")
+            if raw:
+                documents.append(json.loads(base64.b64decode(raw)))
+        return documents
+
+    async def _environment(self, pod: Obj, container: Obj) -> dict[str, str]:
+        namespace = pod["metadata"].get("namespace", "")
+        sources: dict[tuple[str, str], Mapping[str, str] | None] = {}
+        for kind, name in needed_sources(container):
+            plural = "configmaps" if kind == "configmap" else "secrets"
+            try:
+                obj = await self._client.get(resource_path("", "v1", plural, namespace, name))
+            except ApiStatusError as err:
+                if err.code != 404:
+                    raise
+                sources[(kind, name)] = None
+                continue
+            if kind == "secret":
+                sources[(kind, name)] = {k: base64.b64decode(v).decode(errors="replace")
+                                         for k, v in (obj.get("data") or {}).items()}  # fmt: skip
+            else:
+                sources[(kind, name)] = dict(obj.get("data") or {})
+        return build_env(pod, container, sources=sources, pod_ip=self.record.pod_ip,
+                         host_ip=self._host_ip)  # fmt: skip
+
+    async def _mounts(self, pod: Obj, container: Obj, env: Mapping[str, str]) -> tuple[Mount, ...]:
+        """The managed /etc files, then the container's volumeMounts."""
+        resolv = await asyncio.to_thread(_read_text, Path("/etc/resolv.conf"))
+        files = await asyncio.to_thread(write_pod_files, self.dir / "etc", pod,
+                                        self.record.pod_ip, resolv)  # fmt: skip
+        volumes = PodVolumes.mounts(container, self._volume_paths, env)
+        taken = {m.destination for m in volumes}
+        managed = [Mount(target, source) for target, source in files.items() if target not in taken]
+        return (*managed, *volumes)
+
+    async def _forget_old_attempts(self, name: str) -> None:
+        attempts = self.record.attempts.get(name, [])
+        while len(attempts) > KEEP_ATTEMPTS:
+            old = attempts.pop(0)
+            await self._runtime.delete(old.container_id)
+        await self._save()
+
+    # -- observing ---------------------------------------------------------------
+
+    async def _observe(self, name: str) -> Observed | None:
+        """What the latest attempt of a container is doing; None if never started."""
+        attempts = self.record.attempts.get(name) or []
+        if not attempts:
+            return None
+        current = attempts[-1]
+        state = await self._state_of(current)
+        last: Obj = {}
+        if len(attempts) > 1:
+            last = await self._state_of(attempts[-2])
+            if "terminated" not in last:
+                last = {}
+        return Observed(state=state, last_state=last, restart_count=current.number,
+                        ready="running" in state, started="running" in state,
+                        image=current.image, image_id=current.image_id,
+                        container_id=f"runc://{current.container_id}")  # fmt: skip
+
+    async def _state_of(self, attempt: Attempt) -> Obj:
+        ended = self._runtime.exit_status(attempt.container_id)
+        if ended is not None:
+            reason = "OOMKilled" if ended.oom_killed else (
+                "Completed" if ended.exit_code == 0 else "Error")  # fmt: skip
+            terminated: Obj = {"exitCode": ended.exit_code, "reason": reason,
+                               "startedAt": attempt.started_at or ended.finished_at,
+                               "finishedAt": ended.finished_at,
+                               "containerID": f"runc://{attempt.container_id}"}  # fmt: skip
+            if ended.signal:
+                terminated["signal"] = ended.signal
+            return {"terminated": terminated}
+        runc = await self._runtime.state(attempt.container_id)
+        if runc is None:
+            # Gone without a word (the node rebooted): as the kubelet reports a lost container.
+            return {"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown",
+                                   "message": "The container could not be located when the pod "
+                                   "was terminated", "startedAt": attempt.started_at,
+                                   "finishedAt": self._now()}}  # fmt: skip
+        if runc.get("status") == "running" and attempt.started_at:
+            return {"running": {"startedAt": attempt.started_at}}
+        return {"waiting": {"reason": "ContainerCreating"}}
+
+    async def observe_all(self, pod: Obj) -> tuple[dict[str, Observed], dict[str, Observed]]:
+        spec = pod.get("spec") or {}
+        app, init = {}, {}
+        for container in spec.get("containers") or []:
+            seen = await self._observe(container["name"])
+            if seen is not None:
+                app[container["name"]] = seen
+        for container in spec.get("initContainers") or []:
+            seen = await self._observe(container["name"])
+            if seen is not None:
+                init[container["name"]] = seen
+        return app, init
+
+    # -- stopping ------------------------------------------------------------------
+
+    async def terminate(self, pod: Obj, grace: float) -> Obj:
+        """SIGTERM every running container, SIGKILL after `grace`; the final status."""
+        running = []
+        for name, attempts in self.record.attempts.items():
+            if attempts and self._runtime.exit_status(attempts[-1].container_id) is None:
+                running.append((name, attempts[-1].container_id))
+        for name, container_id in running:
+            self._event(pod, "Normal", "Killing", f"Stopping container {name}")
+            await self._runtime.kill(container_id, "TERM")
+        deadline = time.monotonic() + max(grace, 0)
+        for _, container_id in running:
+            await self._wait_exit(container_id, deadline)
+            if self._runtime.exit_status(container_id) is None:
+                await self._runtime.kill(container_id, "KILL")
+                await self._wait_exit(container_id, time.monotonic() + 10)
+        app, init = await self.observe_all(pod)
+        return self.status(pod, app, init)
+
+    async def _wait_exit(self, container_id: str, deadline: float) -> None:
+        while self._runtime.exit_status(container_id) is None and time.monotonic() < deadline:
+            if await self._runtime.state(container_id) is None:
+                return  # runc no longer knows it
+            await asyncio.sleep(0.05)
+
+    async def kill_all(self) -> None:
+        """SIGKILL whatever of the pod still runs (the node is being taken down)."""
+        for attempts in self.record.attempts.values():
+            for attempt in attempts:
+                if self._runtime.exit_status(attempt.container_id) is None:
+                    await self._runtime.kill(attempt.container_id, "KILL")
+                    await self._wait_exit(attempt.container_id, time.monotonic() + 10)
+
+    async def cleanup(self) -> None:
+        """Remove every trace of the pod: containers, sandbox, network, state."""
+        known = {a.container_id for runs in self.record.attempts.values() for a in runs}
+        # Also any container of this pod the record missed (a crash mid-create).
+        known |= {c for c in await self._runtime.containers() if c.startswith(f"{self.uid}-")}
+        for container_id in sorted(known):
+            await self._runtime.kill(container_id, "KILL")
+            await self._runtime.delete(container_id)
+        await self._volumes.teardown()
+        await self._runtime.remove_sandbox(self.uid)
+        await self._network.teardown(self.uid)
+        await asyncio.to_thread(_remove_tree, self.dir)
+        self.record = PodRecord()
+
+    def _event(self, pod: Obj, kind: str, reason: str, message: str) -> None:
+        self._events.record(pod, kind, reason, message)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

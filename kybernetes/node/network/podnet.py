@@ -1,0 +1,148 @@
+"""A pod's network: its own namespace, a veth into the node's bridge, one address.
+
+The CNI bridge plugin's recipe, done with three `ip` processes per pod
+(node-runtime.md §5: about 7 ms): a named namespace per pod
+(`/run/netns/kyb-<pod uid>`, which runc joins by path), a veth pair whose
+host end is a port of the bridge with hairpin on (a pod reaching itself
+through its Service) and whose pod end is `eth0`, an address from the
+node's podCIDR (`ipam`), and a default route via the bridge. The bridge
+holds the gateway (first) address; the node forwards between pods and,
+for nodes under test, nothing leaves the host namespace.
+
+Set-up is idempotent, so a restarted node adopts what exists; tear-down
+removes the namespace (which takes the veth pair with it) and frees the
+address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from kybernetes.node.network.commands import CommandError, ip_batch, run, write_sysctl
+from kybernetes.node.network.ipam import HostLocalIpam, gateway_of
+
+__all__ = ["PodAddress", "PodNetwork", "netns_name", "veth_name"]
+
+NETNS_DIR = Path("/run/netns")
+
+
+def netns_name(pod_uid: str) -> str:
+    return f"kyb-{pod_uid}"
+
+
+def veth_name(pod_uid: str) -> str:
+    """The host end: `veth` + 8 hex digits, within the 15-character limit."""
+    return "veth" + hashlib.sha1(pod_uid.encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class PodAddress:
+    netns_path: str  # what runc's network namespace entry joins
+    ip: str
+    gateway: str
+    prefix: int
+
+
+class PodNetwork:
+    def __init__(self, *, cidr: str, state_dir: Path, host_netns: str | None = None,
+                 bridge: str = "kyb0") -> None:  # fmt: skip
+        self.cidr = str(ipaddress.IPv4Network(cidr))
+        self.gateway = gateway_of(self.cidr)
+        self.host_netns = host_netns
+        self.bridge = bridge
+        self.ipam = HostLocalIpam(state_dir / "ipam" / self.cidr.replace("/", "_"), self.cidr)
+        self._lock = asyncio.Lock()  # IPAM files are shared state: one allocation at a time
+
+    async def ensure_bridge(self) -> None:
+        """The bridge with the gateway address, forwarding and bridge netfilter on."""
+        try:
+            await ip_batch([f"link add {self.bridge} type bridge"], netns=self.host_netns)
+        except CommandError as err:
+            if "File exists" not in str(err):
+                raise
+        try:
+            await ip_batch([f"addr add {self.gateway} dev {self.bridge}"], netns=self.host_netns)
+        except CommandError as err:
+            if "File exists" not in str(err) and "already assigned" not in str(err):
+                raise
+        await ip_batch([f"link set {self.bridge} up"], netns=self.host_netns)
+        await write_sysctl("net.ipv4.ip_forward", "1", netns=self.host_netns)
+        # Bridged pod-to-pod traffic must pass the nat hooks, or a Service reply
+        # is never un-NATed (node-runtime.md §4).
+        await write_sysctl("net.bridge.bridge-nf-call-iptables", "1", netns=self.host_netns)
+
+    async def setup(self, pod_uid: str) -> PodAddress:
+        """The pod's namespace and address, created now or found from before."""
+        name = netns_name(pod_uid)
+        async with self._lock:
+            ip = await asyncio.to_thread(self.ipam.allocate, pod_uid)
+        address = PodAddress(str(NETNS_DIR / name), str(ip), str(self.gateway.ip),
+                             self.gateway.network.prefixlen)  # fmt: skip
+        if await self._configured(name, address):
+            return address
+        await self.teardown_links(pod_uid)  # half-made by a crash: start over
+        try:
+            await self._create(pod_uid, name, address)
+        except BaseException:
+            await self.teardown_links(pod_uid)
+            raise
+        return address
+
+    async def _create(self, pod_uid: str, name: str, address: PodAddress) -> None:
+        await run("ip", "netns", "add", name)
+        veth = veth_name(pod_uid)
+        await ip_batch([
+            f"link add {veth} type veth peer name eth0 netns {name}",
+            f"link set {veth} master {self.bridge}",
+            f"link set {veth} type bridge_slave hairpin on",
+            f"link set {veth} up",
+        ], netns=self.host_netns)  # fmt: skip
+        await ip_batch([
+            "link set lo up",
+            f"addr add {address.ip}/{address.prefix} dev eth0",
+            "link set eth0 up",
+            f"route add default via {address.gateway}",
+        ], netns=name)  # fmt: skip
+
+    async def _configured(self, name: str, address: PodAddress) -> bool:
+        if not (NETNS_DIR / name).exists():
+            return False
+        try:
+            shown = await run("ip", "-n", name, "-o", "-4", "addr", "show", "dev", "eth0")
+        except CommandError:
+            return False
+        return f" {address.ip}/{address.prefix} " in shown
+
+    async def teardown(self, pod_uid: str) -> None:
+        """Remove the pod's veth and namespace and free its address."""
+        await self.teardown_links(pod_uid)
+        async with self._lock:
+            await asyncio.to_thread(self.ipam.release, pod_uid)
+
+    async def teardown_links(self, pod_uid: str) -> None:
+        """Remove the pod's veth and namespace, keeping its address."""
+        # Deleted explicitly: the kernel destroys a namespace (and its veth end)
+        # lazily, after the last process holding it is gone.
+        try:
+            await ip_batch([f"link del {veth_name(pod_uid)}"], netns=self.host_netns)
+        except CommandError as err:
+            if "Cannot find device" not in str(err):
+                raise
+        await self._remove_netns(netns_name(pod_uid))
+
+    async def _remove_netns(self, name: str) -> None:
+        if not (NETNS_DIR / name).exists():
+            return
+        try:
+            await run("ip", "netns", "del", name)
+        except CommandError:
+            if (NETNS_DIR / name).exists():
+                raise
+
+    def pods(self) -> dict[str, str]:
+        """Pod uid -> address, for every address this node has handed out."""
+        return {owner: str(ip) for ip, owner in self.ipam.allocations().items()}

@@ -1,0 +1,1 @@
+"""Container runtimes: runc (real OCI containers), and later process and simulated."""

@@ -1,0 +1,196 @@
+"""Pods as runc containers: a sandbox of pinned namespaces, containers on overlayfs.
+
+A pod's sandbox is no pause process: its network namespace comes from the
+pod network, and its IPC and UTS namespaces are pinned into files with
+`unshare --ipc=FILE --uts=FILE hostname NAME` (node-runtime.md §2), which
+every container of the pod joins by path. Each container is an OCI bundle
+whose rootfs is an overlay of the image's unpacked layers, run through the
+shim (`shim.py`), which keeps its logs and exit code. Everything lives
+under one directory per pod and per container, so a restarted kubelet finds
+it all again, and removing a pod removes every trace: containers, mounts,
+namespace files and the cgroup parents runc leaves behind in each hierarchy
+(pitfall 7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kybernetes.node.network.commands import CommandError, run
+
+__all__ = ["ContainerExit", "RuncRuntime", "SandboxFiles"]
+
+Obj = dict[str, Any]
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+@dataclass(frozen=True)
+class SandboxFiles:
+    ipc: str
+    uts: str
+    shm: str
+    cgroup_parent: str
+
+
+@dataclass(frozen=True)
+class ContainerExit:
+    exit_code: int
+    signal: int | None
+    finished_at: str
+    oom_killed: bool
+
+
+class RuncRuntime:
+    """runc under `root` (runc's own state in `root/runc`)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.runc_root = root / "runc"
+        self.pods_dir = root / "pods"
+        self.containers_dir = root / "containers"
+        for path in (self.runc_root, self.pods_dir, self.containers_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+    async def version(self) -> str:
+        out = await run("runc", "--version")
+        return out.split()[2] if out.startswith("runc version") else out.strip()
+
+    # -- sandboxes -------------------------------------------------------------
+
+    def sandbox_files(self, pod_uid: str) -> SandboxFiles:
+        pod_dir = self.pods_dir / pod_uid
+        return SandboxFiles(ipc=str(pod_dir / "ipc"), uts=str(pod_dir / "uts"),
+                            shm=str(pod_dir / "shm"),
+                            cgroup_parent=f"/kubepods/pod{pod_uid}")  # fmt: skip
+
+    async def create_sandbox(self, pod_uid: str, hostname: str) -> SandboxFiles:
+        """Pin the pod's IPC and UTS namespaces (hostname set once) and its /dev/shm."""
+        files = self.sandbox_files(pod_uid)
+        if await _is_mountpoint(files.uts) and await _is_mountpoint(files.ipc):
+            return files  # made before a restart
+        await self.remove_sandbox(pod_uid)
+        await asyncio.to_thread(_make_sandbox_dir, files)
+        await run("unshare", f"--ipc={files.ipc}", f"--uts={files.uts}", "hostname", hostname)
+        await run("mount", "-t", "tmpfs", "-o", "nosuid,nodev,noexec,mode=1777,size=64m",
+                  "shm", files.shm)  # fmt: skip
+        return files
+
+    async def remove_sandbox(self, pod_uid: str) -> None:
+        """Unpin the namespaces, drop /dev/shm and the pod's cgroup parents."""
+        files = self.sandbox_files(pod_uid)
+        for path in (files.ipc, files.uts, files.shm):
+            if await _is_mountpoint(path):
+                await run("umount", path)
+        await asyncio.to_thread(shutil.rmtree, Path(files.ipc).parent, True)
+        await asyncio.to_thread(_remove_cgroup_dirs, files.cgroup_parent)
+
+    # -- containers --------------------------------------------------------------
+
+    def container_dir(self, container_id: str) -> Path:
+        return self.containers_dir / container_id
+
+    async def create(self, container_id: str, *, spec: Obj, layers: list[str]) -> None:
+        """Bundle (overlay rootfs + config.json) and `runc create` through the shim."""
+        directory = self.container_dir(container_id)
+        rootfs, upper, work = directory / "rootfs", directory / "upper", directory / "work"
+        await asyncio.to_thread(_write_bundle, directory, spec)
+        if not await _is_mountpoint(str(rootfs)):
+            # overlayfs lists the top layer first; images list the base first.
+            lower = ":".join(reversed(layers))
+            await run("mount", "-t", "overlay", "overlay", "-o",
+                      f"lowerdir={lower},upperdir={upper},workdir={work}", str(rootfs))  # fmt: skip
+        await run(sys.executable, "-m", "kybernetes.node.runtime.shim", "--root",
+                  str(self.runc_root), "--id", container_id, "--bundle", str(directory),
+                  "--dir", str(directory))  # fmt: skip
+
+    async def start(self, container_id: str) -> None:
+        await run("runc", "--root", str(self.runc_root), "start", container_id)
+
+    async def kill(self, container_id: str, signal: str = "TERM") -> None:
+        try:
+            await run("runc", "--root", str(self.runc_root), "kill", container_id, signal)
+        except CommandError as err:
+            if "not running" not in str(err) and "does not exist" not in str(err):
+                raise
+
+    async def state(self, container_id: str) -> Obj | None:
+        """runc's view (status created/running/stopped, pid), None when unknown to runc."""
+        try:
+            out = await run("runc", "--root", str(self.runc_root), "state", container_id)
+        except CommandError:
+            return None
+        state: Obj = json.loads(out)
+        return state
+
+    def exit_status(self, container_id: str) -> ContainerExit | None:
+        """What the shim recorded when the container ended, None while it runs."""
+        path = self.container_dir(container_id) / "exit.json"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return ContainerExit(
+            int(data["exit_code"]),
+            data.get("signal"),
+            str(data.get("finished_at", "")),
+            bool(data.get("oom_killed")),
+        )
+
+    def log_path(self, container_id: str) -> Path:
+        return self.container_dir(container_id) / "container.log"
+
+    async def delete(self, container_id: str) -> None:
+        """Remove the container, its rootfs mount and its files (logs included)."""
+        try:
+            await run("runc", "--root", str(self.runc_root), "delete", "--force", container_id)
+        except CommandError as err:
+            if "does not exist" not in str(err):
+                raise
+        directory = self.container_dir(container_id)
+        if await _is_mountpoint(str(directory / "rootfs")):
+            await run("umount", str(directory / "rootfs"))
+        await asyncio.to_thread(shutil.rmtree, directory, True)
+
+    async def containers(self) -> list[str]:
+        """Every container this runtime has a directory for (for re-adoption)."""
+        return sorted(p.name for p in self.containers_dir.iterdir() if p.is_dir())
+
+
+def _make_sandbox_dir(files: SandboxFiles) -> None:
+    Path(files.ipc).parent.mkdir(parents=True, exist_ok=True)
+    for name in (files.ipc, files.uts):
+        Path(name).touch()  # bind-mount targets for the pinned namespaces
+    Path(files.shm).mkdir(exist_ok=True)
+
+
+def _write_bundle(directory: Path, spec: Obj) -> None:
+    for name in ("rootfs", "upper", "work"):
+        (directory / name).mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps(spec))
+
+
+async def _is_mountpoint(path: str) -> bool:
+    return await asyncio.to_thread(os.path.ismount, path)
+
+
+def _remove_cgroup_dirs(parent: str) -> None:
+    """rmdir the pod's cgroup in every hierarchy, deepest first (runc leaves them)."""
+    relative = parent.strip("/")
+    if not CGROUP_ROOT.is_dir():
+        return
+    for hierarchy in CGROUP_ROOT.iterdir():
+        target = hierarchy / relative
+        if not target.is_dir():
+            continue
+        for dirpath, _, _ in sorted(os.walk(target), key=lambda w: -len(w[0])):
+            # Still busy (a container of the pod runs): the next clean-up takes it.
+            with contextlib.suppress(OSError):
+                os.rmdir(dirpath)

@@ -1,0 +1,204 @@
+"""The per-container shim: keeps a container's logs and exit code, outliving the kubelet.
+
+runc records no exit code, and `runc create` hands its stdio to the
+container (node-runtime.md §2), so something must hold the container's
+output pipes and be there to reap it. This small program is that
+something, as conmon is for CRI-O:
+
+    python -m kybernetes.node.runtime.shim --root R --id ID --bundle B --dir D
+
+It forks; the parent waits until the container is created and exits 0
+(or prints runc's error and exits 1), so the caller gets a plain
+create-or-fail answer. The child makes itself a session leader and a child
+subreaper, runs `runc create` with the container's stdout and stderr on
+pipes, writes them to `D/container.log` as CRI log lines (`<time> stdout
+F <line>`, `P` for a partial line), and when the container's init process
+ends it reaps it and writes `D/exit.json` atomically: exit code (128 +
+signal when killed), signal, finish time, and whether the memory cgroup
+saw an OOM kill (read before anyone runs `runc delete`). The kubelet may
+restart any number of times meanwhile; exit.json is the truth it reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import datetime
+import json
+import os
+import subprocess
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import IO
+
+__all__ = ["cri_line", "main"]
+
+PR_SET_CHILD_SUBREAPER = 36
+CHUNK = 16384
+MAX_LINE = 16384  # longer lines are split into partial (P) records, as CRI runtimes do
+
+
+def cri_line(stream: str, text: bytes, *, partial: bool, now: datetime.datetime) -> bytes:
+    """One CRI log record (what `kubectl logs` reads through the kubelet)."""
+    stamp = now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    tag = b"P" if partial else b"F"
+    return f"{stamp} {stream} ".encode() + tag + b" " + text + b"\n"
+
+
+class LogWriter:
+    """Both streams into one file, whole records at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - lives as long as the shim
+        self._lock = threading.Lock()
+
+    def write(self, stream: str, text: bytes, *, partial: bool) -> None:
+        record = cri_line(stream, text, partial=partial, now=datetime.datetime.now(datetime.UTC))
+        with self._lock:
+            self._file.write(record)
+
+    def pump(self, stream: str, pipe: IO[bytes]) -> None:
+        """Copy one pipe to the log until EOF (every writer, the container's children too, gone)."""
+        pending = b""
+        while chunk := pipe.read1(CHUNK):  # type: ignore[attr-defined]
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                self.write(stream, line, partial=False)
+            while len(pending) > MAX_LINE:
+                self.write(stream, pending[:MAX_LINE], partial=True)
+                pending = pending[MAX_LINE:]
+        if pending:
+            self.write(stream, pending, partial=True)
+
+
+def _cgroup_oom_kills(bundle: Path) -> int:
+    """The memory cgroup's oom_kill counter (cgroup v1), 0 when unknown."""
+    try:
+        config = json.loads((bundle / "config.json").read_text())
+        path = config["linux"]["cgroupsPath"].lstrip("/")
+        text = Path("/sys/fs/cgroup/memory", path, "memory.oom_control").read_text()
+    except (OSError, KeyError, ValueError):
+        return 0
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == "oom_kill":
+            return int(value)
+    return 0
+
+
+def _write_json_atomically(path: Path, data: dict[str, object]) -> None:
+    scratch = path.with_suffix(".tmp")
+    with open(scratch, "w") as file:
+        json.dump(data, file)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(scratch, path)
+
+
+def _reap(pid: int) -> int:
+    """Wait (as subreaper) until `pid` ends; its raw wait status."""
+    while True:
+        try:
+            reaped, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 0
+        if reaped == pid:
+            return status
+
+
+def _detach(state: Path) -> None:
+    """Let go of the caller's stdio: it reads our parent's output to EOF (pitfall 4)."""
+    log = os.open(state / "shim.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(null)
+    os.close(log)
+
+
+def _supervise(args: argparse.Namespace, report: int) -> int:
+    """The long-lived half: create the container, log it, wait for its end."""
+    os.setsid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    state = Path(args.dir)
+    bundle = Path(args.bundle)
+    logs = LogWriter(state / "container.log")
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    pid_file = state / "pid"
+    with open(os.devnull, "rb") as devnull:
+        created = subprocess.run(
+            ["runc", "--root", args.root, "create", "--bundle", str(bundle),
+             "--pid-file", str(pid_file), args.id],
+            stdin=devnull, stdout=out_write, stderr=err_write, check=False,
+        )  # fmt: skip
+    os.close(out_write)
+    os.close(err_write)
+    pumps = [
+        threading.Thread(target=logs.pump, args=(name, os.fdopen(fd, "rb")), daemon=True)
+        for name, fd in (("stdout", out_read), ("stderr", err_read))
+    ]
+    for pump in pumps:
+        pump.start()
+    if created.returncode != 0:
+        for pump in pumps:
+            pump.join(timeout=2)
+        tail = (state / "container.log").read_bytes().splitlines()[-3:]
+        said = b"; ".join(line.split(b" ", 3)[-1] for line in tail)
+        os.write(report, b"runc create failed: " + (said or b"no output"))
+        os.close(report)
+        return 1
+    pid = int(pid_file.read_text().strip())
+    os.write(report, b"ok")
+    os.close(report)
+    status = _reap(pid)
+    oom_kills = _cgroup_oom_kills(bundle)
+    for pump in pumps:
+        pump.join(timeout=5)  # a daemonised grandchild may hold the pipes: do not wait forever
+    signal = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    code = 128 + signal if signal is not None else os.WEXITSTATUS(status)
+    _write_json_atomically(state / "exit.json", {
+        "exit_code": code,
+        "signal": signal,
+        "finished_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "oom_killed": oom_kills > 0 and signal == 9,
+    })  # fmt: skip
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kyb-shim")
+    parser.add_argument("--root", required=True, help="runc's state directory")
+    parser.add_argument("--id", required=True, help="the container id")
+    parser.add_argument("--bundle", required=True, help="the OCI bundle directory")
+    parser.add_argument("--dir", required=True, help="where logs and exit.json go")
+    args = parser.parse_args(argv)
+    report_read, report_write = os.pipe()
+    if os.fork() == 0:
+        os.close(report_read)
+        code = 1
+        try:
+            _detach(Path(args.dir))
+            code = _supervise(args, report_write)
+        except BaseException:  # noqa: BLE001 - a forked child must never return into the caller
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    os.close(report_write)
+    answer = b""
+    while chunk := os.read(report_read, 4096):
+        answer += chunk
+    if answer == b"ok":
+        return 0
+    print(answer.decode(errors="replace") or "the shim died before the container was created",
+          file=sys.stderr)  # fmt: skip
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

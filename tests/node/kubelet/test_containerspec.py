@@ -1,0 +1,89 @@
+"""Environment (envFrom, env, downward API, $(VAR)), users and limits of a container."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kybernetes.node.kubelet.containerspec import (
+    ConfigError,
+    build_env,
+    container_config,
+    expand,
+    needed_sources,
+)
+
+POD: dict[str, Any] = {
+    "metadata": {"name": "web-1", "namespace": "shop", "uid": "u-1",
+                 "labels": {"app": "web"}, "annotations": {"team": "a"}},
+    "spec": {"nodeName": "node-1", "serviceAccountName": "default",
+             "securityContext": {"runAsUser": 1000, "supplementalGroups": [7]}},
+}  # fmt: skip
+
+
+def env_of(container: dict[str, Any], sources: Any = None) -> dict[str, str]:
+    return build_env(POD, container, sources=sources or {}, pod_ip="10.244.0.5",
+                     host_ip="198.18.0.10", node_allocatable={"cpu": "2"})  # fmt: skip
+
+
+def test_expansion_rules() -> None:
+    env = {"A": "x", "B": "y"}
+    assert expand("$(A)-$(B)", env) == "x-y"
+    assert expand("$(MISSING)", env) == "$(MISSING)"
+    assert expand("$$(A) costs $$5", env) == "$(A) costs $5"
+
+
+def test_env_order_sources_and_downward_api() -> None:
+    container = {
+        "name": "web",
+        "envFrom": [{"configMapRef": {"name": "cfg"}, "prefix": "CFG_"},
+                    {"secretRef": {"name": "creds"}}],
+        "env": [
+            {"name": "PASSWORD", "value": "override"},
+            {"name": "GREETING", "value": "hello $(CFG_LANG)"},
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+            {"name": "LEVEL", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "LEVEL"}}},
+            {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
+            {"name": "CPUS", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
+        ],
+    }  # fmt: skip
+    assert needed_sources(container) == {("configmap", "cfg"), ("secret", "creds")}
+    sources = {("configmap", "cfg"): {"LANG": "en", "LEVEL": "debug"},
+               ("secret", "creds"): {"PASSWORD": "s3cret", "token": "t0k"}}  # fmt: skip
+    env = env_of(container, sources)
+    assert env == {"CFG_LANG": "en", "CFG_LEVEL": "debug", "PASSWORD": "override",
+                   "GREETING": "hello en", "POD_NAME": "web-1", "POD_IP": "10.244.0.5",
+                   "APP": "web", "LEVEL": "debug", "TOKEN": "t0k", "CPUS": "2",
+                   "token": "t0k"}  # fmt: skip
+
+
+def test_missing_sources_are_config_errors_unless_optional() -> None:
+    wants_map = {"name": "c", "envFrom": [{"configMapRef": {"name": "absent"}}]}
+    with pytest.raises(ConfigError, match='configmap "absent" not found'):
+        env_of(wants_map, {("configmap", "absent"): None})
+    optional = {"name": "c", "envFrom": [{"configMapRef": {"name": "absent", "optional": True}}]}
+    assert env_of(optional, {("configmap", "absent"): None}) == {}
+    wants_key = {"name": "c", "env": [
+        {"name": "X", "valueFrom": {"secretKeyRef": {"name": "s", "key": "nope"}}}]}  # fmt: skip
+    with pytest.raises(ConfigError, match="couldn't find key nope in Secret s"):
+        env_of(wants_key, {("secret", "s"): {"other": "1"}})
+
+
+def test_container_config_merges_security_and_limits() -> None:
+    container = {
+        "name": "web", "image": "nginx", "command": ["sh", "-c"], "args": ["echo $(GREETING)"],
+        "securityContext": {"runAsGroup": 3000, "readOnlyRootFilesystem": True,
+                            "capabilities": {"add": ["NET_ADMIN"], "drop": ["NET_RAW"]}},
+        "resources": {"limits": {"cpu": "500m", "memory": "128Mi"}},
+    }  # fmt: skip
+    config = container_config(POD, container, {}, env={"GREETING": "hi"})
+    assert config.command == ["sh", "-c"] and config.args == ["echo hi"]
+    assert (config.run_as_user, config.run_as_group, list(config.supplemental_groups)) == (
+        1000, 3000, [7])  # fmt: skip
+    assert config.read_only_root and list(config.add_capabilities) == ["NET_ADMIN"]
+    assert config.resources.memory_limit == 128 << 20
+    assert config.resources.cpu_limit_millis == 500
+    assert config.resources.cpu_request_millis == 500  # a limit alone is the request too

@@ -1,0 +1,104 @@
+"""Pod phase, conditions and container statuses from what the containers do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kybernetes.node.kubelet.podstatus import Observed, pod_phase, pod_status, qos_class
+
+RUNNING = Observed({"running": {"startedAt": "2026-11-30T10:00:00Z"}}, ready=True)
+NOT_READY = Observed({"running": {"startedAt": "2026-11-30T10:00:00Z"}}, ready=False)
+OK = Observed({"terminated": {"exitCode": 0, "reason": "Completed"}})
+FAILED = Observed({"terminated": {"exitCode": 1, "reason": "Error"}})
+CREATING = Observed({"waiting": {"reason": "ContainerCreating"}})
+CRASHING = Observed({"waiting": {"reason": "CrashLoopBackOff"}},
+                    last_state={"terminated": {"exitCode": 1}}, restart_count=3)  # fmt: skip
+
+
+def spec(policy: str = "Always", n: int = 2, init: int = 0) -> dict[str, Any]:
+    def named(prefix: str, count: int) -> list[dict[str, Any]]:
+        return [{"name": f"{prefix}{i}", "image": "busybox"} for i in range(count)]
+
+    return {"restartPolicy": policy, "containers": named("c", n),
+            "initContainers": named("i", init)}  # fmt: skip
+
+
+def test_phase_follows_the_kubelet_rules() -> None:
+    assert pod_phase(spec(), {"c0": RUNNING, "c1": RUNNING}, {}) == "Running"
+    assert pod_phase(spec(), {"c0": RUNNING, "c1": CREATING}, {}) == "Pending"
+    assert pod_phase(spec(), {"c0": RUNNING}, {}) == "Pending"  # c1 unknown yet
+    assert pod_phase(spec(), {"c0": RUNNING, "c1": CRASHING}, {}) == "Running"
+    assert pod_phase(spec("Always"), {"c0": OK, "c1": FAILED}, {}) == "Running"  # restarting
+    assert pod_phase(spec("OnFailure"), {"c0": OK, "c1": OK}, {}) == "Succeeded"
+    assert pod_phase(spec("OnFailure"), {"c0": OK, "c1": FAILED}, {}) == "Running"
+    assert pod_phase(spec("Never"), {"c0": OK, "c1": FAILED}, {}) == "Failed"
+    assert pod_phase(spec("Never"), {"c0": OK, "c1": OK}, {}) == "Succeeded"
+    assert pod_phase(spec("Never"), {"c0": OK, "c1": RUNNING}, {}) == "Running"
+
+
+def test_init_containers_gate_the_pod() -> None:
+    assert pod_phase(spec(init=2), {}, {"i0": OK, "i1": RUNNING}) == "Pending"
+    assert pod_phase(spec("Never", init=1), {}, {"i0": FAILED}) == "Failed"
+    assert pod_phase(spec("Always", init=1), {}, {"i0": FAILED}) == "Pending"  # retried
+    assert pod_phase(spec(init=1), {"c0": RUNNING, "c1": RUNNING}, {"i0": OK}) == "Running"
+
+
+def status_of(pod_spec: dict[str, Any], containers: dict[str, Observed],
+              init: dict[str, Observed] | None = None, old: Any = None) -> Any:  # fmt: skip
+    pod = {"metadata": {"name": "p"}, "spec": pod_spec, "status": old or {}}
+    return pod_status(pod, containers, init or {}, pod_ip="10.244.0.5", host_ip="198.18.0.10",
+                      start_time="2026-11-30T10:00:00Z", sandbox_ready=True,
+                      now="2026-11-30T10:00:05Z")  # fmt: skip
+
+
+def by_type(status: Any) -> dict[str, Any]:
+    return {c["type"]: c for c in status["conditions"]}
+
+
+def test_conditions_name_what_is_not_ready() -> None:
+    status = status_of(spec(init=1), {"c0": RUNNING, "c1": NOT_READY}, {"i0": OK})
+    conditions = by_type(status)
+    assert conditions["Initialized"]["status"] == "True"
+    assert conditions["Ready"]["status"] == "False"
+    assert conditions["Ready"]["reason"] == "ContainersNotReady"
+    assert conditions["Ready"]["message"] == "containers with unready status: [c1]"
+    assert conditions["ContainersReady"]["message"] == "containers with unready status: [c1]"
+    assert conditions["PodScheduled"]["status"] == "True"
+    waiting = by_type(status_of(spec(init=1), {}, {"i0": RUNNING}))["Initialized"]
+    assert (waiting["reason"], waiting["message"]) == (
+        "ContainersNotInitialized", "containers with incomplete status: [i0]")  # fmt: skip
+    assert status["podIP"] == "10.244.0.5" and status["podIPs"] == [{"ip": "10.244.0.5"}]
+    assert [c["name"] for c in status["containerStatuses"]] == ["c0", "c1"]
+    assert status["initContainerStatuses"][0]["state"] == OK.state
+
+
+def test_transition_times_hold_while_a_condition_stays() -> None:
+    first = status_of(spec(n=1), {"c0": RUNNING})
+    assert by_type(first)["Ready"]["lastTransitionTime"] == "2026-11-30T10:00:05Z"
+    again = status_of(spec(n=1), {"c0": RUNNING}, old={
+        "conditions": [{**by_type(first)["Ready"], "lastTransitionTime": "2026-11-30T09:00:00Z"}]
+    })  # fmt: skip
+    assert by_type(again)["Ready"]["lastTransitionTime"] == "2026-11-30T09:00:00Z"
+
+
+def test_a_finished_pod_is_not_ready_because_it_completed() -> None:
+    status = status_of(spec("Never", n=1), {"c0": OK})
+    assert status["phase"] == "Succeeded"
+    assert by_type(status)["Ready"]["reason"] == "PodCompleted"
+
+
+def test_unknown_containers_show_as_creating() -> None:
+    status = status_of(spec(n=1), {})
+    assert status["containerStatuses"][0]["state"] == {"waiting": {"reason": "ContainerCreating"}}
+    assert status["containerStatuses"][0]["ready"] is False
+
+
+def test_qos_classes() -> None:
+    def pod_spec(**resources: Any) -> dict[str, Any]:
+        return {"containers": [{"name": "c", "resources": resources}]}
+
+    assert qos_class(pod_spec()) == "BestEffort"
+    assert qos_class(pod_spec(requests={"cpu": "100m"})) == "Burstable"
+    assert qos_class(pod_spec(limits={"cpu": "1", "memory": "1Gi"})) == "Guaranteed"
+    assert qos_class(pod_spec(requests={"cpu": "1", "memory": "1Gi"},
+                              limits={"cpu": "1", "memory": "2Gi"})) == "Burstable"  # fmt: skip

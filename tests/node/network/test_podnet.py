@@ -1,0 +1,82 @@
+"""Pods get namespaces, addresses and a bridge, inside an isolated test host."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kybernetes.node.network.podnet import PodNetwork, netns_name, veth_name
+
+pytestmark = pytest.mark.root
+
+SERVE = """
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 8080)); s.listen(); print("listening", flush=True)
+c, peer = s.accept(); c.sendall(("hello " + peer[0]).encode()); c.close()
+"""
+CONNECT = """
+import socket, sys
+c = socket.create_connection((sys.argv[1], 8080), timeout=5); print(c.recv(100).decode())
+"""
+
+
+def in_netns(name: str, code: str, *args: str) -> list[str]:
+    return ["nsenter", f"--net=/run/netns/{name}", sys.executable, "-c", code, *args]
+
+
+async def sh(*argv: str) -> str:
+    """Run a command off the loop; its stdout (it must succeed)."""
+    done = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True,
+                                   timeout=20)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def test_two_pods_reach_each_other_and_leave_nothing_behind(
+    host_netns: str, tmp_path: Path
+) -> None:
+    network = PodNetwork(cidr="10.244.7.0/24", state_dir=tmp_path, host_netns=host_netns)
+    await network.ensure_bridge()
+    await network.ensure_bridge()  # idempotent
+    a = await network.setup("pod-a")
+    b = await network.setup("pod-b")
+    try:
+        assert (a.ip, b.ip, a.gateway, a.prefix) == ("10.244.7.2", "10.244.7.3", "10.244.7.1", 24)
+        assert a.netns_path == f"/run/netns/{netns_name('pod-a')}"
+        assert await network.setup("pod-a") == a  # adopted, not re-made
+
+        server = await asyncio.create_subprocess_exec(
+            *in_netns(netns_name("pod-b"), SERVE), stdout=asyncio.subprocess.PIPE
+        )
+        assert server.stdout is not None
+        assert (await server.stdout.readline()).decode().strip() == "listening"
+        reply = await sh(*in_netns(netns_name("pod-a"), CONNECT, b.ip))
+        assert reply.strip() == f"hello {a.ip}"  # pod to pod, no NAT on the way
+        await asyncio.wait_for(server.wait(), 10)
+
+        hairpin = await sh("ip", "-n", host_netns, "-d", "link", "show", veth_name("pod-a"))
+        assert "hairpin on" in hairpin and "master kyb0" in hairpin
+    finally:
+        await network.teardown("pod-a")
+        await network.teardown("pod-b")
+    assert not Path(a.netns_path).exists() and not Path(b.netns_path).exists()
+    links = await sh("ip", "-n", host_netns, "-o", "link")
+    assert "veth" not in links
+    assert network.pods() == {}
+
+
+async def test_a_half_made_namespace_is_replaced(host_netns: str, tmp_path: Path) -> None:
+    network = PodNetwork(cidr="10.244.8.0/24", state_dir=tmp_path, host_netns=host_netns)
+    await network.ensure_bridge()
+    await sh("ip", "netns", "add", netns_name("pod-x"))  # a crash left it half-made
+    try:
+        address = await network.setup("pod-x")
+        shown = await sh("ip", "-n", netns_name("pod-x"), "-o", "-4", "addr")
+        assert f"{address.ip}/24" in shown
+    finally:
+        await network.teardown("pod-x")
