@@ -45,6 +45,7 @@ __all__ = [
     "push_image",
     "registry_binary",
     "running_registry",
+    "serving_test_images",
 ]
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -398,3 +399,17 @@ def needs_root() -> list[pytest.MarkDecorator]:
             os.geteuid() != 0, reason="needs root (chroot, overlay whiteouts, file owners)"
         ),
     ]
+
+
+@contextlib.contextmanager
+def serving_test_images() -> Iterator[Registry]:
+    """A running registry holding the test images: test/busybox in every form,
+    test/base:1 (layer 1 only) and private/busybox:1."""
+    if registry_binary() is None:
+        pytest.skip("docker-registry is not installed (apt docker-registry; scripts/setup.sh)")
+    with running_registry() as server:
+        for form in FORMS:
+            push_image(server.url, "test/busybox", form, busybox_image(), form)
+        push_image(server.url, "test/base", "1", busybox_image(extra=False), "docker")
+        push_image(server.url, "private/busybox", "1", busybox_image(), "oci")
+        yield server

@@ -10,25 +10,12 @@ import pytest
 
 from kybernetes.node.images import ImageStore
 from tests.node.images.fakes import FakeFront
-from tests.support.registry import (
-    FORMS,
-    Registry,
-    busybox_image,
-    push_image,
-    registry_binary,
-    running_registry,
-)
+from tests.support.registry import Registry, serving_test_images
 
 
 @pytest.fixture(scope="session")
 def registry() -> Iterator[Registry]:
-    if registry_binary() is None:
-        pytest.skip("docker-registry is not installed (apt docker-registry; scripts/setup.sh)")
-    with running_registry() as server:
-        for form in FORMS:
-            push_image(server.url, "test/busybox", form, busybox_image(), form)
-        push_image(server.url, "test/base", "1", busybox_image(extra=False), "docker")
-        push_image(server.url, "private/busybox", "1", busybox_image(), "oci")
+    with serving_test_images() as server:
         yield server
 
 
