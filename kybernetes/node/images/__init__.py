@@ -3,10 +3,12 @@
 The kubelet uses `ImagePuller.ensure(image, policy=..., pull_secrets=...)`
 and the store's `layer_dirs(record)` (overlay lowerdirs) and
 `image_config(record)`, and `plan_image_gc` when the disk fills; `kyb image
-import` uses `import_image`, `kyb image ls` `list_images`, `kyb image rm` `remove`. Errors are
+import` uses `import_image`, `kyb image ls` `list_images`, `kyb image rm` `remove`,
+`kyb image build` `build_image`. Errors are
 ImageError subclasses whose `reason` is the container waiting reason.
 """
 
+from kybernetes.node.images.build import BuildError, build_image
 from kybernetes.node.images.config import ImageConfig, resolve_argv
 from kybernetes.node.images.errors import (
     BadDigestError,
@@ -30,6 +32,7 @@ from kybernetes.node.images.store import ImageRecord, ImageStore, ImageSummary, 
 __all__ = [
     "ArchiveError",
     "BadDigestError",
+    "BuildError",
     "GCPlan",
     "GCPolicy",
     "ImageConfig",
@@ -49,6 +52,7 @@ __all__ = [
     "UnauthorizedError",
     "UnpackError",
     "UnsupportedImageError",
+    "build_image",
     "default_pull_policy",
     "import_image",
     "parse_reference",

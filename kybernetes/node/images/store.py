@@ -162,6 +162,9 @@ class ImageStore:
             shutil.rmtree(leftover, ignore_errors=True)
         for leftover in self._blobs.glob(".*.tmp"):
             leftover.unlink(missing_ok=True)
+        # Temp copies of a process that died (resumable downloads, named by digest, stay).
+        for leftover in self._ingest.glob(".*"):
+            leftover.unlink(missing_ok=True)
         self._index: dict[str, dict[str, Any]] = self._load_index()
 
     # -- index ----------------------------------------------------------
@@ -188,6 +191,10 @@ class ImageStore:
 
     def ingest_path(self, digest: str) -> Path:
         return self._ingest / f"{_hex(digest)}.partial"
+
+    def scratch_path(self, suffix: str = "") -> Path:
+        """A fresh path on the store's filesystem, cleared by `collect` if left behind."""
+        return self._ingest / f".{uuid.uuid4().hex}{suffix}.partial"
 
     def read_blob(self, digest: str) -> bytes:
         try:
@@ -226,7 +233,7 @@ class ImageStore:
         With `expect`, content of another digest or size is refused instead.
         """
         # A name of its own: a pull of the same blob may be resuming under ingest_path.
-        partial = self._ingest / f".{uuid.uuid4().hex}.partial"
+        partial = self.scratch_path()
         hasher = hashlib.sha256()
         size = 0
         try:
@@ -429,7 +436,8 @@ class ImageStore:
             self._collect()
             leased = {_hex(d) for held in self._leases.values() for d in held if _is_digest(d)}
             for path in self._ingest.iterdir():
-                if path.name.split(".")[0] not in leased:
+                # Dot files are private temp files of copies in flight: not ours to drop.
+                if not path.name.startswith(".") and path.name.split(".")[0] not in leased:
                     path.unlink(missing_ok=True)
 
     def usage(self) -> int:

@@ -50,10 +50,12 @@ def test_crash_leftovers_are_never_visible(tmp_path: Path) -> None:
     store.ingest_path(digest).write_bytes(b"ha")  # a download cut short
     (tmp_path / "snapshots/.tmp-deadbeef/etc").mkdir(parents=True)  # an unpack cut short
     (tmp_path / "blobs/sha256/.x.tmp").write_bytes(b"partial write")
+    (tmp_path / "ingest/.0123.partial").write_bytes(b"an import's temp copy")
     reopened = ImageStore(tmp_path)
     assert not reopened.has_blob(digest)
     assert not (tmp_path / "snapshots/.tmp-deadbeef").exists()
     assert not (tmp_path / "blobs/sha256/.x.tmp").exists()
+    assert not (tmp_path / "ingest/.0123.partial").exists()
     # The partial download stays, so the next pull resumes from it.
     assert reopened.ingest_path(digest).read_bytes() == b"ha"
 
@@ -95,9 +97,12 @@ def test_collect_drops_abandoned_downloads_but_not_leased_ones(tmp_path: Path) -
     abandoned, active = sha256(b"abandoned"), sha256(b"active")
     store.ingest_path(abandoned).write_bytes(b"aban")
     store.ingest_path(active).write_bytes(b"act")
+    copying = store.scratch_path()
+    copying.write_bytes(b"a copy in flight")
     with store.lease() as held:
         held.add(active)
         store.collect()
+        assert copying.exists()
         assert not store.ingest_path(abandoned).exists()
         assert store.ingest_path(active).exists()
 
