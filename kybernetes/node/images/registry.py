@@ -378,7 +378,8 @@ class RegistryClient:
     ) -> None:
         hasher = hashlib.sha256()
         offset = await asyncio.to_thread(_rehash_partial, partial, hasher, descriptor.size)
-        headers = {"Accept": "*/*"}
+        # Identity: the bytes hashed must be the blob's own, never a transfer encoding of them.
+        headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
         url = self._url(ref, "blobs", descriptor.digest)
