@@ -161,8 +161,14 @@ class RegistryClient:
         origin = urlsplit(url)[:2]
         for _ in range(_MAX_REDIRECTS):
             try:
+                # Never let aiohttp undo a Content-Encoding: digests are of the bytes sent.
                 response = await self._session.request(
-                    method, url, headers=headers, allow_redirects=False, timeout=_TIMEOUT
+                    method,
+                    url,
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=_TIMEOUT,
+                    auto_decompress=False,
                 )
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 why = str(exc) or type(exc).__name__
@@ -378,7 +384,7 @@ class RegistryClient:
     ) -> None:
         hasher = hashlib.sha256()
         offset = await asyncio.to_thread(_rehash_partial, partial, hasher, descriptor.size)
-        # Identity: the bytes hashed must be the blob's own, never a transfer encoding of them.
+        # Identity: the bytes sent must be the blob's own, not an encoding of them.
         headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
