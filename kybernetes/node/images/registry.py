@@ -159,9 +159,10 @@ class RegistryClient:
         self, method: str, url: str, headers: dict[str, str]
     ) -> aiohttp.ClientResponse:
         origin = urlsplit(url)[:2]
+        # Identity on every request: bodies are hashed and parsed as sent, never decoded.
+        headers = {"Accept-Encoding": "identity", **headers}
         for _ in range(_MAX_REDIRECTS):
             try:
-                # Never let aiohttp undo a Content-Encoding: digests are of the bytes sent.
                 response = await self._session.request(
                     method,
                     url,
@@ -384,8 +385,7 @@ class RegistryClient:
     ) -> None:
         hasher = hashlib.sha256()
         offset = await asyncio.to_thread(_rehash_partial, partial, hasher, descriptor.size)
-        # Identity: the bytes sent must be the blob's own, not an encoding of them.
-        headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
+        headers = {"Accept": "*/*"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
         url = self._url(ref, "blobs", descriptor.digest)

@@ -229,3 +229,14 @@ def test_plain_http_only_for_insecure_or_loopback() -> None:
     assert client.base_url("127.0.0.1:5000") == "http://127.0.0.1:5000"
     assert client.base_url("[::1]:5000") == "http://[::1]:5000"
     assert client.base_url("docker.io") == "https://registry-1.docker.io"
+
+
+async def test_every_request_asks_for_the_identity_encoding(
+    front: FakeFront, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    front.auth = "bearer"
+    client = _client(session)
+    ref = parse_reference(f"{front.domain}/test/busybox:oci")
+    resolved = await client.resolve(ref)
+    await client.fetch_blob(ref, resolved.manifest.layers[1], tmp_path / "l")
+    assert {h.get("Accept-Encoding") for _, _, h in front.requests} == {"identity"}
