@@ -24,6 +24,8 @@ declare -A PACKAGES=(
   [nsenter]=util-linux
   [runc]=runc
   [busybox]=busybox-static
+  [docker-registry]=docker-registry
+  [skopeo]=skopeo
 )
 
 say() { printf '==> %s\n' "$*"; }
