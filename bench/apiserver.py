@@ -819,7 +819,9 @@ def _kubectl_get_ns(kubectl: str, env: dict[str, str], deadline: float) -> None:
 def start_once(kubectl: str, env: dict[str, str]) -> StartRun:
     port = free_port()
     start = time.perf_counter()
-    out = _kyb(["start", "--port", str(port), "--bind-address", "127.0.0.1"], env)
+    out = _kyb(
+        ["start", "--port", str(port), "--bind-address", "127.0.0.1", "--disable", "kubelet"], env
+    )
     started = time.perf_counter() - start
     if out.returncode != 0:
         raise BenchError(f"kyb start failed ({out.returncode}): {out.stdout}{out.stderr}")
@@ -873,7 +875,18 @@ def start_cells(tmp: Path, limits: Limits) -> StartResults | None:
         start = time.perf_counter()
         _kyb(["--version"], again)
         results.cli_seconds.append(time.perf_counter() - start)
-    out = _kyb(["start", "--port", str(free_port()), "--bind-address", "127.0.0.1"], again)
+    out = _kyb(
+        [
+            "start",
+            "--port",
+            str(free_port()),
+            "--bind-address",
+            "127.0.0.1",
+            "--disable",
+            "kubelet",
+        ],
+        again,
+    )
     if out.returncode != 0:
         raise BenchError(f"kyb start failed ({out.returncode}): {out.stdout}{out.stderr}")
     try:
@@ -984,7 +997,8 @@ class Servers:
         data = self.tmp / name
         shutil.copytree(self.tmp / "pki", data / "pki")  # one CA: one client context
         port = free_port()
-        args = [sys.executable, "-m", "kybernetes", "server", "--data-dir", str(data),
+        args = [sys.executable, "-m", "kybernetes", "server", "--disable", "kubelet",
+         "--data-dir", str(data),
                 "--port", str(port), "--bind-address", "127.0.0.1", *store_args]  # fmt: skip
         log_path = self.tmp / f"{name}.log"
         return ServerProcess(f"kyb server ({name})", args, port=port, log_path=log_path)

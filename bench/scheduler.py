@@ -192,7 +192,8 @@ async def run_size(tmp: Path, limits: Limits, nodes: int) -> list[tuple[str, Res
     port = free_port()
     server = ServerProcess(
         f"kyb server ({nodes} nodes)",
-        [sys.executable, "-m", "kybernetes", "server", "--data-dir", str(data), "--port",
+        [sys.executable, "-m", "kybernetes", "server", "--disable", "kubelet",
+         "--data-dir", str(data), "--port",
          str(port), "--bind-address", "127.0.0.1"],
         port=port, log_path=tmp / f"server-{nodes}.log",
     )  # fmt: skip

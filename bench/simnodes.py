@@ -107,7 +107,8 @@ async def _run(args: argparse.Namespace, tmp: Path) -> None:
     data = tmp / "data"
     server = ServerProcess(
         "kyb server",
-        [sys.executable, "-m", "kybernetes", "server", "--data-dir", str(data), "--port",
+        [sys.executable, "-m", "kybernetes", "server", "--disable", "kubelet",
+         "--data-dir", str(data), "--port",
          str(port), "--bind-address", "127.0.0.1"],
         port=port, log_path=tmp / "server.log",
     )  # fmt: skip

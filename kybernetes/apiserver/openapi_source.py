@@ -13,8 +13,8 @@ If the build fails (no `kubernetes` client installed), it is logged and the
 server carries on with skeleton schemas and without unknown-field checks.
 
 The build's output is kept in a cache file (`$KYB_CACHE_DIR`, else
-~/.cache/kybernetes) named after the client's version and the builder's
-own source, so only the first start on a machine pays for the build; the
+~/.cache/kybernetes) named after the client's version, the builder's own
+source and the list of built-in kinds, so only the first start on a machine pays for the build; the
 writes that arrive first after any later start do not wait.
 """
 
@@ -36,6 +36,7 @@ import orjson
 
 import kybernetes
 from kybernetes.apiserver.openapi_fields import FieldTable, field_table
+from kybernetes.apiserver.resources import BUILTIN_TYPES
 
 __all__ = ["BuiltinSchemas", "SchemaSource", "builtin_schemas"]
 
@@ -70,7 +71,9 @@ def _cache_file() -> Path | None:
     except importlib.metadata.PackageNotFoundError:
         return None
     builder = Path(__file__).with_name("openapi_build.py").read_bytes()
-    key = hashlib.sha256(builder).hexdigest()[:12]
+    # The build covers every built-in kind: a kind added means a new build.
+    kinds = ",".join(f"{rt.group}/{rt.version}/{rt.kind}" for rt in BUILTIN_TYPES).encode()
+    key = hashlib.sha256(builder + b"\0" + kinds).hexdigest()[:12]
     root = Path(os.environ.get("KYB_CACHE_DIR") or Path.home() / ".cache" / "kybernetes")
     return root / f"openapi-{client}-{key}.json"
 

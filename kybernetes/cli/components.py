@@ -1,9 +1,11 @@
-"""Control-plane components as tasks: inside `kyb server`, or alone as their own process.
+"""Cluster components as tasks: inside `kyb server`, or alone as their own process.
 
 Every component is a client of the API like any other (STYLE.md habit 9):
-it needs only a kubeconfig. `kyb server` runs them beside the API server
-through the admin kubeconfig; `kyb controller-manager` and friends run one
-of them in a process of its own against any cluster. Both go through
+it needs only a kubeconfig and its settings. `kyb server` runs them beside
+the API server through the admin kubeconfig, in this order: controller
+manager, scheduler, the local node (kubelet), simulated nodes;
+`kyb controller-manager`, `kyb scheduler`, `kyb agent` and `kyb sim` run
+one of them in a process of their own against any cluster. Both go through
 `COMPONENTS`, one entry per component.
 """
 
@@ -11,45 +13,118 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 import signal
+import socket
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 from kybernetes.client.factory import InformerFactory
 from kybernetes.client.rest import ApiClient
 from kybernetes.controllers.manager import run_controller_manager
+from kybernetes.node.images import ImageStore
+from kybernetes.node.kubelet.images import RegistryImages
+from kybernetes.node.kubelet.kubelet import Kubelet
 from kybernetes.scheduler.scheduler import run_scheduler
+from kybernetes.simnode.runner import run_simulated_nodes
 from kybernetes.util.tasks import cancel_and_wait
 
-__all__ = ["COMPONENTS", "Component", "RunningComponent", "run_alone", "start_component"]
+__all__ = [
+    "COMPONENTS",
+    "Component",
+    "RunningComponent",
+    "Settings",
+    "kubelet_unavailable",
+    "run_alone",
+    "start_component",
+]
 
 log = logging.getLogger("kybernetes.components")
 
 
 @dataclass(frozen=True)
+class Settings:
+    """What components need beyond a client (flags of kyb server / agent / sim)."""
+
+    data_dir: Path
+    node_name: str = ""
+    node_ip: str = "127.0.0.1"
+    node_netns: str = ""  # the node's pods live behind this namespace (tests)
+    kubelet_listen: tuple[str, int] = ("0.0.0.0", 10250)
+    insecure_registries: tuple[str, ...] = ()
+    simulated_nodes: int = 0
+    simulated_prefix: str = "sim-"
+    control_plane: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Runner = Callable[[ApiClient, Settings], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True)
 class Component:
-    name: str
+    name: str  # in `kyb server --disable NAME` and in logs
+    command: str  # `kyb COMMAND` runs it alone
     help: str
-    run: Callable[[ApiClient], Coroutine[Any, Any, None]]
+    run: Runner
+    in_server: Callable[[Settings], bool] = lambda settings: True
 
 
-def _controller_manager(client: ApiClient) -> Coroutine[Any, Any, None]:
-    return run_controller_manager(client)
+def kubelet_unavailable() -> str:
+    """Why this machine cannot run real containers ("" when it can)."""
+    if os.geteuid() != 0:
+        return "runs real containers only as root (runc, network namespaces)"
+    if shutil.which("runc") is None:
+        return "needs runc (apt install runc, or run scripts/setup.sh)"
+    return ""
 
 
-def _scheduler(client: ApiClient) -> Coroutine[Any, Any, None]:
-    return run_scheduler(InformerFactory(client))
+async def _controller_manager(client: ApiClient, settings: Settings) -> None:
+    await run_controller_manager(client)
+
+
+async def _scheduler(client: ApiClient, settings: Settings) -> None:
+    await run_scheduler(InformerFactory(client))
+
+
+async def _kubelet(client: ApiClient, settings: Settings) -> None:
+    reason = kubelet_unavailable()
+    if reason:
+        raise RuntimeError(f"the kubelet {reason}")
+    node_dir = settings.data_dir / "node"
+    store = await asyncio.to_thread(ImageStore, node_dir / "images")
+    async with aiohttp.ClientSession() as session:
+        images = RegistryImages(store, session, insecure_registries=settings.insecure_registries)
+        kubelet = Kubelet(client, node_name=settings.node_name or socket.gethostname().lower(),
+                          data_dir=node_dir, host_ip=settings.node_ip, images=images,
+                          host_netns=settings.node_netns or None,
+                          control_plane=settings.control_plane,
+                          listen=settings.kubelet_listen)  # fmt: skip
+        await kubelet.run()
+
+
+async def _simulated(client: ApiClient, settings: Settings) -> None:
+    await run_simulated_nodes(client, count=settings.simulated_nodes,
+                              prefix=settings.simulated_prefix)  # fmt: skip
 
 
 # One entry per component, in start order.
 COMPONENTS: dict[str, Component] = {
     c.name: c
     for c in (
-        Component("controller-manager", "run the controllers (leader-elected)",
-                  _controller_manager),
-        Component("scheduler", "place pending pods on nodes (leader-elected)", _scheduler),
+        Component("controller-manager", "controller-manager",
+                  "run the controllers (leader-elected)", _controller_manager),
+        Component("scheduler", "scheduler", "place pending pods on nodes (leader-elected)",
+                  _scheduler),
+        Component("kubelet", "agent", "run this machine as a node: real containers with runc",
+                  _kubelet, in_server=lambda settings: not kubelet_unavailable()),
+        Component("simulated-nodes", "sim", "add simulated nodes (pods only in the API, as KWOK)",
+                  _simulated, in_server=lambda settings: settings.simulated_nodes > 0),
     )
 }  # fmt: skip
 
@@ -65,10 +140,10 @@ class RunningComponent:
         await self.client.close()
 
 
-def start_component(component: Component, kubeconfig: Path) -> RunningComponent:
+def start_component(component: Component, kubeconfig: Path, settings: Settings) -> RunningComponent:
     """Run `component` as a supervised task; an unexpected end is logged loudly."""
     client = ApiClient.from_kubeconfig(kubeconfig)
-    task = asyncio.create_task(component.run(client), name=f"kyb-{component.name}")
+    task = asyncio.create_task(component.run(client, settings), name=f"kyb-{component.name}")
 
     def report_end(done: asyncio.Task[None]) -> None:
         if not done.cancelled() and done.exception() is not None:
@@ -78,13 +153,13 @@ def start_component(component: Component, kubeconfig: Path) -> RunningComponent:
     return RunningComponent(component.name, task, client)
 
 
-async def run_alone(component: Component, kubeconfig: Path) -> None:
+async def run_alone(component: Component, kubeconfig: Path, settings: Settings) -> None:
     """One component in this process until SIGTERM/SIGINT or until it fails."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    running = start_component(component, kubeconfig)
+    running = start_component(component, kubeconfig, settings)
     log.info("%s running against %s", component.name, kubeconfig)
     waiter = asyncio.create_task(stop.wait())
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kybernetes import __version__
 from kybernetes.cli import lifecycle
-from kybernetes.cli.components import COMPONENTS, run_alone
+from kybernetes.cli.components import COMPONENTS, Settings, run_alone
 from kybernetes.cli.paths import default_data_dir, default_store_url
 from kybernetes.store import StoreError
 
@@ -52,6 +52,26 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _node_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--node-name", default="", help="the node's name (default: hostname)")
+    parser.add_argument("--node-ip", default="",
+                        help="the node's InternalIP (default: this machine's address)")  # fmt: skip
+    parser.add_argument("--node-netns", default="", metavar="NAME",
+                        help="keep the node's pod network behind this network namespace "
+                        "(/run/netns/NAME) instead of the machine's own (tests)")  # fmt: skip
+    parser.add_argument("--kubelet-port", type=int, default=10250,
+                        help="the kubelet API port (default 10250; 0: any free port)")  # fmt: skip
+    parser.add_argument("--insecure-registry", action="append", default=[], metavar="HOST:PORT",
+                        help="pull from this registry over plain HTTP; repeatable")  # fmt: skip
+
+
+def _sim_flags(parser: argparse.ArgumentParser, flag: str) -> None:
+    parser.add_argument(flag, dest="simulated_nodes", type=int, default=0, metavar="N",
+                        help="simulated nodes to add (pods on them are API-only)")  # fmt: skip
+    parser.add_argument("--simulated-prefix", default="sim-",
+                        help="name prefix of simulated nodes (default sim-)")  # fmt: skip
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kyb", description="Kybernetes: a small Kubernetes-compatible cluster."
@@ -70,11 +90,19 @@ def _parser() -> argparse.ArgumentParser:
         ("start", "start a cluster in the background and wait until it is ready"),
         ("server", "run the cluster in the foreground (what start runs)"),
     ]:
-        _server_flags(commands.add_parser(name, help=text, parents=[common]))
+        command = commands.add_parser(name, help=text, parents=[common])
+        _server_flags(command)
+        _node_flags(command)
+        _sim_flags(command, "--simulated-nodes")
     for component in COMPONENTS.values():
         alone = commands.add_parser(
-            component.name, help=f"{component.help}, alone, against any cluster", parents=[common]
-        )
+            component.command, help=f"{component.help}, alone, against any cluster",
+            parents=[common],
+        )  # fmt: skip
+        if component.name == "kubelet":
+            _node_flags(alone)
+        if component.name == "simulated-nodes":
+            _sim_flags(alone, "--nodes")
         alone.add_argument(
             "--kubeconfig",
             type=Path,
@@ -101,7 +129,30 @@ def _server_args(args: argparse.Namespace) -> list[str]:
         flags += ["--serve-store", args.serve_store]
     for name in args.disable:
         flags += ["--disable", name]
+    for flag, value in (("--node-name", args.node_name), ("--node-ip", args.node_ip),
+                        ("--node-netns", args.node_netns)):  # fmt: skip
+        if value:
+            flags += [flag, value]
+    flags += ["--kubelet-port", str(args.kubelet_port)]
+    for registry in args.insecure_registry:
+        flags += ["--insecure-registry", registry]
+    if args.simulated_nodes:
+        flags += ["--simulated-nodes", str(args.simulated_nodes),
+                  "--simulated-prefix", args.simulated_prefix]  # fmt: skip
     return flags
+
+
+def _settings(args: argparse.Namespace, data_dir: Path) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        node_name=getattr(args, "node_name", ""),
+        node_ip=getattr(args, "node_ip", ""),
+        node_netns=getattr(args, "node_netns", ""),
+        kubelet_listen=("0.0.0.0", getattr(args, "kubelet_port", 10250)),
+        insecure_registries=tuple(getattr(args, "insecure_registry", ())),
+        simulated_nodes=getattr(args, "simulated_nodes", 0),
+        simulated_prefix=getattr(args, "simulated_prefix", "sim-"),
+    )
 
 
 def _run_server(args: argparse.Namespace, data_dir: Path) -> int:
@@ -118,6 +169,7 @@ def _run_server(args: argparse.Namespace, data_dir: Path) -> int:
                 port=args.port,
                 serve_store_at=args.serve_store,
                 disable=frozenset(args.disable),
+                settings=_settings(args, data_dir),
             )
         )
     except (StoreError, OSError, ValueError) as err:
@@ -135,9 +187,10 @@ def _run_component(args: argparse.Namespace, data_dir: Path) -> int:
         print(f"kyb {args.command}: no kubeconfig at {kubeconfig}; pass --kubeconfig PATH "
               "or start a cluster with `kyb start`", file=sys.stderr)  # fmt: skip
         return 1
+    component = next(c for c in COMPONENTS.values() if c.command == args.command)
     try:
-        asyncio.run(run_alone(COMPONENTS[args.command], kubeconfig))
-    except (OSError, ValueError, KeyError) as err:
+        asyncio.run(run_alone(component, kubeconfig, _settings(args, data_dir)))
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
         print(f"kyb {args.command}: {err}", file=sys.stderr)
         return 1
     return 0
@@ -159,7 +212,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Path], int]] = {
     "stop": lambda args, data_dir: lifecycle.stop(data_dir=data_dir),
     "delete": lambda args, data_dir: lifecycle.delete(data_dir=data_dir),
     "kubectl": _kubectl,
-    **{name: _run_component for name in COMPONENTS},
+    **{component.command: _run_component for component in COMPONENTS.values()},
 }
 
 

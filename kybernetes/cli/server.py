@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import os
@@ -21,7 +22,13 @@ from pathlib import Path
 
 from kybernetes.apiserver.pki import ClusterPKI
 from kybernetes.apiserver.server import start_apiserver
-from kybernetes.cli.components import COMPONENTS, RunningComponent, start_component
+from kybernetes.cli.components import (
+    COMPONENTS,
+    RunningComponent,
+    Settings,
+    kubelet_unavailable,
+    start_component,
+)
 from kybernetes.cli.kubeconfig import write_admin_kubeconfig
 from kybernetes.cli.paths import ServerState, remove_state, write_state
 from kybernetes.store import open_store
@@ -53,6 +60,7 @@ async def run_server(
     port: int,
     serve_store_at: str = "",
     disable: frozenset[str] = frozenset(),
+    settings: Settings | None = None,
 ) -> None:
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     stop = asyncio.Event()
@@ -95,9 +103,19 @@ async def run_server(
             # collector (bench/run apiserver: LIST 10k 450 -> 270 ms).
             gc.freeze()
             gc.set_threshold(50_000, 20, 100)
+            settings = dataclasses.replace(
+                settings or Settings(data_dir=data_dir),
+                data_dir=data_dir,
+                node_ip=(settings.node_ip if settings and settings.node_ip else advertise),
+            )
             for name, component in COMPONENTS.items():
-                if name not in disable:
-                    components.append(start_component(component, data_dir / ADMIN_KUBECONFIG))
+                if name in disable:
+                    continue
+                if not component.in_server(settings):
+                    if name == "kubelet":
+                        log.warning("no local node: the kubelet %s", kubelet_unavailable())
+                    continue
+                components.append(start_component(component, data_dir / ADMIN_KUBECONFIG, settings))
             write_state(data_dir, state)
             log.info("ready: API at %s, store %s", local, store_url)
             await stop.wait()

@@ -30,7 +30,8 @@ CLIENTS = 20
 def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     log = open(data_dir.parent / "server.log", "ab")  # noqa: SIM115 - owned by the process
     return subprocess.Popen(
-        [sys.executable, "-m", "kybernetes", "server", "--data-dir", str(data_dir),
+        [sys.executable, "-m", "kybernetes", "server", "--disable", "kubelet",
+         "--data-dir", str(data_dir),
          "--port", str(port), "--bind-address", "127.0.0.1"],
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip

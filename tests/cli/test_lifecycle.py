@@ -46,9 +46,12 @@ class Kyb:
         )
 
     def start(self, data_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
+        # No local node: it would put a bridge on this machine and pull images from the
+        # internet (tests/node runs real nodes, inside namespaces of their own).
         return self(
-            "start", "--port", str(self.port), "--bind-address", "127.0.0.1", data_dir=data_dir
-        )
+            "start", "--port", str(self.port), "--bind-address", "127.0.0.1",
+            "--disable", "kubelet", data_dir=data_dir,
+        )  # fmt: skip
 
 
 @pytest.fixture
@@ -114,7 +117,7 @@ def test_bad_store_url_is_one_clear_line(kyb: Kyb) -> None:
 def test_the_controller_manager_runs_as_its_own_process(kyb: Kyb) -> None:
     """`kyb server --disable controller-manager` + `kyb controller-manager` = one cluster."""
     started = kyb("start", "--port", str(kyb.port), "--bind-address", "127.0.0.1",
-                  "--disable", "controller-manager")  # fmt: skip
+                  "--disable", "controller-manager", "--disable", "kubelet")  # fmt: skip
     assert started.returncode == 0, started.stderr
     assert kyb("kubectl", "--", "create", "deployment", "web", "--image=nginx").returncode == 0
     env = {**os.environ, "KYB_DATA_DIR": str(kyb.data_dir), "HOME": str(kyb.home)}

@@ -146,7 +146,9 @@ async def test_too_big_pod_waits_then_lands_on_a_new_node(
         client,
         "tainted",
         cpu="8",
-        taints=[{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}],
+        # NoSchedule, as the node lifecycle controller sets it: every pod tolerates
+        # the NoExecute one for 300 s (DefaultTolerationSeconds admission).
+        taints=[{"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"}],
     )
     await add_node(client, "small-2", cpu="1")
     await client.create(PODS, pod("big", cpu="2"))
