@@ -39,6 +39,7 @@ __all__ = [
     "Component",
     "RunningComponent",
     "Settings",
+    "describe_running",
     "kubelet_unavailable",
     "run_alone",
     "start_component",
@@ -82,6 +83,16 @@ def kubelet_unavailable() -> str:
     if shutil.which("runc") is None:
         return "needs runc (apt install runc, or run scripts/setup.sh)"
     return ""
+
+
+def describe_running(name: str, settings: Settings) -> str:
+    """What `kyb status` says about a running component."""
+    if name == "kubelet":
+        node = settings.node_name or socket.gethostname().lower()
+        return f"Running (node {node}, runtime runc: real containers)"
+    if name == "simulated-nodes":
+        return f"Running ({settings.simulated_nodes} simulated nodes: pods only in the API)"
+    return "Running"
 
 
 async def _controller_manager(client: ApiClient, settings: Settings) -> None:

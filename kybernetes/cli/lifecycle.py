@@ -26,6 +26,7 @@ from kybernetes.cli.kubeconfig import (
 )
 from kybernetes.cli.paths import LOG_FILE, ServerState, pid_alive, read_state, remove_state
 from kybernetes.cli.server import ADMIN_KUBECONFIG
+from kybernetes.node.teardown import teardown_node
 
 __all__ = ["delete", "kubectl", "start", "status", "stop"]
 
@@ -111,7 +112,8 @@ def status(*, data_dir: Path) -> int:
     print(f"host: Running (pid {state.pid}, data in {data_dir})")
     print(f"apiserver: {_api_ready(data_dir, state)} ({state.api_url})")
     print(f"store: {state.store_url}")
-    print("kubelet: Not built yet (no node runs pods so far)")
+    for name, shown in state.components.items():
+        print(f"{name}: {shown}")
     print(f"kubeconfig: {'Configured' if configured else 'Not configured'} ({path})")
     return 0
 
@@ -137,6 +139,11 @@ def stop(*, data_dir: Path) -> int:
 
 def delete(*, data_dir: Path) -> int:
     stop(data_dir=data_dir)
+    node_dir = data_dir / "node"
+    if node_dir.is_dir():
+        # Containers outlive the server on purpose; deleting the cluster takes them.
+        for problem in teardown_node(node_dir):
+            print(f"Left behind: {problem}")
     try:
         remove_context(kubeconfig_path(), CONTEXT)
     except KubeconfigError as err:

@@ -7,7 +7,7 @@ plus a live pid is what `kyb status` and `kyb start` trust.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import orjson
@@ -40,6 +40,8 @@ class ServerState:
     store_url: str
     api_url: str
     store_endpoint: str = ""
+    # Component name -> what `kyb status` shows ("Running (runc 1.1.5)", "Disabled", ...).
+    components: dict[str, str] = field(default_factory=dict)
 
 
 def write_state(data_dir: Path, state: ServerState) -> None:
@@ -54,6 +56,7 @@ def read_state(data_dir: Path) -> ServerState | None:
             str(raw["store_url"]),
             str(raw["api_url"]),
             str(raw.get("store_endpoint") or ""),
+            {str(k): str(v) for k, v in (raw.get("components") or {}).items()},
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

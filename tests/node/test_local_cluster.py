@@ -22,6 +22,7 @@ import pytest
 from kybernetes.cli.components import Settings
 from kybernetes.cli.server import run_server
 from kybernetes.node.network.commands import run
+from kybernetes.node.teardown import teardown_node
 from kybernetes.util.tasks import cancel_and_wait
 from tests.node.support.scrub import scrub_node
 from tests.support.etcd import free_port
@@ -82,7 +83,7 @@ async def server(tmp_path: Path, host_netns: str, registry: Registry) -> AsyncIt
         yield Server(data_dir, home)
     finally:
         await cancel_and_wait(task)
-        await asyncio.to_thread(scrub_node, data_dir / "node")
+        await asyncio.to_thread(scrub_node, data_dir / "node", host_netns)
 
 
 async def until_true(check: object, timeout: float = 60) -> None:
@@ -133,3 +134,40 @@ async def test_a_deployment_runs_on_the_local_node(
         return not any(runtime.iterdir()) if runtime.exists() else True
 
     await until_true(containers_gone)
+
+
+async def test_containers_outlive_the_server_and_delete_takes_them(
+    tmp_path: Path, host_netns: str, registry: Registry
+) -> None:
+    """`kyb stop` leaves pods running (a restart re-adopts them); `kyb delete` removes all."""
+    data_dir = tmp_path / "cluster"
+    settings = Settings(data_dir=data_dir, node_name="local", node_ip="127.0.0.1",
+                        node_netns=host_netns, kubelet_listen=("127.0.0.1", 0),
+                        insecure_registries=(registry.domain,))  # fmt: skip
+    task = asyncio.create_task(run_server(
+        data_dir=data_dir, store_url=f"sqlite:///{data_dir}/state.db", bind="127.0.0.1",
+        port=free_port(), settings=settings))  # fmt: skip
+    home = tmp_path / "home"
+    home.mkdir()
+    node_dir = data_dir / "node"
+    try:
+        async with asyncio.timeout(30):
+            while not (data_dir / "kubeconfig").exists():
+                await asyncio.sleep(0.1)
+        server = Server(data_dir, home)
+        await server.kubectl("run", "sleeper", f"--image={registry.domain}/test/busybox:oci",
+                             "--", "sleep", "3600")  # fmt: skip
+        await server.kubectl("wait", "--for=condition=Ready", "pod/sleeper", "--timeout=60s")
+    finally:
+        await cancel_and_wait(task)
+    runc = ["runc", "--root", str(node_dir / "runtime" / "runc")]
+    listed = await run(*runc, "list", "-q")
+    assert len(listed.split()) == 1  # still running without its server
+    uids = os.listdir(node_dir / "kubelet" / "pods")
+    assert len(uids) == 1 and os.path.exists(f"/run/netns/kyb-{uids[0]}")
+    problems = await asyncio.to_thread(teardown_node, node_dir, netns=host_netns)
+    assert problems == []
+    assert (await run(*runc, "list", "-q")).split() == []
+    assert str(node_dir) not in Path("/proc/self/mounts").read_text()
+    assert not os.path.exists(f"/run/netns/kyb-{uids[0]}")
+    assert not list(Path("/sys/fs/cgroup").glob(f"*/kubepods/pod{uids[0]}"))
