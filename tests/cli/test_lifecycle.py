@@ -74,6 +74,9 @@ def test_start_configures_kubectl_and_stop_start_keeps_objects(kyb: Kyb) -> None
     assert status.returncode == 0
     assert "apiserver: Running" in status.stdout
     assert "kubeconfig: Configured" in status.stdout
+    assert "controller-manager: Running" in status.stdout
+    assert "scheduler: Running" in status.stdout
+    assert "kubelet: Disabled" in status.stdout  # what runs, and what does not, is said
 
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl is not installed")
