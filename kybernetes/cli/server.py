@@ -26,6 +26,7 @@ from kybernetes.cli.components import (
     COMPONENTS,
     RunningComponent,
     Settings,
+    describe_running,
     kubelet_unavailable,
     start_component,
 )
@@ -110,12 +111,16 @@ async def run_server(
             )
             for name, component in COMPONENTS.items():
                 if name in disable:
+                    state.components[name] = "Disabled (--disable; it may run on its own)"
                     continue
                 if not component.in_server(settings):
                     if name == "kubelet":
-                        log.warning("no local node: the kubelet %s", kubelet_unavailable())
+                        reason = kubelet_unavailable()
+                        log.warning("no local node: the kubelet %s", reason)
+                        state.components[name] = f"Stopped (no local node: the kubelet {reason})"
                     continue
                 components.append(start_component(component, data_dir / ADMIN_KUBECONFIG, settings))
+                state.components[name] = describe_running(name, settings)
             write_state(data_dir, state)
             log.info("ready: API at %s, store %s", local, store_url)
             await stop.wait()
