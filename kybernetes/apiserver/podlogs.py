@@ -56,8 +56,19 @@ def choose_container(pod: Obj, requested: str) -> str:
     raise errors.bad_request(message)
 
 
+SIMULATED_LABEL = "kybernetes.io/simulated"  # as kybernetes.simnode labels its nodes
+
+
 def kubelet_endpoint(node: Obj) -> tuple[str, int]:
-    """Where the node's kubelet listens (InternalIP first, then Hostname)."""
+    """Where the node's kubelet listens (InternalIP first, then Hostname).
+
+    A simulated node has no kubelet to ask (and its made-up address must never
+    be dialled): a clear 400 instead.
+    """
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    if labels.get(SIMULATED_LABEL) == "true":
+        raise errors.bad_request(f"node {node['metadata']['name']} is simulated: its pods run "
+                                 "no containers, so there are no logs to read")  # fmt: skip
     status = node.get("status") or {}
     addresses = status.get("addresses") or []
     by_type: dict[str, str] = {}
@@ -122,6 +133,7 @@ class KubeletConnector:
                     await response.write(chunk)
                 await response.write_eof()
                 return response
-        except aiohttp.ClientError as err:
-            raise errors.ApiError(502, "InternalError",
-                                  f"Get \"{url}\": {err}") from None  # fmt: skip
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise errors.ApiError(
+                502, "InternalError", f'Get "{url}": {err or type(err).__name__}'
+            ) from None
