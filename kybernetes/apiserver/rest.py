@@ -130,7 +130,7 @@ class Rest:
                 obj, manager=manager.name, schema=_schema(rt), api_version=rt.api_version,
                 now=self._now(), status=_status_fields(rt, ""),
             )  # fmt: skip
-        strategy = strategy_for(rt.group, rt.kind)
+        strategy = strategy_for(rt.group, rt.kind, rt.version)
         strategy.prepare_for_create(obj)
         strategy.default(obj)
         if manager and manager.operation == "Update":
@@ -273,7 +273,7 @@ class Rest:
             new = prepare_for_status_update(body, old, rt)
         else:
             new = prepare_for_update(body, old, rt, namespace, name)
-            strategy = strategy_for(rt.group, rt.kind)
+            strategy = strategy_for(rt.group, rt.kind, rt.version)
             if subresource != "finalize":
                 # namespaces/NAME/finalize is the one way to change spec.finalizers.
                 strategy.prepare_for_update(new, old)
