@@ -47,8 +47,10 @@ WEBSOCKET_HEADERS = frozenset({
     "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
     "sec-websocket-protocol", "sec-websocket-accept",
 })  # fmt: skip
-FORWARDED = ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
-             "x-real-ip")  # fmt: skip
+# The proxy answers `Expect: 100-continue` itself once a backend connection is open.
+OWN_HEADERS = frozenset({"expect"})
+FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+                       "x-forwarded-port", "x-real-ip"})  # fmt: skip
 CONNECT_TIMEOUT = 5.0
 
 
@@ -67,13 +69,11 @@ def _forward_headers(
     connection_tokens = {
         t.strip().lower() for t in request.headers.get("Connection", "").split(",") if t.strip()
     }
+    # X-Forwarded-* are set below from what we saw, whatever the client claimed.
+    skip = HOP_BY_HOP | OWN_HEADERS | FORWARDED | connection_tokens | drop
     for name, value in request.headers.items():
-        lower = name.lower()
-        if lower in HOP_BY_HOP or lower in connection_tokens or lower in drop:
-            continue
-        if lower in FORWARDED:
-            continue  # set below, from what we saw
-        headers.add(name, value)
+        if name.lower() not in skip:
+            headers.add(name, value)
     peer = request.remote or ""
     earlier = request.headers.get("X-Forwarded-For")
     headers["X-Forwarded-For"] = f"{earlier}, {peer}" if earlier else peer
@@ -180,6 +180,9 @@ class IngressProxy:
             url = f"http://{_netloc(host, port)}{request.rel_url.raw_path_qs}"
 
             async def body() -> AsyncIterator[bytes]:
+                # Runs once the backend's connection is open: now the client may send.
+                if request.headers.get("Expect", "").lower() == "100-continue":
+                    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 async for chunk in request.content.iter_any():
                     yield chunk
 

@@ -173,6 +173,10 @@ async def test_kubectl_ingress_routes_by_host_and_path(
         echoed = await resp.json()
     assert echoed["body"] == "payload" and echoed["method"] == "POST"
     assert echoed["headers"]["X-Forwarded-For"] == f"192.0.2.1, {ADDRESS}"
+    async with session.put(f"http://{ADDRESS}:{ingress.http}/up", data=b"x" * 100_000,
+                           expect100=True, headers={"Host": "foo.example"}) as resp:  # fmt: skip
+        echoed = await resp.json()
+    assert len(echoed["body"]) == 100_000 and "Expect" not in echoed["headers"]
 
     # DefaultIngressClass admission gave the Ingress our class; the status names the node.
     assert await cluster.kubectl("get", "ing", "web", "-o",
