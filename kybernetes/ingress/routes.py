@@ -69,6 +69,15 @@ class PathRoute:
     exact: bool  # Exact, else Prefix (ImplementationSpecific included)
     backend: Backend
     origin: str = ""  # namespace/name of the Ingress, for logs
+    segments: tuple[str, ...] = ()  # of `path`, split once here rather than per request
+
+    def matches(self, path: str, segments: list[str]) -> bool:
+        if self.exact:
+            return path == self.path
+        return (
+            len(segments) >= len(self.segments)
+            and tuple(segments[: len(self.segments)]) == self.segments
+        )
 
 
 @dataclass(frozen=True)
@@ -95,10 +104,8 @@ def _segments(path: str) -> list[str]:
 
 
 def path_matches(rule_path: str, *, exact: bool, request_path: str) -> bool:
-    if exact:
-        return request_path == rule_path
-    rule = _segments(rule_path)
-    return _segments(request_path)[: len(rule)] == rule
+    rule = PathRoute(rule_path, exact, Backend(""), segments=tuple(_segments(rule_path)))
+    return rule.matches(request_path, _segments(request_path))
 
 
 def host_matches(rule_host: str, host: str) -> bool:
@@ -130,12 +137,13 @@ def route(table: RouteTable, host: str, path: str) -> Backend | None:
     host = normalize_host(host)
     groups = [table.exact.get(host), table.wildcard.get(_wildcard_key(host)), table.any_host]
     first_group: HostRoutes | None = None
+    segments = _segments(path)
     for group in groups:
         if group is None or not group.paths:
             continue
         first_group = first_group or group
         for candidate in group.paths:
-            if path_matches(candidate.path, exact=candidate.exact, request_path=path):
+            if candidate.matches(path, segments):
                 return candidate.backend
     if first_group is not None and first_group.default is not None:
         return first_group.default
@@ -274,7 +282,7 @@ def build_routes(
                     continue  # an older Ingress has it
                 group.seen.add((path, exact))
                 group.paths.append(PathRoute(path, exact, resolve(item.get("backend") or {}),
-                                             origin))  # fmt: skip
+                                             origin, tuple(_segments(path))))  # fmt: skip
         for entry in spec.get("tls") or []:
             secret = entry.get("secretName")
             if not secret:
