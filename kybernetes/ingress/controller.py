@@ -18,6 +18,8 @@ import asyncio
 import logging
 from typing import Any
 
+import aiohttp
+
 from kybernetes.client.factory import InformerFactory
 from kybernetes.client.informer import Informer
 from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
@@ -81,14 +83,23 @@ class IngressController:
                 if belongs_to_class(ing, class_name=name, is_default=default)]  # fmt: skip
 
     async def ensure_class(self) -> None:
-        """Create our IngressClass (marked default) unless it exists."""
-        try:
-            await self.client.create(resource_path(*NETWORKING, "ingressclasses"),
-                                     ingress_class(self.class_name))  # fmt: skip
-            log.info("created IngressClass %s", self.class_name)
-        except ApiStatusError as err:
-            if err.code != 409:
-                raise
+        """Create our IngressClass (marked default) unless it exists; an admin's edits stay."""
+        while True:
+            try:
+                await self.client.create(resource_path(*NETWORKING, "ingressclasses"),
+                                         ingress_class(self.class_name))  # fmt: skip
+                log.info("created IngressClass %s", self.class_name)
+                return
+            except ApiStatusError as err:
+                if err.code == 409:
+                    return
+                if err.code < 500:
+                    raise
+                log.warning("creating IngressClass %s: %s; retrying", self.class_name, err)
+            except (aiohttp.ClientError, OSError) as err:
+                # The API server may still be starting: the proxy serves meanwhile.
+                log.warning("creating IngressClass %s: %s; retrying", self.class_name, err)
+            await asyncio.sleep(RETRY_DELAY)
 
     async def rebuild(self) -> bool:
         """One pass: new table, new certificates, statuses. False if a write must be retried."""
@@ -132,7 +143,7 @@ class IngressController:
             self._stale.clear()
             try:
                 ok = await self.rebuild()
-            except (ApiStatusError, OSError) as err:
+            except (ApiStatusError, aiohttp.ClientError, OSError) as err:
                 log.warning("ingress rebuild failed: %s", err)
                 ok = False
             if not ok:

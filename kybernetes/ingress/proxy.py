@@ -52,6 +52,8 @@ OWN_HEADERS = frozenset({"expect"})
 FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
                        "x-forwarded-port", "x-real-ip"})  # fmt: skip
 CONNECT_TIMEOUT = 5.0
+# On stop, requests in flight get this long to finish (a stream may never end).
+SHUTDOWN_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,8 @@ class IngressProxy:
             cookie_jar=aiohttp.DummyCookieJar(),
         )
         server = web.Server(self._handle, access_log=None)
-        self._runner = web.ServerRunner(server, handle_signals=False)
+        self._runner = web.ServerRunner(server, handle_signals=False,
+                                        shutdown_timeout=SHUTDOWN_TIMEOUT)  # fmt: skip
         await self._runner.setup()
         if self._http is not None:
             site = web.TCPSite(self._runner, *self._http, reuse_address=True)

@@ -191,6 +191,8 @@ async def test_kubectl_ingress_routes_by_host_and_path(
     theirs = await cluster.kubectl("get", "ing", "theirs", "-o", "jsonpath={.status}")
     assert ADDRESS not in theirs
     print(await cluster.kubectl("get", "ing", "web"))
+    described = await cluster.kubectl("describe", "ingress", "web")
+    assert "foo.example" in described and "kybernetes" in described
     classes = await cluster.kubectl("get", "ingressclass", "kybernetes")
     assert "kybernetes.io/ingress" in classes
 
