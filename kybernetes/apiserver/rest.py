@@ -24,6 +24,7 @@ from kybernetes.apiserver import deletion, errors
 from kybernetes.apiserver import managedfields as mf
 from kybernetes.apiserver.admission import Admission
 from kybernetes.apiserver.crds import CrdRegistrar
+from kybernetes.apiserver.ingressclass import admit_default_ingress_class
 from kybernetes.apiserver.objects import (
     Obj,
     now_rfc3339,
@@ -146,6 +147,8 @@ class Rest:
             )
         if rt.group == "" and rt.kind == "Pod":
             await admit_pod_priority(self.storage, self.registry, obj)
+        if rt.group == "networking.k8s.io" and rt.kind == "Ingress":
+            await admit_default_ingress_class(self.storage, self.registry, obj)
         if dry_run:
             return obj
         if self.admission.allocates(rt):
