@@ -27,6 +27,7 @@ import aiohttp
 from kybernetes.client.factory import InformerFactory
 from kybernetes.client.rest import ApiClient
 from kybernetes.controllers.manager import run_controller_manager
+from kybernetes.ingress.controller import run_ingress
 from kybernetes.node.images import ImageStore
 from kybernetes.node.kubelet.images import RegistryImages
 from kybernetes.node.kubelet.kubelet import Kubelet
@@ -58,6 +59,8 @@ class Settings:
     node_netns: str = ""  # the node's pods live behind this namespace (tests)
     kubelet_listen: tuple[str, int] = ("0.0.0.0", 10250)
     insecure_registries: tuple[str, ...] = ()
+    ingress_http: tuple[str, int] = ("0.0.0.0", 80)
+    ingress_https: tuple[str, int] = ("0.0.0.0", 443)
     simulated_nodes: int = 0
     simulated_prefix: str = "sim-"
     control_plane: bool = True
@@ -74,6 +77,8 @@ class Component:
     help: str
     run: Runner
     in_server: Callable[[Settings], bool] = lambda settings: True
+    # Runs on a node beside its kubelet (ingress, service proxy, DNS): not without one.
+    node_level: bool = False
 
 
 def kubelet_unavailable() -> str:
@@ -90,6 +95,9 @@ def describe_running(name: str, settings: Settings) -> str:
     if name == "kubelet":
         node = settings.node_name or socket.gethostname().lower()
         return f"Running (node {node}, runtime runc: real containers)"
+    if name == "ingress":
+        http, https = settings.ingress_http, settings.ingress_https
+        return f"Running (HTTP on {http[0]}:{http[1]}, HTTPS on {https[0]}:{https[1]})"
     if name == "simulated-nodes":
         return f"Running ({settings.simulated_nodes} simulated nodes: pods only in the API)"
     return "Running"
@@ -119,6 +127,11 @@ async def _kubelet(client: ApiClient, settings: Settings) -> None:
         await kubelet.run()
 
 
+async def _ingress(client: ApiClient, settings: Settings) -> None:
+    await run_ingress(client, http=settings.ingress_http, https=settings.ingress_https,
+                      address=settings.node_ip)  # fmt: skip
+
+
 async def _simulated(client: ApiClient, settings: Settings) -> None:
     await run_simulated_nodes(client, count=settings.simulated_nodes,
                               prefix=settings.simulated_prefix)  # fmt: skip
@@ -134,6 +147,8 @@ COMPONENTS: dict[str, Component] = {
                   _scheduler),
         Component("kubelet", "agent", "run this machine as a node: real containers with runc",
                   _kubelet, in_server=lambda settings: not kubelet_unavailable()),
+        Component("ingress", "ingress", "serve Ingresses of class kybernetes on ports 80/443",
+                  _ingress, node_level=True),
         Component("simulated-nodes", "sim", "add simulated nodes (pods only in the API, as KWOK)",
                   _simulated, in_server=lambda settings: settings.simulated_nodes > 0),
     )

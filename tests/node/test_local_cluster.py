@@ -70,7 +70,8 @@ async def server(tmp_path: Path, host_netns: str, registry: Registry) -> AsyncIt
     data_dir = tmp_path / "cluster"
     settings = Settings(data_dir=data_dir, node_name="local", node_ip="127.0.0.1",
                         node_netns=host_netns, kubelet_listen=("127.0.0.1", 0),
-                        insecure_registries=(registry.domain,))  # fmt: skip
+                        insecure_registries=(registry.domain,),
+                        ingress_http=("127.0.0.1", 0), ingress_https=("127.0.0.1", 0))  # fmt: skip
     task = asyncio.create_task(run_server(
         data_dir=data_dir, store_url=f"sqlite:///{data_dir}/state.db", bind="127.0.0.1",
         port=free_port(), settings=settings))  # fmt: skip
@@ -143,7 +144,8 @@ async def test_containers_outlive_the_server_and_delete_takes_them(
     data_dir = tmp_path / "cluster"
     settings = Settings(data_dir=data_dir, node_name="local", node_ip="127.0.0.1",
                         node_netns=host_netns, kubelet_listen=("127.0.0.1", 0),
-                        insecure_registries=(registry.domain,))  # fmt: skip
+                        insecure_registries=(registry.domain,),
+                        ingress_http=("127.0.0.1", 0), ingress_https=("127.0.0.1", 0))  # fmt: skip
     task = asyncio.create_task(run_server(
         data_dir=data_dir, store_url=f"sqlite:///{data_dir}/state.db", bind="127.0.0.1",
         port=free_port(), settings=settings))  # fmt: skip
