@@ -74,6 +74,7 @@ QUICK = Limits(100, 10)
 class Result:
     seconds: float
     note: str
+    server_cpu: float = 0.0  # CPU seconds the server process used meanwhile
 
 
 def _print(line: str = "") -> None:
@@ -145,7 +146,8 @@ class Bench:
         await action()
         await _until(done, self.timeout)
         wall = time.perf_counter() - began
-        return Result(wall, cpu_note(self.clock.used(cpu), wall, {"server": "server"}))
+        used = self.clock.used(cpu)
+        return Result(wall, cpu_note(used, wall, {"server": "server"}), used.get("server", 0.0))
 
     # -- baseline ----------------------------------------------------------------------
 
@@ -209,7 +211,7 @@ class Bench:
 
         result = await self.timed(create, available)
         seen = ", ".join(f"all {k} at {v:.1f}s" for k, v in stages.items())
-        return Result(pods_at[0], f"{seen}; {result.note}"), result
+        return Result(pods_at[0], f"{seen}; {result.note}", result.server_cpu), result
 
     async def roll(self) -> Result:
         replicas = self.limits.replicas
@@ -257,7 +259,7 @@ def _ready_node(node: Obj) -> bool:
                for c in (node.get("status") or {}).get("conditions") or [])  # fmt: skip
 
 
-async def run(tmp: Path, limits: Limits) -> list[tuple[str, Result, float]]:
+async def run(tmp: Path, limits: Limits) -> list[tuple[str, Result, Result]]:
     data = tmp / "server"
     ClusterPKI.load_or_create(data / "pki", hostnames=["localhost"], ips=["127.0.0.1"])
     port = free_port()
@@ -305,11 +307,12 @@ async def run(tmp: Path, limits: Limits) -> list[tuple[str, Result, float]]:
         show("rolling update: set image, to complete", rolled, up.seconds + down.seconds)
         deleted = await bench.delete()
         show("delete deployment: every pod gone", deleted, down.seconds)
+        both = Result(up.seconds + down.seconds, "", up.server_cpu + down.server_cpu)
         return [
-            ("create: all pods Ready", pods_ready, up.seconds),
-            ("create: Deployment available", available, up.seconds),
-            ("rolling update complete", rolled, up.seconds + down.seconds),
-            ("cascading delete", deleted, down.seconds),
+            ("create: all pods Ready", pods_ready, up),
+            ("create: Deployment available", available, up),
+            ("rolling update complete", rolled, both),
+            ("cascading delete", deleted, down),
         ]
     finally:
         if pods is not None:
@@ -340,9 +343,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _print()
     _print(f"== summary ({limits.replicas} replicas, {limits.nodes} nodes; load average "
            f"{os.getloadavg()[0]:.2f})")  # fmt: skip
+    _print(f"  {'':<30} {'wall':>7} {'baseline':>9} {'ratio':>6}   "
+           f"{'server cpu-s':>12} {'baseline':>9} {'ratio':>6}")  # fmt: skip
     for label, result, baseline in rows:
-        _print(f"  {label:<30} {result.seconds:6.1f}s   baseline {baseline:6.1f}s   "
-               f"ratio {result.seconds / baseline:5.2f}")  # fmt: skip
+        cpu_ratio = result.server_cpu / max(baseline.server_cpu, 1e-9)
+        _print(f"  {label:<30} {result.seconds:6.1f}s {baseline.seconds:8.1f}s "
+               f"{result.seconds / baseline.seconds:6.2f}   {result.server_cpu:11.1f}s "
+               f"{baseline.server_cpu:8.1f}s {cpu_ratio:6.2f}")  # fmt: skip
     return 0
 
 
