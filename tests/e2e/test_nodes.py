@@ -13,6 +13,13 @@ TOLERATIONS = [
     for taint in ("not-ready", "unreachable")
 ]  # fmt: skip
 
+DAEMONSET = {
+    "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+    "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": {
+        "metadata": {"labels": {"app": "agent"}},
+        "spec": {"containers": [{"name": "agent", "image": "busybox:1.36"}]}}},
+}  # fmt: skip
+
 
 def ready_condition(node: Obj) -> Obj:
     return next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
@@ -23,6 +30,9 @@ async def test_a_node_that_stops_heartbeating_loses_its_pods_to_the_others(plane
     patch = {"spec": {"template": {"spec": {"tolerations": TOLERATIONS}}}}
     await plane.kubectl("patch", "deployment/web", "-p", json.dumps(patch))
     await plane.kubectl("rollout", "status", "deployment/web", "--timeout=30s")
+    # A DaemonSet's pods tolerate an unreachable node for ever (the DaemonSet defaults).
+    await plane.kubectl("apply", "-f", "-", stdin=json.dumps(DAEMONSET))
+    await plane.kubectl("rollout", "status", "daemonset/agent", "--timeout=30s")
     pods = live(await plane.pods(selector="app=web"))
     dead = pods[0]["spec"]["nodeName"]
     doomed = {p["metadata"]["name"] for p in pods if p["spec"]["nodeName"] == dead}
@@ -37,8 +47,13 @@ async def test_a_node_that_stops_heartbeating_loses_its_pods_to_the_others(plane
     node = await plane.get("", "nodes", dead, namespace="")
     assert ready_condition(node)["reason"] == "NodeStatusUnknown"
     assert ready_condition(node)["message"] == "Kubelet stopped posting node status."
-    taints = {(t["key"], t["effect"]) for t in node["spec"].get("taints") or []}
-    assert ("node.kubernetes.io/unreachable", "NoExecute") in taints
+
+    async def tainted() -> bool:
+        node = await plane.get("", "nodes", dead, namespace="")
+        taints = {(t["key"], t["effect"]) for t in node["spec"].get("taints") or []}
+        return ("node.kubernetes.io/unreachable", "NoExecute") in taints
+
+    await until(tainted, what=f"{dead} tainted unreachable:NoExecute")
     listed = await plane.kubectl("get", "node", dead)
     assert "NotReady" in listed
 
@@ -52,6 +67,9 @@ async def test_a_node_that_stops_heartbeating_loses_its_pods_to_the_others(plane
     terminating = {p["metadata"]["name"] for p in await plane.pods(selector="app=web")
                    if p["metadata"].get("deletionTimestamp")}  # fmt: skip
     assert terminating == doomed
+    agents = {p["spec"]["nodeName"]: p for p in await plane.pods(selector="app=agent")}
+    assert set(agents) == set(plane.sim.names)
+    assert not agents[dead]["metadata"].get("deletionTimestamp")
 
     # The kubelet comes back: it finishes the evicted pods, the node is Ready again.
     plane.sim.resume(dead)
