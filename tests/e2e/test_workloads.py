@@ -7,11 +7,14 @@ which a real node ignores, so its pods succeed after a short run.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from kybernetes.simnode.objects import EXIT_CODE_ANNOTATION, RUN_SECONDS_ANNOTATION
-from tests.e2e.conftest import Plane, is_ready, live, until
+from kybernetes.simnode.runner import SimulatedNodes
+from kybernetes.util.tasks import cancel_and_wait
+from tests.e2e.conftest import HEARTBEAT, NODE_CONFIG, NODES, Plane, is_ready, live, until
 
 
 def manifest(obj: dict[str, Any]) -> str:
@@ -56,6 +59,21 @@ async def test_a_daemonset_lands_one_pod_on_each_node(plane: Plane) -> None:
     status = (await plane.get("apps", "daemonsets", "agent"))["status"]
     assert status["desiredNumberScheduled"] == status["numberReady"] == len(plane.sim.names)
 
+    # A node joins: it gets its own pod too.
+    late = SimulatedNodes(plane.client, count=1, start=NODES, config=NODE_CONFIG,
+                          heartbeat_interval=HEARTBEAT)  # fmt: skip
+    joined = asyncio.create_task(late.run())
+    try:
+
+        async def on_every_node() -> bool:
+            pods = live(await plane.pods(selector="app=agent"))
+            nodes = sorted(p["spec"].get("nodeName") or "" for p in pods)
+            return nodes == sorted(plane.sim.names + late.names) and all(map(is_ready, pods))
+
+        await until(on_every_node, what=f"a pod of the DaemonSet on {late.names[0]}")
+    finally:
+        await cancel_and_wait(joined)
+
 
 async def test_a_statefulset_creates_its_pods_in_order(plane: Plane) -> None:
     # The order is seen through the pods' creation: each waits for its predecessor's readiness.
@@ -89,3 +107,16 @@ async def test_a_statefulset_creates_its_pods_in_order(plane: Plane) -> None:
     out = await plane.kubectl("rollout", "status", "statefulset/db", "--timeout=30s")
     # The defaulted partition (0) makes kubectl report it as a partitioned roll out, as upstream.
     assert "roll out complete: 3 new pods have been updated" in out
+
+    # Scaling down goes from the highest ordinal, one at a time.
+    await plane.kubectl("scale", "statefulset/db", "--replicas=1")
+    left: list[list[str]] = []
+
+    async def scaled_down() -> bool:
+        names = sorted(p["metadata"]["name"] for p in await plane.pods(selector="app=db"))
+        if not left or left[-1] != names:
+            left.append(names)
+        return names == ["db-0"]
+
+    await until(scaled_down, what="db-2, then db-1, to go")
+    assert all(names in (["db-0", "db-1", "db-2"], ["db-0", "db-1"], ["db-0"]) for names in left)
