@@ -10,7 +10,10 @@ The shape is kube-proxy's nftables mode, in one table of our own
   on the node's addresses, the `nodeport-ips` set), and their
   `no-endpoint-*` twins, checked in filter chains at priority -110 (before
   the nat output chain at -100), which reject at once a service with no
-  endpoints (ICMP port unreachable: the client sees "connection refused");
+  endpoints: a TCP reset, so the client sees "connection refused" at once
+  (an ICMP port unreachable would do the same, but the kernel rate-limits
+  ICMP to a handful a second per client, and the rest would time out), and
+  ICMP port unreachable for UDP and SCTP;
 * per service port a `svc-` chain (traffic to the cluster IP) and, when it
   is reachable from outside, an `ext-` chain (node port, external IPs,
   load-balancer addresses) that masquerades (policy Cluster) or keeps the
@@ -61,7 +64,7 @@ BASE = """\
   map service-nodeports { type inet_proto . inet_service : verdict; }
   map no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict; }
   map no-endpoint-nodeports { type inet_proto . inet_service : verdict; }
-  chain reject-chain { reject; }
+  chain reject-chain { meta l4proto tcp reject with tcp reset; reject; }
   chain mark-for-masquerade { meta mark set meta mark | MARK; }
   chain masquerading { meta mark & MARK == 0 return; meta mark set meta mark ^ MARK; masquerade fully-random; }
   chain services { ip daddr . meta l4proto . th dport vmap @service-ips; ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports; }
