@@ -16,6 +16,7 @@ as kube-proxy does (TCP needs nothing: the dead endpoint resets).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 
@@ -121,7 +122,6 @@ async def remove_rules(netns: str | None = None, *, service_cidr: str = DEFAULT_
     """Remove everything the proxy added to the node (`kyb stop` / `kyb delete`)."""
     host = Host(netns)
     await host.nft(remove_script())
-    try:
+    # The route may never have been added, or went with the bridge: either is fine.
+    with contextlib.suppress(CommandError):
         await _run(host._argv("ip", "route", "del", service_cidr, "dev", bridge))
-    except CommandError:
-        pass  # never added, or the bridge is gone and took the route with it

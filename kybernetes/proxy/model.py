@@ -133,7 +133,9 @@ def ports_of(service: Obj, slices: Mapping[tuple[str, str], list[Obj]], *,
     spec = service.get("spec") or {}
     namespace, name = meta.get("namespace", ""), meta["name"]
     ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-    lb_ips = tuple(i["ip"] for i in ingress if i.get("ip")) if spec.get("type") == "LoadBalancer" else ()
+    lb_ips = (
+        tuple(i["ip"] for i in ingress if i.get("ip")) if spec.get("type") == "LoadBalancer" else ()
+    )
     affinity = 0
     if spec.get("sessionAffinity") == "ClientIP":
         config = (spec.get("sessionAffinityConfig") or {}).get("clientIP") or {}

@@ -14,6 +14,7 @@ when the node itself goes (`kyb stop`, `kyb delete`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -86,7 +87,11 @@ class Proxier:
         """Make the kernel's rules match the caches (all of them when `full`)."""
         await self._prepare_host()
         ports, wanted = self.wanted()
-        script = full_script(wanted) if full or self.applied is None else diff_script(self.applied, wanted)
+        script = (
+            full_script(wanted)
+            if full or self.applied is None
+            else diff_script(self.applied, wanted)
+        )
         if script:
             try:
                 await self.host.nft(script)
@@ -134,10 +139,9 @@ class Proxier:
             if not self._route_ready:
                 self._dirty.set()  # keep trying for the route, gently
                 await asyncio.sleep(RETRY_DELAY)
-            try:
+            # Wake for a change, or for the periodic full resync.
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), max(0.0, next_full - self.clock()))
-            except TimeoutError:
-                pass  # time for the periodic full resync
 
 
 async def run_proxy(

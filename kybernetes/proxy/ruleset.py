@@ -66,17 +66,48 @@ BASE = """\
   map no-endpoint-nodeports { type inet_proto . inet_service : verdict; }
   chain reject-chain { meta l4proto tcp reject with tcp reset; reject; }
   chain mark-for-masquerade { meta mark set meta mark | MARK; }
-  chain masquerading { meta mark & MARK == 0 return; meta mark set meta mark ^ MARK; masquerade fully-random; }
-  chain services { ip daddr . meta l4proto . th dport vmap @service-ips; ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports; }
-  chain service-endpoints-check { ip daddr . meta l4proto . th dport vmap @no-endpoint-services; }
-  chain nodeport-endpoints-check { ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports; }
-  chain nat-prerouting { type nat hook prerouting priority dstnat; policy accept; jump services; }
-  chain nat-output { type nat hook output priority -100; policy accept; jump services; }
-  chain nat-postrouting { type nat hook postrouting priority srcnat; policy accept; jump masquerading; }
-  chain filter-input { type filter hook input priority -110; policy accept; ct state new jump nodeport-endpoints-check; ct state new jump service-endpoints-check; }
-  chain filter-forward { type filter hook forward priority -110; policy accept; ct state new jump service-endpoints-check; }
-  chain filter-output { type filter hook output priority -110; policy accept; ct state new jump service-endpoints-check; ct state new jump nodeport-endpoints-check; }
-""".replace("MARK", MASQ_MARK)  # fmt: skip
+  chain masquerading {
+    meta mark & MARK == 0 return
+    meta mark set meta mark ^ MARK
+    masquerade fully-random
+  }
+  chain services {
+    ip daddr . meta l4proto . th dport vmap @service-ips
+    ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports
+  }
+  chain service-endpoints-check {
+    ip daddr . meta l4proto . th dport vmap @no-endpoint-services
+  }
+  chain nodeport-endpoints-check {
+    ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports
+  }
+  chain nat-prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    jump services
+  }
+  chain nat-output {
+    type nat hook output priority -100; policy accept;
+    jump services
+  }
+  chain nat-postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    jump masquerading
+  }
+  chain filter-input {
+    type filter hook input priority -110; policy accept;
+    ct state new jump nodeport-endpoints-check
+    ct state new jump service-endpoints-check
+  }
+  chain filter-forward {
+    type filter hook forward priority -110; policy accept;
+    ct state new jump service-endpoints-check
+  }
+  chain filter-output {
+    type filter hook output priority -110; policy accept;
+    ct state new jump service-endpoints-check
+    ct state new jump nodeport-endpoints-check
+  }
+""".replace("MARK", MASQ_MARK)
 MAPS = ("service-ips", "service-nodeports", "no-endpoint-services", "no-endpoint-nodeports")
 REJECT = "goto reject-chain"
 

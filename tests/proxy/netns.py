@@ -138,4 +138,5 @@ async def destroy_node(node: Node) -> None:
         await server.wait()
     for uid in node.uids.values():
         await node.network.teardown(uid)
-    subprocess.run(["ip", "netns", "del", node.outside], capture_output=True, check=False)
+    await asyncio.to_thread(subprocess.run, ["ip", "netns", "del", node.outside],
+                            capture_output=True, check=False)  # fmt: skip

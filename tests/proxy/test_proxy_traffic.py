@@ -49,7 +49,8 @@ async def client(cluster: Cluster) -> AsyncIterator[ApiClient]:
 @pytest.fixture
 async def proxy(client: ApiClient, node: Node) -> AsyncIterator[None]:
     task = asyncio.create_task(run_proxy(client, node_name=NODE, node_ips=[NODE_IP],
-                                         host_netns=node.host, cluster_cidr="10.244.0.0/16"))  # fmt: skip
+                                         host_netns=node.host,
+                                         cluster_cidr="10.244.0.0/16"))  # fmt: skip
     try:
         yield
     finally:
@@ -97,6 +98,10 @@ async def until(probe: Callable[[], Awaitable[Counter[str]]],
         if good(result) or loop.time() > deadline:
             return result
         await asyncio.sleep(0.2)
+
+
+def answered(hits: Counter[str]) -> bool:
+    return not any(k.startswith("ERR") for k in hits)
 
 
 def only(*names: str) -> Callable[[Counter[str]], bool]:
@@ -163,11 +168,10 @@ async def test_affinity_and_local_traffic_policies(client: ApiClient, node: Node
         await endpoints(client, node, name, {"a": NODE, "b": "node-2"})
 
     sticky_ip = sticky["spec"]["clusterIP"]
-    hits = await until(lambda: node.servers_hit("host", sticky_ip, 80, count=20),
-                       lambda h: sum(h.values()) == 20 and not any(k.startswith("ERR") for k in h))  # fmt: skip
+    hits = await until(lambda: node.servers_hit("host", sticky_ip, 80, count=20), answered)
     assert len(hits) == 1, hits  # every connection of one client to one endpoint
     hits = await node.servers_hit("c", sticky_ip, 80, count=20)
-    assert len(hits) == 1 and not any(k.startswith("ERR") for k in hits), hits
+    assert len(hits) == 1 and answered(hits), hits
 
     local_ip, node_port = local["spec"]["clusterIP"], local["spec"]["ports"][0]["nodePort"]
     hits = await until(lambda: node.servers_hit("host", local_ip, 80, count=20), only("a"))
