@@ -44,11 +44,14 @@ while True:
 CONNECT = """
 import errno, socket, sys
 host, port, n, proto = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+source_port = int(sys.argv[5])  # 0: a new one each time; UDP from a fixed port is one flow
 for _ in range(n):
     try:
         if proto == "udp":
             c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.settimeout(2)
-            c.connect((host, port)); c.send(b"hi"); print(c.recv(100).decode())
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            c.bind(("0.0.0.0", source_port)); c.connect((host, port))
+            c.send(b"hi"); print(c.recv(100).decode())
         else:
             c = socket.create_connection((host, port), timeout=2); print(c.recv(100).decode())
         c.close()
@@ -81,17 +84,18 @@ class Node:
         return Path(self.pods[pod].netns_path).name
 
     async def connect(self, source: str, ip: str, port: int, *, count: int = 40,
-                      proto: str = "tcp") -> list[str]:  # fmt: skip
+                      proto: str = "tcp", source_port: int = 0) -> list[str]:  # fmt: skip
         """`count` connections from `source` (host, outside, or a pod): one reply line each."""
         netns = {"host": self.host, "outside": self.outside}.get(source) or self.netns(source)
         out = await sh(*nsenter(netns, sys.executable, "-c", CONNECT, ip, str(port),
-                                str(count), proto))  # fmt: skip
+                                str(count), proto, str(source_port)))  # fmt: skip
         return out.splitlines()
 
     async def servers_hit(self, source: str, ip: str, port: int, *, count: int = 40,
-                          proto: str = "tcp") -> Counter[str]:  # fmt: skip
+                          proto: str = "tcp", source_port: int = 0) -> Counter[str]:  # fmt: skip
         """Which server answered each of `count` connections (or ERR <why>)."""
-        lines = await self.connect(source, ip, port, count=count, proto=proto)
+        lines = await self.connect(source, ip, port, count=count, proto=proto,
+                                   source_port=source_port)  # fmt: skip
         return Counter(line if line.startswith("ERR") else line.split()[0] for line in lines)
 
 

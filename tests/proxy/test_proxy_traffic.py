@@ -141,12 +141,25 @@ async def test_cluster_ip_node_port_hairpin_and_endpoint_changes(
     hits = await node.servers_hit("c", vip, 53, proto="udp", count=20)
     assert set(hits) == {"a", "b"}, hits
 
+    # A UDP flow (one source port) sticks to its endpoint while conntrack remembers it.
+    flow = 40000
+    while await node.servers_hit("c", vip, 53, proto="udp", count=1,
+                                 source_port=flow) != Counter({"a": 1}):  # fmt: skip
+        flow += 1
+        assert flow < 40100, "no UDP flow reached pod a"
+    assert await node.servers_hit("c", vip, 53, proto="udp", count=5,
+                                  source_port=flow) == Counter({"a": 5})  # fmt: skip
+
     # An endpoint goes away: no more traffic to it.
     await endpoints(client, node, "web", {"b": NODE})
     hits = await until(lambda: node.servers_hit("host", vip, 80, count=20), only("b"))
     assert hits == Counter({"b": 20})
     hits = await node.servers_hit("c", vip, 53, proto="udp", count=10)
     assert hits == Counter({"b": 10})
+    # ...not even the UDP flow that went to it: its conntrack entry was flushed
+    # (pod a still serves, so a stale entry would still answer from a).
+    hits = await node.servers_hit("c", vip, 53, proto="udp", count=5, source_port=flow)
+    assert hits == Counter({"b": 5})
 
     # No endpoints at all: refused at once, from the node, a pod and outside.
     await endpoints(client, node, "web", {})
