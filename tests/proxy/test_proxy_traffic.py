@@ -29,6 +29,7 @@ NODE = "node-1"
 SERVICES = resource_path("", "v1", "services", "default")
 SLICES = resource_path("discovery.k8s.io", "v1", "endpointslices", "default")
 DEADLINE = 20.0
+EXTERNAL_IP = "192.168.242.5"  # routed to the node by the outside client's default route
 
 
 @pytest.fixture
@@ -220,3 +221,19 @@ async def test_rules_are_removed_and_the_machine_is_untouched(
     assert "kybernetes" not in await sh("ip", "netns", "exec", node.host, "nft", "list", "ruleset")
     assert "10.96.0.0/12" not in await sh("ip", "-n", node.host, "route")
     assert await sh("nft", "list", "tables") == machine_before
+
+
+@pytest.mark.usefixtures("proxy")
+async def test_load_balancer_and_external_ips_forward_like_node_ports(
+    client: ApiClient, node: Node
+) -> None:
+    lb = await service(client, "lb", type="LoadBalancer", externalIPs=[EXTERNAL_IP])
+    # What the ServiceLB controller writes: the node's own address.
+    lb["status"] = {"loadBalancer": {"ingress": [{"ip": NODE_IP, "ipMode": "VIP"}]}}
+    await client.update(f"{SERVICES}/lb/status", lb)
+    await endpoints(client, node, "lb", {"a": NODE, "b": NODE})
+    for ip in (NODE_IP, EXTERNAL_IP):
+        hits = await until(lambda ip=ip: node.servers_hit("outside", ip, 80), only("a", "b"))
+        assert set(hits) == {"a", "b"}, (ip, hits)
+    hits = await node.servers_hit("c", EXTERNAL_IP, 80)
+    assert set(hits) == {"a", "b"}, hits
