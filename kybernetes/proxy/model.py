@@ -24,7 +24,9 @@ __all__ = [
     "SERVICE_NAME_LABEL",
     "Endpoint",
     "ServicePort",
+    "ports_of",
     "service_ports",
+    "slice_service",
 ]
 
 Obj = dict[str, Any]
@@ -111,6 +113,13 @@ def _slice_endpoints(slices: Iterable[Obj], *, port_name: str, protocol: str,
     return tuple(sorted(ready or terminating))
 
 
+def slice_service(eps: Obj) -> str:
+    """`namespace/service` of an EndpointSlice ("" when it names none)."""
+    meta = eps.get("metadata") or {}
+    service = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+    return f"{meta.get('namespace', '')}/{service}" if service else ""
+
+
 def service_ports(services: Iterable[Obj], slices: Iterable[Obj], *,
                   node_name: str) -> list[ServicePort]:  # fmt: skip
     """Every service port that gets rules on node `node_name`, in a stable order."""
@@ -122,13 +131,15 @@ def service_ports(services: Iterable[Obj], slices: Iterable[Obj], *,
             by_service.setdefault((meta.get("namespace", ""), service), []).append(eps)
     result = []
     for service in services:
-        if gets_rules(service):
-            result.extend(ports_of(service, by_service, node_name=node_name))
+        result.extend(ports_of(service, by_service, node_name=node_name))
     return sorted(result, key=lambda p: p.id)
 
 
 def ports_of(service: Obj, slices: Mapping[tuple[str, str], list[Obj]], *,
              node_name: str) -> list[ServicePort]:  # fmt: skip
+    """The service ports of one Service (none if it gets no rules); `slices` by service."""
+    if not gets_rules(service):
+        return []
     meta = service.get("metadata") or {}
     spec = service.get("spec") or {}
     namespace, name = meta.get("namespace", ""), meta["name"]

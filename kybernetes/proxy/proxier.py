@@ -1,9 +1,10 @@
 """The service proxy on one node: informers in, nftables rules out (kube-proxy's nftables mode).
 
-Every Service or EndpointSlice event marks the rules dirty; one loop
-recomputes the wanted ruleset from the caches (pure: `model`, `ruleset`)
-and loads the difference from what it loaded last, so events that arrive
-while a load runs are folded into the next one. The first sync after
+Every Service or EndpointSlice event marks its service dirty; one loop
+recomputes the rules of the dirty services from the caches (pure: `model`,
+`ruleset`) and loads the difference from what it loaded for them last, so
+events that arrive while a load runs are folded into the next one and a
+change to one service costs the same however many there are. The first sync after
 start, one every `resync_period` and the one after any failure replace the
 whole table atomically, which rebuilds the rules from the API and repairs
 anything changed behind our back. Rules stay in place when the proxy stops
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from kybernetes.client.factory import InformerFactory
+from kybernetes.client.informer import key_of
 from kybernetes.client.rest import ApiClient
 from kybernetes.proxy.host import (
     DEFAULT_BRIDGE,
@@ -29,8 +31,8 @@ from kybernetes.proxy.host import (
     Host,
     stale_udp_flows,
 )
-from kybernetes.proxy.model import ServicePort, service_ports
-from kybernetes.proxy.ruleset import Ruleset, build_ruleset, diff_script, full_script
+from kybernetes.proxy.model import ServicePort, ports_of, slice_service
+from kybernetes.proxy.ruleset import Ruleset, build_ruleset, diff_script, full_script, merge
 
 __all__ = ["Proxier", "run_proxy"]
 
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 
 RESYNC_PERIOD = 300.0  # seconds between full replacements of the table (a backstop)
 RETRY_DELAY = 1.0
+BY_SERVICE = "proxy-service"  # EndpointSlices by `namespace/service`
 
 
 class Proxier:
@@ -55,7 +58,7 @@ class Proxier:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.node_name = node_name
-        self.node_ips = tuple(node_ips)
+        self.node_ips = tuple(sorted(set(node_ips)))
         self.cluster_cidr = cluster_cidr
         self.service_cidr = service_cidr
         self.bridge = bridge
@@ -64,43 +67,75 @@ class Proxier:
         self.host = Host(host_netns)
         self.services = informers.informer("", "v1", "services")
         self.slices = informers.informer("discovery.k8s.io", "v1", "endpointslices")
-        for informer in (self.services, self.slices):
-            informer.on_add(self._changed)
-            informer.on_update(lambda old, new: self._changed(new))
-            informer.on_delete(self._changed)
-        self._dirty = asyncio.Event()
+        self.slices.add_index(BY_SERVICE, _slice_service_index)
+        self.services.on_add(lambda svc: self._mark(key_of(svc)))
+        self.services.on_update(lambda old, new: self._mark(key_of(new)))
+        self.services.on_delete(lambda svc: self._mark(key_of(svc)))
+        self.slices.on_add(lambda eps: self._mark(slice_service(eps)))
+        self.slices.on_update(lambda old, new: self._mark(slice_service(old), slice_service(new)))
+        self.slices.on_delete(lambda eps: self._mark(slice_service(eps)))
+        self._dirty: set[str] = set()  # service keys whose rules may have changed
+        self._wake = asyncio.Event()
         self._route_ready = False
-        self.applied: Ruleset | None = None  # what the kernel has, as far as we know
-        self.ports: list[ServicePort] = []
+        # What the kernel has, per service, as far as we know (None: unknown, load all).
+        self._loaded: dict[str, tuple[list[ServicePort], Ruleset]] | None = None
         self.syncs = 0  # loads done (tests and `kyb status`)
         self.synced = asyncio.Event()  # set after the first successful full load
 
-    def _changed(self, obj: dict[str, Any]) -> None:
-        self._dirty.set()
+    def _mark(self, *keys: str) -> None:
+        self._dirty.update(k for k in keys if k)
+        self._wake.set()
 
-    def wanted(self) -> tuple[list[ServicePort], Ruleset]:
-        ports = service_ports(self.services.items.values(), self.slices.items.values(),
-                              node_name=self.node_name)  # fmt: skip
+    def _service_rules(self, key: str) -> tuple[list[ServicePort], Ruleset]:
+        """The ports and rules of one service, from the caches (pure but for the reads)."""
+        service = self.services.get(key)
+        if service is None:
+            return [], Ruleset()
+        namespace, _, name = key.partition("/")
+        slices = {(namespace, name): self.slices.by_index(BY_SERVICE, key)}
+        ports = ports_of(service, slices, node_name=self.node_name)
         return ports, build_ruleset(ports, node_ips=self.node_ips, cluster_cidr=self.cluster_cidr)
 
+    def wanted(self) -> Ruleset:
+        """The whole ruleset the caches call for."""
+        parts = (self._service_rules(key)[1] for key in sorted(self.services.items))
+        return merge(parts, node_ips=self.node_ips)
+
     async def sync(self, *, full: bool = False) -> None:
-        """Make the kernel's rules match the caches (all of them when `full`)."""
+        """Make the kernel's rules match the caches (all of them when `full`).
+
+        Only the services marked since the last sync are recomputed and
+        diffed, so one change costs the same with 10 services or 10,000.
+        """
         await self._prepare_host()
-        ports, wanted = self.wanted()
-        script = (
-            full_script(wanted)
-            if full or self.applied is None
-            else diff_script(self.applied, wanted)
-        )
-        if script:
-            try:
+        dirty, self._dirty = self._dirty, set()
+        loaded = self._loaded or {}
+        whole = full or self._loaded is None
+        keys = set(self.services.items) | set(loaded) if whole else dirty
+        fresh = {key: self._service_rules(key) for key in keys}
+        after = merge((rules for _, rules in fresh.values()), node_ips=self.node_ips)
+        if whole:
+            script = full_script(after)
+        else:
+            before = merge((loaded[k][1] for k in keys if k in loaded), node_ips=self.node_ips)
+            script = diff_script(before, after)
+        try:
+            if script:
                 await self.host.nft(script)
-            except BaseException:
-                self.applied = None  # unknown state: the next sync replaces everything
-                raise
-            self.syncs += 1
-        self.applied = wanted
-        stale, self.ports = stale_udp_flows(self.ports, ports), ports
+                self.syncs += 1
+        except BaseException:
+            self._loaded = None  # unknown state: the next sync replaces everything
+            self._dirty |= dirty
+            raise
+        now = {} if whole else dict(loaded)
+        for key, (ports, rules) in fresh.items():
+            if ports:
+                now[key] = (ports, rules)
+            else:
+                now.pop(key, None)
+        self._loaded = now
+        old_ports = [p for k in keys if k in loaded for p in loaded[k][0]]
+        stale = stale_udp_flows(old_ports, [p for ports, _ in fresh.values() for p in ports])
         if stale:
             await self.host.delete_flows(stale)
 
@@ -123,8 +158,8 @@ class Proxier:
         await InformerFactory.wait_synced(self.services, self.slices)
         next_full = self.clock()
         while True:
-            full = self.applied is None or self.clock() >= next_full
-            self._dirty.clear()
+            full = self._loaded is None or self.clock() >= next_full
+            self._wake.clear()
             try:
                 await self.sync(full=full)
             except asyncio.CancelledError:
@@ -137,11 +172,16 @@ class Proxier:
                 next_full = self.clock() + self.resync_period
                 self.synced.set()
             if not self._route_ready:
-                self._dirty.set()  # keep trying for the route, gently
+                self._wake.set()  # keep trying for the route, gently
                 await asyncio.sleep(RETRY_DELAY)
             # Wake for a change, or for the periodic full resync.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), max(0.0, next_full - self.clock()))
+                await asyncio.wait_for(self._wake.wait(), max(0.0, next_full - self.clock()))
+
+
+def _slice_service_index(eps: dict[str, Any]) -> list[str]:
+    key = slice_service(eps)
+    return [key] if key else []
 
 
 async def run_proxy(

@@ -51,6 +51,7 @@ __all__ = [
     "build_ruleset",
     "diff_script",
     "full_script",
+    "merge",
     "remove_script",
 ]
 
@@ -123,6 +124,19 @@ class Ruleset:
 
     def elements(self, name: str) -> Mapping[str, str]:
         return self.maps.get(name) or {}
+
+
+def merge(parts: Iterable[Ruleset], *, node_ips: Iterable[str]) -> Ruleset:
+    """One ruleset from the rulesets of separate services (which share no names)."""
+    chains: dict[str, tuple[str, ...]] = {}
+    sets: dict[str, int] = {}
+    maps: dict[str, dict[str, str]] = {name: {} for name in MAPS}
+    for part in parts:
+        chains.update(part.chains)
+        sets.update(part.sets)
+        for name in MAPS:
+            maps[name].update(part.elements(name))
+    return Ruleset(tuple(sorted(set(node_ips))), chains, sets, maps)
 
 
 def endpoint_chain(port: ServicePort, endpoint: Endpoint) -> str:
