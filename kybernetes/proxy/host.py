@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import shutil
 from collections.abc import Iterable, Sequence
 
 from kybernetes.proxy.model import ServicePort
@@ -28,6 +30,7 @@ __all__ = [
     "DEFAULT_SERVICE_CIDR",
     "CommandError",
     "Host",
+    "proxy_unavailable",
     "remove_rules",
     "stale_udp_flows",
 ]
@@ -74,6 +77,15 @@ def stale_udp_flows(old: Iterable[ServicePort], new: Iterable[ServicePort]) -> l
                 flows.append(["-p", "udp", "--orig-port-dst", str(port.node_port),
                               "--dst-nat", endpoint.ip])  # fmt: skip
     return flows
+
+
+def proxy_unavailable() -> str:
+    """Why this machine cannot run the nftables proxy ("" when it can)."""
+    if os.geteuid() != 0:
+        return "programs the kernel's nftables only as root"
+    if shutil.which("nft") is None:
+        return "needs nft (apt install nftables, or run scripts/setup.sh)"
+    return ""
 
 
 class Host:

@@ -38,6 +38,7 @@ replaces the whole table atomically (start, periodic resync, recovery).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -136,7 +137,7 @@ def merge(parts: Iterable[Ruleset], *, node_ips: Iterable[str]) -> Ruleset:
         sets.update(part.sets)
         for name in MAPS:
             maps[name].update(part.elements(name))
-    return Ruleset(tuple(sorted(set(node_ips))), chains, sets, maps)
+    return Ruleset(nodeport_addresses(node_ips), chains, sets, maps)
 
 
 def endpoint_chain(port: ServicePort, endpoint: Endpoint) -> str:
@@ -220,7 +221,13 @@ def build_ruleset(ports: Iterable[ServicePort], *, node_ips: Iterable[str],
                 maps["service-ips"][f"{ip} . {proto} . {port.port}"] = f"goto ext-{port.id}"
             if port.node_port:
                 maps["service-nodeports"][f"{proto} . {port.node_port}"] = f"goto ext-{port.id}"
-    return Ruleset(tuple(sorted(set(node_ips))), chains, sets, maps)
+    return Ruleset(nodeport_addresses(node_ips), chains, sets, maps)
+
+
+def nodeport_addresses(node_ips: Iterable[str]) -> tuple[str, ...]:
+    """The node's addresses that serve node ports: never loopback, as in kube-proxy's nftables
+    mode (a DNAT-ed 127.x source cannot leave the host; it would need route_localnet)."""
+    return tuple(sorted({ip for ip in node_ips if not ipaddress.IPv4Address(ip).is_loopback}))
 
 
 def _chain_order(names: Iterable[str]) -> list[str]:

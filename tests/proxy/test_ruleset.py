@@ -137,6 +137,10 @@ def test_a_new_affinity_timeout_is_a_new_set_and_the_old_goes_last() -> None:
     assert lines[-1] == "delete set ip kybernetes aff-default/web/tcp/http__10.244.0.3/8080-60"
 
 
+def test_loopback_never_serves_node_ports() -> None:
+    assert build_ruleset([WEB], node_ips=["127.0.0.1", "192.0.2.1"]).node_ips == ("192.0.2.1",)
+
+
 def test_node_addresses_changing_rewrite_only_their_set() -> None:
     before = build_ruleset([WEB], node_ips=["192.0.2.1"])
     after = build_ruleset([WEB], node_ips=["192.0.2.2", "192.0.2.1"])
