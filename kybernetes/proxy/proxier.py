@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -113,12 +114,20 @@ class Proxier:
         whole = full or self._loaded is None
         keys = set(self.services.items) | set(loaded) if whole else dirty
         fresh = {key: self._service_rules(key) for key in keys}
+        now = {} if whole else dict(loaded)
+        for key, (ports, rules) in fresh.items():
+            if ports:
+                now[key] = (ports, rules)
+            else:
+                now.pop(key, None)
         after = merge((rules for _, rules in fresh.values()), node_ips=self.node_ips)
         if whole:
             script = full_script(after)
         else:
             before = merge((loaded[k][1] for k in keys if k in loaded), node_ips=self.node_ips)
-            script = diff_script(before, after)
+            # Services share endpoint addresses: the hairpin set is everyone's, not theirs.
+            script = diff_script(dataclasses.replace(before, hairpin=_hairpin(loaded)),
+                                 dataclasses.replace(after, hairpin=_hairpin(now)))  # fmt: skip
         try:
             if script:
                 await self.host.nft(script)
@@ -127,12 +136,6 @@ class Proxier:
             self._loaded = None  # unknown state: the next sync replaces everything
             self._dirty |= dirty
             raise
-        now = {} if whole else dict(loaded)
-        for key, (ports, rules) in fresh.items():
-            if ports:
-                now[key] = (ports, rules)
-            else:
-                now.pop(key, None)
         self._loaded = now
         old_ports = [p for k in keys if k in loaded for p in loaded[k][0]]
         stale = stale_udp_flows(old_ports, [p for ports, _ in fresh.values() for p in ports])
@@ -177,6 +180,10 @@ class Proxier:
             # Wake for a change, or for the periodic full resync.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, next_full - self.clock()))
+
+
+def _hairpin(loaded: dict[str, tuple[list[ServicePort], Ruleset]]) -> frozenset[str]:
+    return frozenset().union(*(rules.hairpin for _, rules in loaded.values()))
 
 
 def _slice_service_index(eps: dict[str, Any]) -> list[str]:

@@ -20,14 +20,22 @@ The shape is kube-proxy's nftables mode, in one table of our own
   client's address and picks only local endpoints (policy Local; pods and
   the node itself still reach every endpoint, as kube-proxy short-circuits
   them);
-* an endpoint is picked with `numgen random mod N` (equal weights) and an
-  `ep-` chain per endpoint does the DNAT, first marking traffic from the
-  endpoint itself (hairpin) for masquerade in postrouting;
+* an endpoint is picked and DNAT-ed to by one rule,
+  `dnat ip addr . port to numgen random mod N map { i : ip . port }` (equal
+  weights). kube-proxy has a chain per endpoint instead; here those exist
+  only where they are needed, for affinity, because every `nft -f` first
+  reads all the table's chains: at 1,000 services of 10 endpoints, 11,000
+  chains make each small update cost 40-50 ms of nft, 1,000 about 10;
+* hairpin (a pod reaching itself through its service) is one postrouting
+  rule, `ct status dnat ip saddr . ip daddr @hairpin masquerade`, over a set
+  of `ip . ip` for every endpoint: the reply must come back through the
+  bridge to be un-NATed, not short-cut inside the pod;
 * ClientIP session affinity is one dynamic set per endpoint with the
-  service's timeout: the `ep-` chain adds the client (`update @set`), the
-  service chain sends a client found in an endpoint's set back to it before
-  choosing at random (kube-proxy's way; the jhash alternative of
-  node-runtime.md §4 has no timeout and moves clients when endpoints change).
+  service's timeout and an `ep-` chain per endpoint that adds the client
+  (`update @set`) and DNATs; the service chain sends a client found in an
+  endpoint's set back to it before choosing at random (kube-proxy's way;
+  the jhash alternative of node-runtime.md §4 has no timeout and moves
+  clients when endpoints change).
 
 A `Ruleset` is the wanted state as data (chains, sets, map elements), so
 `diff_script` can compute the few commands that take the kernel from the
@@ -62,6 +70,7 @@ MASQ_MARK = "0x4000"
 # nft 1.0.6 rejects `priority dstnat` on the output hook (node-runtime.md §4): numbers there.
 BASE = """\
   set nodeport-ips { type ipv4_addr; }
+  set hairpin { type ipv4_addr . ipv4_addr; }
   map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }
   map service-nodeports { type inet_proto . inet_service : verdict; }
   map no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict; }
@@ -69,6 +78,7 @@ BASE = """\
   chain reject-chain { meta l4proto tcp reject with tcp reset; reject; }
   chain mark-for-masquerade { meta mark set meta mark | MARK; }
   chain masquerading {
+    ct status dnat ip saddr . ip daddr @hairpin masquerade fully-random
     meta mark & MARK == 0 return
     meta mark set meta mark ^ MARK
     masquerade fully-random
@@ -122,6 +132,7 @@ class Ruleset:
     chains: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # name -> rules
     sets: Mapping[str, int] = field(default_factory=dict)  # affinity set -> timeout (s)
     maps: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # map -> key -> verdict
+    hairpin: frozenset[str] = frozenset()  # endpoint addresses
 
     def elements(self, name: str) -> Mapping[str, str]:
         return self.maps.get(name) or {}
@@ -132,12 +143,14 @@ def merge(parts: Iterable[Ruleset], *, node_ips: Iterable[str]) -> Ruleset:
     chains: dict[str, tuple[str, ...]] = {}
     sets: dict[str, int] = {}
     maps: dict[str, dict[str, str]] = {name: {} for name in MAPS}
+    hairpin: set[str] = set()
     for part in parts:
+        hairpin |= part.hairpin
         chains.update(part.chains)
         sets.update(part.sets)
         for name in MAPS:
             maps[name].update(part.elements(name))
-    return Ruleset(nodeport_addresses(node_ips), chains, sets, maps)
+    return Ruleset(nodeport_addresses(node_ips), chains, sets, maps, frozenset(hairpin))
 
 
 def endpoint_chain(port: ServicePort, endpoint: Endpoint) -> str:
@@ -152,22 +165,21 @@ def affinity_set(port: ServicePort, endpoint: Endpoint) -> str:
 
 def _select(port: ServicePort, endpoints: Sequence[Endpoint], prefix: str = "") -> list[str]:
     """Rules that send a packet to one of `endpoints` (affinity first, then at random)."""
-    rules = []
-    if port.affinity_timeout:
-        rules += [f"{prefix}ip saddr @{affinity_set(port, e)} goto {endpoint_chain(port, e)}"
-                  for e in endpoints]  # fmt: skip
+    if not port.affinity_timeout:
+        targets = ", ".join(f"{i} : {e.ip} . {e.port}" for i, e in enumerate(endpoints))
+        return [f"{prefix}meta l4proto {port.protocol} dnat ip addr . port to "
+                f"numgen random mod {len(endpoints)} map {{ {targets} }}"]  # fmt: skip
+    rules = [f"{prefix}ip saddr @{affinity_set(port, e)} goto {endpoint_chain(port, e)}"
+             for e in endpoints]  # fmt: skip
     choices = ", ".join(f"{i} : goto {endpoint_chain(port, e)}" for i, e in enumerate(endpoints))
     rules.append(f"{prefix}numgen random mod {len(endpoints)} vmap {{ {choices} }}")
     return rules
 
 
 def _endpoint_rules(port: ServicePort, endpoint: Endpoint) -> tuple[str, ...]:
-    rules = [f"ip saddr {endpoint.ip} jump mark-for-masquerade"]  # hairpin: a pod reaching itself
-    if port.affinity_timeout:
-        rules.append(f"update @{affinity_set(port, endpoint)} {{ ip saddr }}")
     # `dnat to ip:port` needs an L4 match in the same rule (node-runtime.md §4).
-    rules.append(f"meta l4proto {port.protocol} dnat to {endpoint.ip}:{endpoint.port}")
-    return tuple(rules)
+    return (f"update @{affinity_set(port, endpoint)} {{ ip saddr }}",
+            f"meta l4proto {port.protocol} dnat to {endpoint.ip}:{endpoint.port}")  # fmt: skip
 
 
 def _service_rules(port: ServicePort, cluster_cidr: str | None) -> tuple[str, ...]:
@@ -200,6 +212,7 @@ def build_ruleset(ports: Iterable[ServicePort], *, node_ips: Iterable[str],
     chains: dict[str, tuple[str, ...]] = {}
     sets: dict[str, int] = {}
     maps: dict[str, dict[str, str]] = {name: {} for name in MAPS}
+    hairpin: set[str] = set()
     for port in ports:
         proto = port.protocol
         frontends = [*port.external_ips, *port.load_balancer_ips]
@@ -209,10 +222,10 @@ def build_ruleset(ports: Iterable[ServicePort], *, node_ips: Iterable[str],
             if port.node_port:
                 maps["no-endpoint-nodeports"][f"{proto} . {port.node_port}"] = REJECT
             continue
-        for endpoint in port.endpoints:
+        hairpin.update(e.ip for e in port.endpoints)
+        for endpoint in port.endpoints if port.affinity_timeout else ():
             chains[endpoint_chain(port, endpoint)] = _endpoint_rules(port, endpoint)
-            if port.affinity_timeout:
-                sets[affinity_set(port, endpoint)] = port.affinity_timeout
+            sets[affinity_set(port, endpoint)] = port.affinity_timeout
         chains[f"svc-{port.id}"] = _service_rules(port, cluster_cidr)
         maps["service-ips"][f"{port.cluster_ip} . {proto} . {port.port}"] = f"goto svc-{port.id}"
         if port.external:
@@ -221,7 +234,7 @@ def build_ruleset(ports: Iterable[ServicePort], *, node_ips: Iterable[str],
                 maps["service-ips"][f"{ip} . {proto} . {port.port}"] = f"goto ext-{port.id}"
             if port.node_port:
                 maps["service-nodeports"][f"{proto} . {port.node_port}"] = f"goto ext-{port.id}"
-    return Ruleset(nodeport_addresses(node_ips), chains, sets, maps)
+    return Ruleset(nodeport_addresses(node_ips), chains, sets, maps, frozenset(hairpin))
 
 
 def nodeport_addresses(node_ips: Iterable[str]) -> tuple[str, ...]:
@@ -252,6 +265,11 @@ def _node_ips(ips: Sequence[str]) -> list[str]:
     return [f"add element {FAMILY} {TABLE} nodeport-ips {{ {', '.join(ips)} }}"]
 
 
+def _hairpin(verb: str, ips: Iterable[str]) -> list[str]:
+    pairs = ", ".join(f"{ip} . {ip}" for ip in sorted(ips))
+    return [f"{verb} element {FAMILY} {TABLE} hairpin {{ {pairs} }}"] if pairs else []
+
+
 def full_script(ruleset: Ruleset) -> str:
     """Replace the whole table in one transaction (creating it first makes the delete safe)."""
     lines = [f"add table {FAMILY} {TABLE}", f"delete table {FAMILY} {TABLE}",
@@ -263,6 +281,7 @@ def full_script(ruleset: Ruleset) -> str:
         lines.append("  }")
     lines.append("}")
     lines += _node_ips(ruleset.node_ips)
+    lines += _hairpin("add", ruleset.hairpin)
     for map_name in MAPS:
         lines += _add_elements(map_name, ruleset.elements(map_name))
     return "\n".join(lines) + "\n"
@@ -282,6 +301,7 @@ def diff_script(old: Ruleset, new: Ruleset) -> str:
         lines += [f"add rule {t} {name} {rule}" for rule in new.chains[name]]
     if old.node_ips != new.node_ips:
         lines += [f"flush set {t} nodeport-ips", *_node_ips(new.node_ips)]
+    lines += _hairpin("add", new.hairpin - old.hairpin)
     for map_name in MAPS:
         before, after = old.elements(map_name), new.elements(map_name)
         gone = [k for k in sorted(before) if after.get(k) != before[k]]
@@ -293,6 +313,7 @@ def diff_script(old: Ruleset, new: Ruleset) -> str:
     lines += [f"flush chain {t} {name}" for name in stale]
     lines += [f"delete chain {t} {name}" for name in stale]
     lines += [f"delete set {t} {name}" for name in sorted(old.sets) if name not in new.sets]
+    lines += _hairpin("delete", old.hairpin - new.hairpin)
     return "\n".join(lines) + "\n" if lines else ""
 
 

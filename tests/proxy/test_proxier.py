@@ -98,7 +98,7 @@ async def test_a_change_to_one_service_touches_only_its_rules(client: ApiClient)
         await put_slice(client, "two", ["10.244.0.4"], protocol="UDP")
         second = await next_script(host, 1)
         assert "default/two/" in second and "default/one/" not in second
-        assert "delete chain ip kybernetes ep-default/two/udp/p__10.244.0.5/8080" in second
+        assert "delete element ip kybernetes hairpin { 10.244.0.5 . 10.244.0.5 }" in second
         assert "delete table" not in second
         # the UDP endpoint that left has its conntrack entries flushed
         assert host.flows == [["-p", "udp", "--orig-dst", "10.96.1.2", "--orig-port-dst", "80",

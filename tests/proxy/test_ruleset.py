@@ -13,6 +13,10 @@ WEB = ServicePort(namespace="default", name="web", port_name="http", protocol="t
 EP_A = "ep-default/web/tcp/http__10.244.0.3/8080"
 EP_B = "ep-default/web/tcp/http__10.244.0.4/8080"
 CIDR = "10.244.0.0/16"
+PICK_BOTH = ("meta l4proto tcp dnat ip addr . port to numgen random mod 2 map "
+             "{ 0 : 10.244.0.3 . 8080, 1 : 10.244.0.4 . 8080 }")  # fmt: skip
+PICK_A = "meta l4proto tcp dnat ip addr . port to numgen random mod 1 map { 0 : 10.244.0.3 . 8080 }"
+PICK_B = "meta l4proto tcp dnat ip addr . port to numgen random mod 1 map { 0 : 10.244.0.4 . 8080 }"
 
 
 def build(*ports: ServicePort, cidr: str | None = CIDR) -> Ruleset:
@@ -21,13 +25,14 @@ def build(*ports: ServicePort, cidr: str | None = CIDR) -> Ruleset:
 
 def test_cluster_ip_picks_an_endpoint_at_random_and_dnats() -> None:
     rules = build(WEB)
-    assert rules.chains["svc-default/web/tcp/http"] == (
+    assert rules.chains == {"svc-default/web/tcp/http": (
         "ip saddr != 10.244.0.0/16 jump mark-for-masquerade",
-        f"numgen random mod 2 vmap {{ 0 : goto {EP_A}, 1 : goto {EP_B} }}",
-    )
-    assert rules.chains[EP_A] == (
-        "ip saddr 10.244.0.3 jump mark-for-masquerade",  # hairpin
-        "meta l4proto tcp dnat to 10.244.0.3:8080",
+        PICK_BOTH,
+    )}  # fmt: skip
+    assert rules.hairpin == {"10.244.0.3", "10.244.0.4"}
+    assert (
+        "add element ip kybernetes hairpin { 10.244.0.3 . 10.244.0.3, 10.244.0.4 . 10.244.0.4 }"
+        in (full_script(rules).splitlines())
     )
     assert rules.maps["service-ips"] == {"10.96.0.10 . tcp . 80": "goto svc-default/web/tcp/http"}
     assert rules.maps["no-endpoint-services"] == {} and rules.sets == {}
@@ -38,10 +43,7 @@ def test_node_port_external_ips_and_load_balancer_masquerade_under_policy_cluste
     port = dataclasses.replace(WEB, node_port=30080, external_ips=("192.0.2.9",),
                                load_balancer_ips=("192.0.2.1",))  # fmt: skip
     rules = build(port)
-    assert rules.chains["ext-default/web/tcp/http"] == (
-        "jump mark-for-masquerade",
-        f"numgen random mod 2 vmap {{ 0 : goto {EP_A}, 1 : goto {EP_B} }}",
-    )
+    assert rules.chains["ext-default/web/tcp/http"] == ("jump mark-for-masquerade", PICK_BOTH)
     assert rules.maps["service-nodeports"] == {"tcp . 30080": "goto ext-default/web/tcp/http"}
     assert rules.maps["service-ips"] == {
         "10.96.0.10 . tcp . 80": "goto svc-default/web/tcp/http",
@@ -56,7 +58,11 @@ def test_client_ip_affinity_sends_a_known_client_back_to_its_endpoint() -> None:
     set_a = "aff-default/web/tcp/http__10.244.0.3/8080-60"
     assert rules.sets == {set_a: 60, "aff-default/web/tcp/http__10.244.0.4/8080-60": 60}
     assert rules.chains["svc-default/web/tcp/http"][1] == f"ip saddr @{set_a} goto {EP_A}"
-    assert rules.chains[EP_A][1] == f"update @{set_a} {{ ip saddr }}"
+    assert rules.chains["svc-default/web/tcp/http"][3] == (
+        f"numgen random mod 2 vmap {{ 0 : goto {EP_A}, 1 : goto {EP_B} }}"
+    )
+    assert rules.chains[EP_A] == (f"update @{set_a} {{ ip saddr }}",
+                                  "meta l4proto tcp dnat to 10.244.0.3:8080")  # fmt: skip
     assert (f"set {set_a} {{ type ipv4_addr; flags dynamic,timeout; timeout 60s; }}"
             in full_script(rules))  # fmt: skip
 
@@ -64,7 +70,7 @@ def test_client_ip_affinity_sends_a_known_client_back_to_its_endpoint() -> None:
 def test_no_endpoints_rejects_and_gets_no_chains() -> None:
     rules = build(dataclasses.replace(WEB, endpoints=(), node_port=30080,
                                       external_ips=("192.0.2.9",)))  # fmt: skip
-    assert rules.chains == {} and rules.maps["service-ips"] == {}
+    assert rules.chains == {} and rules.maps["service-ips"] == {} and not rules.hairpin
     assert rules.maps["no-endpoint-services"] == {
         "10.96.0.10 . tcp . 80": "goto reject-chain",
         "192.0.2.9 . tcp . 80": "goto reject-chain",
@@ -76,15 +82,12 @@ def test_no_endpoints_rejects_and_gets_no_chains() -> None:
 def test_local_traffic_policies() -> None:
     port = dataclasses.replace(WEB, node_port=30080, internal_local=True, external_local=True)
     rules = build(port)
-    assert rules.chains["svc-default/web/tcp/http"][1:] == (
-        f"numgen random mod 1 vmap {{ 0 : goto {EP_A} }}",  # only the local endpoint
-    )
-    both = f"numgen random mod 2 vmap {{ 0 : goto {EP_A}, 1 : goto {EP_B} }}"
+    assert rules.chains["svc-default/web/tcp/http"][1:] == (PICK_A,)  # the local endpoint only
     assert rules.chains["ext-default/web/tcp/http"] == (
-        f"ip saddr 10.244.0.0/16 {both}",  # pods short-circuit to every endpoint
+        f"ip saddr 10.244.0.0/16 {PICK_BOTH}",  # pods short-circuit to every endpoint
         "fib saddr type local jump mark-for-masquerade",
-        f"fib saddr type local {both}",  # and so does the node itself
-        f"numgen random mod 1 vmap {{ 0 : goto {EP_A} }}",  # outside: local, address kept
+        f"fib saddr type local {PICK_BOTH}",  # and so does the node itself
+        PICK_A,  # outside: local endpoints, the client's address kept
     )
     remote_only = build(dataclasses.replace(port, endpoints=(B,)))
     assert remote_only.chains["svc-default/web/tcp/http"][-1] == "drop"
@@ -92,7 +95,7 @@ def test_local_traffic_policies() -> None:
 
 
 def test_full_script_replaces_the_table_atomically() -> None:
-    script = full_script(build(WEB))
+    script = full_script(build(dataclasses.replace(WEB, affinity_timeout=60)))
     lines = script.splitlines()
     assert lines[:3] == ["add table ip kybernetes", "delete table ip kybernetes",
                          "table ip kybernetes {"]  # fmt: skip
@@ -110,9 +113,8 @@ def test_diff_touches_only_the_service_that_changed() -> None:
     assert diff_script(before, after).splitlines() == [
         f"flush chain {svc}",
         f"add rule {svc} ip saddr != 10.244.0.0/16 jump mark-for-masquerade",
-        f"add rule {svc} numgen random mod 1 vmap {{ 0 : goto {EP_B} }}",
-        f"flush chain ip kybernetes {EP_A}",
-        f"delete chain ip kybernetes {EP_A}",
+        f"add rule {svc} {PICK_B}",
+        "delete element ip kybernetes hairpin { 10.244.0.3 . 10.244.0.3 }",
     ]
     assert diff_script(after, after) == ""
 
@@ -120,12 +122,26 @@ def test_diff_touches_only_the_service_that_changed() -> None:
 def test_diff_moves_map_elements_and_creates_before_referencing() -> None:
     empty = dataclasses.replace(WEB, endpoints=())
     lines = diff_script(build(empty), build(WEB)).splitlines()
-    assert lines[:3] == [f"add chain ip kybernetes {EP_A}", f"add chain ip kybernetes {EP_B}",
-                         "add chain ip kybernetes svc-default/web/tcp/http"]  # fmt: skip
+    assert lines[0] == "add chain ip kybernetes svc-default/web/tcp/http"
     assert lines.index("add element ip kybernetes service-ips { 10.96.0.10 . tcp . 80 : goto "
                        "svc-default/web/tcp/http }") > lines.index(
         "add chain ip kybernetes svc-default/web/tcp/http")  # fmt: skip
     assert "delete element ip kybernetes no-endpoint-services { 10.96.0.10 . tcp . 80 }" in lines
+
+
+def test_affinity_chains_come_and_go_in_order() -> None:
+    plain, sticky = build(WEB), build(dataclasses.replace(WEB, affinity_timeout=60))
+    lines = diff_script(plain, sticky).splitlines()
+    assert lines[2:5] == [f"add chain ip kybernetes {EP_A}", f"add chain ip kybernetes {EP_B}",
+                          "flush chain ip kybernetes svc-default/web/tcp/http"]  # fmt: skip
+    lines = diff_script(sticky, plain).splitlines()
+    t = "ip kybernetes"
+    assert lines[-6:] == [
+        f"flush chain {t} {EP_B}", f"flush chain {t} {EP_A}",
+        f"delete chain {t} {EP_B}", f"delete chain {t} {EP_A}",
+        f"delete set {t} aff-default/web/tcp/http__10.244.0.3/8080-60",
+        f"delete set {t} aff-default/web/tcp/http__10.244.0.4/8080-60",
+    ]  # fmt: skip
 
 
 def test_a_new_affinity_timeout_is_a_new_set_and_the_old_goes_last() -> None:
