@@ -131,7 +131,12 @@ class Host:
 
 async def remove_rules(netns: str | None = None, *, service_cidr: str = DEFAULT_SERVICE_CIDR,
                        bridge: str = DEFAULT_BRIDGE) -> None:  # fmt: skip
-    """Remove everything the proxy added to the node (`kyb stop` / `kyb delete`)."""
+    """Remove everything the proxy added to the node (`kyb stop` / `kyb delete`).
+
+    Idempotent; a no-op where the proxy could never have run (not root, no nft).
+    """
+    if proxy_unavailable():
+        return
     host = Host(netns)
     await host.nft(remove_script())
     # The route may never have been added, or went with the bridge: either is fine.

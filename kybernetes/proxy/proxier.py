@@ -39,7 +39,10 @@ __all__ = ["Proxier", "run_proxy"]
 
 log = logging.getLogger(__name__)
 
-RESYNC_PERIOD = 300.0  # seconds between full replacements of the table (a backstop)
+# Seconds between full replacements of the table: a backstop against rules changed
+# behind our back. Rare on purpose: a replacement starts the ClientIP affinity
+# sets afresh (as kube-proxy's hourly full sync is rare).
+RESYNC_PERIOD = 3600.0
 RETRY_DELAY = 1.0
 BY_SERVICE = "proxy-service"  # EndpointSlices by `namespace/service`
 
