@@ -100,6 +100,12 @@ class Proxier:
         ports = ports_of(service, slices, node_name=self.node_name)
         return ports, build_ruleset(ports, node_ips=self.node_ips, cluster_cidr=self.cluster_cidr)
 
+    def applied(self) -> Ruleset | None:
+        """The ruleset loaded last, as far as we know (None: unknown until the next full load)."""
+        if self._loaded is None:
+            return None
+        return merge((rules for _, rules in self._loaded.values()), node_ips=self.node_ips)
+
     def wanted(self) -> Ruleset:
         """The whole ruleset the caches call for."""
         parts = (self._service_rules(key)[1] for key in sorted(self.services.items))
