@@ -32,6 +32,7 @@ domain and is the forwarder's to answer.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -154,7 +155,9 @@ def _rrsets(owner: dns.name.Name, records: Iterable[tuple[int, str]], ttl: int) 
     ]
 
 
+@functools.lru_cache(maxsize=4)
 def _soa(config: ZoneConfig, serial: int) -> Any:
+    # Kept per serial: parsing an SOA from text costs more than the rest of an answer.
     domain = config.domain.to_text()
     text = (f"ns.dns.{domain} hostmaster.{domain} {serial} 7200 1800 86400 "
             f"{config.negative_ttl}")  # fmt: skip

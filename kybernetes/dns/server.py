@@ -123,9 +123,16 @@ class DnsServer:
     def answer_now(self, wire: bytes, *, limit: int | None) -> bytes | dns.message.Message | None:
         """The reply to `wire`, or the parsed query when it must be forwarded, or None (drop).
 
-        `limit` is None over TCP; over UDP the caller passes None too and the
-        client's own limit is read from the query.
+        `limit`: the largest reply (TCP_MAX over TCP); None over UDP, where the
+        client's own limit is read from the query (512, or its EDNS payload).
         """
+        # Two queries that differ only in their ID get replies that differ only in
+        # theirs: the query's own bytes are the key, so a hit needs no parsing.
+        key = (limit, wire[2:])
+        generation = self.view.generation
+        cached = self.cache.cluster(key, generation)
+        if cached:
+            return wire[:2] + cached[2:]
         try:
             query = dns.message.from_wire(wire)
         except dns.message.ShortHeader:
@@ -144,13 +151,8 @@ class DnsServer:
             return response.to_wire()
         size = _size(query, limit)
         question = query.question[0]
-        key = (question.name.to_text(), question.rdtype, question.rdclass,
-               query.flags & (dns.flags.RD | dns.flags.CD), query.edns,
-               query.ednsflags & dns.flags.DO, size)  # fmt: skip
-        generation = self.view.generation
-        cached = self.cache.cluster(key, generation)
-        if cached is not None:
-            return query if cached == FORWARD else wire[:2] + cached[2:]
+        if cached == FORWARD:
+            return query
         answer = None
         if question.rdclass == dns.rdataclass.IN:
             answer = resolve(self.view, question.name, question.rdtype, config=self.config,
