@@ -217,3 +217,20 @@ async def test_external_name_is_a_cname_followed_upstream(server: Dns) -> None:
     answer = await server.query(name)
     assert [(rr.rdtype, rd.to_text()) for rr in answer.answer for rd in rr] == [
         (T.CNAME, "example.org."), (T.A, "192.0.2.1")]  # fmt: skip
+
+
+async def test_a_stopped_server_takes_back_the_kube_dns_endpoints(cluster: Cluster) -> None:  # noqa: F811
+    client = ApiClient.from_kubeconfig(cluster.kubeconfig)
+    ready: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(run_dns(client, listen=("127.0.0.1", 0), upstream=[],
+                                       ready=ready))  # fmt: skip
+    slice_path = "/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices/kube-dns"
+    try:
+        await asyncio.wait_for(asyncio.shield(ready), 20)
+        assert (await client.get(slice_path))["endpoints"][0]["addresses"] == ["127.0.0.1"]
+    finally:
+        await cancel_and_wait(task)
+    out = await cluster.kubectl("get", "endpointslices,endpoints", "-n", "kube-system",
+                                "--ignore-not-found", "-o", "name")  # fmt: skip
+    assert "kube-dns" not in out
+    await client.close()
