@@ -1,9 +1,10 @@
 """The answer cache: cluster answers until the cluster changes, forwarded ones by TTL.
 
 Cluster answers are kept as finished wire messages (only the ID differs
-between two identical questions), tagged with the view's generation: an
-entry from an older generation is a miss, so no answer outlives the Service,
-EndpointSlice or Pod change that would alter it, whatever its TTL. They are
+between two identical questions), tagged with the generation of what they
+depend on (one namespace, or the whole cluster): an entry from an older
+generation is a miss, so no answer outlives the Service, EndpointSlice or
+Pod change that would alter it, whatever its TTL. They are
 also dropped after the record TTL so memory follows the working set.
 
 Forwarded answers are kept as messages with the time they arrived and
@@ -74,23 +75,27 @@ class AnswerCache:
         self._max_negative_ttl = max_negative_ttl
         self._max_entries = max_entries
         self._clock = clock
-        self._cluster: dict[Hashable, tuple[int, float, bytes]] = {}
+        self._cluster: dict[Hashable, tuple[str | None, int, float, bytes]] = {}
         self._forwarded: dict[Hashable, Forwarded] = {}
         self.hits = 0
         self.misses = 0
 
-    def cluster(self, key: Hashable, generation: int) -> bytes | None:
+    def cluster(self, key: Hashable, generation_of: Callable[[str | None], int]) -> bytes | None:
+        """The kept reply, if what it depends on has not changed since."""
         entry = self._cluster.get(key)
-        if entry is None or entry[0] != generation or entry[1] <= self._clock():
+        if (entry is None or entry[1] != generation_of(entry[0])
+                or entry[2] <= self._clock()):  # fmt: skip
             self.misses += 1
             return None
         self.hits += 1
-        return entry[2]
+        return entry[3]
 
-    def keep_cluster(self, key: Hashable, generation: int, wire: bytes) -> None:
+    def keep_cluster(self, key: Hashable, scope: str | None, generation: int, wire: bytes
+                     ) -> None:  # fmt: skip
+        """Keep `wire`, computed at `generation` of `scope` (a namespace; None: all)."""
         if len(self._cluster) >= self._max_entries:
             self._cluster.clear()  # crude but bounded; a full cache is rebuilt in one TTL
-        self._cluster[key] = (generation, self._clock() + self._ttl, wire)
+        self._cluster[key] = (scope, generation, self._clock() + self._ttl, wire)
 
     def forwarded(self, key: Hashable) -> Forwarded | None:
         entry = self._forwarded.get(key)

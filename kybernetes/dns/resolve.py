@@ -79,6 +79,9 @@ class Answer:
     # An ExternalName's target outside the domain: the caller resolves it
     # upstream for the asked type and appends what it gets.
     chase: dns.name.Name | None = None
+    # The one namespace whose objects the answer depends on; None: it may
+    # depend on any (reverse names, CNAME chains), so any change retires it.
+    scope: str | None = None
 
 
 @dataclass
@@ -106,18 +109,18 @@ def _resolve_in_zone(
 ) -> Answer:  # fmt: skip
     labels = [label.decode("ascii", "replace").lower()
               for label in qname.relativize(config.domain).labels]  # fmt: skip
-    if labels == ["@"]:
-        labels = []
+    # `x.ns.svc` and `x.ns.pod` answers read only namespace ns (services, slices, pods).
+    scope = labels[-2] if len(labels) >= 2 and labels[-1] in ("svc", "pod") else None
     node = _node(view, labels, config=config, serial=serial)
     if node is None:
-        return Answer(dns.rcode.NXDOMAIN, authority=[_soa(config, serial)])
+        return Answer(dns.rcode.NXDOMAIN, authority=[_soa(config, serial)], scope=scope)
     cname = [text for rdtype, text in node.records if rdtype == CNAME]
     if cname and qtype not in (CNAME, ANY):
         return _follow(view, qname, qtype, cname[0], config=config, serial=serial, depth=depth)
     wanted = [(t, text) for t, text in node.records if qtype in (t, ANY)]
     if not wanted:
-        return Answer(authority=[_soa(config, serial)])
-    answer = Answer(answer=_rrsets(qname, wanted, config.ttl))
+        return Answer(authority=[_soa(config, serial)], scope=scope)
+    answer = Answer(answer=_rrsets(qname, wanted, config.ttl), scope=scope)
     targets = {text.split()[-1] for t, text in wanted if t in (SRV, NS)}
     extra = [(owner, t, text) for owner, t, text in node.additional if owner in targets]
     for owner in sorted({owner for owner, _, _ in extra}):
@@ -140,6 +143,7 @@ def _follow(
         return Answer(dns.rcode.SERVFAIL, answer=link)
     rest = _resolve_in_zone(view, target, qtype, config=config, serial=serial, depth=depth + 1)
     rest.answer = link + rest.answer
+    rest.scope = None  # the chain may cross namespaces
     return rest
 
 

@@ -129,8 +129,7 @@ class DnsServer:
         # Two queries that differ only in their ID get replies that differ only in
         # theirs: the query's own bytes are the key, so a hit needs no parsing.
         key = (limit, wire[2:])
-        generation = self.view.generation
-        cached = self.cache.cluster(key, generation)
+        cached = self.cache.cluster(key, self.view.generation_of)
         if cached:
             return wire[:2] + cached[2:]
         try:
@@ -154,16 +153,19 @@ class DnsServer:
         if cached == FORWARD:
             return query
         answer = None
+        generation = self.view.generation  # read before resolving: a later change retires it
         if question.rdclass == dns.rdataclass.IN:
             answer = resolve(self.view, question.name, question.rdtype, config=self.config,
                              serial=self._soa_serial(generation))  # fmt: skip
         if answer is None:
-            self.cache.keep_cluster(key, generation, FORWARD)
+            self.cache.keep_cluster(key, None, generation, FORWARD)
             return query
         if answer.chase is not None:
             return query  # an ExternalName leaving the cluster: forward() finishes it
         reply = _render(query, answer, size=size, authoritative=True)
-        self.cache.keep_cluster(key, generation, reply)
+        if len(reply) <= UDP_MAX:  # a rare huge TCP answer is rebuilt, not kept
+            scoped = self.view.generation_of(answer.scope)
+            self.cache.keep_cluster(key, answer.scope, scoped, reply)
         return reply
 
     async def answer(self, wire: bytes, *, limit: int | None) -> bytes | None:

@@ -3,10 +3,12 @@
 The records are never copied out of the caches into a zone of their own:
 every answer reads the shared informers (Services, EndpointSlices, Pods)
 through the indexes below, so a watch event is visible to the next query
-with no rebuild. `generation` counts the changes that can alter an answer;
-the answer cache (cache.py) keys on it, which is what keeps cached answers
-from outliving a Service change. Pod events bump it only when a pod's IPs
-or namespace change: status updates (conditions, restarts) are frequent and
+with no rebuild. `generation` counts the changes that can alter an answer,
+and `generation_of(namespace)` those of one namespace; the answer cache
+(cache.py) tags each answer with the one it depends on, which is what keeps
+cached answers from outliving a Service change while a rollout in one
+namespace leaves the others' answers cached. Pod events count only when a
+pod's IPs change: status updates (conditions, restarts) are frequent and
 change no record.
 """
 
@@ -81,7 +83,8 @@ class ClusterView:
         self.services = services
         self.slices = slices
         self.pods = pods  # None: pod records are off (the server answers none)
-        self.generation = 0
+        self.generation = 0  # every change
+        self._generations: dict[str, int] = {}  # the changes in each namespace
         services.add_index(BY_CLUSTER_IP, cluster_ips)
         services.add_index(BY_NAMESPACE, _namespace_index)
         slices.add_index(BY_SERVICE, slice_service)
@@ -118,15 +121,24 @@ class ClusterView:
     ) -> None:
         def bump(obj: Obj) -> None:
             if only_with is None or only_with(obj):
-                self.generation += 1
+                self._changed(obj)
 
         def update(old: Obj, new: Obj) -> None:
             if changed(old, new):
-                self.generation += 1
+                self._changed(new)
 
         informer.on_add(bump)
         informer.on_update(update)
         informer.on_delete(bump)
+
+    def _changed(self, obj: Obj) -> None:
+        namespace = _namespace(obj)
+        self.generation += 1
+        self._generations[namespace] = self._generations.get(namespace, 0) + 1
+
+    def generation_of(self, namespace: str | None) -> int:
+        """The change count an answer about `namespace` depends on (None: any change)."""
+        return self.generation if namespace is None else self._generations.get(namespace, 0)
 
     # -- reads -------------------------------------------------------------------------
 

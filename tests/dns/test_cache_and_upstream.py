@@ -21,11 +21,19 @@ class Clock:
 def test_cluster_entries_die_with_their_generation_or_their_ttl() -> None:
     clock = Clock()
     cache = AnswerCache(ttl=30, clock=clock)
-    cache.keep_cluster("k", 3, b"wire")
-    assert cache.cluster("k", 3) == b"wire"
-    assert cache.cluster("k", 4) is None  # the cluster changed
+    generations = {None: 9, "a": 3, "b": 5}
+    cache.keep_cluster("k", "a", 3, b"wire")
+    cache.keep_cluster("all", None, 9, b"any")
+    assert cache.cluster("k", generations.__getitem__) == b"wire"
+    generations["b"] += 1
+    generations[None] += 1
+    assert cache.cluster("k", generations.__getitem__) == b"wire"  # another namespace changed
+    assert cache.cluster("all", generations.__getitem__) is None  # but any change retires this
+    generations["a"] += 1
+    assert cache.cluster("k", generations.__getitem__) is None  # its namespace changed
+    cache.keep_cluster("k", "a", 4, b"wire2")
     clock.now += 30
-    assert cache.cluster("k", 3) is None
+    assert cache.cluster("k", generations.__getitem__) is None
 
 
 def _response(rcode: int, *, ttl: int = 300, soa_ttl: int = 900, minimum: int = 60

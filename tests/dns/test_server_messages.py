@@ -89,3 +89,22 @@ def test_udp_size_follows_edns_and_tcp_is_whole() -> None:
     tcp = srv.answer_now(dns.message.make_query(name, "A").to_wire(), limit=65535)
     assert isinstance(tcp, bytes) and len(dns.message.from_wire(tcp).answer[0]) == 80
     assert dns.message.from_wire(tcp).answer[0].rdtype == T.A
+
+
+def test_a_change_in_one_namespace_leaves_the_others_cached() -> None:
+    caches = Caches().add(service("web", "10.96.0.50"), service("api", "10.96.0.60", "team"))
+    srv = server(caches)
+    web = dns.message.make_query("web.default.svc.cluster.local.", "A")
+    api = dns.message.make_query("api.team.svc.cluster.local.", "A")
+    ptr = dns.message.make_query("50.0.96.10.in-addr.arpa.", "PTR")
+    for q in (web, api, ptr):
+        ask(srv, q)
+    caches.add(service("other", "10.96.0.70", "team"))
+    hits = srv.cache.hits
+    assert [rd.to_text() for rd in ask(srv, web).answer[0]] == ["10.96.0.50"]
+    assert srv.cache.hits == hits + 1  # default did not change
+    ask(srv, api)
+    ask(srv, ptr)
+    assert srv.cache.hits == hits + 1  # team did, and a PTR may name any namespace
+    caches.add(service("web", "10.96.0.51"))
+    assert [rd.to_text() for rd in ask(srv, web).answer[0]] == ["10.96.0.51"]
