@@ -23,6 +23,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from kybernetes.client.factory import InformerFactory
 from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
 from kybernetes.dns.resolve import ZoneConfig
@@ -38,6 +40,7 @@ DNS_NAMESPACE = "kube-system"
 DNS_SERVICE = "kube-dns"
 MANAGED_BY = "kybernetes.io/dns"
 WITHDRAW_TIMEOUT = 2.0
+PUBLISH_RETRY = 0.5
 
 
 def _endpoints_bodies(address: str, port: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -115,6 +118,19 @@ async def withdraw_endpoints(client: ApiClient, *, address: str) -> None:
                 await client.delete(path)
 
 
+async def _publish_until_done(client: ApiClient, *, address: str, port: int) -> None:
+    """Publish, retrying while the API is unreachable: DNS is useless unpublished."""
+    delay = PUBLISH_RETRY
+    while True:
+        try:
+            await publish_endpoints(client, address=address, port=port)
+            return
+        except (ApiStatusError, aiohttp.ClientError, TimeoutError) as err:
+            log.warning("cannot publish the kube-dns endpoints (%s); retrying", err)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30.0)
+
+
 def _unspecified(host: str) -> bool:
     return ipaddress.ip_address(host).is_unspecified
 
@@ -159,7 +175,7 @@ async def run_dns(
         host, port = await server.start()
         published = advertise or ("" if _unspecified(host) else host)
         if published:
-            await publish_endpoints(client, address=published, port=port)
+            await _publish_until_done(client, address=published, port=port)
         else:
             log.warning("DNS listens on %s: no address to publish for kube-dns", host)
         if ready is not None and not ready.done():
