@@ -21,11 +21,13 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_AFFINITY_TIMEOUT",
+    "SIMULATED_LABEL",
     "SERVICE_NAME_LABEL",
     "Endpoint",
     "ServicePort",
     "ports_of",
     "service_ports",
+    "without_nodes",
     "slice_service",
 ]
 
@@ -85,6 +87,17 @@ def gets_rules(service: Obj) -> bool:
     if spec.get("type") == "ExternalName":
         return False
     return spec.get("clusterIP") not in (None, "", "None")
+
+
+SIMULATED_LABEL = "kybernetes.io/simulated"  # as kybernetes.simnode labels its nodes
+
+
+def without_nodes(eps: Obj, nodes: set[str]) -> Obj:
+    """An EndpointSlice without the endpoints on `nodes` (the same object when none are)."""
+    if not nodes:
+        return eps
+    kept = [e for e in eps.get("endpoints") or [] if e.get("nodeName") not in nodes]
+    return eps if len(kept) == len(eps.get("endpoints") or []) else {**eps, "endpoints": kept}
 
 
 def _slice_endpoints(slices: Iterable[Obj], *, port_name: str, protocol: str,

@@ -32,7 +32,13 @@ from kybernetes.proxy.host import (
     Host,
     stale_udp_flows,
 )
-from kybernetes.proxy.model import ServicePort, ports_of, slice_service
+from kybernetes.proxy.model import (
+    SIMULATED_LABEL,
+    ServicePort,
+    ports_of,
+    slice_service,
+    without_nodes,
+)
 from kybernetes.proxy.ruleset import Ruleset, build_ruleset, diff_script, full_script, merge
 
 __all__ = ["Proxier", "run_proxy"]
@@ -78,6 +84,10 @@ class Proxier:
         self.slices.on_add(lambda eps: self._mark(slice_service(eps)))
         self.slices.on_update(lambda old, new: self._mark(slice_service(old), slice_service(new)))
         self.slices.on_delete(lambda eps: self._mark(slice_service(eps)))
+        # Simulated nodes' pods have made-up addresses with no route: traffic must never
+        # be sent there (it would follow the machine's default route off the machine).
+        self.nodes = informers.informer("", "v1", "nodes")
+        self.nodes.on_add(lambda node: self._mark(*self.services.items))
         self._dirty: set[str] = set()  # service keys whose rules may have changed
         self._wake = asyncio.Event()
         self._route_ready = False
@@ -96,7 +106,10 @@ class Proxier:
         if service is None:
             return [], Ruleset()
         namespace, _, name = key.partition("/")
-        slices = {(namespace, name): self.slices.by_index(BY_SERVICE, key)}
+        simulated = {n["metadata"]["name"] for n in self.nodes.items.values()
+                     if _labels(n).get(SIMULATED_LABEL) == "true"}  # fmt: skip
+        found = self.slices.by_index(BY_SERVICE, key)
+        slices = {(namespace, name): [without_nodes(eps, simulated) for eps in found]}
         ports = ports_of(service, slices, node_name=self.node_name)
         return ports, build_ruleset(ports, node_ips=self.node_ips, cluster_cidr=self.cluster_cidr)
 
@@ -167,7 +180,7 @@ class Proxier:
             log.info("proxy: no route for %s yet (%s)", self.service_cidr, err)
 
     async def run(self) -> None:
-        await InformerFactory.wait_synced(self.services, self.slices)
+        await InformerFactory.wait_synced(self.services, self.slices, self.nodes)
         next_full = self.clock()
         while True:
             full = self._loaded is None or self.clock() >= next_full
@@ -189,6 +202,10 @@ class Proxier:
             # Wake for a change, or for the periodic full resync.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, next_full - self.clock()))
+
+
+def _labels(obj: dict[str, Any]) -> dict[str, str]:
+    return (obj.get("metadata") or {}).get("labels") or {}
 
 
 def _hairpin(loaded: dict[str, tuple[list[ServicePort], Ruleset]]) -> frozenset[str]:

@@ -90,3 +90,14 @@ def test_stale_udp_flows_name_the_endpoints_that_left() -> None:
     assert len(stale_udp_flows([old], [])) == 4  # the service went: both endpoints
     tcp = ServicePort(**{**old.__dict__, "protocol": "tcp"})
     assert stale_udp_flows([tcp], []) == []  # TCP needs nothing: a dead endpoint resets
+
+
+def test_endpoints_on_simulated_nodes_are_never_used() -> None:
+    """Their addresses are made up and have no route: traffic would leave the machine."""
+    from kybernetes.proxy.model import without_nodes
+
+    eps = {"endpoints": [{"addresses": ["10.244.0.5"], "nodeName": "real"},
+                         {"addresses": ["10.244.1.5"], "nodeName": "sim-0"}]}  # fmt: skip
+    kept = without_nodes(eps, {"sim-0"})
+    assert [e["nodeName"] for e in kept["endpoints"]] == ["real"]
+    assert without_nodes(eps, set()) is eps
