@@ -139,9 +139,15 @@ class ReplicaSetController:
         namespace = rs["metadata"].get("namespace", "")
         expected: dict[str, bool] = {key_of(p): False for p in decision.delete}
         self._expected[key] = (asyncio.get_running_loop().time(), expected)
-        created = await self._create_pods(rs, namespace, decision.create, expected)
-        for pod in decision.delete:
-            await self._delete_pod(rs, namespace, pod)
+        try:
+            created = await self._create_pods(rs, namespace, decision.create, expected)
+            for pod in decision.delete:
+                await self._delete_pod(rs, namespace, pod)
+        except ApiStatusError as err:
+            # Said in the status (a quota refused the pods, say), then retried with back-off.
+            reason = "FailedCreate" if decision.create else "FailedDelete"
+            await self._write_status(rs, active, failure=(reason, str(err)))
+            raise
         survivors = [p for p in active if p not in decision.delete] + created
         await self._write_status(rs, survivors)
         self._recheck_availability(key, rs, survivors)
@@ -223,8 +229,10 @@ class ReplicaSetController:
         else:
             self.events.record(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
 
-    async def _write_status(self, rs: Obj, active: list[Obj]) -> None:
-        status = replicaset_status(rs, active, self._now())
+    async def _write_status(
+        self, rs: Obj, active: list[Obj], failure: tuple[str, str] | None = None
+    ) -> None:
+        status = replicaset_status(rs, active, self._now(), failure)
         if rs.get("status") == {**(rs.get("status") or {}), **status}:
             return
         meta = rs["metadata"]

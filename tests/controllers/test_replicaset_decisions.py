@@ -129,3 +129,16 @@ def test_claim_adopts_matching_orphans_and_releases_strays() -> None:
         "controller": True, "blockOwnerDeletion": True}  # fmt: skip
     assert release_patch(rs, stray)["metadata"]["ownerReferences"] == [
         {"$patch": "delete", "uid": "rs-1"}]  # fmt: skip
+
+
+def test_a_failure_to_create_pods_shows_as_replica_failure_until_it_passes() -> None:
+    rs = {"metadata": {"name": "r", "generation": 1}, "spec": {"replicas": 2, "template": {}}}
+    failed = replicaset_status(rs, [], NOW, ("FailedCreate", 'pods "r-x" is forbidden: '
+                                                             "exceeded quota: q"))  # fmt: skip
+    condition = failed["conditions"][0]
+    assert (condition["type"], condition["status"], condition["reason"]) == (
+        "ReplicaFailure", "True", "FailedCreate")  # fmt: skip
+    assert "exceeded quota" in condition["message"]
+    healed = replicaset_status({**rs, "status": failed}, [], NOW)
+    assert healed["conditions"] == []  # removed once pods are managed again
+    assert "conditions" not in replicaset_status(rs, [], NOW)
