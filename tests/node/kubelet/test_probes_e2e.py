@@ -1,0 +1,204 @@
+"""Probes, lifecycle hooks, termination details and adoption, with real runc pods.
+
+The node's host is an isolated namespace (tests/node/conftest.py); httpGet
+and tcpSocket probes reach the pod from it, exec probes and hooks go
+through `runc exec`. Images are busybox layers built here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kybernetes.client.rest import ApiClient, resource_path
+from kybernetes.node.kubelet.kubelet import Kubelet
+from kybernetes.node.kubelet.podworker import PulledImage
+from kybernetes.node.kubelet.restarts import CrashLoopBackoff
+from kybernetes.node.network.podnet import netns_name
+from kybernetes.util.tasks import cancel_and_wait
+from tests.apiserver.conftest import Cluster
+from tests.node.support.images import LocalImages, busybox_layers
+from tests.node.support.scrub import scrub_node
+
+pytestmark = pytest.mark.root
+
+NODE = "node-p"
+PODS = resource_path("", "v1", "pods", "default")
+CIDR = "10.244.7.0/24"
+HTTPD = "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout: float = 40) -> None:
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.1)
+
+
+class Node:
+    """A kubelet that a test can stop and start again on the same data directory."""
+
+    def __init__(self, client: ApiClient, data_dir: Path, images: LocalImages,
+                 host_netns: str) -> None:  # fmt: skip
+        self.client = client
+        self.data_dir = data_dir
+        self.images = images
+        self.host_netns = host_netns
+        self.kubelet: Kubelet | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def make(self) -> Kubelet:
+        return Kubelet(self.client, node_name=NODE, data_dir=self.data_dir,
+                       host_ip="127.0.0.1", images=self.images, host_netns=self.host_netns,
+                       backoff=CrashLoopBackoff(initial=0.5, maximum=1),
+                       listen=("127.0.0.1", 0))  # fmt: skip
+
+    async def start(self) -> Kubelet:
+        self.kubelet = self.make()
+        self.task = asyncio.create_task(self.kubelet.run())
+        return self.kubelet
+
+    async def stop(self) -> None:
+        """Stop the kubelet task only: its containers go on running."""
+        await cancel_and_wait(self.task)
+        self.task = None
+
+
+@pytest.fixture
+async def node(cluster: Cluster, host_netns: str, tmp_path: Path) -> AsyncIterator[Node]:
+    layers = tuple(busybox_layers(tmp_path / "image"))
+    images = LocalImages({"busybox": PulledImage("busybox", "sha256:busybox-test", layers, {})})
+    async with ApiClient.from_kubeconfig(cluster.kubeconfig) as client:
+        test_node = Node(client, tmp_path / "node", images, host_netns)
+        await test_node.start()
+
+        async def registered() -> bool:
+            nodes = (await client.get(resource_path("", "v1", "nodes")))["items"]
+            return any(n["metadata"]["name"] == NODE for n in nodes)
+
+        await until(registered)
+        await client.patch(resource_path("", "v1", "nodes", name=NODE),
+                           {"spec": {"podCIDR": CIDR, "podCIDRs": [CIDR]}})  # fmt: skip
+        try:
+            yield test_node
+        finally:
+            uids = [p["metadata"]["uid"] for p in (await client.get(PODS))["items"]]
+            await test_node.stop()
+            last = test_node.make()
+            try:
+                await last.remove_all_pods()
+                assert await last.runtime.containers() == []
+                mounts = Path("/proc/self/mounts").read_text()
+                assert str(test_node.data_dir) not in mounts
+                for uid in uids:
+                    assert not Path("/run/netns", netns_name(uid)).exists()
+            finally:
+                scrub_node(test_node.data_dir)  # a failed test must not leak either
+
+
+def pod(name: str, containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name},
+            "spec": {"nodeName": NODE, "containers": containers,
+                     "terminationGracePeriodSeconds": 5, **spec}}  # fmt: skip
+
+
+async def status_of(client: ApiClient, name: str) -> dict[str, Any]:
+    return dict((await client.get(f"{PODS}/{name}")).get("status") or {})
+
+
+def condition(status: dict[str, Any], kind: str) -> str:
+    return next((c["status"] for c in status.get("conditions") or [] if c["type"] == kind), "")
+
+
+def container(status: dict[str, Any], index: int = 0) -> dict[str, Any]:
+    statuses = status.get("containerStatuses") or [{}]
+    return dict(statuses[index])
+
+
+async def events_of(client: ApiClient, name: str) -> list[tuple[str, str, str]]:
+    events = (await client.get(resource_path("", "v1", "events", "default")))["items"]
+    return [(e["type"], e["reason"], e["message"]) for e in events
+            if e["involvedObject"]["name"] == name]  # fmt: skip
+
+
+def rootfs(node: Node, status: dict[str, Any]) -> Path:
+    """The running container's root filesystem as the host sees it (to flip files in it)."""
+    assert node.kubelet is not None
+    container_id = container(status)["containerID"].removeprefix("runc://")
+    return node.kubelet.runtime.container_dir(container_id) / "rootfs"
+
+
+async def test_readiness_drives_the_ready_condition(cluster: Cluster, node: Node) -> None:
+    client = node.client
+    await client.create(PODS, pod("web", [{
+        "name": "web", "image": "busybox", "command": ["sh", "-c", HTTPD],
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 1},
+    }]))  # fmt: skip
+
+    async def running() -> bool:
+        return "running" in container(await status_of(client, "web")).get("state", {})
+
+    await until(running)
+    status = await status_of(client, "web")
+    # Running but not ready: /ready is missing, so the probe gets a 404.
+    assert condition(status, "Ready") == "False" and not container(status)["ready"]
+    (rootfs(node, status) / "www" / "ready").write_text("yes\n")
+
+    async def ready(want: str) -> bool:
+        return condition(await status_of(client, "web"), "Ready") == want
+
+    await until(lambda: ready("True"))
+    assert container(await status_of(client, "web"))["ready"] is True
+    table = (await cluster.kubectl("get", "pod", "web")).splitlines()
+    assert table[1].split()[1] == "1/1"
+
+    (rootfs(node, status) / "www" / "ready").unlink()
+    await until(lambda: ready("False"))
+    table = (await cluster.kubectl("get", "pod", "web")).splitlines()
+    assert table[1].split()[1:3] == ["0/1", "Running"]
+    assert container(await status_of(client, "web"))["restartCount"] == 0
+    assert ("Warning", "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: "
+            "404") in await events_of(client, "web")  # fmt: skip
+
+
+async def test_liveness_failure_restarts_the_container(node: Node) -> None:
+    client = node.client
+    script = "mkdir -p /www && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www"
+    await client.create(PODS, pod("live", [{
+        "name": "web", "image": "busybox", "command": ["sh", "-c", script],
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http",
+                                      "httpHeaders": [{"name": "X-Probe", "value": "1"}]},
+                          "periodSeconds": 1, "failureThreshold": 2},
+    }], terminationGracePeriodSeconds=2))  # fmt: skip
+
+    async def running() -> bool:
+        return condition(await status_of(client, "live"), "Ready") == "True"
+
+    await until(running)
+    first = container(await status_of(client, "live"))
+    (rootfs(node, await status_of(client, "live")) / "www" / "healthz").unlink()
+
+    async def restarted() -> bool:
+        return container(await status_of(client, "live")).get("restartCount", 0) >= 1
+
+    await until(restarted)
+    events = await events_of(client, "live")
+    assert ("Normal", "Killing", "Container web failed liveness probe, will be restarted") in events
+    assert ("Warning", "Unhealthy",
+            "Liveness probe failed: HTTP probe failed with statuscode: 404") in events  # fmt: skip
+    again = container(await status_of(client, "live"))
+    assert again["containerID"] != first["containerID"]
+    # httpd ends on SIGTERM from the kill (143), and the new attempt is healthy again.
+    assert again["lastState"]["terminated"]["exitCode"] in (143, 137)
+
+    async def running_again() -> bool:
+        now = container(await status_of(client, "live"))
+        return "running" in now.get("state", {}) and now["ready"]
+
+    await until(running_again)
+    assert container(await status_of(client, "live"))["restartCount"] == 1
