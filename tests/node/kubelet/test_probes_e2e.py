@@ -202,3 +202,160 @@ async def test_liveness_failure_restarts_the_container(node: Node) -> None:
 
     await until(running_again)
     assert container(await status_of(client, "live"))["restartCount"] == 1
+
+
+async def test_a_startup_probe_holds_liveness_back(node: Node) -> None:
+    client = node.client
+    # Nothing listens for the first 3 s: a liveness probe alone would kill it at once.
+    script = "sleep 3; exec httpd -f -p 8080 -h /"
+    await client.create(PODS, pod("slow", [{
+        "name": "app", "image": "busybox", "command": ["sh", "-c", script],
+        "startupProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1,
+                         "failureThreshold": 30},
+        "livenessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1,
+                          "failureThreshold": 1},
+    }]))  # fmt: skip
+
+    async def running() -> bool:
+        return "running" in container(await status_of(client, "slow")).get("state", {})
+
+    await until(running)
+    early = container(await status_of(client, "slow"))
+    assert early["started"] is False and early["ready"] is False
+
+    async def started() -> bool:
+        return container(await status_of(client, "slow")).get("started") is True
+
+    await until(started)
+    now = container(await status_of(client, "slow"))
+    assert now["ready"] is True and now["restartCount"] == 0
+    assert now["containerID"] == early["containerID"]
+    events = await events_of(client, "slow")
+    assert any(reason == "Unhealthy" and message.startswith("Startup probe failed: dial tcp ")
+               and message.endswith(":8080: connect: connection refused")
+               for _, reason, message in events)  # fmt: skip
+    assert not any(reason == "Killing" for _, reason, _ in events)
+
+
+async def test_hooks_run_around_the_container(cluster: Cluster, node: Node,
+                                              tmp_path: Path) -> None:  # fmt: skip
+    client = node.client
+    out = tmp_path / "out"
+    out.mkdir()
+    script = ("trap 'echo term >> /out/order; exit 0' TERM; "
+              "while true; do sleep 0.1; done")  # fmt: skip
+    await client.create(PODS, pod("hooked", [{
+        "name": "app", "image": "busybox", "command": ["sh", "-c", script],
+        "volumeMounts": [{"name": "out", "mountPath": "/out"}],
+        "lifecycle": {
+            "postStart": {"exec": {"command": ["sh", "-c", "echo poststart >> /out/order"]}},
+            "preStop": {"exec": {"command": ["sh", "-c", "sleep 0.5; echo prestop >> /out/order"]}},
+        },
+    }], volumes=[{"name": "out", "hostPath": {"path": str(out)}}]))  # fmt: skip
+
+    async def running() -> bool:
+        return "running" in container(await status_of(client, "hooked")).get("state", {})
+
+    await until(running)
+    assert (out / "order").read_text().split() == ["poststart"]
+    await cluster.kubectl("delete", "pod", "hooked", "--wait=true", "--timeout=30s")
+    # preStop ran to its end before the container got SIGTERM.
+    assert (out / "order").read_text().split() == ["poststart", "prestop", "term"]
+
+    await client.create(PODS, pod("badhook", [{
+        "name": "app", "image": "busybox", "command": ["sleep", "60"],
+        "lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", "echo no; exit 3"]}}},
+    }], restartPolicy="Never"))  # fmt: skip
+
+    async def ended() -> bool:
+        return "terminated" in container(await status_of(client, "badhook")).get("state", {})
+
+    await until(ended)
+    uid = (await client.get(f"{PODS}/badhook"))["metadata"]["uid"]
+    events = await events_of(client, "badhook")
+    assert ("Warning", "FailedPostStartHook",
+            f'Exec lifecycle hook ([sh -c echo no; exit 3]) for Container "app" in Pod '
+            f'"badhook_default({uid})" failed - error: command \'sh -c echo no; exit 3\' exited '
+            f'with 3: no\n, message: "no\\n"') in events  # fmt: skip
+    assert ("Normal", "Killing", "FailedPostStartHook") in events
+    assert (await status_of(client, "badhook"))["phase"] == "Failed"
+
+
+async def test_termination_messages_and_oom(node: Node) -> None:
+    client = node.client
+    await client.create(PODS, pod("ends", [
+        {"name": "file", "image": "busybox",
+         "command": ["sh", "-c", "echo all done > /dev/termination-log; exit 2"]},
+        {"name": "custom", "image": "busybox", "terminationMessagePath": "/tmp/why",
+         "command": ["sh", "-c", "echo custom path > /tmp/why"]},
+        {"name": "logs", "image": "busybox", "terminationMessagePolicy": "FallbackToLogsOnError",
+         "command": ["sh", "-c", "echo first; echo last words; exit 1"]},
+        {"name": "hog", "image": "busybox", "resources": {"limits": {"memory": "32Mi"}},
+         "command": ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]},
+    ], restartPolicy="Never"))  # fmt: skip
+
+    async def finished() -> bool:
+        return (await status_of(client, "ends")).get("phase") == "Failed"
+
+    await until(finished)
+    status = await status_of(client, "ends")
+    ended = {c["name"]: c["state"]["terminated"] for c in status["containerStatuses"]}
+    assert (ended["file"]["exitCode"], ended["file"]["message"]) == (2, "all done\n")
+    assert (ended["custom"]["reason"], ended["custom"]["message"]) == ("Completed",
+                                                                       "custom path\n")
+    assert ended["logs"]["message"] == "first\nlast words\n"
+    assert (ended["hog"]["reason"], ended["hog"]["exitCode"]) == ("OOMKilled", 137)
+
+
+async def test_containers_outlive_the_kubelet(node: Node) -> None:
+    client = node.client
+    wait_then_exit = "while [ ! -f /tmp/go ]; do sleep 0.1; done; exit 7"
+    await client.create(PODS, pod("stays", [
+        {"name": "web", "image": "busybox", "command": ["sh", "-c", HTTPD],
+         "readinessProbe": {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 1}},
+        {"name": "quits", "image": "busybox", "command": ["sh", "-c", wait_then_exit]},
+    ], restartPolicy="Never"))  # fmt: skip
+
+    async def ready() -> bool:
+        return condition(await status_of(client, "stays"), "Ready") == "True"
+
+    await until(ready)
+    before = await status_of(client, "stays")
+    web_before = container(before, 0)
+    quits_id = container(before, 1)["containerID"].removeprefix("runc://")
+
+    await node.stop()
+    # While no kubelet runs: one container ends on its own, the other goes on.
+    assert node.kubelet is not None
+    runtime = node.kubelet.runtime
+    (runtime.container_dir(quits_id) / "rootfs" / "tmp" / "go").write_text("")
+
+    async def exited() -> bool:
+        return runtime.exit_status(quits_id) is not None
+
+    await until(exited)
+    await node.start()
+
+    async def reported() -> bool:
+        quits = container(await status_of(client, "stays"), 1)
+        return "terminated" in quits.get("state", {})
+
+    await until(reported)
+    after = await status_of(client, "stays")
+    web_after, quits_after = container(after, 0), container(after, 1)
+    assert web_after["containerID"] == web_before["containerID"]
+    assert web_after["restartCount"] == 0
+    assert web_after["state"]["running"]["startedAt"] == web_before["state"]["running"]["startedAt"]
+    assert (quits_after["state"]["terminated"]["exitCode"],
+            quits_after["state"]["terminated"]["reason"]) == (7, "Error")  # fmt: skip
+    assert quits_after["containerID"] == f"runc://{quits_id}"
+
+    # The new kubelet probes the adopted container too: readiness follows the page.
+    (runtime.container_dir(web_after["containerID"].removeprefix("runc://")) / "rootfs" / "www"
+     / "index.html").unlink()  # fmt: skip
+
+    async def unready() -> bool:
+        return not container(await status_of(client, "stays"), 0).get("ready")
+
+    await until(unready)
+    assert container(await status_of(client, "stays"), 0)["restartCount"] == 0
