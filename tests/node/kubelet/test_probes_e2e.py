@@ -301,8 +301,8 @@ async def test_termination_messages_and_oom(node: Node) -> None:
     status = await status_of(client, "ends")
     ended = {c["name"]: c["state"]["terminated"] for c in status["containerStatuses"]}
     assert (ended["file"]["exitCode"], ended["file"]["message"]) == (2, "all done\n")
-    assert (ended["custom"]["reason"], ended["custom"]["message"]) == ("Completed",
-                                                                       "custom path\n")
+    custom = ended["custom"]
+    assert (custom["reason"], custom["message"]) == ("Completed", "custom path\n")
     assert ended["logs"]["message"] == "first\nlast words\n"
     assert (ended["hog"]["reason"], ended["hog"]["exitCode"]) == ("OOMKilled", 137)
 
