@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from kybernetes.client.rest import ApiClient, resource_path
+from kybernetes.client.factory import InformerFactory
+from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
+from kybernetes.controllers.endpoints import EndpointsController
 from kybernetes.node.kubelet.kubelet import Kubelet
 from kybernetes.node.kubelet.podworker import PulledImage
 from kybernetes.node.kubelet.restarts import CrashLoopBackoff
@@ -133,36 +135,66 @@ def rootfs(node: Node, status: dict[str, Any]) -> Path:
 
 async def test_readiness_drives_the_ready_condition(cluster: Cluster, node: Node) -> None:
     client = node.client
-    await client.create(PODS, pod("web", [{
+    web = pod("web", [{
         "name": "web", "image": "busybox", "command": ["sh", "-c", HTTPD],
         "ports": [{"name": "http", "containerPort": 8080}],
         "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 1},
-    }]))  # fmt: skip
+    }])  # fmt: skip
+    web["metadata"]["labels"] = {"app": "web"}
+    await client.create(PODS, web)
+    await client.create(resource_path("", "v1", "services", "default"), {
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": "http"}]},
+    })  # fmt: skip
+    # The Endpoints controller, as the controller manager runs it, reads the Ready condition.
+    informers = InformerFactory(client)
+    endpoints = EndpointsController(informers)
+    informers.start()
+    controller = asyncio.create_task(endpoints.run())
+    try:
 
-    async def running() -> bool:
-        return "running" in container(await status_of(client, "web")).get("state", {})
+        async def running() -> bool:
+            return "running" in container(await status_of(client, "web")).get("state", {})
 
-    await until(running)
-    status = await status_of(client, "web")
-    # Running but not ready: /ready is missing, so the probe gets a 404.
-    assert condition(status, "Ready") == "False" and not container(status)["ready"]
-    (rootfs(node, status) / "www" / "ready").write_text("yes\n")
+        await until(running)
+        status = await status_of(client, "web")
+        # Running but not ready: /ready is missing, so the probe gets a 404.
+        assert condition(status, "Ready") == "False" and not container(status)["ready"]
+        await until(lambda: addresses(client, "notReadyAddresses", status["podIP"]))
+        (rootfs(node, status) / "www" / "ready").write_text("yes\n")
 
-    async def ready(want: str) -> bool:
-        return condition(await status_of(client, "web"), "Ready") == want
+        async def ready(want: str) -> bool:
+            return condition(await status_of(client, "web"), "Ready") == want
 
-    await until(lambda: ready("True"))
-    assert container(await status_of(client, "web"))["ready"] is True
-    table = (await cluster.kubectl("get", "pod", "web")).splitlines()
-    assert table[1].split()[1] == "1/1"
+        await until(lambda: ready("True"))
+        assert container(await status_of(client, "web"))["ready"] is True
+        table = (await cluster.kubectl("get", "pod", "web")).splitlines()
+        assert table[1].split()[1] == "1/1"
+        await until(lambda: addresses(client, "addresses", status["podIP"]))
 
-    (rootfs(node, status) / "www" / "ready").unlink()
-    await until(lambda: ready("False"))
-    table = (await cluster.kubectl("get", "pod", "web")).splitlines()
-    assert table[1].split()[1:3] == ["0/1", "Running"]
-    assert container(await status_of(client, "web"))["restartCount"] == 0
-    assert ("Warning", "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: "
-            "404") in await events_of(client, "web")  # fmt: skip
+        (rootfs(node, status) / "www" / "ready").unlink()
+        await until(lambda: ready("False"))
+        table = (await cluster.kubectl("get", "pod", "web")).splitlines()
+        assert table[1].split()[1:3] == ["0/1", "Running"]
+        await until(lambda: addresses(client, "notReadyAddresses", status["podIP"]))
+        assert container(await status_of(client, "web"))["restartCount"] == 0
+        assert ("Warning", "Unhealthy", "Readiness probe failed: HTTP probe failed with "
+                "statuscode: 404") in await events_of(client, "web")  # fmt: skip
+    finally:
+        await cancel_and_wait(controller)
+        await informers.stop()
+
+
+async def addresses(client: ApiClient, kind: str, ip: str) -> bool:
+    """Whether the web Service's Endpoints list `ip` (only) under `kind`."""
+    try:
+        found = await client.get(resource_path("", "v1", "endpoints", "default", "web"))
+    except ApiStatusError:
+        return False
+    subsets = found.get("subsets") or [{}]
+    other = "addresses" if kind == "notReadyAddresses" else "notReadyAddresses"
+    listed = [a["ip"] for a in subsets[0].get(kind) or []]
+    return listed == [ip] and not subsets[0].get(other)
 
 
 async def test_liveness_failure_restarts_the_container(node: Node) -> None:
@@ -261,6 +293,21 @@ async def test_hooks_run_around_the_container(cluster: Cluster, node: Node,
     await cluster.kubectl("delete", "pod", "hooked", "--wait=true", "--timeout=30s")
     # preStop ran to its end before the container got SIGTERM.
     assert (out / "order").read_text().split() == ["poststart", "prestop", "term"]
+
+    # An httpGet preStop reaches the pod's own server (busybox httpd -vv logs each url).
+    web = "mkdir -p /www && echo bye > /www/bye && exec httpd -f -vv -p 8080 -h /www 2>>/out/web"
+    await client.create(PODS, pod("httphook", [{
+        "name": "app", "image": "busybox", "command": ["sh", "-c", web],
+        "volumeMounts": [{"name": "out", "mountPath": "/out"}],
+        "lifecycle": {"preStop": {"httpGet": {"path": "/bye", "port": 8080}}},
+    }], volumes=[{"name": "out", "hostPath": {"path": str(out)}}]))  # fmt: skip
+
+    async def serving() -> bool:
+        return condition(await status_of(client, "httphook"), "Ready") == "True"
+
+    await until(serving)
+    await cluster.kubectl("delete", "pod", "httphook", "--wait=true", "--timeout=30s")
+    assert "url:/bye" in (out / "web").read_text()
 
     await client.create(PODS, pod("badhook", [{
         "name": "app", "image": "busybox", "command": ["sleep", "60"],
