@@ -50,6 +50,7 @@ from kybernetes.node.kubelet.volumes import VolumeError
 from kybernetes.node.network.podnet import PodNetwork
 from kybernetes.node.runtime.runc import RuncRuntime
 from kybernetes.node.runtime.spec import Mount, SandboxPaths, oci_spec
+from kybernetes.util.tasks import cancel_and_wait
 
 __all__ = ["Attempt", "ImageService", "PodRecord", "PodWorker", "PulledImage"]
 
@@ -62,6 +63,7 @@ DEFAULT_TERMINATION_PATH = "/dev/termination-log"
 MESSAGE_LIMIT = 4096  # bytes of a termination message file that are read
 LOG_FALLBACK_LINES = 80  # FallbackToLogsOnError: the log's last lines ...
 LOG_FALLBACK_BYTES = 2048  # ... and at most this much of them
+EXIT_POLL = 0.5  # how often a running container's exit record is looked for (PLEG relists 1 s)
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,7 @@ class PodWorker:
         self.notify: Callable[[], None] = lambda: None
         self._pod: Obj | None = None  # the latest pod seen, for probe Events
         self._started_here: set[str] = set()  # attempts this worker started (not adopted)
+        self._exit_watch: dict[str, asyncio.Task[None]] = {}  # container id -> its watcher
         self._prober = Prober(runc_root=str(runtime.runc_root), host_netns=network.host_netns)
         self._probes = ProbeManager(self._prober, on_change=lambda: self.notify(),
                                     event=self._probe_event, pod_ip=lambda: self.record.pod_ip,
@@ -289,6 +292,7 @@ class PodWorker:
         """A running container as its probes see it; killed when liveness or startup fail."""
         name = str(container["name"])
         attempt = self.record.attempts[name][-1]
+        self._watch_exit(attempt.container_id)
         started = parse_time(attempt.started_at)
         self._probes.ensure(container, attempt.container_id,
                             started_at=started.timestamp() if started else self._clock(),
@@ -305,6 +309,19 @@ class PodWorker:
                                    message=kill_message(failed.kind, name))  # fmt: skip
         self._probes.forget(name)
         return await self._observe(name) or observed
+
+    def _watch_exit(self, container_id: str) -> None:
+        """Wake the pod's sync when this running container ends (nothing else would)."""
+        if container_id not in self._exit_watch:
+            self._exit_watch[container_id] = asyncio.create_task(
+                self._notify_on_exit(container_id), name=f"kyb-exit-{container_id}")  # fmt: skip
+
+    async def _notify_on_exit(self, container_id: str) -> None:
+        # The shim writes a file when the container ends: there is nothing to await but time.
+        while self._runtime.exit_status(container_id) is None:  # noqa: ASYNC110
+            await asyncio.sleep(EXIT_POLL)
+        self._exit_watch.pop(container_id, None)
+        self.notify()
 
     def _probe_event(self, kind: str, reason: str, message: str) -> None:
         if self._pod is not None:
@@ -601,6 +618,9 @@ class PodWorker:
     async def close(self) -> None:
         """Stop probing (the kubelet stops looking after this pod; its containers go on)."""
         await self._probes.close()
+        for task in list(self._exit_watch.values()):
+            await cancel_and_wait(task)
+        self._exit_watch.clear()
 
     async def _wait_exit(self, container_id: str, deadline: float) -> None:
         while self._runtime.exit_status(container_id) is None and time.monotonic() < deadline:

@@ -300,7 +300,8 @@ async def test_hooks_run_around_the_container(cluster: Cluster, node: Node,
         "name": "app", "image": "busybox", "command": ["sh", "-c", web],
         "volumeMounts": [{"name": "out", "mountPath": "/out"}],
         "lifecycle": {"preStop": {"httpGet": {"path": "/bye", "port": 8080}}},
-    }], volumes=[{"name": "out", "hostPath": {"path": str(out)}}]))  # fmt: skip
+    }], volumes=[{"name": "out", "hostPath": {"path": str(out)}}],
+        terminationGracePeriodSeconds=1))  # fmt: skip
 
     async def serving() -> bool:
         return condition(await status_of(client, "httphook"), "Ready") == "True"
@@ -312,7 +313,7 @@ async def test_hooks_run_around_the_container(cluster: Cluster, node: Node,
     await client.create(PODS, pod("badhook", [{
         "name": "app", "image": "busybox", "command": ["sleep", "60"],
         "lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", "echo no; exit 3"]}}},
-    }], restartPolicy="Never"))  # fmt: skip
+    }], restartPolicy="Never", terminationGracePeriodSeconds=1))  # fmt: skip
 
     async def ended() -> bool:
         return "terminated" in container(await status_of(client, "badhook")).get("state", {})
