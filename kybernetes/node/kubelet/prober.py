@@ -10,9 +10,11 @@ The decisions are in `probes.py`; this module does the I/O:
   event loop's thread never changes namespace.
 - exec runs `runc exec` in the container (stdio on pipes, no terminal:
   pitfall 9), with the probe's timeout; exit code 0 is success.
-- grpc is not supported (no gRPC library here, and hand-writing HTTP/2 is
-  not worth it): such a probe counts as success, with a ProbeWarning Event
-  saying so, so that it neither kills nor holds back the container.
+- grpc health checking is not supported (no gRPC library here, and
+  hand-writing HTTP/2 is not worth it). Such a probe only checks that its
+  port accepts connections, and says so once with a ProbeWarning Event: a
+  closed port still fails it (and restarts the container), a serving port
+  passes whatever the health service would answer.
 
 `ProbeManager` keeps one asyncio task per probe of each running container
 attempt, on its own timer (not in the pod's sync loop), and calls
@@ -57,7 +59,8 @@ T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = "/run/netns"
 BODY_LIMIT = 10 * 1024  # what a probe reads of a response body at most
-GRPC_UNSUPPORTED = "gRPC probes are not supported by this node; the probe is treated as passing"
+GRPC_UNSUPPORTED = ("gRPC health checking is not supported by this node; only the port's "
+                    "TCP connection is checked")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,11 @@ class Prober:
             if code is None:
                 return Outcome(False, f'command "{" ".join(command)}" timed out')
             return Outcome(code == 0, output.strip() if code else "")
-        return Outcome(True, warning=GRPC_UNSUPPORTED)
+        if kind == "grpc":
+            action = {"port": spec.handler["grpc"].get("port")}
+            checked = await self.tcp_socket(action, container, pod_ip, spec.timeout)
+            return Outcome(checked.success, checked.output, warning=GRPC_UNSUPPORTED)
+        return Outcome(False, f"unknown probe handler: {spec.handler}")
 
     async def hook(self, handler: Obj, container: Obj, container_id: str,
                    pod_ip: str) -> tuple[str, str] | None:  # fmt: skip

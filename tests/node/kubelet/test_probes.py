@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from kybernetes.node.kubelet.podworker import _log_tail
 from kybernetes.node.kubelet.prober import Outcome, ProbeManager, Prober
 from kybernetes.node.kubelet.probes import (
     ProbeKind,
@@ -168,6 +169,15 @@ def test_messages_as_kubernetes_words_them() -> None:
         "error: refused")  # fmt: skip
 
 
+def test_log_tail_joins_partial_records_and_keeps_the_end() -> None:
+    records = [b"2026-01-01T00:00:00.000000Z stdout F first",
+               b"2026-01-01T00:00:00.000001Z stderr P par",
+               b"2026-01-01T00:00:00.000002Z stderr F tial",
+               b"2026-01-01T00:00:00.000003Z stdout P DONE"]  # fmt: skip
+    assert _log_tail(records, 100) == "first\npartial\nDONE"
+    assert _log_tail(records, 6) == "l\nDONE"
+
+
 # -- the timers, with a scripted prober ----------------------------------------------
 
 
@@ -224,12 +234,22 @@ async def test_startup_then_liveness_and_readiness_with_events() -> None:
         await manager.close()
 
 
-async def test_grpc_is_unsupported_and_says_so() -> None:
+async def test_grpc_checks_only_the_port_and_says_so() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
     prober = Prober(runc_root="/nonexistent", host_netns=None)
-    probe = probe_spec({**WEB, "livenessProbe": {"grpc": {"port": 9000}}}, ProbeKind.LIVENESS)
-    assert probe is not None
-    outcome = await prober.probe(probe, WEB, "c1", "10.0.0.1")
-    assert outcome.success and "not supported" in outcome.warning
+    try:
+        probe = probe_spec({**WEB, "livenessProbe": {"grpc": {"port": port}}},
+                           ProbeKind.LIVENESS)  # fmt: skip
+        assert probe is not None
+        outcome = await prober.probe(probe, WEB, "c1", "127.0.0.1")
+        assert outcome.success and "not supported" in outcome.warning
+        listener.close()
+        outcome = await prober.probe(probe, WEB, "c1", "127.0.0.1")
+        assert not outcome.success and outcome.output.endswith("connection refused")
+    finally:
+        listener.close()
+        prober.close()
 
 
 # -- network probes from a namespace's thread --------------------------------------

@@ -197,7 +197,7 @@ async def addresses(client: ApiClient, kind: str, ip: str) -> bool:
     return listed == [ip] and not subsets[0].get(other)
 
 
-async def test_liveness_failure_restarts_the_container(node: Node) -> None:
+async def test_liveness_failure_restarts_the_container(cluster: Cluster, node: Node) -> None:
     client = node.client
     script = "mkdir -p /www && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www"
     await client.create(PODS, pod("live", [{
@@ -234,6 +234,9 @@ async def test_liveness_failure_restarts_the_container(node: Node) -> None:
 
     await until(running_again)
     assert container(await status_of(client, "live"))["restartCount"] == 1
+    described = await cluster.kubectl("describe", "pod", "live")
+    assert "Container web failed liveness probe, will be restarted" in described
+    assert (await cluster.kubectl("get", "pod", "live")).splitlines()[1].split()[3] == "1"
 
 
 async def test_a_startup_probe_holds_liveness_back(node: Node) -> None:
@@ -334,10 +337,14 @@ async def test_termination_messages_and_oom(node: Node) -> None:
     await client.create(PODS, pod("ends", [
         {"name": "file", "image": "busybox",
          "command": ["sh", "-c", "echo all done > /dev/termination-log; exit 2"]},
-        {"name": "custom", "image": "busybox", "terminationMessagePath": "/tmp/why",
-         "command": ["sh", "-c", "echo custom path > /tmp/why"]},
+        {"name": "custom", "image": "busybox",
+         "terminationMessagePath": "/dev/termination-custom-log",
+         "securityContext": {"runAsUser": 1000},
+         "command": ["sh", "-c", "echo custom path > /dev/termination-custom-log"]},
         {"name": "logs", "image": "busybox", "terminationMessagePolicy": "FallbackToLogsOnError",
-         "command": ["sh", "-c", "echo first; echo last words; exit 1"]},
+         "command": ["sh", "-c", "echo first; echo -n DONE; exit 1"]},
+        {"name": "quiet", "image": "busybox", "terminationMessagePolicy": "FallbackToLogsOnError",
+         "command": ["sh", "-c", "echo printed"]},
         {"name": "hog", "image": "busybox", "resources": {"limits": {"memory": "32Mi"}},
          "command": ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]},
     ], restartPolicy="Never"))  # fmt: skip
@@ -351,7 +358,8 @@ async def test_termination_messages_and_oom(node: Node) -> None:
     assert (ended["file"]["exitCode"], ended["file"]["message"]) == (2, "all done\n")
     custom = ended["custom"]
     assert (custom["reason"], custom["message"]) == ("Completed", "custom path\n")
-    assert ended["logs"]["message"] == "first\nlast words\n"
+    assert ended["logs"]["message"] == "first\nDONE"  # the log's tail, as written
+    assert "message" not in ended["quiet"]  # it succeeded: its log is not copied
     assert (ended["hog"]["reason"], ended["hog"]["exitCode"]) == ("OOMKilled", 137)
 
 
