@@ -28,8 +28,10 @@ import contextlib
 import ctypes
 import http.client
 import os
+import signal
 import socket
 import ssl
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -109,6 +111,16 @@ def _tcp_connect(host: str, port: int, timeout: float) -> None:
         pass
 
 
+def _kill_from_pid_file(path: str) -> None:
+    try:
+        with open(path) as file:
+            pid = int(file.read().strip())
+    except (OSError, ValueError):
+        return  # not started yet, or already gone
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
 class Prober:
     """Runs one probe or hook action for a container of a pod."""
 
@@ -166,24 +178,30 @@ class Prober:
 
     async def exec(self, container_id: str, command: list[str],
                    limit: float | None) -> tuple[int | None, str]:  # fmt: skip
-        """`runc exec` the command; (exit code or None on timeout, combined output)."""
-        process = await asyncio.create_subprocess_exec(
-            "runc", "--root", self._runc_root, "exec", container_id, *command,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            async with asyncio.timeout(limit):
-                out, _ = await process.communicate()
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-            return None, ""
-        finally:
-            if process.returncode is None:  # cancelled: do not leave runc behind
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
+        """`runc exec` the command; (exit code or None on timeout, combined output).
+
+        On a timeout (or cancellation) the command itself is killed too, not
+        only runc: a hung probe must not pile up processes in the container.
+        """
+        with tempfile.TemporaryDirectory(prefix="kyb-exec-") as scratch:
+            pid_file = os.path.join(scratch, "pid")
+            process = await asyncio.create_subprocess_exec(
+                "runc", "--root", self._runc_root, "exec", "--pid-file", pid_file,
+                container_id, *command,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+            try:
+                async with asyncio.timeout(limit):
+                    out, _ = await process.communicate()
+            except TimeoutError:
+                return None, ""
+            finally:
+                if process.returncode is None:
+                    _kill_from_pid_file(pid_file)
+                    with contextlib.suppress(ProcessLookupError):
+                        process.kill()
+                    await asyncio.shield(process.wait())
         return process.returncode, out.decode(errors="replace")
 
     async def probe(self, spec: ProbeSpec, container: Obj, container_id: str,

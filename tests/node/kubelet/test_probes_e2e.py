@@ -20,6 +20,7 @@ from kybernetes.controllers.endpoints import EndpointsController
 from kybernetes.node.kubelet.kubelet import Kubelet
 from kybernetes.node.kubelet.podworker import PulledImage
 from kybernetes.node.kubelet.restarts import CrashLoopBackoff
+from kybernetes.node.network.commands import run
 from kybernetes.node.network.podnet import netns_name
 from kybernetes.util.tasks import cancel_and_wait
 from tests.apiserver.conftest import Cluster
@@ -415,3 +416,27 @@ async def test_containers_outlive_the_kubelet(node: Node) -> None:
 
     await until(unready)
     assert container(await status_of(client, "stays"), 0)["restartCount"] == 0
+
+
+async def test_an_exec_probe_that_hangs_times_out_and_is_killed(node: Node) -> None:
+    client = node.client
+    await client.create(PODS, pod("hangs", [{
+        "name": "app", "image": "busybox", "command": ["sleep", "3600"],
+        "readinessProbe": {"exec": {"command": ["sleep", "30"]}, "periodSeconds": 1,
+                           "timeoutSeconds": 1},
+    }]))  # fmt: skip
+    timed_out = ("Warning", "Unhealthy", 'Readiness probe failed: command "sleep 30" timed out')
+
+    async def three_timeouts() -> bool:
+        events = (await client.get(resource_path("", "v1", "events", "default")))["items"]
+        return any((e["type"], e["reason"], e["message"]) == timed_out and e.get("count", 1) >= 3
+                   for e in events)  # fmt: skip
+
+    await until(three_timeouts)
+    status = await status_of(client, "hangs")
+    assert condition(status, "Ready") == "False" and container(status)["restartCount"] == 0
+    assert node.kubelet is not None
+    container_id = container(status)["containerID"].removeprefix("runc://")
+    listed = await run("runc", "--root", str(node.kubelet.runtime.runc_root), "ps", container_id)
+    # The timed-out commands were killed: at most the one in flight is left.
+    assert listed.count("sleep 30") <= 1, listed
