@@ -9,6 +9,16 @@ keep a container from starting are waiting reasons the user can read
 (ErrImagePull, ImagePullBackOff, CreateContainerConfigError,
 CrashLoopBackOff), each with its Event.
 
+Probes run on their own timers (`prober.ProbeManager`), not in this step:
+a step reads their results into each container's `ready` and `started`,
+and kills a container whose liveness or startup probe failed (then the
+restart policy decides, as for any exit). Every stop of a container, for a
+probe, a failed postStart hook or the pod's deletion, is the kubelet's:
+the preStop hook within the grace period, SIGTERM, SIGKILL at its end.
+Each attempt gets its own file bound at `terminationMessagePath`, read
+into `terminated.message` once it ends (or the log's tail, for
+FallbackToLogsOnError). A running container's end wakes the pod's loop.
+
 What was started is remembered in `state.json` beside the containers (the
 attempts of each container, the sandbox address, the start time), so a
 restarted kubelet picks every pod up where it was, without restarting a
