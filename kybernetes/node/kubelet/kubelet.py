@@ -299,6 +299,7 @@ class Kubelet:
         """The life of one pod on this node."""
         worker = self._worker(uid)
         wake = self._wake[uid]
+        worker.notify = wake.set  # a probe result changed: look at the pod again
         pod: Obj | None = first
         last = first
         try:
@@ -323,6 +324,7 @@ class Kubelet:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), STEADY_RESYNC if steady else BUSY_RESYNC)
         finally:
+            await worker.close()
             self._workers.pop(uid, None)
             self._wake.pop(uid, None)
 
