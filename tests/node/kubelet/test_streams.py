@@ -1,0 +1,200 @@
+"""kubectl exec, cp, attach and port-forward through the API server to a real node.
+
+The real kubectl against the in-process API server, which relays to the
+kubelet (tests/node/kubelet/test_kubelet.py's `node`: runc pods in an
+isolated host namespace). `kubectl exec -t` runs under a pseudo-terminal
+made here, as a user's shell would run it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import pty
+import re
+import struct
+import subprocess
+import termios
+from pathlib import Path
+
+import pytest
+
+from kybernetes.client.rest import ApiClient
+from kybernetes.node.kubelet.kubelet import Kubelet
+from tests.apiserver.conftest import KUBECTL, Cluster
+from tests.node.kubelet.test_kubelet import PODS, get_pod, node, pod, until
+
+pytestmark = pytest.mark.root
+
+__all__ = ["node"]  # the fixture, shared with test_kubelet.py
+
+WEB = "mkdir -p /www && echo hello through port-forward > /www/index.html && exec httpd -f -p 8080 -h /www"
+
+
+def _env(cluster: Cluster) -> dict[str, str]:
+    return {**os.environ, "HOME": str(cluster.home), "KUBECONFIG": str(cluster.kubeconfig)}
+
+
+async def kubectl(cluster: Cluster, *args: str, stdin: bytes = b"") -> tuple[int, str, str]:
+    """The real kubectl: (exit code, stdout, stderr)."""
+    if KUBECTL is None:
+        pytest.skip("kubectl is not installed")
+    process = await asyncio.create_subprocess_exec(
+        KUBECTL, *args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=_env(cluster),
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(stdin), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def _in_terminal(env: dict[str, str], args: list[str], keys: bytes) -> tuple[int, bytes]:
+    """kubectl with a pseudo-terminal for stdin/stdout (in a thread: the server is on the loop)."""
+    assert KUBECTL is not None
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 132, 0, 0))  # rows, columns
+    process = subprocess.Popen([KUBECTL, *args], stdin=slave, stdout=slave, stderr=slave,
+                               env=env, start_new_session=True)  # fmt: skip
+    os.close(slave)
+    os.write(master, keys)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: every holder of the terminal is gone
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(master)
+    return process.wait(timeout=30), output
+
+
+async def running_pod(client: ApiClient, name: str, script: str) -> None:
+    await client.create(PODS, pod(name, [
+        {"name": "main", "image": "busybox", "command": ["sh", "-c", script]},
+    ]))  # fmt: skip
+
+    async def running() -> bool:
+        statuses = (await get_pod(client, name)).get("status", {}).get("containerStatuses") or []
+        return bool(statuses) and "running" in statuses[0]["state"]
+
+    await until(running)
+
+
+async def test_exec_returns_output_and_exit_code(
+    cluster: Cluster, node: tuple[Kubelet, ApiClient], tmp_path: Path
+) -> None:
+    _, client = node
+    await running_pod(client, "box", "sleep 3600")
+
+    code, out, err = await kubectl(cluster, "exec", "box", "--", "sh", "-c",
+                                   "echo hi; echo oops >&2; exit 3")  # fmt: skip
+    assert (code, out) == (3, "hi\n")
+    assert "oops" in err and "command terminated with exit code 3" in err
+
+    code, out, _ = await kubectl(cluster, "exec", "-i", "box", "--", "tr", "a-z", "A-Z",
+                                 stdin=b"piped through\n")  # fmt: skip
+    assert (code, out) == (0, "PIPED THROUGH\n")
+
+    # A terminal: the shell sees a tty of the size kubectl's terminal has.
+    env = _env(cluster)
+    code, screen = await asyncio.to_thread(
+        _in_terminal, env, ["exec", "-it", "box", "--", "sh"],
+        b"tty; stty size; exit 4\r",
+    )  # fmt: skip
+    text = screen.decode(errors="replace")
+    assert code == 4, text
+    assert "/dev/pts/" in text and "40 132" in text
+
+    # kubectl cp: tar over exec, both ways.
+    local = tmp_path / "in.txt"
+    local.write_text("copied in and out\n")
+    code, out, err = await kubectl(cluster, "cp", str(local), "default/box:/tmp/in.txt")
+    assert code == 0, out + err
+    back = tmp_path / "back.txt"
+    code, out, err = await kubectl(cluster, "cp", "default/box:/tmp/in.txt", str(back))
+    assert code == 0, out + err
+    assert back.read_text() == "copied in and out\n"
+
+
+async def test_exec_errors_are_kubernetes_shaped(
+    cluster: Cluster, node: tuple[Kubelet, ApiClient]
+) -> None:
+    _, client = node
+    await running_pod(client, "box", "sleep 3600")
+    code, _, err = await kubectl(cluster, "exec", "box", "-c", "nosuch", "--", "true")
+    print("NOSUCH", code, err)
+    assert code != 0 and "container nosuch is not valid for pod box" in err, err
+    code, _, err = await kubectl(cluster, "exec", "box", "--", "/no/such/program")
+    print("NOPROG", code, err)
+    assert code != 0 and "no such file or directory" in err.lower(), err
+    # A pod that is not running yet (no node, so never): the server says why.
+    await client.create(PODS, {"metadata": {"name": "unbound"}, "spec": {
+        "containers": [{"name": "main", "image": "busybox"}]}})  # fmt: skip
+    code, _, err = await kubectl(cluster, "exec", "unbound", "--", "true")
+    print("UNBOUND", code, err)
+    assert code != 0 and "pod unbound does not have a host assigned" in err, err
+    # Finished pods are refused by kubectl itself, from the pod's phase.
+    await client.create(PODS, pod("done", [{"name": "main", "image": "busybox",
+                                           "command": ["true"]}], restartPolicy="Never"))  # fmt: skip
+
+    async def succeeded() -> bool:
+        return (await get_pod(client, "done")).get("status", {}).get("phase") == "Succeeded"
+
+    await until(succeeded)
+    code, _, err = await kubectl(cluster, "exec", "done", "--", "true")
+    assert code != 0 and "completed pod" in err, err
+
+
+async def test_attach_follows_the_output(
+    cluster: Cluster, node: tuple[Kubelet, ApiClient]
+) -> None:
+    _, client = node
+    await running_pod(client, "ticker", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done")
+    if KUBECTL is None:
+        pytest.skip("kubectl is not installed")
+    process = await asyncio.create_subprocess_exec(
+        KUBECTL, "attach", "ticker", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=_env(cluster),
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        assert re.fullmatch(rb"tick \d+\n", line), line
+    finally:
+        process.kill()
+        await process.wait()
+    code, _, err = await kubectl(cluster, "attach", "-i", "ticker")
+    print("ATTACH", code, err)
+    assert code != 0 and "not supported" in err, err
+
+
+async def test_port_forward_reaches_the_pod(
+    cluster: Cluster, node: tuple[Kubelet, ApiClient]
+) -> None:
+    _, client = node
+    await running_pod(client, "web", WEB)
+    if KUBECTL is None:
+        pytest.skip("kubectl is not installed")
+    process = await asyncio.create_subprocess_exec(
+        KUBECTL, "port-forward", "pod/web", "0:8080", "--address", "127.0.0.1",
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(cluster),
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        match = re.match(rb"Forwarding from 127\.0\.0\.1:(\d+) -> 8080", line)
+        assert match, line
+        port = int(match.group(1))
+        for _ in range(2):  # two connections over the one tunnel
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET / HTTP/1.0\r\n\r\n")
+            reply = await asyncio.wait_for(reader.read(), 30)
+            writer.close()
+            assert reply.startswith(b"HTTP/1.") and b"hello through port-forward" in reply
+        # A port nothing listens on: kubectl reports the kubelet's error, the tunnel stays.
+    finally:
+        process.kill()
+        await process.wait()
