@@ -33,8 +33,10 @@ import asyncio
 import contextlib
 import ctypes
 import fcntl
+import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import struct
@@ -70,6 +72,7 @@ CHUNK = 32 * 1024
 DRAIN_SECONDS = 2.0  # output still in flight after the process ended
 STOP_SECONDS = 2.0  # SIGTERM to SIGKILL when the client went away
 ATTACH_POLL = 0.1
+RUNC_FAILED = 255  # runc's exit code when it could not start the command
 CLONE_NEWNET = 0x40000000
 
 
@@ -144,9 +147,25 @@ async def _read_client(
             resize(size)
 
 
-def _runc_exec(target: ContainerTarget, command: list[str], *, terminal: bool) -> list[str]:
-    return ["runc", "--root", str(target.runc_root), "exec", *(["-t"] if terminal else []),
-            target.container_id, *command]  # fmt: skip
+def _runc_exec(
+    target: ContainerTarget, command: list[str], *, terminal: bool, log_file: Path
+) -> list[str]:
+    return ["runc", "--root", str(target.runc_root), "--log", str(log_file), "--log-format",
+            "json", "exec", *(["-t"] if terminal else []), target.container_id,
+            *command]  # fmt: skip
+
+
+def runc_failure(log_text: str) -> str | None:
+    """runc's own error (the command never started), from its JSON log; None if it ran."""
+    failure = None
+    for line in log_text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("level") in ("error", "fatal"):
+            failure = str(entry.get("msg", ""))
+    return failure
 
 
 async def serve_exec(
@@ -154,26 +173,44 @@ async def serve_exec(
     stdin: bool, stdout: bool, stderr: bool, terminal: bool,
 ) -> None:  # fmt: skip
     """Run `command` in the container, wired to the upgraded WebSocket."""
+    # runc's own messages go to a log of their own, so that a command that could
+    # not start is told apart from one that ran and exited 255.
+    log_file = target.log_path.with_name(f"exec-{secrets.token_hex(6)}.log")
     try:
         if terminal:
-            code = await _exec_terminal(ws, target, command, stdin=stdin)
+            code = await _exec_terminal(ws, target, command, stdin=stdin, log_file=log_file)
         else:
             code = await _exec_pipes(ws, target, command, stdin=stdin, stdout=stdout,
-                                     stderr=stderr)  # fmt: skip
+                                     stderr=stderr, log_file=log_file)  # fmt: skip
+        failure = await asyncio.to_thread(_read_and_remove, log_file)
     except OSError as err:
         await _finish(ws, channels.internal_error(f"error executing command in container: {err}"))
         return
-    if code is not None:
-        await _finish(ws, channels.exit_status(code, command))
+    if code is None:
+        return
+    if code == RUNC_FAILED and failure:
+        await _finish(ws, channels.internal_error(
+            f"error executing command in container: {failure}"))  # fmt: skip
+        return
+    await _finish(ws, channels.exit_status(code, command))
+
+
+def _read_and_remove(path: Path) -> str | None:
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return None
+    path.unlink(missing_ok=True)
+    return runc_failure(text)
 
 
 async def _exec_pipes(
     ws: web.WebSocketResponse, target: ContainerTarget, command: list[str], *,
-    stdin: bool, stdout: bool, stderr: bool,
+    stdin: bool, stdout: bool, stderr: bool, log_file: Path,
 ) -> int | None:  # fmt: skip
     pipe, null = asyncio.subprocess.PIPE, asyncio.subprocess.DEVNULL
     process = await asyncio.create_subprocess_exec(
-        *_runc_exec(target, command, terminal=False),
+        *_runc_exec(target, command, terminal=False, log_file=log_file),
         stdin=pipe if stdin else null, stdout=pipe if stdout else null,
         stderr=pipe if stderr else null, start_new_session=True,
     )  # fmt: skip
@@ -212,14 +249,15 @@ async def _exec_pipes(
 
 
 async def _exec_terminal(
-    ws: web.WebSocketResponse, target: ContainerTarget, command: list[str], *, stdin: bool
-) -> int | None:
+    ws: web.WebSocketResponse, target: ContainerTarget, command: list[str], *, stdin: bool,
+    log_file: Path,
+) -> int | None:  # fmt: skip
     master, slave = os.openpty()
     try:
         # Raw: runc copies bytes; the container's own terminal does echo and line editing.
         tty.setraw(slave)
         process = await asyncio.create_subprocess_exec(
-            *_runc_exec(target, command, terminal=True),
+            *_runc_exec(target, command, terminal=True, log_file=log_file),
             stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
         )  # fmt: skip
     except BaseException:

@@ -29,7 +29,10 @@ pytestmark = pytest.mark.root
 
 __all__ = ["node"]  # the fixture, shared with test_kubelet.py
 
-WEB = "mkdir -p /www && echo hello through port-forward > /www/index.html && exec httpd -f -p 8080 -h /www"
+WEB = ("mkdir -p /www && echo hello through port-forward > /www/index.html && "
+       "exec httpd -f -p 8080 -h /www")  # fmt: skip
+
+TICKER = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"
 
 
 def _env(cluster: Cluster) -> dict[str, str]:
@@ -125,20 +128,35 @@ async def test_exec_errors_are_kubernetes_shaped(
     _, client = node
     await running_pod(client, "box", "sleep 3600")
     code, _, err = await kubectl(cluster, "exec", "box", "-c", "nosuch", "--", "true")
-    print("NOSUCH", code, err)
     assert code != 0 and "container nosuch is not valid for pod box" in err, err
     code, _, err = await kubectl(cluster, "exec", "box", "--", "/no/such/program")
-    print("NOPROG", code, err)
-    assert code != 0 and "no such file or directory" in err.lower(), err
+    # runc could not start it: an internal error (exit 1), not the command's exit code.
+    assert code == 1, err
+    assert (
+        "error: Internal error occurred: error executing command in container: exec failed" in err
+    )
+    assert "/no/such/program: no such file or directory" in err
+    # A container that is not running (it waits for a ConfigMap that never comes).
+    await client.create(PODS, pod("waiting", [{
+        "name": "main", "image": "busybox", "command": ["sleep", "3600"],
+        "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "x"}}}],
+    }]))  # fmt: skip
+
+    async def config_error() -> bool:
+        statuses = (await get_pod(client, "waiting")).get("status", {}).get("containerStatuses")
+        return bool(statuses) and "waiting" in statuses[0]["state"]
+
+    await until(config_error)
+    code, _, err = await kubectl(cluster, "exec", "waiting", "--", "true")
+    assert code == 1 and 'container not found ("main")' in err, err
     # A pod that is not running yet (no node, so never): the server says why.
     await client.create(PODS, {"metadata": {"name": "unbound"}, "spec": {
         "containers": [{"name": "main", "image": "busybox"}]}})  # fmt: skip
     code, _, err = await kubectl(cluster, "exec", "unbound", "--", "true")
-    print("UNBOUND", code, err)
     assert code != 0 and "pod unbound does not have a host assigned" in err, err
     # Finished pods are refused by kubectl itself, from the pod's phase.
-    await client.create(PODS, pod("done", [{"name": "main", "image": "busybox",
-                                           "command": ["true"]}], restartPolicy="Never"))  # fmt: skip
+    finished = [{"name": "main", "image": "busybox", "command": ["true"]}]
+    await client.create(PODS, pod("done", finished, restartPolicy="Never"))
 
     async def succeeded() -> bool:
         return (await get_pod(client, "done")).get("status", {}).get("phase") == "Succeeded"
@@ -148,11 +166,9 @@ async def test_exec_errors_are_kubernetes_shaped(
     assert code != 0 and "completed pod" in err, err
 
 
-async def test_attach_follows_the_output(
-    cluster: Cluster, node: tuple[Kubelet, ApiClient]
-) -> None:
+async def test_attach_follows_the_output(cluster: Cluster, node: tuple[Kubelet, ApiClient]) -> None:
     _, client = node
-    await running_pod(client, "ticker", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done")
+    await running_pod(client, "ticker", TICKER)
     if KUBECTL is None:
         pytest.skip("kubectl is not installed")
     process = await asyncio.create_subprocess_exec(
@@ -167,7 +183,6 @@ async def test_attach_follows_the_output(
         process.kill()
         await process.wait()
     code, _, err = await kubectl(cluster, "attach", "-i", "ticker")
-    print("ATTACH", code, err)
     assert code != 0 and "not supported" in err, err
 
 
@@ -194,7 +209,25 @@ async def test_port_forward_reaches_the_pod(
             reply = await asyncio.wait_for(reader.read(), 30)
             writer.close()
             assert reply.startswith(b"HTTP/1.") and b"hello through port-forward" in reply
-        # A port nothing listens on: kubectl reports the kubelet's error, the tunnel stays.
+    finally:
+        process.kill()
+        await process.wait()
+    # A port nothing listens on: the connection ends, kubectl reports the kubelet's words.
+    process = await asyncio.create_subprocess_exec(
+        KUBECTL, "port-forward", "pod/web", "0:9999", "--address", "127.0.0.1",
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(cluster),
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        match = re.match(rb"Forwarding from 127\.0\.0\.1:(\d+) -> 9999", line)
+        assert match, line
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(match.group(1)))
+        writer.write(b"GET / HTTP/1.0\r\n\r\n")
+        assert await asyncio.wait_for(reader.read(), 30) == b""
+        writer.close()
+        said = await asyncio.wait_for(process.stderr.readline(), 30)
+        assert b"error forwarding port 9999 to pod web" in said and b"refused" in said, said
     finally:
         process.kill()
         await process.wait()
