@@ -26,7 +26,7 @@ from aiohttp import WSMsgType, web
 from kybernetes.apiserver import errors
 from kybernetes.apiserver.podlogs import KubeletConnector, choose_container
 
-__all__ = ["STREAM_SUBRESOURCES", "serve_pod_stream"]
+__all__ = ["STREAM_SUBRESOURCES", "check_upgrade", "kubelet_request", "serve_pod_stream"]
 
 Obj = dict[str, Any]
 STREAM_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
@@ -66,7 +66,7 @@ def _offered(request: web.Request) -> list[str]:
     return [p.strip() for p in header.split(",") if p.strip()]
 
 
-def _check_upgrade(request: web.Request, supported: tuple[str, ...]) -> tuple[str, ...]:
+def check_upgrade(request: web.Request, supported: tuple[str, ...]) -> tuple[str, ...]:
     """The subprotocols to offer the kubelet, or a Status saying what we speak."""
     upgrade = request.headers.get("Upgrade", "").lower()
     wanted = ", ".join(supported)
@@ -110,7 +110,7 @@ async def serve_pod_stream(
     if not node_name:
         raise errors.bad_request(f"pod {name} does not have a host assigned")
     supported = PORT_FORWARD_PROTOCOLS if subresource == "portforward" else CHANNEL_PROTOCOLS
-    offered = _check_upgrade(request, supported)
+    offered = check_upgrade(request, supported)
     if kubelets is None:
         raise errors.ApiError(503, "ServiceUnavailable", "no kubelet connections configured")
     try:
