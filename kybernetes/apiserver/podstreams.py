@@ -45,7 +45,14 @@ def kubelet_request(subresource: str, pod: Obj, query: Any) -> tuple[str, list[t
     meta = pod["metadata"]
     namespace, name = meta.get("namespace", ""), meta["name"]
     if subresource == "portforward":
-        return f"/portForward/{namespace}/{name}", []
+        # kubectl sends no ports (they travel inside its SPDY tunnel); the channel
+        # flavour (the Python client) names them here, as `ports` (PodPortForwardOptions).
+        ports = [p.strip() for value in query.getall("ports", []) for p in str(value).split(",")
+                 if p.strip()]  # fmt: skip
+        for port in ports:
+            if not port.isdigit() or not 0 < int(port) < 65536:
+                raise errors.bad_request(f"invalid port {port!r}: must be 1-65535")
+        return f"/portForward/{namespace}/{name}", [("port", p) for p in ports]
     container = choose_container(pod, str(query.get("container", "")))
     streams = [s for s in ("stdin", "stdout", "stderr") if _flag(query, s)]
     if not streams:
@@ -109,7 +116,9 @@ async def serve_pod_stream(
     node_name = str((pod.get("spec") or {}).get("nodeName") or "")
     if not node_name:
         raise errors.bad_request(f"pod {name} does not have a host assigned")
-    supported = PORT_FORWARD_PROTOCOLS if subresource == "portforward" else CHANNEL_PROTOCOLS
+    supported: tuple[str, ...] = CHANNEL_PROTOCOLS
+    if subresource == "portforward":
+        supported = PORT_FORWARD_PROTOCOLS + (CHANNEL_PROTOCOLS if params else ())
     offered = check_upgrade(request, supported)
     if kubelets is None:
         raise errors.ApiError(503, "ServiceUnavailable", "no kubelet connections configured")

@@ -71,3 +71,11 @@ def test_the_upgrade_must_be_a_websocket_with_a_shared_subprotocol() -> None:
         with pytest.raises(errors.ApiError) as caught:
             check_upgrade(_request(headers), supported)
         assert caught.value.code == 400 and message in caught.value.message
+
+
+def test_port_forward_ports_travel_as_the_kubelet_port_parameter() -> None:
+    path, params = kubelet_request("portforward", POD, query(("ports", "8080,9090")))
+    assert (path, params) == ("/portForward/default/web", [("port", "8080"), ("port", "9090")])
+    with pytest.raises(errors.ApiError) as caught:
+        kubelet_request("portforward", POD, query(("ports", "http")))
+    assert caught.value.code == 400 and "invalid port 'http'" in caught.value.message

@@ -38,6 +38,7 @@ from kybernetes.node.kubelet.streams import (
     serve_attach,
     serve_exec,
     serve_port_forward,
+    serve_port_forward_channels,
 )
 
 __all__ = ["KubeletServer", "LogSource", "StreamLocator", "serving_certificate"]
@@ -270,6 +271,17 @@ class KubeletServer:
         pod = self._streams.pod(info["namespace"], info["pod"]) if self._streams else None
         if pod is None:
             raise web.HTTPNotFound(text="pod does not exist")
-        ws = await self._upgrade(request, (PORT_FORWARD_PROTOCOL,))
-        await serve_port_forward(ws, pod)
+        ws = await self._upgrade(request, (PORT_FORWARD_PROTOCOL, *channels.PROTOCOLS))
+        if ws.ws_protocol == PORT_FORWARD_PROTOCOL:
+            await serve_port_forward(ws, pod)
+            return ws
+        try:
+            ports = [int(p) for value in request.query.getall("port", [])
+                     for p in value.split(",")]  # fmt: skip
+        except ValueError:
+            ports = []
+        if not ports or not all(0 < p < 65536 for p in ports):
+            await ws.close(message=b"at least one valid port must be specified")
+            return ws
+        await serve_port_forward_channels(ws, pod, ports)
         return ws

@@ -61,6 +61,7 @@ __all__ = [
     "serve_attach",
     "serve_exec",
     "serve_port_forward",
+    "serve_port_forward_channels",
 ]
 
 log = logging.getLogger(__name__)
@@ -546,3 +547,78 @@ class _PortForwarder:
 async def serve_port_forward(ws: web.WebSocketResponse, pod: PodTarget) -> None:
     """Serve kubectl's SPDY-in-WebSocket tunnel until it closes."""
     await _PortForwarder(ws, pod).run()
+
+
+async def serve_port_forward_channels(
+    ws: web.WebSocketResponse, pod: PodTarget, ports: list[int]
+) -> None:
+    """The channel flavour (the official Python client): one connection per asked port.
+
+    Port i has data channel 2i and error channel 2i+1; each first carries the
+    port number (2 bytes, little-endian), then bytes flow on the data channel
+    and a failure is text on the error channel. The socket ends when every
+    connection has.
+    """
+    writers: dict[int, asyncio.StreamWriter] = {}
+    pending: dict[int, bytearray] = {index: bytearray() for index in range(len(ports))}
+    lock = asyncio.Lock()
+
+    async def send(channel: int, payload: bytes) -> None:
+        async with lock:
+            await _send(ws, channel, payload)
+
+    for index, port in enumerate(ports):
+        await send(2 * index, struct.pack("<H", port))
+        await send(2 * index + 1, struct.pack("<H", port))
+
+    async def forward(index: int, port: int) -> None:
+        try:
+            sock = await dial_in_netns(pod.netns_path, port)
+            reader, writer = await asyncio.open_connection(sock=sock)
+        except OSError as err:
+            await send(2 * index + 1, (f"error forwarding port {port} to pod {pod.name}, "
+                                       f"uid {pod.uid}: {err}").encode())  # fmt: skip
+            return
+        writers[index] = writer
+        writer.write(bytes(pending.pop(index, b"")))
+        try:
+            while chunk := await reader.read(CHUNK):
+                await send(2 * index, chunk)
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def from_client() -> None:
+        async for message in ws:
+            if message.type != WSMsgType.BINARY:
+                continue
+            channel, payload = channels.parse_frame(message.data)
+            index, is_error = divmod(channel, 2)
+            if is_error or index >= len(ports) or not payload:
+                continue
+            if index in writers:
+                writers[index].write(payload)
+                with contextlib.suppress(ConnectionError):
+                    await writers[index].drain()
+            elif index in pending:
+                pending[index] += payload
+
+    forwards = [asyncio.create_task(forward(i, p), name="kyb-portforward")
+                for i, p in enumerate(ports)]  # fmt: skip
+    client = asyncio.create_task(from_client(), name="kyb-portforward-client")
+
+    async def all_ended() -> None:
+        await asyncio.gather(*forwards)
+
+    ended = asyncio.create_task(all_ended(), name="kyb-portforward-ended")
+    try:
+        await asyncio.wait({client, ended}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (*forwards, client, ended):
+            task.cancel()
+        await asyncio.gather(*forwards, client, ended, return_exceptions=True)
+        for writer in writers.values():
+            writer.close()
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.close()

@@ -231,3 +231,53 @@ async def test_port_forward_reaches_the_pod(
     finally:
         process.kill()
         await process.wait()
+
+
+def _python_client_exec(kubeconfig: Path) -> tuple[str, str, int | None]:
+    """The official Python client's exec (blocking: run it in a thread)."""
+    from kubernetes import client, config
+    from kubernetes.stream import stream
+
+    api = client.CoreV1Api(config.new_client_from_config(str(kubeconfig)))
+    session = stream(api.connect_get_namespaced_pod_exec, "box", "default",
+                     command=["sh", "-c", "echo out; echo err >&2; exit 7"], stderr=True,
+                     stdin=False, stdout=True, tty=False, _preload_content=False)  # fmt: skip
+    session.run_forever(timeout=30)
+    return session.read_stdout(), session.read_stderr(), session.returncode
+
+
+async def test_the_official_python_client_execs(
+    cluster: Cluster, node: tuple[Kubelet, ApiClient]
+) -> None:
+    _, client = node
+    await running_pod(client, "box", "sleep 3600")
+    out, err, code = await asyncio.to_thread(_python_client_exec, cluster.kubeconfig)
+    assert (out, err, code) == ("out\n", "err\n", 7)
+
+
+def _python_client_port_forward(kubeconfig: Path) -> bytes:
+    """The official Python client's port-forward (channels, not SPDY), blocking."""
+    from kubernetes import client, config
+    from kubernetes.stream import portforward
+
+    api = client.CoreV1Api(config.new_client_from_config(str(kubeconfig)))
+    forward = portforward(api.connect_get_namespaced_pod_portforward, "web", "default",
+                          ports="8080")  # fmt: skip
+    sock = forward.socket(8080)
+    sock.settimeout(30)
+    sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    reply = b""
+    while chunk := sock.recv(4096):
+        reply += chunk
+    sock.close()
+    assert forward.error(8080) is None
+    return reply
+
+
+async def test_the_official_python_client_forwards_a_port(
+    cluster: Cluster, node: tuple[Kubelet, ApiClient]
+) -> None:
+    _, client = node
+    await running_pod(client, "web", WEB)
+    reply = await asyncio.to_thread(_python_client_port_forward, cluster.kubeconfig)
+    assert reply.startswith(b"HTTP/1.") and b"hello through port-forward" in reply
