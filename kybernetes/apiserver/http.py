@@ -102,7 +102,8 @@ class ApiContext:
     ready: Callable[[], bool]
     request_timeout: float = REQUEST_TIMEOUT
     kubelets: KubeletConnector | None = None  # for pods/log (and later exec)
-    # Open watch streams, ended at shutdown so it does not wait on them.
+    # Open watch streams (and exec/attach/port-forward relays), ended at shutdown
+    # so it does not wait on them.
     watches: set[asyncio.Task[Any]] = field(default_factory=set)
     stopping: bool = False
 
@@ -280,7 +281,8 @@ class ResourceHandler:
             return await self.ctx.rest.get(nodes, "", name, "")
 
         return await serve_pod_stream(request, subresource=req.subresource, pod=pod, node=node,
-                                      kubelets=self.ctx.kubelets)  # fmt: skip
+                                      kubelets=self.ctx.kubelets, open_streams=self.ctx.watches,
+                                      stopping=lambda: self.ctx.stopping)  # fmt: skip
 
     async def _write_scale(
         self, request: web.Request, req: ResourceRequest, to_new_scale: Callable[[Obj], Obj]

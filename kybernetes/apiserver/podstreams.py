@@ -109,6 +109,8 @@ async def serve_pod_stream(
     pod: Obj,
     node: Callable[[str], Awaitable[Obj]],
     kubelets: KubeletConnector | None,
+    open_streams: set[asyncio.Task[Any]],
+    stopping: Callable[[], bool],
 ) -> web.StreamResponse:
     """Check, connect to the kubelet, upgrade the client, relay until either side ends."""
     path, params = kubelet_request(subresource, pod, request.query)
@@ -139,9 +141,18 @@ async def serve_pod_stream(
         await client.prepare(request)
         tasks = [asyncio.create_task(_relay(client, backend), name="kyb-stream-up"),
                  asyncio.create_task(_relay(backend, client), name="kyb-stream-down")]  # fmt: skip
+        # Listed with the open watches, so that a stopping server ends it (as a
+        # watch) instead of waiting for a `kubectl port-forward` that never ends.
+        this = asyncio.current_task()
+        assert this is not None
+        open_streams.add(this)
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            if not stopping():
+                raise
         finally:
+            open_streams.discard(this)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

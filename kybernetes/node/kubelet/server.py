@@ -14,12 +14,14 @@ told to, as in Kubernetes).
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ipaddress
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from cryptography import x509
@@ -131,6 +133,7 @@ class KubeletServer:
                  streams: StreamLocator | None = None) -> None:  # fmt: skip
         self._locate = locate
         self._streams = streams
+        self._open: set[asyncio.Task[Any]] = set()  # exec/attach/port-forward being served
         self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._ssl.load_cert_chain(cert, key)
         self._ssl.verify_mode = ssl.CERT_REQUIRED
@@ -161,6 +164,9 @@ class KubeletServer:
         return self.port
 
     async def stop(self) -> None:
+        # Open streams would hold the server's shutdown until kubectl lets go.
+        for task in list(self._open):
+            task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -218,6 +224,10 @@ class KubeletServer:
             )
         ws = web.WebSocketResponse(protocols=protocols, heartbeat=None, max_msg_size=0)
         await ws.prepare(request)
+        task = asyncio.current_task()
+        if task is not None:
+            self._open.add(task)
+            task.add_done_callback(self._open.discard)
         return ws
 
     async def _exec(self, request: web.Request) -> web.StreamResponse:

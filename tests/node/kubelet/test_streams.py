@@ -281,3 +281,33 @@ async def test_the_official_python_client_forwards_a_port(
     await running_pod(client, "web", WEB)
     reply = await asyncio.to_thread(_python_client_port_forward, cluster.kubeconfig)
     assert reply.startswith(b"HTTP/1.") and b"hello through port-forward" in reply
+
+
+async def test_open_streams_do_not_hold_the_kubelet_server_stop(
+    cluster: Cluster, node: tuple[Kubelet, ApiClient]
+) -> None:
+    kubelet, client = node
+    await running_pod(client, "web", WEB)
+    if KUBECTL is None:
+        pytest.skip("kubectl is not installed")
+    process = await asyncio.create_subprocess_exec(
+        KUBECTL, "port-forward", "pod/web", "0:8080", "--address", "127.0.0.1",
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(cluster),
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        assert b"Forwarding from" in await asyncio.wait_for(process.stdout.readline(), 30)
+
+        async def tunnel_open() -> bool:
+            return bool(kubelet.server and kubelet.server._open)
+
+        await until(tunnel_open)  # kubectl opens its tunnel before any local connection
+        assert kubelet.server is not None
+        # aiohttp would wait up to a minute for open requests; the tunnel is ended instead.
+        await asyncio.wait_for(kubelet.server.stop(), 10)
+        # The API server's relay sees the kubelet's end and closes kubectl's tunnel.
+        await asyncio.wait_for(process.wait(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
