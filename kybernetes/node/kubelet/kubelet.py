@@ -256,8 +256,9 @@ class Kubelet:
                                 container: str) -> ContainerTarget | None:  # fmt: skip
         """The container's current run, if runc says it is running (exec, attach)."""
         pod = self.pods.get(f"{namespace}/{name}")
-        spec = next((c for c in (pod or {}).get("spec", {}).get("containers") or []
-                     if c.get("name") == container), None)  # fmt: skip
+        pod_spec = (pod or {}).get("spec") or {}
+        every = [*(pod_spec.get("initContainers") or []), *(pod_spec.get("containers") or [])]
+        spec = next((c for c in every if c.get("name") == container), None)
         if pod is None or spec is None:
             return None
         attempts = self._worker(str(pod["metadata"]["uid"])).record.attempts.get(container)

@@ -284,11 +284,11 @@ async def _exec_terminal(
 
     async def write(data: bytes) -> None:
         if stdin:
-            await asyncio.to_thread(os.write, master, data)
+            with contextlib.suppress(OSError):  # the command may have ended meanwhile
+                await asyncio.to_thread(os.write, master, data)
 
     async def close() -> None:
-        if stdin:  # a terminal's end of input is ^D
-            await asyncio.to_thread(os.write, master, b"\x04")
+        await write(b"\x04")  # a terminal's end of input is ^D
 
     def resize(size: channels.Resize) -> None:
         fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", size.height, size.width, 0, 0))
