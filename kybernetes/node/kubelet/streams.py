@@ -418,6 +418,7 @@ class _Forward:
     task: asyncio.Task[None] | None = None
     pending: bytearray | None = None
     client_done: bool = False
+    key: tuple[str, str] = ("", "")
 
 
 class _PortForwarder:
@@ -426,7 +427,7 @@ class _PortForwarder:
         self._pod = pod
         self._codec = spdy.HeaderCodec()
         self._reader = spdy.FrameReader(self._codec)
-        self._forwards: dict[str, _Forward] = {}  # request id -> forward
+        self._forwards: dict[tuple[str, str], _Forward] = {}  # (request id, port) -> forward
         self._by_stream: dict[int, _Forward] = {}
         self._lock = asyncio.Lock()
 
@@ -445,11 +446,11 @@ class _PortForwarder:
         except spdy.SpdyError as err:
             log.warning("port-forward to pod %s: %s", self._pod.name, err)
         finally:
-            tasks = [f.task for f in self._forwards.values() if f.task]
+            tasks = [f.task for f in list(self._forwards.values()) if f.task]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            for forward in self._forwards.values():
+            for forward in list(self._forwards.values()):
                 if forward.writer is not None:
                     forward.writer.close()
             with contextlib.suppress(ConnectionError, RuntimeError):
@@ -474,7 +475,7 @@ class _PortForwarder:
     async def _open(self, syn: spdy.SynStream) -> None:
         headers = syn.headers
         kind = (headers.get("streamtype") or [""])[0]
-        request_id = (headers.get("requestid") or [""])[0]
+        key = ((headers.get("requestid") or [""])[0], (headers.get("port") or [""])[0])
         await self._write(spdy.syn_reply_frame(self._codec, syn.stream_id))
         try:
             port = int((headers.get("port") or [""])[0])
@@ -482,7 +483,8 @@ class _PortForwarder:
                 raise ValueError
         except ValueError:
             port = 0
-        forward = self._forwards.setdefault(request_id, _Forward(port))
+        forward = self._forwards.setdefault(key, _Forward(port))
+        forward.key = key
         self._by_stream[syn.stream_id] = forward
         if kind == "error":
             forward.error_stream = syn.stream_id
@@ -539,6 +541,10 @@ class _PortForwarder:
             await self._end(forward)
 
     async def _end(self, forward: _Forward) -> None:
+        # Forget it: a long-lived tunnel carries any number of connections.
+        self._forwards.pop(forward.key, None)
+        self._by_stream.pop(forward.data_stream, None)
+        self._by_stream.pop(forward.error_stream, None)
         await self._write(spdy.data_frame(forward.data_stream, b"", fin=True))
         if forward.error_stream:
             await self._write(spdy.data_frame(forward.error_stream, b"", fin=True))
