@@ -13,9 +13,12 @@ import fcntl
 import os
 import pty
 import re
+import select
+import signal
 import struct
 import subprocess
 import termios
+import time
 from pathlib import Path
 
 import pytest
@@ -52,26 +55,68 @@ async def kubectl(cluster: Cluster, *args: str, stdin: bytes = b"") -> tuple[int
     return process.returncode, out.decode(), err.decode()
 
 
-def _in_terminal(env: dict[str, str], args: list[str], keys: bytes) -> tuple[int, bytes]:
-    """kubectl with a pseudo-terminal for stdin/stdout (in a thread: the server is on the loop)."""
-    assert KUBECTL is not None
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 132, 0, 0))  # rows, columns
-    process = subprocess.Popen([KUBECTL, *args], stdin=slave, stdout=slave, stderr=slave,
-                               env=env, start_new_session=True)  # fmt: skip
-    os.close(slave)
-    os.write(master, keys)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # EIO: every holder of the terminal is gone
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(master)
-    return process.wait(timeout=30), output
+class Terminal:
+    """kubectl on a pseudo-terminal we hold the other end of (blocking: use from a thread)."""
+
+    def __init__(self, env: dict[str, str], args: list[str], rows: int, columns: int) -> None:
+        assert KUBECTL is not None
+        self.master, slave = pty.openpty()
+        self.resize(rows, columns, slave)
+        self.process = subprocess.Popen([KUBECTL, *args], stdin=slave, stdout=slave,
+                                        stderr=slave, env=env, start_new_session=True)  # fmt: skip
+        os.close(slave)
+        self.screen = b""
+
+    def resize(self, rows: int, columns: int, fd: int | None = None) -> None:
+        size = struct.pack("HHHH", rows, columns, 0, 0)
+        fcntl.ioctl(self.master if fd is None else fd, termios.TIOCSWINSZ, size)
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def wait_for(self, text: bytes, timeout: float = 30) -> None:
+        """Read the screen until `text` shows (or fail at the deadline)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.screen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{text!r} never showed; the screen: {self.screen!r}"
+            if select.select([self.master], [], [], left)[0]:
+                try:
+                    self.screen += os.read(self.master, 4096)
+                except OSError:  # EIO: kubectl is gone
+                    raise AssertionError(f"{text!r} never showed: {self.screen!r}") from None
+
+    def finish(self) -> int:
+        """Read to the end; kubectl's exit code."""
+        while True:
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:  # EIO: every holder of the terminal is gone
+                break
+            if not chunk:
+                break
+            self.screen += chunk
+        os.close(self.master)
+        return self.process.wait(timeout=30)
+
+
+def _shell_session(env: dict[str, str]) -> tuple[int, str]:
+    """`kubectl exec -it box -- sh`: a tty of the terminal's size, a resize, an exit code."""
+    terminal = Terminal(env, ["exec", "-it", "box", "--", "sh"], rows=40, columns=132)
+    try:
+        terminal.type(b"tty; stty size\r")
+        terminal.wait_for(b"40 132")
+        # A resized window: kubectl hears SIGWINCH (here from us: this pty is not
+        # its controlling terminal) and sends the new size on the resize channel.
+        terminal.resize(50, 100)
+        terminal.process.send_signal(signal.SIGWINCH)
+        terminal.type(b"stty size\r")
+        terminal.wait_for(b"50 100")
+        terminal.type(b"exit 4\r")
+        return terminal.finish(), terminal.screen.decode(errors="replace")
+    finally:
+        if terminal.process.poll() is None:
+            terminal.process.kill()
 
 
 async def running_pod(client: ApiClient, name: str, script: str) -> None:
@@ -103,13 +148,9 @@ async def test_exec_returns_output_and_exit_code(
 
     # A terminal: the shell sees a tty of the size kubectl's terminal has.
     env = _env(cluster)
-    code, screen = await asyncio.to_thread(
-        _in_terminal, env, ["exec", "-it", "box", "--", "sh"],
-        b"tty; stty size; exit 4\r",
-    )  # fmt: skip
-    text = screen.decode(errors="replace")
+    code, text = await asyncio.to_thread(_shell_session, env)
     assert code == 4, text
-    assert "/dev/pts/" in text and "40 132" in text
+    assert "/dev/pts/" in text
 
     # kubectl cp: tar over exec, both ways.
     local = tmp_path / "in.txt"
