@@ -269,7 +269,7 @@ class KubeletServer:
         """The running container asked for, or the kubelet's words for why not."""
         info = request.match_info
         if self._streams is None or self._streams.pod(info["namespace"], info["pod"]) is None:
-            raise web.HTTPNotFound(text="pod does not exist")
+            return "pod does not exist"  # the kubelet has not seen it (yet): said in-stream
         target = await self._streams.container(info["namespace"], info["pod"], info["container"])
         if target is None:
             return f'container not found ("{info["container"]}")'

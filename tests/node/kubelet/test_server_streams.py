@@ -114,3 +114,22 @@ async def test_kubelet_errors_reach_kubectl(
     _, err = await asyncio.wait_for(result.communicate(), 30)
     assert result.returncode == 1
     assert b"attaching stdin or a terminal is not supported by this node" in err
+
+
+async def test_a_pod_the_kubelet_does_not_know_is_said_in_the_stream(
+    cluster: Cluster, kubelet_server: tuple[Path, list[bool]]
+) -> None:
+    if KUBECTL is None:
+        pytest.skip("kubectl is not installed")
+    async with ApiClient.from_kubeconfig(cluster.kubeconfig) as client:
+        pods = resource_path("", "v1", "pods", "default")
+        await client.create(pods, {"metadata": {"name": "unknown"}, "spec": {
+            "nodeName": NODE, "containers": [{"name": "main", "image": "none"}]}})  # fmt: skip
+    env = {**os.environ, "HOME": str(cluster.home), "KUBECONFIG": str(cluster.kubeconfig)}
+    result = await asyncio.create_subprocess_exec(
+        KUBECTL, "exec", "unknown", "--", "true", stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(result.communicate(), 30)
+    assert result.returncode == 1
+    assert b"error: Internal error occurred: pod does not exist" in err, err
