@@ -32,15 +32,17 @@ from cryptography.x509.oid import NameOID
 from kybernetes.api.times import parse_time
 from kybernetes.node.kubelet import channels
 from kybernetes.node.kubelet.logs import LogOptions, follow
-from kybernetes.node.kubelet.streams import (
+from kybernetes.node.kubelet.portforward import (
     PORT_FORWARD_PROTOCOL,
+    serve_port_forward,
+    serve_port_forward_channels,
+)
+from kybernetes.node.kubelet.streams import (
     ContainerTarget,
     PodTarget,
     attach_refusal,
     serve_attach,
     serve_exec,
-    serve_port_forward,
-    serve_port_forward_channels,
 )
 
 __all__ = ["KubeletServer", "LogSource", "StreamLocator", "serving_certificate"]
