@@ -997,8 +997,11 @@ class Servers:
         data = self.tmp / name
         shutil.copytree(self.tmp / "pki", data / "pki")  # one CA: one client context
         port = free_port()
-        args = [sys.executable, "-m", "kybernetes", "server", "--disable", "kubelet",
-         "--data-dir", str(data),
+        # The API server alone: controllers and the scheduler would react to every
+        # pod the cells create (status writes, events) and measure a whole cluster.
+        alone = [flag for name in ("kubelet", "controller-manager", "scheduler")
+                 for flag in ("--disable", name)]  # fmt: skip
+        args = [sys.executable, "-m", "kybernetes", "server", *alone, "--data-dir", str(data),
                 "--port", str(port), "--bind-address", "127.0.0.1", *store_args]  # fmt: skip
         log_path = self.tmp / f"{name}.log"
         return ServerProcess(f"kyb server ({name})", args, port=port, log_path=log_path)

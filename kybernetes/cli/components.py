@@ -20,24 +20,15 @@ import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
-from kybernetes.client.factory import InformerFactory
-from kybernetes.client.rest import ApiClient
-from kybernetes.controllers.manager import run_controller_manager
-from kybernetes.dns.run import run_dns
-from kybernetes.ingress.controller import run_ingress
-from kybernetes.node.images import ImageStore
-from kybernetes.node.kubelet.images import RegistryImages
-from kybernetes.node.kubelet.kubelet import Kubelet
-from kybernetes.proxy.host import proxy_unavailable, remove_rules
-from kybernetes.proxy.proxier import run_proxy
-from kybernetes.proxy.userspace import run_userspace_proxy
-from kybernetes.scheduler.scheduler import run_scheduler
-from kybernetes.simnode.runner import run_simulated_nodes
 from kybernetes.util.tasks import cancel_and_wait
+
+if TYPE_CHECKING:
+    from kybernetes.client.rest import ApiClient
+
+# Each component imports its package when it runs, not when `kyb` starts: a
+# `kyb status` or `kyb start` should not pay for importing the whole cluster.
 
 __all__ = [
     "COMPONENTS",
@@ -74,7 +65,7 @@ class Settings:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-Runner = Callable[[ApiClient, Settings], Coroutine[Any, Any, None]]
+Runner = Callable[["ApiClient", Settings], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)
@@ -103,6 +94,8 @@ def describe_running(name: str, settings: Settings) -> str:
         node = settings.node_name or socket.gethostname().lower()
         return f"Running (node {node}, runtime runc: real containers)"
     if name == "proxy":
+        from kybernetes.proxy.host import proxy_unavailable
+
         if proxy_unavailable():
             return (
                 "Running (userspace mode: this process relays connections; "
@@ -120,14 +113,25 @@ def describe_running(name: str, settings: Settings) -> str:
 
 
 async def _controller_manager(client: ApiClient, settings: Settings) -> None:
+    from kybernetes.controllers.manager import run_controller_manager
+
     await run_controller_manager(client)
 
 
 async def _scheduler(client: ApiClient, settings: Settings) -> None:
+    from kybernetes.client.factory import InformerFactory
+    from kybernetes.scheduler.scheduler import run_scheduler
+
     await run_scheduler(InformerFactory(client))
 
 
 async def _kubelet(client: ApiClient, settings: Settings) -> None:
+    import aiohttp
+
+    from kybernetes.node.images import ImageStore
+    from kybernetes.node.kubelet.images import RegistryImages
+    from kybernetes.node.kubelet.kubelet import Kubelet
+
     reason = kubelet_unavailable()
     if reason:
         raise RuntimeError(f"the kubelet {reason}")
@@ -144,6 +148,10 @@ async def _kubelet(client: ApiClient, settings: Settings) -> None:
 
 
 async def _proxy(client: ApiClient, settings: Settings) -> None:
+    from kybernetes.proxy.host import proxy_unavailable, remove_rules
+    from kybernetes.proxy.proxier import run_proxy
+    from kybernetes.proxy.userspace import run_userspace_proxy
+
     node = settings.node_name or socket.gethostname().lower()
     if proxy_unavailable():
         await run_userspace_proxy(client, node_name=node, node_ips=[settings.node_ip])
@@ -158,15 +166,21 @@ async def _proxy(client: ApiClient, settings: Settings) -> None:
 
 
 async def _dns(client: ApiClient, settings: Settings) -> None:
+    from kybernetes.dns.run import run_dns
+
     await run_dns(client, listen=(settings.node_ip, settings.dns_port))
 
 
 async def _ingress(client: ApiClient, settings: Settings) -> None:
+    from kybernetes.ingress.controller import run_ingress
+
     await run_ingress(client, http=settings.ingress_http, https=settings.ingress_https,
                       address=settings.node_ip)  # fmt: skip
 
 
 async def _simulated(client: ApiClient, settings: Settings) -> None:
+    from kybernetes.simnode.runner import run_simulated_nodes
+
     await run_simulated_nodes(client, count=settings.simulated_nodes,
                               prefix=settings.simulated_prefix)  # fmt: skip
 
@@ -206,6 +220,8 @@ class RunningComponent:
 
 def start_component(component: Component, kubeconfig: Path, settings: Settings) -> RunningComponent:
     """Run `component` as a supervised task; an unexpected end is logged loudly."""
+    from kybernetes.client.rest import ApiClient
+
     client = ApiClient.from_kubeconfig(kubeconfig)
     task = asyncio.create_task(component.run(client, settings), name=f"kyb-{component.name}")
 

@@ -25,10 +25,14 @@ from kybernetes.cli.kubeconfig import (
     merge_context,
     remove_context,
 )
-from kybernetes.cli.paths import LOG_FILE, ServerState, pid_alive, read_state, remove_state
-from kybernetes.cli.server import ADMIN_KUBECONFIG
-from kybernetes.node.teardown import teardown_node
-from kybernetes.proxy.host import remove_rules
+from kybernetes.cli.paths import (
+    ADMIN_KUBECONFIG,
+    LOG_FILE,
+    ServerState,
+    pid_alive,
+    read_state,
+    remove_state,
+)
 
 __all__ = ["delete", "kubectl", "start", "status", "stop"]
 
@@ -143,6 +147,9 @@ def delete(*, data_dir: Path) -> int:
     stop(data_dir=data_dir)
     node_dir = data_dir / "node"
     if node_dir.is_dir():
+        from kybernetes.node.teardown import teardown_node
+        from kybernetes.proxy.host import remove_rules
+
         # Containers outlive the server on purpose; deleting the cluster takes them.
         for problem in teardown_node(node_dir):
             print(f"Left behind: {problem}")

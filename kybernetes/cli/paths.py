@@ -14,9 +14,11 @@ import orjson
 
 from kybernetes.util.files import write_atomic
 
-__all__ = ["ServerState", "default_data_dir", "read_state", "remove_state", "write_state"]
+__all__ = ["ADMIN_KUBECONFIG", "LOG_FILE", "ServerState", "default_data_dir", "read_state",
+           "remove_state", "write_state"]  # fmt: skip
 
 STATE_FILE = "server.json"
+ADMIN_KUBECONFIG = "kubeconfig"  # the admin kubeconfig, in the data dir
 LOG_FILE = "server.log"
 
 

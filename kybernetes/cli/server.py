@@ -31,7 +31,7 @@ from kybernetes.cli.components import (
     start_component,
 )
 from kybernetes.cli.kubeconfig import write_admin_kubeconfig
-from kybernetes.cli.paths import ServerState, remove_state, write_state
+from kybernetes.cli.paths import ADMIN_KUBECONFIG, ServerState, remove_state, write_state
 from kybernetes.store import open_store
 from kybernetes.store.remote.server import listening_url, serve_store
 from kybernetes.util.addresses import split_host_port
@@ -39,8 +39,6 @@ from kybernetes.util.addresses import split_host_port
 __all__ = ["run_server"]
 
 log = logging.getLogger("kybernetes.server")
-
-ADMIN_KUBECONFIG = "kubeconfig"
 
 
 def _node_addresses(bind: str) -> tuple[list[str], list[str]]:
