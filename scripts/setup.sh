@@ -84,12 +84,33 @@ run_tests() {
   "$VENV/bin/pytest" "$@"
 }
 
+# The demo's image, built here from busybox-static: no registry, no internet.
+build_demo_image() {
+  local dir
+  dir=$(mktemp -d)
+  mkdir -p "$dir/rootfs/bin" "$dir/rootfs/www"
+  cp "$(command -v busybox)" "$dir/rootfs/bin/busybox"
+  printf '<h1>Hello from Kybernetes</h1>\n' > "$dir/rootfs/www/index.html"
+  printf '{"Entrypoint": ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]}\n' \
+    > "$dir/config.json"
+  "$VENV/bin/kyb" image build "$dir" -t kybernetes.local/demo-web:1
+  rm -rf "$dir"
+}
+
 start_with_demo() {
   "$VENV/bin/kyb" start "$@"
+  if [ "$(id -u)" -eq 0 ]; then
+    build_demo_image
+  fi
   say "applying the demo workload (scripts/demo.yaml)"
   "$VENV/bin/kyb" kubectl -- apply -f "$ROOT/scripts/demo.yaml"
-  "$VENV/bin/kyb" kubectl -- get all
-  say "the demo's pods stay Pending: no scheduler or kubelet runs them yet"
+  if [ "$(id -u)" -eq 0 ]; then
+    "$VENV/bin/kyb" kubectl -- rollout status deployment/demo-web --timeout=120s
+  else
+    say "not root: no local node runs the demo's pods (kyb status says why)"
+  fi
+  "$VENV/bin/kyb" kubectl -- get all -o wide
+  say "try: kyb kubectl -- port-forward service/demo-web 8080:80, then curl http://127.0.0.1:8080/"
 }
 
 cmd=${1:-}

@@ -12,6 +12,7 @@ from pathlib import Path
 from kybernetes import __version__
 from kybernetes.cli import lifecycle
 from kybernetes.cli.components import COMPONENTS, Settings, run_alone
+from kybernetes.cli.images import add_image_commands, run_image_command
 from kybernetes.cli.paths import default_data_dir, default_store_url
 from kybernetes.store import StoreError
 
@@ -115,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
             default=None,
             help="the cluster to work for (default: the admin kubeconfig in the data dir)",
         )
+    add_image_commands(commands, common)
     commands.add_parser("status", help="show what runs", parents=[common])
     commands.add_parser("stop", help="stop the cluster, keeping its data", parents=[common])
     commands.add_parser(
@@ -224,6 +226,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Path], int]] = {
     "stop": lambda args, data_dir: lifecycle.stop(data_dir=data_dir),
     "delete": lambda args, data_dir: lifecycle.delete(data_dir=data_dir),
     "kubectl": _kubectl,
+    "image": run_image_command,
     **{component.command: _run_component for component in COMPONENTS.values()},
 }
 

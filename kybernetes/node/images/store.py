@@ -24,6 +24,7 @@ puller, the kubelet) call it through `asyncio.to_thread`.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -165,9 +166,33 @@ class ImageStore:
         # Temp copies of a process that died (resumable downloads, named by digest, stay).
         for leftover in self._ingest.glob(".*"):
             leftover.unlink(missing_ok=True)
-        self._index: dict[str, dict[str, Any]] = self._load_index()
+        self._stamp: tuple[int, int, int] | None = None
+        self._index: dict[str, dict[str, Any]] = {}
+        self._fresh()
 
     # -- index ----------------------------------------------------------
+    # The names file is shared with other processes (`kyb image build|import|rm`
+    # while the kubelet runs): it is read again whenever it changed on disk, and
+    # changed under an exclusive file lock, read-modify-write.
+
+    def _fresh(self) -> dict[str, dict[str, Any]]:
+        try:
+            st = os.stat(self._index_path)
+            stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except FileNotFoundError:
+            stamp = None
+        if stamp != self._stamp:
+            self._index = self._load_index()
+            self._stamp = stamp
+        return self._index
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        with self._lock, open(self.root / "images.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._stamp = None  # whatever another process wrote, read it now
+            self._fresh()
+            yield
 
     def _load_index(self) -> dict[str, dict[str, Any]]:
         try:
@@ -180,6 +205,7 @@ class ImageStore:
     def _save_index(self) -> None:
         body = orjson.dumps({"images": self._index}, option=orjson.OPT_SORT_KEYS)
         write_atomic(self._index_path, body, mode=0o644)
+        self._stamp = None
 
     # -- blobs ----------------------------------------------------------
 
@@ -314,7 +340,7 @@ class ImageStore:
 
     def add(self, record: ImageRecord) -> None:
         """Point `record.name` at `record` (replacing what it named before)."""
-        with self._lock:
+        with self._writing():
             previous = self._index.get(record.name)
             self._index[record.name] = record.to_json()
             self._save_index()
@@ -323,12 +349,13 @@ class ImageStore:
 
     def get(self, name: str) -> ImageRecord | None:
         with self._lock:
-            data = self._index.get(name)
+            data = self._fresh().get(name)
             return None if data is None else ImageRecord.from_json(name, data)
 
     def resolve(self, image: str) -> ImageRecord | None:
         """Find an image by any name a user may give: short name, full name, digest or ID."""
         with self._lock:
+            self._fresh()
             if image.startswith("sha256:") or (len(image) >= 12 and _is_hex(image)):
                 wanted = image if image.startswith("sha256:") else "sha256:" + image
                 for name, data in sorted(self._index.items()):
@@ -350,6 +377,7 @@ class ImageStore:
 
     def records(self) -> list[ImageRecord]:
         with self._lock:
+            self._fresh()
             return [ImageRecord.from_json(n, d) for n, d in sorted(self._index.items())]
 
     def list_images(self) -> list[ImageSummary]:
@@ -371,7 +399,7 @@ class ImageStore:
 
         Returns the names removed (empty when nothing matched).
         """
-        with self._lock:
+        with self._writing():
             names: list[str]
             if image.startswith("sha256:") or (len(image) >= 12 and _is_hex(image)):
                 wanted = image if image.startswith("sha256:") else "sha256:" + image

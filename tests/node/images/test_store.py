@@ -194,3 +194,22 @@ def test_node_status_images_follow_the_kubelets_limits() -> None:
     assert len(status) == 50
     assert [x["sizeBytes"] for x in status[:3]] == [59, 58, 57]
     assert status[0]["names"] == [f"r/i59:{t}" for t in range(5)]
+
+
+def test_names_written_by_another_process_are_seen(tmp_path: Path) -> None:
+    """`kyb image build` writes while the kubelet's store is open: the kubelet sees it."""
+    from kybernetes.node.images.store import ImageRecord, ImageStore
+
+    kubelet_view = ImageStore(tmp_path / "images")
+    cli_view = ImageStore(tmp_path / "images")
+    record = ImageRecord(name="docker.io/library/demo:1", target="sha256:" + "a" * 64,
+                         manifest="sha256:" + "a" * 64, id="sha256:" + "b" * 64, layers=(),
+                         size=1)  # fmt: skip
+    assert kubelet_view.resolve("demo:1") is None
+    cli_view.add(record)
+    found = kubelet_view.resolve("demo:1")
+    assert found is not None and found.id == record.id
+    other = ImageRecord(name="docker.io/library/other:1", target=record.target,
+                        manifest=record.manifest, id=record.id, layers=(), size=1)  # fmt: skip
+    kubelet_view.add(other)  # read-modify-write: the CLI's name is not lost
+    assert {r.name for r in cli_view.records()} == {record.name, other.name}
