@@ -31,6 +31,7 @@ from kybernetes.apiserver.objects import (
     prepare_for_status_update,
     prepare_for_update,
 )
+from kybernetes.apiserver.quota import charge_quota
 from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
 from kybernetes.apiserver.scheduling import admit_pod_priority
 from kybernetes.apiserver.storage import ListPage, ObjectStorage, parse_resource_version
@@ -153,6 +154,7 @@ class Rest:
             await self._refuse_existing(rt, obj)
         if _is_crd(rt):
             self.crds.check(obj)
+        await charge_quota(self.storage, self.registry, rt, obj)  # quota.py: 403 or charged
         undo = await self.admission.admit_create(rt, obj)
         try:
             created = await self.storage.create(rt, obj)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kybernetes.apiserver.crd_strategy import CrdStrategy
 from kybernetes.apiserver.node_strategy import NodeStrategy
+from kybernetes.apiserver.quota import ResourceQuotaStrategy
 from kybernetes.apiserver.scheduling import PriorityClassStrategy
 from kybernetes.apiserver.strategy import (
     ConfigMapStrategy,
@@ -32,6 +33,7 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("", "Pod"): PodStrategy(),
     ("", "Node"): NodeStrategy(),
     ("", "Service"): ServiceStrategy(),
+    ("", "ResourceQuota"): ResourceQuotaStrategy(),
     ("apps", "Deployment"): DeploymentStrategy(),
     ("apps", "ReplicaSet"): ReplicaSetStrategy(),
     ("apps", "StatefulSet"): StatefulSetStrategy(),
