@@ -24,6 +24,7 @@ from kybernetes.apiserver import deletion, errors
 from kybernetes.apiserver import managedfields as mf
 from kybernetes.apiserver.admission import Admission
 from kybernetes.apiserver.crds import CrdRegistrar
+from kybernetes.apiserver.limitranger import admit_limits
 from kybernetes.apiserver.objects import (
     Obj,
     now_rfc3339,
@@ -147,6 +148,7 @@ class Rest:
             )
         if rt.group == "" and rt.kind == "Pod":
             await admit_pod_priority(self.storage, self.registry, obj)
+        await admit_limits(self.storage, self.registry, rt, obj)  # limitranger.py: defaults, 403
         if dry_run:
             return obj
         if self.admission.allocates(rt):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kybernetes.apiserver.crd_strategy import CrdStrategy
+from kybernetes.apiserver.limitranger import LimitRangeStrategy
 from kybernetes.apiserver.node_strategy import NodeStrategy
 from kybernetes.apiserver.quota import ResourceQuotaStrategy
 from kybernetes.apiserver.scheduling import PriorityClassStrategy
@@ -34,6 +35,7 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("", "Node"): NodeStrategy(),
     ("", "Service"): ServiceStrategy(),
     ("", "ResourceQuota"): ResourceQuotaStrategy(),
+    ("", "LimitRange"): LimitRangeStrategy(),
     ("apps", "Deployment"): DeploymentStrategy(),
     ("apps", "ReplicaSet"): ReplicaSetStrategy(),
     ("apps", "StatefulSet"): StatefulSetStrategy(),
