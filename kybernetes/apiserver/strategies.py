@@ -22,6 +22,7 @@ from kybernetes.apiserver.workloads import (
     DeploymentStrategy,
     JobStrategy,
     ReplicaSetStrategy,
+    ReplicationControllerStrategy,
     StatefulSetStrategy,
 )
 
@@ -36,6 +37,7 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("", "Service"): ServiceStrategy(),
     ("", "ResourceQuota"): ResourceQuotaStrategy(),
     ("", "LimitRange"): LimitRangeStrategy(),
+    ("", "ReplicationController"): ReplicationControllerStrategy(),
     ("apps", "Deployment"): DeploymentStrategy(),
     ("apps", "ReplicaSet"): ReplicaSetStrategy(),
     ("apps", "StatefulSet"): StatefulSetStrategy(),
