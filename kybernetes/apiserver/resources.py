@@ -128,6 +128,8 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _t("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short=["netpol"]),
     _t("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
     _t("coordination.k8s.io", "v1", "Lease", "leases"),
+    _t("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short=["pdb"],
+       sub=["status"]),
     _t("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", namespaced=False,
        short=["pc"]),
     _t("events.k8s.io", "v1", "Event", "events", short=["ev"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from kybernetes.apiserver.crd_strategy import CrdStrategy
 from kybernetes.apiserver.limitranger import LimitRangeStrategy
 from kybernetes.apiserver.node_strategy import NodeStrategy
+from kybernetes.apiserver.pdb_strategy import PodDisruptionBudgetStrategy
 from kybernetes.apiserver.quota import ResourceQuotaStrategy
 from kybernetes.apiserver.scheduling import PriorityClassStrategy
 from kybernetes.apiserver.strategy import (
@@ -38,6 +39,7 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("", "ResourceQuota"): ResourceQuotaStrategy(),
     ("", "LimitRange"): LimitRangeStrategy(),
     ("", "ReplicationController"): ReplicationControllerStrategy(),
+    ("policy", "PodDisruptionBudget"): PodDisruptionBudgetStrategy(),
     ("apps", "Deployment"): DeploymentStrategy(),
     ("apps", "ReplicaSet"): ReplicaSetStrategy(),
     ("apps", "StatefulSet"): StatefulSetStrategy(),
