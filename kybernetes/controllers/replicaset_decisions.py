@@ -25,6 +25,7 @@ __all__ = [
     "is_available",
     "owned_by",
     "pod_from_template",
+    "replica_failure_conditions",
     "replicaset_status",
     "slow_start_batches",
 ]
@@ -160,3 +161,31 @@ def replicaset_status(rs: Obj, active_pods: Sequence[Obj], now: datetime.datetim
         "availableReplicas": sum(1 for p in ready if is_available(p, min_ready, now)),
         "observedGeneration": (rs.get("metadata") or {}).get("generation", 0),
     }
+
+
+def replica_failure_conditions(
+    rs: Obj, failure: tuple[str, str] | None, now: datetime.datetime
+) -> list[Obj] | None:
+    """The status conditions after a sync, or None when they stay as they are.
+
+    A sync whose pod creates (or deletes) failed sets `ReplicaFailure` with
+    the reason (FailedCreate, FailedDelete) and the error, as a quota
+    refusal shows on the set; the next sync without failure removes it.
+    """
+    conditions = [
+        c for c in (rs.get("status") or {}).get("conditions") or [] if isinstance(c, dict)
+    ]
+    current = next((c for c in conditions if c.get("type") == "ReplicaFailure"), None)
+    others = [c for c in conditions if c.get("type") != "ReplicaFailure"]
+    if failure is None:
+        return None if current is None else others
+    reason, message = failure
+    if current and (current.get("status"), current.get("reason"), current.get("message")) == (
+        "True",
+        reason,
+        message,
+    ):
+        return None
+    stamp = now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [*others, {"type": "ReplicaFailure", "status": "True", "lastTransitionTime": stamp,
+                      "reason": reason, "message": message}]  # fmt: skip

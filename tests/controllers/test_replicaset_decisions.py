@@ -12,6 +12,7 @@ from kybernetes.controllers.replicaset_decisions import (
     decide,
     is_active,
     pod_from_template,
+    replica_failure_conditions,
     replicaset_status,
     slow_start_batches,
 )
@@ -129,3 +130,17 @@ def test_claim_adopts_matching_orphans_and_releases_strays() -> None:
         "controller": True, "blockOwnerDeletion": True}  # fmt: skip
     assert release_patch(rs, stray)["metadata"]["ownerReferences"] == [
         {"$patch": "delete", "uid": "rs-1"}]  # fmt: skip
+
+
+def test_replica_failure_condition_is_set_on_failure_and_removed_after() -> None:
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    rs: dict = {"status": {"conditions": []}}
+    assert replica_failure_conditions(rs, None, now) is None  # nothing to say
+    failed = replica_failure_conditions(rs, ("FailedCreate", 'pods "x" is forbidden'), now)
+    assert failed == [{"type": "ReplicaFailure", "status": "True",
+                       "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "FailedCreate",
+                       "message": 'pods "x" is forbidden'}]  # fmt: skip
+    rs["status"]["conditions"] = failed
+    later = now + datetime.timedelta(minutes=1)
+    assert replica_failure_conditions(rs, ("FailedCreate", 'pods "x" is forbidden'), later) is None
+    assert replica_failure_conditions(rs, None, later) == []

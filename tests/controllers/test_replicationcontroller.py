@@ -12,6 +12,7 @@ import pytest
 from kybernetes.client.factory import InformerFactory
 from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
 from kybernetes.controllers.replicationcontroller import ReplicationManager
+from kybernetes.controllers.resourcequota import ResourceQuotaController
 from kybernetes.util.tasks import cancel_and_wait
 from tests.apiserver.conftest import Cluster
 
@@ -132,4 +133,53 @@ async def test_replication_manager_scales_adopts_and_releases(
         assert "orphan" not in [p["metadata"]["name"] for p in await controlled(client, uid)]
     finally:
         await cancel_and_wait(task)
+        await informers.stop()
+
+
+async def test_quota_failure_shows_on_the_rc_until_scaled_within_it(
+    cluster: Cluster, client: ApiClient
+) -> None:
+    """R11: a pods quota too small gives the RC a ReplicaFailure condition; it
+    clears once the RC is scaled within the quota."""
+    quotas = resource_path("", "v1", "resourcequotas", "default")
+    informers = InformerFactory(client)
+    running = [ReplicationManager(informers), ResourceQuotaController(informers)]
+    informers.start()
+    tasks = [asyncio.create_task(c.run()) for c in running]
+    try:
+        await client.create(quotas, {"metadata": {"name": "condition-test"},
+                                     "spec": {"hard": {"pods": "2"}}})  # fmt: skip
+
+        async def quota_ready() -> bool:
+            return "used" in ((await client.get(f"{quotas}/condition-test")).get("status") or {})
+
+        await until(quota_ready)
+        await cluster.kubectl(
+            "apply", "-f", "-", stdin=RC_YAML.replace("replicas: 2", "replicas: 3")
+        )
+
+        async def condition() -> dict | None:
+            status = (await client.get(f"{RCS}/web")).get("status") or {}
+            found = [c for c in status.get("conditions") or [] if c["type"] == "ReplicaFailure"]
+            return found[0] if found else None
+
+        async def failing() -> bool:
+            return await condition() is not None
+
+        await until(failing)
+        failure = await condition()
+        assert failure is not None and failure["reason"] == "FailedCreate"
+        assert (
+            "is forbidden: exceeded quota: condition-test, requested: pods=1, used: pods=2, "
+            "limited: pods=2" in failure["message"]
+        )
+        await cluster.kubectl("scale", "rc", "web", "--replicas=2")
+
+        async def cleared() -> bool:
+            return await condition() is None
+
+        await until(cleared)
+    finally:
+        for task in tasks:
+            await cancel_and_wait(task)
         await informers.stop()
