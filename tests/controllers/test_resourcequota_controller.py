@@ -227,6 +227,12 @@ async def test_kubectl_shows_and_patches_quota_status(
     out = await cluster.kubectl("get", "quota", "-n", NS)
     assert out.split("\n")[0].split() == ["NAME", "AGE", "REQUEST", "LIMIT"]
     assert "pods: 0/3, requests.cpu: 0/2" in out and "limits.cpu: 0/4" in out
+    described = await cluster.kubectl("describe", "quota", "compute", "-n", NS)
+    assert [line.split() for line in described.strip().splitlines()[-3:]] == [
+        ["limits.cpu", "0", "4"],
+        ["pods", "0", "3"],
+        ["requests.cpu", "0", "2"],
+    ]
     # A status patch never changes the spec.
     await cluster.kubectl(
         "patch",
