@@ -13,9 +13,11 @@ As Kubernetes, an object's creation does not wake the quotas (admission
 already charged it; recomputing from a cache that has not seen it yet
 would briefly undo the charge); its deletion does, and so does an update
 that can change its cost; every quota is recomputed every `resync`
-seconds anyway. The race Kubernetes has remains: a recompute woken by one
-object while another's charged create is not yet in the cache undercounts
-until the next event or resync.
+seconds anyway. A `count/` quota on a kind no informer watches is
+counted by listing that kind when the quota syncs (so its deletes are
+seen at resync). The race Kubernetes has remains: a recompute woken by
+one object while another's charged create is not yet in the cache
+undercounts until the next event or resync.
 """
 
 from __future__ import annotations
@@ -28,7 +30,11 @@ from kybernetes.client.indexes import BY_NAMESPACE, namespace
 from kybernetes.client.informer import Informer, key_of
 from kybernetes.client.rest import ApiStatusError, resource_path
 from kybernetes.client.workqueue import WorkQueue
-from kybernetes.controllers.resourcequota_decisions import MONITORED, quota_status
+from kybernetes.controllers.resourcequota_decisions import (
+    MONITORED,
+    quota_status,
+    unmonitored_counts,
+)
 from kybernetes.controllers.runner import run_controller
 
 __all__ = ["ResourceQuotaController"]
@@ -54,6 +60,7 @@ class ResourceQuotaController:
         self.quotas.on_add(lambda q: self.queue.add(key_of(q)))
         self.quotas.on_update(self._quota_updated)
         self.monitors: dict[tuple[str, str], Informer] = {}
+        self._versions: dict[str, str] = {}  # API group -> its preferred version
         for group, version, plural in MONITORED:
             informer = informers.informer(group, version, plural)
             informer.add_index(BY_NAMESPACE, namespace)
@@ -80,6 +87,27 @@ class ResourceQuotaController:
         await run_controller(queue=self.queue, sync=self.sync, workers=WORKERS,
                              informers=(self.quotas, *self.monitors.values()))  # fmt: skip
 
+    async def _list(self, group: str, plural: str, ns: str) -> list[Obj]:
+        """The objects of a kind no informer watches (a `count/` quota on it), read
+        from the API; a kind the server does not serve has none."""
+        version = "v1"
+        if group:
+            if group not in self._versions:
+                try:
+                    found = await self._client.get(f"/apis/{group}")
+                    self._versions[group] = str(found["preferredVersion"]["version"])
+                except (ApiStatusError, KeyError, TypeError):
+                    return []
+            version = self._versions[group]
+        try:
+            listed = await self._client.get(resource_path(group, version, plural, ns))
+        except ApiStatusError as err:
+            if err.code == 404:
+                return []
+            raise
+        items: list[Obj] = listed.get("items") or []
+        return items
+
     async def sync(self, key: str) -> None:
         quota = self.quotas.get(key)
         if quota is None:
@@ -89,6 +117,8 @@ class ResourceQuotaController:
         objects = {
             kind: informer.by_index(BY_NAMESPACE, ns) for kind, informer in self.monitors.items()
         }
+        for group, plural in unmonitored_counts(quota):
+            objects[(group, plural)] = await self._list(group, plural, ns)
         status = quota_status(quota, objects)
         self.queue.add_after(key, self._resync)
         if status is None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from kybernetes.api.resourcequota import format_usage, parse_usage, quota_used
 
-__all__ = ["MONITORED", "quota_status"]
+__all__ = ["MONITORED", "quota_status", "unmonitored_counts"]
 
 Obj = dict[str, Any]
 
@@ -49,3 +49,17 @@ def quota_status(quota: Obj, objects: Mapping[tuple[str, str], Iterable[Obj]]) -
     if same_hard and same_used:
         return None
     return {"hard": hard, "used": format_usage(used)}
+
+
+def unmonitored_counts(quota: Obj) -> list[tuple[str, str]]:
+    """(group, plural) of the `count/<plural>[.<group>]` resources of a quota
+    that no informer watches: those are counted by listing them."""
+    watched = {(group, plural) for group, _, plural in MONITORED}
+    found = []
+    for name in (quota.get("spec") or {}).get("hard") or {}:
+        if not name.startswith("count/"):
+            continue
+        plural, _, group = name.removeprefix("count/").partition(".")
+        if (group, plural) not in watched:
+            found.append((group, plural))
+    return found

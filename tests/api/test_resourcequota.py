@@ -14,7 +14,7 @@ from kybernetes.api.resourcequota import (
     object_usage,
     quota_used,
 )
-from kybernetes.controllers.resourcequota_decisions import quota_status
+from kybernetes.controllers.resourcequota_decisions import quota_status, unmonitored_counts
 
 
 def pod(*containers: dict, init: tuple[dict, ...] = (), **spec: object) -> dict:
@@ -158,3 +158,16 @@ def test_quota_status_recomputes_and_stays_quiet_when_it_agrees() -> None:
     assert quota_status(q, objects) is None  # same amounts, another spelling
     q["spec"]["hard"]["pods"] = "6"
     assert quota_status(q, objects) is not None  # status.hard follows the spec
+
+
+def test_unmonitored_counts_are_listed() -> None:
+    q = quota(
+        {
+            "count/pods": "1",
+            "count/leases.coordination.k8s.io": "1",
+            "count/serviceaccounts": "2",
+            "count/deployments.apps": "1",
+            "pods": "1",
+        }
+    )
+    assert unmonitored_counts(q) == [("coordination.k8s.io", "leases"), ("", "serviceaccounts")]

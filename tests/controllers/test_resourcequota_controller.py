@@ -253,3 +253,32 @@ async def test_kubectl_shows_and_patches_quota_status(
         return (await client.get(f"{QUOTAS}/compute"))["status"]["hard"]["pods"] == "3"
 
     await until(mirrored)
+
+
+async def test_count_quota_on_a_kind_no_informer_watches(
+    client: ApiClient, controller: ResourceQuotaController
+) -> None:
+    leases = resource_path("coordination.k8s.io", "v1", "leases", NS)
+    await client.create(
+        QUOTAS,
+        {
+            "metadata": {"name": "leases"},
+            "spec": {"hard": {"count/leases.coordination.k8s.io": "1"}},
+        },
+    )
+    await wait_used(client, "leases", **{"count/leases.coordination.k8s.io": "0"})
+    await client.create(leases, {"metadata": {"name": "one"}, "spec": {}})
+    with pytest.raises(ApiStatusError) as refused:
+        await client.create(leases, {"metadata": {"name": "two"}, "spec": {}})
+    assert refused.value.code == 403
+    # A recompute (here: the spec changed) counts them by listing, not from a cache.
+    await client.patch(
+        f"{QUOTAS}/leases", {"spec": {"hard": {"count/leases.coordination.k8s.io": "2"}}}
+    )
+
+    async def recomputed() -> bool:
+        status = (await client.get(f"{QUOTAS}/leases")).get("status") or {}
+        return status.get("hard", {}).get("count/leases.coordination.k8s.io") == "2"
+
+    await until(recomputed)
+    assert (await used(client, "leases"))["count/leases.coordination.k8s.io"] == "1"
