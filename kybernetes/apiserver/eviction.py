@@ -103,6 +103,8 @@ async def evict(rest: Rest, pods: ResourceType, *, namespace: str, name: str, bo
                     if err.reason == "Conflict" and attempt + 1 < RETRIES:
                         continue  # another eviction spent from it meanwhile: judge again
                     raise
+        if not options.dry_run and not options.precondition_resource_version:
+            await _mark_disruption_target(rest, pods, pod)
         await rest.delete(pods, namespace, name, options)
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                 "code": 201}  # fmt: skip
@@ -122,7 +124,8 @@ async def _spend(rest: Rest, rt: ResourceType, pdb: Obj, pod: Obj, *, dry_run: b
         int(status.get("currentHealthy") or 0),
         int(status.get("desiredHealthy") or 0),
     )
-    if not _ready(pod) and healthy >= desired > 0:
+    policy = (pdb.get("spec") or {}).get("unhealthyPodEvictionPolicy")
+    if not _ready(pod) and (policy == "AlwaysAllow" or healthy >= desired > 0):
         return  # an unready pod of a budget that is met anyway: nothing to spend
     allowed = int(status.get("disruptionsAllowed") or 0)
     if allowed < 0:
@@ -142,3 +145,25 @@ async def _spend(rest: Rest, rt: ResourceType, pdb: Obj, pod: Obj, *, dry_run: b
     }
     new["status"] = with_condition(spent, generation=generation, now=now_rfc3339())
     await rest.storage.update(rt, new, int(pdb["metadata"]["resourceVersion"]))
+
+
+async def _mark_disruption_target(rest: Rest, rt: ResourceType, pod: Obj) -> None:
+    """The pod learns why it goes: condition DisruptionTarget (EvictionByEvictionAPI)."""
+    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return
+    for _ in range(RETRIES):
+        conditions = [c for c in (pod.get("status") or {}).get("conditions") or []
+                      if isinstance(c, dict) and c.get("type") != "DisruptionTarget"]  # fmt: skip
+        new = copy.deepcopy(pod)
+        new.setdefault("status", {})["conditions"] = [*conditions, {
+            "type": "DisruptionTarget", "status": "True", "lastTransitionTime": now_rfc3339(),
+            "reason": "EvictionByEvictionAPI", "message": "Eviction API: evicting",
+        }]  # fmt: skip
+        try:
+            await rest.storage.update(rt, new, int(pod["metadata"]["resourceVersion"]))
+            return
+        except errors.ApiError as err:
+            if err.reason != "Conflict":
+                raise
+        meta = pod["metadata"]
+        pod = await rest.storage.get(rt, meta.get("namespace", ""), meta["name"])

@@ -47,9 +47,15 @@ def forbidden(rt: ResourceType, obj: Obj, message: str) -> errors.ApiError:
 
 
 async def charge_quota(
-    storage: ObjectStorage, registry: ResourceRegistry, rt: ResourceType, obj: Obj
+    storage: ObjectStorage,
+    registry: ResourceRegistry,
+    rt: ResourceType,
+    obj: Obj,
+    *,
+    dry_run: bool = False,
 ) -> None:
-    """Refuse `obj` (403) or raise every constraining quota's usage by its cost."""
+    """Refuse `obj` (403) or raise every constraining quota's usage by its cost
+    (a dry run is judged the same and charges nothing)."""
     quotas_rt = registry.lookup("", "v1", "resourcequotas")
     namespace = (obj.get("metadata") or {}).get("namespace") or ""
     if quotas_rt is None or not rt.namespaced or not namespace:
@@ -68,6 +74,8 @@ async def charge_quota(
                 raise forbidden(rt, obj, result.message)
             if result is not None:
                 writes.append((quota, format_usage(result)))
+        if dry_run:
+            return
         try:
             for quota, used in writes:
                 new = copy.deepcopy(quota)

@@ -150,6 +150,7 @@ class Rest:
             await admit_pod_priority(self.storage, self.registry, obj)
         await admit_limits(self.storage, self.registry, rt, obj)  # limitranger.py: defaults, 403
         if dry_run:
+            await charge_quota(self.storage, self.registry, rt, obj, dry_run=True)  # 403 or nothing
             return obj
         if self.admission.allocates(rt):
             # AlreadyExists must win over "IP already allocated" for a repeated create.

@@ -101,9 +101,18 @@ async def test_status_eviction_refused_then_allowed(
         # Scaled up, the budget allows one disruption: the eviction deletes the pod.
         await client.patch(f"{DEPLOYS}/web/scale", {"spec": {"replicas": 3}})
         await until(lambda: settled(3, 1))
+        # A finalizer holds the evicted pod so that it can be read while it goes.
+        await client.patch(f"{PODS}/{victim}", {"metadata": {"finalizers": ["test/hold"]}})
         answer = await client.create(f"{PODS}/{victim}/eviction", eviction(victim))
         assert answer["status"] == "Success"
         assert (await budget(client))["disruptionsAllowed"] == 0  # spent at once
+        held = await client.get(f"{PODS}/{victim}")
+        assert held["metadata"].get("deletionTimestamp")
+        target = [c for c in held["status"]["conditions"] if c["type"] == "DisruptionTarget"]
+        assert [(c["status"], c["reason"], c["message"]) for c in target] == [
+            ("True", "EvictionByEvictionAPI", "Eviction API: evicting")
+        ]
+        await client.patch(f"{PODS}/{victim}", {"metadata": {"finalizers": None}})
 
         async def gone() -> bool:
             return victim not in [p["metadata"]["name"] for p in await pods_of(client, "app=web")]

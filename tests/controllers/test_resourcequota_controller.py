@@ -96,8 +96,15 @@ async def test_configmap_count_moves_up_and_down(
         "configmaps=1,count/configmaps=1, used: configmaps=2,count/configmaps=2, "
         "limited: configmaps=2,count/configmaps=2"
     )
+    with pytest.raises(ApiStatusError) as dry:
+        await client.create(f"{CMS}?dryRun=All", {"metadata": {"name": "three"}})
+    assert dry.value.code == 403  # a dry run is judged as the create would be
     await client.delete(f"{CMS}/one")
     await wait_used(client, "objects", configmaps="1", count_configmaps="1")
+    await client.create(f"{CMS}?dryRun=All", {"metadata": {"name": "dry"}})
+    assert (await used(client, "objects"))["configmaps"] == "1"  # charged nothing
+    with pytest.raises(ApiStatusError):
+        await client.get(f"{CMS}/dry")
     await client.create(CMS, {"metadata": {"name": "three"}})
 
 
