@@ -459,8 +459,23 @@ class Rest:
         """Delete (or start deleting) an object; True when it is gone now.
 
         The rules (graceful deletion, the garbage collector's finalizers,
-        namespaces) are deletion.py's; this applies them to the store.
+        namespaces) are deletion.py's; this applies them to the store. A
+        write racing the delete (a controller's status update) makes it read
+        again, as kube-apiserver does: without preconditions a delete is
+        never a 409.
         """
+        preconditions = options.precondition_uid or options.precondition_resource_version
+        for attempt in range(PATCH_RETRIES):
+            try:
+                return await self._delete_once(rt, namespace, name, options)
+            except errors.ApiError as err:
+                if err.reason != "Conflict" or preconditions or attempt + 1 == PATCH_RETRIES:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _delete_once(
+        self, rt: ResourceType, namespace: str, name: str, options: DeleteOptions
+    ) -> tuple[Obj, bool]:
         policy = options.policy
         deletion.validate_propagation(policy)
         if _is_namespace(rt) and name in deletion.IMMORTAL_NAMESPACES:
