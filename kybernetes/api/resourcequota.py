@@ -332,21 +332,35 @@ class Refusal:
     message: str
 
 
-def evaluate(quota: Obj, *, group: str, plural: str, obj: Obj) -> Usage | Refusal | None:
+def evaluate(
+    quota: Obj, *, group: str, plural: str, obj: Obj, old: Obj | None = None
+) -> Usage | Refusal | None:
     """The quota's new `status.used` after charging `obj`, a refusal, or None
-    when the quota does not constrain it (nothing to write)."""
+    when the quota does not constrain it (nothing to write).
+
+    With `old` (an update), only what the update adds is charged: a Service
+    becoming a LoadBalancer, a claim growing; an update that adds nothing
+    is never refused.
+    """
     name = (quota.get("metadata") or {}).get("name", "")
     status = quota.get("status") or {}
     hard_names = list((quota.get("spec") or {}).get("hard") or {})
     if not matches_scopes(quota, group, plural, obj):
         return None
     usage = object_usage(group, plural, obj)
+    if old is not None:
+        before = (
+            object_usage(group, plural, old) if matches_scopes(quota, group, plural, old) else {}
+        )
+        usage = {n: v - before.get(n, Fraction(0)) for n, v in usage.items()}
+        if not any(v > 0 and n in hard_names for n, v in usage.items()):
+            return None
     is_pod = not group and plural == "pods"
     # The resources of this quota the object's kind can be charged for.
     matching = [n for n in hard_names if _chargeable(n, group, plural)]
     if not matching:
         return None
-    if is_pod and pod_counts(obj):
+    if is_pod and pod_counts(obj) and old is None:
         missing = missing_compute(matching, obj)
         if missing:
             return Refusal(f"failed quota: {name}: {missing}")
@@ -354,7 +368,7 @@ def evaluate(quota: Obj, *, group: str, plural: str, obj: Obj) -> Usage | Refusa
     used = parse_usage(status.get("used"))
     if any(n not in hard or n not in used for n in matching):
         return Refusal(f"status unknown for quota: {name}, resources: {','.join(sorted(matching))}")
-    requested = {n: v for n, v in usage.items() if n in hard and v != 0}
+    requested = {n: v for n, v in usage.items() if n in hard and v > 0}
     if not requested:
         return None
     new_used = add_usage(used, requested)

@@ -31,6 +31,9 @@ from kybernetes.apiserver.strategy import Strategy
 __all__ = ["ResourceQuotaStrategy", "charge_quota"]
 
 CHARGE_RETRIES = 10
+# Kinds whose update can cost more (a Service's type, a claim's size); a pod's
+# resources cannot change, so its updates (a kubelet's status) are never judged.
+UPDATES_COST = {("", "services"), ("", "persistentvolumeclaims")}
 _SCOPES = ("Terminating", "NotTerminating", "BestEffort", "NotBestEffort", "PriorityClass",
            "CrossNamespacePodAffinity")  # fmt: skip
 
@@ -52,13 +55,17 @@ async def charge_quota(
     rt: ResourceType,
     obj: Obj,
     *,
+    old: Obj | None = None,
     dry_run: bool = False,
 ) -> None:
     """Refuse `obj` (403) or raise every constraining quota's usage by its cost
-    (a dry run is judged the same and charges nothing)."""
+    (a dry run is judged the same and charges nothing). With `old`, an
+    update: only the kinds whose updates can cost more are judged."""
     quotas_rt = registry.lookup("", "v1", "resourcequotas")
     namespace = (obj.get("metadata") or {}).get("namespace") or ""
     if quotas_rt is None or not rt.namespaced or not namespace:
+        return
+    if old is not None and (rt.group, rt.plural) not in UPDATES_COST:
         return
     charged: set[str] = set()  # quotas already raised: a retry must not charge them twice
     for _ in range(CHARGE_RETRIES):
@@ -69,7 +76,7 @@ async def charge_quota(
         for quota in page.items:
             if quota["metadata"]["name"] in charged:
                 continue
-            result = evaluate(quota, group=rt.group, plural=rt.plural, obj=obj)
+            result = evaluate(quota, group=rt.group, plural=rt.plural, obj=obj, old=old)
             if isinstance(result, Refusal):
                 raise forbidden(rt, obj, result.message)
             if result is not None:
@@ -83,9 +90,9 @@ async def charge_quota(
                 await storage.update(quotas_rt, new, int(quota["metadata"]["resourceVersion"]))
                 charged.add(quota["metadata"]["name"])
         except errors.ApiError as err:
-            if err.reason != "Conflict":
+            if err.reason not in ("Conflict", "NotFound"):
                 raise
-            continue  # another write moved the quota: judge again against what it holds now
+            continue  # another write moved (or deleted) the quota: judge again
         return
     raise errors.conflict(
         "resourcequotas", namespace, "the quota is updated too often; please try again"

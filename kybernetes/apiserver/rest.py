@@ -292,6 +292,8 @@ class Rest:
             return old
         if dry_run:
             return new
+        if subresource == "":
+            await charge_quota(self.storage, self.registry, rt, new, old=old)  # quota.py
         undo = await self.admission.admit_update(rt, new, old)
         try:
             updated = await self.storage.update(rt, new, revision)

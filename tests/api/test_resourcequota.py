@@ -171,3 +171,18 @@ def test_unmonitored_counts_are_listed() -> None:
         }
     )
     assert unmonitored_counts(q) == [("coordination.k8s.io", "leases"), ("", "serviceaccounts")]
+
+
+def test_an_update_is_charged_only_for_what_it_adds() -> None:
+    q = quota({"services.loadbalancers": "1", "services": "5"},
+              {"services.loadbalancers": "1", "services": "2"})  # fmt: skip
+    plain = {"spec": {"type": "ClusterIP", "ports": [{"port": 80}]}}
+    balanced = {"spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}}
+    assert evaluate(q, group="", plural="services", obj=balanced, old=plain) == Refusal(
+        "exceeded quota: q, requested: services.loadbalancers=1, used: "
+        "services.loadbalancers=1, limited: services.loadbalancers=1"
+    )
+    # Nothing added (a label, or a LoadBalancer staying one): nothing to judge.
+    assert evaluate(q, group="", plural="services", obj=plain, old=plain) is None
+    assert evaluate(q, group="", plural="services", obj=balanced, old=balanced) is None
+    assert evaluate(q, group="", plural="services", obj=plain, old=balanced) is None

@@ -289,3 +289,21 @@ async def test_count_quota_on_a_kind_no_informer_watches(
 
     await until(recomputed)
     assert (await used(client, "leases"))["count/leases.coordination.k8s.io"] == "1"
+
+
+async def test_a_service_update_that_costs_more_is_judged(
+    cluster: Cluster, client: ApiClient, controller: ResourceQuotaController
+) -> None:
+    await client.create(
+        QUOTAS, {"metadata": {"name": "lb"}, "spec": {"hard": {"services.loadbalancers": "0"}}}
+    )
+    await wait_used(client, "lb", **{"services.loadbalancers": "0"})
+    await cluster.kubectl("create", "service", "clusterip", "web", "--tcp=80", "-n", NS)
+    out = await cluster.kubectl(
+        "patch", "svc", "web", "-n", NS, "-p", '{"spec":{"type":"LoadBalancer"}}', check=False
+    )
+    assert (
+        'services "web" is forbidden: exceeded quota: lb, requested: services.loadbalancers=1, '
+        "used: services.loadbalancers=0, limited: services.loadbalancers=0" in out
+    )
+    await cluster.kubectl("label", "svc", "web", "-n", NS, "tier=front")  # costs nothing more
