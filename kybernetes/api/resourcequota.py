@@ -67,7 +67,12 @@ COMPUTE_VALIDATION = (
 )  # fmt: skip
 _STANDARD = ("cpu", "memory", "ephemeral-storage")
 _BYTES = ("memory", "storage", "ephemeral-storage", "hugepages-")
-_POD_SCOPES = ("BestEffort", "NotBestEffort", "Terminating", "NotTerminating", "PriorityClass")
+# What a pod can be charged for, besides hugepages and extended resources
+# (`requests.<domain>/<name>`).
+_POD_RESOURCES = frozenset(
+    ["pods", "count/pods", *_STANDARD]
+    + [f"{kind}.{name}" for kind in ("requests", "limits") for name in _STANDARD]
+)
 
 
 def count_name(group: str, plural: str) -> str:
@@ -108,8 +113,7 @@ def _pod_amounts(spec: Obj, kind: str) -> Usage:
         for name, value in _container_amounts(container, kind).items():
             total[name] = max(total.get(name, Fraction(0)), value)
     for name, value in (spec.get("overhead") or {}).items():
-        if name in total:
-            total[name] += _quantity(value)
+        total[name] = total.get(name, Fraction(0)) + _quantity(value)
     return total
 
 
@@ -389,7 +393,10 @@ def _chargeable(resource: str, group: str, plural: str) -> bool:
     if group:
         return False
     if plural == "pods":
-        return resource in _STANDARD or resource.startswith(("requests.", "limits."))
+        return resource in _POD_RESOURCES or (
+            resource.startswith("requests.")
+            and ("/" in resource or resource.startswith("requests.hugepages-"))
+        )
     if plural == "services":
         return resource in ("services.nodeports", "services.loadbalancers")
     if plural == "persistentvolumeclaims":

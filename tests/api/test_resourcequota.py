@@ -186,3 +186,12 @@ def test_an_update_is_charged_only_for_what_it_adds() -> None:
     assert evaluate(q, group="", plural="services", obj=plain, old=plain) is None
     assert evaluate(q, group="", plural="services", obj=balanced, old=balanced) is None
     assert evaluate(q, group="", plural="services", obj=plain, old=balanced) is None
+
+
+def test_a_pod_is_never_judged_by_resources_it_cannot_use() -> None:
+    storage = quota({"requests.storage": "1Gi"})
+    del storage["status"]  # no status yet: would refuse what it constrains
+    assert evaluate(storage, group="", plural="pods", obj=pod(c())) is None
+    overhead = pod(c(requests={"cpu": "1"}), overhead={"cpu": "250m", "memory": "64Mi"})
+    usage = object_usage("", "pods", overhead)
+    assert usage["requests.cpu"] == Fraction(5, 4) and usage["requests.memory"] == 64 * 2**20
