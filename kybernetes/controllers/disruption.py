@@ -79,6 +79,7 @@ class DisruptionController:
         self.workloads: dict[str, Informer] = {}
         for group, plural in _SCALED:
             informer = informers.informer(group, "v1", plural)
+            informer.add_index(BY_NAMESPACE, namespace)
             informer.on_update(lambda old, new: self._namespace_changed(new))
             self.workloads[plural] = informer
 
@@ -108,16 +109,13 @@ class DisruptionController:
         scales: dict[str, tuple[str, int]] = {}
         deployments = {
             d["metadata"]["uid"]: int((d.get("spec") or {}).get("replicas", 1))
-            for d in self.workloads["deployments"].items.values()
-            if d["metadata"].get("namespace") == ns
+            for d in self.workloads["deployments"].by_index(BY_NAMESPACE, ns)
         }
         for plural, informer in self.workloads.items():
             if plural == "deployments":
                 continue
-            for obj in informer.items.values():
+            for obj in informer.by_index(BY_NAMESPACE, ns):
                 meta = obj["metadata"]
-                if meta.get("namespace") != ns:
-                    continue
                 scale = (meta["uid"], int((obj.get("spec") or {}).get("replicas", 1)))
                 for ref in meta.get("ownerReferences") or []:
                     if ref.get("controller") and ref.get("uid") in deployments:
