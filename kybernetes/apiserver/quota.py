@@ -81,8 +81,10 @@ async def charge_quota(
                 raise forbidden(rt, obj, result.message)
             if result is not None:
                 writes.append((quota, format_usage(result)))
-        if dry_run:
+        if dry_run or not writes:
             return
+        if old is None and not charged:
+            await _refuse_existing(storage, rt, obj)
         try:
             for quota, used in writes:
                 new = copy.deepcopy(quota)
@@ -97,6 +99,19 @@ async def charge_quota(
     raise errors.conflict(
         "resourcequotas", namespace, "the quota is updated too often; please try again"
     )
+
+
+async def _refuse_existing(storage: ObjectStorage, rt: ResourceType, obj: Obj) -> None:
+    """AlreadyExists before charging: a create repeated by mistake must not
+    leave a charge behind (only the controller's next recompute would undo it)."""
+    meta = obj.get("metadata") or {}
+    try:
+        await storage.get_kv(rt, meta.get("namespace", ""), meta.get("name", ""))
+    except errors.ApiError as err:
+        if err.code == 404:
+            return
+        raise
+    raise errors.already_exists(rt.plural, meta.get("name", ""), rt.group)
 
 
 class ResourceQuotaStrategy(Strategy):

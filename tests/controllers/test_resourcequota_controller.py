@@ -87,6 +87,10 @@ async def test_configmap_count_moves_up_and_down(
     await wait_used(client, "objects", configmaps="0")
     await client.create(CMS, {"metadata": {"name": "one"}})
     assert (await used(client, "objects"))["configmaps"] == "1"  # charged by admission at once
+    with pytest.raises(ApiStatusError) as again:
+        await client.create(CMS, {"metadata": {"name": "one"}})
+    assert again.value.code == 409  # AlreadyExists, and nothing charged for it
+    assert (await used(client, "objects"))["configmaps"] == "1"
     await client.create(CMS, {"metadata": {"name": "two"}})
     with pytest.raises(ApiStatusError) as refused:
         await client.create(CMS, {"metadata": {"name": "three"}})
