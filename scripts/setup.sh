@@ -26,6 +26,8 @@ declare -A PACKAGES=(
   [busybox]=busybox-static
   [docker-registry]=docker-registry
   [skopeo]=skopeo
+  [nft]=nftables
+  [conntrack]=conntrack
 )
 
 say() { printf '==> %s\n' "$*"; }

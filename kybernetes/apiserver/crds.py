@@ -6,7 +6,8 @@ prunes and validates by the version's structural schema, and its
 `additionalPrinterColumns`; the CRD's status says Established. Deleting a
 CRD deletes its objects, then the resource. Every version is stored alike
 (no conversion): an object read through another version only gets that
-version's apiVersion.
+version's apiVersion. Each served version validates with its own schema
+and prints its own columns.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from kybernetes.apiserver import errors, strategies
 from kybernetes.apiserver.crd_strategy import CustomResourceStrategy
 from kybernetes.apiserver.objects import Obj
-from kybernetes.apiserver.printers import CUSTOM_RESOURCE_COLUMNS, REGISTRY
+from kybernetes.apiserver.printers import CUSTOM_RESOURCE_COLUMNS, VERSIONED_COLUMNS
 from kybernetes.apiserver.printers.common import NAME, Column
 from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
 
@@ -123,10 +124,9 @@ class CrdRegistrar:
         for rt in types:
             version = versions[rt.version]
             schema_ = (version.get("schema") or {}).get("openAPIV3Schema")
-            strategies.register(
-                rt.group, rt.kind, CustomResourceStrategy(schema_, "status" in rt.subresources)
-            )
-            REGISTRY[(rt.group, rt.kind)] = printer_columns(version)
+            strategy = CustomResourceStrategy(schema_, "status" in rt.subresources)
+            strategies.register(rt.group, rt.kind, strategy, version=rt.version)
+            VERSIONED_COLUMNS[(rt.group, rt.kind, rt.version)] = printer_columns(version)
             self._registry.add(rt)
         self._served[name] = types
         log.info("serving custom resource %s", name)
@@ -135,6 +135,6 @@ class CrdRegistrar:
         types = self._served.pop(name, [])
         for rt in types:
             self._registry.remove(rt.group, rt.version, rt.plural)
-            strategies.unregister(rt.group, rt.kind)
-            REGISTRY.pop((rt.group, rt.kind), None)
+            strategies.unregister(rt.group, rt.kind, version=rt.version)
+            VERSIONED_COLUMNS.pop((rt.group, rt.kind, rt.version), None)
         return types

@@ -237,7 +237,8 @@ class ResourceHandler:
         self, request: web.Request, req: ResourceRequest, obj: Obj, status: int = 200
     ) -> web.Response:
         if _wants_table(request) and req.verb == "get":
-            return _json(table(req.resource.group, req.resource.kind, [obj]), status)
+            return _json(table(req.resource.group, req.resource.kind, [obj],
+                               version=req.resource.version), status)  # fmt: skip
         if _wants_yaml(request):
             return web.Response(
                 text=yaml.safe_dump(obj), status=status, content_type="application/yaml"
@@ -297,7 +298,8 @@ class ResourceHandler:
             meta: Obj = {"resourceVersion": str(page.resource_version)}
             if page.continue_token:
                 meta["continue"] = page.continue_token
-            return _json(table(req.resource.group, req.resource.kind, page.items, list_meta=meta))
+            return _json(table(req.resource.group, req.resource.kind, page.items, list_meta=meta,
+                               version=req.resource.version))  # fmt: skip
         body = _list_body(req, page.items, page.resource_version, page.continue_token)
         if (
             page.continue_token
@@ -483,7 +485,8 @@ class ResourceHandler:
     def _encode_event(self, req: ResourceRequest, event: WatchEvent, as_table: bool) -> bytes:
         obj = event.object
         if as_table and event.type in ("ADDED", "MODIFIED", "DELETED"):
-            obj = table(req.resource.group, req.resource.kind, [obj], include_columns=False)
+            obj = table(req.resource.group, req.resource.kind, [obj], include_columns=False,
+                        version=req.resource.version)  # fmt: skip
         return orjson.dumps({"type": event.type, "object": obj})
 
 

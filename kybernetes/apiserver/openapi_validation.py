@@ -72,9 +72,9 @@ def _directive(request: web.Request) -> str:
     return field_validation(request.query.get("fieldValidation", ""), options)
 
 
-def _custom_schema(group: str, kind: str) -> dict[str, Any] | None:
-    """A custom resource's structural schema; None for anything else."""
-    strategy = strategy_for(group, kind)
+def _custom_schema(group: str, kind: str, version: str) -> dict[str, Any] | None:
+    """A custom resource's structural schema (of that version); None for anything else."""
+    strategy = strategy_for(group, kind, version)
     return strategy.schema if isinstance(strategy, CustomResourceStrategy) else None
 
 
@@ -94,7 +94,7 @@ async def check_fields(request: web.Request, group: str, version: str, kind: str
         return
     raw = request.get(RAW_JSON)
     if node is None:
-        custom = _custom_schema(group, kind)
+        custom = _custom_schema(group, kind, version)
         if custom is not None:
             _warn(request, check_custom_object(body, raw, schema=custom, meta=schemas.fields,
                                                mode=mode, kind=kind, version=version))  # fmt: skip
@@ -118,7 +118,7 @@ async def field_checked_patch(
     mode = _directive(request)
     schemas = await builtin_schemas.get()
     node = schemas.kind_schema(rt.group, rt.version, rt.kind)
-    custom = _custom_schema(rt.group, rt.kind) if node is None else None
+    custom = _custom_schema(rt.group, rt.kind, rt.version) if node is None else None
     if node is None and custom is None:
         return apply
     raw = request.get(RAW_JSON)

@@ -24,6 +24,7 @@ from kybernetes.apiserver import deletion, errors
 from kybernetes.apiserver import managedfields as mf
 from kybernetes.apiserver.admission import Admission
 from kybernetes.apiserver.crds import CrdRegistrar
+from kybernetes.apiserver.ingressclass import admit_default_ingress_class
 from kybernetes.apiserver.limitranger import admit_limits
 from kybernetes.apiserver.objects import (
     Obj,
@@ -132,7 +133,7 @@ class Rest:
                 obj, manager=manager.name, schema=_schema(rt), api_version=rt.api_version,
                 now=self._now(), status=_status_fields(rt, ""),
             )  # fmt: skip
-        strategy = strategy_for(rt.group, rt.kind)
+        strategy = strategy_for(rt.group, rt.kind, rt.version)
         strategy.prepare_for_create(obj)
         strategy.default(obj)
         if manager and manager.operation == "Update":
@@ -148,6 +149,8 @@ class Rest:
             )
         if rt.group == "" and rt.kind == "Pod":
             await admit_pod_priority(self.storage, self.registry, obj)
+        if rt.group == "networking.k8s.io" and rt.kind == "Ingress":
+            await admit_default_ingress_class(self.storage, self.registry, obj)
         await admit_limits(self.storage, self.registry, rt, obj)  # limitranger.py: defaults, 403
         if dry_run:
             await charge_quota(self.storage, self.registry, rt, obj, dry_run=True)  # 403 or nothing
@@ -278,7 +281,7 @@ class Rest:
             new = prepare_for_status_update(body, old, rt)
         else:
             new = prepare_for_update(body, old, rt, namespace, name)
-            strategy = strategy_for(rt.group, rt.kind)
+            strategy = strategy_for(rt.group, rt.kind, rt.version)
             if subresource != "finalize":
                 # namespaces/NAME/finalize is the one way to change spec.finalizers.
                 strategy.prepare_for_update(new, old)

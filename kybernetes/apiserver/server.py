@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 SHUTDOWN_TIMEOUT = 5.0
+KUBE_DNS_IP = "10.96.0.10"  # DESIGN.md: the cluster DNS address every pod is given
 
 
 @dataclass
@@ -93,6 +94,25 @@ async def bootstrap(rest: Rest) -> None:
                  "ports": [{"name": "https", "port": 443, "protocol": "TCP",
                             "targetPort": 6443}]},
     })  # fmt: skip
+    await _ensure_kube_dns(rest)
+
+
+async def _ensure_kube_dns(rest: Rest) -> None:
+    """The cluster DNS Service on its well-known ClusterIP; the DNS component writes its
+    endpoints (kybernetes/dns/run.py). A cluster whose services already took that IP keeps
+    running without it."""
+    try:
+        await _ensure(rest, "services", "kube-system", {
+            "metadata": {"name": "kube-dns",
+                         "labels": {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS",
+                                    "kubernetes.io/cluster-service": "true"}},
+            "spec": {"type": "ClusterIP", "clusterIP": KUBE_DNS_IP,
+                     "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                               {"name": "dns-tcp", "port": 53, "protocol": "TCP",
+                                "targetPort": 53}]},
+        })  # fmt: skip
+    except errors.ApiError as err:
+        log.error("cannot create the kube-dns service: %s", err)
 
 
 async def _put(rest: Rest, plural: str, group: str, namespace: str, obj: dict[str, Any]) -> None:

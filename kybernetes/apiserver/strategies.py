@@ -54,14 +54,26 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
 _DEFAULT = Strategy()
 
 
-def register(group: str, kind: str, strategy: Strategy) -> None:
+# Kinds added at run time (custom resources), per served version: each version of
+# a CRD has its own schema, so its own strategy.
+VERSIONED: dict[tuple[str, str, str], Strategy] = {}
+
+
+def register(group: str, kind: str, strategy: Strategy, version: str = "") -> None:
     """A kind added at run time (a custom resource) brings its own strategy."""
-    STRATEGIES[(group, kind)] = strategy
+    if version:
+        VERSIONED[(group, kind, version)] = strategy
+    else:
+        STRATEGIES[(group, kind)] = strategy
 
 
-def unregister(group: str, kind: str) -> None:
-    STRATEGIES.pop((group, kind), None)
+def unregister(group: str, kind: str, version: str = "") -> None:
+    if version:
+        VERSIONED.pop((group, kind, version), None)
+    else:
+        STRATEGIES.pop((group, kind), None)
 
 
-def strategy_for(group: str, kind: str) -> Strategy:
-    return STRATEGIES.get((group, kind), _DEFAULT)
+def strategy_for(group: str, kind: str, version: str = "") -> Strategy:
+    found = VERSIONED.get((group, kind, version)) if version else None
+    return found or STRATEGIES.get((group, kind), _DEFAULT)

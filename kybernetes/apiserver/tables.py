@@ -16,7 +16,12 @@ import datetime
 from collections.abc import Sequence
 
 from kybernetes.apiserver.objects import Obj
-from kybernetes.apiserver.printers import CUSTOM_RESOURCE_COLUMNS, REGISTRY, ROW_CONDITIONS
+from kybernetes.apiserver.printers import (
+    CUSTOM_RESOURCE_COLUMNS,
+    REGISTRY,
+    ROW_CONDITIONS,
+    VERSIONED_COLUMNS,
+)
 from kybernetes.apiserver.printers.common import Column, human_duration
 
 __all__ = ["Column", "columns_for", "human_duration", "table", "table_row_object"]
@@ -24,9 +29,13 @@ __all__ = ["Column", "columns_for", "human_duration", "table", "table_row_object
 Now = datetime.datetime
 
 
-def columns_for(group: str, kind: str) -> Sequence[Column]:
+def columns_for(group: str, kind: str, version: str = "") -> Sequence[Column]:
     """The kind's columns; kinds without a printer are custom resources (NAME, AGE)."""
-    return REGISTRY.get((group, kind), CUSTOM_RESOURCE_COLUMNS)
+    versioned = VERSIONED_COLUMNS.get((group, kind, version)) if version else None
+    if versioned is None and not version:  # no object to tell: any served version's
+        versioned = next((c for (g, k, _), c in VERSIONED_COLUMNS.items()
+                          if (g, k) == (group, kind)), None)  # fmt: skip
+    return versioned or REGISTRY.get((group, kind), CUSTOM_RESOURCE_COLUMNS)
 
 
 def table_row_object(obj: Obj) -> Obj:
@@ -55,9 +64,10 @@ def table(
     now: Now | None = None,
     list_meta: Obj | None = None,
     include_columns: bool = True,
+    version: str = "",
 ) -> Obj:
     moment = now or datetime.datetime.now(datetime.UTC)
-    columns = columns_for(group, kind)
+    columns = columns_for(group, kind, version)
     return {
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",

@@ -27,9 +27,14 @@ import aiohttp
 from kybernetes.client.factory import InformerFactory
 from kybernetes.client.rest import ApiClient
 from kybernetes.controllers.manager import run_controller_manager
+from kybernetes.dns.run import run_dns
+from kybernetes.ingress.controller import run_ingress
 from kybernetes.node.images import ImageStore
 from kybernetes.node.kubelet.images import RegistryImages
 from kybernetes.node.kubelet.kubelet import Kubelet
+from kybernetes.proxy.host import proxy_unavailable, remove_rules
+from kybernetes.proxy.proxier import run_proxy
+from kybernetes.proxy.userspace import run_userspace_proxy
 from kybernetes.scheduler.scheduler import run_scheduler
 from kybernetes.simnode.runner import run_simulated_nodes
 from kybernetes.util.tasks import cancel_and_wait
@@ -47,6 +52,8 @@ __all__ = [
 
 log = logging.getLogger("kybernetes.components")
 
+CLUSTER_CIDR = "10.244.0.0/16"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -58,6 +65,9 @@ class Settings:
     node_netns: str = ""  # the node's pods live behind this namespace (tests)
     kubelet_listen: tuple[str, int] = ("0.0.0.0", 10250)
     insecure_registries: tuple[str, ...] = ()
+    dns_port: int = 53  # on the node's address; the service proxy sends 10.96.0.10:53 there
+    ingress_http: tuple[str, int] = ("0.0.0.0", 80)
+    ingress_https: tuple[str, int] = ("0.0.0.0", 443)
     simulated_nodes: int = 0
     simulated_prefix: str = "sim-"
     control_plane: bool = True
@@ -74,6 +84,8 @@ class Component:
     help: str
     run: Runner
     in_server: Callable[[Settings], bool] = lambda settings: True
+    # Runs on a node beside its kubelet (ingress, service proxy, DNS): not without one.
+    node_level: bool = False
 
 
 def kubelet_unavailable() -> str:
@@ -90,6 +102,18 @@ def describe_running(name: str, settings: Settings) -> str:
     if name == "kubelet":
         node = settings.node_name or socket.gethostname().lower()
         return f"Running (node {node}, runtime runc: real containers)"
+    if name == "proxy":
+        if proxy_unavailable():
+            return (
+                "Running (userspace mode: this process relays connections; "
+                "client addresses are not kept)"
+            )
+        return "Running (nftables: the kernel forwards Service traffic)"
+    if name == "dns":
+        return f"Running ({settings.node_ip}:{settings.dns_port}, the kube-dns endpoint)"
+    if name == "ingress":
+        http, https = settings.ingress_http, settings.ingress_https
+        return f"Running (HTTP on {http[0]}:{http[1]}, HTTPS on {https[0]}:{https[1]})"
     if name == "simulated-nodes":
         return f"Running ({settings.simulated_nodes} simulated nodes: pods only in the API)"
     return "Running"
@@ -119,6 +143,29 @@ async def _kubelet(client: ApiClient, settings: Settings) -> None:
         await kubelet.run()
 
 
+async def _proxy(client: ApiClient, settings: Settings) -> None:
+    node = settings.node_name or socket.gethostname().lower()
+    if proxy_unavailable():
+        await run_userspace_proxy(client, node_name=node, node_ips=[settings.node_ip])
+        return
+    netns = settings.node_netns or None
+    try:
+        await run_proxy(client, node_name=node, node_ips=[settings.node_ip], host_netns=netns,
+                        cluster_cidr=CLUSTER_CIDR)  # fmt: skip
+    finally:
+        # Rules go with the proxy (`kyb stop`); a restart loads them again.
+        await asyncio.shield(remove_rules(netns))
+
+
+async def _dns(client: ApiClient, settings: Settings) -> None:
+    await run_dns(client, listen=(settings.node_ip, settings.dns_port))
+
+
+async def _ingress(client: ApiClient, settings: Settings) -> None:
+    await run_ingress(client, http=settings.ingress_http, https=settings.ingress_https,
+                      address=settings.node_ip)  # fmt: skip
+
+
 async def _simulated(client: ApiClient, settings: Settings) -> None:
     await run_simulated_nodes(client, count=settings.simulated_nodes,
                               prefix=settings.simulated_prefix)  # fmt: skip
@@ -134,6 +181,12 @@ COMPONENTS: dict[str, Component] = {
                   _scheduler),
         Component("kubelet", "agent", "run this machine as a node: real containers with runc",
                   _kubelet, in_server=lambda settings: not kubelet_unavailable()),
+        Component("proxy", "proxy", "the service proxy: Services' virtual IPs (nftables)",
+                  _proxy, node_level=True),
+        Component("dns", "dns", "cluster DNS for the kube-dns service (10.96.0.10)", _dns,
+                  node_level=True),
+        Component("ingress", "ingress", "serve Ingresses of class kybernetes on ports 80/443",
+                  _ingress, node_level=True),
         Component("simulated-nodes", "sim", "add simulated nodes (pods only in the API, as KWOK)",
                   _simulated, in_server=lambda settings: settings.simulated_nodes > 0),
     )

@@ -8,6 +8,7 @@ progress; then it points the user's kubeconfig at the cluster, so when
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -27,6 +28,7 @@ from kybernetes.cli.kubeconfig import (
 from kybernetes.cli.paths import LOG_FILE, ServerState, pid_alive, read_state, remove_state
 from kybernetes.cli.server import ADMIN_KUBECONFIG
 from kybernetes.node.teardown import teardown_node
+from kybernetes.proxy.host import remove_rules
 
 __all__ = ["delete", "kubectl", "start", "status", "stop"]
 
@@ -144,6 +146,7 @@ def delete(*, data_dir: Path) -> int:
         # Containers outlive the server on purpose; deleting the cluster takes them.
         for problem in teardown_node(node_dir):
             print(f"Left behind: {problem}")
+        asyncio.run(remove_rules(None))  # the service proxy's table, if a stop left it
     try:
         remove_context(kubeconfig_path(), CONTEXT)
     except KubeconfigError as err:

@@ -61,6 +61,12 @@ def _node_flags(parser: argparse.ArgumentParser) -> None:
                         "(/run/netns/NAME) instead of the machine's own (tests)")  # fmt: skip
     parser.add_argument("--kubelet-port", type=int, default=10250,
                         help="the kubelet API port (default 10250; 0: any free port)")  # fmt: skip
+    parser.add_argument("--dns-port", type=int, default=53,
+                        help="cluster DNS port on the node's address (default 53)")  # fmt: skip
+    parser.add_argument("--ingress-http-port", type=int, default=80,
+                        help="the ingress's HTTP port (default 80)")  # fmt: skip
+    parser.add_argument("--ingress-https-port", type=int, default=443,
+                        help="the ingress's HTTPS port (default 443)")  # fmt: skip
     parser.add_argument("--insecure-registry", action="append", default=[], metavar="HOST:PORT",
                         help="pull from this registry over plain HTTP; repeatable")  # fmt: skip
 
@@ -99,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
             component.command, help=f"{component.help}, alone, against any cluster",
             parents=[common],
         )  # fmt: skip
-        if component.name == "kubelet":
+        if component.name in ("kubelet", "ingress", "proxy", "dns"):
             _node_flags(alone)
         if component.name == "simulated-nodes":
             _sim_flags(alone, "--nodes")
@@ -133,7 +139,10 @@ def _server_args(args: argparse.Namespace) -> list[str]:
                         ("--node-netns", args.node_netns)):  # fmt: skip
         if value:
             flags += [flag, value]
-    flags += ["--kubelet-port", str(args.kubelet_port)]
+    flags += ["--kubelet-port", str(args.kubelet_port),
+              "--dns-port", str(args.dns_port),
+              "--ingress-http-port", str(args.ingress_http_port),
+              "--ingress-https-port", str(args.ingress_https_port)]  # fmt: skip
     for registry in args.insecure_registry:
         flags += ["--insecure-registry", registry]
     if args.simulated_nodes:
@@ -149,6 +158,9 @@ def _settings(args: argparse.Namespace, data_dir: Path) -> Settings:
         node_ip=getattr(args, "node_ip", ""),
         node_netns=getattr(args, "node_netns", ""),
         kubelet_listen=("0.0.0.0", getattr(args, "kubelet_port", 10250)),
+        dns_port=getattr(args, "dns_port", 53),
+        ingress_http=("0.0.0.0", getattr(args, "ingress_http_port", 80)),
+        ingress_https=("0.0.0.0", getattr(args, "ingress_https_port", 443)),
         insecure_registries=tuple(getattr(args, "insecure_registry", ())),
         simulated_nodes=getattr(args, "simulated_nodes", 0),
         simulated_prefix=getattr(args, "simulated_prefix", "sim-"),

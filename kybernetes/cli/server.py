@@ -109,9 +109,13 @@ async def run_server(
                 data_dir=data_dir,
                 node_ip=(settings.node_ip if settings and settings.node_ip else advertise),
             )
+            no_node = "kubelet" in disable or bool(kubelet_unavailable())
             for name, component in COMPONENTS.items():
                 if name in disable:
                     state.components[name] = "Disabled (--disable; it may run on its own)"
+                    continue
+                if component.node_level and no_node:
+                    state.components[name] = "Stopped (it runs beside a local node)"
                     continue
                 if not component.in_server(settings):
                     if name == "kubelet":

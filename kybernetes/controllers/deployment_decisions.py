@@ -54,18 +54,18 @@ def _strip_nulls(value: Any) -> Any:
 
 
 def template_hash(template: Obj, collision_count: int = 0) -> str:
-    """A short stable name for a pod template (FNV-1a over its canonical JSON)."""
+    """A short stable name for a pod template (FNV-1a over its canonical JSON).
+
+    Encoded as Kubernetes encodes it: the sum's decimal digits, each through
+    SafeEncodeString, so hashes look like `7c5ddbdf54` (only `456789bcdf`).
+    """
     data = orjson.dumps(_strip_nulls(template), option=orjson.OPT_SORT_KEYS)
     if collision_count:
         data += collision_count.to_bytes(4, "little")
     value = 0x811C9DC5
     for byte in data:
         value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
-    text = []
-    while value:
-        value, digit = divmod(value, len(_ALPHABET))
-        text.append(_ALPHABET[digit])
-    return "".join(text) or _ALPHABET[0]
+    return "".join(_ALPHABET[ord(digit) % len(_ALPHABET)] for digit in str(value))
 
 
 def _template_without_hash(rs: Obj) -> Obj:

@@ -29,6 +29,7 @@ from kybernetes.controllers.nodeipam import NodeIpamController
 from kybernetes.controllers.nodelifecycle import NodeLifecycleController
 from kybernetes.controllers.replicaset import ReplicaSetController
 from kybernetes.controllers.serviceaccount import ServiceAccountController
+from kybernetes.controllers.servicelb import ServiceLBController
 from kybernetes.controllers.statefulset import StatefulSetController
 from kybernetes.controllers.ttlafterfinished import TTLAfterFinishedController
 
@@ -61,6 +62,7 @@ CONTROLLERS: tuple[Callable[[InformerFactory], Controller], ...] = (
     GarbageCollector,
     NamespaceController,
     ServiceAccountController,
+    ServiceLBController,
 )
 
 

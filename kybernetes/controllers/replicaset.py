@@ -46,7 +46,6 @@ from kybernetes.controllers.replicaset_decisions import (
     is_active,
     owned_by,
     pod_from_template,
-    replica_failure_conditions,
     replicaset_status,
     slow_start_batches,
 )
@@ -149,15 +148,18 @@ class ReplicaSetController:
         namespace = rs["metadata"].get("namespace", "")
         expected: dict[str, bool] = {key_of(p): False for p in decision.delete}
         self._expected[key] = (asyncio.get_running_loop().time(), expected)
-        created, failed = await self._create_pods(rs, namespace, decision.create, expected)
-        failure = ("FailedCreate", str(failed)) if failed else None
-        for pod in decision.delete:
-            await self._delete_pod(rs, namespace, pod)
+        try:
+            created = await self._create_pods(rs, namespace, decision.create, expected)
+            for pod in decision.delete:
+                await self._delete_pod(rs, namespace, pod)
+        except ApiStatusError as err:
+            # Said in the status (a quota refused the pods, say), then retried with back-off.
+            reason = "FailedCreate" if decision.create else "FailedDelete"
+            await self._write_status(rs, active, failure=(reason, str(err)))
+            raise
         survivors = [p for p in active if p not in decision.delete] + created
-        await self._write_status(rs, survivors, failure)
+        await self._write_status(rs, survivors)
         self._recheck_availability(key, rs, survivors)
-        if failed is not None:
-            raise failed  # retried with back-off; the next sync creates the rest
 
     async def _claim_pods(self, rs: Obj) -> list[Obj]:
         """The pods this ReplicaSet controls, after adopting orphans and releasing strays."""
@@ -201,9 +203,8 @@ class ReplicaSetController:
 
     async def _create_pods(
         self, rs: Obj, namespace: str, count: int, expected: dict[str, bool]
-    ) -> tuple[list[Obj], BaseException | None]:
-        """Create in slow-start batches; each created pod becomes an expectation.
-        The pods made, and the first failure that stopped it (if any)."""
+    ) -> list[Obj]:
+        """Create in slow-start batches; each created pod becomes an expectation."""
         created: list[Obj] = []
         path = resource_path("", "v1", "pods", namespace)
         for batch in slow_start_batches(count):
@@ -223,8 +224,8 @@ class ReplicaSetController:
                                    f"Error creating: {failures[0]}")  # fmt: skip
                 log.warning("replicaset %s: %d pod creates failed: %s", key_of(rs),
                             len(failures), failures[0])  # fmt: skip
-                return created, failures[0]
-        return created, None
+                raise failures[0]  # retried with back-off; the next sync creates the rest
+        return created
 
     async def _delete_pod(self, rs: Obj, namespace: str, pod: Obj) -> None:
         name = pod["metadata"]["name"]
@@ -240,10 +241,7 @@ class ReplicaSetController:
     async def _write_status(
         self, rs: Obj, active: list[Obj], failure: tuple[str, str] | None = None
     ) -> None:
-        status = replicaset_status(rs, active, self._now())
-        conditions = replica_failure_conditions(rs, failure, self._now())
-        if conditions is not None:
-            status["conditions"] = conditions
+        status = replicaset_status(rs, active, self._now(), failure)
         if rs.get("status") == {**(rs.get("status") or {}), **status}:
             return
         meta = rs["metadata"]

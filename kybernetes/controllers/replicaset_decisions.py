@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kybernetes.api.times import parse_time
+from kybernetes.api.times import format_time, parse_time
 
 __all__ = [
     "Decision",
@@ -25,7 +25,6 @@ __all__ = [
     "is_available",
     "owned_by",
     "pod_from_template",
-    "replica_failure_conditions",
     "replicaset_status",
     "slow_start_batches",
 ]
@@ -144,8 +143,17 @@ def pod_from_template(rs: Obj) -> Obj:
             "spec": template.get("spec") or {}}  # fmt: skip
 
 
-def replicaset_status(rs: Obj, active_pods: Sequence[Obj], now: datetime.datetime) -> Obj:
-    """The status the controller reports (replicas, ready, available, observedGeneration)."""
+def replicaset_status(
+    rs: Obj,
+    active_pods: Sequence[Obj],
+    now: datetime.datetime,
+    failure: tuple[str, str] | None = None,
+) -> Obj:
+    """The status the controller reports (replicas, ready, available, observedGeneration).
+
+    `failure` (reason, message) is why pods could not be created or deleted: the
+    ReplicaFailure condition says it until a sync manages its pods again.
+    """
     min_ready = int((rs.get("spec") or {}).get("minReadySeconds") or 0)
     labels = ((rs.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels", {})
     ready = [p for p in active_pods if _is_ready(p)]
@@ -154,38 +162,20 @@ def replicaset_status(rs: Obj, active_pods: Sequence[Obj], now: datetime.datetim
         if all(((p.get("metadata") or {}).get("labels") or {}).get(k) == v
                for k, v in labels.items())
     ]  # fmt: skip
-    return {
+    status: Obj = {
         "replicas": len(active_pods),
         "fullyLabeledReplicas": len(fully_labeled),
         "readyReplicas": len(ready),
         "availableReplicas": sum(1 for p in ready if is_available(p, min_ready, now)),
         "observedGeneration": (rs.get("metadata") or {}).get("generation", 0),
     }
-
-
-def replica_failure_conditions(
-    rs: Obj, failure: tuple[str, str] | None, now: datetime.datetime
-) -> list[Obj] | None:
-    """The status conditions after a sync, or None when they stay as they are.
-
-    A sync whose pod creates (or deletes) failed sets `ReplicaFailure` with
-    the reason (FailedCreate, FailedDelete) and the error, as a quota
-    refusal shows on the set; the next sync without failure removes it.
-    """
-    conditions = [
-        c for c in (rs.get("status") or {}).get("conditions") or [] if isinstance(c, dict)
-    ]
-    current = next((c for c in conditions if c.get("type") == "ReplicaFailure"), None)
-    others = [c for c in conditions if c.get("type") != "ReplicaFailure"]
-    if failure is None:
-        return None if current is None else others
-    reason, message = failure
-    if current and (current.get("status"), current.get("reason"), current.get("message")) == (
-        "True",
-        reason,
-        message,
-    ):
-        return None
-    stamp = now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return [*others, {"type": "ReplicaFailure", "status": "True", "lastTransitionTime": stamp,
-                      "reason": reason, "message": message}]  # fmt: skip
+    old = (rs.get("status") or {}).get("conditions") or []
+    conditions = [c for c in old if c.get("type") != "ReplicaFailure"]
+    if failure is not None:
+        previous = next((c for c in old if c.get("type") == "ReplicaFailure"), None)
+        since = previous["lastTransitionTime"] if previous else format_time(now)
+        conditions.append({"type": "ReplicaFailure", "status": "True", "reason": failure[0],
+                           "message": failure[1], "lastTransitionTime": since})  # fmt: skip
+    if conditions or old:
+        status["conditions"] = conditions
+    return status

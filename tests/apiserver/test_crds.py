@@ -130,3 +130,53 @@ async def test_custom_resources_are_served_again_after_a_restart(tmp_path: Path)
         await again.stop()
     finally:
         await store.close()
+
+
+TWO_VERSIONS = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.two.example.com}
+spec:
+  group: two.example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    additionalPrinterColumns: [{name: Size, type: integer, jsonPath: .spec.size}]
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {size: {type: integer, maximum: 10}}}
+  - name: v2
+    served: true
+    storage: false
+    additionalPrinterColumns: [{name: Colour, type: string, jsonPath: .spec.colour}]
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {size: {type: integer, maximum: 100},
+                                            colour: {type: string}}}
+"""
+
+
+async def test_each_version_of_a_crd_has_its_own_schema_and_columns(cluster: Cluster) -> None:
+    await cluster.kubectl("apply", "-f", "-", stdin=TWO_VERSIONS)
+    for _ in range(100):
+        if "gadgets" in await cluster.kubectl("api-resources", "--api-group=two.example.com"):
+            break
+        await asyncio.sleep(0.05)
+    v1 = "apiVersion: two.example.com/v1\nkind: Gadget\nmetadata: {name: %s}\nspec: {size: %d}\n"
+    v2 = ("apiVersion: two.example.com/v2\nkind: Gadget\nmetadata: {name: %s}\n"
+          "spec: {size: %d, colour: red}\n")  # fmt: skip
+    # 50 is too big for v1 (maximum 10) but fine for v2 (maximum 100).
+    refused = await cluster.kubectl("apply", "-f", "-", stdin=v1 % ("small", 50), check=False)
+    assert "should be less than or equal to 10" in refused
+    await cluster.kubectl("apply", "-f", "-", stdin=v2 % ("big", 50))
+    wide = await cluster.kubectl("get", "gadgets.v2.two.example.com")
+    assert "COLOUR" in wide and "red" in wide
+    narrow = await cluster.kubectl("get", "gadgets.v1.two.example.com")
+    assert "SIZE" in narrow and "COLOUR" not in narrow

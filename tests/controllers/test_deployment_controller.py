@@ -36,6 +36,14 @@ def test_template_hash_is_stable_and_ignores_nulls() -> None:
     assert template_hash(template) != template_hash({**template, "spec": {}})
 
 
+def test_template_hash_is_spelled_as_kubernetes_spells_it() -> None:
+    # SafeEncodeString of the sum's decimal digits: "0".."9" become "4".."9", "b".."f".
+    template = {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "c"}]}}
+    digest = template_hash(template)
+    assert set(digest) <= set("456789bcdf") and len(digest) <= 10
+    assert digest == "56b5b6b894"  # FNV-1a of its canonical JSON is 1261626450
+
+
 async def test_create_deployment_makes_a_replicaset_and_pods(
     cluster: Cluster, client: ApiClient
 ) -> None:

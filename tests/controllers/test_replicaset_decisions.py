@@ -12,7 +12,6 @@ from kybernetes.controllers.replicaset_decisions import (
     decide,
     is_active,
     pod_from_template,
-    replica_failure_conditions,
     replicaset_status,
     slow_start_batches,
 )
@@ -132,15 +131,14 @@ def test_claim_adopts_matching_orphans_and_releases_strays() -> None:
         {"$patch": "delete", "uid": "rs-1"}]  # fmt: skip
 
 
-def test_replica_failure_condition_is_set_on_failure_and_removed_after() -> None:
-    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
-    rs: dict = {"status": {"conditions": []}}
-    assert replica_failure_conditions(rs, None, now) is None  # nothing to say
-    failed = replica_failure_conditions(rs, ("FailedCreate", 'pods "x" is forbidden'), now)
-    assert failed == [{"type": "ReplicaFailure", "status": "True",
-                       "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "FailedCreate",
-                       "message": 'pods "x" is forbidden'}]  # fmt: skip
-    rs["status"]["conditions"] = failed
-    later = now + datetime.timedelta(minutes=1)
-    assert replica_failure_conditions(rs, ("FailedCreate", 'pods "x" is forbidden'), later) is None
-    assert replica_failure_conditions(rs, None, later) == []
+def test_a_failure_to_create_pods_shows_as_replica_failure_until_it_passes() -> None:
+    rs = {"metadata": {"name": "r", "generation": 1}, "spec": {"replicas": 2, "template": {}}}
+    failed = replicaset_status(rs, [], NOW, ("FailedCreate", 'pods "r-x" is forbidden: '
+                                                             "exceeded quota: q"))  # fmt: skip
+    condition = failed["conditions"][0]
+    assert (condition["type"], condition["status"], condition["reason"]) == (
+        "ReplicaFailure", "True", "FailedCreate")  # fmt: skip
+    assert "exceeded quota" in condition["message"]
+    healed = replicaset_status({**rs, "status": failed}, [], NOW)
+    assert healed["conditions"] == []  # removed once pods are managed again
+    assert "conditions" not in replicaset_status(rs, [], NOW)

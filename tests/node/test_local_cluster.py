@@ -70,7 +70,9 @@ async def server(tmp_path: Path, host_netns: str, registry: Registry) -> AsyncIt
     data_dir = tmp_path / "cluster"
     settings = Settings(data_dir=data_dir, node_name="local", node_ip="127.0.0.1",
                         node_netns=host_netns, kubelet_listen=("127.0.0.1", 0),
-                        insecure_registries=(registry.domain,))  # fmt: skip
+                        insecure_registries=(registry.domain,),
+                        ingress_http=("127.0.0.1", 0), ingress_https=("127.0.0.1", 0),
+                        dns_port=0)  # fmt: skip
     task = asyncio.create_task(run_server(
         data_dir=data_dir, store_url=f"sqlite:///{data_dir}/state.db", bind="127.0.0.1",
         port=free_port(), settings=settings))  # fmt: skip
@@ -117,6 +119,18 @@ async def test_a_deployment_runs_on_the_local_node(
         return sorted(out.split()) == sorted(ips)
 
     await until_true(endpoints_ready)
+    # The Service's virtual IP works: the kernel (nftables) forwards it to a pod.
+    cluster_ip = await server.kubectl("get", "service", "web", "-o",
+                                      "jsonpath={.spec.clusterIP}")  # fmt: skip
+
+    async def through_the_service() -> bool:
+        try:
+            return bool(await run("nsenter", f"--net=/run/netns/{host_netns}", sys.executable,
+                                  "-c", FETCH.replace("8080", "80"), cluster_ip))  # fmt: skip
+        except Exception:  # noqa: BLE001 - rules still loading: try again
+            return False
+
+    await until_true(through_the_service)
     described = await server.kubectl("describe", "pod", "-l", "app=web")
     for reason in ("Scheduled", "Pulled", "Created", "Started"):
         assert reason in described
@@ -143,7 +157,9 @@ async def test_containers_outlive_the_server_and_delete_takes_them(
     data_dir = tmp_path / "cluster"
     settings = Settings(data_dir=data_dir, node_name="local", node_ip="127.0.0.1",
                         node_netns=host_netns, kubelet_listen=("127.0.0.1", 0),
-                        insecure_registries=(registry.domain,))  # fmt: skip
+                        insecure_registries=(registry.domain,),
+                        ingress_http=("127.0.0.1", 0), ingress_https=("127.0.0.1", 0),
+                        dns_port=0)  # fmt: skip
     task = asyncio.create_task(run_server(
         data_dir=data_dir, store_url=f"sqlite:///{data_dir}/state.db", bind="127.0.0.1",
         port=free_port(), settings=settings))  # fmt: skip

@@ -26,7 +26,7 @@ from kybernetes.apiserver.printers import (
 )
 from kybernetes.apiserver.printers.common import Column
 
-__all__ = ["CUSTOM_RESOURCE_COLUMNS", "REGISTRY", "ROW_CONDITIONS", "Column"]
+__all__ = ["CUSTOM_RESOURCE_COLUMNS", "REGISTRY", "ROW_CONDITIONS", "VERSIONED_COLUMNS", "Column"]
 
 CUSTOM_RESOURCE_COLUMNS = default.CUSTOM_RESOURCE_COLUMNS
 
@@ -61,3 +61,6 @@ REGISTRY = _merge(
 ROW_CONDITIONS: dict[tuple[str, str], Callable[[Obj], list[Obj]]] = {
     ("", "Pod"): pods.pod_row_conditions,
 }
+
+# Columns of kinds added at run time (custom resources), per served version.
+VERSIONED_COLUMNS: dict[tuple[str, str, str], list[Column]] = {}
