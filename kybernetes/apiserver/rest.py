@@ -466,15 +466,15 @@ class Rest:
         The rules (graceful deletion, the garbage collector's finalizers,
         namespaces) are deletion.py's; this applies them to the store. A
         write racing the delete (a controller's status update) makes it read
-        again, as kube-apiserver does: without preconditions a delete is
-        never a 409.
+        again, as kube-apiserver does: only failed preconditions (checked
+        against what is read) make a delete a 409.
         """
-        preconditions = options.precondition_uid or options.precondition_resource_version
         for attempt in range(PATCH_RETRIES):
             try:
                 return await self._delete_once(rt, namespace, name, options)
             except errors.ApiError as err:
-                if err.reason != "Conflict" or preconditions or attempt + 1 == PATCH_RETRIES:
+                failed_precondition = "Precondition failed: " in err.message  # see below
+                if err.reason != "Conflict" or failed_precondition or attempt + 1 == PATCH_RETRIES:
                     raise
         raise AssertionError("unreachable")
 

@@ -1,5 +1,5 @@
 """A delete racing another write reads again instead of answering 409 (as
-kube-apiserver); only a delete with preconditions can conflict."""
+kube-apiserver); only a precondition that fails is a 409."""
 
 from __future__ import annotations
 
@@ -36,8 +36,15 @@ async def test_delete_retries_a_write_that_raced_it(
         with pytest.raises(ApiStatusError) as gone:
             await api.get(f"{CMS}/a")
         assert gone.value.code == 404
+        # A precondition that still holds after the race holds: the delete goes on.
         raced.clear()
         uid = (await api.get(f"{CMS}/b"))["metadata"]["uid"]
+        await api.delete(f"{CMS}/b", {"preconditions": {"uid": uid}})
+        assert raced == ["b", "b"]
+        # One that does not hold is the caller's 409, never retried.
+        await api.create(CMS, {"metadata": {"name": "c"}})
+        raced[:] = ["x", "x"]
         with pytest.raises(ApiStatusError) as conflict:
-            await api.delete(f"{CMS}/b", {"preconditions": {"uid": uid}})
-        assert conflict.value.code == 409  # the caller asked for exactly that object state
+            await api.delete(f"{CMS}/c", {"preconditions": {"uid": uid}})
+        assert conflict.value.code == 409
+        assert "Precondition failed: UID in precondition" in conflict.value.status["message"]
