@@ -51,6 +51,7 @@ from kybernetes.apiserver.openapi_validation import (
 )
 from kybernetes.apiserver.patching import patcher
 from kybernetes.apiserver.podlogs import KubeletConnector, choose_container
+from kybernetes.apiserver.podstreams import STREAM_SUBRESOURCES, serve_pod_stream
 from kybernetes.apiserver.request import (
     ResourceRequest,
     dry_run,
@@ -102,7 +103,8 @@ class ApiContext:
     ready: Callable[[], bool]
     request_timeout: float = REQUEST_TIMEOUT
     kubelets: KubeletConnector | None = None  # for pods/log (and later exec)
-    # Open watch streams, ended at shutdown so it does not wait on them.
+    # Open watch streams (and exec/attach/port-forward relays), ended at shutdown
+    # so it does not wait on them.
     watches: set[asyncio.Task[Any]] = field(default_factory=set)
     stopping: bool = False
 
@@ -248,6 +250,8 @@ class ResourceHandler:
     async def _get(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
         if req.subresource == "log" and req.resource.kind == "Pod" and not req.resource.group:
             return await self._pod_log(request, req)
+        if req.subresource in STREAM_SUBRESOURCES and req.resource.kind == "Pod":
+            return await self._pod_stream(request, req)
         obj = await self.ctx.rest.get(
             req.resource, req.namespace, req.name, resource_version_param(request.query)
         )
@@ -268,6 +272,19 @@ class ResourceHandler:
             request, node=node, namespace=req.namespace, pod=req.name, container=container,
             query=request.query,
         )  # fmt: skip
+
+    async def _pod_stream(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
+        """exec, attach, port-forward (GET or POST): relayed to the kubelet (podstreams.py)."""
+        pod = await self.ctx.rest.get(req.resource, req.namespace, req.name, "")
+        nodes = self.ctx.registry.lookup("", "v1", "nodes")
+        assert nodes is not None
+
+        async def node(name: str) -> Obj:
+            return await self.ctx.rest.get(nodes, "", name, "")
+
+        return await serve_pod_stream(request, subresource=req.subresource, pod=pod, node=node,
+                                      kubelets=self.ctx.kubelets, open_streams=self.ctx.watches,
+                                      stopping=lambda: self.ctx.stopping)  # fmt: skip
 
     async def _write_scale(
         self, request: web.Request, req: ResourceRequest, to_new_scale: Callable[[Obj], Obj]
@@ -309,7 +326,7 @@ class ResourceHandler:
             body["metadata"]["remainingItemCount"] = page.remaining
         return self._respond(request, req, body)
 
-    async def _create(self, request: web.Request, req: ResourceRequest) -> web.Response:
+    async def _create(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
         if req.subresource == "binding" and req.resource.kind == "Pod":
             body = _check_object(await _read_body(request), "Binding", "v1")
             status = await create_binding(
@@ -322,6 +339,8 @@ class ResourceHandler:
             evicted = await evict(self.ctx.rest, req.resource, namespace=req.namespace,
                                   name=req.name, body=body)  # fmt: skip
             return _json(evicted, 201)
+        if req.subresource in STREAM_SUBRESOURCES and req.resource.kind == "Pod":
+            return await self._pod_stream(request, req)
         if req.subresource:
             raise errors.method_not_allowed(
                 f"{req.resource.plural}/{req.subresource}: not supported yet"

@@ -99,6 +99,23 @@ class KubeletConnector:
         self._ssl = context
         self._session: aiohttp.ClientSession | None = None
 
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10)
+            )
+        return self._session
+
+    async def websocket(
+        self, node: Obj, path: str, *, params: list[tuple[str, str]], protocols: tuple[str, ...]
+    ) -> aiohttp.ClientWebSocketResponse:
+        """A WebSocket to the node's kubelet (exec, attach, port-forward; podstreams.py)."""
+        host, port = kubelet_endpoint(node)
+        return await self._client().ws_connect(
+            f"https://{host}:{port}{path}", params=params, protocols=protocols, ssl=self._ssl,
+            heartbeat=None, max_msg_size=0, autoclose=False, autoping=True,
+        )  # fmt: skip
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -114,14 +131,10 @@ class KubeletConnector:
         query: Mapping[str, str],
     ) -> web.StreamResponse:
         host, port = kubelet_endpoint(node)
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10)
-            )
         params = {k: v for k, v in query.items() if k in LOG_OPTIONS}
         url = f"https://{host}:{port}/containerLogs/{namespace}/{pod}/{container}"
         try:
-            async with self._session.get(url, params=params, ssl=self._ssl) as answer:
+            async with self._client().get(url, params=params, ssl=self._ssl) as answer:
                 if answer.status >= 400:
                     text = (await answer.text()).strip()
                     raise errors.ApiError(answer.status if answer.status < 500 else 502,

@@ -30,8 +30,14 @@ from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
 from kybernetes.node.kubelet.machine import node_conditions, node_object, read_machine
 from kybernetes.node.kubelet.podworker import ImageService, PodWorker
 from kybernetes.node.kubelet.restarts import CrashLoopBackoff
-from kybernetes.node.kubelet.server import KubeletServer, LogSource, serving_certificate
-from kybernetes.node.network.podnet import PodNetwork
+from kybernetes.node.kubelet.server import (
+    KubeletServer,
+    LogSource,
+    StreamLocator,
+    serving_certificate,
+)
+from kybernetes.node.kubelet.streams import ContainerTarget, PodTarget
+from kybernetes.node.network.podnet import NETNS_DIR, PodNetwork, netns_name
 from kybernetes.node.runtime.runc import RuncRuntime
 from kybernetes.util.tasks import cancel_and_wait
 
@@ -218,7 +224,9 @@ class Kubelet:
         cert, key = await asyncio.to_thread(serving_certificate, self.data_dir / "pki",
                                             self.node_name, [self.host_ip])  # fmt: skip
         self.server = KubeletServer(locate=self._log_source, client_ca_pem=self._client.ca_pem,
-                                    cert=cert, key=key)  # fmt: skip
+                                    cert=cert, key=key,
+                                    streams=StreamLocator(self._stream_pod,
+                                                          self._stream_container))  # fmt: skip
         await self.server.start(*self._listen)
 
     def _log_source(self, namespace: str, name: str, container: str,
@@ -234,6 +242,37 @@ class Kubelet:
         container_id = attempts[index].container_id
         return LogSource(
             self.runtime.log_path(container_id),
+            lambda: self.runtime.exit_status(container_id) is not None,
+        )
+
+    def _stream_pod(self, namespace: str, name: str) -> PodTarget | None:
+        pod = self.pods.get(f"{namespace}/{name}")
+        if pod is None:
+            return None
+        uid = str(pod["metadata"]["uid"])
+        return PodTarget(name, uid, str(NETNS_DIR / netns_name(uid)))
+
+    async def _stream_container(self, namespace: str, name: str,
+                                container: str) -> ContainerTarget | None:  # fmt: skip
+        """The container's current run, if runc says it is running (exec, attach)."""
+        pod = self.pods.get(f"{namespace}/{name}")
+        pod_spec = (pod or {}).get("spec") or {}
+        every = [*(pod_spec.get("initContainers") or []), *(pod_spec.get("containers") or [])]
+        spec = next((c for c in every if c.get("name") == container), None)
+        if pod is None or spec is None:
+            return None
+        attempts = self._worker(str(pod["metadata"]["uid"])).record.attempts.get(container)
+        if not attempts:
+            return None
+        container_id = attempts[-1].container_id
+        state = await self.runtime.state(container_id)
+        if (state or {}).get("status") != "running":
+            return None
+        return ContainerTarget(
+            container_id,
+            self.runtime.runc_root,
+            self.runtime.log_path(container_id),
+            spec,
             lambda: self.runtime.exit_status(container_id) is not None,
         )
 
@@ -299,6 +338,7 @@ class Kubelet:
         """The life of one pod on this node."""
         worker = self._worker(uid)
         wake = self._wake[uid]
+        worker.notify = wake.set  # a probe result changed: look at the pod again
         pod: Obj | None = first
         last = first
         try:
@@ -323,6 +363,7 @@ class Kubelet:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), STEADY_RESYNC if steady else BUSY_RESYNC)
         finally:
+            await worker.close()
             self._workers.pop(uid, None)
             self._wake.pop(uid, None)
 

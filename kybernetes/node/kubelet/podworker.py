@@ -9,6 +9,16 @@ keep a container from starting are waiting reasons the user can read
 (ErrImagePull, ImagePullBackOff, CreateContainerConfigError,
 CrashLoopBackOff), each with its Event.
 
+Probes run on their own timers (`prober.ProbeManager`), not in this step:
+a step reads their results into each container's `ready` and `started`,
+and kills a container whose liveness or startup probe failed (then the
+restart policy decides, as for any exit). Every stop of a container, for a
+probe, a failed postStart hook or the pod's deletion, is the kubelet's:
+the preStop hook within the grace period, SIGTERM, SIGKILL at its end.
+Each attempt gets its own file bound at `terminationMessagePath`, read
+into `terminated.message` once it ends (or the log's tail, for
+FallbackToLogsOnError). A running container's end wakes the pod's loop.
+
 What was started is remembered in `state.json` beside the containers (the
 attempts of each container, the sandbox address, the start time), so a
 restarted kubelet picks every pod up where it was, without restarting a
@@ -42,12 +52,15 @@ from kybernetes.node.kubelet.containerspec import (
 )
 from kybernetes.node.kubelet.podfiles import hostname_of, write_pod_files
 from kybernetes.node.kubelet.podstatus import Observed, pod_status
+from kybernetes.node.kubelet.prober import ProbeManager, Prober
+from kybernetes.node.kubelet.probes import hook_failure_message, kill_message
 from kybernetes.node.kubelet.restarts import CrashLoopBackoff, backoff_message, should_restart
 from kybernetes.node.kubelet.volumemanager import PodVolumes
 from kybernetes.node.kubelet.volumes import VolumeError
 from kybernetes.node.network.podnet import PodNetwork
 from kybernetes.node.runtime.runc import RuncRuntime
 from kybernetes.node.runtime.spec import Mount, SandboxPaths, oci_spec
+from kybernetes.util.tasks import cancel_and_wait
 
 __all__ = ["Attempt", "ImageService", "PodRecord", "PodWorker", "PulledImage"]
 
@@ -55,6 +68,12 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 KEEP_ATTEMPTS = 2
+MIN_GRACE_AFTER_HOOK = 2.0  # the kubelet's minimum grace period once a preStop hook ran
+DEFAULT_TERMINATION_PATH = "/dev/termination-log"
+MESSAGE_LIMIT = 4096  # bytes of a termination message file that are read
+LOG_FALLBACK_LINES = 80  # FallbackToLogsOnError: the log's last lines ...
+LOG_FALLBACK_BYTES = 2048  # ... and at most this much of them
+EXIT_POLL = 0.5  # how often a running container's exit record is looked for (PLEG relists 1 s)
 
 
 @dataclass(frozen=True)
@@ -79,6 +98,7 @@ class Attempt:
     image: str
     image_id: str
     started_at: str = ""
+    fallback_to_logs: bool = False  # terminationMessagePolicy FallbackToLogsOnError
 
 
 @dataclass
@@ -136,6 +156,15 @@ class PodWorker:
         self._volumes = PodVolumes(state_dir / "volumes", client)
         self._volume_paths: dict[str, str] = {}
         self.record = self._load()
+        # The kubelet sets this to wake the pod's sync loop when a probe result flips.
+        self.notify: Callable[[], None] = lambda: None
+        self._pod: Obj | None = None  # the latest pod seen, for probe Events
+        self._started_here: set[str] = set()  # attempts this worker started (not adopted)
+        self._exit_watch: dict[str, asyncio.Task[None]] = {}  # container id -> its watcher
+        self._prober = Prober(runc_root=str(runtime.runc_root), host_netns=network.host_netns)
+        self._probes = ProbeManager(self._prober, on_change=lambda: self.notify(),
+                                    event=self._probe_event, pod_ip=lambda: self.record.pod_ip,
+                                    clock=clock)  # fmt: skip
 
     # -- memory --------------------------------------------------------------------
 
@@ -164,6 +193,7 @@ class PodWorker:
 
     async def sync(self, pod: Obj) -> Obj:
         """Move the pod one step toward running; the status to report."""
+        self._pod = pod
         sandbox = await self._ensure_sandbox(pod)
         spec = pod.get("spec") or {}
         init: dict[str, Observed] = {}
@@ -222,6 +252,10 @@ class PodWorker:
     async def _keep_running(self, pod: Obj, sandbox: SandboxPaths, container: Obj) -> Observed:
         name = container["name"]
         observed = await self._observe(name)
+        if observed is not None and "running" in observed.state:
+            observed = await self._probed(pod, container, observed)
+        else:
+            self._probes.forget(name)  # nothing runs to probe
         if observed is not None and "terminated" not in observed.state:
             return observed
         if observed is not None:
@@ -254,6 +288,8 @@ class PodWorker:
         started = await self._start(pod, sandbox, container)
         now_seen = await self._observe(name)
         if started and now_seen is not None:
+            if "running" in now_seen.state:  # not ready before its probes say so
+                return await self._probed(pod, container, now_seen)
             return now_seen
         waiting = {"waiting": self._waiting.get(name, {"reason": "ContainerCreating"})}
         previous = observed.state if observed is not None else {}
@@ -261,6 +297,45 @@ class PodWorker:
         return Observed(state=waiting, last_state=previous if "terminated" in previous else {},
                         restart_count=max(0, count - 1) if count else 0,
                         image=str(container.get("image", "")))  # fmt: skip
+
+    async def _probed(self, pod: Obj, container: Obj, observed: Observed) -> Observed:
+        """A running container as its probes see it; killed when liveness or startup fail."""
+        name = str(container["name"])
+        attempt = self.record.attempts[name][-1]
+        self._watch_exit(attempt.container_id)
+        started = parse_time(attempt.started_at)
+        self._probes.ensure(container, attempt.container_id,
+                            started_at=started.timestamp() if started else self._clock(),
+                            adopted=attempt.container_id not in self._started_here)  # fmt: skip
+        failed = self._probes.failed(name, attempt.container_id)
+        if failed is None:
+            return dataclasses.replace(
+                observed, ready=self._probes.ready(name, attempt.container_id),
+                started=self._probes.started(name, attempt.container_id))  # fmt: skip
+        grace = failed.termination_grace
+        if grace is None:
+            grace = _pod_grace(pod)
+        await self._stop_container(pod, container, attempt.container_id, grace,
+                                   message=kill_message(failed.kind, name))  # fmt: skip
+        self._probes.forget(name)
+        return await self._observe(name) or observed
+
+    def _watch_exit(self, container_id: str) -> None:
+        """Wake the pod's sync when this running container ends (nothing else would)."""
+        if container_id not in self._exit_watch:
+            self._exit_watch[container_id] = asyncio.create_task(
+                self._notify_on_exit(container_id), name=f"kyb-exit-{container_id}")  # fmt: skip
+
+    async def _notify_on_exit(self, container_id: str) -> None:
+        # The shim writes a file when the container ends: there is nothing to await but time.
+        while self._runtime.exit_status(container_id) is None:  # noqa: ASYNC110
+            await asyncio.sleep(EXIT_POLL)
+        self._exit_watch.pop(container_id, None)
+        self.notify()
+
+    def _probe_event(self, kind: str, reason: str, message: str) -> None:
+        if self._pod is not None:
+            self._event(self._pod, kind, reason, message)
 
     # -- starting ----------------------------------------------------------------
 
@@ -285,10 +360,12 @@ class PodWorker:
             self._waiting[name] = {"reason": "CreateContainerConfigError", "message": str(err)}
             self._event(pod, "Warning", "Failed", f"Error: {err}")
             return False
+        mounts = (*mounts, await self._termination_mount(container, container_id))
         config = container_config(pod, container, image.config, env=env, mounts=mounts)
         # Remembered before it exists, so that a crash right after leaves nothing unknown.
+        fallback = container.get("terminationMessagePolicy") == "FallbackToLogsOnError"
         attempts.append(Attempt(container_id, number, str(container.get("image", "")),
-                                image.image_id))  # fmt: skip
+                                image.image_id, fallback_to_logs=fallback))  # fmt: skip
         await self._save()
         try:
             spec = oci_spec(config, sandbox, container_id=container_id)
@@ -302,12 +379,45 @@ class PodWorker:
             return False
         self._event(pod, "Normal", "Created", f"Created container {name}")
         await self._runtime.start(container_id)
+        self._started_here.add(container_id)
         attempts[-1].started_at = self._now()
         await self._save()
         self._waiting.pop(name, None)
         self._event(pod, "Normal", "Started", f"Started container {name}")
         await self._forget_old_attempts(name)
+        await self._post_start(pod, container, container_id)
         return True
+
+    async def _post_start(self, pod: Obj, container: Obj, container_id: str) -> None:
+        """Run the postStart hook; if it fails the container is killed (and restarts per policy)."""
+        hook = (container.get("lifecycle") or {}).get("postStart")
+        if not hook:
+            return
+        failure = await self._prober.hook(hook, container, container_id, self.record.pod_ip)
+        if failure is None:
+            return
+        error, output = failure
+        message = hook_failure_message(hook, container=str(container["name"]),
+                                       pod=_pod_name(pod), error=error, output=output)  # fmt: skip
+        self._event(pod, "Warning", "FailedPostStartHook", message)
+        await self._stop_container(pod, container, container_id, _pod_grace(pod),
+                                   message="FailedPostStartHook")  # fmt: skip
+
+    def _termination_file(self, container_id: str) -> Path:
+        return self.dir / "termination" / container_id
+
+    async def _termination_mount(self, container: Obj, container_id: str) -> Mount:
+        """A file of the pod's bound at terminationMessagePath, read after the container ends."""
+        path = self._termination_file(container_id)
+
+        def make() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"")
+            path.chmod(0o666)  # any container user may write its message
+
+        await asyncio.to_thread(make)
+        target = str(container.get("terminationMessagePath") or DEFAULT_TERMINATION_PATH)
+        return Mount(target, str(path))
 
     async def _pull(self, pod: Obj, container: Obj) -> PulledImage | None:
         name, image = container["name"], str(container.get("image", ""))
@@ -393,6 +503,7 @@ class PodWorker:
         while len(attempts) > KEEP_ATTEMPTS:
             old = attempts.pop(0)
             await self._runtime.delete(old.container_id)
+            await asyncio.to_thread(self._termination_file(old.container_id).unlink, True)
         await self._save()
 
     # -- observing ---------------------------------------------------------------
@@ -425,6 +536,9 @@ class PodWorker:
                                "containerID": f"runc://{attempt.container_id}"}  # fmt: skip
             if ended.signal:
                 terminated["signal"] = ended.signal
+            message = await asyncio.to_thread(self._termination_message, attempt, ended.exit_code)
+            if message:
+                terminated["message"] = message
             return {"terminated": terminated}
         runc = await self._runtime.state(attempt.container_id)
         if runc is None:
@@ -436,6 +550,21 @@ class PodWorker:
         if runc.get("status") == "running" and attempt.started_at:
             return {"running": {"startedAt": attempt.started_at}}
         return {"waiting": {"reason": "ContainerCreating"}}
+
+    def _termination_message(self, attempt: Attempt, exit_code: int) -> str:
+        """What the container wrote to its termination file, or its log's tail when asked."""
+        try:
+            with open(self._termination_file(attempt.container_id), "rb") as file:
+                message = file.read(MESSAGE_LIMIT).decode(errors="replace")
+        except OSError:
+            message = ""
+        if message or not attempt.fallback_to_logs or exit_code == 0:
+            return message
+        try:
+            lines = self._runtime.log_path(attempt.container_id).read_bytes().splitlines()
+        except OSError:
+            return ""
+        return _log_tail(lines[-LOG_FALLBACK_LINES:], LOG_FALLBACK_BYTES)
 
     async def observe_all(self, pod: Obj) -> tuple[dict[str, Observed], dict[str, Observed]]:
         spec = pod.get("spec") or {}
@@ -453,22 +582,55 @@ class PodWorker:
     # -- stopping ------------------------------------------------------------------
 
     async def terminate(self, pod: Obj, grace: float) -> Obj:
-        """SIGTERM every running container, SIGKILL after `grace`; the final status."""
-        running = []
+        """Stop every running container (preStop, SIGTERM, SIGKILL after `grace`); the status."""
+        await self._probes.close()
+        spec = pod.get("spec") or {}
+        every = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+        containers = {str(c.get("name")): c for c in every}
+        stops = []
         for name, attempts in self.record.attempts.items():
             if attempts and self._runtime.exit_status(attempts[-1].container_id) is None:
-                running.append((name, attempts[-1].container_id))
-        for name, container_id in running:
-            self._event(pod, "Normal", "Killing", f"Stopping container {name}")
-            await self._runtime.kill(container_id, "TERM")
-        deadline = time.monotonic() + max(grace, 0)
-        for _, container_id in running:
-            await self._wait_exit(container_id, deadline)
-            if self._runtime.exit_status(container_id) is None:
-                await self._runtime.kill(container_id, "KILL")
-                await self._wait_exit(container_id, time.monotonic() + 10)
+                stops.append(self._stop_container(
+                    pod, containers.get(name, {"name": name}), attempts[-1].container_id, grace,
+                    message=f"Stopping container {name}"))  # fmt: skip
+        # Containers stop side by side, each with the whole grace period (as the kubelet).
+        await asyncio.gather(*stops)
         app, init = await self.observe_all(pod)
         return self.status(pod, app, init)
+
+    async def _stop_container(self, pod: Obj, container: Obj, container_id: str, grace: float,
+                              *, message: str) -> None:  # fmt: skip
+        """Killing Event, preStop within the grace period, SIGTERM, then SIGKILL at its end."""
+        self._event(pod, "Normal", "Killing", message)
+        began = time.monotonic()
+        hook = (container.get("lifecycle") or {}).get("preStop")
+        if hook and grace > 0 and self._runtime.exit_status(container_id) is None:
+            failure: tuple[str, str] | None = None
+            try:
+                async with asyncio.timeout(grace):
+                    failure = await self._prober.hook(hook, container, container_id,
+                                                      self.record.pod_ip)  # fmt: skip
+            except TimeoutError:
+                log.info("pod %s: preStop hook of %s not completed in the grace period",
+                         self.uid, container.get("name"))  # fmt: skip
+            if failure is not None:
+                self._event(pod, "Warning", "FailedPreStopHook",
+                            hook_failure_message(hook, container=str(container.get("name")),
+                                                 pod=_pod_name(pod), error=failure[0],
+                                                 output=failure[1]))  # fmt: skip
+            grace = max(grace - (time.monotonic() - began), MIN_GRACE_AFTER_HOOK)
+        await self._runtime.kill(container_id, "TERM")
+        await self._wait_exit(container_id, time.monotonic() + max(grace, 0))
+        if self._runtime.exit_status(container_id) is None:
+            await self._runtime.kill(container_id, "KILL")
+            await self._wait_exit(container_id, time.monotonic() + 10)
+
+    async def close(self) -> None:
+        """Stop probing (the kubelet stops looking after this pod; its containers go on)."""
+        await self._probes.close()
+        for task in list(self._exit_watch.values()):
+            await cancel_and_wait(task)
+        self._exit_watch.clear()
 
     async def _wait_exit(self, container_id: str, deadline: float) -> None:
         while self._runtime.exit_status(container_id) is None and time.monotonic() < deadline:
@@ -500,6 +662,27 @@ class PodWorker:
 
     def _event(self, pod: Obj, kind: str, reason: str, message: str) -> None:
         self._events.record(pod, kind, reason, message)
+
+
+def _pod_grace(pod: Obj) -> float:
+    grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
+    return float(grace) if grace is not None else 30.0
+
+
+def _pod_name(pod: Obj) -> str:
+    """A pod as the kubelet names it in messages: name_namespace(uid)."""
+    meta = pod.get("metadata") or {}
+    return f"{meta.get('name', '')}_{meta.get('namespace', '')}({meta.get('uid', '')})"
+
+
+def _log_tail(records: Sequence[bytes], limit: int) -> str:
+    """The text of CRI log records (`<time> <stream> <P|F> <text>`), the last `limit` bytes."""
+    text = b""
+    for record in records:
+        parts = record.split(b" ", 3)
+        if len(parts) == 4:
+            text += parts[3] + (b"" if parts[2] == b"P" else b"\n")
+    return text[-limit:].decode(errors="replace")
 
 
 def _read_text(path: Path) -> str:

@@ -1,7 +1,10 @@
-"""The kubelet's own HTTPS API, which the API server calls for `kubectl logs`.
+"""The kubelet's own HTTPS API, which the API server calls for logs, exec, attach, port-forward.
 
 As the kubelet's port 10250: `/containerLogs/{namespace}/{pod}/{container}`
-with the kubelet's query options, and `/healthz`. Clients must present a
+with the kubelet's query options, `/exec/...` and `/attach/...` (WebSocket,
+`v5.channel.k8s.io`; `command=` once per argument, `stdin`, `stdout`,
+`stderr`, `tty`), `/portForward/{namespace}/{pod}` (WebSocket carrying
+SPDY/3.1) — the protocols are in `streams.py` — and `/healthz`. Clients must present a
 certificate signed by the cluster CA in the `system:masters` group (the
 API server does); anything else gets 401/403. The serving certificate is
 self-signed and made on first start, as a kubelet without serving-cert
@@ -11,12 +14,14 @@ told to, as in Kubernetes).
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ipaddress
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from cryptography import x509
@@ -25,9 +30,22 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from kybernetes.api.times import parse_time
+from kybernetes.node.kubelet import channels
 from kybernetes.node.kubelet.logs import LogOptions, follow
+from kybernetes.node.kubelet.portforward import (
+    PORT_FORWARD_PROTOCOL,
+    serve_port_forward,
+    serve_port_forward_channels,
+)
+from kybernetes.node.kubelet.streams import (
+    ContainerTarget,
+    PodTarget,
+    attach_refusal,
+    serve_attach,
+    serve_exec,
+)
 
-__all__ = ["KubeletServer", "LogSource", "serving_certificate"]
+__all__ = ["KubeletServer", "LogSource", "StreamLocator", "serving_certificate"]
 
 MASTERS = "system:masters"
 
@@ -39,6 +57,15 @@ class LogSource:
 
 
 Locator = Callable[[str, str, str, bool], LogSource | None]
+
+
+@dataclass(frozen=True)
+class StreamLocator:
+    """What exec, attach and port-forward need to know from the kubelet."""
+
+    pod: Callable[[str, str], PodTarget | None]  # (namespace, name)
+    # (namespace, pod, container) -> the container if it is running
+    container: Callable[[str, str, str], Awaitable[ContainerTarget | None]]
 
 
 def serving_certificate(directory: Path, node_name: str, addresses: list[str]) -> tuple[Path, Path]:
@@ -99,9 +126,16 @@ def _options(query: dict[str, str]) -> LogOptions:
                       limit_bytes=number("limitBytes"))  # fmt: skip
 
 
+def _flag(query: dict[str, str], name: str) -> bool:
+    return query.get(name, "").lower() in ("1", "true")
+
+
 class KubeletServer:
-    def __init__(self, *, locate: Locator, client_ca_pem: bytes, cert: Path, key: Path) -> None:
+    def __init__(self, *, locate: Locator, client_ca_pem: bytes, cert: Path, key: Path,
+                 streams: StreamLocator | None = None) -> None:  # fmt: skip
         self._locate = locate
+        self._streams = streams
+        self._open: set[asyncio.Task[Any]] = set()  # exec/attach/port-forward being served
         self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._ssl.load_cert_chain(cert, key)
         self._ssl.verify_mode = ssl.CERT_REQUIRED
@@ -113,6 +147,12 @@ class KubeletServer:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._logs)
+        for verb in ("exec", "attach"):
+            for method in ("GET", "POST"):
+                app.router.add_route(method, f"/{verb}/{{namespace}}/{{pod}}/{{container}}",
+                                     self._exec if verb == "exec" else self._attach)  # fmt: skip
+        app.router.add_route("GET", "/portForward/{namespace}/{pod}", self._port_forward)
+        app.router.add_route("POST", "/portForward/{namespace}/{pod}", self._port_forward)
         return app
 
     async def start(self, host: str, port: int) -> int:
@@ -126,18 +166,24 @@ class KubeletServer:
         return self.port
 
     async def stop(self) -> None:
+        # Open streams would hold the server's shutdown until kubectl lets go.
+        for task in list(self._open):
+            task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
 
     async def _healthz(self, _: web.Request) -> web.Response:
         return web.Response(text="ok")
 
-    async def _logs(self, request: web.Request) -> web.StreamResponse:
+    def _authorize(self, request: web.Request, what: str) -> None:
         groups = _caller_groups(request)
         if groups is None:
             raise web.HTTPUnauthorized(text="Unauthorized")
         if MASTERS not in groups:
-            raise web.HTTPForbidden(text="Forbidden (the caller may not read container logs)")
+            raise web.HTTPForbidden(text=f"Forbidden (the caller may not {what})")
+
+    async def _logs(self, request: web.Request) -> web.StreamResponse:
+        self._authorize(request, "read container logs")
         info = request.match_info
         previous = request.query.get("previous") == "true"
         source = self._locate(info["namespace"], info["pod"], info["container"], previous)
@@ -161,3 +207,93 @@ class KubeletServer:
             await response.write(chunk)
         await response.write_eof()
         return response
+
+    # -- streams ----------------------------------------------------------------------
+
+    async def _upgrade(
+        self, request: web.Request, protocols: tuple[str, ...]
+    ) -> web.WebSocketResponse:
+        """The WebSocket, or 400 when the client speaks none of our subprotocols."""
+        offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+        if request.headers.get("Upgrade", "").lower() != "websocket" or not set(offered) & set(
+                protocols):  # fmt: skip
+            raise web.HTTPBadRequest(
+                text=(
+                    "unsupported streaming protocol: this kubelet speaks WebSocket with "
+                    f"{', '.join(protocols)} (kubectl 1.30 or newer); "
+                    "SPDY upgrades are not supported"
+                )
+            )
+        ws = web.WebSocketResponse(protocols=protocols, heartbeat=None, max_msg_size=0)
+        await ws.prepare(request)
+        task = asyncio.current_task()
+        if task is not None:
+            self._open.add(task)
+            task.add_done_callback(self._open.discard)
+        return ws
+
+    async def _exec(self, request: web.Request) -> web.StreamResponse:
+        self._authorize(request, "exec into containers")
+        query = {k: v for k, v in request.query.items() if k != "command"}
+        command = request.query.getall("command", [])
+        target = await self._target(request)
+        ws = await self._upgrade(request, channels.PROTOCOLS)
+        if isinstance(target, str):
+            await ws.send_bytes(channels.frame(channels.ERROR, channels.internal_error(target)))
+            await ws.close()
+            return ws
+        if not command:
+            await ws.send_bytes(channels.frame(channels.ERROR, channels.internal_error(
+                "you must specify at least 1 command")))  # fmt: skip
+            await ws.close()
+            return ws
+        await serve_exec(ws, target, command, stdin=_flag(query, "stdin"),
+                         stdout=_flag(query, "stdout"), stderr=_flag(query, "stderr"),
+                         terminal=_flag(query, "tty"))  # fmt: skip
+        return ws
+
+    async def _attach(self, request: web.Request) -> web.StreamResponse:
+        self._authorize(request, "attach to containers")
+        query = dict(request.query)
+        target = await self._target(request)
+        ws = await self._upgrade(request, channels.PROTOCOLS)
+        refusal = target if isinstance(target, str) else attach_refusal(
+            target.spec, stdin=_flag(query, "stdin"))  # fmt: skip
+        if refusal is not None or isinstance(target, str):
+            await ws.send_bytes(channels.frame(channels.ERROR, channels.internal_error(
+                str(refusal))))  # fmt: skip
+            await ws.close()
+            return ws
+        await serve_attach(ws, target)
+        return ws
+
+    async def _target(self, request: web.Request) -> ContainerTarget | str:
+        """The running container asked for, or the kubelet's words for why not."""
+        info = request.match_info
+        if self._streams is None or self._streams.pod(info["namespace"], info["pod"]) is None:
+            return "pod does not exist"  # the kubelet has not seen it (yet): said in-stream
+        target = await self._streams.container(info["namespace"], info["pod"], info["container"])
+        if target is None:
+            return f'container not found ("{info["container"]}")'
+        return target
+
+    async def _port_forward(self, request: web.Request) -> web.StreamResponse:
+        self._authorize(request, "forward ports")
+        info = request.match_info
+        pod = self._streams.pod(info["namespace"], info["pod"]) if self._streams else None
+        if pod is None:
+            raise web.HTTPNotFound(text="pod does not exist")
+        ws = await self._upgrade(request, (PORT_FORWARD_PROTOCOL, *channels.PROTOCOLS))
+        if ws.ws_protocol == PORT_FORWARD_PROTOCOL:
+            await serve_port_forward(ws, pod)
+            return ws
+        try:
+            ports = [int(p) for value in request.query.getall("port", [])
+                     for p in value.split(",")]  # fmt: skip
+        except ValueError:
+            ports = []
+        if not ports or not all(0 < p < 65536 for p in ports):
+            await ws.close(message=b"at least one valid port must be specified")
+            return ws
+        await serve_port_forward_channels(ws, pod, ports)
+        return ws

@@ -160,7 +160,7 @@ async def test_a_missing_image_is_err_image_pull_then_back_off(
                 seen[waiting["reason"]] = waiting.get("message", "")
         return "ErrImagePull" in seen and "ImagePullBackOff" in seen
 
-    await until(waiting_reasons)
+    await until(waiting_reasons, timeout=90)  # two states to catch in passing: slow under load
     assert seen["ErrImagePull"] == (
         f'failed to pull and unpack image "{image}": failed to resolve reference "{image}": '
         f"{image}: not found"

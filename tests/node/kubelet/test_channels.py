@@ -1,0 +1,54 @@
+"""The exec/attach channel protocol: frames, resizes and the error channel's Status."""
+
+from __future__ import annotations
+
+import json
+
+from kybernetes.node.kubelet import channels
+from kybernetes.node.kubelet.streams import attach_refusal, runc_failure
+
+
+def test_frames_carry_the_channel_in_their_first_byte() -> None:
+    assert channels.frame(channels.STDOUT, b"hi\n") == b"\x01hi\n"
+    assert channels.parse_frame(b"\x00typed") == (channels.STDIN, b"typed")
+    assert channels.parse_frame(b"\xff\x00") == (channels.CLOSE, b"\x00")
+    assert channels.parse_frame(b"") == (channels.STDIN, b"")
+    assert channels.PROTOCOLS[0] == "v5.channel.k8s.io"
+
+
+def test_resize_reads_kubectl_json_and_rejects_nonsense() -> None:
+    assert channels.parse_resize(b'{"Width":132,"Height":40}') == channels.Resize(132, 40)
+    for bad in (b"", b"[]", b"{}", b'{"Width":0,"Height":10}', b'{"Width":"x","Height":1}',
+                b'{"Width":70000,"Height":1}'):  # fmt: skip
+        assert channels.parse_resize(bad) is None
+
+
+def test_success_and_exit_codes_as_kubectl_reads_them() -> None:
+    assert json.loads(channels.exit_status(0, ["true"])) == {"metadata": {}, "status": "Success"}
+    failed = json.loads(channels.exit_status(3, ["sh", "-c", "exit 3"]))
+    assert failed["status"] == "Failure" and failed["reason"] == "NonZeroExitCode"
+    assert failed["details"]["causes"] == [{"reason": "ExitCode", "message": "3"}]
+    assert failed["message"].startswith("command terminated with non-zero exit code: ")
+    internal = json.loads(channels.internal_error("boom"))
+    assert internal["reason"] == "InternalError" and internal["code"] == 500
+    assert internal["message"] == "Internal error occurred: boom"
+
+
+def test_runc_failure_is_found_in_its_json_log() -> None:
+    log = "\n".join([
+        json.dumps({"level": "info", "msg": "starting"}),
+        "not json",
+        json.dumps({"level": "error", "msg": 'exec failed: exec: "x": not found'}),
+    ])  # fmt: skip
+    assert runc_failure(log) == 'exec failed: exec: "x": not found'
+    assert runc_failure(json.dumps({"level": "warning", "msg": "meh"})) is None
+    assert runc_failure("") is None
+
+
+def test_attach_refuses_stdin_and_terminals_only() -> None:
+    plain = {"name": "app"}
+    assert attach_refusal(plain, stdin=False) is None
+    for spec, stdin in ((plain, True), ({"name": "app", "stdin": True}, False),
+                        ({"name": "app", "tty": True}, False)):  # fmt: skip
+        refusal = attach_refusal(spec, stdin=stdin)
+        assert refusal is not None and "not supported" in refusal and "container app" in refusal
