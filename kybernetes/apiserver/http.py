@@ -38,6 +38,7 @@ from kybernetes.apiserver.bodies import (
     checked_patch,
     decode_body,
 )
+from kybernetes.apiserver.eviction import evict
 from kybernetes.apiserver.objects import Obj, now_rfc3339
 from kybernetes.apiserver.openapi_source import builtin_schemas
 from kybernetes.apiserver.openapi_v2 import PROTOBUF_TYPE as OPENAPI_V2_PROTOBUF
@@ -333,6 +334,11 @@ class ResourceHandler:
                 body=body, now=now_rfc3339(),
             )  # fmt: skip
             return _json(status, 201)
+        if req.subresource == "eviction" and req.resource.kind == "Pod":  # eviction.py: PDBs
+            body = _check_object(await _read_body(request), "Eviction", "v1")
+            evicted = await evict(self.ctx.rest, req.resource, namespace=req.namespace,
+                                  name=req.name, body=body)  # fmt: skip
+            return _json(evicted, 201)
         if req.subresource in STREAM_SUBRESOURCES and req.resource.kind == "Pod":
             return await self._pod_stream(request, req)
         if req.subresource:

@@ -25,6 +25,7 @@ from kybernetes.apiserver import managedfields as mf
 from kybernetes.apiserver.admission import Admission
 from kybernetes.apiserver.crds import CrdRegistrar
 from kybernetes.apiserver.ingressclass import admit_default_ingress_class
+from kybernetes.apiserver.limitranger import admit_limits
 from kybernetes.apiserver.objects import (
     Obj,
     now_rfc3339,
@@ -32,6 +33,7 @@ from kybernetes.apiserver.objects import (
     prepare_for_status_update,
     prepare_for_update,
 )
+from kybernetes.apiserver.quota import charge_quota
 from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
 from kybernetes.apiserver.scheduling import admit_pod_priority
 from kybernetes.apiserver.storage import ListPage, ObjectStorage, parse_resource_version
@@ -149,13 +151,16 @@ class Rest:
             await admit_pod_priority(self.storage, self.registry, obj)
         if rt.group == "networking.k8s.io" and rt.kind == "Ingress":
             await admit_default_ingress_class(self.storage, self.registry, obj)
+        await admit_limits(self.storage, self.registry, rt, obj)  # limitranger.py: defaults, 403
         if dry_run:
+            await charge_quota(self.storage, self.registry, rt, obj, dry_run=True)  # 403 or nothing
             return obj
         if self.admission.allocates(rt):
             # AlreadyExists must win over "IP already allocated" for a repeated create.
             await self._refuse_existing(rt, obj)
         if _is_crd(rt):
             self.crds.check(obj)
+        await charge_quota(self.storage, self.registry, rt, obj)  # quota.py: 403 or charged
         undo = await self.admission.admit_create(rt, obj)
         try:
             created = await self.storage.create(rt, obj)
@@ -290,6 +295,8 @@ class Rest:
             return old
         if dry_run:
             return new
+        if subresource == "":
+            await charge_quota(self.storage, self.registry, rt, new, old=old)  # quota.py
         undo = await self.admission.admit_update(rt, new, old)
         try:
             updated = await self.storage.update(rt, new, revision)
@@ -457,8 +464,23 @@ class Rest:
         """Delete (or start deleting) an object; True when it is gone now.
 
         The rules (graceful deletion, the garbage collector's finalizers,
-        namespaces) are deletion.py's; this applies them to the store.
+        namespaces) are deletion.py's; this applies them to the store. A
+        write racing the delete (a controller's status update) makes it read
+        again, as kube-apiserver does: only failed preconditions (checked
+        against what is read) make a delete a 409.
         """
+        for attempt in range(PATCH_RETRIES):
+            try:
+                return await self._delete_once(rt, namespace, name, options)
+            except errors.ApiError as err:
+                failed_precondition = "Precondition failed: " in err.message  # see below
+                if err.reason != "Conflict" or failed_precondition or attempt + 1 == PATCH_RETRIES:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _delete_once(
+        self, rt: ResourceType, namespace: str, name: str, options: DeleteOptions
+    ) -> tuple[Obj, bool]:
         policy = options.policy
         deletion.validate_propagation(policy)
         if _is_namespace(rt) and name in deletion.IMMORTAL_NAMESPACES:

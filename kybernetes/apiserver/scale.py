@@ -16,6 +16,8 @@ __all__ = ["apply_scale", "to_scale"]
 
 def _selector_string(obj: Obj) -> str:
     selector = (obj.get("spec") or {}).get("selector") or {}
+    if obj.get("kind") == "ReplicationController":
+        return str(selectors.label_selector_from_set(selector))  # a plain map
     try:
         return str(selectors.label_selector_from_object(selector))
     except selectors.SelectorError:

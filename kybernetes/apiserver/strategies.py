@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from kybernetes.apiserver.crd_strategy import CrdStrategy
+from kybernetes.apiserver.limitranger import LimitRangeStrategy
 from kybernetes.apiserver.node_strategy import NodeStrategy
+from kybernetes.apiserver.pdb_strategy import PodDisruptionBudgetStrategy
+from kybernetes.apiserver.quota import ResourceQuotaStrategy
 from kybernetes.apiserver.scheduling import PriorityClassStrategy
 from kybernetes.apiserver.strategy import (
     ConfigMapStrategy,
@@ -20,6 +23,7 @@ from kybernetes.apiserver.workloads import (
     DeploymentStrategy,
     JobStrategy,
     ReplicaSetStrategy,
+    ReplicationControllerStrategy,
     StatefulSetStrategy,
 )
 
@@ -32,6 +36,10 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("", "Pod"): PodStrategy(),
     ("", "Node"): NodeStrategy(),
     ("", "Service"): ServiceStrategy(),
+    ("", "ResourceQuota"): ResourceQuotaStrategy(),
+    ("", "LimitRange"): LimitRangeStrategy(),
+    ("", "ReplicationController"): ReplicationControllerStrategy(),
+    ("policy", "PodDisruptionBudget"): PodDisruptionBudgetStrategy(),
     ("apps", "Deployment"): DeploymentStrategy(),
     ("apps", "ReplicaSet"): ReplicaSetStrategy(),
     ("apps", "StatefulSet"): StatefulSetStrategy(),

@@ -24,6 +24,7 @@ __all__ = [
     "DeploymentStrategy",
     "JobStrategy",
     "ReplicaSetStrategy",
+    "ReplicationControllerStrategy",
     "StatefulSetStrategy",
 ]
 
@@ -137,6 +138,39 @@ class ReplicaSetStrategy(_AppsStrategy):
         spec = _spec(obj)
         spec.setdefault("replicas", 1)
         _default_template(spec)
+
+
+class ReplicationControllerStrategy(ResetStatus):
+    """core/v1 ReplicationController: an equality selector (a plain map) that
+    defaults, with the object's labels, to the template's labels."""
+
+    def default(self, obj: Obj) -> None:
+        spec = _spec(obj)
+        spec.setdefault("replicas", 1)
+        template = spec.get("template")
+        labels = ((template or {}).get("metadata") or {}).get("labels") if isinstance(
+            template, dict) else None  # fmt: skip
+        if labels and not spec.get("selector"):
+            spec["selector"] = dict(labels)
+        meta = obj.setdefault("metadata", {})
+        if labels and not meta.get("labels"):
+            meta["labels"] = dict(labels)
+        _default_template(spec)
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return [Cause("spec", "FieldValueRequired", "Required value")]
+        causes = _validate_replicas(spec, "spec") + _validate_template(spec, "spec")
+        selector = spec.get("selector")
+        if not selector or not isinstance(selector, dict):
+            return [*causes, Cause("spec.selector", "FieldValueRequired", "Required value")]
+        labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+        if not selectors.label_selector_from_set(selector).matches(labels):
+            causes.append(Cause("spec.template.metadata.labels", "FieldValueInvalid",
+                                f"Invalid value: {labels}: selector does not match "
+                                "template labels"))  # fmt: skip
+        return causes
 
 
 class StatefulSetStrategy(_AppsStrategy):

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from kybernetes.api.selectors import SelectorError, label_selector_from_object
+from kybernetes.api.selectors import LabelSelector, SelectorError, label_selector_from_object
 from kybernetes.client.events import EventRecorder
 from kybernetes.client.factory import InformerFactory
 from kybernetes.client.indexes import (
@@ -63,6 +63,15 @@ RECHECK = 0.5
 
 
 class ReplicaSetController:
+    # What a subclass for another kind of replica set changes (the
+    # ReplicationController's manager, replicationcontroller.py).
+    GROUP, VERSION, PLURAL = "apps", "v1", "replicasets"
+    COMPONENT = "replicaset-controller"
+
+    def selector(self, rs: Obj) -> LabelSelector:
+        """The pods `rs` selects; raises SelectorError."""
+        return label_selector_from_object((rs.get("spec") or {}).get("selector"))
+
     def __init__(
         self,
         informers: InformerFactory,
@@ -71,14 +80,14 @@ class ReplicaSetController:
     ) -> None:
         self._client = informers.client
         self._now = now
-        self.events = EventRecorder(self._client, "replicaset-controller")
-        self.replicasets = informers.informer("apps", "v1", "replicasets")
+        self.events = EventRecorder(self._client, self.COMPONENT)
+        self.replicasets = informers.informer(self.GROUP, self.VERSION, self.PLURAL)
         self.pods = informers.informer("", "v1", "pods")
         self.pods.add_index(BY_CONTROLLER, controller_uid)
         self.pods.add_index(BY_NAMESPACE, namespace)
         self.replicasets.add_index(BY_UID, uid)
         self.replicasets.add_index(BY_NAMESPACE, namespace)
-        self.queue: WorkQueue[str] = WorkQueue(name="replicaset")
+        self.queue: WorkQueue[str] = WorkQueue(name=self.COMPONENT.removesuffix("-controller"))
         self.replicasets.on_add(lambda rs: self.queue.add(key_of(rs)))
         self.replicasets.on_update(lambda old, new: self.queue.add(key_of(new)))
         self.pods.on_add(self._pod_changed)
@@ -99,7 +108,7 @@ class ReplicaSetController:
         meta = pod.get("metadata") or {}
         for rs in self.replicasets.by_index(BY_NAMESPACE, meta.get("namespace", "")):
             try:
-                selector = label_selector_from_object((rs.get("spec") or {}).get("selector"))
+                selector = self.selector(rs)
             except SelectorError:
                 continue
             if selector.matches(meta.get("labels") or {}):
@@ -156,7 +165,7 @@ class ReplicaSetController:
         """The pods this ReplicaSet controls, after adopting orphans and releasing strays."""
         meta = rs["metadata"]
         try:
-            selector = label_selector_from_object((rs.get("spec") or {}).get("selector"))
+            selector = self.selector(rs)
         except SelectorError as err:
             log.warning("replicaset %s: bad selector: %s", key_of(rs), err)
             return []
@@ -236,7 +245,7 @@ class ReplicaSetController:
         if rs.get("status") == {**(rs.get("status") or {}), **status}:
             return
         meta = rs["metadata"]
-        path = resource_path("apps", "v1", "replicasets", meta.get("namespace", ""),
+        path = resource_path(self.GROUP, self.VERSION, self.PLURAL, meta.get("namespace", ""),
                              meta["name"], "status")  # fmt: skip
         body = {**rs, "status": {**(rs.get("status") or {}), **status}}
         try:

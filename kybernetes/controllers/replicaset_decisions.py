@@ -130,8 +130,9 @@ def pod_from_template(rs: Obj) -> Obj:
     pod_meta["namespace"] = meta.get("namespace", "")
     pod_meta["ownerReferences"] = [
         {
-            "apiVersion": "apps/v1",
-            "kind": "ReplicaSet",
+            # A ReplicationController's pods name it (replicationcontroller.py).
+            "apiVersion": rs.get("apiVersion") or "apps/v1",
+            "kind": rs.get("kind") or "ReplicaSet",
             "name": meta["name"],
             "uid": meta["uid"],
             "controller": True,

@@ -20,6 +20,7 @@ from kybernetes.apiserver.printers import (
     events,
     networking,
     pods,
+    policy,
     rbac,
     scheduling,
 )
@@ -52,6 +53,7 @@ REGISTRY = _merge(
     coordination.COLUMNS,
     rbac.COLUMNS,
     scheduling.COLUMNS,
+    policy.COLUMNS,
     default.COLUMNS,
 )
 

@@ -103,6 +103,19 @@ COLUMNS = {
                description="The pods that are ready."),
         AGE, CONTAINERS, IMAGES, SELECTOR,
     ],
+    ("", "ReplicationController"): [
+        NAME,
+        Column("Desired", lambda o, _: _desired(o), type="integer",
+               description="The desired number of pods."),
+        Column("Current", _status("replicas"), type="integer",
+               description="The pods the controller has now."),
+        Column("Ready", _status("readyReplicas"), type="integer",
+               description="The pods that are ready."),
+        AGE, CONTAINERS, IMAGES,
+        # A plain map, printed as labels are: <none> when empty.
+        Column("Selector", lambda o, _: format_labels(get(o, "spec", "selector")), priority=1,
+               description="The labels of the pods."),
+    ],
     ("apps", "StatefulSet"): [
         NAME,
         Column("Ready", _ready_of_desired, description="Ready pods out of the desired count."),
