@@ -1,0 +1,200 @@
+"""A kubelet on the process runtime against a real API server: no root, no runc.
+
+Pods run as plain processes of this host (their commands run here, on the
+host's network), yet everything around them is the kubelet's as usual:
+status, restarts, `kubectl logs` and `kubectl exec` through the kubelet's
+server, deletion that leaves no process behind. Nothing here needs root
+(no namespace, mount or runc), so these tests are not marked `root`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kybernetes.client.rest import ApiClient, resource_path
+from kybernetes.node.kubelet.kubelet import Kubelet
+from kybernetes.node.kubelet.podworker import PulledImage
+from kybernetes.node.kubelet.restarts import CrashLoopBackoff
+from kybernetes.node.runtime.process import NO_COMMAND
+from kybernetes.util.tasks import cancel_and_wait
+from tests.apiserver.conftest import Cluster
+
+NODE = "proc-node"
+PODS = resource_path("", "v1", "pods", "default")
+
+
+class NoImages:
+    """The process runtime never pulls: any call is a failure of the test."""
+
+    async def ensure(
+        self, image: str, *, policy: str, pull_secrets: Sequence[Mapping[str, Any]]
+    ) -> tuple[PulledImage, bool]:
+        raise AssertionError(f"the process runtime pulled {image}")
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout: float = 30) -> None:
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def node(cluster: Cluster, tmp_path: Path) -> AsyncIterator[tuple[Kubelet, ApiClient]]:
+    async with ApiClient.from_kubeconfig(cluster.kubeconfig) as client:
+        kubelet = Kubelet(client, node_name=NODE, data_dir=tmp_path / "node",
+                          host_ip="127.0.0.1", images=NoImages(),
+                          backoff=CrashLoopBackoff(initial=0.5, maximum=1),
+                          listen=("127.0.0.1", 0), runtime="process")  # fmt: skip
+        task = asyncio.create_task(kubelet.run())
+        try:
+            yield kubelet, client
+        finally:
+            await cancel_and_wait(task)
+            await kubelet.remove_all_pods()
+            assert await kubelet.runtime.containers() == []
+
+
+def pod(name: str, containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name},
+            "spec": {"nodeName": NODE, "containers": containers,
+                     "terminationGracePeriodSeconds": 2, **spec}}  # fmt: skip
+
+
+async def get_pod(client: ApiClient, name: str) -> dict[str, Any]:
+    return await client.get(f"{PODS}/{name}")
+
+
+async def container_state(client: ApiClient, name: str) -> dict[str, Any]:
+    statuses = ((await get_pod(client, name)).get("status") or {}).get("containerStatuses")
+    return dict(statuses[0]) if statuses else {}
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes of a process group (zombies excluded)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            found.append(int(entry.name))
+    return found
+
+
+async def test_the_node_says_it_runs_the_process_runtime(
+    cluster: Cluster, node: tuple[Kubelet, ApiClient]
+) -> None:
+    _, client = node
+
+    async def registered() -> bool:
+        nodes = (await client.get(resource_path("", "v1", "nodes")))["items"]
+        return any(n["metadata"]["name"] == NODE for n in nodes)
+
+    await until(registered)
+    found = await client.get(resource_path("", "v1", "nodes", name=NODE))
+    assert found["metadata"]["labels"]["kybernetes.io/runtime"] == "process"
+    assert found["status"]["nodeInfo"]["containerRuntimeVersion"] == "process://0.1.0"
+    wide = await cluster.kubectl("get", "node", NODE, "-o", "wide")
+    assert "process://0.1.0" in wide
+
+
+async def test_a_command_runs_exits_restarts_and_logs(
+    cluster: Cluster, node: tuple[Kubelet, ApiClient]
+) -> None:
+    _, client = node
+    script = "echo hi; sleep 1.5; exit 3"
+    await client.create(PODS, pod("once", [
+        {"name": "main", "image": "none", "command": ["sh", "-c", script]}],
+        restartPolicy="OnFailure"))  # fmt: skip
+
+    async def running() -> bool:
+        return "running" in (await container_state(client, "once")).get("state", {})
+
+    await until(running)
+    status = (await get_pod(client, "once"))["status"]
+    assert status["phase"] == "Running" and status["podIP"] == "127.0.0.1"
+    assert status["containerStatuses"][0]["containerID"].startswith("process://")
+
+    async def restarted() -> bool:
+        seen = await container_state(client, "once")
+        return seen.get("restartCount", 0) >= 1 and "terminated" in seen.get("lastState", {})
+
+    await until(restarted)
+    terminated = (await container_state(client, "once"))["lastState"]["terminated"]
+    assert (terminated["exitCode"], terminated["reason"]) == (3, "Error")
+    assert "hi" in await cluster.kubectl("logs", "once", "--previous")
+
+    described = await cluster.kubectl("describe", "pod", "once")
+    assert "NoIsolation" in described and "no isolation" in described
+    assert "Pulling" not in described  # nothing is pulled
+
+
+async def test_never_restart_fails_with_the_exit_code(node: tuple[Kubelet, ApiClient]) -> None:
+    _, client = node
+    await client.create(PODS, pod("never", [
+        {"name": "main", "image": "none", "command": ["sh", "-c", "echo bye; exit 3"]}],
+        restartPolicy="Never"))  # fmt: skip
+
+    async def failed() -> bool:
+        return (await get_pod(client, "never")).get("status", {}).get("phase") == "Failed"
+
+    await until(failed)
+    terminated = (await container_state(client, "never"))["state"]["terminated"]
+    assert terminated["exitCode"] == 3 and terminated["containerID"].startswith("process://")
+
+
+async def test_a_container_without_a_command_cannot_be_created(
+    node: tuple[Kubelet, ApiClient],
+) -> None:
+    _, client = node
+    await client.create(PODS, pod("no-command", [{"name": "main", "image": "busybox"}]))
+
+    async def refused() -> bool:
+        waiting = (await container_state(client, "no-command")).get("state", {}).get("waiting")
+        return (waiting or {}).get("reason") == "CreateContainerError"
+
+    await until(refused)
+    waiting = (await container_state(client, "no-command"))["state"]["waiting"]
+    assert waiting["message"] == NO_COMMAND
+
+
+async def test_logs_exec_and_deletion_that_leaves_no_process(
+    cluster: Cluster, node: tuple[Kubelet, ApiClient]
+) -> None:
+    kubelet, client = node
+    script = "echo started; sleep 300 & sleep 300 & wait"
+    await client.create(PODS, pod("sleeper", [{
+        "name": "main", "image": "none", "command": ["sh", "-c", script],
+        "env": [{"name": "WHO", "value": "the pod"}],
+    }]))  # fmt: skip
+
+    async def running() -> bool:
+        return "running" in (await container_state(client, "sleeper")).get("state", {})
+
+    await until(running)
+    container_id = (await container_state(client, "sleeper"))["containerID"].split("://")[1]
+    state = await kubelet.runtime.state(container_id)
+    assert state is not None
+    members = group_members(int(state["pid"]))
+
+    async def all_started() -> bool:
+        nonlocal members
+        members = group_members(int(state["pid"]))
+        return len(members) >= 3  # sh and its two sleeps
+
+    await until(all_started)
+    assert (await cluster.kubectl("logs", "sleeper")).strip() == "started"
+    said = await cluster.kubectl("exec", "sleeper", "--", "sh", "-c", "echo $WHO")
+    assert said.strip() == "the pod"
+
+    await cluster.kubectl("delete", "pod", "sleeper", "--wait=true", "--timeout=30s")
+    assert group_members(int(state["pid"])) == []
+    assert await kubelet.runtime.containers() == []
