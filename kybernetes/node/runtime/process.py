@@ -37,7 +37,7 @@ from typing import Any
 
 from kybernetes import __version__
 from kybernetes.node.runtime.runc import ContainerExit, SandboxFiles
-from kybernetes.node.runtime.shim import process_options
+from kybernetes.node.runtime.shim import find_program, process_options
 
 __all__ = ["ISOLATION_WARNING", "NO_COMMAND", "ProcessRuntime", "main"]
 
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.pid_file).write_text(str(os.getpid()))
     program = args.command[0]
     try:
-        os.execvpe(program, args.command, env)
+        os.execve(find_program(program, env), args.command, env)
     except OSError as err:
         if isinstance(err, FileNotFoundError):
             return _fail(args.log, f'exec failed: exec: "{program}": executable file not found '

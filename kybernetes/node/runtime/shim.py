@@ -34,8 +34,10 @@ import argparse
 import contextlib
 import ctypes
 import datetime
+import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -43,7 +45,7 @@ import traceback
 from pathlib import Path
 from typing import IO
 
-__all__ = ["cri_line", "main", "process_options"]
+__all__ = ["cri_line", "find_program", "main", "process_options"]
 
 PR_SET_CHILD_SUBREAPER = 36
 CHUNK = 16384
@@ -199,6 +201,20 @@ def process_options(config: dict[str, object]) -> dict[str, object]:
     return options
 
 
+def find_program(program: str, env: dict[str, str]) -> str:
+    """The program's path, searched in the spec's PATH as Go's LookPath does.
+
+    execvp would say "Permission denied" when some PATH directory cannot be
+    read (an unprivileged kubelet), even if the program is simply absent.
+    """
+    if "/" in program:
+        return program
+    found = shutil.which(program, path=env.get("PATH", os.defpath))
+    if found is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+    return found
+
+
 def _exec_error(err: OSError, program: str) -> str:
     """A failed start in the words runc uses for it."""
     if isinstance(err, FileNotFoundError) and err.filename == program:
@@ -247,10 +263,15 @@ def _supervise_process(bundle: Path, state: Path, logs: LogWriter, report: int,
     options = process_options(json.loads((bundle / "config.json").read_text()))
     argv = options.pop("args")
     assert isinstance(argv, list)
+    env = options["env"]
+    assert isinstance(env, dict)
     try:
+        executable = find_program(str(argv[0]), env)
         with open(os.devnull, "rb") as devnull:
-            child = subprocess.Popen(argv, stdin=devnull, stdout=out[1], stderr=err[1],
-                                     process_group=0, close_fds=True, **options)  # type: ignore[call-overload]  # fmt: skip
+            child = subprocess.Popen(  # type: ignore[call-overload]
+                argv, executable=executable, stdin=devnull, stdout=out[1], stderr=err[1],
+                process_group=0, close_fds=True, **options,
+            )  # fmt: skip
     except OSError as error:
         os.write(report, ("process start failed: " + _exec_error(error, str(argv[0]))).encode())
         os.close(report)
