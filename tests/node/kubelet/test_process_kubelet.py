@@ -43,20 +43,28 @@ async def until(check: Callable[[], Awaitable[bool]], timeout: float = 30) -> No
             await asyncio.sleep(0.05)
 
 
+def start_kubelet(client: ApiClient, data_dir: Path) -> tuple[Kubelet, asyncio.Task[None]]:
+    kubelet = Kubelet(client, node_name=NODE, data_dir=data_dir, host_ip="127.0.0.1",
+                      images=NoImages(), backoff=CrashLoopBackoff(initial=0.5, maximum=1),
+                      listen=("127.0.0.1", 0), runtime="process")  # fmt: skip
+    return kubelet, asyncio.create_task(kubelet.run())
+
+
 @pytest.fixture
-async def node(cluster: Cluster, tmp_path: Path) -> AsyncIterator[tuple[Kubelet, ApiClient]]:
+async def client(cluster: Cluster) -> AsyncIterator[ApiClient]:
     async with ApiClient.from_kubeconfig(cluster.kubeconfig) as client:
-        kubelet = Kubelet(client, node_name=NODE, data_dir=tmp_path / "node",
-                          host_ip="127.0.0.1", images=NoImages(),
-                          backoff=CrashLoopBackoff(initial=0.5, maximum=1),
-                          listen=("127.0.0.1", 0), runtime="process")  # fmt: skip
-        task = asyncio.create_task(kubelet.run())
-        try:
-            yield kubelet, client
-        finally:
-            await cancel_and_wait(task)
-            await kubelet.remove_all_pods()
-            assert await kubelet.runtime.containers() == []
+        yield client
+
+
+@pytest.fixture
+async def node(client: ApiClient, tmp_path: Path) -> AsyncIterator[tuple[Kubelet, ApiClient]]:
+    kubelet, task = start_kubelet(client, tmp_path / "node")
+    try:
+        yield kubelet, client
+    finally:
+        await cancel_and_wait(task)
+        await kubelet.remove_all_pods()
+        assert await kubelet.runtime.containers() == []
 
 
 def pod(name: str, containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
@@ -144,7 +152,7 @@ async def test_never_restart_fails_with_the_exit_code(node: tuple[Kubelet, ApiCl
         restartPolicy="Never"))  # fmt: skip
 
     async def failed() -> bool:
-        return (await get_pod(client, "never")).get("status", {}).get("phase") == "Failed"
+        return bool((await get_pod(client, "never")).get("status", {}).get("phase") == "Failed")
 
     await until(failed)
     terminated = (await container_state(client, "never"))["state"]["terminated"]
@@ -174,10 +182,13 @@ async def test_logs_exec_and_deletion_that_leaves_no_process(
     await client.create(PODS, pod("sleeper", [{
         "name": "main", "image": "none", "command": ["sh", "-c", script],
         "env": [{"name": "WHO", "value": "the pod"}],
+        # An exec probe runs through the runtime's exec, with the container's env.
+        "readinessProbe": {"exec": {"command": ["sh", "-c", 'test "$WHO" = "the pod"']},
+                           "periodSeconds": 1},
     }]))  # fmt: skip
 
     async def running() -> bool:
-        return "running" in (await container_state(client, "sleeper")).get("state", {})
+        return (await container_state(client, "sleeper")).get("ready") is True
 
     await until(running)
     container_id = (await container_state(client, "sleeper"))["containerID"].split("://")[1]
@@ -198,3 +209,63 @@ async def test_logs_exec_and_deletion_that_leaves_no_process(
     await cluster.kubectl("delete", "pod", "sleeper", "--wait=true", "--timeout=30s")
     assert group_members(int(state["pid"])) == []
     assert await kubelet.runtime.containers() == []
+
+
+async def test_volumes_are_prepared_on_the_host_and_said_to_be_unmounted(
+    cluster: Cluster, node: tuple[Kubelet, ApiClient]
+) -> None:
+    kubelet, client = node
+    creds = {"metadata": {"name": "creds"}, "stringData": {"token": "t0k"}}
+    await client.create(resource_path("", "v1", "secrets", "default"), creds)
+    await client.create(PODS, pod("with-volumes", [{
+        "name": "main", "image": "none", "command": ["sleep", "300"],
+        "volumeMounts": [{"name": "creds", "mountPath": "/creds"}],
+    }], volumes=[{"name": "creds", "secret": {"secretName": "creds"}},
+                 {"name": "scratch", "emptyDir": {"medium": "Memory"}}]))  # fmt: skip
+
+    async def running() -> bool:
+        return "running" in (await container_state(client, "with-volumes")).get("state", {})
+
+    await until(running)
+    uid = (await get_pod(client, "with-volumes"))["metadata"]["uid"]
+    volumes = kubelet.data_dir / "kubelet" / "pods" / uid / "volumes"
+    assert (volumes / "creds" / "token").read_text() == "t0k"  # a plain directory, no tmpfs
+    assert (volumes / "scratch").is_dir()
+    described = await cluster.kubectl("describe", "pod", "with-volumes")
+    assert "VolumesNotMounted" in described and "creds, scratch" in described
+
+
+async def test_a_restarted_kubelet_adopts_running_commands(
+    client: ApiClient, tmp_path: Path
+) -> None:
+    first, task = start_kubelet(client, tmp_path / "node")
+    last = first  # whichever kubelet cleans up at the end
+    await client.create(PODS, pod("long", [
+        {"name": "main", "image": "none", "command": ["sleep", "300"]}]))  # fmt: skip
+
+    async def running() -> bool:
+        return "running" in (await container_state(client, "long")).get("state", {})
+
+    try:
+        await until(running)
+        before = await container_state(client, "long")
+        container_id = before["containerID"].split("://")[1]
+        pid = (await first.runtime.state(container_id) or {})["pid"]
+        await cancel_and_wait(task)  # the kubelet stops; the command goes on under its shim
+        assert (await first.runtime.state(container_id) or {}).get("status") == "running"
+        again, task = start_kubelet(client, tmp_path / "node")
+        last = again
+        uid = (await get_pod(client, "long"))["metadata"]["uid"]
+
+        async def adopted() -> bool:
+            return uid in again._workers
+
+        await until(adopted)
+        await asyncio.sleep(1)  # a few syncs of the adopted pod (it must not restart)
+        after = await container_state(client, "long")
+        assert after["restartCount"] == 0 and after["containerID"] == before["containerID"]
+        assert (await again.runtime.state(container_id) or {}).get("pid") == pid
+    finally:
+        await cancel_and_wait(task)
+        await last.remove_all_pods()
+    assert await first.runtime.containers() == []
