@@ -10,6 +10,10 @@ server, deletion that leaves no process behind. Nothing here needs root
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import socket
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +26,7 @@ from kybernetes.node.kubelet.podworker import PulledImage
 from kybernetes.node.kubelet.restarts import CrashLoopBackoff
 from kybernetes.node.runtime.process import NO_COMMAND
 from kybernetes.util.tasks import cancel_and_wait
-from tests.apiserver.conftest import Cluster
+from tests.apiserver.conftest import KUBECTL, Cluster
 
 NODE = "proc-node"
 PODS = resource_path("", "v1", "pods", "default")
@@ -269,3 +273,44 @@ async def test_a_restarted_kubelet_adopts_running_commands(
         await cancel_and_wait(task)
         await last.remove_all_pods()
     assert await first.runtime.containers() == []
+
+
+async def test_port_forward_reaches_a_command_on_the_host_network(
+    cluster: Cluster, node: tuple[Kubelet, ApiClient], tmp_path: Path
+) -> None:
+    _, client = node
+    if KUBECTL is None:
+        pytest.skip("kubectl is not installed")
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "index.html").write_text("hello from a host process")
+    with socket.socket() as probe:  # a free port for the pod (the node's own network)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    await client.create(PODS, pod("web", [{
+        "name": "web", "image": "none", "workingDir": str(tmp_path / "www"),
+        "command": ["python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 1},
+    }]))  # fmt: skip
+
+    async def ready() -> bool:
+        return (await container_state(client, "web")).get("ready") is True
+
+    await until(ready)
+    env = {**os.environ, "HOME": str(cluster.home), "KUBECONFIG": str(cluster.kubeconfig)}
+    process = await asyncio.create_subprocess_exec(
+        KUBECTL, "port-forward", "pod/web", f"0:{port}", "--address", "127.0.0.1",
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        match = re.match(rb"Forwarding from 127\.0\.0\.1:(\d+) -> " + str(port).encode(), line)
+        assert match, line
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(match.group(1)))
+        writer.write(b"GET / HTTP/1.0\r\n\r\n")
+        reply = await asyncio.wait_for(reader.read(), 30)
+        writer.close()
+        assert reply.startswith(b"HTTP/1.") and b"hello from a host process" in reply
+    finally:
+        process.kill()
+        await process.wait()
