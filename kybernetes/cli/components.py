@@ -36,6 +36,7 @@ __all__ = [
     "RunningComponent",
     "Settings",
     "describe_running",
+    "kubelet_runtime",
     "kubelet_unavailable",
     "run_alone",
     "start_component",
@@ -54,6 +55,7 @@ class Settings:
     node_name: str = ""
     node_ip: str = "127.0.0.1"
     node_netns: str = ""  # the node's pods live behind this namespace (tests)
+    runtime: str = ""  # the kubelet's container runtime ("": runc when possible, else process)
     kubelet_listen: tuple[str, int] = ("0.0.0.0", 10250)
     insecure_registries: tuple[str, ...] = ()
     dns_port: int = 53  # on the node's address; the service proxy sends 10.96.0.10:53 there
@@ -88,10 +90,20 @@ def kubelet_unavailable() -> str:
     return ""
 
 
+def kubelet_runtime(settings: Settings) -> str:
+    """The runtime the kubelet runs: the one asked for, else runc when possible, else process."""
+    if settings.runtime:
+        return settings.runtime
+    return "process" if kubelet_unavailable() else "runc"
+
+
 def describe_running(name: str, settings: Settings) -> str:
     """What `kyb status` says about a running component."""
     if name == "kubelet":
         node = settings.node_name or socket.gethostname().lower()
+        if kubelet_runtime(settings) == "process":
+            return (f"Running (node {node}, runtime process: each container's command as a "
+                    "plain process on this host, no image, no isolation)")  # fmt: skip
         return f"Running (node {node}, runtime runc: real containers)"
     if name == "proxy":
         from kybernetes.proxy.host import proxy_unavailable
@@ -132,8 +144,9 @@ async def _kubelet(client: ApiClient, settings: Settings) -> None:
     from kybernetes.node.kubelet.images import RegistryImages
     from kybernetes.node.kubelet.kubelet import Kubelet
 
+    runtime = kubelet_runtime(settings)
     reason = kubelet_unavailable()
-    if reason:
+    if reason and runtime == "runc":
         raise RuntimeError(f"the kubelet {reason}")
     node_dir = settings.data_dir / "node"
     store = await asyncio.to_thread(ImageStore, node_dir / "images")
@@ -143,7 +156,7 @@ async def _kubelet(client: ApiClient, settings: Settings) -> None:
                           data_dir=node_dir, host_ip=settings.node_ip, images=images,
                           host_netns=settings.node_netns or None,
                           control_plane=settings.control_plane,
-                          listen=settings.kubelet_listen)  # fmt: skip
+                          listen=settings.kubelet_listen, runtime=runtime)  # fmt: skip
         await kubelet.run()
 
 
@@ -185,6 +198,11 @@ async def _simulated(client: ApiClient, settings: Settings) -> None:
                               prefix=settings.simulated_prefix)  # fmt: skip
 
 
+def _may_bind(*ports: int) -> bool:
+    """Ports below 1024 need root; without it the component would only fail."""
+    return os.geteuid() == 0 or all(port == 0 or port >= 1024 for port in ports)
+
+
 # One entry per component, in start order.
 COMPONENTS: dict[str, Component] = {
     c.name: c
@@ -193,14 +211,17 @@ COMPONENTS: dict[str, Component] = {
                   "run the controllers (leader-elected)", _controller_manager),
         Component("scheduler", "scheduler", "place pending pods on nodes (leader-elected)",
                   _scheduler),
-        Component("kubelet", "agent", "run this machine as a node: real containers with runc",
-                  _kubelet, in_server=lambda settings: not kubelet_unavailable()),
+        Component("kubelet", "agent", "run this machine as a node: real containers with runc "
+                  "(root), else plain host processes (--runtime process)", _kubelet,
+                  in_server=lambda settings: kubelet_runtime(settings) == "process"
+                  or not kubelet_unavailable()),
         Component("proxy", "proxy", "the service proxy: Services' virtual IPs (nftables)",
                   _proxy, node_level=True),
         Component("dns", "dns", "cluster DNS for the kube-dns service (10.96.0.10)", _dns,
-                  node_level=True),
+                  node_level=True, in_server=lambda s: _may_bind(s.dns_port)),
         Component("ingress", "ingress", "serve Ingresses of class kybernetes on ports 80/443",
-                  _ingress, node_level=True),
+                  _ingress, node_level=True,
+                  in_server=lambda s: _may_bind(s.ingress_http[1], s.ingress_https[1])),
         Component("simulated-nodes", "sim", "add simulated nodes (pods only in the API, as KWOK)",
                   _simulated, in_server=lambda settings: settings.simulated_nodes > 0),
     )

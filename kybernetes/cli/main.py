@@ -14,6 +14,7 @@ from kybernetes.cli import lifecycle
 from kybernetes.cli.components import COMPONENTS, Settings, run_alone
 from kybernetes.cli.images import add_image_commands, run_image_command
 from kybernetes.cli.paths import default_data_dir, default_store_url
+from kybernetes.node.runtime.base import RUNTIME_NAMES
 from kybernetes.store import StoreError
 
 __all__ = ["main"]
@@ -60,6 +61,10 @@ def _node_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node-netns", default="", metavar="NAME",
                         help="keep the node's pod network behind this network namespace "
                         "(/run/netns/NAME) instead of the machine's own (tests)")  # fmt: skip
+    parser.add_argument("--runtime", choices=RUNTIME_NAMES, default="",
+                        help="runc: real containers (root and runc needed); process: each "
+                        "container's command as a plain host process, no isolation (default: "
+                        "runc when possible, else process)")  # fmt: skip
     parser.add_argument("--kubelet-port", type=int, default=10250,
                         help="the kubelet API port (default 10250; 0: any free port)")  # fmt: skip
     parser.add_argument("--dns-port", type=int, default=53,
@@ -138,7 +143,8 @@ def _server_args(args: argparse.Namespace) -> list[str]:
     for name in args.disable:
         flags += ["--disable", name]
     for flag, value in (("--node-name", args.node_name), ("--node-ip", args.node_ip),
-                        ("--node-netns", args.node_netns)):  # fmt: skip
+                        ("--node-netns", args.node_netns),
+                        ("--runtime", getattr(args, "runtime", ""))):  # fmt: skip
         if value:
             flags += [flag, value]
     flags += ["--kubelet-port", str(args.kubelet_port),
@@ -159,6 +165,7 @@ def _settings(args: argparse.Namespace, data_dir: Path) -> Settings:
         node_name=getattr(args, "node_name", ""),
         node_ip=getattr(args, "node_ip", ""),
         node_netns=getattr(args, "node_netns", ""),
+        runtime=getattr(args, "runtime", ""),
         kubelet_listen=("0.0.0.0", getattr(args, "kubelet_port", 10250)),
         dns_port=getattr(args, "dns_port", 53),
         ingress_http=("0.0.0.0", getattr(args, "ingress_http_port", 80)),

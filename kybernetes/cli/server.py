@@ -107,7 +107,7 @@ async def run_server(
                 data_dir=data_dir,
                 node_ip=(settings.node_ip if settings and settings.node_ip else advertise),
             )
-            no_node = "kubelet" in disable or bool(kubelet_unavailable())
+            no_node = "kubelet" in disable or not COMPONENTS["kubelet"].in_server(settings)
             for name, component in COMPONENTS.items():
                 if name in disable:
                     state.components[name] = "Disabled (--disable; it may run on its own)"
@@ -116,6 +116,8 @@ async def run_server(
                     state.components[name] = "Stopped (it runs beside a local node)"
                     continue
                 if not component.in_server(settings):
+                    if name in ("dns", "ingress"):
+                        state.components[name] = "Stopped (its port is below 1024: needs root)"
                     if name == "kubelet":
                         reason = kubelet_unavailable()
                         log.warning("no local node: the kubelet %s", reason)

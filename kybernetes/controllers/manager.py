@@ -19,6 +19,7 @@ from kybernetes.client.rest import ApiClient
 from kybernetes.controllers.cronjob import CronJobController
 from kybernetes.controllers.daemonset import DaemonSetController
 from kybernetes.controllers.deployment import DeploymentController
+from kybernetes.controllers.disruption import DisruptionController
 from kybernetes.controllers.endpoints import EndpointsController
 from kybernetes.controllers.endpointslice import EndpointSliceController
 from kybernetes.controllers.endpointslicemirroring import EndpointSliceMirroringController
@@ -28,6 +29,8 @@ from kybernetes.controllers.namespace import NamespaceController
 from kybernetes.controllers.nodeipam import NodeIpamController
 from kybernetes.controllers.nodelifecycle import NodeLifecycleController
 from kybernetes.controllers.replicaset import ReplicaSetController
+from kybernetes.controllers.replicationcontroller import ReplicationManager
+from kybernetes.controllers.resourcequota import ResourceQuotaController
 from kybernetes.controllers.serviceaccount import ServiceAccountController
 from kybernetes.controllers.servicelb import ServiceLBController
 from kybernetes.controllers.statefulset import StatefulSetController
@@ -63,6 +66,9 @@ CONTROLLERS: tuple[Callable[[InformerFactory], Controller], ...] = (
     NamespaceController,
     ServiceAccountController,
     ServiceLBController,
+    ReplicationManager,
+    ResourceQuotaController,
+    DisruptionController,
 )
 
 

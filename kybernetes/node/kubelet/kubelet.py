@@ -37,8 +37,9 @@ from kybernetes.node.kubelet.server import (
     serving_certificate,
 )
 from kybernetes.node.kubelet.streams import ContainerTarget, PodTarget
+from kybernetes.node.network.hostnet import HostNetwork
 from kybernetes.node.network.podnet import NETNS_DIR, PodNetwork, netns_name
-from kybernetes.node.runtime.runc import RuncRuntime
+from kybernetes.node.runtime.registry import RUNTIMES
 from kybernetes.util.tasks import cancel_and_wait
 
 __all__ = ["Kubelet"]
@@ -52,6 +53,7 @@ STATUS_EVERY = 60.0
 BUSY_RESYNC = 0.5  # a pod with containers coming up is looked at this often
 STEADY_RESYNC = 10.0
 KUBELET_PORT = 10250
+RUNTIME_LABEL = "kybernetes.io/runtime"  # which runtime runs this node's pods
 
 
 def _utc() -> datetime.datetime:
@@ -73,6 +75,7 @@ class Kubelet:
         backoff: CrashLoopBackoff | None = None,
         listen: tuple[str, int] = ("0.0.0.0", KUBELET_PORT),
         now: Callable[[], datetime.datetime] = _utc,
+        runtime: str = "runc",
     ) -> None:
         self._client = client
         self.node_name = node_name
@@ -83,12 +86,12 @@ class Kubelet:
         self._control_plane = control_plane
         self._renew_every = renew_every
         self._now = now
-        self.runtime = RuncRuntime(data_dir / "runtime")
+        self.runtime = RUNTIMES[runtime](data_dir / "runtime")
         self.events = EventRecorder(client, "kubelet", host=node_name)
         self.backoff = backoff or CrashLoopBackoff()
         self.pods = Informer(client, resource_path("", "v1", "pods"),
                              field_selector=f"spec.nodeName={node_name}")  # fmt: skip
-        self.network: PodNetwork | None = None
+        self.network: PodNetwork | HostNetwork | None = None
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._runtime_version = ""
@@ -101,9 +104,11 @@ class Kubelet:
         machine = await asyncio.to_thread(read_machine, self.data_dir, (self.host_ip,),
                                           self.node_name)  # fmt: skip
         port = self.server.port if self.server else KUBELET_PORT
-        return node_object(self.node_name, machine, runtime_version=self._runtime_version,
+        node = node_object(self.node_name, machine, runtime_version=self._runtime_version,
                            now=self._now(), control_plane=self._control_plane,
                            kubelet_port=port)  # fmt: skip
+        node["metadata"].setdefault("labels", {})[RUNTIME_LABEL] = self.runtime.name
+        return node
 
     async def register(self) -> Obj:
         """Create the Node, or update the one a previous run registered."""
@@ -193,15 +198,18 @@ class Kubelet:
 
     async def run(self) -> None:
         """Register, heartbeat and run pods until cancelled."""
-        self._runtime_version = f"runc://{await self.runtime.version()}"
+        self._runtime_version = f"{self.runtime.name}://{await self.runtime.version()}"
         await self._serve()
         await self.register()
         heartbeat = asyncio.create_task(self._heartbeat(), name="kyb-kubelet-heartbeat")
         writer = asyncio.create_task(self.events.run(), name="kyb-kubelet-events")
         try:
-            cidr = await self._wait_for_pod_cidr()
-            self.network = PodNetwork(cidr=cidr, state_dir=self.data_dir / "network",
-                                      host_netns=self._host_netns)  # fmt: skip
+            if self.runtime.isolated:
+                cidr = await self._wait_for_pod_cidr()
+                self.network = PodNetwork(cidr=cidr, state_dir=self.data_dir / "network",
+                                          host_netns=self._host_netns)  # fmt: skip
+            else:  # no namespaces to put a pod in: every pod on the host's network
+                self.network = HostNetwork(self.host_ip)
             await self.network.ensure_bridge()
             self.pods.on_add(self._pod_event)
             self.pods.on_update(lambda old, new: self._pod_event(new))
@@ -250,6 +258,8 @@ class Kubelet:
         if pod is None:
             return None
         uid = str(pod["metadata"]["uid"])
+        if isinstance(self.network, HostNetwork):
+            return PodTarget(name, uid, "")  # the host's network: dialled from here
         return PodTarget(name, uid, str(NETNS_DIR / netns_name(uid)))
 
     async def _stream_container(self, namespace: str, name: str,
@@ -274,6 +284,7 @@ class Kubelet:
             self.runtime.log_path(container_id),
             spec,
             lambda: self.runtime.exit_status(container_id) is not None,
+            self.runtime.exec_argv,
         )
 
     def _pod_event(self, pod: Obj) -> None:
@@ -303,6 +314,8 @@ class Kubelet:
         take them down with nothing left behind.
         """
         pods_dir = self.data_dir / "kubelet" / "pods"
+        if self.network is None and not self.runtime.isolated:
+            self.network = HostNetwork(self.host_ip)
         if self.network is None:
             node = await self._client.get(resource_path("", "v1", "nodes", name=self.node_name))
             cidr = str((node.get("spec") or {}).get("podCIDR") or "")

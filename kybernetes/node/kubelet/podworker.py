@@ -57,8 +57,10 @@ from kybernetes.node.kubelet.probes import hook_failure_message, kill_message
 from kybernetes.node.kubelet.restarts import CrashLoopBackoff, backoff_message, should_restart
 from kybernetes.node.kubelet.volumemanager import PodVolumes
 from kybernetes.node.kubelet.volumes import VolumeError
+from kybernetes.node.network.hostnet import HostNetwork
 from kybernetes.node.network.podnet import PodNetwork
-from kybernetes.node.runtime.runc import RuncRuntime
+from kybernetes.node.runtime.base import ContainerRuntime
+from kybernetes.node.runtime.process import ISOLATION_WARNING, NO_COMMAND, VOLUME_WARNING
 from kybernetes.node.runtime.spec import Mount, SandboxPaths, oci_spec
 from kybernetes.util.tasks import cancel_and_wait
 
@@ -133,8 +135,8 @@ class PodWorker:
         *,
         uid: str,
         state_dir: Path,
-        runtime: RuncRuntime,
-        network: PodNetwork,
+        runtime: ContainerRuntime,
+        network: PodNetwork | HostNetwork,
         images: ImageService,
         client: ApiClient,
         events: EventRecorder,
@@ -153,7 +155,8 @@ class PodWorker:
         self._backoff = backoff
         self._clock = clock
         self._waiting: dict[str, Obj] = {}  # container -> waiting state while not running
-        self._volumes = PodVolumes(state_dir / "volumes", client)
+        self._volumes = PodVolumes(state_dir / "volumes", client,
+                                   mount_tmpfs=runtime.isolated)  # fmt: skip
         self._volume_paths: dict[str, str] = {}
         self.record = self._load()
         # The kubelet sets this to wake the pod's sync loop when a probe result flips.
@@ -161,7 +164,8 @@ class PodWorker:
         self._pod: Obj | None = None  # the latest pod seen, for probe Events
         self._started_here: set[str] = set()  # attempts this worker started (not adopted)
         self._exit_watch: dict[str, asyncio.Task[None]] = {}  # container id -> its watcher
-        self._prober = Prober(runc_root=str(runtime.runc_root), host_netns=network.host_netns)
+        self._prober = Prober(runc_root=str(runtime.runc_root), host_netns=network.host_netns,
+                              exec_argv=runtime.exec_argv)  # fmt: skip
         self._probes = ProbeManager(self._prober, on_change=lambda: self.notify(),
                                     event=self._probe_event, pod_ip=lambda: self.record.pod_ip,
                                     clock=clock)  # fmt: skip
@@ -222,11 +226,21 @@ class PodWorker:
         files = await self._runtime.create_sandbox(self.uid, hostname_of(pod))
         if not self.record.start_time:
             self.record.start_time = self._now()
+            if not self._runtime.isolated:
+                self._warn_unisolated(pod)
         if self.record.pod_ip != address.ip:
             self.record.pod_ip = address.ip
             await self._save()
         return SandboxPaths(netns=address.netns_path, ipc=files.ipc, uts=files.uts,
                             cgroup_parent=files.cgroup_parent, shm=files.shm)  # fmt: skip
+
+    def _warn_unisolated(self, pod: Obj) -> None:
+        """Say, once per pod, what the process runtime does not give it."""
+        self._event(pod, "Warning", "NoIsolation", ISOLATION_WARNING)
+        names = [str(v.get("name")) for v in (pod.get("spec") or {}).get("volumes") or []]
+        if names:
+            self._event(pod, "Warning", "VolumesNotMounted",
+                        VOLUME_WARNING.format(names=", ".join(names)))  # fmt: skip
 
     async def _run_init_containers(self, pod: Obj, sandbox: SandboxPaths,
                                    seen: dict[str, Observed]) -> bool:  # fmt: skip
@@ -342,7 +356,15 @@ class PodWorker:
     async def _start(self, pod: Obj, sandbox: SandboxPaths, container: Obj) -> bool:
         """Pull, configure, create and start the next attempt; False when it could not."""
         name = container["name"]
-        image = await self._pull(pod, container)
+        if self._runtime.needs_images:
+            image = await self._pull(pod, container)
+        elif container.get("command"):
+            # Nothing to pull: the command runs on this host as it is.
+            image = PulledImage(str(container.get("image", "")), "", (), {})
+        else:
+            image = None
+            self._waiting[name] = {"reason": "CreateContainerError", "message": NO_COMMAND}
+            self._event(pod, "Warning", "Failed", f"Error: {NO_COMMAND}")
         if image is None:
             return False
         try:
@@ -523,7 +545,11 @@ class PodWorker:
         return Observed(state=state, last_state=last, restart_count=current.number,
                         ready="running" in state, started="running" in state,
                         image=current.image, image_id=current.image_id,
-                        container_id=f"runc://{current.container_id}")  # fmt: skip
+                        container_id=self._container_id(current))  # fmt: skip
+
+    def _container_id(self, attempt: Attempt) -> str:
+        """As the status shows it: the runtime's name as the scheme (`runc://`, `process://`)."""
+        return f"{self._runtime.name}://{attempt.container_id}"
 
     async def _state_of(self, attempt: Attempt) -> Obj:
         ended = self._runtime.exit_status(attempt.container_id)
@@ -533,7 +559,7 @@ class PodWorker:
             terminated: Obj = {"exitCode": ended.exit_code, "reason": reason,
                                "startedAt": attempt.started_at or ended.finished_at,
                                "finishedAt": ended.finished_at,
-                               "containerID": f"runc://{attempt.container_id}"}  # fmt: skip
+                               "containerID": self._container_id(attempt)}  # fmt: skip
             if ended.signal:
                 terminated["signal"] = ended.signal
             message = await asyncio.to_thread(self._termination_message, attempt, ended.exit_code)

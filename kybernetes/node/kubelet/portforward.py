@@ -49,13 +49,14 @@ _libc = ctypes.CDLL(None, use_errno=True)
 def _connect_in_netns(netns_path: str, port: int, result: list[Any]) -> None:
     """On a thread of its own: enter the pod's network namespace and dial the port."""
     try:
-        fd = os.open(netns_path, os.O_RDONLY)
-        try:
-            if _libc.setns(fd, CLONE_NEWNET) != 0:
-                error = ctypes.get_errno()
-                raise OSError(error, f"setns {netns_path}: {os.strerror(error)}")
-        finally:
-            os.close(fd)
+        if netns_path:  # "" for a pod on the host's network (the process runtime)
+            fd = os.open(netns_path, os.O_RDONLY)
+            try:
+                if _libc.setns(fd, CLONE_NEWNET) != 0:
+                    error = ctypes.get_errno()
+                    raise OSError(error, f"setns {netns_path}: {os.strerror(error)}")
+            finally:
+                os.close(fd)
         sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         sock.setblocking(False)
         result.append(sock)

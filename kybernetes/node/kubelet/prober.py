@@ -52,6 +52,7 @@ from kybernetes.node.kubelet.probes import (
     should_probe,
     unhealthy_message,
 )
+from kybernetes.node.runtime.base import ExecArgv
 from kybernetes.util.tasks import cancel_and_wait
 
 __all__ = ["Outcome", "ProbeManager", "Prober"]
@@ -124,8 +125,10 @@ def _kill_from_pid_file(path: str) -> None:
 class Prober:
     """Runs one probe or hook action for a container of a pod."""
 
-    def __init__(self, *, runc_root: str, host_netns: str | None) -> None:
+    def __init__(self, *, runc_root: str, host_netns: str | None,
+                 exec_argv: ExecArgv | None = None) -> None:  # fmt: skip
         self._runc_root = runc_root
+        self._exec_argv = exec_argv  # the runtime's `runc exec` (None: runc under runc_root)
         self._host_netns = host_netns
         self._pool: ThreadPoolExecutor | None = None
 
@@ -185,9 +188,12 @@ class Prober:
         """
         with tempfile.TemporaryDirectory(prefix="kyb-exec-") as scratch:
             pid_file = os.path.join(scratch, "pid")
+            argv = ["runc", "--root", self._runc_root, "exec", "--pid-file", pid_file,
+                    container_id, *command]  # fmt: skip
+            if self._exec_argv is not None:
+                argv = self._exec_argv(container_id, command, pid_file=pid_file)
             process = await asyncio.create_subprocess_exec(
-                "runc", "--root", self._runc_root, "exec", "--pid-file", pid_file,
-                container_id, *command,
+                *argv,
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
             )  # fmt: skip

@@ -42,6 +42,7 @@ from aiohttp import WSMsgType, web
 
 from kybernetes.node.kubelet import channels
 from kybernetes.node.kubelet.logs import parse_records
+from kybernetes.node.runtime.base import ExecArgv
 
 __all__ = [
     "CHUNK",
@@ -74,6 +75,7 @@ class ContainerTarget:
     log_path: Path
     spec: Obj
     ended: Callable[[], bool]
+    exec_argv: ExecArgv | None = None  # the runtime's `runc exec` (None: runc under runc_root)
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,9 @@ async def _read_client(
 def _runc_exec(
     target: ContainerTarget, command: list[str], *, terminal: bool, log_file: Path
 ) -> list[str]:
+    if target.exec_argv is not None:
+        return target.exec_argv(target.container_id, command, terminal=terminal,
+                                log_file=log_file)  # fmt: skip
     return ["runc", "--root", str(target.runc_root), "--log", str(log_file), "--log-format",
             "json", "exec", *(["-t"] if terminal else []), target.container_id,
             *command]  # fmt: skip

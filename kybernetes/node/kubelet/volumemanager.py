@@ -34,9 +34,12 @@ _PROJECTED = ("configMap", "secret", "downwardAPI", "projected")
 
 
 class PodVolumes:
-    def __init__(self, root: Path, client: ApiClient) -> None:
+    def __init__(self, root: Path, client: ApiClient, *, mount_tmpfs: bool = True) -> None:
         self.root = root
         self._client = client
+        # False without root (the process runtime): secrets and memory emptyDirs are
+        # plain directories on disk then, since mounting a tmpfs needs root.
+        self._mount_tmpfs = mount_tmpfs
 
     async def _fetch(
         self, namespace: str, wanted: set[tuple[str, str]]
@@ -90,7 +93,7 @@ class PodVolumes:
 
     async def _directory(self, directory: Path, *, tmpfs: str) -> None:
         await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
-        if tmpfs and not await asyncio.to_thread(os.path.ismount, directory):
+        if tmpfs and self._mount_tmpfs and not await asyncio.to_thread(os.path.ismount, directory):
             await run("mount", "-t", "tmpfs", "-o", f"{tmpfs},mode=0755", "tmpfs", str(directory))
 
     @staticmethod

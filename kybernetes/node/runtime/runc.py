@@ -51,6 +51,10 @@ class ContainerExit:
 class RuncRuntime:
     """runc under `root` (runc's own state in `root/runc`)."""
 
+    name = "runc"
+    needs_images = True
+    isolated = True
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.runc_root = root / "runc"
@@ -162,6 +166,21 @@ class RuncRuntime:
     async def containers(self) -> list[str]:
         """Every container this runtime has a directory for (for re-adoption)."""
         return sorted(p.name for p in self.containers_dir.iterdir() if p.is_dir())
+
+    def exec_argv(
+        self,
+        container_id: str,
+        command: list[str],
+        *,
+        terminal: bool = False,
+        log_file: Path | None = None,
+        pid_file: str | None = None,
+    ) -> list[str]:
+        """`runc exec` of `command` in the container (its errors as JSON to `log_file`)."""
+        logging = ["--log", str(log_file), "--log-format", "json"] if log_file else []
+        return ["runc", "--root", str(self.runc_root), *logging, "exec",
+                *(["-t"] if terminal else []), *(["--pid-file", pid_file] if pid_file else []),
+                container_id, *command]  # fmt: skip
 
 
 def _make_sandbox_dir(files: SandboxFiles) -> None:

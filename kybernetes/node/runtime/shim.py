@@ -17,15 +17,27 @@ ends it reaps it and writes `D/exit.json` atomically: exit code (128 +
 signal when killed), signal, finish time, and whether the memory cgroup
 saw an OOM kill (read before anyone runs `runc delete`). The kubelet may
 restart any number of times meanwhile; exit.json is the truth it reads.
+
+With `--process` (the process runtime, no root or runc needed) the shim
+starts the command of the bundle's config.json itself, as its child, in
+a process group of its own (the group is what `kill` signals), with the
+spec's args, env and cwd, and its user only when the shim runs as root.
+The command runs from create on: there is no created-but-not-started
+state without runc. When the command ends, whatever it left behind (its
+group, and orphans that the subreaper inherited) is killed, as the end of
+a container's init ends its PID namespace.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import datetime
+import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -33,7 +45,7 @@ import traceback
 from pathlib import Path
 from typing import IO
 
-__all__ = ["cri_line", "main"]
+__all__ = ["cri_line", "find_program", "main", "process_options"]
 
 PR_SET_CHILD_SUBREAPER = 36
 CHUNK = 16384
@@ -131,6 +143,9 @@ def _supervise(args: argparse.Namespace, report: int) -> int:
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
     pid_file = state / "pid"
+    if args.process:
+        return _supervise_process(bundle, state, logs, report, (out_read, out_write),
+                                  (err_read, err_write))  # fmt: skip
     with open(os.devnull, "rb") as devnull:
         created = subprocess.run(
             ["runc", "--root", args.root, "create", "--bundle", str(bundle),
@@ -171,9 +186,131 @@ def _supervise(args: argparse.Namespace, report: int) -> int:
     return 0
 
 
+def process_options(config: dict[str, object]) -> dict[str, object]:
+    """Popen's arguments for the spec's process (args, env, cwd; user only as root)."""
+    process = config["process"]
+    assert isinstance(process, dict)
+    env = dict(str(item).partition("=")[::2] for item in process.get("env") or [])
+    env.setdefault("PATH", os.environ.get("PATH", os.defpath))  # no image gives one
+    options: dict[str, object] = {"args": [str(a) for a in process["args"]], "env": env,
+                                  "cwd": str(process.get("cwd") or "/")}  # fmt: skip
+    user = process.get("user") or {}
+    if os.geteuid() == 0 and (user.get("uid") or user.get("gid")):
+        options |= {"user": int(user.get("uid", 0)), "group": int(user.get("gid", 0)),
+                    "extra_groups": [int(g) for g in user.get("additionalGids") or []]}  # fmt: skip
+    return options
+
+
+def find_program(program: str, env: dict[str, str]) -> str:
+    """The program's path, searched in the spec's PATH as Go's LookPath does.
+
+    execvp would say "Permission denied" when some PATH directory cannot be
+    read (an unprivileged kubelet), even if the program is simply absent.
+    """
+    if "/" in program:
+        return program
+    found = shutil.which(program, path=env.get("PATH", os.defpath))
+    if found is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+    return found
+
+
+def _exec_error(err: OSError, program: str) -> str:
+    """A failed start in the words runc uses for it."""
+    if isinstance(err, FileNotFoundError) and err.filename == program:
+        return f'exec: "{program}": executable file not found in $PATH'
+    if isinstance(err, FileNotFoundError):
+        return (f"chdir to cwd ({err.filename!r}) set in config.json failed: "
+                "no such file or directory")  # fmt: skip
+    return f'exec: "{program}": {err.strerror or err}'
+
+
+def _orphans() -> list[int]:
+    """Processes whose parent is this shim (its command's leftovers, reparented to it)."""
+    me = str(os.getpid())
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as file:
+                fields = file.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 1 and fields[1] == me:
+            found.append(int(entry))
+    return found
+
+
+def _kill_leftovers(group: int) -> None:
+    """SIGKILL the command's group and every orphan, and reap them."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, 9)
+    for _ in range(100):
+        left = _orphans()
+        if not left:
+            return
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(-1, 0)
+
+
+def _supervise_process(bundle: Path, state: Path, logs: LogWriter, report: int,
+                       out: tuple[int, int], err: tuple[int, int]) -> int:  # fmt: skip
+    """The process runtime's half: the command is our own child, no runc."""
+    options = process_options(json.loads((bundle / "config.json").read_text()))
+    argv = options.pop("args")
+    assert isinstance(argv, list)
+    env = options["env"]
+    assert isinstance(env, dict)
+    try:
+        executable = find_program(str(argv[0]), env)
+        with open(os.devnull, "rb") as devnull:
+            child = subprocess.Popen(  # type: ignore[call-overload]
+                argv, executable=executable, stdin=devnull, stdout=out[1], stderr=err[1],
+                process_group=0, close_fds=True, **options,
+            )  # fmt: skip
+    except OSError as error:
+        os.write(report, ("process start failed: " + _exec_error(error, str(argv[0]))).encode())
+        os.close(report)
+        return 1
+    finally:
+        os.close(out[1])
+        os.close(err[1])
+    pid: int = child.pid
+    (state / "pid.tmp").write_text(str(pid))
+    os.replace(state / "pid.tmp", state / "pid")  # never seen half-written
+    pumps = [
+        threading.Thread(target=logs.pump, args=(name, os.fdopen(fd, "rb")), daemon=True)
+        for name, fd in (("stdout", out[0]), ("stderr", err[0]))
+    ]
+    for pump in pumps:
+        pump.start()
+    os.write(report, b"ok")
+    os.close(report)
+    status = _reap(pid)
+    child.returncode = 0  # reaped by us: keep Popen from waiting for it again
+    _kill_leftovers(pid)
+    for pump in pumps:
+        pump.join(timeout=5)
+    signal = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    code = 128 + signal if signal is not None else os.WEXITSTATUS(status)
+    _write_json_atomically(state / "exit.json", {
+        "exit_code": code,
+        "signal": signal,
+        "finished_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "oom_killed": False,
+    })  # fmt: skip
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kyb-shim")
-    parser.add_argument("--root", required=True, help="runc's state directory")
+    parser.add_argument("--root", default="", help="runc's state directory")
+    parser.add_argument("--process", action="store_true",
+                        help="run the spec's command as a host process, no runc")  # fmt: skip
     parser.add_argument("--id", required=True, help="the container id")
     parser.add_argument("--bundle", required=True, help="the OCI bundle directory")
     parser.add_argument("--dir", required=True, help="where logs and exit.json go")
