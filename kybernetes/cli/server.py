@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 from pathlib import Path
 
 from kybernetes.apiserver.pki import ClusterPKI
@@ -41,6 +42,29 @@ __all__ = ["run_server"]
 log = logging.getLogger("kybernetes.server")
 
 
+def default_route_address(route_table: str, addresses: dict[str, str]) -> str | None:
+    """The IPv4 address of the interface that holds the default route (as k3s picks
+    a node's address), from /proc/net/route's text and interface -> address."""
+    for line in route_table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[1] == "00000000" and int(fields[3], 16) & 0x2:
+            return addresses.get(fields[0])
+    return None
+
+
+def _interface_addresses() -> dict[str, str]:
+    """Interface -> its first IPv4 address (a routing-table read: no packet is sent)."""
+    found: dict[str, str] = {}
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True,
+                             timeout=5, check=False).stdout  # fmt: skip
+        for line in out.splitlines():
+            fields = line.split()
+            if len(fields) > 3:
+                found.setdefault(fields[1], fields[3].split("/")[0])
+    return found
+
+
 def _node_addresses(bind: str) -> tuple[list[str], list[str]]:
     hostname = socket.gethostname()
     ips = ["127.0.0.1"]
@@ -48,7 +72,12 @@ def _node_addresses(bind: str) -> tuple[list[str], list[str]]:
         ips.append(bind)
     with contextlib.suppress(OSError):
         ips += [str(a[4][0]) for a in socket.getaddrinfo(hostname, None, socket.AF_INET)]
-    return [hostname], sorted(set(ips))
+    with contextlib.suppress(OSError):
+        routes = Path("/proc/net/route").read_text()
+        primary = default_route_address(routes, _interface_addresses())
+        if primary:
+            ips.insert(1, primary)  # the node's address: first after loopback
+    return [hostname], list(dict.fromkeys(ips))
 
 
 async def run_server(
@@ -67,7 +96,7 @@ async def run_server(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    hostnames, ips = _node_addresses(bind)
+    hostnames, ips = await asyncio.to_thread(_node_addresses, bind)
     pki = await asyncio.to_thread(
         ClusterPKI.load_or_create, data_dir / "pki", hostnames=hostnames, ips=ips
     )
