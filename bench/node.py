@@ -45,8 +45,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -58,7 +60,7 @@ from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
 from tests.support.etcd import free_port
 from tests.support.registry import Registry, serving_test_images
 
-Obj = dict[str, object]
+Obj = dict[str, Any]
 PODS = resource_path("", "v1", "pods", "default")
 SETTLE = 10.0  # seconds after the node is Ready before the idle window opens
 
@@ -103,8 +105,8 @@ class Watcher:
         self.informer.on_update(lambda _old, new: self._seen(new))
 
     def _seen(self, pod: Obj) -> None:
-        name = str(pod["metadata"]["name"])  # type: ignore[index]
-        if (pod.get("status") or {}).get("phase") != "Running":  # type: ignore[union-attr]
+        name = str(pod["metadata"]["name"])
+        if (pod.get("status") or {}).get("phase") != "Running":
             return
         if name in self.running:
             return
@@ -119,17 +121,18 @@ class Watcher:
         return future
 
 
-async def _until(check: object, timeout: float) -> None:
+async def _until(check: Callable[[], Awaitable[bool]], timeout: float) -> None:
+    """Poll the API: nothing here has an event to wait on."""
     async with asyncio.timeout(timeout):
-        while not await check():  # type: ignore[operator]
+        while not await check():  # noqa: ASYNC110
             await asyncio.sleep(0.2)
 
 
 async def _node_ready(client: ApiClient) -> None:
     async def ready() -> bool:
         nodes = (await client.get(resource_path("", "v1", "nodes")))["items"]
-        return any(c.get("type") == "Ready" and c.get("status") == "True"
-                   for n in nodes for c in (n.get("status") or {}).get("conditions") or [])  # fmt: skip
+        conditions = [c for n in nodes for c in (n.get("status") or {}).get("conditions") or []]
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
     await _until(ready, 120)
 
@@ -291,28 +294,20 @@ async def _server_cells(tmp: Path, runtime: str, registry: Registry, netns: str,
         server.stop()
 
 
-async def _main(args: argparse.Namespace) -> None:
-    if os.geteuid() != 0:
-        raise SystemExit("bench/run node needs root (network namespaces, runc)")
-    netns = f"kybb-node-{secrets.token_hex(4)}"
-    subprocess.run(["ip", "netns", "add", netns], check=True)
-    subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
-    try:
-        with tempfile.TemporaryDirectory(prefix="kyb-bench-node-") as tmp_name:
-            tmp = Path(tmp_name)
-            for line in machine_facts(tmp_name):
-                _print(line)
-            _print(f"{args.pods} pods per cell; latency = create request -> phase Running "
-                   "seen by a watch; image already present")  # fmt: skip
-            with serving_test_images() as registry:
-                for runtime in ["sim", *args.runtimes.split(",")]:
-                    try:
-                        await _server_cells(tmp, runtime, registry, netns, args)
-                    finally:
-                        if runtime != "sim":
-                            _scrub(tmp / f"server-{runtime}", netns)
-    finally:
-        subprocess.run(["ip", "netns", "del", netns], check=False)
+async def _main(args: argparse.Namespace, netns: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="kyb-bench-node-") as tmp_name:
+        tmp = Path(tmp_name)
+        for line in machine_facts(tmp_name):
+            _print(line)
+        _print(f"{args.pods} pods per cell; latency = create request -> phase Running "
+               "seen by a watch; image already present")  # fmt: skip
+        with serving_test_images() as registry:
+            for runtime in ["sim", *args.runtimes.split(",")]:
+                try:
+                    await _server_cells(tmp, runtime, registry, netns, args)
+                finally:
+                    if runtime != "sim":
+                        _scrub(tmp / f"server-{runtime}", netns)
 
 
 def _scrub(data: Path, netns: str) -> None:
@@ -330,7 +325,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.pods, args.idle_seconds = 10, 10.0
-    asyncio.run(_main(args))
+    if os.geteuid() != 0:
+        raise SystemExit("bench/run node needs root (network namespaces, runc)")
+    netns = f"kybb-node-{secrets.token_hex(4)}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+    try:
+        asyncio.run(_main(args, netns))
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], check=False)
 
 
 if __name__ == "__main__":

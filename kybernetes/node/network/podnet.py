@@ -56,6 +56,9 @@ class PodNetwork:
         self.bridge = bridge
         self.ipam = HostLocalIpam(state_dir / "ipam" / self.cidr.replace("/", "_"), self.cidr)
         self._lock = asyncio.Lock()  # IPAM files are shared state: one allocation at a time
+        # Pods this process configured or verified: every later setup (each sync step
+        # of each pod) is then a stat of the namespace file instead of an `ip` run.
+        self._configured_here: dict[str, PodAddress] = {}
 
     async def ensure_bridge(self) -> None:
         """The bridge with the gateway address, forwarding and bridge netfilter on."""
@@ -82,14 +85,16 @@ class PodNetwork:
             ip = await asyncio.to_thread(self.ipam.allocate, pod_uid)
         address = PodAddress(str(NETNS_DIR / name), str(ip), str(self.gateway.ip),
                              self.gateway.network.prefixlen)  # fmt: skip
-        if await self._configured(name, address):
+        if self._configured_here.get(pod_uid) == address and (NETNS_DIR / name).exists():
             return address
-        await self.teardown_links(pod_uid)  # half-made by a crash: start over
-        try:
-            await self._create(pod_uid, name, address)
-        except BaseException:
-            await self.teardown_links(pod_uid)
-            raise
+        if not await self._configured(name, address):
+            await self.teardown_links(pod_uid)  # half-made by a crash: start over
+            try:
+                await self._create(pod_uid, name, address)
+            except BaseException:
+                await self.teardown_links(pod_uid)
+                raise
+        self._configured_here[pod_uid] = address
         return address
 
     async def _create(self, pod_uid: str, name: str, address: PodAddress) -> None:
@@ -125,6 +130,7 @@ class PodNetwork:
 
     async def teardown_links(self, pod_uid: str) -> None:
         """Remove the pod's veth and namespace, keeping its address."""
+        self._configured_here.pop(pod_uid, None)
         # Deleted explicitly: the kernel destroys a namespace (and its veth end)
         # lazily, after the last process holding it is gone.
         try:

@@ -127,12 +127,39 @@ class RuncRuntime:
 
     async def state(self, container_id: str) -> Obj | None:
         """runc's view (status created/running/stopped, pid), None when unknown to runc."""
+        alive = self._live_state(container_id)
+        if alive is not None:
+            return alive
         try:
             out = await run("runc", "--root", str(self.runc_root), "state", container_id)
         except CommandError:
             return None
         state: Obj = json.loads(out)
         return state
+
+    def _live_state(self, container_id: str) -> Obj | None:
+        """runc's own rule for a live container, read from its state dir without running runc.
+
+        The kubelet asks every pod's state at each sync step; one `runc state` each
+        is most of an idle node's CPU. runc decides as here: the init process alive
+        (same pid and start time as recorded) is `created` while the exec fifo
+        exists, `running` once `runc start` removed it (we never pause). Anything
+        else (ended, unknown, unreadable) is left to runc itself.
+        """
+        directory = self.runc_root / container_id
+        try:
+            saved = json.loads((directory / "state.json").read_text())
+            pid = int(saved["init_process_pid"])
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            alive = fields[0] not in ("Z", "X") and int(fields[19]) == int(
+                saved["init_process_start"])  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return None
+        if not alive:
+            return None
+        status = "created" if (directory / "exec.fifo").exists() else "running"
+        return {"id": container_id, "pid": pid, "status": status}
 
     def exit_status(self, container_id: str) -> ContainerExit | None:
         """What the shim recorded when the container ended, None while it runs."""

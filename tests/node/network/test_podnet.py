@@ -80,3 +80,33 @@ async def test_a_half_made_namespace_is_replaced(host_netns: str, tmp_path: Path
         assert f"{address.ip}/24" in shown
     finally:
         await network.teardown("pod-x")
+
+
+async def test_a_configured_pod_is_looked_at_without_running_ip(
+    host_netns: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each sync step of each pod calls setup: once configured here it is a stat, not a run."""
+    import kybernetes.node.network.podnet as podnet
+
+    network = PodNetwork(cidr="10.244.9.0/24", state_dir=tmp_path, host_netns=host_netns)
+    await network.ensure_bridge()
+    address = await network.setup("pod-y")
+    real_run = podnet.run
+    runs: list[tuple[str, ...]] = []
+
+    async def counting_run(*argv: str) -> str:
+        runs.append(argv)
+        return await real_run(*argv)
+
+    monkeypatch.setattr(podnet, "run", counting_run)
+    try:
+        assert await network.setup("pod-y") == address
+        assert runs == []
+        # Removed behind our back: the stat notices, and the pod is made again.
+        await sh("ip", "netns", "del", netns_name("pod-y"))
+        assert await network.setup("pod-y") == address
+        assert runs and Path(address.netns_path).exists()
+        shown = await sh("ip", "-n", netns_name("pod-y"), "-o", "-4", "addr")
+        assert f"{address.ip}/24" in shown
+    finally:
+        await network.teardown("pod-y")

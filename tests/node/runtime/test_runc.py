@@ -35,6 +35,12 @@ def log_lines(runtime: RuncRuntime, container_id: str) -> list[tuple[str, str]]:
     return records
 
 
+async def runc_says(runtime: RuncRuntime, container_id: str) -> dict[str, object]:
+    said: dict[str, object] = json.loads(
+        await run("runc", "--root", str(runtime.runc_root), "state", container_id))
+    return said
+
+
 async def test_a_pod_of_two_containers_end_to_end(host_netns: str, tmp_path: Path) -> None:
     if shutil.which("runc") is None:
         raise RuntimeError("runc is not installed: run scripts/setup.sh (apt runc)")
@@ -52,9 +58,14 @@ async def test_a_pod_of_two_containers_end_to_end(host_netns: str, tmp_path: Pat
         web = ContainerConfig("web", {"Cmd": ["httpd", "-f", "-p", "8080", "-h", "/www"]})
         await runtime.create(server, spec=oci_spec(web, sandbox, container_id=server),
                              layers=layers)  # fmt: skip
+        # The state read from runc's files agrees with `runc state` itself.
+        assert (await runc_says(runtime, server))["status"] == "created"
+        assert (runtime._live_state(server) or {}).get("status") == "created"
         await runtime.start(server)
         state = await runtime.state(server)
         assert state is not None and state["status"] == "running"
+        assert (await runc_says(runtime, server))["status"] == "running"
+        assert (runtime._live_state(server) or {}).get("pid") == state["pid"]
 
         script = ("for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O- http://127.0.0.1:8080/ "
                   "&& break; sleep 0.1; done; hostname; echo oops >&2; exit 7")  # fmt: skip
@@ -74,6 +85,8 @@ async def test_a_pod_of_two_containers_end_to_end(host_netns: str, tmp_path: Pat
         await until_exited(runtime, server)
         killed = runtime.exit_status(server)
         assert killed is not None and (killed.exit_code, killed.signal) == (137, 9)
+        assert runtime._live_state(server) is None  # ended: runc is asked again
+        assert (await runtime.state(server) or {}).get("status") == "stopped"
         assert not killed.oom_killed
     finally:
         for container in (client, server):
