@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import secrets
 import subprocess
@@ -181,6 +182,66 @@ async def _at_once(client: ApiClient, watcher: Watcher, image: str, n: int, pref
                 f"creates answered in {created:.2f}s")  # fmt: skip
 
 
+def _bare_bundle(tmp: Path) -> Path:
+    """An OCI bundle for `runc run`: busybox's layer as a read-only rootfs, `sleep 3600`."""
+    from tests.node.support.images import busybox_layers
+
+    bundle = tmp / "bare"
+    bundle.mkdir()
+    layers = busybox_layers(tmp / "bare-layers")
+    subprocess.run(["runc", "spec", "--bundle", str(bundle)], check=True)
+    config = json.loads((bundle / "config.json").read_text())
+    config["root"] = {"path": layers[0], "readonly": True}
+    config["process"]["args"] = ["sleep", "3600"]
+    config["process"]["terminal"] = False
+    (bundle / "config.json").write_text(json.dumps(config))
+    return bundle
+
+
+async def _bare_runc(tmp: Path, n: int) -> list[Cell]:
+    """The floor: `runc run -d` of one container, alone, then n at once; no kubelet, no API."""
+    bundle = _bare_bundle(tmp)
+    root = tmp / "bare-runc"
+    ids: list[str] = []
+
+    async def one(name: str) -> int:
+        ids.append(name)
+        # Not a pipe: with -d the container keeps runc's stdio, and a pipe would never close.
+        with open(tmp / f"{name}.err", "wb") as err:
+            t0 = time.perf_counter_ns()
+            proc = await asyncio.create_subprocess_exec(
+                "runc", "--root", str(root), "run", "-d", "--bundle", str(bundle), name,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                stderr=err)  # fmt: skip
+            await proc.wait()
+        if proc.returncode != 0:
+            said = (tmp / f"{name}.err").read_text().strip()
+            raise RuntimeError(f"runc run {name}: {said}")
+        return time.perf_counter_ns() - t0
+
+    async def cleanup() -> None:
+        for name in ids:
+            proc = await asyncio.create_subprocess_exec(
+                "runc", "--root", str(root), "delete", "--force", name,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)  # fmt: skip
+            await proc.wait()
+        ids.clear()
+
+    cells = []
+    try:
+        began = time.perf_counter()
+        seq = [await one(f"kybb-seq-{i}-{secrets.token_hex(3)}") for i in range(n)]
+        cells.append(Cell("one at a time", seq, time.perf_counter() - began, ""))
+        await cleanup()
+        began = time.perf_counter()
+        burst = await asyncio.gather(*(one(f"kybb-burst-{i}-{secrets.token_hex(3)}")
+                                       for i in range(n)))  # fmt: skip
+        cells.append(Cell(f"{n} at once", list(burst), time.perf_counter() - began, ""))
+    finally:
+        await cleanup()
+    return cells
+
+
 def _tree(pid: int) -> list[int]:
     """The process and its descendants (from /proc/*/stat parent pids)."""
     children: dict[int, list[int]] = {}
@@ -302,6 +363,10 @@ async def _main(args: argparse.Namespace, netns: str) -> None:
         _print(f"{args.pods} pods per cell; latency = create request -> phase Running "
                "seen by a watch; image already present")  # fmt: skip
         with serving_test_images() as registry:
+            _print("bare runc (runc run -d returned: container running; no kubelet, no API):")
+            for cell, target in zip(await _bare_runc(tmp, args.pods), (500.0, 2000.0), strict=True):
+                cell.note += f"load {os.getloadavg()[0]:.2f}"
+                _print(cell.line(target))
             for runtime in ["sim", *args.runtimes.split(",")]:
                 try:
                     await _server_cells(tmp, runtime, registry, netns, args)
