@@ -222,8 +222,11 @@ class PodWorker:
                           now=self._now())  # fmt: skip
 
     async def _ensure_sandbox(self, pod: Obj) -> SandboxPaths:
-        address = await self._network.setup(self.uid)
-        files = await self._runtime.create_sandbox(self.uid, hostname_of(pod))
+        # Independent (network namespace vs. IPC/UTS/shm), so made side by side: each
+        # is a few short commands, and a pod start waits for the slower one only.
+        address, files = await asyncio.gather(
+            self._network.setup(self.uid), self._runtime.create_sandbox(self.uid, hostname_of(pod))
+        )
         if not self.record.start_time:
             self.record.start_time = self._now()
             if not self._runtime.isolated:
