@@ -37,7 +37,8 @@ def log_lines(runtime: RuncRuntime, container_id: str) -> list[tuple[str, str]]:
 
 async def runc_says(runtime: RuncRuntime, container_id: str) -> dict[str, object]:
     said: dict[str, object] = json.loads(
-        await run("runc", "--root", str(runtime.runc_root), "state", container_id))
+        await run("runc", "--root", str(runtime.runc_root), "state", container_id)
+    )
     return said
 
 
