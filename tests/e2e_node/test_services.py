@@ -32,8 +32,10 @@ def pod_ips(node: Node, selector: str) -> dict[str, str]:
 def endpoints(node: Node, name: str) -> list[str]:
     """The ready ip:port pairs of a Service's Endpoints."""
     found = json.loads(node.kubectl("get", "endpoints", name, "-o", "json"))
-    return sorted(f"{address['ip']}:{port['port']}" for subset in found.get("subsets") or []
-                  for address in subset.get("addresses") or [] for port in subset["ports"])  # fmt: skip
+    subsets = found.get("subsets") or []
+    return sorted(f"{address['ip']}:{port['port']}" for subset in subsets
+                  for address in subset.get("addresses") or []
+                  for port in subset["ports"])  # fmt: skip
 
 
 def served_by(fetch: object, count: int) -> set[str]:
@@ -163,10 +165,9 @@ def test_an_ingress_routes_two_hosts_and_two_paths(node: Node, tmp_path: object)
         serve = SERVE.replace("touch /tmp/w/ready", "mkdir /tmp/w/one /tmp/w/two && "
                               "cp /tmp/w/index.html /tmp/w/one/ && "
                               "cp /tmp/w/index.html /tmp/w/two/")  # fmt: skip
-        node.kubectl("run", name, f"--image={IMAGE}", "--port=8080", "--expose=true",
-                     "--command", "--", "/bin/busybox", "sh", "-c", serve)  # fmt: skip
-        node.kubectl("patch", "service", name, "-p",
-                     '{"spec": {"ports": [{"port": 80, "targetPort": 8080}]}}')  # fmt: skip
+        node.kubectl("run", name, f"--image={IMAGE}", "--port=8080", "--command", "--",
+                     "/bin/busybox", "sh", "-c", serve)  # fmt: skip
+        node.kubectl("expose", "pod", name, "--port=80", "--target-port=8080")
     for name in ("one", "two"):
         node.kubectl("wait", "--for=condition=Ready", f"pod/{name}", "--timeout=60s")
     key, cert = f"{tmp_path}/tls.key", f"{tmp_path}/tls.crt"
@@ -188,7 +189,8 @@ def test_an_ingress_routes_two_hosts_and_two_paths(node: Node, tmp_path: object)
         assert routed(scheme, "b.example.test", "/two/") == "two"
         assert routed(scheme, "b.example.test", "/one/") != "one"  # b has no /one rule
     served = node.inside("curl", "-sS", "--max-time", "5", "--cacert", cert, "--resolve",
-                         f"b.example.test:443:{NODE_IP}", "https://b.example.test/two/")  # fmt: skip
+                         f"b.example.test:443:{NODE_IP}",
+                         "https://b.example.test/two/")  # fmt: skip
     assert served.strip() == "two"  # the Secret's certificate, chosen by SNI
     node.kubectl("delete", "ingress", "two-hosts")
     node.kubectl("delete", "pod,service", "one", "two", "--wait=false")
