@@ -4,9 +4,10 @@
 
 Runs `kyb server` with its node inside an isolated network namespace
 (tests/e2e_node/node.py: a portless uplink bridge, nothing leaves; needs
-root and runc), one busybox httpd pod, a ClusterIP Service in front of it
-and an Ingress routing a host to that Service. A load generator in the same
-namespace, in its own process, keeps C HTTP/1.0 requests in flight (a new
+root and runc), busybox httpd pods, a ClusterIP Service in front of one
+and an Ingress routing a host to another's Service (each cell has its own
+identical pod: see `_setup`). A load generator in the same namespace, in
+its own process, keeps C HTTP/1.0 requests in flight (a new
 connection each, as busybox httpd closes it) and reports requests/s and
 p50/p99 latency for three cells:
 
@@ -76,7 +77,7 @@ spec:
   - host: bench.example.test
     http:
       paths:
-      - {path: /, pathType: Prefix, backend: {service: {name: bench, port: {number: 80}}}}
+      - {path: /, pathType: Prefix, backend: {service: {name: bench-ing, port: {number: 80}}}}
 """
 
 
@@ -88,11 +89,18 @@ def _cell(node: Node, target: tuple[str, int, str], seconds: float, concurrency:
 
 
 def _setup(node: Node) -> dict[str, tuple[str, int, str]]:
-    node.kubectl("run", "bench", f"--image={IMAGE}", "--port=8080")
-    node.kubectl("wait", "--for=condition=Ready", "pod/bench", "--timeout=60s")
-    node.kubectl("expose", "pod", "bench", "--port=80", "--target-port=8080")
+    # One identical pod per cell: a pod's httpd closes each connection, so it
+    # keeps it in TIME_WAIT; a SYN to the same server tuple through the other
+    # path (its ISN and timestamps derive from another destination) would be
+    # refused and retried after a second, so the cells must not share a server.
+    for name in ("bench-pod", "bench-svc", "bench-ing"):
+        node.kubectl("run", name, f"--image={IMAGE}", "--port=8080")
+    for name in ("bench-pod", "bench-svc", "bench-ing"):
+        node.kubectl("wait", "--for=condition=Ready", f"pod/{name}", "--timeout=60s")
+    node.kubectl("expose", "pod", "bench-svc", "--name=bench", "--port=80", "--target-port=8080")
+    node.kubectl("expose", "pod", "bench-ing", "--port=80", "--target-port=8080")
     node.kubectl("apply", "-f", "-", stdin=INGRESS)
-    pod_ip = node.jsonpath("pod", "bench", path="{.status.podIP}")
+    pod_ip = node.jsonpath("pod", "bench-pod", path="{.status.podIP}")
     cluster_ip = node.jsonpath("service", "bench", path="{.spec.clusterIP}")
     until(lambda: node.fetch(f"http://{cluster_ip}/"), what="the ClusterIP")
     until(lambda: node.fetch(f"http://{NODE_IP}/", "-H", "Host: bench.example.test"),
@@ -113,7 +121,8 @@ def main() -> None:
         samples: dict[str, list[int]] = {name: [] for name in names}
         errors = dict.fromkeys(names, 0)
         elapsed = dict.fromkeys(names, 0.0)
-        _cell(node, targets["pod"], 1.0, args.concurrency)  # warm-up
+        for target in targets.values():  # warm-up
+            _cell(node, target, 0.5, args.concurrency)
         for round_ in range(args.rounds):
             for name in names if round_ % 2 == 0 else reversed(names):
                 result = _cell(node, targets[name], args.seconds, args.concurrency)
