@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 NETNS_DIR = Path("/run/netns")
 CLUSTER_CIDR = "10.244.0.0/16"  # every node's podCIDR is inside: pod-to-pod is never NATed
+SERVICE_CIDR = "10.96.0.0/12"  # the API server's default service range
 MASQUERADE_TABLE = "kybernetes-podnet"
 
 
@@ -92,7 +93,11 @@ class PodNetwork:
         except CommandError as err:
             if "File exists" not in str(err) and "already assigned" not in str(err):
                 raise
-        await ip_batch([f"link set {self.bridge} up"], netns=self.host_netns)
+        await ip_batch([f"link set {self.bridge} up",
+                        # Service addresses go to the bridge (the proxy's DNAT picks a pod);
+                        # set here too so no first request finds the route missing.
+                        f"route replace {SERVICE_CIDR} dev {self.bridge}"],
+                       netns=self.host_netns)  # fmt: skip
         await write_sysctl("net.ipv4.ip_forward", "1", netns=self.host_netns)
         # Bridged pod-to-pod traffic must pass the nat hooks, or a Service reply
         # is never un-NATed (node-runtime.md §4).
