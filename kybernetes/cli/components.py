@@ -3,10 +3,11 @@
 Every component is a client of the API like any other (STYLE.md habit 9):
 it needs only a kubeconfig and its settings. `kyb server` runs them beside
 the API server through the admin kubeconfig, in this order: controller
-manager, scheduler, the local node (kubelet), simulated nodes;
-`kyb controller-manager`, `kyb scheduler`, `kyb agent` and `kyb sim` run
-one of them in a process of their own against any cluster. Both go through
-`COMPONENTS`, one entry per component.
+manager, scheduler, the local node (kubelet) with its service proxy,
+cluster DNS and ingress, simulated nodes; `kyb controller-manager`, `kyb
+scheduler`, `kyb agent`, `kyb proxy`, `kyb dns`, `kyb ingress` and `kyb sim`
+run one of them in a process of their own against any cluster. Both go
+through `COMPONENTS`, one entry per component.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import shutil
 import signal
 import socket
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +65,6 @@ class Settings:
     simulated_nodes: int = 0
     simulated_prefix: str = "sim-"
     control_plane: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 Runner = Callable[["ApiClient", Settings], Coroutine[Any, Any, None]]

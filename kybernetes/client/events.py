@@ -27,7 +27,8 @@ __all__ = ["EventRecorder", "event_for", "involved_object"]
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
-BUFFER = 1000
+BUFFER = 5000
+WRITERS = 4  # Events in flight at once: a burst (10,000 pods scheduled) keeps up
 REMEMBERED = 4096
 DEDUPE_WINDOW = 600.0  # seconds, as the correlator's
 
@@ -105,7 +106,12 @@ class EventRecorder:
                             self.dropped)  # fmt: skip
 
     async def run(self) -> None:
-        """Write queued Events until cancelled."""
+        """Write queued Events until cancelled, a few at a time."""
+        async with asyncio.TaskGroup() as group:
+            for n in range(WRITERS):
+                group.create_task(self._writer(), name=f"kyb-{self.component}-events-{n}")
+
+    async def _writer(self) -> None:
         while True:
             pending = await self._queue.get()
             try:

@@ -28,6 +28,7 @@ from kybernetes.controllers.job import JobController
 from kybernetes.controllers.namespace import NamespaceController
 from kybernetes.controllers.nodeipam import NodeIpamController
 from kybernetes.controllers.nodelifecycle import NodeLifecycleController
+from kybernetes.controllers.podgc import PodGCController
 from kybernetes.controllers.replicaset import ReplicaSetController
 from kybernetes.controllers.replicationcontroller import ReplicationManager
 from kybernetes.controllers.resourcequota import ResourceQuotaController
@@ -69,6 +70,7 @@ CONTROLLERS: tuple[Callable[[InformerFactory], Controller], ...] = (
     ReplicationManager,
     ResourceQuotaController,
     DisruptionController,
+    PodGCController,
 )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kybernetes.api.selectors import Operator, Requirement
+from kybernetes.api.tolerations import tolerates
 
 __all__ = [
     "find_untolerated_taint",
@@ -79,22 +80,6 @@ def matches_required_affinity(pod_spec: Obj, node: Obj) -> bool:
     if required is None:
         return True
     return matches_node_selector_terms(required.get("nodeSelectorTerms") or [], node)
-
-
-def tolerates(toleration: Obj, taint: Obj) -> bool:
-    """core/v1 Toleration.ToleratesTaint: empty effect and empty key are wildcards."""
-    effect = toleration.get("effect") or ""
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key") or ""
-    if key and key != taint.get("key"):
-        return False
-    operator = toleration.get("operator") or "Equal"
-    if operator == "Exists":
-        return True
-    if operator == "Equal":
-        return (toleration.get("value") or "") == (taint.get("value") or "")
-    return False
 
 
 def find_untolerated_taint(

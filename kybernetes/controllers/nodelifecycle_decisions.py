@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kybernetes.api.times import format_time, parse_time
+from kybernetes.api.tolerations import tolerates
 
 __all__ = [
     "CONDITION_TYPES",
@@ -285,20 +286,6 @@ class TokenBuckets:
 
 
 # -- eviction ----------------------------------------------------------------------------
-
-
-def tolerates(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
-    """Kubernetes' ToleratesTaint: effect, then key, then operator and value."""
-    effect = toleration.get("effect") or ""
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key") or ""
-    if key and key != taint.get("key"):
-        return False
-    operator = toleration.get("operator") or "Equal"
-    if operator == "Exists":
-        return True
-    return operator == "Equal" and (toleration.get("value") or "") == (taint.get("value") or "")
 
 
 def eviction_deadline(pod: Obj, taints: Iterable[Mapping[str, Any]], now: float) -> float | None:

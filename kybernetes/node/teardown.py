@@ -51,4 +51,8 @@ def teardown_node(node_dir: Path, *, bridge: str = "kyb0", netns: str = "") -> l
                     problems.append(f"cgroup {dirpath} is busy")
     if (node_dir / "network").is_dir():  # the node set up a pod network: take its bridge
         _run("ip", *(["-n", netns] if netns else []), "link", "del", bridge)
+        # host-gw routes to other nodes' pods carry their own protocol number (routes.py).
+        _run("ip", *(["-n", netns] if netns else []), "route", "flush", "proto", "186")
+        nft = ["nft", "delete", "table", "ip", "kybernetes-podnet"]
+        _run(*(["nsenter", f"--net=/run/netns/{netns}", *nft] if netns else nft))
     return problems

@@ -15,7 +15,6 @@ as kube-proxy does (TCP needs nothing: the dead endpoint resets).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -24,6 +23,7 @@ from collections.abc import Iterable, Sequence
 
 from kybernetes.proxy.model import ServicePort
 from kybernetes.proxy.ruleset import remove_script
+from kybernetes.util.commands import CommandError, run
 
 __all__ = [
     "DEFAULT_BRIDGE",
@@ -41,22 +41,8 @@ DEFAULT_SERVICE_CIDR = "10.96.0.0/12"  # the API server's default service range
 DEFAULT_BRIDGE = "kyb0"  # the pod network's bridge (kybernetes.node.network.podnet)
 
 
-class CommandError(Exception):
-    """A system command failed; the message carries its stderr."""
-
-
 async def _run(argv: Sequence[str], *, stdin: str = "") -> str:
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate(stdin.encode())
-    if process.returncode != 0:
-        text = err.decode(errors="replace").strip() or out.decode(errors="replace").strip()
-        raise CommandError(f"{argv[0]} exited with {process.returncode}: {text}")
-    return out.decode(errors="replace")
+    return await run(*argv, stdin=stdin)
 
 
 def stale_udp_flows(old: Iterable[ServicePort], new: Iterable[ServicePort]) -> list[list[str]]:

@@ -201,4 +201,7 @@ def container_config(
         read_only_root=bool(security.get("readOnlyRootFilesystem")),
         mounts=mounts,
         resources=_resources(container),
+        tty=bool(container.get("tty")),
+        stdin=bool(container.get("stdin")),
+        stdin_once=bool(container.get("stdinOnce")),
     )

@@ -39,7 +39,9 @@ from kybernetes.node.kubelet.server import (
 from kybernetes.node.kubelet.streams import ContainerTarget, PodTarget
 from kybernetes.node.network.hostnet import HostNetwork
 from kybernetes.node.network.podnet import NETNS_DIR, PodNetwork, netns_name
+from kybernetes.node.network.routes import apply_routes, wanted_routes
 from kybernetes.node.runtime.registry import RUNTIMES
+from kybernetes.util.commands import CommandError
 from kybernetes.util.tasks import cancel_and_wait
 
 __all__ = ["Kubelet"]
@@ -89,6 +91,7 @@ class Kubelet:
         self.runtime = RUNTIMES[runtime](data_dir / "runtime")
         self.events = EventRecorder(client, "kubelet", host=node_name)
         self.backoff = backoff or CrashLoopBackoff()
+        self.nodes = Informer(client, resource_path("", "v1", "nodes"))
         self.pods = Informer(client, resource_path("", "v1", "pods"),
                              field_selector=f"spec.nodeName={node_name}")  # fmt: skip
         self.network: PodNetwork | HostNetwork | None = None
@@ -217,15 +220,37 @@ class Kubelet:
             self.pods.start()
             await self.pods.synced.wait()
             await self._collect_orphans()
+            if self.runtime.isolated:
+                await self._route_to_other_nodes()  # until cancelled
             await asyncio.Event().wait()
         finally:
             await self.pods.stop()
+            await self.nodes.stop()
             for task in list(self._workers.values()):
                 await cancel_and_wait(task)
             await cancel_and_wait(heartbeat)
             await cancel_and_wait(writer)
             if self.server is not None:
                 await self.server.stop()
+
+    async def _route_to_other_nodes(self) -> None:
+        """host-gw: keep a route to every other real node's podCIDR via its address."""
+        changed = asyncio.Event()
+        self.nodes.on_add(lambda _: changed.set())
+        self.nodes.on_update(lambda _old, _new: changed.set())
+        self.nodes.on_delete(lambda _: changed.set())
+        self.nodes.start()
+        await self.nodes.synced.wait()
+        changed.set()
+        while True:
+            await changed.wait()
+            changed.clear()
+            wanted = wanted_routes(self.nodes.items.values(), self_name=self.node_name)
+            try:
+                await apply_routes(wanted, self._host_netns)
+            except CommandError as err:
+                log.warning("node %s: routes to other nodes' pods: %s", self.node_name, err)
+            await asyncio.sleep(1.0)  # a burst of node updates is one pass
 
     async def _serve(self) -> None:
         """The kubelet API (logs), with a self-signed certificate, for the API server."""

@@ -10,11 +10,9 @@ The decisions are in `probes.py`; this module does the I/O:
   event loop's thread never changes namespace.
 - exec runs `runc exec` in the container (stdio on pipes, no terminal:
   pitfall 9), with the probe's timeout; exit code 0 is success.
-- grpc health checking is not supported (no gRPC library here, and
-  hand-writing HTTP/2 is not worth it). Such a probe only checks that its
-  port accepts connections, and says so once with a ProbeWarning Event: a
-  closed port still fails it (and restarts the container), a serving port
-  passes whatever the health service would answer.
+- grpc calls `grpc.health.v1.Health/Check` (grpcprobe.py, HTTP/2 from the
+  `h2` library) on the same threads: SERVING passes, anything else fails
+  with the kubelet's words.
 
 `ProbeManager` keeps one asyncio task per probe of each running container
 attempt, on its own timer (not in the pod's sync loop), and calls
@@ -38,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from kybernetes.node.kubelet.grpcprobe import grpc_health_check
 from kybernetes.node.kubelet.probes import (
     ProbeKind,
     ProbeSpec,
@@ -62,8 +61,6 @@ T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = "/run/netns"
 BODY_LIMIT = 10 * 1024  # what a probe reads of a response body at most
-GRPC_UNSUPPORTED = ("gRPC health checking is not supported by this node; only the port's "
-                    "TCP connection is checked")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -225,9 +222,15 @@ class Prober:
                 return Outcome(False, f'command "{" ".join(command)}" timed out')
             return Outcome(code == 0, output.strip() if code else "")
         if kind == "grpc":
-            action = {"port": spec.handler["grpc"].get("port")}
-            checked = await self.tcp_socket(action, container, pod_ip, spec.timeout)
-            return Outcome(checked.success, checked.output, warning=GRPC_UNSUPPORTED)
+            grpc = spec.handler["grpc"]
+            try:
+                port = resolve_port(grpc.get("port"), container)
+            except ValueError as err:
+                return Outcome(False, str(err))
+            serving, said = await self._in_host_netns(
+                grpc_health_check, pod_ip, port, str(grpc.get("service") or ""), spec.timeout
+            )
+            return Outcome(serving, said)
         return Outcome(False, f"unknown probe handler: {spec.handler}")
 
     async def hook(self, handler: Obj, container: Obj, container_id: str,

@@ -264,7 +264,7 @@ class KubeletServer:
                 str(refusal))))  # fmt: skip
             await ws.close()
             return ws
-        await serve_attach(ws, target)
+        await serve_attach(ws, target, stdin=_flag(query, "stdin"))
         return ws
 
     async def _target(self, request: web.Request) -> ContainerTarget | str:

@@ -15,9 +15,11 @@ subprotocol end to end), so the kubelet speaks kubectl's protocols itself
   kernel would not signal it). Foreground runc keeps the exit code with no
   subreaper on our side.
 - **attach**: the container's stdout and stderr from now on, read from the
-  shim's log as it grows. The shim gives containers no stdin (it is
-  /dev/null), so attaching stdin, or attaching to a container started with
-  `stdin: true` or `tty: true`, is refused with a clear message.
+  shim's log as it grows (partial lines at once: a shell's prompt has no
+  newline). For a container started with `stdin: true` (and `tty: true`:
+  `kubectl run -it`), what kubectl types and its terminal sizes go to the
+  container's shim through its FIFOs (runtime/interactive.py); asking for
+  stdin of a container without it is refused with a clear message.
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from kybernetes.node.kubelet import channels
-from kybernetes.node.kubelet.logs import parse_records
 from kybernetes.node.runtime.base import ExecArgv
+from kybernetes.node.runtime.interactive import RESIZE_FIFO, STDIN_FIFO
 
 __all__ = [
     "CHUNK",
@@ -316,27 +318,46 @@ async def _exec_terminal(
 def attach_refusal(spec: Obj, *, stdin: bool) -> str | None:
     """Why this node cannot attach as asked, None when it can."""
     name = spec.get("name", "")
-    if stdin or spec.get("stdin") or spec.get("tty"):
-        return (f"container {name}: attaching stdin or a terminal is not supported by this "
-                "node (its containers are started without an open stdin); attach without -i "
-                "and -t to follow the output, or use kubectl exec")  # fmt: skip
+    if stdin and not (spec.get("stdin") or spec.get("tty")):
+        return (f"container {name}: stdin is not enabled for it (its spec needs stdin: true); "
+                "attach without -i to follow the output, or use kubectl exec")  # fmt: skip
     return None
 
 
-async def serve_attach(ws: web.WebSocketResponse, target: ContainerTarget) -> None:
-    """Stream what the container writes from now on, until it ends or kubectl leaves."""
+def raw_records(data: bytes) -> tuple[list[tuple[str, bytes]], bytes]:
+    """(stream, bytes as written) of each CRI record, partial ones without a newline:
+    an attached terminal must see a prompt before its line ends."""
+    *lines, rest = data.split(b"\n")
+    out = []
+    for line in lines:
+        parts = line.split(b" ", 3)
+        if len(parts) == 4:
+            out.append((parts[1].decode(), parts[3] + (b"" if parts[2] == b"P" else b"\n")))
+    return out, rest
+
+
+async def serve_attach(ws: web.WebSocketResponse, target: ContainerTarget, *,
+                       stdin: bool = False) -> None:  # fmt: skip
+    """What the container writes from now on, and (-i) what kubectl types, until it ends
+    or kubectl leaves. Input reaches the container through its shim's FIFOs."""
     path = target.log_path
     offset = await asyncio.to_thread(lambda: path.stat().st_size if path.exists() else 0)
-    closed = asyncio.create_task(_drain_client(ws), name="kyb-attach-client")
+    feeder = _ShimInput(path.parent) if stdin else None
+    if feeder is None:
+        closed = asyncio.create_task(_drain_client(ws), name="kyb-attach-client")
+    else:
+        closed = asyncio.create_task(_read_client(
+            ws, stdin=feeder.write, close_stdin=feeder.close, resize=feeder.resize),
+            name="kyb-attach-client")  # fmt: skip
     carry = b""
     try:
         while not closed.done():
             data = await asyncio.to_thread(_read_from, path, offset)
             offset += len(data)
-            records, carry = parse_records(carry + data)
-            for record in records:
-                channel = channels.STDERR if record.stream == "stderr" else channels.STDOUT
-                await send_frame(ws, channel, record.text)
+            records, carry = raw_records(carry + data)
+            for stream, text in records:
+                channel = channels.STDERR if stream == "stderr" else channels.STDOUT
+                await send_frame(ws, channel, text)
             if not data:
                 if target.ended():
                     break
@@ -344,7 +365,42 @@ async def serve_attach(ws: web.WebSocketResponse, target: ContainerTarget) -> No
     finally:
         closed.cancel()
         await asyncio.gather(closed, return_exceptions=True)
+        if feeder is not None:
+            await feeder.close()
     await _finish(ws, channels.exit_status(0, []))
+
+
+class _ShimInput:
+    """An attach session's input: bytes into the shim's stdin FIFO, sizes into its resize FIFO."""
+
+    def __init__(self, directory: Path) -> None:
+        self._stdin_path = directory / STDIN_FIFO
+        self._resize_path = directory / RESIZE_FIFO
+        self._stdin: int | None = None
+        self._resize: int | None = None
+
+    async def write(self, data: bytes) -> None:
+        with contextlib.suppress(OSError):  # no reader: the container has ended
+            if self._stdin is None:
+                # Non-blocking open: the shim keeps a reader waiting while the container runs.
+                self._stdin = os.open(self._stdin_path, os.O_WRONLY | os.O_NONBLOCK)
+                os.set_blocking(self._stdin, True)
+            await asyncio.to_thread(os.write, self._stdin, data)
+
+    async def close(self) -> None:
+        for fd in (self._stdin, self._resize):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._stdin = self._resize = None
+
+    def resize(self, size: channels.Resize) -> None:
+        # Kept open for the session: kubectl sends sizes in quick succession (one
+        # larger first, to force a redraw), and a reopen between them could lose one.
+        with contextlib.suppress(OSError):
+            if self._resize is None:
+                self._resize = os.open(self._resize_path, os.O_WRONLY | os.O_NONBLOCK)
+            os.write(self._resize, f"{size.width} {size.height}\n".encode())
 
 
 async def _drain_client(ws: web.WebSocketResponse) -> None:

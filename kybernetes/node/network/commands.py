@@ -10,29 +10,11 @@ work in a namespace without entering it. Never `ip netns exec` around runc
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
+from kybernetes.util.commands import CommandError, run
+
 __all__ = ["CommandError", "ip_batch", "run", "write_sysctl"]
-
-
-class CommandError(Exception):
-    """A system command failed; the message carries its stderr."""
-
-
-async def run(*argv: str, stdin: str = "") -> str:
-    """Run a command to completion off the event loop; its stdout, or CommandError."""
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate(stdin.encode())
-    if process.returncode != 0:
-        text = err.decode(errors="replace").strip() or out.decode(errors="replace").strip()
-        raise CommandError(f"{' '.join(argv)}: {text}")
-    return out.decode(errors="replace")
 
 
 async def ip_batch(lines: Sequence[str], *, netns: str | None = None) -> None:

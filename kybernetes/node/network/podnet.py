@@ -19,15 +19,38 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ipaddress
+import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from kybernetes.node.network.commands import CommandError, ip_batch, run, write_sysctl
 from kybernetes.node.network.ipam import HostLocalIpam, gateway_of
 
-__all__ = ["PodAddress", "PodNetwork", "netns_name", "veth_name"]
+__all__ = ["MASQUERADE_TABLE", "PodAddress", "PodNetwork", "masquerade_script", "netns_name",
+           "veth_name"]  # fmt: skip
+
+log = logging.getLogger(__name__)
 
 NETNS_DIR = Path("/run/netns")
+CLUSTER_CIDR = "10.244.0.0/16"  # every node's podCIDR is inside: pod-to-pod is never NATed
+SERVICE_CIDR = "10.96.0.0/12"  # the API server's default service range
+MASQUERADE_TABLE = "kybernetes-podnet"
+
+
+def masquerade_script(pod_cidr: str, bridge: str, cluster_cidr: str) -> str:
+    """nft input that (re)creates the table masquerading this node's pods' traffic
+    that leaves the pod network (not to other pods, not back into the bridge)."""
+    return (
+        f"table ip {MASQUERADE_TABLE}\n"
+        f"delete table ip {MASQUERADE_TABLE}\n"
+        f"table ip {MASQUERADE_TABLE} {{\n"
+        "  chain postrouting {\n"
+        "    type nat hook postrouting priority srcnat; policy accept;\n"
+        f'    ip saddr {pod_cidr} ip daddr != {cluster_cidr} oifname != "{bridge}" masquerade\n'
+        "  }\n"
+        "}\n"
+    )
 
 
 def netns_name(pod_uid: str) -> str:
@@ -49,11 +72,12 @@ class PodAddress:
 
 class PodNetwork:
     def __init__(self, *, cidr: str, state_dir: Path, host_netns: str | None = None,
-                 bridge: str = "kyb0") -> None:  # fmt: skip
+                 bridge: str = "kyb0", cluster_cidr: str = CLUSTER_CIDR) -> None:  # fmt: skip
         self.cidr = str(ipaddress.IPv4Network(cidr))
         self.gateway = gateway_of(self.cidr)
         self.host_netns = host_netns
         self.bridge = bridge
+        self.cluster_cidr = cluster_cidr
         self.ipam = HostLocalIpam(state_dir / "ipam" / self.cidr.replace("/", "_"), self.cidr)
         self._lock = asyncio.Lock()  # IPAM files are shared state: one allocation at a time
         # Pods this process configured or verified: every later setup (each sync step
@@ -72,11 +96,28 @@ class PodNetwork:
         except CommandError as err:
             if "File exists" not in str(err) and "already assigned" not in str(err):
                 raise
-        await ip_batch([f"link set {self.bridge} up"], netns=self.host_netns)
+        await ip_batch([f"link set {self.bridge} up",
+                        # Service addresses go to the bridge (the proxy's DNAT picks a pod);
+                        # set here too so no first request finds the route missing.
+                        f"route replace {SERVICE_CIDR} dev {self.bridge}"],
+                       netns=self.host_netns)  # fmt: skip
         await write_sysctl("net.ipv4.ip_forward", "1", netns=self.host_netns)
         # Bridged pod-to-pod traffic must pass the nat hooks, or a Service reply
         # is never un-NATed (node-runtime.md §4).
         await write_sysctl("net.bridge.bridge-nf-call-iptables", "1", netns=self.host_netns)
+        await self._masquerade()
+
+    async def _masquerade(self) -> None:
+        """Pods reach beyond the pod network from the node's address (the CNI bridge
+        plugin's ipMasq): one small nftables table of our own, replaced whole."""
+        if shutil.which("nft") is None:
+            log.warning("pod network: nft is missing; pods cannot reach beyond the node "
+                        "(apt install nftables)")  # fmt: skip
+            return
+        argv = ["nft", "-f", "-"]
+        if self.host_netns:
+            argv = ["nsenter", f"--net=/run/netns/{self.host_netns}", *argv]
+        await run(*argv, stdin=masquerade_script(self.cidr, self.bridge, self.cluster_cidr))
 
     async def setup(self, pod_uid: str) -> PodAddress:
         """The pod's namespace and address, created now or found from before."""

@@ -45,6 +45,13 @@ import traceback
 from pathlib import Path
 from typing import IO
 
+from kybernetes.node.runtime.interactive import (
+    interactive_options,
+    listen_console,
+    receive_master,
+    start_relays,
+)
+
 __all__ = ["cri_line", "find_program", "main", "process_options"]
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -146,14 +153,26 @@ def _supervise(args: argparse.Namespace, report: int) -> int:
     if args.process:
         return _supervise_process(bundle, state, logs, report, (out_read, out_write),
                                   (err_read, err_write))  # fmt: skip
+    interactive = interactive_options(bundle)
+    console = None
+    console_args: list[str] = []
+    stdin_read = stdin_write = None
+    if interactive.terminal:
+        console, socket_path = listen_console(state)
+        console_args = ["--console-socket", str(socket_path)]
+    elif interactive.stdin:
+        stdin_read, stdin_write = os.pipe()
     with open(os.devnull, "rb") as devnull:
         created = subprocess.run(
-            ["runc", "--root", args.root, "create", "--bundle", str(bundle),
+            ["runc", "--root", args.root, "create", *console_args, "--bundle", str(bundle),
              "--pid-file", str(pid_file), args.id],
-            stdin=devnull, stdout=out_write, stderr=err_write, check=False,
+            stdin=devnull if stdin_read is None else stdin_read, stdout=out_write,
+            stderr=err_write, check=False,
         )  # fmt: skip
     os.close(out_write)
     os.close(err_write)
+    if stdin_read is not None:
+        os.close(stdin_read)
     pumps = [
         threading.Thread(target=logs.pump, args=(name, os.fdopen(fd, "rb")), daemon=True)
         for name, fd in (("stdout", out_read), ("stderr", err_read))
@@ -169,6 +188,9 @@ def _supervise(args: argparse.Namespace, report: int) -> int:
         os.close(report)
         return 1
     pid = int(pid_file.read_text().strip())
+    if interactive.stdin:
+        master = receive_master(console) if console is not None else None
+        start_relays(state, logs, interactive, master=master, stdin_write=stdin_write)
     os.write(report, b"ok")
     os.close(report)
     status = _reap(pid)

@@ -24,6 +24,8 @@ __all__ = [
     "ContainerConfig",
     "Mount",
     "Resources",
+    "STDIN_ANNOTATION",
+    "STDIN_ONCE_ANNOTATION",
     "SandboxPaths",
     "cpu_quota",
     "cpu_shares",
@@ -53,6 +55,8 @@ MASKED_PATHS = (
     "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
 )  # fmt: skip
 READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+STDIN_ANNOTATION = "kybernetes.io/stdin"  # tells the shim to keep stdin open (attach -i)
+STDIN_ONCE_ANNOTATION = "kybernetes.io/stdin-once"
 CPU_PERIOD = 100_000  # µs, the kernel's and Kubernetes' default
 
 
@@ -104,6 +108,9 @@ class ContainerConfig:
     read_only_root: bool = False
     mounts: Sequence[Mount] = ()
     resources: Resources = Resources()
+    tty: bool = False  # a terminal (`kubectl run -it`): the shim holds its master side
+    stdin: bool = False  # stdin kept open for `kubectl attach -i`
+    stdin_once: bool = False  # stdin closes after the first attach session ends
 
 
 def command_line(config: ContainerConfig) -> list[str]:
@@ -229,7 +236,7 @@ def oci_spec(config: ContainerConfig, sandbox: SandboxPaths, *, container_id: st
                          "Entrypoint or Cmd and the pod gives no command")  # fmt: skip
     caps = _capabilities(config)
     process: Obj = {
-        "terminal": False,
+        "terminal": config.tty,
         "user": _user(config),
         "args": args,
         "env": _environment(config),
@@ -250,8 +257,12 @@ def oci_spec(config: ContainerConfig, sandbox: SandboxPaths, *, container_id: st
     else:
         linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
     mounts = _standard_mounts(sandbox, config.privileged) + [m.oci() for m in config.mounts]
+    annotations = {STDIN_ANNOTATION: "true"} if config.stdin else {}
+    if config.stdin and config.stdin_once:
+        annotations[STDIN_ONCE_ANNOTATION] = "true"
     return {
         "ociVersion": "1.0.2",
+        "annotations": annotations,
         "process": process,
         "root": {"path": "rootfs", "readonly": config.read_only_root},
         "mounts": mounts,

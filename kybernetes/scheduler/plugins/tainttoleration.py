@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from kybernetes.api.tolerations import tolerates as toleration_tolerates
 from kybernetes.scheduler.framework import (
     MAX_NODE_SCORE,
     SKIP,
@@ -31,19 +32,7 @@ _STATUSES: dict[tuple[str, str], Status] = {}
 
 def tolerates(tolerations: Sequence[Obj], taint: Obj) -> bool:
     """Whether any toleration tolerates `taint` (v1 Toleration.ToleratesTaint)."""
-    for tol in tolerations:
-        effect = tol.get("effect") or ""
-        if effect and effect != taint.get("effect"):
-            continue
-        key = tol.get("key") or ""
-        operator = tol.get("operator") or "Equal"
-        if key and key != taint.get("key"):
-            continue
-        if operator == "Exists":
-            return True
-        if operator == "Equal" and key and (tol.get("value") or "") == (taint.get("value") or ""):
-            return True
-    return False
+    return any(toleration_tolerates(tol, taint) for tol in tolerations)
 
 
 def untolerated_taint(tolerations: Sequence[Obj], taints: Sequence[Obj]) -> Obj | None:

@@ -45,10 +45,11 @@ def test_runc_failure_is_found_in_its_json_log() -> None:
     assert runc_failure("") is None
 
 
-def test_attach_refuses_stdin_and_terminals_only() -> None:
+def test_attach_refuses_stdin_only_to_containers_without_it() -> None:
     plain = {"name": "app"}
     assert attach_refusal(plain, stdin=False) is None
-    for spec, stdin in ((plain, True), ({"name": "app", "stdin": True}, False),
-                        ({"name": "app", "tty": True}, False)):  # fmt: skip
-        refusal = attach_refusal(spec, stdin=stdin)
-        assert refusal is not None and "not supported" in refusal and "container app" in refusal
+    refusal = attach_refusal(plain, stdin=True)
+    assert refusal is not None and "stdin is not enabled" in refusal and "container app" in refusal
+    for spec in ({"name": "app", "stdin": True}, {"name": "app", "tty": True}):
+        assert attach_refusal(spec, stdin=True) is None
+        assert attach_refusal(spec, stdin=False) is None

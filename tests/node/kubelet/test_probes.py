@@ -234,19 +234,21 @@ async def test_startup_then_liveness_and_readiness_with_events() -> None:
         await manager.close()
 
 
-async def test_grpc_checks_only_the_port_and_says_so() -> None:
+async def test_grpc_probes_call_the_health_service() -> None:
+    """Not a port check: a plain TCP listener that speaks no gRPC fails the probe."""
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     prober = Prober(runc_root="/nonexistent", host_netns=None)
     try:
-        probe = probe_spec({**WEB, "livenessProbe": {"grpc": {"port": port}}},
+        probe = probe_spec({**WEB, "livenessProbe": {"grpc": {"port": port},
+                                                     "timeoutSeconds": 1}},
                            ProbeKind.LIVENESS)  # fmt: skip
         assert probe is not None
         outcome = await prober.probe(probe, WEB, "c1", "127.0.0.1")
-        assert outcome.success and "not supported" in outcome.warning
+        assert not outcome.success and outcome.warning == ""
         listener.close()
         outcome = await prober.probe(probe, WEB, "c1", "127.0.0.1")
-        assert not outcome.success and outcome.output.endswith("connection refused")
+        assert not outcome.success and "failed to connect service" in outcome.output
     finally:
         listener.close()
         prober.close()

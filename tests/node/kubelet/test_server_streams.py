@@ -113,7 +113,7 @@ async def test_kubelet_errors_reach_kubectl(
     )  # fmt: skip
     _, err = await asyncio.wait_for(result.communicate(), 30)
     assert result.returncode == 1
-    assert b"attaching stdin or a terminal is not supported by this node" in err
+    assert b"stdin is not enabled for it (its spec needs stdin: true)" in err
 
 
 async def test_a_pod_the_kubelet_does_not_know_is_said_in_the_stream(

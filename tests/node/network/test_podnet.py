@@ -26,7 +26,11 @@ c = socket.create_connection((sys.argv[1], 8080), timeout=5); print(c.recv(100).
 
 
 def in_netns(name: str, code: str, *args: str) -> list[str]:
-    return ["nsenter", f"--net=/run/netns/{name}", sys.executable, "-c", code, *args]
+    return in_netns_path(f"/run/netns/{name}", code, *args)
+
+
+def in_netns_path(path: str, code: str, *args: str) -> list[str]:
+    return ["nsenter", f"--net={path}", sys.executable, "-c", code, *args]
 
 
 async def sh(*argv: str) -> str:
@@ -82,6 +86,38 @@ async def test_a_half_made_namespace_is_replaced(host_netns: str, tmp_path: Path
         await network.teardown("pod-x")
 
 
+async def test_traffic_leaving_the_pod_network_is_masqueraded(
+    host_netns: str, tmp_path: Path
+) -> None:
+    """A pod reaches a host beyond the node as the node itself (no route back to pods)."""
+    outside = f"{host_netns}-out"
+    await sh("ip", "netns", "add", outside)
+    try:
+        # host <-> outside over a veth pair, in namespaces this test made: nothing leaves.
+        await sh("ip", "-n", host_netns, "link", "add", "up0", "type", "veth", "peer", "name",
+                 "down0", "netns", outside)  # fmt: skip
+        await sh("ip", "-n", host_netns, "addr", "add", "198.18.5.1/24", "dev", "up0")
+        await sh("ip", "-n", host_netns, "link", "set", "up0", "up")
+        await sh("ip", "-n", outside, "addr", "add", "198.18.5.2/24", "dev", "down0")
+        await sh("ip", "-n", outside, "link", "set", "down0", "up")
+        await sh("ip", "-n", outside, "link", "set", "lo", "up")
+        network = PodNetwork(cidr="10.244.6.0/24", state_dir=tmp_path, host_netns=host_netns)
+        await network.ensure_bridge()
+        pod = await network.setup("pod-m")
+        server = await asyncio.create_subprocess_exec(
+            *in_netns_path(f"/run/netns/{outside}", SERVE), stdout=asyncio.subprocess.PIPE
+        )
+        assert server.stdout is not None
+        assert (await server.stdout.readline()).decode().strip() == "listening"
+        reply = await sh(*in_netns(netns_name("pod-m"), CONNECT, "198.18.5.2"))
+        assert reply.strip() == "hello 198.18.5.1"  # the node's address, not 10.244.6.x
+        assert pod.ip.startswith("10.244.6.")
+        await asyncio.wait_for(server.wait(), 10)
+        await network.teardown("pod-m")
+    finally:
+        await sh("ip", "netns", "del", outside)
+
+
 async def test_a_configured_pod_is_looked_at_without_running_ip(
     host_netns: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -94,9 +130,9 @@ async def test_a_configured_pod_is_looked_at_without_running_ip(
     real_run = podnet.run
     runs: list[tuple[str, ...]] = []
 
-    async def counting_run(*argv: str) -> str:
+    async def counting_run(*argv: str, **kwargs: str) -> str:
         runs.append(argv)
-        return await real_run(*argv)
+        return await real_run(*argv, **kwargs)
 
     monkeypatch.setattr(podnet, "run", counting_run)
     try:

@@ -1,0 +1,15 @@
+"""One whole node per test module (tests/e2e_node/node.py); root only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e_node.node import Node, running_node
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    with running_node(tmp_path_factory.mktemp("node")) as running:
+        yield running
