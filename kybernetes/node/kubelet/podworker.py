@@ -448,7 +448,7 @@ class PodWorker:
         name, image = container["name"], str(container.get("image", ""))
         policy = str(container.get("imagePullPolicy") or _default_pull_policy(image))
         key = f"pull/{image}"
-        wait = self._backoff.wait(key, finished_at=self._clock(), now=self._clock())
+        wait = self._backoff.wait_since_failure(key, now=self._clock())
         if name in self._waiting and self._waiting[name]["reason"] in (
             "ErrImagePull", "ImagePullBackOff") and wait > 0:  # fmt: skip
             self._waiting[name] = {"reason": "ImagePullBackOff",

@@ -57,6 +57,16 @@ class CrashLoopBackoff:
             return 0.0
         return max(0.0, entry.delay - (now - finished_at))
 
+    def wait_since_failure(self, key: str, *, now: float) -> float:
+        """Seconds left of the back-off counted from the last recorded failure (0: go).
+
+        For image pulls, whose failures leave no container `finishedAt`.
+        """
+        entry = self._entries.get(key)
+        if entry is None:
+            return 0.0
+        return self.wait(key, finished_at=entry.updated, now=now)
+
     def restarted(self, key: str, *, finished_at: float) -> float:
         """Record a restart after the failure at `finished_at`; the next back-off."""
         entry = self._entries.get(key)

@@ -31,3 +31,11 @@ def test_the_waiting_message_is_kubernetes_own() -> None:
     assert backoff_message(10, "web", "web-1", "default", "u-1") == (
         "back-off 10s restarting failed container=web pod=web-1_default(u-1)")  # fmt: skip
     assert backoff_message(160, "web", "p", "ns", "u").startswith("back-off 2m40s ")
+
+
+def test_a_failed_pull_waits_from_its_own_failure_time_then_goes() -> None:
+    backoff = CrashLoopBackoff()
+    assert backoff.wait_since_failure("pull/x", now=100.0) == 0.0
+    backoff.restarted("pull/x", finished_at=100.0)
+    assert backoff.wait_since_failure("pull/x", now=104.0) == 6.0
+    assert backoff.wait_since_failure("pull/x", now=110.5) == 0.0  # retried, not stuck
