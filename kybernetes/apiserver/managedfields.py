@@ -173,11 +173,13 @@ def record_update(
     api_version: str,
     now: str,
     status: bool | None,
+    in_place: bool = False,
 ) -> Obj:
     """`new` with managedFields after an ordinary write (create, update, patch).
 
     The manager takes over what it added or modified; what the write removed
     no one owns any more. `new`'s managedFields are those to start from.
+    `in_place`: a caller that owns `new` has it updated, not copied.
     """
     entries = entries_of(new)
     new_fields = field_set(new, schema, status=status)
@@ -193,7 +195,7 @@ def record_update(
         entry = mine
     else:
         entry = _Entry(manager, api_version, now, frozenset())
-    result = json_copy(new)
+    result = new if in_place else json_copy(new)
     _set_entries(result, _own(entries, entry, changed | removed))
     return result
 

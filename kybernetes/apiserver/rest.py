@@ -368,6 +368,7 @@ class Rest:
         return mf.record_update(
             new, old, manager=manager, schema=_schema(rt), api_version=rt.api_version,
             now=self._now(), status=_status_fields(rt, manager.subresource),
+            in_place=True,  # both callers write into their own copy already
         )  # fmt: skip
 
     async def apply(
