@@ -67,7 +67,7 @@ from kybernetes.apiserver.resources import ResourceRegistry
 from kybernetes.apiserver.rest import DeleteOptions, ListOptions, Rest, object_filter
 from kybernetes.apiserver.reviews import self_subject_access_review
 from kybernetes.apiserver.scale import apply_scale, to_scale
-from kybernetes.apiserver.storage import ListPage, parse_resource_version
+from kybernetes.apiserver.storage import ListPage, gc_paused, parse_resource_version
 from kybernetes.apiserver.tables import table
 from kybernetes.apiserver.watch import WatchEvent, watch_events
 
@@ -310,21 +310,29 @@ class ResourceHandler:
 
     async def _list(self, request: web.Request, req: ResourceRequest) -> web.Response:
         options = list_options(request.query)
-        page = await self._read_list(req, options)
-        if _wants_table(request):
-            meta: Obj = {"resourceVersion": str(page.resource_version)}
+        # The decoded items live only until they are encoded: with the collector
+        # paused until they are gone, no collection ever walks them (gc_paused).
+        with gc_paused():
+            page = await self._read_list(req, options)
+            list_meta: Obj = {"resourceVersion": str(page.resource_version)}
             if page.continue_token:
-                meta["continue"] = page.continue_token
-            return _json(table(req.resource.group, req.resource.kind, page.items, list_meta=meta,
-                               version=req.resource.version))  # fmt: skip
-        body = _list_body(req, page.items, page.resource_version, page.continue_token)
-        if (
-            page.continue_token
-            and page.remaining
-            and not (options.label_selector or options.field_selector)
-        ):
-            body["metadata"]["remainingItemCount"] = page.remaining
-        return self._respond(request, req, body)
+                list_meta["continue"] = page.continue_token
+            if _wants_table(request):
+                rows = table(req.resource.group, req.resource.kind, page.items,
+                             list_meta=list_meta, version=req.resource.version)  # fmt: skip
+                response = _json(rows)
+            else:
+                if (
+                    page.continue_token
+                    and page.remaining
+                    and not (options.label_selector or options.field_selector)
+                ):
+                    list_meta["remainingItemCount"] = page.remaining
+                response = self._respond(request, req, {
+                    "kind": req.resource.list_kind, "apiVersion": req.resource.api_version,
+                    "metadata": list_meta, "items": page.items})  # fmt: skip
+            del page  # before the collector is back on
+        return response
 
     async def _create(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
         if req.subresource == "binding" and req.resource.kind == "Pod":

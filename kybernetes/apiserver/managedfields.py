@@ -33,7 +33,7 @@ from kybernetes.apiserver.fieldsets import (
     to_fields_v1,
     value_at,
 )
-from kybernetes.apiserver.objects import Obj
+from kybernetes.apiserver.objects import Obj, json_copy
 
 __all__ = [
     "ABSENT",
@@ -173,16 +173,19 @@ def record_update(
     api_version: str,
     now: str,
     status: bool | None,
+    in_place: bool = False,
 ) -> Obj:
     """`new` with managedFields after an ordinary write (create, update, patch).
 
     The manager takes over what it added or modified; what the write removed
     no one owns any more. `new`'s managedFields are those to start from.
+    `in_place`: a caller that owns `new` has it updated, not copied.
     """
     entries = entries_of(new)
     new_fields = field_set(new, schema, status=status)
     old_fields = field_set(old, schema, status=status) if old is not None else frozenset()
-    changed = _changed(new, old or {}, new_fields)
+    # On create everything is new: no need to look each path up in nothing.
+    changed = _changed(new, old, new_fields) if old is not None else new_fields
     removed = old_fields - new_fields
     mine = _entry(entries, manager)
     owned = ((mine.fields if mine else frozenset()) | changed) - removed
@@ -192,7 +195,7 @@ def record_update(
         entry = mine
     else:
         entry = _Entry(manager, api_version, now, frozenset())
-    result = copy.deepcopy(new)
+    result = new if in_place else json_copy(new)
     _set_entries(result, _own(entries, entry, changed | removed))
     return result
 

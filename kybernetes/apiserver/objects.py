@@ -9,12 +9,11 @@ client may not change, and bump `generation` only when the spec changed.
 
 from __future__ import annotations
 
-import copy
 import re
 import secrets
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from kybernetes.api.times import format_time, now_rfc3339
 from kybernetes.apiserver import errors
@@ -25,6 +24,7 @@ __all__ = [
     "Obj",
     "format_time",
     "generate_name",
+    "json_copy",
     "now_rfc3339",
     "prepare_for_create",
     "prepare_for_status_update",
@@ -34,6 +34,35 @@ __all__ = [
 ]
 
 Obj = dict[str, Any]
+
+_T = TypeVar("_T")
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def json_copy(value: _T) -> _T:
+    """A deep copy of a decoded JSON (or YAML) value: dicts and lists are
+    copied, everything else is shared, being immutable (strings, numbers,
+    and the dates a YAML body may hold).
+
+    A third of the time of copy.deepcopy, which is generic (a memo for
+    shared and cyclic references, a dispatch per value) where API objects
+    are trees of a few types; it was the largest cost of a create.
+    """
+    return cast(_T, _copy(value))
+
+
+def _copy(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _SCALARS else _copy(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _SCALARS else _copy(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(
@@ -131,7 +160,7 @@ def _typed_copy(body: object, rt: ResourceType, namespace: str) -> tuple[Obj, Ob
     """A copy of the body with its type and namespace checked and set, and its metadata."""
     if not isinstance(body, dict):
         raise errors.bad_request(f"the body must be a {rt.kind} object")
-    obj = copy.deepcopy(body)
+    obj = json_copy(body)
     _check_type(obj, rt)
     obj["apiVersion"] = rt.api_version
     obj["kind"] = rt.kind
@@ -193,7 +222,7 @@ def prepare_for_update(new: Obj, old: Obj, rt: ResourceType, namespace: str, nam
             meta.pop(key, None)
     if "status" in rt.subresources:
         if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            new["status"] = json_copy(old["status"])
         else:
             new.pop("status", None)
     generation = int(old_meta.get("generation") or 1)
@@ -206,9 +235,9 @@ def prepare_for_status_update(new: Obj, old: Obj, rt: ResourceType) -> Obj:
     if not isinstance(new, dict):
         raise errors.bad_request(f"the body must be a {rt.kind} object")
     _check_type(new, rt)
-    result = copy.deepcopy(old)
+    result = json_copy(old)
     if "status" in new:
-        result["status"] = copy.deepcopy(new["status"])
+        result["status"] = json_copy(new["status"])
     else:
         result.pop("status", None)
     return result

@@ -37,6 +37,7 @@ __all__ = [
     "field_table",
     "field_validation",
     "go_repr",
+    "has_repeated_keys",
     "json_pairs",
     "patch_check",
     "patch_verdict",
@@ -201,6 +202,31 @@ def json_pairs(raw: bytes) -> Any:
     return json.loads(raw, object_pairs_hook=_Pairs)
 
 
+class _Repeated(Exception):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _Repeated
+    return obj
+
+
+def has_repeated_keys(raw: bytes) -> bool:
+    """Whether any object of the JSON document `raw` repeats a key.
+
+    Parsing with a hook that only compares counts costs a fraction of
+    building the `_Pairs` tree and walking it in Python, which nearly every
+    body (no repeats, no unknown fields) has nothing to report from.
+    """
+    try:
+        json.loads(raw, object_pairs_hook=_unique_pairs)
+    except _Repeated:
+        return True
+    return False
+
+
 def strict_errors(tree: Any, node: Node, table: FieldTable) -> list[str]:
     """`duplicate field "p"` and `unknown field "p"` for a body parsed by
     `json_pairs`, in document order; `node` None finds only duplicates."""
@@ -281,6 +307,8 @@ def check_object(
     if mode == "Ignore":
         return []
     if raw is not None:
+        if not unknown and not has_repeated_keys(raw):
+            return []  # the walk below reports only unknown and repeated fields
         return _verdict(strict_errors(json_pairs(raw), node, table), mode, kind, version)
     repeated = yaml_duplicates(yaml_raw) if yaml_raw is not None else []
     messages = [*repeated, *(f'unknown field "{path}"' for path in unknown)]
@@ -361,7 +389,7 @@ def go_repr(value: Any) -> str:
 
 def duplicates(raw: bytes) -> list[str]:
     """`duplicate field "p"` for each repeated key of a JSON document (a patch)."""
-    return strict_errors(json_pairs(raw), ANY, {})
+    return strict_errors(json_pairs(raw), ANY, {}) if has_repeated_keys(raw) else []
 
 
 def patch_check(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -58,8 +59,15 @@ def keep_raw_json(request: web.Request, content_type: str, raw: bytes) -> None:
 
 
 async def add_warnings(request: web.Request, response: web.StreamResponse) -> None:
-    """An `on_response_prepare` hook: `Warning: 299 - "text"`, quoted as Go quotes it."""
+    """An `on_response_prepare` hook: `Warning: 299 - "text"`, quoted as Go quotes it.
+
+    A text with a control character (an unknown field named "\x1f") is not
+    sent, as kube-apiserver's warning header refuses it: in a header it
+    would end the response instead.
+    """
     for text in request.get(WARNINGS) or ():
+        if any(unicodedata.category(c) == "Cc" for c in text):
+            continue
         escaped = text.replace("\\", "\\\\").replace('"', '\\"')
         response.headers.add("Warning", f'299 - "{escaped}"')
 

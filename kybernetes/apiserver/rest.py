@@ -28,6 +28,7 @@ from kybernetes.apiserver.ingressclass import admit_default_ingress_class
 from kybernetes.apiserver.limitranger import admit_limits
 from kybernetes.apiserver.objects import (
     Obj,
+    json_copy,
     now_rfc3339,
     prepare_for_create,
     prepare_for_status_update,
@@ -354,7 +355,7 @@ class Rest:
         kept = [] if sent == [] else (old.get("metadata") or {}).get("managedFields")
         meta = new.setdefault("metadata", {})
         if kept:
-            meta["managedFields"] = copy.deepcopy(kept)
+            meta["managedFields"] = json_copy(kept)
         else:
             meta.pop("managedFields", None)
         if manager is None:
@@ -367,6 +368,7 @@ class Rest:
         return mf.record_update(
             new, old, manager=manager, schema=_schema(rt), api_version=rt.api_version,
             now=self._now(), status=_status_fields(rt, manager.subresource),
+            in_place=True,  # both callers write into their own copy already
         )  # fmt: skip
 
     async def apply(
@@ -509,7 +511,7 @@ class Rest:
     async def _delete_object(
         self, rt: ResourceType, obj: Obj, options: DeleteOptions
     ) -> tuple[Obj, bool]:
-        new = copy.deepcopy(obj)
+        new = json_copy(obj)
         meta = new["metadata"]
         first = not meta.get("deletionTimestamp")
         pending = int(meta.get("deletionGracePeriodSeconds") or 0)
@@ -559,7 +561,7 @@ class Rest:
     ) -> Obj:
         """The first delete of a namespace: Terminating, until the namespace
         controller has removed its content and its `kubernetes` finalizer."""
-        new = copy.deepcopy(obj)
+        new = json_copy(obj)
         meta = new["metadata"]
         meta["deletionTimestamp"] = self._now()
         new.setdefault("status", {})["phase"] = "Terminating"

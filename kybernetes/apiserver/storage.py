@@ -9,7 +9,9 @@ errors here, with the resource and name a user will recognise.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+import gc
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +32,7 @@ from kybernetes.store import (
     StoreError,
 )
 
-__all__ = ["ListPage", "ObjectStorage", "decode", "parse_resource_version"]
+__all__ = ["ListPage", "ObjectStorage", "decode", "gc_paused", "parse_resource_version"]
 
 # How long a read of a resourceVersion ahead of the store waits for it to
 # arrive before answering 504, as kube-apiserver does.
@@ -51,6 +53,28 @@ def decode(kv: KeyValue) -> Obj:
     obj: Obj = orjson.loads(kv.value)
     obj.setdefault("metadata", {})["resourceVersion"] = str(kv.mod_revision)
     return obj
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No automatic garbage collection inside the block.
+
+    Decoding a big LIST allocates about a hundred containers per object, and
+    each 700 allocations start a collection that walks every young object,
+    so the collector, not the parsing, took most of a 10,000-pod LIST (5x
+    the decoding itself). JSON trees hold no cycles: what they free,
+    reference counting frees. A block that awaits lets other requests run
+    with the collector off: their cycles wait for the next collection, they
+    do not leak. Blocks may overlap: the collector comes back on when the
+    block that turned it off ends (never, if it was off before).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def encode(obj: Obj) -> bytes:
@@ -192,10 +216,11 @@ class ObjectStorage:
             except StoreError as err:
                 raise self._translate(err, rt, "") from err
             snapshot = page.revision
-            for kv in page.kvs:
-                obj = decode(kv)
-                if accept(obj):
-                    items.append(obj)
+            with gc_paused():
+                for kv in page.kvs:
+                    obj = decode(kv)
+                    if accept(obj):
+                        items.append(obj)
             token = page.continue_key
             remaining = page.remaining
             if token is None or (limit and len(items) >= limit):

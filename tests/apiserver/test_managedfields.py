@@ -166,3 +166,13 @@ def test_malformed_entries_are_ignored() -> None:
 def test_default_manager_is_the_user_agent_product() -> None:
     assert mf.default_manager("kubectl/v1.32.4 (linux/amd64) kubernetes/abc") == "kubectl"
     assert mf.default_manager("") == ""
+
+
+def test_record_update_copies_unless_in_place() -> None:
+    manager = mf.Manager("kubectl-edit", "Update")
+    new = _deploy()
+    copied = _update(new, None, manager)
+    assert "managedFields" not in new["metadata"] and copied is not new
+    same = mf.record_update(new, None, manager=manager, schema=SCHEMA, api_version="apps/v1",
+                            now="t1", status=False, in_place=True)  # fmt: skip
+    assert same is new and same == copied

@@ -258,3 +258,14 @@ async def test_openapi_v2_is_protobuf_when_asked(cluster: Cluster) -> None:
     status, _, doc = await raw.request("GET", "/openapi/v2")
     assert status == 200 and doc["swagger"] == "2.0"
     assert "io.k8s.api.core.v1.Pod" in doc["definitions"]
+
+
+async def test_a_warning_with_a_control_character_is_left_out(cluster: Cluster) -> None:
+    # An unknown field named "\x1f" cannot be quoted into a Warning header: kube-apiserver
+    # drops such a warning; the response, and the other warnings, still go out.
+    raw = Raw(cluster)
+    body = b'{"metadata": {"name": "c1"}, "\\u001f": 1, "junk": 2}'
+    status, warnings, reply = await raw.request("POST", "/api/v1/namespaces/default/configmaps",
+                                                body)  # fmt: skip
+    assert status == 201, reply
+    assert warnings == ['299 - "unknown field \\"junk\\""']

@@ -14,6 +14,7 @@ from kybernetes.apiserver.openapi_fields import (
     field_table,
     field_validation,
     go_repr,
+    has_repeated_keys,
     json_pairs,
     patch_check,
     prune,
@@ -122,6 +123,40 @@ def test_check_object_per_mode() -> None:
         'Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: '
         'duplicate field "metadata.name", unknown field "metadata.unknownMeta"'
     )
+
+
+def test_has_repeated_keys_at_any_depth() -> None:
+    assert not has_repeated_keys(b'{"a": {"b": 1, "c": [{"b": 2}]}, "b": {"a": 1}}')
+    assert has_repeated_keys(b'{"a": 1, "a": 1}')
+    assert has_repeated_keys(b'{"a": {"x": [{"k": 1, "k": 2}]}}')
+    assert not has_repeated_keys(b"[1, 2, {}]")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # Nothing unknown, nothing repeated: the short path has nothing to say.
+        (b'{"metadata": {"name": "a"}, "spec": {"paused": true}}', []),
+        # Only a repeat: the document is still walked for it.
+        (b'{"metadata": {"name": "a", "name": "b"}}', ['duplicate field "metadata.name"']),
+        # Only an unknown field, deep down.
+        (
+            b'{"spec": {"template": {"spec": {"containers": [{"name": "c", "zzz": 1}]}}}}',
+            ['unknown field "spec.template.spec.containers[0].zzz"'],
+        ),
+    ],
+)
+def test_check_object_finds_each_kind_of_problem_alone(raw: bytes, expected: list[str]) -> None:
+    found = check_object(orjson.loads(raw), raw, node="Deployment", table=TABLE, mode="Warn",
+                         kind="Deployment", version="v1")  # fmt: skip
+    assert found == expected
+
+
+def test_duplicates_of_a_patch_without_repeats_is_empty() -> None:
+    assert duplicates(b'{"spec": {"paused": true}}') == []
+    assert duplicates(b'{"spec": {"paused": true, "paused": false}}') == [
+        'duplicate field "spec.paused"'
+    ]
 
 
 def test_check_object_without_raw_reports_unknown_fields() -> None:
