@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from kybernetes.cli.images import add_image_commands, run_image_command
 from kybernetes.cli.paths import default_data_dir, default_store_url
 from kybernetes.node.runtime.base import RUNTIME_NAMES
 from kybernetes.store import StoreError
+from kybernetes.util.tasks import run_to_completion
 
 __all__ = ["main"]
 
@@ -182,7 +182,7 @@ def _run_server(args: argparse.Namespace, data_dir: Path) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     store_url = args.store or default_store_url(data_dir)
     try:
-        asyncio.run(
+        run_to_completion(
             run_server(
                 data_dir=data_dir,
                 store_url=store_url,
@@ -210,7 +210,7 @@ def _run_component(args: argparse.Namespace, data_dir: Path) -> int:
         return 1
     component = next(c for c in COMPONENTS.values() if c.command == args.command)
     try:
-        asyncio.run(run_alone(component, kubeconfig, _settings(args, data_dir)))
+        run_to_completion(run_alone(component, kubeconfig, _settings(args, data_dir)))
     except (OSError, ValueError, KeyError, RuntimeError) as err:
         print(f"kyb {args.command}: {err}", file=sys.stderr)
         return 1

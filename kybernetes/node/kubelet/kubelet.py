@@ -232,6 +232,7 @@ class Kubelet:
             await cancel_and_wait(writer)
             if self.server is not None:
                 await self.server.stop()
+            await self.runtime.close()
 
     async def _route_to_other_nodes(self) -> None:
         """host-gw: keep a route to every other real node's podCIDR via its address."""

@@ -24,7 +24,8 @@ from kybernetes.node.kubelet.volumes import (
     volume_files,
     write_atomically,
 )
-from kybernetes.node.network.commands import run
+from kybernetes.node.mounts import mount as mount_filesystem
+from kybernetes.node.mounts import unmount
 from kybernetes.node.runtime.spec import Mount
 
 __all__ = ["PodVolumes"]
@@ -94,7 +95,9 @@ class PodVolumes:
     async def _directory(self, directory: Path, *, tmpfs: str) -> None:
         await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
         if tmpfs and self._mount_tmpfs and not await asyncio.to_thread(os.path.ismount, directory):
-            await run("mount", "-t", "tmpfs", "-o", f"{tmpfs},mode=0755", "tmpfs", str(directory))
+            await asyncio.to_thread(
+                mount_filesystem, "tmpfs", str(directory), "tmpfs", f"{tmpfs},mode=0755"
+            )
 
     @staticmethod
     def mounts(container: Obj, volumes: Mapping[str, str], env: Mapping[str, str]) -> list[Mount]:
@@ -115,7 +118,7 @@ class PodVolumes:
             return
         for entry in await asyncio.to_thread(lambda: list(self.root.iterdir())):
             if await asyncio.to_thread(os.path.ismount, entry):
-                await run("umount", str(entry))
+                await asyncio.to_thread(unmount, str(entry))
 
 
 _HOST_PATH_KINDS = {"Directory", "DirectoryOrCreate", "File", "FileOrCreate", "Socket",

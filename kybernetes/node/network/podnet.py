@@ -129,14 +129,29 @@ class PodNetwork:
         if self._configured_here.get(pod_uid) == address and (NETNS_DIR / name).exists():
             return address
         if not await self._configured(name, address):
-            await self.teardown_links(pod_uid)  # half-made by a crash: start over
+            if (NETNS_DIR / name).exists():
+                await self.teardown_links(pod_uid)  # half-made by a crash: start over
             try:
                 await self._create(pod_uid, name, address)
+            except CommandError as err:
+                # The veth of a namespace removed behind our back (the kernel frees
+                # it lazily): looked for only now, so a new pod costs no extra run.
+                await self.teardown_links(pod_uid)
+                if "File exists" not in str(err):
+                    raise
+                await self._create_or_undo(pod_uid, name, address)
             except BaseException:
                 await self.teardown_links(pod_uid)
                 raise
         self._configured_here[pod_uid] = address
         return address
+
+    async def _create_or_undo(self, pod_uid: str, name: str, address: PodAddress) -> None:
+        try:
+            await self._create(pod_uid, name, address)
+        except BaseException:
+            await self.teardown_links(pod_uid)
+            raise
 
     async def _create(self, pod_uid: str, name: str, address: PodAddress) -> None:
         await run("ip", "netns", "add", name)

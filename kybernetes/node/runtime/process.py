@@ -38,6 +38,7 @@ from typing import Any
 from kybernetes import __version__
 from kybernetes.node.runtime.runc import ContainerExit, SandboxFiles
 from kybernetes.node.runtime.shim import find_program, process_options
+from kybernetes.node.runtime.shimlauncher import ShimLauncher
 
 __all__ = ["ISOLATION_WARNING", "NO_COMMAND", "ProcessRuntime", "main"]
 
@@ -75,6 +76,11 @@ class ProcessRuntime:
         self.runc_root = self.containers_dir  # what exec is given: where containers are
         for path in (self.pods_dir, self.containers_dir):
             path.mkdir(parents=True, exist_ok=True)
+        self._shims = ShimLauncher()
+
+    async def close(self) -> None:
+        """Let go of the shim launcher; the commands and their shims keep running."""
+        await self._shims.close()
 
     async def version(self) -> str:
         return __version__
@@ -105,15 +111,8 @@ class ProcessRuntime:
             (directory / "config.json").write_text(json.dumps(spec))
 
         await asyncio.to_thread(write)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "kybernetes.node.runtime.shim", "--process", "--id",
-            container_id, "--bundle", str(directory), "--dir", str(directory),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        out, err = await process.communicate()
-        if process.returncode != 0:
-            raise RuntimeError((err or out).decode(errors="replace").strip())
+        await self._shims.launch(["--process", "--id", container_id, "--bundle", str(directory),
+                                  "--dir", str(directory)])  # fmt: skip
 
     async def start(self, container_id: str) -> None:
         """Nothing: the shim started the command at create."""

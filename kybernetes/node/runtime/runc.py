@@ -19,12 +19,13 @@ import contextlib
 import json
 import os
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kybernetes.node.mounts import mount, unmount
 from kybernetes.node.network.commands import CommandError, run
+from kybernetes.node.runtime.shimlauncher import ShimLauncher
 
 __all__ = ["ContainerExit", "RuncRuntime", "SandboxFiles"]
 
@@ -62,6 +63,11 @@ class RuncRuntime:
         self.containers_dir = root / "containers"
         for path in (self.runc_root, self.pods_dir, self.containers_dir):
             path.mkdir(parents=True, exist_ok=True)
+        self._shims = ShimLauncher()
+
+    async def close(self) -> None:
+        """Let go of the shim launcher; containers and their shims keep running."""
+        await self._shims.close()
 
     async def version(self) -> str:
         out = await run("runc", "--version")
@@ -83,8 +89,8 @@ class RuncRuntime:
         await self.remove_sandbox(pod_uid)
         await asyncio.to_thread(_make_sandbox_dir, files)
         await run("unshare", f"--ipc={files.ipc}", f"--uts={files.uts}", "hostname", hostname)
-        await run("mount", "-t", "tmpfs", "-o", "nosuid,nodev,noexec,mode=1777,size=64m",
-                  "shm", files.shm)  # fmt: skip
+        await asyncio.to_thread(mount, "shm", files.shm, "tmpfs",
+                                "nosuid,nodev,noexec,mode=1777,size=64m")  # fmt: skip
         return files
 
     async def remove_sandbox(self, pod_uid: str) -> None:
@@ -92,7 +98,7 @@ class RuncRuntime:
         files = self.sandbox_files(pod_uid)
         for path in (files.ipc, files.uts, files.shm):
             if await _is_mountpoint(path):
-                await run("umount", path)
+                await asyncio.to_thread(unmount, path)
         await asyncio.to_thread(shutil.rmtree, Path(files.ipc).parent, True)
         await asyncio.to_thread(_remove_cgroup_dirs, files.cgroup_parent)
 
@@ -109,11 +115,10 @@ class RuncRuntime:
         if not await _is_mountpoint(str(rootfs)):
             # overlayfs lists the top layer first; images list the base first.
             lower = ":".join(reversed(layers))
-            await run("mount", "-t", "overlay", "overlay", "-o",
-                      f"lowerdir={lower},upperdir={upper},workdir={work}", str(rootfs))  # fmt: skip
-        await run(sys.executable, "-m", "kybernetes.node.runtime.shim", "--root",
-                  str(self.runc_root), "--id", container_id, "--bundle", str(directory),
-                  "--dir", str(directory))  # fmt: skip
+            layout = f"lowerdir={lower},upperdir={upper},workdir={work}"
+            await asyncio.to_thread(mount, "overlay", str(rootfs), "overlay", layout)
+        await self._shims.launch(["--root", str(self.runc_root), "--id", container_id,
+                                  "--bundle", str(directory), "--dir", str(directory)])  # fmt: skip
 
     async def start(self, container_id: str) -> None:
         await run("runc", "--root", str(self.runc_root), "start", container_id)
@@ -187,7 +192,7 @@ class RuncRuntime:
                 raise
         directory = self.container_dir(container_id)
         if await _is_mountpoint(str(directory / "rootfs")):
-            await run("umount", str(directory / "rootfs"))
+            await asyncio.to_thread(unmount, str(directory / "rootfs"))
         await asyncio.to_thread(shutil.rmtree, directory, True)
 
     async def containers(self) -> list[str]:

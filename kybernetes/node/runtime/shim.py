@@ -52,7 +52,7 @@ from kybernetes.node.runtime.interactive import (
     start_relays,
 )
 
-__all__ = ["cri_line", "find_program", "main", "process_options"]
+__all__ = ["cri_line", "find_program", "launch", "main", "parse_args", "process_options"]
 
 PR_SET_CHILD_SUBREAPER = 36
 CHUNK = 16384
@@ -328,7 +328,7 @@ def _supervise_process(bundle: Path, state: Path, logs: LogWriter, report: int,
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="kyb-shim")
     parser.add_argument("--root", default="", help="runc's state directory")
     parser.add_argument("--process", action="store_true",
@@ -336,7 +336,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--id", required=True, help="the container id")
     parser.add_argument("--bundle", required=True, help="the OCI bundle directory")
     parser.add_argument("--dir", required=True, help="where logs and exit.json go")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def launch(args: argparse.Namespace) -> str | None:
+    """Fork the supervising shim; None once the container exists, else why it does not."""
     report_read, report_write = os.pipe()
     if os.fork() == 0:
         os.close(report_read)
@@ -352,10 +356,17 @@ def main(argv: list[str] | None = None) -> int:
     answer = b""
     while chunk := os.read(report_read, 4096):
         answer += chunk
+    os.close(report_read)
     if answer == b"ok":
+        return None
+    return answer.decode(errors="replace") or "the shim died before the container was created"
+
+
+def main(argv: list[str] | None = None) -> int:
+    error = launch(parse_args(argv))
+    if error is None:
         return 0
-    print(answer.decode(errors="replace") or "the shim died before the container was created",
-          file=sys.stderr)  # fmt: skip
+    print(error, file=sys.stderr)
     return 1
 
 

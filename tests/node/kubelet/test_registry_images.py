@@ -149,18 +149,26 @@ async def test_a_missing_image_is_err_image_pull_then_back_off(
 ) -> None:
     _, client, _ = node
     image = f"{registry.domain}/test/busybox:nope"
-    await client.create(PODS, pod("missing", image))
+    created = await client.create(PODS, pod("missing", image))
     seen: dict[str, str] = {}
 
-    async def waiting_reasons() -> bool:
-        status = (await client.get(f"{PODS}/missing")).get("status") or {}
-        for container in status.get("containerStatuses") or []:
-            waiting = (container.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason"):
-                seen[waiting["reason"]] = waiting.get("message", "")
-        return "ErrImagePull" in seen and "ImagePullBackOff" in seen
+    async def watch_waiting_reasons() -> None:
+        # Watched, not polled: ErrImagePull shows only until the next look (0.5 s).
+        events = client.watch(PODS, fieldSelector="metadata.name=missing",
+                              resourceVersion=created["metadata"]["resourceVersion"])  # fmt: skip
+        async for event in events:
+            status = event["object"].get("status") or {}
+            for container in status.get("containerStatuses") or []:
+                waiting = (container.get("state") or {}).get("waiting") or {}
+                if waiting.get("reason"):
+                    seen[waiting["reason"]] = waiting.get("message", "")
+            if "ErrImagePull" in seen and "ImagePullBackOff" in seen:
+                return
 
-    await until(waiting_reasons, timeout=90)  # two states to catch in passing: slow under load
+    try:
+        await asyncio.wait_for(watch_waiting_reasons(), 90)
+    except TimeoutError:
+        pytest.fail(f"waiting reasons seen in 90 s: {seen}")
     assert seen["ErrImagePull"] == (
         f'failed to pull and unpack image "{image}": failed to resolve reference "{image}": '
         f"{image}: not found"
