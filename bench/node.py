@@ -138,7 +138,14 @@ async def _node_ready(client: ApiClient) -> None:
     await _until(ready, 120)
 
 
-async def _delete_all(client: ApiClient, watcher: Watcher) -> None:
+async def _delete_all(client: ApiClient, watcher: Watcher, node_data: Path | None = None) -> None:
+    """Delete every pod; with `node_data`, also wait until the node has taken them down.
+
+    A delete with grace 0 is a force delete: the API forgets the pod at once and
+    the kubelet stops its containers afterwards. The next cell must not share
+    the cores with that teardown (runc kill/delete, unmounts, network namespaces
+    the kernel frees slowly), or it measures both.
+    """
     names = list(watcher.informer.items)
     for key in names:
         name = key.rsplit("/", 1)[-1]
@@ -153,6 +160,18 @@ async def _delete_all(client: ApiClient, watcher: Watcher) -> None:
 
     await _until(gone, 300)
     watcher.running.clear()
+    if node_data is not None:
+        runtime = node_data / "node" / "runtime"
+
+        async def taken_down() -> bool:
+            return not any(any((runtime / part).iterdir()) for part in ("containers", "pods")
+                           if (runtime / part).is_dir())  # fmt: skip
+
+        try:
+            await _until(taken_down, 120)
+        except TimeoutError:
+            left = [str(p) for part in ("containers", "pods") for p in (runtime / part).iterdir()]
+            raise RuntimeError(f"the node still has, 120 s after the pods were deleted: {left}")
 
 
 async def _one_at_a_time(client: ApiClient, watcher: Watcher, image: str, n: int,
@@ -339,7 +358,8 @@ async def _server_cells(tmp: Path, runtime: str, registry: Registry, netns: str,
         warm = watcher.expect("warm")
         await client.create(PODS, _pod("warm", image))
         await asyncio.wait_for(warm, 120)  # pulls the image: every figure has it present
-        await _delete_all(client, watcher)
+        node_data = None if runtime == "sim" else data
+        await _delete_all(client, watcher, node_data)
         for cell, target in ((_one_at_a_time, 500.0), (_at_once, 2000.0)):
             load0 = os.getloadavg()[0]
             since = clock.read()
@@ -347,7 +367,7 @@ async def _server_cells(tmp: Path, runtime: str, registry: Registry, netns: str,
             result.note += (f"  {cpu_note(clock.used(since), result.wall, {'server': 'server'})}"
                             f"  load {load0:.2f}")  # fmt: skip
             _print(result.line(target))
-            await _delete_all(client, watcher)
+            await _delete_all(client, watcher, node_data)
     finally:
         if watcher is not None:
             await watcher.informer.stop()

@@ -52,21 +52,40 @@ def candidates(cidr: str, last: str | None) -> Iterable[ipaddress.IPv4Address]:
 
 
 class HostLocalIpam:
-    """Allocations of one podCIDR under `root` (one file per address)."""
+    """Allocations of one podCIDR under `root` (one file per address).
+
+    The files are the truth; who owns what is also kept in memory after one
+    scan, since reading every file for every new pod made starting N pods
+    cost N² reads. The node's kubelet is the one process allocating here.
+    """
 
     def __init__(self, root: Path, cidr: str) -> None:
         self.root = root
         self.cidr = str(ipaddress.IPv4Network(cidr))
         self.root.mkdir(parents=True, exist_ok=True)
+        self._owners: dict[str, ipaddress.IPv4Address] | None = None
 
     def _path(self, address: ipaddress.IPv4Address | str) -> Path:
         return self.root / str(address)
 
+    def _known_owners(self) -> dict[str, ipaddress.IPv4Address]:
+        if self._owners is None:
+            self._owners = {owner: address for address, owner in self.allocations().items()}
+        return self._owners
+
     def owned_by(self, owner: str) -> ipaddress.IPv4Address | None:
-        for address, holder in self.allocations().items():
-            if holder == owner:
-                return address
-        return None
+        address = self._known_owners().get(owner)
+        if address is not None and self._holder(address) == owner:
+            return address
+        self._owners = None  # changed behind our back: read the files again
+        address = self._known_owners().get(owner)
+        return address
+
+    def _holder(self, address: ipaddress.IPv4Address) -> str | None:
+        try:
+            return self._path(address).read_text().strip()
+        except OSError:
+            return None
 
     def allocations(self) -> dict[ipaddress.IPv4Address, str]:
         found = {}
@@ -82,9 +101,13 @@ class HostLocalIpam:
 
     def allocate(self, owner: str) -> ipaddress.IPv4Address:
         """The owner's address: the one it already has, else the next free one."""
-        existing = self.owned_by(owner)
-        if existing is not None:
-            return existing
+        known = self._known_owners().get(owner)
+        if known is not None and self._holder(known) == owner:
+            return known
+        if known is not None:  # the files changed behind our back
+            existing = self.owned_by(owner)
+            if existing is not None:
+                return existing
         last_file = self.root / LAST
         last = last_file.read_text().strip() if last_file.exists() else None
         for address in candidates(self.cidr, last):
@@ -97,6 +120,7 @@ class HostLocalIpam:
                 file.flush()
                 os.fsync(file.fileno())
             last_file.write_text(str(address))
+            self._known_owners()[owner] = address
             return address
         raise AddressesExhausted(f"no free address left in {self.cidr}")
 
@@ -104,3 +128,4 @@ class HostLocalIpam:
         address = self.owned_by(owner)
         if address is not None:
             self._path(address).unlink(missing_ok=True)
+            self._known_owners().pop(owner, None)

@@ -38,3 +38,18 @@ def test_exhaustion_is_a_named_error(tmp_path: Path) -> None:
     ipam.allocate("one")
     with pytest.raises(AddressesExhausted, match=r"10\.244\.1\.0/30"):
         ipam.allocate("two")
+
+
+def test_owners_are_remembered_but_changes_behind_its_back_are_noticed(tmp_path: Path) -> None:
+    ipam = HostLocalIpam(tmp_path, "10.244.3.0/24")
+    first = ipam.allocate("pod-a")
+    assert ipam.allocate("pod-a") == first  # remembered
+    # Another process (or an operator) frees and reuses the file for someone else.
+    (tmp_path / str(first)).write_text("pod-z")
+    second = ipam.allocate("pod-a")
+    assert second != first and (tmp_path / str(second)).read_text() == "pod-a"
+    # A fresh instance (a restarted kubelet) reads the owners from the files.
+    again = HostLocalIpam(tmp_path, "10.244.3.0/24")
+    assert again.allocate("pod-a") == second and again.owned_by("pod-z") == first
+    again.release("pod-a")
+    assert not (tmp_path / str(second)).exists() and again.owned_by("pod-a") is None
