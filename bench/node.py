@@ -171,7 +171,9 @@ async def _delete_all(client: ApiClient, watcher: Watcher, node_data: Path | Non
             await _until(taken_down, 120)
         except TimeoutError:
             left = [str(p) for part in ("containers", "pods") for p in (runtime / part).iterdir()]
-            raise RuntimeError(f"the node still has, 120 s after the pods were deleted: {left}")
+            raise RuntimeError(
+                f"the node still has, 120 s after the pods were deleted: {left}"
+            ) from None
 
 
 async def _one_at_a_time(client: ApiClient, watcher: Watcher, image: str, n: int,
