@@ -97,6 +97,20 @@ def kubelet_runtime(settings: Settings) -> str:
     return "process" if kubelet_unavailable() else "runc"
 
 
+def userspace_proxy_reason(settings: Settings) -> str:
+    """Why the service proxy runs in userspace mode here ("" for nftables).
+
+    The process runtime's pods are host processes with no pod network (no
+    bridge to route the service range to), so its node gets the userspace
+    proxy even where nftables would work.
+    """
+    from kybernetes.proxy.host import proxy_unavailable
+
+    if kubelet_runtime(settings) == "process":
+        return "the node runs the process runtime: no pod network for kernel rules"
+    return proxy_unavailable()
+
+
 def describe_running(name: str, settings: Settings) -> str:
     """What `kyb status` says about a running component."""
     if name == "kubelet":
@@ -106,9 +120,7 @@ def describe_running(name: str, settings: Settings) -> str:
                     "plain process on this host, no image, no isolation)")  # fmt: skip
         return f"Running (node {node}, runtime runc: real containers)"
     if name == "proxy":
-        from kybernetes.proxy.host import proxy_unavailable
-
-        if proxy_unavailable():
+        if userspace_proxy_reason(settings):
             return (
                 "Running (userspace mode: this process relays connections; "
                 "client addresses are not kept)"
@@ -161,12 +173,12 @@ async def _kubelet(client: ApiClient, settings: Settings) -> None:
 
 
 async def _proxy(client: ApiClient, settings: Settings) -> None:
-    from kybernetes.proxy.host import proxy_unavailable, remove_rules
+    from kybernetes.proxy.host import remove_rules
     from kybernetes.proxy.proxier import run_proxy
     from kybernetes.proxy.userspace import run_userspace_proxy
 
     node = settings.node_name or socket.gethostname().lower()
-    if proxy_unavailable():
+    if userspace_proxy_reason(settings):
         await run_userspace_proxy(client, node_name=node, node_ips=[settings.node_ip])
         return
     netns = settings.node_netns or None

@@ -4,10 +4,29 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
-__all__ = ["write_atomic"]
+__all__ = ["remove_tree", "write_atomic"]
+
+
+def remove_tree(path: Path, *, attempts: int = 10, pause: float = 0.05) -> bool:
+    """Remove a directory that a dying process may still write into; True once it is gone.
+
+    A container's shim writes its exit record just after the container
+    ends, which can be while the kubelet removes the directory: rmtree then
+    leaves the directory behind with the new file. Trying again a little
+    later removes it (blocking: call in a thread).
+    """
+    for attempt in range(attempts):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.lexists(path):
+            return True
+        if attempt + 1 < attempts:
+            time.sleep(pause)
+    return False
 
 
 def write_atomic(path: Path, data: bytes, *, mode: int) -> None:

@@ -28,3 +28,16 @@ def test_runc_when_possible_else_process(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_the_flag_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(components, "kubelet_unavailable", lambda: "")
     assert kubelet_runtime(Settings(data_dir=Path("/x"), runtime="process")) == "process"
+
+
+def test_a_process_runtime_node_gets_the_userspace_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kybernetes.proxy.host as host
+
+    monkeypatch.setattr(components, "kubelet_unavailable", lambda: "")
+    monkeypatch.setattr(host, "proxy_unavailable", lambda: "")
+    runc = Settings(data_dir=Path("/x"))
+    process = Settings(data_dir=Path("/x"), runtime="process")
+    assert components.userspace_proxy_reason(runc) == ""
+    assert "nftables" in describe_running("proxy", runc)
+    assert "process runtime" in components.userspace_proxy_reason(process)
+    assert "userspace mode" in describe_running("proxy", process)

@@ -39,6 +39,7 @@ from kybernetes import __version__
 from kybernetes.node.runtime.runc import ContainerExit, SandboxFiles
 from kybernetes.node.runtime.shim import find_program, process_options
 from kybernetes.node.runtime.shimlauncher import ShimLauncher
+from kybernetes.util.files import remove_tree
 
 __all__ = ["ISOLATION_WARNING", "NO_COMMAND", "ProcessRuntime", "main"]
 
@@ -156,7 +157,7 @@ class ProcessRuntime:
     async def delete(self, container_id: str) -> None:
         """Kill the command's group if it still runs, then remove its files (logs too)."""
         await self.kill(container_id, "KILL")
-        await asyncio.to_thread(shutil.rmtree, self.container_dir(container_id), True)
+        await asyncio.to_thread(remove_tree, self.container_dir(container_id))
 
     async def containers(self) -> list[str]:
         return sorted(p.name for p in self.containers_dir.iterdir() if p.is_dir())

@@ -26,6 +26,7 @@ from typing import Any
 from kybernetes.node.mounts import mount, unmount
 from kybernetes.node.network.commands import CommandError, run
 from kybernetes.node.runtime.shimlauncher import ShimLauncher
+from kybernetes.util.files import remove_tree
 
 __all__ = ["ContainerExit", "RuncRuntime", "SandboxFiles"]
 
@@ -193,7 +194,7 @@ class RuncRuntime:
         directory = self.container_dir(container_id)
         if await _is_mountpoint(str(directory / "rootfs")):
             await asyncio.to_thread(unmount, str(directory / "rootfs"))
-        await asyncio.to_thread(shutil.rmtree, directory, True)
+        await asyncio.to_thread(remove_tree, directory)
 
     async def containers(self) -> list[str]:
         """Every container this runtime has a directory for (for re-adoption)."""
