@@ -210,24 +210,32 @@ async def test_rolling_update_goes_from_the_highest_ordinal_and_honours_the_part
         assert "partitioned roll out complete: 1 new pods have been updated" in out
 
         # A pod deleted below the partition comes back at the current revision.
-        await client.delete(f"{resource_path('', 'v1', 'pods', 'default')}/web-0")
+        web0 = f"{resource_path('', 'v1', 'pods', 'default')}/web-0"
+        old_uid = (await client.get(web0))["metadata"]["uid"]
+        await client.delete(web0)
 
         async def web0_back() -> bool:
-            got = await revisions()
-            return len(got) == 3 and got == [before, before, after]
+            # The new web-0 (not the old one still terminating), and ready: until then
+            # the controller would make the next web-0 at whatever revision is current.
+            pods = {p["metadata"]["name"]: p for p in await pods_of(client, "app=nginx")}
+            if "web-0" not in pods or pods["web-0"]["metadata"]["uid"] == old_uid:
+                return False
+            return await revisions() == [before, before, after] and (
+                (await status(client)).get("readyReplicas") == 3)  # fmt: skip
 
         await until(web0_back)
 
-        # Partition 0: the rest rolls, web-1 before web-0.
-        order: list[str] = []
+        # Partition 0: the rest rolls, web-1 before web-0 (a watch sees every step, where
+        # polling could see both new pods in one list).
+        order: list[str] = ["web-2"]
+        listed = await client.get(PODS, labelSelector="app=nginx")
 
         async def watch_order() -> None:
-            while True:
-                for pod in await pods_of(client, "app=nginx"):
-                    name = pod["metadata"]["name"]
-                    if pod["metadata"]["labels"][HASH_LABEL] == after and name not in order:
-                        order.append(name)
-                await asyncio.sleep(0.02)
+            rv = listed["metadata"]["resourceVersion"]
+            async for event in client.watch(PODS, resourceVersion=rv, labelSelector="app=nginx"):
+                meta = event["object"]["metadata"]
+                if meta["labels"][HASH_LABEL] == after and meta["name"] not in order:
+                    order.append(meta["name"])
 
         watcher = asyncio.create_task(watch_order())
         await cluster.kubectl("patch", "sts/web", "-p", patch.replace("2", "0"))

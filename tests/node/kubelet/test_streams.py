@@ -105,6 +105,9 @@ def _shell_session(env: dict[str, str]) -> tuple[int, str]:
     """`kubectl exec -it box -- sh`: a tty of the terminal's size, a resize, an exit code."""
     terminal = Terminal(env, ["exec", "-it", "box", "--", "sh"], rows=40, columns=132)
     try:
+        # Typed only once the shell prompts: input queued before the shell starts could
+        # run before runc has copied the size into the container's terminal.
+        terminal.wait_for(b"/ # ")
         terminal.type(b"tty; stty size\r")
         terminal.wait_for(b"40 132")
         # A resized window: kubectl hears SIGWINCH (here from us: this pty is not
