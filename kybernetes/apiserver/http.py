@@ -63,7 +63,7 @@ from kybernetes.apiserver.request import (
     request_timeout,
     resource_version_param,
 )
-from kybernetes.apiserver.resources import ResourceRegistry
+from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
 from kybernetes.apiserver.rest import DeleteOptions, ListOptions, Rest, object_filter
 from kybernetes.apiserver.reviews import self_subject_access_review
 from kybernetes.apiserver.scale import apply_scale, to_scale
@@ -111,6 +111,13 @@ class ApiContext:
 
 def _json(body: Any, status: int = 200, content_type: str = JSON_TYPE) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type=content_type)
+
+
+def _json_list(rt: ResourceType, list_meta: Obj, items: list[bytes]) -> web.Response:
+    """A list whose items are JSON already: joined as they are, never parsed."""
+    head = {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": list_meta}
+    body = b"".join((orjson.dumps(head)[:-1], b',"items":[', b",".join(items), b"]}"))
+    return web.Response(body=body, content_type=JSON_TYPE)
 
 
 def _status_response(err: errors.ApiError) -> web.Response:
@@ -300,9 +307,11 @@ class ResourceHandler:
         )  # fmt: skip
         return _json(to_scale(obj))
 
-    async def _read_list(self, req: ResourceRequest, options: ListOptions) -> ListPage:
+    async def _read_list(
+        self, req: ResourceRequest, options: ListOptions, *, encoded: bool
+    ) -> ListPage:
         try:
-            return await self.ctx.rest.list(req.resource, req.namespace, options)
+            return await self.ctx.rest.list(req.resource, req.namespace, options, encoded=encoded)
         except errors.ApiError as err:
             if err.reason == "Expired" and options.continue_token:
                 raise errors.continue_expired() from err  # tell the client to list again
@@ -313,7 +322,9 @@ class ResourceHandler:
         # The decoded items live only until they are encoded: with the collector
         # paused until they are gone, no collection ever walks them (gc_paused).
         with gc_paused():
-            page = await self._read_list(req, options)
+            page = await self._read_list(
+                req, options, encoded=not (_wants_table(request) or _wants_yaml(request))
+            )
             list_meta: Obj = {"resourceVersion": str(page.resource_version)}
             if page.continue_token:
                 list_meta["continue"] = page.continue_token
@@ -328,9 +339,12 @@ class ResourceHandler:
                     and not (options.label_selector or options.field_selector)
                 ):
                     list_meta["remainingItemCount"] = page.remaining
-                response = self._respond(request, req, {
-                    "kind": req.resource.list_kind, "apiVersion": req.resource.api_version,
-                    "metadata": list_meta, "items": page.items})  # fmt: skip
+                if page.encoded is not None:
+                    response = _json_list(req.resource, list_meta, page.encoded)
+                else:
+                    response = self._respond(request, req, {
+                        "kind": req.resource.list_kind, "apiVersion": req.resource.api_version,
+                        "metadata": list_meta, "items": page.items})  # fmt: skip
             del page  # before the collector is back on
         return response
 

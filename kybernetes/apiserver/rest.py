@@ -209,7 +209,11 @@ class Rest:
         revision = parse_resource_version(resource_version)
         return await self.storage.get(rt, namespace, name, revision)
 
-    async def list(self, rt: ResourceType, namespace: str, options: ListOptions) -> ListPage:
+    async def list(
+        self, rt: ResourceType, namespace: str, options: ListOptions, *, encoded: bool = False
+    ) -> ListPage:
+        """One page of a LIST; with `encoded`, as JSON in `ListPage.encoded` where no
+        selector needs the objects decoded (else decoded, in `items`, as always)."""
         accept = object_filter(rt, options)
         revision = parse_resource_version(options.resource_version)
         exact = options.resource_version_match == "Exact" or (
@@ -226,14 +230,16 @@ class Rest:
             )
         if revision and not exact:
             await self.storage.wait_for_revision(revision)
+        token = options.continue_token or None
+        read_at = revision if exact and not options.continue_token else 0
+        if encoded and not (options.label_selector or options.field_selector):
+            return await self.storage.list_encoded(
+                rt, namespace, limit=options.limit, continue_token=token, revision=read_at
+            )
         return await self.storage.list(
-            rt,
-            namespace,
-            accept=accept,
-            limit=options.limit,
-            continue_token=options.continue_token or None,
-            revision=revision if exact and not options.continue_token else 0,
-        )
+            rt, namespace, accept=accept, limit=options.limit, continue_token=token,
+            revision=read_at,
+        )  # fmt: skip
 
     # -- update ----------------------------------------------------------------
 

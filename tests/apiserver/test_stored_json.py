@@ -1,0 +1,77 @@
+"""The stored form of an object and the JSON a LIST serves from it without parsing."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from kybernetes.apiserver.objects import Obj
+from kybernetes.apiserver.storage import decode, encode, object_json
+from kybernetes.client.rest import ApiClient, resource_path
+from kybernetes.store import KeyValue
+from tests.apiserver.conftest import Cluster
+
+CMS = resource_path("", "v1", "configmaps", "default")
+
+
+def stored(value: bytes, revision: int = 42) -> KeyValue:
+    return KeyValue("/registry/pods/default/web", value, revision, revision)
+
+
+def pod(**meta: object) -> Obj:
+    # In kubectl's order (apiVersion first), metadata after spec: encode reorders.
+    return {"apiVersion": "v1", "spec": {"containers": [{"name": "c", "image": "i"}]},
+            "kind": "Pod", "metadata": {"name": "web", **meta}}  # fmt: skip
+
+
+def test_encode_writes_kind_apiversion_metadata_first_and_no_resource_version() -> None:
+    obj = pod(resourceVersion="7", labels={"app": "web"})
+    data = encode(obj)
+    assert data.startswith(b'{"kind":"Pod","apiVersion":"v1","metadata":{"name":"web",')
+    assert b"resourceVersion" not in data
+    assert obj["metadata"]["resourceVersion"] == "7"  # the caller's object is unchanged
+    assert list(obj) == ["apiVersion", "spec", "kind", "metadata"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        encode(pod(labels={"app": "web"})),
+        b'{"kind":"Pod","apiVersion":"v1","metadata":{}}',  # empty metadata: no comma
+        b'{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web"}}',  # older order
+        b'{"kind":"P\\"od","apiVersion":"v1","metadata":{"name":"web"}}',  # an escape
+        b'{"kind":"Pod","apiVersion":"v1","spec":{"metadata":{"name":"x"}},"metadata":{}}',
+    ],
+)
+def test_object_json_is_the_decoded_object_with_its_resource_version(value: bytes) -> None:
+    kv = stored(value)
+    served = orjson.loads(object_json(kv))
+    assert served == decode(kv)
+    assert served["metadata"]["resourceVersion"] == "42"
+
+
+def test_object_json_splices_without_parsing_when_the_head_is_ours() -> None:
+    kv = stored(b'{"kind":"Pod","apiVersion":"v1","metadata":{"name":"web"},"spec":{}}', 9)
+    assert object_json(kv) == (
+        b'{"kind":"Pod","apiVersion":"v1","metadata":{"resourceVersion":"9","name":"web"},'
+        b'"spec":{}}'
+    )
+
+
+async def test_a_list_serves_each_object_as_a_get_does(cluster: Cluster) -> None:
+    async with ApiClient.from_kubeconfig(cluster.kubeconfig) as api:
+        for name in ("a", "b", "c"):
+            await api.create(CMS, {"apiVersion": "v1", "kind": "ConfigMap",
+                                   "metadata": {"name": name, "labels": {"n": name}},
+                                   "data": {"k": name}})  # fmt: skip
+        await api.update(f"{CMS}/b", {**await api.get(f"{CMS}/b"), "data": {"k": "B"}})
+        gets = [await api.get(f"{CMS}/{name}") for name in ("a", "b", "c")]
+        whole = await api.get(CMS)
+        assert whole["items"] == gets
+        assert (whole["kind"], whole["apiVersion"]) == ("ConfigMapList", "v1")
+        first = await api.get(CMS, limit="2")
+        assert first["items"] == gets[:2]
+        assert first["metadata"]["remainingItemCount"] == 1
+        rest = await api.get(CMS, limit="2", **{"continue": first["metadata"]["continue"]})
+        assert rest["items"] == gets[2:]
+        assert (await api.get(CMS, labelSelector="n=b"))["items"] == gets[1:2]
