@@ -133,6 +133,24 @@ def test_has_repeated_keys_at_any_depth() -> None:
 
 
 @pytest.mark.parametrize(
+    ("raw", "repeated"),
+    [
+        (b'{"a": {"b": 1, "c": [{"b": 2}]}, "b": {"a": 1}}', False),
+        (b'{"a" :1,\n "a"\t: 2}', True),
+        (b'{"a": {"x": [{"k": 1, "k": 2}]}}', True),
+        # Quote-colons inside strings: the count alone cannot tell, the parse does.
+        (b'{"a": ":x", "b": "\\":"}', False),
+        (b'{"a": 1, "a": 2, "s": ":"}', True),
+        (b'{"": 1, "": 2}', True),
+        (b'[{"k": []}, {"k": {}}]', False),
+    ],
+)
+def test_has_repeated_keys_counting_the_parsed_body(raw: bytes, repeated: bool) -> None:
+    assert has_repeated_keys(raw, orjson.loads(raw)) is repeated
+    assert has_repeated_keys(raw) is repeated
+
+
+@pytest.mark.parametrize(
     ("raw", "expected"),
     [
         # Nothing unknown, nothing repeated: the short path has nothing to say.
