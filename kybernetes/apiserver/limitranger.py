@@ -200,14 +200,12 @@ async def admit_limits(
     namespace = (obj.get("metadata") or {}).get("namespace") or ""
     if ranges_rt is None or not namespace:
         return
-    page = await storage.list(
-        ranges_rt, namespace, accept=lambda _: True, limit=0, continue_token=None, revision=0
-    )
-    if not page.items:
+    ranges = await storage.cached_list(ranges_rt, namespace)
+    if not ranges:
         return
     if rt.kind == "Pod":
-        apply_defaults(obj, page.items)
-    problems = violations(rt, obj, page.items)
+        apply_defaults(obj, ranges)
+    problems = violations(rt, obj, ranges)
     if problems:
         raise forbidden(rt, obj, _aggregate(problems))
 

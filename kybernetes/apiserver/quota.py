@@ -68,12 +68,15 @@ async def charge_quota(
     if old is not None and (rt.group, rt.plural) not in UPDATES_COST:
         return
     charged: set[str] = set()  # quotas already raised: a retry must not charge them twice
-    for _ in range(CHARGE_RETRIES):
-        page = await storage.list(
-            quotas_rt, namespace, accept=lambda _: True, limit=0, continue_token=None, revision=0
-        )
+    for attempt in range(CHARGE_RETRIES):
+        # The lister's view first; after a conflict, the store's (the cache may lag).
+        if attempt == 0:
+            quotas = await storage.cached_list(quotas_rt, namespace)
+        else:
+            quotas = (await storage.list(quotas_rt, namespace, accept=lambda _: True, limit=0,
+                                         continue_token=None, revision=0)).items  # fmt: skip
         writes: list[tuple[Obj, dict[str, Any]]] = []
-        for quota in page.items:
+        for quota in quotas:
             if quota["metadata"]["name"] in charged:
                 continue
             result = evaluate(quota, group=rt.group, plural=rt.plural, obj=obj, old=old)

@@ -187,7 +187,7 @@ class Rest:
         ns_type = self.registry.lookup("", "v1", "namespaces")
         assert ns_type is not None
         try:
-            ns = await self.storage.get(ns_type, "", namespace)
+            ns = await self.storage.cached_get(ns_type, "", namespace)
         except errors.ApiError as err:
             if err.code == 404:
                 raise errors.not_found("namespaces", namespace) from None

@@ -81,7 +81,7 @@ async def admit_pod_priority(storage: ObjectStorage, registry: ResourceRegistry,
     rt = registry.lookup("scheduling.k8s.io", "v1", "priorityclasses")
     assert rt is not None
     try:
-        found = await storage.get(rt, "", str(name))
+        found = await storage.cached_get(rt, "", str(name))
     except errors.ApiError as err:
         if err.code != 404:
             raise

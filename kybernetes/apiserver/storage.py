@@ -32,6 +32,7 @@ from kybernetes.store import (
     Store,
     StoreError,
 )
+from kybernetes.store.cache import CachingStore
 
 __all__ = ["ListPage", "ObjectStorage", "decode", "gc_paused", "object_json",
            "parse_resource_version"]  # fmt: skip
@@ -153,6 +154,32 @@ class ObjectStorage:
             return await call
         except StoreError as err:
             raise self._translate(err, rt, name) from err
+
+    # -- what admission reads ----------------------------------------------------
+
+    def _peek(self, prefix: str) -> list[KeyValue] | None:
+        return self.store.peek(prefix) if isinstance(self.store, CachingStore) else None
+
+    async def cached_list(self, rt: ResourceType, namespace: str) -> list[Obj]:
+        """Every object of `rt` in `namespace` as an informer's lister has them:
+        the watch cache as it is, a moment behind the store at most, without the
+        wait for it to catch up that a client's read has. kube-apiserver's
+        admission plugins (LimitRanger, ResourceQuota) read listers too."""
+        kvs = self._peek(rt.collection_prefix(namespace))
+        if kvs is None:
+            page = await self.list(rt, namespace, accept=lambda _: True, limit=0,
+                                   continue_token=None, revision=0)  # fmt: skip
+            return page.items
+        return [decode(kv) for kv in kvs]
+
+    async def cached_get(self, rt: ResourceType, namespace: str, name: str) -> Obj:
+        """One object as `cached_list` reads; one the cache does not have yet (it
+        may be that new) is read from the store, as NamespaceLifecycle does."""
+        key = rt.key(namespace, name)
+        for kv in self._peek(key) or ():
+            if kv.key == key:
+                return decode(kv)
+        return await self.get(rt, namespace, name)
 
     async def wait_for_revision(self, revision: int) -> None:
         """Wait (briefly) until the store has reached `revision`, else 504."""

@@ -186,6 +186,15 @@ class CachingStore(Store):
                 return cache
         return None
 
+    def peek(self, prefix: str) -> list[KeyValue] | None:
+        """What the watch cache holds under `prefix` now, without waiting for it
+        to apply writes it has not seen yet: an informer's view, behind the store
+        by the moment an event takes to arrive. None without a loaded cache."""
+        cache = None if self._closed else self._cache_for(prefix)
+        if cache is None or not cache.ready:
+            return None
+        return cache.page(prefix, keys.prefix_end(prefix), 0)[0]
+
     async def _fresh(self, key_or_prefix: str) -> _PrefixCache | None:
         """The cache to read from, caught up with every acknowledged write; or None."""
         if self._closed:

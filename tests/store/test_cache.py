@@ -111,3 +111,21 @@ async def test_writes_under_other_prefixes_do_not_stall_cached_reads(
     monkeypatch.setattr(backend, "get", not_the_backend)
     # A progress notification brings /k/'s cache up to the store's revision.
     assert await cached.get("/k/x") == kv
+
+
+async def test_peek_is_the_cache_as_it_is_and_catches_up_without_being_asked(
+    backend: SqliteStore,
+) -> None:
+    cached = await cached_over(backend, ["/q/"])
+    assert cached.peek("/q/ns/") == []
+    assert cached.peek("/other/") is None  # no cache there: the caller reads the store
+    kv = await cached.create("/q/ns/a", b"1")
+    await cached.create("/q/nsx/b", b"2")
+
+    async def peeked() -> list[object] | None:
+        while cached.peek("/q/ns/") != [kv]:
+            await asyncio.sleep(0.001)
+        return cached.peek("/q/ns/")
+
+    assert await asyncio.wait_for(peeked(), 5) == [kv]  # "/q/nsx/" is not under "/q/ns/"
+    await cached.close()
