@@ -12,6 +12,7 @@ sigs.k8s.io/structured-merge-diff.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -43,8 +44,18 @@ _STRIPPED_META = frozenset({"name", "namespace", "uid", "resourceVersion", "gene
                             "deletionTimestamp", "deletionGracePeriodSeconds"})  # fmt: skip
 
 
+# Printable ASCII except the quote and the backslash: JSON writes it as it is.
+_PLAIN_TEXT = re.compile(r"[ !#-\[\]-~]*")
+
+
 def key_element(item: Mapping[str, Any], key: str) -> str:
-    return "k:" + json.dumps({key: item.get(key)}, separators=(",", ":"), sort_keys=True)
+    value = item.get(key)
+    # Names and ports, nearly always: written directly (each write of a pod makes dozens).
+    if type(value) is int and _PLAIN_TEXT.fullmatch(key):
+        return f'k:{{"{key}":{value}}}'
+    if isinstance(value, str) and _PLAIN_TEXT.fullmatch(value) and _PLAIN_TEXT.fullmatch(key):
+        return f'k:{{"{key}":"{value}"}}'
+    return "k:" + json.dumps({key: value}, separators=(",", ":"), sort_keys=True)
 
 
 def _value_element(value: Any) -> str:
