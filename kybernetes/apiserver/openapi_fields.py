@@ -239,12 +239,20 @@ def has_repeated_keys(raw: bytes, parsed: Any = _UNPARSED) -> bool:
 
 
 def _count_keys(value: Any) -> int:
-    if isinstance(value, dict):
-        values = value.values()
-        return len(value) + sum(_count_keys(v) for v in values if isinstance(v, dict | list))
-    if isinstance(value, list):
-        return sum(_count_keys(v) for v in value if isinstance(v, dict | list))
-    return 0
+    """Keys in every object of a parsed JSON value (a loop, no recursion: every body pays it)."""
+    count = 0
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            count += len(node)
+            node = node.values()
+        elif type(node) is not list:
+            continue
+        for child in node:
+            if type(child) is dict or type(child) is list:
+                stack.append(child)
+    return count
 
 
 def strict_errors(tree: Any, node: Node, table: FieldTable) -> list[str]:
