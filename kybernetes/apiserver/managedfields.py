@@ -25,6 +25,7 @@ from kybernetes.apiserver.fieldsets import (
     Path,
     child,
     field_set,
+    fields_v1_of,
     from_fields_v1,
     is_set,
     key_element,
@@ -113,22 +114,23 @@ def _encode(entries: list[_Entry]) -> list[Obj]:
     # Apply entries first, then oldest first, as kube-apiserver sorts them.
     ordered = sorted(entries, key=lambda e: (e.manager.operation != "Apply", e.time,
                                             e.manager.name))  # fmt: skip
-    out = []
-    for entry in ordered:
-        if not entry.fields:
-            continue  # a manager that owns nothing any more is forgotten
-        raw: Obj = {
-            "manager": entry.manager.name,
-            "operation": entry.manager.operation,
-            "apiVersion": entry.api_version,
-            "time": entry.time,
-            "fieldsType": "FieldsV1",
-            "fieldsV1": to_fields_v1(entry.fields),
-        }
-        if entry.manager.subresource:
-            raw["subresource"] = entry.manager.subresource
-        out.append(raw)
-    return out
+    # A manager that owns nothing any more is forgotten.
+    return [_raw_entry(entry.manager, entry.api_version, entry.time, to_fields_v1(entry.fields))
+            for entry in ordered if entry.fields]  # fmt: skip
+
+
+def _raw_entry(manager: Manager, api_version: str, time: str, fields_v1: Obj) -> Obj:
+    raw: Obj = {
+        "manager": manager.name,
+        "operation": manager.operation,
+        "apiVersion": api_version,
+        "time": time,
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields_v1,
+    }
+    if manager.subresource:
+        raw["subresource"] = manager.subresource
+    return raw
 
 
 def _set_entries(obj: Obj, entries: list[_Entry]) -> None:
@@ -182,6 +184,16 @@ def record_update(
     `in_place`: a caller that owns `new` has it updated, not copied.
     """
     entries = entries_of(new)
+    if old is None and not entries:
+        # A create that no one owned before: the manager owns everything it wrote.
+        tree = fields_v1_of(new, schema, status=status)
+        result = new if in_place else json_copy(new)
+        meta = result.setdefault("metadata", {})
+        if tree:
+            meta["managedFields"] = [_raw_entry(manager, api_version, now, tree)]
+        else:
+            meta.pop("managedFields", None)
+        return result
     new_fields = field_set(new, schema, status=status)
     old_fields = field_set(old, schema, status=status) if old is not None else frozenset()
     # On create everything is new: no need to look each path up in nothing.
