@@ -99,15 +99,20 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def in_stored_order(obj: Obj) -> Obj:
+    """`obj` with kind, apiVersion and metadata first, as Kubernetes writes them
+    (and what `object_json` relies on); the values are shared, not copied."""
+    ordered = {key: obj[key] for key in HEAD_KEYS if key in obj}
+    ordered.update(obj)
+    return ordered
+
+
 def encode(obj: Obj) -> bytes:
-    """The stored form: kind, apiVersion and metadata first (as Kubernetes writes
-    them, and what `object_json` relies on), no resourceVersion."""
+    """The stored form: `in_stored_order`, without the resourceVersion."""
     meta = obj.get("metadata", {})
     rv = meta.pop("resourceVersion", None)
     try:
-        ordered = {key: obj[key] for key in HEAD_KEYS if key in obj}
-        ordered.update(obj)
-        return orjson.dumps(ordered)
+        return orjson.dumps(in_stored_order(obj))
     finally:
         if rv is not None:
             meta["resourceVersion"] = rv
@@ -203,7 +208,10 @@ class ObjectStorage:
         kv = await self._call(
             rt, name, self.store.create(rt.key(meta.get("namespace", ""), name), data)
         )
-        return decode(kv)
+        # What decode(kv) would give, without parsing what was just encoded.
+        created = in_stored_order(obj)
+        created["metadata"] = {**meta, "resourceVersion": str(kv.mod_revision)}
+        return created
 
     async def get(
         self, rt: ResourceType, namespace: str, name: str, resource_version: int = 0

@@ -171,6 +171,7 @@ class CachingStore(Store):
         self.backend = store
         self.reliable_progress = store.reliable_progress
         self._caches = {p: _PrefixCache(store, p) for p in sorted(set(prefixes))}
+        self._slash_ended = all(p.startswith("/") and p.endswith("/") for p in self._caches)
         self._closed = False
         for cache in self._caches.values():
             cache.start()
@@ -181,6 +182,16 @@ class CachingStore(Store):
             await cache.caught_up(0)
 
     def _cache_for(self, key_or_prefix: str) -> _PrefixCache | None:
+        """The cache of the shortest cached prefix `key_or_prefix` starts with."""
+        if self._slash_ended:
+            # A few dict lookups, one per "/" of the key, instead of a test per prefix.
+            end = key_or_prefix.find("/")
+            while end != -1:
+                cache = self._caches.get(key_or_prefix[: end + 1])
+                if cache is not None:
+                    return cache
+                end = key_or_prefix.find("/", end + 1)
+            return None
         for prefix, cache in self._caches.items():
             if key_or_prefix.startswith(prefix):
                 return cache
