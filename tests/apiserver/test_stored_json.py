@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 import pytest
 
@@ -12,6 +14,14 @@ from kybernetes.store import KeyValue
 from tests.apiserver.conftest import Cluster
 
 CMS = resource_path("", "v1", "configmaps", "default")
+
+
+async def raw_get(api: ApiClient, path: str, accept: str) -> tuple[bytes, int]:
+    """The body of a GET as sent, and the Content-Length it was announced with."""
+    async with api._session.get(api.server + path, headers={"Accept": accept},
+                                ssl=api._ssl) as resp:  # fmt: skip
+        assert resp.status == 200
+        return await resp.read(), int(resp.headers["Content-Length"])
 
 
 def stored(value: bytes, revision: int = 42) -> KeyValue:
@@ -75,3 +85,16 @@ async def test_a_list_serves_each_object_as_a_get_does(cluster: Cluster) -> None
         rest = await api.get(CMS, limit="2", **{"continue": first["metadata"]["continue"]})
         assert rest["items"] == gets[2:]
         assert (await api.get(CMS, labelSelector="n=b"))["items"] == gets[1:2]
+
+
+async def test_a_big_list_is_written_in_pieces_and_arrives_whole(cluster: Cluster) -> None:
+    filler = "x" * 4096  # 100 of them: 400 KB, more than one piece (http.WRITE_PIECE)
+    async with ApiClient.from_kubeconfig(cluster.kubeconfig) as api:
+        await asyncio.gather(*(api.create(CMS, {"metadata": {"name": f"cm-{i:03d}"},
+                                                "data": {"k": filler}})
+                               for i in range(100)))  # fmt: skip
+        for accept in ("application/json", "application/json;as=Table;v=v1;g=meta.k8s.io"):
+            data, length = await raw_get(api, CMS, accept)
+            assert length == len(data)
+            got = orjson.loads(data)
+            assert len(got.get("items") or got.get("rows")) == 100
