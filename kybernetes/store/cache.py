@@ -242,15 +242,30 @@ class CachingStore(Store):
         continue_key: str | None = None,
     ) -> ListResult:
         snapshot, start = keys.list_start(prefix, revision, limit, continue_key)
-        cache = None if snapshot or continue_key else await self._fresh(prefix)
+        if snapshot:
+            cache = self._unchanged_since(prefix, snapshot)
+        else:
+            cache = await self._fresh(prefix)
+            snapshot = cache.revision if cache is not None else 0
         if cache is None:
             return await self.backend.list(
                 prefix, revision=revision, limit=limit, continue_key=continue_key
             )
         kvs, next_key, remaining = cache.page(start, keys.prefix_end(prefix), limit)
-        # Later pages come from the backend at this revision: the same snapshot.
-        token = keys.encode_continue(cache.revision, next_key) if next_key else None
-        return ListResult(tuple(kvs), cache.revision, token, remaining)
+        # Later pages read this snapshot: from memory while nothing under the
+        # prefix has changed since (kubectl's pages of 500), else from the backend.
+        token = keys.encode_continue(snapshot, next_key) if next_key else None
+        return ListResult(tuple(kvs), snapshot, token, remaining)
+
+    def _unchanged_since(self, prefix: str, revision: int) -> _PrefixCache | None:
+        """The cache, if what it holds now is the prefix as it was at `revision`:
+        it has applied everything up to there and nothing under the prefix
+        changed after (nor was compacted away)."""
+        cache = None if self._closed else self._cache_for(prefix)
+        if cache is None or not cache.ready or revision > cache.revision:
+            return None
+        last_change = cache.window[-1].revision if cache.window else 0
+        return cache if max(last_change, cache.window_start) <= revision else None
 
     async def current_revision(self) -> int:
         return await self.backend.current_revision()

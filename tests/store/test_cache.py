@@ -129,3 +129,29 @@ async def test_peek_is_the_cache_as_it_is_and_catches_up_without_being_asked(
 
     assert await asyncio.wait_for(peeked(), 5) == [kv]  # "/q/nsx/" is not under "/q/ns/"
     await cached.close()
+
+
+async def test_later_pages_of_a_snapshot_are_that_snapshot_from_memory_or_the_backend(
+    backend: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cached = await cached_over(backend, ["/p/"])
+    made = [await cached.create(f"/p/{i}", b"v") for i in range(5)]
+    first = await cached.list("/p/", limit=2)
+    assert first.kvs == tuple(made[:2]) and first.continue_key
+    backend_reads: list[str | None] = []
+    real_list = backend.list
+
+    async def counted(prefix: str, **kwargs: object) -> object:
+        backend_reads.append(prefix)
+        return await real_list(prefix, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backend, "list", counted)
+    second = await cached.list("/p/", continue_key=first.continue_key, limit=2)
+    assert second.kvs == tuple(made[2:4]) and second.revision == first.revision
+    assert backend_reads == []  # nothing changed: served from memory
+    # A change under the prefix: the rest of the snapshot comes from the backend, unchanged.
+    await cached.update("/p/4", b"new", expected_revision=made[4].mod_revision)
+    await cached.get("/p/4")  # the cache has applied it
+    third = await cached.list("/p/", continue_key=second.continue_key, limit=2)
+    assert third.kvs == (made[4],) and backend_reads == ["/p/"]
+    await cached.close()
