@@ -278,9 +278,11 @@ class ResourceHandler:
             return await self._pod_log(request, req)
         if req.subresource in STREAM_SUBRESOURCES and req.resource.kind == "Pod":
             return await self._pod_stream(request, req)
-        obj = await self.ctx.rest.get(
-            req.resource, req.namespace, req.name, resource_version_param(request.query)
-        )
+        rv = resource_version_param(request.query)
+        if not (req.subresource or _wants_table(request) or _wants_yaml(request)):
+            body = await self.ctx.rest.get_encoded(req.resource, req.namespace, req.name, rv)
+            return web.Response(body=body, content_type=JSON_TYPE)
+        obj = await self.ctx.rest.get(req.resource, req.namespace, req.name, rv)
         if req.subresource == "scale":
             return _json(to_scale(obj))
         return self._respond(request, req, obj)

@@ -209,6 +209,12 @@ class Rest:
         revision = parse_resource_version(resource_version)
         return await self.storage.get(rt, namespace, name, revision)
 
+    async def get_encoded(
+        self, rt: ResourceType, namespace: str, name: str, resource_version: str
+    ) -> bytes:
+        revision = parse_resource_version(resource_version)
+        return await self.storage.get_encoded(rt, namespace, name, revision)
+
     async def list(
         self, rt: ResourceType, namespace: str, options: ListOptions, *, encoded: bool = False
     ) -> ListPage:
