@@ -83,7 +83,7 @@ def listen_console(state: Path) -> tuple[socket.socket, Path]:
 
 
 def receive_master(server: socket.socket) -> int:
-    """The pty master runc sent (it connected during `runc create`)."""
+    """The pty master runc sent (it connected during `runc run -d`)."""
     path = Path(server.getsockname())
     server.settimeout(10)
     try:

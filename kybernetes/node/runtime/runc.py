@@ -109,7 +109,7 @@ class RuncRuntime:
         return self.containers_dir / container_id
 
     async def create(self, container_id: str, *, spec: Obj, layers: list[str]) -> None:
-        """Bundle (overlay rootfs + config.json) and `runc create` through the shim."""
+        """Bundle (overlay rootfs + config.json), then the shim runs it (`runc run -d`)."""
         directory = self.container_dir(container_id)
         rootfs, upper, work = directory / "rootfs", directory / "upper", directory / "work"
         await asyncio.to_thread(_write_bundle, directory, spec)
@@ -122,7 +122,7 @@ class RuncRuntime:
                                   "--bundle", str(directory), "--dir", str(directory)])  # fmt: skip
 
     async def start(self, container_id: str) -> None:
-        await run("runc", "--root", str(self.runc_root), "start", container_id)
+        """Nothing: the shim ran the container at create (`runc run -d`)."""
 
     async def kill(self, container_id: str, signal: str = "TERM") -> None:
         try:
@@ -149,7 +149,7 @@ class RuncRuntime:
         The kubelet asks every pod's state at each sync step; one `runc state` each
         is most of an idle node's CPU. runc decides as here: the init process alive
         (same pid and start time as recorded) is `created` while the exec fifo
-        exists, `running` once `runc start` removed it (we never pause). Anything
+        exists, `running` once the start removed it (we never pause). Anything
         else (ended, unknown, unreadable) is left to runc itself.
         """
         directory = self.runc_root / container_id

@@ -59,10 +59,11 @@ async def test_a_pod_of_two_containers_end_to_end(host_netns: str, tmp_path: Pat
         web = ContainerConfig("web", {"Cmd": ["httpd", "-f", "-p", "8080", "-h", "/www"]})
         await runtime.create(server, spec=oci_spec(web, sandbox, container_id=server),
                              layers=layers)  # fmt: skip
-        # The state read from runc's files agrees with `runc state` itself.
-        assert (await runc_says(runtime, server))["status"] == "created"
-        assert (runtime._live_state(server) or {}).get("status") == "created"
-        await runtime.start(server)
+        # Created is running (`runc run -d`); the state read from runc's files agrees
+        # with `runc state` itself.
+        assert (await runc_says(runtime, server))["status"] == "running"
+        assert (runtime._live_state(server) or {}).get("status") == "running"
+        await runtime.start(server)  # nothing left to do
         state = await runtime.state(server)
         assert state is not None and state["status"] == "running"
         assert (await runc_says(runtime, server))["status"] == "running"
