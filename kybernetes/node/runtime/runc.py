@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from kybernetes.node.mounts import mount, unmount
 from kybernetes.node.network.commands import CommandError, run
 from kybernetes.node.runtime.shimlauncher import ShimLauncher
@@ -65,6 +67,9 @@ class RuncRuntime:
         for path in (self.runc_root, self.pods_dir, self.containers_dir):
             path.mkdir(parents=True, exist_ok=True)
         self._shims = ShimLauncher()
+        # Each container's init process (pid, start time): fixed for its life, and
+        # runc's state.json that records it is large (the whole spec) to parse.
+        self._inits: dict[str, tuple[int, int]] = {}
 
     async def close(self) -> None:
         """Let go of the shim launcher; containers and their shims keep running."""
@@ -154,13 +159,16 @@ class RuncRuntime:
         """
         directory = self.runc_root / container_id
         try:
-            saved = json.loads((directory / "state.json").read_text())
-            pid = int(saved["init_process_pid"])
+            init = self._inits.get(container_id)
+            if init is None:
+                saved = orjson.loads((directory / "state.json").read_bytes())
+                init = (int(saved["init_process_pid"]), int(saved["init_process_start"]))
+                self._inits[container_id] = init
+            pid, started = init
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            alive = fields[0] not in ("Z", "X") and int(fields[19]) == int(
-                saved["init_process_start"])  # fmt: skip
-        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            alive = fields[0] not in ("Z", "X") and int(fields[19]) == started
+        except (OSError, ValueError, KeyError, TypeError, IndexError, orjson.JSONDecodeError):
             return None
         if not alive:
             return None
@@ -186,6 +194,7 @@ class RuncRuntime:
 
     async def delete(self, container_id: str) -> None:
         """Remove the container, its rootfs mount and its files (logs included)."""
+        self._inits.pop(container_id, None)
         try:
             await run("runc", "--root", str(self.runc_root), "delete", "--force", container_id)
         except CommandError as err:
