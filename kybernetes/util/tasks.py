@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+import os
+import sys
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 __all__ = ["SHUTDOWN_GRACE", "cancel_and_wait", "run_to_completion"]
@@ -35,6 +37,7 @@ def run_to_completion(main: Coroutine[Any, Any, None], *, grace: float = SHUTDOW
     """
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    restore_watcher = _watch_children_by_pidfd(loop)
     try:
         loop.run_until_complete(main)
     finally:
@@ -49,5 +52,31 @@ def run_to_completion(main: Coroutine[Any, Any, None], *, grace: float = SHUTDOW
                                 task.get_name(), grace)  # fmt: skip
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
+            restore_watcher()
             asyncio.set_event_loop(None)
             loop.close()
+
+
+def _watch_children_by_pidfd(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+    """Subprocesses' ends seen through pidfds in `loop`, as Python 3.12 does;
+    gives what puts the process-wide watcher back when the loop is done.
+
+    Python 3.11 waits for each subprocess in a thread of its own: a node
+    starting 100 pods ran hundreds of them, about a tenth of its CPU.
+    """
+    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
+        return lambda: None  # 3.12 chose pidfds already; without them, threads it is
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return lambda: None  # a kernel before 5.3, or a sandbox that forbids it
+    previous = asyncio.get_child_watcher()
+    watcher = asyncio.PidfdChildWatcher()
+    watcher.attach_loop(loop)
+    asyncio.set_child_watcher(watcher)
+
+    def restore() -> None:
+        watcher.close()
+        asyncio.set_child_watcher(previous)
+
+    return restore

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 
 import pytest
@@ -48,3 +49,19 @@ def test_the_main_coroutines_error_reaches_the_caller() -> None:
 
     with pytest.raises(OSError, match="address already in use"):
         run_to_completion(main())
+
+
+def test_subprocesses_are_waited_for_without_a_thread_each() -> None:
+    async def main() -> None:
+        before = threading.active_count()
+        children = [await asyncio.create_subprocess_exec("sh", "-c", f"exit {i}") for i in range(5)]
+        during = threading.active_count()
+        assert [await child.wait() for child in children] == [0, 1, 2, 3, 4]
+        assert during == before  # pidfds in the loop, not a waiting thread per child
+
+    run_to_completion(main())
+
+    async def later() -> int:  # another loop after it (a test's) still runs subprocesses
+        return await (await asyncio.create_subprocess_exec("sh", "-c", "exit 3")).wait()
+
+    assert asyncio.run(later()) == 3

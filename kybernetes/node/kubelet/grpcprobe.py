@@ -99,7 +99,8 @@ def _call(sock: socket.socket, target: str, service: str) -> tuple[bool, str]:
                 headers.update({str(k): str(v) for k, v in event.headers})
             elif isinstance(event, StreamEnded | StreamReset):
                 ended = True
-        sock.sendall(conn.data_to_send())
+        if not ended:  # the answer is whole: a server that has closed needs no acks
+            sock.sendall(conn.data_to_send())
     code = headers.get("grpc-status", "2" if not body else "0")
     if code != "0":
         desc = headers.get("grpc-message", "")

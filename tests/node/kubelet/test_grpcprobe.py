@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -57,6 +58,13 @@ def _serve(listener: socket.socket, answers: dict[str, tuple[str, int]]) -> None
                         _answer(h2, event.stream_id, *answers.get(service, ("5", 0)))
                         done = True
                 conn.sendall(h2.data_to_send())
+            # Closed with the client's last frames unread, the socket would send a
+            # reset that can overtake the answer: end writing, then read to its end.
+            conn.shutdown(socket.SHUT_WR)
+            conn.settimeout(2)
+            with contextlib.suppress(OSError):
+                while conn.recv(65536):
+                    pass
 
 
 @pytest.fixture
