@@ -53,6 +53,7 @@ __all__ = [
     "from_fields_v1",
     "path_string",
     "record_update",
+    "starting_entries",
     "to_fields_v1",
     "value_at",
 ]
@@ -97,7 +98,7 @@ class _Entry:
 
 
 def entries_of(obj: Obj) -> list[_Entry]:
-    """The entries on `obj` (malformed ones are dropped: clients cannot be trusted)."""
+    """The entries on `obj` (malformed ones are dropped)."""
     out = []
     for raw in (obj.get("metadata") or {}).get("managedFields") or []:
         if not isinstance(raw, dict) or raw.get("operation") not in ("Apply", "Update"):
@@ -108,6 +109,33 @@ def entries_of(obj: Obj) -> list[_Entry]:
         out.append(_Entry(manager, str(raw.get("apiVersion") or ""),
                           str(raw.get("time") or ""), fields))  # fmt: skip
     return out
+
+
+def starting_entries(sent: Any, live: Any, *, subresource: str) -> list[Obj]:
+    """The managedFields a write starts from, as kube-apiserver decides.
+
+    A client may set them in a create, an update or a non-apply patch (that is
+    how kubectl hands client-side apply's fields to server-side apply): what
+    it sent counts when every entry reads and they own something. `[]` (or
+    `[{}]`) clears them. Anything else, and every write to a subresource,
+    keeps the live object's, so a client that does not know the field
+    cannot drop it by accident. The write's own entry is recorded on top.
+    """
+    if subresource:
+        return _entry_list(live)
+    if sent == [] or sent == [{}]:
+        return []
+    readable = _entry_list(sent)
+    decoded = entries_of({"metadata": {"managedFields": readable}})
+    if readable and len(decoded) == len(readable) and any(e.fields for e in decoded):
+        return readable
+    return _entry_list(live)
+
+
+def _entry_list(value: Any) -> list[Obj]:
+    if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
+        return []
+    return json_copy(value)
 
 
 def _encode(entries: list[_Entry]) -> list[Obj]:

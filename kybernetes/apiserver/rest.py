@@ -126,8 +126,10 @@ class Rest:
         manager: mf.Manager | None = None,
     ) -> Obj:
         obj = prepare_for_create(body, rt, namespace, now=self._now)
-        # Clients cannot forge ownership: only the write itself decides it.
-        obj["metadata"].pop("managedFields", None)
+        sent = obj["metadata"].pop("managedFields", None)
+        start = mf.starting_entries(sent, None, subresource=manager.subresource) if manager else []
+        if start and manager and manager.operation == "Update":
+            obj["metadata"]["managedFields"] = start
         if manager and manager.operation == "Apply":
             # The config as sent, before defaults: an applier owns what it applied.
             obj["metadata"]["managedFields"] = mf.applied_entries(
@@ -353,9 +355,9 @@ class Rest:
     def _managed_fields(
         self, rt: ResourceType, new: Obj, old: Obj, body: Obj, manager: mf.Manager | None
     ) -> Obj:
-        """`new` with its managedFields: the old ones (a client may only clear
-        them, with `[]`), then the Update entry of this write; an apply has
-        computed its own already."""
+        """`new` with its managedFields: those the write starts from
+        (`mf.starting_entries`), then the Update entry of this write; an apply
+        has computed its own already."""
         if manager and manager.operation == "Apply":
             # Computed with the merge; a status write starts from the old
             # object, so they are carried over from the merged body.
@@ -364,10 +366,11 @@ class Rest:
             )
             return new
         sent = (body.get("metadata") or {}).get("managedFields")
-        kept = [] if sent == [] else (old.get("metadata") or {}).get("managedFields")
+        live = (old.get("metadata") or {}).get("managedFields")
+        kept = mf.starting_entries(sent, live, subresource=manager.subresource if manager else "")
         meta = new.setdefault("metadata", {})
         if kept:
-            meta["managedFields"] = json_copy(kept)
+            meta["managedFields"] = kept
         else:
             meta.pop("managedFields", None)
         if manager is None:

@@ -176,3 +176,28 @@ def test_record_update_copies_unless_in_place() -> None:
     same = mf.record_update(new, None, manager=manager, schema=SCHEMA, api_version="apps/v1",
                             now="t1", status=False, in_place=True)  # fmt: skip
     assert same is new and same == copied
+
+
+LIVE = [{"manager": "live", "operation": "Update", "fieldsType": "FieldsV1",
+         "fieldsV1": {"f:data": {"f:a": {}}}}]  # fmt: skip
+SENT = [{"manager": "sent", "operation": "Apply", "fieldsType": "FieldsV1",
+         "fieldsV1": {"f:data": {"f:a": {}}}}]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("sent", "subresource", "start"),
+    [
+        (SENT, "", SENT),  # readable and owning something: the client's
+        (None, "", LIVE),  # not sent: kept
+        ([], "", []),  # cleared
+        ([{}], "", []),
+        (SENT, "status", LIVE),  # a subresource write never takes them
+        ([{"manager": "x", "operation": "Steal"}], "", LIVE),  # unreadable
+        ([{**SENT[0], "fieldsV1": {}}], "", LIVE),  # owns nothing
+        ([SENT[0], "junk"], "", LIVE),
+    ],
+)
+def test_a_write_starts_from_the_entries_kube_apiserver_would(
+    sent: object, subresource: str, start: object
+) -> None:
+    assert mf.starting_entries(sent, LIVE, subresource=subresource) == start

@@ -185,7 +185,31 @@ async def test_apply_on_the_wire(cluster: Cluster) -> None:
         await client.session.close()
 
 
-async def test_clients_cannot_forge_managed_fields(cluster: Cluster) -> None:
+async def test_kubectl_moves_client_side_apply_to_server_side_apply(cluster: Cluster) -> None:
+    manifest = """apiVersion: v1
+kind: ConfigMap
+metadata: {name: moved, labels: {keep: "1", drop: "2"}}
+data: {keep: "1", drop: "2"}
+"""
+    await cluster.kubectl("apply", "-f", "-", stdin=manifest)
+    # kubectl hands the client-side apply's fields to its server-side manager with a
+    # JSON patch of managedFields: the server must take the entries a client sets.
+    await cluster.kubectl("apply", "--server-side", "-f", "-", stdin=manifest)
+    got = json.loads(await cluster.kubectl("get", "cm", "moved", "-o", "json",
+                                           "--show-managed-fields"))  # fmt: skip
+    managers = {e["manager"] for e in got["metadata"]["managedFields"]}
+    assert "kubectl-client-side-apply" not in managers and "kubectl" in managers
+    # So what the manifest no longer sets goes, as after any server-side apply.
+    trimmed = manifest.replace(', drop: "2"', "")
+    await cluster.kubectl("apply", "--server-side", "-f", "-", stdin=trimmed)
+    got = json.loads(await cluster.kubectl("get", "cm", "moved", "-o", "json"))
+    assert got["metadata"]["labels"] == {"keep": "1"}
+    assert got["data"] == {"keep": "1"}
+
+
+async def test_managed_fields_a_client_sets_count_as_kube_apiserver_lets_them(
+    cluster: Cluster,
+) -> None:
     client = Client(cluster)
     path = "/api/v1/namespaces/default/configmaps"
     cm: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
@@ -200,12 +224,21 @@ async def test_clients_cannot_forge_managed_fields(cluster: Cluster) -> None:
         assert [e["manager"] for e in body["metadata"]["managedFields"]] == [
             "Python"
         ]  # "Python/3.x aiohttp/…"
+        # Entries sent in an update replace the live ones; the write's own goes on top
+        # (the editor takes the field it changes from mallory, who owns nothing then).
         body["metadata"]["managedFields"] = forged
         body["data"] = {"a": "2"}
         status, body = await client.request("PUT", f"{path}/c?fieldManager=editor", body)
         assert status == 200
         managers = [e["manager"] for e in body["metadata"]["managedFields"]]
-        assert "mallory" not in managers and "editor" in managers
+        assert managers == ["editor"]
+        body["metadata"]["managedFields"] = forged  # a write that changes nothing
+        status, body = await client.request("PUT", f"{path}/c", body)
+        assert [e["manager"] for e in body["metadata"]["managedFields"]] == ["mallory"]
+        # Entries that do not read, or own nothing, leave the live ones as they were.
+        body["metadata"]["managedFields"] = [{"manager": "x", "operation": "Steal"}]
+        status, body = await client.request("PUT", f"{path}/c", body)
+        assert [e["manager"] for e in body["metadata"]["managedFields"]] == ["mallory"]
         body["metadata"]["managedFields"] = []  # the one change a client may make
         status, body = await client.request("PUT", f"{path}/c", body)
         assert status == 200
