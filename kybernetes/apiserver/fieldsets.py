@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from kybernetes.api.patch import PatchSchema
@@ -99,11 +99,11 @@ def _walk(value: Any, path: Path, names: Path, schema: PatchSchema, out: set[Pat
     out.add(path)  # a scalar, an empty map or list, or an atomic list
 
 
-def field_set(obj: Obj, schema: PatchSchema, *, status: bool | None = None) -> FieldSet:
-    """The fields `obj` sets. `status` False leaves out `status` (a write to the
-    main resource of a kind with a status subresource cannot set it), True keeps
-    only `status` (a write to that subresource), None keeps both."""
-    out: set[Path] = set()
+def _owned_top_level(obj: Obj, status: bool | None) -> Iterator[tuple[str, Any]]:
+    """The top-level fields a manager can own. `status` False leaves out
+    `status` (a write to the main resource of a kind with a status subresource
+    cannot set it), True keeps only `status` (a write to that subresource),
+    None keeps both; metadata without what the server keeps itself."""
     for key, value in obj.items():
         if key in ("apiVersion", "kind") or (status is not None and (key == "status") != status):
             continue
@@ -111,6 +111,13 @@ def field_set(obj: Obj, schema: PatchSchema, *, status: bool | None = None) -> F
             value = {k: v for k, v in value.items() if k not in _STRIPPED_META}
             if not value:
                 continue
+        yield key, value
+
+
+def field_set(obj: Obj, schema: PatchSchema, *, status: bool | None = None) -> FieldSet:
+    """The fields `obj` sets (`status` as `_owned_top_level` takes it)."""
+    out: set[Path] = set()
+    for key, value in _owned_top_level(obj, status):
         _walk(value, (f"f:{key}",), (key,), schema, out)
     return frozenset(out)
 
@@ -120,13 +127,7 @@ def fields_v1_of(obj: Obj, schema: PatchSchema, *, status: bool | None = None) -
     manager owns everything (a create): no path tuples, no sorting. Keys come in
     the object's order, which FieldsV1 readers ignore."""
     tree: Obj = {}
-    for key, value in obj.items():
-        if key in ("apiVersion", "kind") or (status is not None and (key == "status") != status):
-            continue
-        if key == "metadata" and isinstance(value, dict):
-            value = {k: v for k, v in value.items() if k not in _STRIPPED_META}
-            if not value:
-                continue
+    for key, value in _owned_top_level(obj, status):
         _fill(value, tree.setdefault(f"f:{key}", {}), (key,), schema)
     return tree
 

@@ -217,16 +217,14 @@ class ObjectStorage:
         self, rt: ResourceType, namespace: str, name: str, resource_version: int = 0
     ) -> Obj:
         await self.wait_for_revision(resource_version)
-        kv = await self._call(rt, name, self.store.get(rt.key(namespace, name)))
-        return decode(kv)
+        return decode(await self.get_kv(rt, namespace, name))
 
     async def get_encoded(
         self, rt: ResourceType, namespace: str, name: str, resource_version: int = 0
     ) -> bytes:
         """`get` as JSON (`object_json`): what a plain GET answers, never parsed."""
         await self.wait_for_revision(resource_version)
-        kv = await self._call(rt, name, self.store.get(rt.key(namespace, name)))
-        return object_json(kv)
+        return object_json(await self.get_kv(rt, namespace, name))
 
     async def get_kv(self, rt: ResourceType, namespace: str, name: str) -> KeyValue:
         kv: KeyValue = await self._call(rt, name, self.store.get(rt.key(namespace, name)))
