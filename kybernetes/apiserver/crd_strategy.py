@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
+from kybernetes.api.patch.strategic import FieldStrategy
 from kybernetes.apiserver import schema
 from kybernetes.apiserver.errors import Cause
 from kybernetes.apiserver.objects import Obj, now_rfc3339
 from kybernetes.apiserver.strategy import Strategy
 
-__all__ = ["CrdStrategy", "CustomResourceStrategy"]
+__all__ = ["CrdStrategy", "CustomResourceStrategy", "list_strategies"]
 
 
 class CustomResourceStrategy(Strategy):
@@ -27,6 +29,11 @@ class CustomResourceStrategy(Strategy):
     def schema(self) -> dict[str, Any]:
         """The version's structural schema (fieldValidation names what it prunes)."""
         return self._schema
+
+    @functools.cached_property
+    def list_strategies(self) -> dict[tuple[str, ...], FieldStrategy]:
+        """How server-side apply merges this version's lists (`list_strategies`)."""
+        return list_strategies(self._schema)
 
     def prepare_for_create(self, obj: Obj) -> None:
         if self._has_status:
@@ -138,3 +145,24 @@ class CrdStrategy(Strategy):
                 )
             )
         return causes
+
+
+def list_strategies(node: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], FieldStrategy]:
+    """How server-side apply merges each list of a custom resource, by path of
+    field names, from its structural schema: `x-kubernetes-list-type: map`
+    item by item on its key, `set` as a set, anything else as one value
+    (atomic). Lists keyed on several fields stay atomic here: a managedFields
+    path element names one key."""
+    out: dict[tuple[str, ...], FieldStrategy] = {}
+    if not isinstance(node, dict):
+        return out
+    if node.get("type") == "array":
+        keys = node.get("x-kubernetes-list-map-keys") or []
+        if node.get("x-kubernetes-list-type") == "map" and len(keys) == 1:
+            out[path] = FieldStrategy("merge", str(keys[0]))
+        elif node.get("x-kubernetes-list-type") == "set":
+            out[path] = FieldStrategy("merge")
+        out |= list_strategies(node.get("items"), path)  # list positions are not in paths
+    for name, sub in (node.get("properties") or {}).items():
+        out |= list_strategies(sub, (*path, str(name)))
+    return out

@@ -23,6 +23,7 @@ from kybernetes.api.patch import PatchSchema, schema_for
 from kybernetes.apiserver import deletion, errors
 from kybernetes.apiserver import managedfields as mf
 from kybernetes.apiserver.admission import Admission
+from kybernetes.apiserver.crd_strategy import CustomResourceStrategy
 from kybernetes.apiserver.crds import CrdRegistrar
 from kybernetes.apiserver.ingressclass import admit_default_ingress_class
 from kybernetes.apiserver.limitranger import admit_limits
@@ -637,6 +638,12 @@ def _comparable_meta(obj: Obj) -> Obj:
 
 
 def _schema(rt: ResourceType) -> PatchSchema:
+    """How managedFields and server-side apply see the kind's lists: the API
+    types' merge keys, or a custom resource's list types from its schema."""
+    strategy = strategy_for(rt.group, rt.kind, rt.version)
+    if isinstance(strategy, CustomResourceStrategy) and strategy.list_strategies:
+        meta = schema_for(rt.group, rt.version, rt.kind).fields  # ObjectMeta's
+        return PatchSchema({**meta, **strategy.list_strategies})
     return schema_for(rt.group, rt.version, rt.kind)
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import yaml
 
+from kybernetes.api.patch.strategic import FieldStrategy
+from kybernetes.apiserver.crd_strategy import list_strategies
 from tests.apiserver.conftest import Cluster
 from tests.apiserver.test_watch_and_patch import Client
 
@@ -245,3 +248,68 @@ async def test_managed_fields_a_client_sets_count_as_kube_apiserver_lets_them(
         assert "managedFields" not in body["metadata"]
     finally:
         await client.session.close()
+
+
+ROUTES_CRD = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: routes.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: routes, singular: route, kind: Route}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              backends:
+                type: array
+                x-kubernetes-list-type: map
+                x-kubernetes-list-map-keys: [name]
+                items:
+                  type: object
+                  required: [name]
+                  properties: {name: {type: string}, weight: {type: integer}}
+              hosts: {type: array, x-kubernetes-list-type: set, items: {type: string}}
+"""
+
+
+def test_a_custom_resources_lists_merge_by_their_list_type() -> None:
+    crd = yaml.safe_load(ROUTES_CRD)
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert list_strategies(schema) == {
+        ("spec", "backends"): FieldStrategy("merge", "name"),
+        ("spec", "hosts"): FieldStrategy("merge"),
+    }
+
+
+async def test_two_appliers_share_a_custom_resources_list_map(cluster: Cluster) -> None:
+    await cluster.kubectl("apply", "-f", "-", stdin=ROUTES_CRD)
+    one = "apiVersion: example.com/v1\nkind: Route\nmetadata: {name: r}\nspec:\n"
+    blue = one + "  backends: [{name: blue, weight: 1}]\n  hosts: [a.example]\n"
+    green = one + "  backends: [{name: green, weight: 2}]\n  hosts: [b.example]\n"
+    for manager, config in (("blue", blue), ("green", green)):
+        for attempt in range(50):  # the new resource is served a moment after the CRD
+            out = await cluster.kubectl("apply", "--server-side", f"--field-manager={manager}",
+                                        "-f", "-", stdin=config, check=False)  # fmt: skip
+            if "serverside-applied" in out:
+                break
+            assert attempt < 49, out
+            await asyncio.sleep(0.1)
+    route = json.loads(await cluster.kubectl("get", "routes", "r", "-o", "json"))
+    # Item by item and as a set, not one atomic list the second applier takes over.
+    assert route["spec"]["backends"] == [{"name": "blue", "weight": 1},
+                                         {"name": "green", "weight": 2}]  # fmt: skip
+    assert route["spec"]["hosts"] == ["a.example", "b.example"]
+    # An applier that drops its item removes its item alone.
+    await cluster.kubectl("apply", "--server-side", "--field-manager=blue", "-f", "-",
+                          stdin=one + "  hosts: [a.example]\n")  # fmt: skip
+    route = json.loads(await cluster.kubectl("get", "routes", "r", "-o", "json"))
+    assert route["spec"]["backends"] == [{"name": "green", "weight": 2}]

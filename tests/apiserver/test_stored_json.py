@@ -1,4 +1,4 @@
-"""The stored form of an object and the JSON a LIST serves from it without parsing."""
+"""The stored form of an object and the JSON a GET or LIST serves from it without parsing."""
 
 from __future__ import annotations
 
