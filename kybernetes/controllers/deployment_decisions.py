@@ -131,6 +131,11 @@ def _replicas(rs: Obj) -> int:
     return int((rs.get("spec") or {}).get("replicas") or 0)
 
 
+def _pods(rs: Obj) -> int:
+    """The set's pods that are not terminating, as its controller last counted them."""
+    return int((rs.get("status") or {}).get("replicas") or 0)
+
+
 def _available(rs: Obj) -> int:
     return int((rs.get("status") or {}).get("availableReplicas") or 0)
 
@@ -178,7 +183,11 @@ def rolling_plan(deployment: Obj, new: Obj, old: Sequence[Obj]) -> dict[str, int
     if plan[name] > replicas:
         plan[name] = replicas
     elif plan[name] < replicas:
-        room = replicas + surge - sum(plan.values())
+        # An old set counts its pods until they are gone, not from when it is told
+        # to shrink: its controller deletes a moment later, and a new pod made
+        # meanwhile would put one more than replicas + maxSurge on the nodes.
+        counted = plan[name] + sum(max(_replicas(rs), _pods(rs)) for rs in old)
+        room = replicas + surge - counted
         plan[name] += max(0, min(room, replicas - plan[name]))
     min_available = replicas - unavailable
     new_unavailable = plan[name] - _available(new)

@@ -28,6 +28,14 @@ def rs(
             "status": {"replicas": replicas, "availableReplicas": available}}  # fmt: skip
 
 
+def test_an_old_set_counts_its_pods_until_they_are_gone() -> None:
+    d = deployment(6, 2, 1)
+    shrinking = rs("old", 4, 4)
+    shrinking["status"]["replicas"] = 5  # told to shrink; its fifth pod not deleted yet
+    assert rolling_plan(d, rs("new", 3, 0), [shrinking])["new"] == 3  # 3 + 5 = 6 + 2
+    assert rolling_plan(d, rs("new", 3, 0), [rs("old", 4, 4)])["new"] == 4  # once it is gone
+
+
 def test_fenceposts_round_like_kubernetes() -> None:
     assert resolve_fenceposts(deployment(10)) == (3, 2)  # 25%: surge up, unavailable down
     assert resolve_fenceposts(deployment(1)) == (1, 0)
