@@ -201,10 +201,13 @@ class CachingStore(Store):
         """What the watch cache holds under `prefix` now, without waiting for it
         to apply writes it has not seen yet: an informer's view, behind the store
         by the moment an event takes to arrive. None without a loaded cache."""
+        cache = self._loaded(prefix)
+        return None if cache is None else cache.page(prefix, keys.prefix_end(prefix), 0)[0]
+
+    def _loaded(self, prefix: str) -> _PrefixCache | None:
+        """The prefix's cache while it holds the prefix's state; None otherwise."""
         cache = None if self._closed else self._cache_for(prefix)
-        if cache is None or not cache.ready:
-            return None
-        return cache.page(prefix, keys.prefix_end(prefix), 0)[0]
+        return cache if cache is not None and cache.ready else None
 
     async def _fresh(self, key_or_prefix: str) -> _PrefixCache | None:
         """The cache to read from, caught up with every acknowledged write; or None."""
@@ -261,8 +264,8 @@ class CachingStore(Store):
         """The cache, if what it holds now is the prefix as it was at `revision`:
         it has applied everything up to there and nothing under the prefix
         changed after (nor was compacted away)."""
-        cache = None if self._closed else self._cache_for(prefix)
-        if cache is None or not cache.ready or revision > cache.revision:
+        cache = self._loaded(prefix)
+        if cache is None or revision > cache.revision:
             return None
         last_change = cache.window[-1].revision if cache.window else 0
         return cache if max(last_change, cache.window_start) <= revision else None
