@@ -1,19 +1,22 @@
-"""What every benchmark shares: percentiles, figures, operation budgets, machine facts."""
+"""What every benchmark shares: percentiles, figures, operation budgets, machine facts,
+a network namespace of its own."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import platform
+import secrets
 import sqlite3
 import subprocess
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Generic, Protocol, TypeVar
 
-__all__ = ["Budget", "Counter", "Figure", "machine_facts", "paced", "percentile"]
+__all__ = ["Budget", "Counter", "Figure", "machine_facts", "paced", "percentile", "scratch_netns"]
 
 
 class Counter(Protocol):
@@ -86,3 +89,17 @@ async def paced(count: int, rate: float, start: float) -> AsyncIterator[int]:
         if delay > 0:
             await asyncio.sleep(delay)
         yield n
+
+
+@contextlib.contextmanager
+def scratch_netns(prefix: str, *, loopback_up: bool = False) -> Iterator[str]:
+    """A network namespace made for one benchmark run (no route off the machine),
+    deleted afterwards whatever happens; its name."""
+    netns = f"{prefix}-{secrets.token_hex(4)}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        if loopback_up:
+            subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+        yield netns
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], check=False)

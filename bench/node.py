@@ -54,7 +54,7 @@ from typing import Any
 import aiohttp
 
 from bench.apiserver import CpuClock, ServerProcess, client_ssl_context, cpu_note
-from bench.common import machine_facts, percentile
+from bench.common import machine_facts, percentile, scratch_netns
 from kybernetes.apiserver.pki import ClusterPKI
 from kybernetes.client.informer import Informer
 from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
@@ -414,13 +414,8 @@ def main() -> None:
         args.pods, args.idle_seconds = 10, 10.0
     if os.geteuid() != 0:
         raise SystemExit("bench/run node needs root (network namespaces, runc)")
-    netns = f"kybb-node-{secrets.token_hex(4)}"
-    subprocess.run(["ip", "netns", "add", netns], check=True)
-    subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
-    try:
+    with scratch_netns("kybb-node", loopback_up=True) as netns:
         asyncio.run(_main(args, netns))
-    finally:
-        subprocess.run(["ip", "netns", "del", netns], check=False)
 
 
 if __name__ == "__main__":

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
-import subprocess
 import time
 from typing import Any
 
-from bench.common import percentile
+from bench.common import percentile, scratch_netns
 from kybernetes.proxy.host import Host
 from kybernetes.proxy.model import ports_of
 from kybernetes.proxy.ruleset import build_ruleset, diff_script, full_script, merge
@@ -90,12 +88,8 @@ def main() -> None:
     parser.add_argument("--endpoints", type=int, default=10)
     parser.add_argument("--changes", type=int, default=30)
     args = parser.parse_args()
-    netns = f"kybbench-{secrets.token_hex(4)}"
-    subprocess.run(["ip", "netns", "add", netns], check=True)
-    try:
+    with scratch_netns("kybbench") as netns:
         asyncio.run(_main(args, netns))
-    finally:
-        subprocess.run(["ip", "netns", "del", netns], check=False)
 
 
 if __name__ == "__main__":
