@@ -21,22 +21,13 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from kybernetes.store.sqlite import schema
-from kybernetes.store.types import (
-    AlreadyExistsError,
-    ConflictError,
-    Event,
-    EventKind,
-    KeyValue,
-    NotFoundError,
-    StoreClosedError,
-    StoreError,
-    StoreUnavailableError,
-)
+from kybernetes.store.sqlite.batch import BatchPlan, plan_batch
+from kybernetes.store.types import Event, KeyValue, StoreClosedError, StoreUnavailableError
 
 __all__ = ["Op", "Writer"]
 
@@ -174,64 +165,25 @@ class Writer:
         return batch
 
     def _commit_writes(self, conn: sqlite3.Connection, ops: list[Op]) -> None:
-        start_revision = self.revision
-        results: list[tuple[object, Result]] = []
-        events: list[Event] = []
+        results: list[tuple[object, Result]]
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for op in ops:
-                try:
-                    event = self._apply(conn, op)
-                except StoreError as err:
-                    results.append((op.token, err))
-                    continue
-                events.append(event)
-                results.append((op.token, event.kv))
+            plan = plan_batch(ops, _live_rows(conn, {op.key for op in ops}), self.revision)
+            _write_plan(conn, plan)
             _failpoint("before-commit")
             conn.execute("COMMIT")
+            self.revision = plan.revision
             self.commits += 1
             _failpoint("after-commit")
+            results = [(op.token, result) for op, result in zip(ops, plan.results, strict=True)]
+            events = plan.events
         except sqlite3.Error as err:
-            self.revision = start_revision
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             failed = StoreUnavailableError(f"SQLite write failed: {err}")
             results = [(op.token, failed) for op in ops]
             events = []
         self._on_commit(results, events, self.revision)
-
-    def _apply(self, conn: sqlite3.Connection, op: Op) -> Event:
-        current = _live(conn, op.key)
-        if op.kind == "create":
-            if current is not None:
-                raise AlreadyExistsError(op.key, current)
-            rev = self._insert(conn, op.key, 0, 0, 0, op.value)
-            conn.execute("INSERT INTO live (name, id) VALUES (?, ?)", (op.key, rev))
-            return Event(EventKind.CREATED, KeyValue(op.key, op.value, rev, rev), None)
-        if current is None:
-            raise NotFoundError(op.key)
-        if op.expected and current.mod_revision != op.expected:
-            raise ConflictError(op.key, op.expected, current)
-        create = current.create_revision
-        if op.kind == "update":
-            rev = self._insert(conn, op.key, 0, create, current.mod_revision, op.value)
-            conn.execute("UPDATE live SET id = ? WHERE name = ?", (rev, op.key))
-            return Event(EventKind.UPDATED, KeyValue(op.key, op.value, create, rev), current)
-        rev = self._insert(conn, op.key, 1, create, current.mod_revision, b"")
-        conn.execute("DELETE FROM live WHERE name = ?", (op.key,))
-        return Event(EventKind.DELETED, KeyValue(op.key, current.value, create, rev), current)
-
-    def _insert(
-        self, conn: sqlite3.Connection, key: str, deleted: int, create: int, prev: int, value: bytes
-    ) -> int:
-        rev = self.revision + 1
-        conn.execute(
-            "INSERT INTO log (id, name, deleted, create_revision, prev_revision, value) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (rev, key, deleted, create or rev, prev, value),
-        )
-        self.revision = rev
-        return rev
 
     def _begin_compaction(self, conn: sqlite3.Connection, op: Op) -> None:
         target = min(op.expected, self.revision)
@@ -318,13 +270,53 @@ def _set_meta(conn: sqlite3.Connection, name: str, value: int) -> None:
     )
 
 
-def _live(conn: sqlite3.Connection, key: str) -> KeyValue | None:
-    row = conn.execute(
-        "SELECT l.id, l.create_revision, l.value FROM live AS v "
-        "JOIN log AS l ON l.id = v.id WHERE v.name = ?",
-        (key,),
-    ).fetchone()
-    return KeyValue(key, row[2], row[1], row[0]) if row else None
+# Keys per SELECT: well under SQLite's limit on a statement's parameters.
+_KEYS_PER_QUERY = 500
+
+
+def _live_rows(conn: sqlite3.Connection, keys: set[str]) -> dict[str, KeyValue]:
+    """The live version of each of `keys` that has one."""
+    found: dict[str, KeyValue] = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), _KEYS_PER_QUERY):
+        chunk = ordered[start : start + _KEYS_PER_QUERY]
+        rows = conn.execute(
+            "SELECT v.name, l.id, l.create_revision, l.value FROM live AS v "
+            "JOIN log AS l ON l.id = v.id "
+            f"WHERE v.name IN ({','.join('?' * len(chunk))})",
+            chunk,
+        )
+        for name, rev, create, value in rows:
+            found[name] = KeyValue(name, value, create, rev)
+    return found
+
+
+def _write_plan(conn: sqlite3.Connection, plan: BatchPlan) -> None:
+    """The batch's rows, a few statements per table. One statement carries many
+    rows: `executemany` steps once per row, and a step gives up the GIL and
+    must win it back from the busy event loop (about 100 µs a row, measured)."""
+    _insert_rows(conn, "INSERT INTO log (id, name, deleted, create_revision, "
+                       "prev_revision, value) VALUES ", "(?,?,?,?,?,?)", plan.log_rows)  # fmt: skip
+    kept = [(name, rev) for name, rev in plan.live.items() if rev is not None]
+    gone = [name for name, rev in plan.live.items() if rev is None]
+    _insert_rows(conn, "INSERT OR REPLACE INTO live (name, id) VALUES ", "(?,?)", kept)
+    for start in range(0, len(gone), _ROWS_PER_STATEMENT):
+        chunk = gone[start : start + _ROWS_PER_STATEMENT]
+        conn.execute(f"DELETE FROM live WHERE name IN ({','.join('?' * len(chunk))})", chunk)
+
+
+# Rows per statement: under SQLite's parameter limit (32,766) with six per row,
+# and few enough distinct statement texts for the connection's statement cache.
+_ROWS_PER_STATEMENT = 100
+
+
+def _insert_rows(
+    conn: sqlite3.Connection, head: str, row: str, rows: Sequence[tuple[object, ...]]
+) -> None:
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _ROWS_PER_STATEMENT]
+        values = ",".join([row] * len(chunk))
+        conn.execute(head + values, [value for r in chunk for value in r])
 
 
 _FAILPOINT = os.environ.get("KYB_STORE_FAILPOINT", "")
