@@ -38,6 +38,7 @@ __all__ = [
 Path = tuple[str, ...]
 FieldSet = frozenset[Path]
 ABSENT: Any = object()
+_CONTAINERS = (dict, list)
 # What no manager owns: identity and bookkeeping the server keeps itself
 # (kube-apiserver's strip set).
 _STRIPPED_META = frozenset({"name", "namespace", "uid", "resourceVersion", "generation",
@@ -128,28 +129,37 @@ def fields_v1_of(obj: Obj, schema: PatchSchema, *, status: bool | None = None) -
     the object's order, which FieldsV1 readers ignore."""
     tree: Obj = {}
     for key, value in _owned_top_level(obj, status):
-        _fill(value, tree.setdefault(f"f:{key}", {}), (key,), schema)
+        member: Obj = {}
+        tree[f"f:{key}"] = member
+        if value and isinstance(value, _CONTAINERS):
+            _fill(value, member, (key,), schema)
     return tree
 
 
 def _fill(value: Any, node: Obj, names: Path, schema: PatchSchema) -> None:
-    """`_walk`, writing into the FieldsV1 map `node` (the value's own place)."""
-    if isinstance(value, dict) and value:
+    """`_walk`, writing into the FieldsV1 map `node` (the value's own place).
+    Scalars are leaves with nothing to fill: only maps and lists are visited
+    (most of an object's fields are scalars; a create pays this walk)."""
+    if isinstance(value, dict):
         for key, child in value.items():
-            _fill(child, node.setdefault(f"f:{key}", {}), (*names, key), schema)
+            member = node.setdefault(f"f:{key}", {})
+            if child and isinstance(child, _CONTAINERS):
+                _fill(child, member, (*names, key), schema)
         return
-    if isinstance(value, list) and value:
-        key = keyed_by(schema, names, value)
-        if key:
-            for item in value:
-                member = node.setdefault(key_element(item, key), {})
+    if not isinstance(value, list):
+        return
+    key = keyed_by(schema, names, value)
+    if key:
+        for item in value:
+            member = node.setdefault(key_element(item, key), {})
+            if item:
                 _fill(item, member, names, schema)
-                if member:
-                    member["."] = {}  # the item is a member and has members
-            return
-        if is_set(schema, names, value):
-            for item in value:
-                node.setdefault(_value_element(item), {})
+            if member:
+                member["."] = {}  # the item is a member and has members
+        return
+    if is_set(schema, names, value):
+        for item in value:
+            node.setdefault(_value_element(item), {})
 
 
 def value_at(obj: Any, path: Path) -> Any:

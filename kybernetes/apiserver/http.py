@@ -396,7 +396,7 @@ class ResourceHandler:
             return _json(review, 201)
         obj = await self.ctx.rest.create(
             rt, req.namespace, body, dry_run=dry_run(request.query),
-            manager=_field_manager(request, ""),
+            manager=_field_manager(request, ""), owned=True,
         )  # fmt: skip
         return self._respond(request, req, obj, 201)
 

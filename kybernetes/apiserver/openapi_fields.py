@@ -107,13 +107,32 @@ def prune(obj: Any, node: Node, table: FieldTable, *, sort_keys: bool = False) -
     """Remove from `obj` (in place) every field its type lacks; their paths,
     in the object's order (or sorted, as Go walks a patched object's map)."""
     unknown: list[str] = []
-    _prune(obj, node, table, "", unknown, sort_keys)
+    _prune(obj, node, table, [], unknown, sort_keys)
     return unknown
 
 
+_CONTAINERS = (dict, list)
+
+
+def _path_string(where: list[str | int], key: str) -> str:
+    """`where` (keys and list positions down to a map) and its `key`, written as
+    `a.b[0].c`; built only for a field being reported, never on the way down."""
+    text = ""
+    for step in [*where, key]:
+        text = f"{text}[{step}]" if isinstance(step, int) else _join(text, step)
+    return text
+
+
 def _prune(
-    value: Any, node: Node, table: FieldTable, path: str, out: list[str], sort_keys: bool
+    value: Any,
+    node: Node,
+    table: FieldTable,
+    where: list[str | int],
+    out: list[str],
+    sort_keys: bool,
 ) -> None:
+    """`value` pruned by `node`; `where` is the path to it, grown and shrunk in
+    place. Only maps and lists are visited: a scalar has no fields to drop."""
     if node is None:
         return
     if isinstance(node, tuple):
@@ -122,20 +141,31 @@ def _prune(
             return
         if shape == "[]" and isinstance(value, list):
             for i, item in enumerate(value):
-                _prune(item, inner, table, f"{path}[{i}]", out, sort_keys)
+                if isinstance(item, _CONTAINERS):
+                    where.append(i)
+                    _prune(item, inner, table, where, out, sort_keys)
+                    where.pop()
         elif shape == "{}" and isinstance(value, dict):
             for key in sorted(value) if sort_keys else list(value):
-                _prune(value[key], inner, table, _join(path, key), out, sort_keys)
+                item = value[key]
+                if isinstance(item, _CONTAINERS):
+                    where.append(key)
+                    _prune(item, inner, table, where, out, sort_keys)
+                    where.pop()
         return
     fields = table.get(node)
     if fields is None or not isinstance(value, dict):
         return
     for key in sorted(value) if sort_keys else list(value):
         if key not in fields:
-            out.append(_join(path, key))
+            out.append(_path_string(where, key))
             del value[key]
-        else:
-            _prune(value[key], fields[key], table, _join(path, key), out, sort_keys)
+            continue
+        item = value[key]
+        if isinstance(item, _CONTAINERS):
+            where.append(key)
+            _prune(item, fields[key], table, where, out, sort_keys)
+            where.pop()
 
 
 _ROOT_FIELDS = ("apiVersion", "kind", "metadata")

@@ -125,8 +125,14 @@ class Rest:
         *,
         dry_run: bool,
         manager: mf.Manager | None = None,
+        owned: bool = False,
     ) -> Obj:
-        obj = prepare_for_create(body, rt, namespace, now=self._now)
+        """Create from `body`; an `owned` body (the caller's to give up, as a
+        request's decoded body) becomes the object instead of being copied."""
+        given = body.get("metadata") or {} if isinstance(body, dict) else {}
+        # Named as NamespaceLifecycle names it: before generateName is expanded.
+        given_name = given.get("name") or given.get("generateName") or "Unknown"
+        obj = prepare_for_create(body, rt, namespace, now=self._now, copy=not owned)
         sent = obj["metadata"].pop("managedFields", None)
         start = mf.starting_entries(sent, None, subresource=manager.subresource) if manager else []
         if start and manager and manager.operation == "Update":
@@ -146,11 +152,7 @@ class Rest:
         if causes:
             raise _invalid(rt, obj, causes)
         if rt.namespaced:
-            given = body.get("metadata") or {} if isinstance(body, dict) else {}
-            # Named as NamespaceLifecycle names it: before generateName is expanded.
-            await self._check_namespace_open(
-                rt, namespace, given.get("name") or given.get("generateName") or "Unknown"
-            )
+            await self._check_namespace_open(rt, namespace, given_name)
         if rt.group == "" and rt.kind == "Pod":
             await admit_pod_priority(self.storage, self.registry, obj)
         if rt.group == "networking.k8s.io" and rt.kind == "Ingress":

@@ -181,10 +181,8 @@ class ObjectStorage:
         """One object as `cached_list` reads; one the cache does not have yet (it
         may be that new) is read from the store, as NamespaceLifecycle does."""
         key = rt.key(namespace, name)
-        for kv in self._peek(key) or ():
-            if kv.key == key:
-                return decode(kv)
-        return await self.get(rt, namespace, name)
+        kv = self.store.peek_key(key) if isinstance(self.store, CachingStore) else None
+        return decode(kv) if kv is not None else await self.get(rt, namespace, name)
 
     async def wait_for_revision(self, revision: int) -> None:
         """Wait (briefly) until the store has reached `revision`, else 504."""

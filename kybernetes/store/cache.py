@@ -204,6 +204,11 @@ class CachingStore(Store):
         cache = self._loaded(prefix)
         return None if cache is None else cache.page(prefix, keys.prefix_end(prefix), 0)[0]
 
+    def peek_key(self, key: str) -> KeyValue | None:
+        """`key` as `peek` sees it; None if the cache lacks it or is not loaded."""
+        cache = self._loaded(key)
+        return None if cache is None else cache.items.get(key)
+
     def _loaded(self, prefix: str) -> _PrefixCache | None:
         """The prefix's cache while it holds the prefix's state; None otherwise."""
         cache = None if self._closed else self._cache_for(prefix)
