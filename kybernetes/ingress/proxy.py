@@ -293,7 +293,8 @@ def _netloc(host: str, port: int) -> str:
 
 
 def _bound(site: web.TCPSite) -> tuple[str, int]:
-    server = site._server  # aiohttp keeps the asyncio server here; port 0 needs the real one
-    assert isinstance(server, asyncio.base_events.Server)
-    sockname = server.sockets[0].getsockname()
+    # aiohttp keeps the loop's server here (asyncio's or uvloop's); port 0 needs the real one.
+    sockets = getattr(site._server, "sockets", None)
+    assert sockets, "the site is not serving"
+    sockname = sockets[0].getsockname()
     return str(sockname[0]), int(sockname[1])
