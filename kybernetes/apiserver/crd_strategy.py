@@ -147,19 +147,24 @@ class CrdStrategy(Strategy):
         return causes
 
 
+def _key_defaults(node: dict[str, Any], keys: list[str]) -> tuple[tuple[str, Any], ...]:
+    items = node.get("items")
+    props = (items.get("properties") or {}) if isinstance(items, dict) else {}
+    return tuple((k, (props.get(k) or {}).get("default")) for k in keys)
+
+
 def list_strategies(node: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], FieldStrategy]:
     """How server-side apply merges each list of a custom resource, by path of
     field names, from its structural schema: `x-kubernetes-list-type: map`
-    item by item on its key, `set` as a set, anything else as one value
-    (atomic). Lists keyed on several fields stay atomic here: a managedFields
-    path element names one key."""
+    item by item on its keys (a key an item lacks takes the item schema's
+    default), `set` as a set, anything else as one value (atomic)."""
     out: dict[tuple[str, ...], FieldStrategy] = {}
     if not isinstance(node, dict):
         return out
     if node.get("type") == "array":
-        keys = node.get("x-kubernetes-list-map-keys") or []
-        if node.get("x-kubernetes-list-type") == "map" and len(keys) == 1:
-            out[path] = FieldStrategy("merge", str(keys[0]))
+        keys = [str(k) for k in node.get("x-kubernetes-list-map-keys") or []]
+        if node.get("x-kubernetes-list-type") == "map" and keys:
+            out[path] = FieldStrategy("merge", keys[0], apply_keys=_key_defaults(node, keys))
         elif node.get("x-kubernetes-list-type") == "set":
             out[path] = FieldStrategy("merge")
         out |= list_strategies(node.get("items"), path)  # list positions are not in paths

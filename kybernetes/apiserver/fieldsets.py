@@ -30,6 +30,7 @@ __all__ = [
     "is_set",
     "key_element",
     "keyed_by",
+    "ListKeys",
     "path_string",
     "to_fields_v1",
     "value_at",
@@ -50,26 +51,38 @@ _STRIPPED_META = frozenset({"name", "namespace", "uid", "resourceVersion", "gene
 _PLAIN_TEXT = re.compile(r"[ !#-\[\]-~]*")
 
 
-def key_element(item: Mapping[str, Any], key: str) -> str:
-    value = item.get(key)
-    # Names and ports, nearly always: written directly (each write of a pod makes dozens).
-    if type(value) is int and _PLAIN_TEXT.fullmatch(key):
-        return f'k:{{"{key}":{value}}}'
-    if isinstance(value, str) and _PLAIN_TEXT.fullmatch(value) and _PLAIN_TEXT.fullmatch(key):
-        return f'k:{{"{key}":"{value}"}}'
-    return "k:" + json.dumps({key: value}, separators=(",", ":"), sort_keys=True)
+ListKeys = tuple[tuple[str, Any], ...]  # a list map's keys, each with its default or None
+
+
+def key_element(item: Mapping[str, Any], keys: ListKeys) -> str:
+    """The `k:` path element naming `item` of a list map by `keys` (JSON with the
+    keys sorted, as structured-merge-diff writes it; a key the item lacks takes
+    its default, or is left out when it has none)."""
+    if len(keys) == 1:
+        key = keys[0][0]
+        value = item.get(key)
+        # Names and ports, nearly always: written directly (each write of a pod makes dozens).
+        if type(value) is int and _PLAIN_TEXT.fullmatch(key):
+            return f'k:{{"{key}":{value}}}'
+        if isinstance(value, str) and _PLAIN_TEXT.fullmatch(value) and _PLAIN_TEXT.fullmatch(key):
+            return f'k:{{"{key}":"{value}"}}'
+        return "k:" + json.dumps({key: value}, separators=(",", ":"), sort_keys=True)
+    named = {k: item.get(k, default) for k, default in keys if k in item or default is not None}
+    return "k:" + json.dumps(named, separators=(",", ":"), sort_keys=True)
 
 
 def _value_element(value: Any) -> str:
     return "v:" + json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
-def keyed_by(schema: PatchSchema, names: Path, items: list[Any]) -> str:
-    """The merge key of a list that merges by key (all items are maps), else ""."""
+def keyed_by(schema: PatchSchema, names: Path, items: list[Any]) -> ListKeys:
+    """The keys of a list that merges by key (all items are maps), else ()."""
     strategy = schema.lookup(names)
     if strategy.strategy != "merge" or not strategy.merge_key:
-        return ""
-    return strategy.merge_key if all(isinstance(i, dict) for i in items) else ""
+        return ()
+    if not all(isinstance(i, dict) for i in items):
+        return ()
+    return strategy.apply_keys or ((strategy.merge_key, None),)
 
 
 def is_set(schema: PatchSchema, names: Path, items: list[Any]) -> bool:

@@ -22,6 +22,7 @@ from kybernetes.api.patch import PatchSchema
 from kybernetes.apiserver.fieldsets import (
     ABSENT,
     FieldSet,
+    ListKeys,
     Path,
     child,
     field_set,
@@ -263,7 +264,7 @@ def _merge(live: Any, applied: Any, names: Path, schema: PatchSchema) -> Any:
 
 
 def _merge_keyed(
-    live: list[Any], applied: list[Any], key: str, names: Path, schema: PatchSchema
+    live: list[Any], applied: list[Any], key: ListKeys, names: Path, schema: PatchSchema
 ) -> list[Any]:
     by_key = {key_element(item, key): item for item in applied}
     merged = []

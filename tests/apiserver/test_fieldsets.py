@@ -20,11 +20,39 @@ from kybernetes.apiserver.objects import Obj
 )  # fmt: skip
 def test_key_element_is_the_json_of_the_key_and_its_value(key: str, value: Any) -> None:
     expected = "k:" + json.dumps({key: value}, separators=(",", ":"), sort_keys=True)
-    assert key_element({key: value, "other": 1}, key) == expected
+    assert key_element({key: value, "other": 1}, ((key, None),)) == expected
 
 
 def test_a_missing_key_is_null() -> None:
-    assert key_element({}, "name") == 'k:{"name":null}'
+    assert key_element({}, (("name", None),)) == 'k:{"name":null}'
+
+
+PORT_KEYS = (("containerPort", None), ("protocol", "TCP"))
+
+
+def test_several_keys_are_sorted_and_a_missing_one_takes_its_default() -> None:
+    assert key_element({"protocol": "UDP", "containerPort": 53, "name": "dns"}, PORT_KEYS) == (
+        'k:{"containerPort":53,"protocol":"UDP"}'
+    )
+    assert (
+        key_element({"containerPort": 80}, PORT_KEYS) == 'k:{"containerPort":80,"protocol":"TCP"}'
+    )
+    spread = (("topologyKey", None), ("whenUnsatisfiable", None))
+    assert key_element({"topologyKey": "zone"}, spread) == 'k:{"topologyKey":"zone"}'
+
+
+def test_ports_are_named_by_number_and_protocol_as_kube_apiserver_names_them() -> None:
+    fields = fields_v1_of(POD, schema_for("", "v1", "Pod"))
+    ports = fields["f:spec"]["f:containers"]['k:{"name":"c"}']["f:ports"]
+    assert set(ports) == {'k:{"containerPort":80,"protocol":"TCP"}',
+                          'k:{"containerPort":80,"protocol":"UDP"}'}  # fmt: skip
+    service = {
+        "kind": "Service",
+        "spec": {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53}]},
+    }
+    fields = fields_v1_of(service, schema_for("", "v1", "Service"))
+    assert set(fields["f:spec"]["f:ports"]) == {'k:{"port":53,"protocol":"TCP"}',
+                                                'k:{"port":53,"protocol":"UDP"}'}  # fmt: skip
 
 
 POD = {

@@ -285,9 +285,43 @@ def test_a_custom_resources_lists_merge_by_their_list_type() -> None:
     crd = yaml.safe_load(ROUTES_CRD)
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     assert list_strategies(schema) == {
-        ("spec", "backends"): FieldStrategy("merge", "name"),
+        ("spec", "backends"): FieldStrategy("merge", "name", apply_keys=(("name", None),)),
         ("spec", "hosts"): FieldStrategy("merge"),
     }
+
+
+def test_a_custom_resources_list_map_on_several_keys_takes_their_defaults() -> None:
+    ports = {"type": "array", "x-kubernetes-list-type": "map",
+             "x-kubernetes-list-map-keys": ["port", "protocol"],
+             "items": {"type": "object", "properties": {
+                 "port": {"type": "integer"},
+                 "protocol": {"type": "string", "default": "TCP"}}}}  # fmt: skip
+    spec = {"type": "object", "properties": {"ports": ports}}
+    schema = {"type": "object", "properties": {"spec": spec}}
+    assert list_strategies(schema) == {
+        ("spec", "ports"): FieldStrategy(
+            "merge", "port", apply_keys=(("port", None), ("protocol", "TCP"))
+        )
+    }
+
+
+async def test_apply_keeps_two_service_ports_that_differ_by_protocol(cluster: Cluster) -> None:
+    """Server-side apply names a service port by port *and* protocol (a strategic
+    merge patch by port alone): DNS on 53/TCP and 53/UDP are two items."""
+    ports = [{"name": "tcp", "port": 53}, {"name": "udp", "port": 53, "protocol": "UDP"}]
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "dns"},
+               "spec": {"selector": {"app": "dns"}, "ports": ports}}  # fmt: skip
+    await cluster.kubectl("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump(service))
+    got = json.loads(await cluster.kubectl("get", "svc", "dns", "-o", "json",
+                                           "--show-managed-fields"))  # fmt: skip
+    assert [(p["port"], p["protocol"]) for p in got["spec"]["ports"]] == [(53, "TCP"), (53, "UDP")]
+    owned = got["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:ports"]
+    assert {'k:{"port":53,"protocol":"TCP"}', 'k:{"port":53,"protocol":"UDP"}'} <= set(owned)
+    # Dropping the UDP port from the manifest removes that item alone.
+    service["spec"]["ports"] = [{"name": "tcp", "port": 53}]
+    await cluster.kubectl("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump(service))
+    got = json.loads(await cluster.kubectl("get", "svc", "dns", "-o", "json"))
+    assert [(p["port"], p["protocol"]) for p in got["spec"]["ports"]] == [(53, "TCP")]
 
 
 async def test_two_appliers_share_a_custom_resources_list_map(cluster: Cluster) -> None:

@@ -3,7 +3,9 @@
 Written from the `patchStrategy` and `patchMergeKey` struct tags of the
 Kubernetes API types at v1.32 (k8s.io/api core/v1, apps/v1, batch/v1,
 policy/v1, autoscaling/v2, admissionregistration/v1, storage/v1,
-flowcontrol/v1, and meta/v1 ObjectMeta). The table says only what Kubernetes
+flowcontrol/v1, and meta/v1 ObjectMeta). Where server-side apply names a merged list's items
+by more fields (`+listMapKey` tags, with the OpenAPI default of a key), the
+entry carries them as `apply_keys`. The table says only what Kubernetes
 says: a field without a tag is not listed, so its lists are replaced and its
 maps merged. Among those with no tag, and so replaced whole by a patch: pod
 tolerations and readinessGates, node taints, Endpoints subsets, RBAC rules,
@@ -51,7 +53,9 @@ _OBJECT_META: _Table = {
 
 # core/v1 Container; EphemeralContainerCommon carries the same tags.
 _CONTAINER: _Table = {
-    ("ports",): merge_by("containerPort"),
+    ("ports",): merge_by(
+        "containerPort", apply_keys=(("containerPort", None), ("protocol", "TCP"))
+    ),
     ("env",): merge_by("name"),
     ("volumeMounts",): merge_by("mountPath"),
     ("volumeDevices",): merge_by("devicePath"),
@@ -68,7 +72,9 @@ _POD_SPEC: _Table = {
     **_at(("ephemeralContainers",), _CONTAINER),
     ("imagePullSecrets",): merge_by("name"),
     ("hostAliases",): merge_by("ip"),
-    ("topologySpreadConstraints",): merge_by("topologyKey"),
+    ("topologySpreadConstraints",): merge_by(
+        "topologyKey", apply_keys=(("topologyKey", None), ("whenUnsatisfiable", None))
+    ),
     ("schedulingGates",): merge_by("name"),
     ("resourceClaims",): merge_by("name", retain_keys=True),
 }
@@ -113,7 +119,7 @@ _KINDS: Mapping[tuple[str, str, str], _Table] = {
     ("", "v1", "PodTemplate"): _at(("template",), _POD_TEMPLATE_SPEC),
     ("", "v1", "ReplicationController"): _WORKLOAD,
     ("", "v1", "Service"): {
-        ("spec", "ports"): merge_by("port"),
+        ("spec", "ports"): merge_by("port", apply_keys=(("port", None), ("protocol", "TCP"))),
         **_at(("status",), _CONDITIONS),
     },
     ("", "v1", "ServiceAccount"): {("secrets",): merge_by("name")},

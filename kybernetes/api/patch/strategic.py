@@ -69,11 +69,17 @@ class FieldStrategy:
     a list, by `merge_key` for lists of objects or as a set for primitives;
     "replace" replaces a map too. `retain_keys` marks fields where clients send
     `$retainKeys`; the directive works wherever it appears.
+
+    `apply_keys` is for server-side apply, where a list merged on a key names its
+    items by more fields than a strategic merge patch does (`+listMapKey` tags;
+    container ports by containerPort *and* protocol): each key with the default
+    an item without it takes, or None. Empty: the merge key alone.
     """
 
     strategy: Literal["", "merge", "replace"] = ""
     merge_key: str = ""
     retain_keys: bool = False
+    apply_keys: tuple[tuple[str, Any], ...] = ()
 
 
 DEFAULT = FieldStrategy()
@@ -82,9 +88,12 @@ REPLACE = FieldStrategy("replace")
 RETAIN_KEYS = FieldStrategy(retain_keys=True)
 
 
-def merge_by(key: str, *, retain_keys: bool = False) -> FieldStrategy:
-    """The strategy of a list of objects merged on the field `key`."""
-    return FieldStrategy("merge", key, retain_keys)
+def merge_by(
+    key: str, *, retain_keys: bool = False, apply_keys: tuple[tuple[str, Any], ...] = ()
+) -> FieldStrategy:
+    """The strategy of a list of objects merged on the field `key` (and, for
+    server-side apply, on `apply_keys` when given)."""
+    return FieldStrategy("merge", key, retain_keys, apply_keys)
 
 
 @dataclass(frozen=True)

@@ -674,18 +674,26 @@ def test_numbers_and_strings_do_not_match_as_merge_keys() -> None:
 # -- The merge key table ----------------------------------------------------------
 
 
+# Server-side apply names these lists' items by more fields than the merge key.
+_CONTAINER_PORTS = merge_by(
+    "containerPort", apply_keys=(("containerPort", None), ("protocol", "TCP"))
+)
+_SERVICE_PORTS = merge_by("port", apply_keys=(("port", None), ("protocol", "TCP")))
+_SPREAD = merge_by("topologyKey", apply_keys=(("topologyKey", None), ("whenUnsatisfiable", None)))
+
+
 @pytest.mark.parametrize(
     ("kind", "path", "strategy"),
     [
         (("", "v1", "Pod"), ("spec", "containers"), merge_by("name")),
         (("", "v1", "Pod"), ("spec", "initContainers", "env"), merge_by("name")),
-        (("", "v1", "Pod"), ("spec", "ephemeralContainers", "ports"), merge_by("containerPort")),
+        (("", "v1", "Pod"), ("spec", "ephemeralContainers", "ports"), _CONTAINER_PORTS),
         (("", "v1", "Pod"), ("spec", "containers", "volumeMounts"), merge_by("mountPath")),
         (("", "v1", "Pod"), ("spec", "containers", "volumeDevices"), merge_by("devicePath")),
         (("", "v1", "Pod"), ("spec", "volumes"), merge_by("name", retain_keys=True)),
         (("", "v1", "Pod"), ("spec", "imagePullSecrets"), merge_by("name")),
         (("", "v1", "Pod"), ("spec", "hostAliases"), merge_by("ip")),
-        (("", "v1", "Pod"), ("spec", "topologySpreadConstraints"), merge_by("topologyKey")),
+        (("", "v1", "Pod"), ("spec", "topologySpreadConstraints"), _SPREAD),
         (("", "v1", "Pod"), ("spec", "resourceClaims"), merge_by("name", retain_keys=True)),
         (("", "v1", "Pod"), ("spec", "schedulingGates"), merge_by("name")),
         (("", "v1", "Pod"), ("spec", "tolerations"), DEFAULT),
@@ -721,14 +729,14 @@ def test_numbers_and_strings_do_not_match_as_merge_keys() -> None:
         (
             ("batch", "v1", "CronJob"),
             ("spec", "jobTemplate", "spec", "template", "spec", "containers", "ports"),
-            merge_by("containerPort"),
+            _CONTAINER_PORTS,
         ),
         (
             ("batch", "v1", "CronJob"),
             ("spec", "jobTemplate", "metadata", "ownerReferences"),
             merge_by("uid"),
         ),
-        (("", "v1", "Service"), ("spec", "ports"), merge_by("port")),
+        (("", "v1", "Service"), ("spec", "ports"), _SERVICE_PORTS),
         (("", "v1", "Node"), ("spec", "taints"), DEFAULT),
         (("", "v1", "Node"), ("spec", "podCIDRs"), MERGE),
         (("", "v1", "Node"), ("status", "addresses"), merge_by("type")),
