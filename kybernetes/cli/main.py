@@ -181,6 +181,9 @@ def _run_server(args: argparse.Namespace, data_dir: Path) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     store_url = args.store or default_store_url(data_dir)
+    settings = _settings(args, data_dir)
+    # A node in this process starts hundreds of subprocesses: see util/tasks.py.
+    node_here = "kubelet" not in args.disable and COMPONENTS["kubelet"].in_server(settings)
     try:
         run_to_completion(
             run_server(
@@ -190,8 +193,9 @@ def _run_server(args: argparse.Namespace, data_dir: Path) -> int:
                 port=args.port,
                 serve_store_at=args.serve_store,
                 disable=frozenset(args.disable),
-                settings=_settings(args, data_dir),
-            )
+                settings=settings,
+            ),
+            spawns=node_here,
         )
     except (StoreError, OSError, ValueError) as err:
         # Expected failures (bad URL, port taken, data dir not writable,
@@ -210,7 +214,8 @@ def _run_component(args: argparse.Namespace, data_dir: Path) -> int:
         return 1
     component = next(c for c in COMPONENTS.values() if c.command == args.command)
     try:
-        run_to_completion(run_alone(component, kubeconfig, _settings(args, data_dir)))
+        run_to_completion(run_alone(component, kubeconfig, _settings(args, data_dir)),
+                          spawns=args.command == "agent")  # fmt: skip
     except (OSError, ValueError, KeyError, RuntimeError) as err:
         print(f"kyb {args.command}: {err}", file=sys.stderr)
         return 1

@@ -29,15 +29,18 @@ async def cancel_and_wait(task: asyncio.Task[object] | None) -> None:
     await asyncio.wait([task])
 
 
-def run_to_completion(main: Coroutine[Any, Any, None], *, grace: float = SHUTDOWN_GRACE) -> None:
+def run_to_completion(
+    main: Coroutine[Any, Any, None], *, grace: float = SHUTDOWN_GRACE, spawns: bool = False
+) -> None:
     """`asyncio.run`, except that tasks left behind get `grace` seconds to end, not forever.
 
     A process must exit once its main coroutine is done (a server that failed
     to bind its port, or was told to stop): asyncio.run would wait without end
     for a leftover task that does not finish when cancelled. Such tasks are
-    named in the log instead, so they can be found and fixed.
+    named in the log instead, so they can be found and fixed. `spawns`: the
+    process starts many subprocesses (a node), which picks the loop.
     """
-    loop = _new_event_loop()
+    loop = _new_event_loop(spawns)
     asyncio.set_event_loop(loop)
     restore_watcher = _watch_children_by_pidfd(loop)
     try:
@@ -59,13 +62,19 @@ def run_to_completion(main: Coroutine[Any, Any, None], *, grace: float = SHUTDOW
             loop.close()
 
 
-def _new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's loop, unless `KYB_EVENT_LOOP=asyncio` asks for the standard one
-    (to tell a loop's quirk from our bug). An API server create spends a third
-    of its time in the loop, TLS and the transports; uvloop's are compiled
-    (libuv): about 15% more creates per second, measured (bench/run apiserver).
-    uvloop watches subprocesses itself, through libuv's SIGCHLD handler."""
-    if os.environ.get("KYB_EVENT_LOOP", "") == "asyncio":
+def _new_event_loop(spawns: bool) -> asyncio.AbstractEventLoop:
+    """uvloop's loop, except for a process that `spawns` many subprocesses or
+    when `KYB_EVENT_LOOP=asyncio` asks for the standard one (to tell a loop's
+    quirk from our bug).
+
+    An API server create spends a third of its time in the loop, TLS and the
+    transports; uvloop's are compiled (libuv): about 15% more creates per
+    second (bench/run apiserver). But libuv starts a subprocess with fork(),
+    in the loop's thread, where asyncio uses vfork: a node starting 100 pods
+    at once (hundreds of runc and ip commands) took 7.2 s instead of 2.6 s
+    for the median pod on uvloop (bench/run node). A node keeps asyncio's loop.
+    """
+    if spawns or os.environ.get("KYB_EVENT_LOOP", "") == "asyncio":
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
 
