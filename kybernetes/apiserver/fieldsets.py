@@ -60,15 +60,25 @@ def key_element(item: Mapping[str, Any], keys: ListKeys) -> str:
     its default, or is left out when it has none)."""
     if len(keys) == 1:
         key = keys[0][0]
-        value = item.get(key)
-        # Names and ports, nearly always: written directly (each write of a pod makes dozens).
-        if type(value) is int and _PLAIN_TEXT.fullmatch(key):
-            return f'k:{{"{key}":{value}}}'
-        if isinstance(value, str) and _PLAIN_TEXT.fullmatch(value) and _PLAIN_TEXT.fullmatch(key):
-            return f'k:{{"{key}":"{value}"}}'
-        return "k:" + json.dumps({key: value}, separators=(",", ":"), sort_keys=True)
-    named = {k: item.get(k, default) for k, default in keys if k in item or default is not None}
+        named = {key: item.get(key)}
+    else:
+        named = {k: item.get(k, default) for k, default in keys if k in item or default is not None}
+    # Names, ports and protocols, nearly always: written directly (a pod write makes dozens).
+    pieces = [_plain_member(k, v) for k, v in sorted(named.items())]
+    if all(pieces):
+        return "k:{" + ",".join(pieces) + "}"
     return "k:" + json.dumps(named, separators=(",", ":"), sort_keys=True)
+
+
+def _plain_member(key: str, value: Any) -> str:
+    """`"key":value` as JSON writes it when nothing in it needs escaping, else ""."""
+    if not _PLAIN_TEXT.fullmatch(key):
+        return ""
+    if type(value) is int:
+        return f'"{key}":{value}'
+    if type(value) is str and _PLAIN_TEXT.fullmatch(value):
+        return f'"{key}":"{value}"'
+    return ""
 
 
 def _value_element(value: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -32,3 +33,10 @@ def test_now_is_the_current_second_and_follows_the_clock(monkeypatch: pytest.Mon
     assert times.parse_time(times.now_rfc3339()) == datetime.datetime(
         2023, 11, 14, 22, 13, 21, tzinfo=datetime.UTC
     )
+
+
+def test_threads_never_share_a_uid() -> None:
+    with ThreadPoolExecutor(4) as pool:
+        batches = list(pool.map(lambda _: [new_uid() for _ in range(600)], range(8)))
+    uids = [uid for batch in batches for uid in batch]
+    assert len(set(uids)) == len(uids)
