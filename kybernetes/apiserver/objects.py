@@ -205,6 +205,8 @@ def prepare_for_create(
 
 _random = threading.local()  # per thread: a shared pool could hand two threads one uid
 _POOL_BYTES = 4096
+# A forked child must not hand out the uids its parent will.
+os.register_at_fork(after_in_child=lambda: _random.__dict__.clear())
 
 
 def new_uid() -> str:

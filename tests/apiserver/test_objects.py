@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -40,3 +41,17 @@ def test_threads_never_share_a_uid() -> None:
         batches = list(pool.map(lambda _: [new_uid() for _ in range(600)], range(8)))
     uids = [uid for batch in batches for uid in batch]
     assert len(set(uids)) == len(uids)
+
+
+def test_a_forked_child_never_repeats_its_parents_uids() -> None:
+    new_uid()  # the pool is filled
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, new_uid().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 100).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert child != new_uid()
