@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 
 __all__ = ["CommandError", "run"]
 
@@ -14,33 +13,19 @@ class CommandError(Exception):
 
 async def run(*argv: str, stdin: str = "") -> str:
     """Run a command to completion without blocking the loop; its stdout, or CommandError."""
-    source = _input_file(stdin.encode()) if stdin else asyncio.subprocess.DEVNULL
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *argv, stdin=source, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-        )
-    finally:
-        if source != asyncio.subprocess.DEVNULL:
-            os.close(source)
-    out, err = await process.communicate()
+    # No stdin pipe for a command given none: it may exit before the empty write,
+    # and uvloop reports that write on a closed handle as an error (the kubelet
+    # died at `runc --version`). Input goes through a pipe, not a file in memory:
+    # with `nft -f -` reading a memfd, a connection to a ClusterIP now and then
+    # went out un-NATed during rule updates (tests/e2e_node/test_rolling_update.py).
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate(stdin.encode() if stdin else None)
     if process.returncode != 0:
         text = err.decode(errors="replace").strip() or out.decode(errors="replace").strip()
         raise CommandError(f"{' '.join(argv)} (exit {process.returncode}): {text}")
     return out.decode(errors="replace")
-
-
-def _input_file(data: bytes) -> int:
-    """A file in memory holding `data`, to be a command's stdin: nothing to feed
-    through a pipe, so a command that exits without reading it all (`ip -batch`
-    at a bad line) cannot break a write (uvloop reports that as an error on a
-    closed handle, not as the broken pipe asyncio ignores)."""
-    fd = os.memfd_create("kyb-stdin", os.MFD_CLOEXEC)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.lseek(fd, 0, os.SEEK_SET)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd

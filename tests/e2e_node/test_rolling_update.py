@@ -82,9 +82,20 @@ spec:
 # (a bounded stream, ~100-200/s in all), until the stop file appears; prints a
 # JSON tally ({"target": [ok, [failures...]]}).
 LOAD = """
-import json, os, sys, threading, time, urllib.request
+import json, os, subprocess, sys, threading, time, urllib.request
 stop, targets = sys.argv[1], sys.argv[2:]
 tally = {t: [0, []] for t in targets}
+
+def snapshot():
+    # What the node's neighbours and service rules were at a failure (the first two).
+    out = []
+    for argv in (["ip", "-4", "neigh", "show"], ["nft", "list", "table", "ip", "kybernetes"]):
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=5)
+            out.append(done.stdout[-4000:])
+        except Exception as err:
+            out.append(repr(err))
+    return "\\n".join(out)
 
 def client(target):
     url, _, host = target.partition("@")
@@ -95,7 +106,10 @@ def client(target):
                 reply.read()
             tally[target][0] += 1
         except Exception as err:
-            tally[target][1].append(f"{time.time():.3f} {err!r}")
+            note = f"{time.time():.3f} {err!r}"
+            if len(tally[target][1]) < 2:
+                note += "\\n" + snapshot()
+            tally[target][1].append(note)
         time.sleep(0.01)
 
 clients = [threading.Thread(target=client, args=(t,)) for t in targets for _ in range(2)]
@@ -139,5 +153,6 @@ def test_a_rolling_update_under_load_fails_no_request(node: Node, tmp_path: Path
     tally = json.loads(out)
     for target, (ok, failures) in tally.items():
         assert ok > 20, f"{target}: too few requests to tell ({ok})"
-        assert failures == [], f"{target}: {len(failures)} of {ok + len(failures)} failed"
+        assert not failures, (f"{target}: {len(failures)} of {ok + len(failures)} failed:\n"
+                              + "\n".join(failures))  # fmt: skip
     node.kubectl("delete", "-f", "-", stdin=DEPLOYMENT)
