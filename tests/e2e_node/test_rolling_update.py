@@ -82,17 +82,23 @@ spec:
 # (a bounded stream, ~100-200/s in all), until the stop file appears; prints a
 # JSON tally ({"target": [ok, [failures...]]}).
 LOAD = """
-import json, os, subprocess, sys, threading, time, urllib.request
+import json, os, subprocess, sys, threading, time, urllib.parse, urllib.request
 stop, targets = sys.argv[1], sys.argv[2:]
 tally = {t: [0, []] for t in targets}
 
-def snapshot():
-    # What the node's neighbours and service rules were at a failure (the first two).
+def snapshot(url):
+    # At a failure (the first two): the node's neighbours, the connections to the
+    # target that were never NATed (their reply comes "from" the address itself)
+    # or are still unanswered, and the service rules.
+    host = urllib.parse.urlsplit(url).hostname
     out = []
-    for argv in (["ip", "-4", "neigh", "show"], ["nft", "list", "table", "ip", "kybernetes"]):
+    for argv in (["ip", "-4", "neigh", "show"],
+                 ["conntrack", "-L", "-p", "tcp", "--reply-src", host],
+                 ["conntrack", "-L", "-p", "tcp", "--state", "SYN_SENT"],
+                 ["nft", "list", "table", "ip", "kybernetes"]):
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=5)
-            out.append(done.stdout[-4000:])
+            out.append(" ".join(argv) + ":\\n" + done.stdout[-4000:])
         except Exception as err:
             out.append(repr(err))
     return "\\n".join(out)
@@ -108,7 +114,7 @@ def client(target):
         except Exception as err:
             note = f"{time.time():.3f} {err!r}"
             if len(tally[target][1]) < 2:
-                note += "\\n" + snapshot()
+                note += "\\n" + snapshot(url)
             tally[target][1].append(note)
         time.sleep(0.01)
 
