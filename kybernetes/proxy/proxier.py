@@ -130,7 +130,6 @@ class Proxier:
         Only the services marked since the last sync are recomputed and
         diffed, so one change costs the same with 10 services or 10,000.
         """
-        await self._prepare_host()
         dirty, self._dirty = self._dirty, set()
         loaded = self._loaded or {}
         whole = full or self._loaded is None
@@ -144,7 +143,7 @@ class Proxier:
                 now.pop(key, None)
         after = merge((rules for _, rules in fresh.values()), node_ips=self.node_ips)
         if whole:
-            script = full_script(after)
+            script = full_script(after, service_cidr=self.service_cidr)
         else:
             before = merge((loaded[k][1] for k in keys if k in loaded), node_ips=self.node_ips)
             # Services share endpoint addresses: the hairpin set is everyone's, not theirs.
@@ -159,6 +158,9 @@ class Proxier:
             self._dirty |= dirty
             raise
         self._loaded = now
+        # The route only once the rules are in: before them, a connection to a
+        # cluster IP would leave un-NATed (full_script tells why that lingers).
+        await self._prepare_host()
         old_ports = [p for k in keys if k in loaded for p in loaded[k][0]]
         stale = stale_udp_flows(old_ports, [p for ports, _ in fresh.values() for p in ports])
         if stale:

@@ -14,6 +14,11 @@ The shape is kube-proxy's nftables mode, in one table of our own
   (an ICMP port unreachable would do the same, but the kernel rate-limits
   ICMP to a handful a second per client, and the rest would time out), and
   ICMP port unreachable for UDP and SCTP;
+* a `cluster-ips-check` filter chain, as kube-proxy's, for new connections
+  still addressed to the service range after DNAT (the forward hook, and
+  the output hook at -90): a cluster IP on a port that no service serves
+  is refused (TCP reset), an address of the range that no service has
+  (yet) is dropped (`full_script`'s `service_cidr` says why);
 * per service port a `svc-` chain (traffic to the cluster IP) and, when it
   is reachable from outside, an `ext-` chain (node port, external IPs,
   load-balancer addresses) that masquerades (policy Cluster) or keeps the
@@ -71,6 +76,7 @@ MASQ_MARK = "0x4000"
 BASE = """\
   set nodeport-ips { type ipv4_addr; }
   set hairpin { type ipv4_addr . ipv4_addr; }
+  set cluster-ips { type ipv4_addr; }
   map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }
   map service-nodeports { type inet_proto . inet_service : verdict; }
   map no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict; }
@@ -93,6 +99,9 @@ BASE = """\
   chain nodeport-endpoints-check {
     ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports
   }
+  chain cluster-ips-check {
+    ip daddr @cluster-ips goto reject-chain
+  }
   chain nat-prerouting {
     type nat hook prerouting priority dstnat; policy accept;
     jump services
@@ -113,11 +122,16 @@ BASE = """\
   chain filter-forward {
     type filter hook forward priority -110; policy accept;
     ct state new jump service-endpoints-check
+    ct state new jump cluster-ips-check
   }
   chain filter-output {
     type filter hook output priority -110; policy accept;
     ct state new jump service-endpoints-check
     ct state new jump nodeport-endpoints-check
+  }
+  chain filter-output-post-dnat {
+    type filter hook output priority -90; policy accept;
+    ct state new jump cluster-ips-check
   }
 """.replace("MARK", MASQ_MARK)
 MAPS = ("service-ips", "service-nodeports", "no-endpoint-services", "no-endpoint-nodeports")
@@ -133,6 +147,7 @@ class Ruleset:
     sets: Mapping[str, int] = field(default_factory=dict)  # affinity set -> timeout (s)
     maps: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # map -> key -> verdict
     hairpin: frozenset[str] = frozenset()  # endpoint addresses
+    cluster_ips: frozenset[str] = frozenset()
 
     def elements(self, name: str) -> Mapping[str, str]:
         return self.maps.get(name) or {}
@@ -144,13 +159,16 @@ def merge(parts: Iterable[Ruleset], *, node_ips: Iterable[str]) -> Ruleset:
     sets: dict[str, int] = {}
     maps: dict[str, dict[str, str]] = {name: {} for name in MAPS}
     hairpin: set[str] = set()
+    cluster_ips: set[str] = set()
     for part in parts:
         hairpin |= part.hairpin
+        cluster_ips |= part.cluster_ips
         chains.update(part.chains)
         sets.update(part.sets)
         for name in MAPS:
             maps[name].update(part.elements(name))
-    return Ruleset(nodeport_addresses(node_ips), chains, sets, maps, frozenset(hairpin))
+    return Ruleset(nodeport_addresses(node_ips), chains, sets, maps, frozenset(hairpin),
+                   frozenset(cluster_ips))  # fmt: skip
 
 
 def endpoint_chain(port: ServicePort, endpoint: Endpoint) -> str:
@@ -213,8 +231,10 @@ def build_ruleset(ports: Iterable[ServicePort], *, node_ips: Iterable[str],
     sets: dict[str, int] = {}
     maps: dict[str, dict[str, str]] = {name: {} for name in MAPS}
     hairpin: set[str] = set()
+    cluster_ips: set[str] = set()
     for port in ports:
         proto = port.protocol
+        cluster_ips.add(port.cluster_ip)
         frontends = [*port.external_ips, *port.load_balancer_ips]
         if not port.endpoints:
             for ip in [port.cluster_ip, *frontends]:
@@ -234,7 +254,8 @@ def build_ruleset(ports: Iterable[ServicePort], *, node_ips: Iterable[str],
                 maps["service-ips"][f"{ip} . {proto} . {port.port}"] = f"goto ext-{port.id}"
             if port.node_port:
                 maps["service-nodeports"][f"{proto} . {port.node_port}"] = f"goto ext-{port.id}"
-    return Ruleset(nodeport_addresses(node_ips), chains, sets, maps, frozenset(hairpin))
+    return Ruleset(nodeport_addresses(node_ips), chains, sets, maps, frozenset(hairpin),
+                   frozenset(cluster_ips))  # fmt: skip
 
 
 def nodeport_addresses(node_ips: Iterable[str]) -> tuple[str, ...]:
@@ -270,10 +291,27 @@ def _hairpin(verb: str, ips: Iterable[str]) -> list[str]:
     return [f"{verb} element {FAMILY} {TABLE} hairpin {{ {pairs} }}"] if pairs else []
 
 
-def full_script(ruleset: Ruleset) -> str:
-    """Replace the whole table in one transaction (creating it first makes the delete safe)."""
+def _cluster_ips(verb: str, ips: Iterable[str]) -> list[str]:
+    listed = ", ".join(sorted(ips))
+    return [f"{verb} element {FAMILY} {TABLE} cluster-ips {{ {listed} }}"] if listed else []
+
+
+def full_script(ruleset: Ruleset, *, service_cidr: str | None = None) -> str:
+    """Replace the whole table in one transaction (creating it first makes the delete safe).
+
+    With `service_cidr`, a new connection to an address of the range that no
+    service has (yet) is dropped, not sent on un-NATed: conntrack would keep
+    that un-NATed flow for two minutes, and a later connection that happened
+    to reuse its ports would follow it past the rules ("No route to host").
+    Dropped, the client's next try meets the rules once they are loaded.
+    """
+    base = BASE.rstrip("\n")
+    if service_cidr:
+        base = base.replace("    ip daddr @cluster-ips goto reject-chain\n",
+                            "    ip daddr @cluster-ips goto reject-chain\n"
+                            f"    ip daddr {service_cidr} drop\n")  # fmt: skip
     lines = [f"add table {FAMILY} {TABLE}", f"delete table {FAMILY} {TABLE}",
-             f"table {FAMILY} {TABLE} {{", BASE.rstrip("\n")]  # fmt: skip
+             f"table {FAMILY} {TABLE} {{", base]  # fmt: skip
     lines += [f"  {_set_definition(name, t)}" for name, t in sorted(ruleset.sets.items())]
     for name in _chain_order(ruleset.chains):
         lines.append(f"  chain {name} {{")
@@ -282,6 +320,7 @@ def full_script(ruleset: Ruleset) -> str:
     lines.append("}")
     lines += _node_ips(ruleset.node_ips)
     lines += _hairpin("add", ruleset.hairpin)
+    lines += _cluster_ips("add", ruleset.cluster_ips)
     for map_name in MAPS:
         lines += _add_elements(map_name, ruleset.elements(map_name))
     return "\n".join(lines) + "\n"
@@ -302,6 +341,7 @@ def diff_script(old: Ruleset, new: Ruleset) -> str:
     if old.node_ips != new.node_ips:
         lines += [f"flush set {t} nodeport-ips", *_node_ips(new.node_ips)]
     lines += _hairpin("add", new.hairpin - old.hairpin)
+    lines += _cluster_ips("add", new.cluster_ips - old.cluster_ips)
     for map_name in MAPS:
         before, after = old.elements(map_name), new.elements(map_name)
         gone = [k for k in sorted(before) if after.get(k) != before[k]]
@@ -314,6 +354,7 @@ def diff_script(old: Ruleset, new: Ruleset) -> str:
     lines += [f"delete chain {t} {name}" for name in stale]
     lines += [f"delete set {t} {name}" for name in sorted(old.sets) if name not in new.sets]
     lines += _hairpin("delete", old.hairpin - new.hairpin)
+    lines += _cluster_ips("delete", old.cluster_ips - new.cluster_ips)
     return "\n".join(lines) + "\n" if lines else ""
 
 

@@ -9,6 +9,7 @@ never the machine's own.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -21,7 +22,15 @@ from kybernetes.proxy.host import remove_rules
 from kybernetes.proxy.proxier import run_proxy
 from kybernetes.util.tasks import cancel_and_wait
 from tests.apiserver.conftest import Cluster
-from tests.proxy.netns import NODE_IP, OUTSIDE_IP, Node, destroy_node, make_node, sh
+from tests.proxy.netns import (
+    NODE_IP,
+    OUTSIDE_IP,
+    Node,
+    destroy_node,
+    make_node,
+    nsenter,
+    sh,
+)
 
 pytestmark = pytest.mark.root
 
@@ -170,6 +179,28 @@ async def test_cluster_ip_node_port_hairpin_and_endpoint_changes(
     assert await node.servers_hit("c", vip, 80, count=5) == Counter({"ERR ECONNREFUSED": 5})
     hits = await node.servers_hit("outside", NODE_IP, node_port, count=5)
     assert hits == Counter({"ERR ECONNREFUSED": 5})
+
+
+@pytest.mark.usefixtures("proxy")
+async def test_the_service_range_beyond_the_services(client: ApiClient, node: Node) -> None:
+    """A cluster IP's other ports are refused at once, as Kubernetes does; an address of
+    the range that no service has is dropped, never sent on un-NATed: conntrack would keep
+    such a flow for two minutes, and a later connection that reused its ports would follow
+    it past the rules (a rolling update's "No route to host")."""
+    web = await service(client, "web")
+    vip = web["spec"]["clusterIP"]
+    await endpoints(client, node, "web", {"a": NODE})
+    await until(lambda: node.servers_hit("host", vip, 80, count=1), only("a"))
+    for source in ("host", "c"):
+        hits = await node.servers_hit(source, vip, 81, count=2)
+        assert hits == Counter({"ERR ECONNREFUSED": 2}), (source, hits)
+    unused = "10.96.0.3" if vip != "10.96.0.3" else "10.96.0.4"
+    for source in ("host", "c"):
+        hits = await node.servers_hit(source, unused, 80, count=1)
+        assert hits == Counter({"ERR timeout": 1}), (source, hits)
+    flows = await asyncio.to_thread(subprocess.run, nsenter(node.host, "conntrack", "-L", "-d",
+                                    unused), capture_output=True, text=True)  # fmt: skip
+    assert unused not in flows.stdout, flows.stdout
 
 
 @pytest.mark.usefixtures("proxy")

@@ -164,3 +164,26 @@ def test_node_addresses_changing_rewrite_only_their_set() -> None:
         "flush set ip kybernetes nodeport-ips",
         "add element ip kybernetes nodeport-ips { 192.0.2.1, 192.0.2.2 }",
     ]
+
+
+def test_every_cluster_ip_is_listed_with_or_without_endpoints() -> None:
+    empty = dataclasses.replace(WEB, name="empty", cluster_ip="10.96.0.11", endpoints=())
+    rules = build(WEB, empty)
+    assert rules.cluster_ips == {"10.96.0.10", "10.96.0.11"}
+    assert "add element ip kybernetes cluster-ips { 10.96.0.10, 10.96.0.11 }" in full_script(rules)
+    gone = diff_script(rules, build(WEB)).splitlines()
+    assert "delete element ip kybernetes cluster-ips { 10.96.0.11 }" in gone
+    back = diff_script(build(WEB), rules).splitlines()
+    assert "add element ip kybernetes cluster-ips { 10.96.0.11 }" in back
+
+
+def test_the_service_range_no_service_has_is_dropped_after_dnat() -> None:
+    script = full_script(build(WEB), service_cidr="10.96.0.0/12")
+    check = script[script.index("chain cluster-ips-check {") :].split("}", 1)[0].splitlines()
+    assert [line.strip() for line in check[1:] if line.strip()] == [
+        "ip daddr @cluster-ips goto reject-chain",  # a cluster IP's other ports: refused
+        "ip daddr 10.96.0.0/12 drop",  # no service's address (yet): never sent on un-NATed
+    ]
+    # Checked after the nat output hook (-100) and in forward (after prerouting's DNAT).
+    assert "type filter hook output priority -90; policy accept;" in script
+    assert "ip daddr 10.96.0.0/12 drop" not in full_script(build(WEB))
