@@ -79,7 +79,7 @@ def printer_columns(version: Obj) -> list[Column]:
     for spec in version.get("additionalPrinterColumns") or []:
         path = str(spec.get("jsonPath", ""))
 
-        def cell(obj: Obj, _now: Any, path: str = path) -> Any:
+        def cell(obj: Obj, path: str = path) -> Any:
             value = _jsonpath_value(obj, path)
             return "<none>" if value is None else value
 

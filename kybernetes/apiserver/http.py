@@ -13,6 +13,7 @@ are read whole, at most 3 MiB, and decoded off the event loop when big.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -67,9 +68,16 @@ from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
 from kybernetes.apiserver.rest import DeleteOptions, ListOptions, Rest, object_filter
 from kybernetes.apiserver.reviews import self_subject_access_review
 from kybernetes.apiserver.scale import apply_scale, to_scale
-from kybernetes.apiserver.storage import ListPage, gc_paused, parse_resource_version
-from kybernetes.apiserver.tables import table
+from kybernetes.apiserver.storage import (
+    ListPage,
+    gc_paused,
+    object_json,
+    parse_resource_version,
+)
+from kybernetes.apiserver.table_rows import RowCache
+from kybernetes.apiserver.tables import columns_for, render_row, table, table_json
 from kybernetes.apiserver.watch import WatchEvent, watch_events
+from kybernetes.store.types import KeyValue
 
 __all__ = ["API_CONTEXT", "KUBERNETES_VERSION", "ApiContext", "make_app"]
 
@@ -236,6 +244,7 @@ class ResourceHandler:
 
     def __init__(self, ctx: ApiContext) -> None:
         self.ctx = ctx
+        self.rows = RowCache()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         req = parse_resource_request(
@@ -329,10 +338,13 @@ class ResourceHandler:
         return _json(to_scale(obj))
 
     async def _read_list(
-        self, req: ResourceRequest, options: ListOptions, *, encoded: bool
-    ) -> ListPage:
+        self, req: ResourceRequest, options: ListOptions, *, encoded: bool,
+        encode: Callable[[KeyValue], bytes] = object_json,
+    ) -> ListPage:  # fmt: skip
         try:
-            return await self.ctx.rest.list(req.resource, req.namespace, options, encoded=encoded)
+            return await self.ctx.rest.list(
+                req.resource, req.namespace, options, encoded=encoded, encode=encode
+            )
         except errors.ApiError as err:
             if err.reason == "Expired" and options.continue_token:
                 raise errors.continue_expired() from err  # tell the client to list again
@@ -343,14 +355,19 @@ class ResourceHandler:
         rt = req.resource
         # The decoded items live only until they are encoded: with the collector
         # paused until they are gone, no collection ever walks them (gc_paused).
+        as_table = _wants_table(request)
         with gc_paused():
             page = await self._read_list(
-                req, options, encoded=not (_wants_table(request) or _wants_yaml(request))
-            )
+                req, options, encoded=not _wants_yaml(request),
+                encode=self._table_row(rt) if as_table else object_json,
+            )  # fmt: skip
             list_meta: Obj = {"resourceVersion": str(page.resource_version)}
             if page.continue_token:
                 list_meta["continue"] = page.continue_token
-            if _wants_table(request):
+            if as_table and page.encoded is not None:
+                body = table_json(rt.group, rt.kind, page.encoded, list_meta=list_meta,
+                                  version=rt.version)  # fmt: skip
+            elif as_table:  # selected: the objects were decoded to be matched
                 body = orjson.dumps(table(rt.group, rt.kind, page.items, list_meta=list_meta,
                                           version=rt.version))  # fmt: skip
             else:
@@ -368,6 +385,12 @@ class ResourceHandler:
                         "metadata": list_meta, "items": page.items})  # fmt: skip
             del page  # before the collector is back on
         return await _send_json(request, body)
+
+    def _table_row(self, rt: ResourceType) -> Callable[[KeyValue], bytes]:
+        """A stored object's Table row, kept between LISTs (table_rows.py)."""
+        now = datetime.datetime.now(datetime.UTC)
+        key, columns = (rt.group, rt.kind), columns_for(rt.group, rt.kind, rt.version)
+        return lambda kv: render_row(self.rows.row(kv, key=key, columns=columns), now)
 
     async def _create(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
         if req.subresource == "binding" and req.resource.kind == "Pod":

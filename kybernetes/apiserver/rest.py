@@ -38,8 +38,14 @@ from kybernetes.apiserver.objects import (
 from kybernetes.apiserver.quota import charge_quota
 from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
 from kybernetes.apiserver.scheduling import admit_pod_priority
-from kybernetes.apiserver.storage import ListPage, ObjectStorage, parse_resource_version
+from kybernetes.apiserver.storage import (
+    ListPage,
+    ObjectStorage,
+    object_json,
+    parse_resource_version,
+)
 from kybernetes.apiserver.strategies import strategy_for
+from kybernetes.store.types import KeyValue
 
 __all__ = ["DeleteOptions", "ListOptions", "Rest", "object_filter"]
 
@@ -221,10 +227,12 @@ class Rest:
         return await self.storage.get_encoded(rt, namespace, name, revision)
 
     async def list(
-        self, rt: ResourceType, namespace: str, options: ListOptions, *, encoded: bool = False
-    ) -> ListPage:
-        """One page of a LIST; with `encoded`, as JSON in `ListPage.encoded` where no
-        selector needs the objects decoded (else decoded, in `items`, as always)."""
+        self, rt: ResourceType, namespace: str, options: ListOptions, *, encoded: bool = False,
+        encode: Callable[[KeyValue], bytes] = object_json,
+    ) -> ListPage:  # fmt: skip
+        """One page of a LIST; with `encoded`, as JSON (`encode`: the object's by default)
+        in `ListPage.encoded` where no selector needs the objects decoded (else decoded,
+        in `items`, as always)."""
         accept = object_filter(rt, options)
         revision = parse_resource_version(options.resource_version)
         exact = options.resource_version_match == "Exact" or (
@@ -245,8 +253,9 @@ class Rest:
         read_at = revision if exact and not options.continue_token else 0
         if encoded and not (options.label_selector or options.field_selector):
             return await self.storage.list_encoded(
-                rt, namespace, limit=options.limit, continue_token=token, revision=read_at
-            )
+                rt, namespace, limit=options.limit, continue_token=token, revision=read_at,
+                encode=encode,
+            )  # fmt: skip
         return await self.storage.list(
             rt, namespace, accept=accept, limit=options.limit, continue_token=token,
             revision=read_at,

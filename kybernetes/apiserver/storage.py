@@ -282,13 +282,14 @@ class ObjectStorage:
 
     async def list_encoded(
         self, rt: ResourceType, namespace: str, *, limit: int, continue_token: str | None,
-        revision: int,
+        revision: int, encode: Callable[[KeyValue], bytes] = object_json,
     ) -> ListPage:  # fmt: skip
-        """Every object, as `list` with nothing filtered, each already JSON (`object_json`)."""
+        """Every object, as `list` with nothing filtered, each already JSON (`encode`:
+        the object's, or another form such as its Table row)."""
         encoded: list[bytes] = []
 
         def take(kvs: Iterable[KeyValue]) -> int:
-            encoded.extend(map(object_json, kvs))
+            encoded.extend(map(encode, kvs))
             return len(encoded)
 
         snapshot, token, remaining = await self._read_pages(

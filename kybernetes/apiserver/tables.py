@@ -13,7 +13,10 @@ object's metadata, which `-A` and `--show-labels` read.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
 
 from kybernetes.apiserver.objects import Obj
 from kybernetes.apiserver.printers import (
@@ -22,9 +25,19 @@ from kybernetes.apiserver.printers import (
     ROW_CONDITIONS,
     VERSIONED_COLUMNS,
 )
-from kybernetes.apiserver.printers.common import Column, human_duration
+from kybernetes.apiserver.printers.common import Column, Since, human_duration
 
-__all__ = ["Column", "columns_for", "human_duration", "table", "table_row_object"]
+__all__ = [
+    "Column",
+    "RowParts",
+    "columns_for",
+    "human_duration",
+    "render_row",
+    "row_parts",
+    "table",
+    "table_json",
+    "table_row_object",
+]
 
 Now = datetime.datetime
 
@@ -47,8 +60,12 @@ def table_row_object(obj: Obj) -> Obj:
     }
 
 
+def _rendered(value: Any, now: Now) -> Any:
+    return value.render(now) if isinstance(value, Since) else value
+
+
 def _row(obj: Obj, *, key: tuple[str, str], columns: Sequence[Column], now: Now) -> Obj:
-    row: Obj = {"cells": [c.cell(obj, now) for c in columns]}
+    row: Obj = {"cells": [_rendered(c.cell(obj), now) for c in columns]}
     conditions = ROW_CONDITIONS.get(key)
     if conditions is not None and (found := conditions(obj)):
         row["conditions"] = found
@@ -75,3 +92,54 @@ def table(
         "columnDefinitions": [c.definition() for c in columns] if include_columns else [],
         "rows": [_row(obj, key=(group, kind), columns=columns, now=moment) for obj in objects],
     }
+
+
+# A row's JSON in pieces: bytes, and the cells that read the clock, rendered per request.
+RowParts = tuple[bytes | Since, ...]
+
+
+def row_parts(obj: Obj, *, key: tuple[str, str], columns: Sequence[Column]) -> RowParts:
+    """The JSON of `obj`'s row (as `table` makes it) with its clock cells left open.
+
+    A row depends on its object alone, so it can be kept for as long as the
+    object does not change (table_rows.py); `render_row` fills in the ages.
+    """
+    parts: list[bytes | Since] = []
+    text = [b'{"cells":[']
+    for i, column in enumerate(columns):
+        if i:
+            text.append(b",")
+        value = column.cell(obj)
+        if isinstance(value, Since):
+            parts += (b"".join(text), value)
+            text = []
+        else:
+            text.append(orjson.dumps(value))
+    rest: Obj = {}
+    conditions = ROW_CONDITIONS.get(key)
+    if conditions is not None and (found := conditions(obj)):
+        rest["conditions"] = found
+    rest["object"] = table_row_object(obj)
+    text += (b"],", orjson.dumps(rest)[1:])  # the rest of the row's object, without its "{"
+    parts.append(b"".join(text))
+    return tuple(parts)
+
+
+def render_row(parts: RowParts, now: Now) -> bytes:
+    if len(parts) == 1 and isinstance(whole := parts[0], bytes):
+        return whole
+    return b"".join(p if isinstance(p, bytes) else orjson.dumps(p.render(now)) for p in parts)
+
+
+def table_json(
+    group: str, kind: str, rows: Iterable[bytes], *, list_meta: Obj, version: str = ""
+) -> bytes:
+    """A Table of rows already rendered (`render_row`), as `orjson.dumps(table(...))`."""
+    head = orjson.dumps({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": list_meta,
+        "columnDefinitions": [c.definition() for c in columns_for(group, kind, version)],
+        "rows": [],
+    })  # fmt: skip
+    return b"".join((head[:-2], b",".join(rows), b"]}"))  # head ends with `[]}`

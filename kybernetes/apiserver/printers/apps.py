@@ -15,7 +15,6 @@ from kybernetes.apiserver.printers.common import (
     NAME,
     Cell,
     Column,
-    Now,
     containers_cells,
     format_label_selector,
     format_labels,
@@ -31,10 +30,10 @@ def _desired(obj: Obj) -> int:
 
 
 def _status(field: str) -> Cell:
-    return lambda obj, _: int(get(obj, "status", field, default=0))
+    return lambda obj: int(get(obj, "status", field, default=0))
 
 
-def _ready_of_desired(obj: Obj, _: Now) -> str:
+def _ready_of_desired(obj: Obj) -> str:
     return f"{int(get(obj, 'status', 'readyReplicas', default=0))}/{_desired(obj)}"
 
 
@@ -42,7 +41,7 @@ def _template_containers(obj: Obj) -> tuple[str, str]:
     return containers_cells(get(obj, "spec", "template", "spec", "containers", default=[]))
 
 
-def _deployment_selector(obj: Obj, _: Now) -> str:
+def _deployment_selector(obj: Obj) -> str:
     # Deployments print the selector bare: "" when empty, where other kinds print <none>.
     try:
         return selector_string(get(obj, "spec", "selector"))
@@ -52,25 +51,25 @@ def _deployment_selector(obj: Obj, _: Now) -> str:
 
 CONTAINERS = Column(
     "Containers",
-    lambda o, _: _template_containers(o)[0],
+    lambda o: _template_containers(o)[0],
     priority=1,
     description="Names of the template's containers.",
 )
 IMAGES = Column(
     "Images",
-    lambda o, _: _template_containers(o)[1],
+    lambda o: _template_containers(o)[1],
     priority=1,
     description="Images of the template's containers.",
 )
 SELECTOR = Column(
     "Selector",
-    lambda o, _: format_label_selector(get(o, "spec", "selector")),
+    lambda o: format_label_selector(get(o, "spec", "selector")),
     priority=1,
     description="The label selector of the pods.",
 )
 
 
-def _revision_controller(obj: Obj, _: Now) -> str:
+def _revision_controller(obj: Obj) -> str:
     """`daemonset.apps/fluentd`: the controller as kind.group/name, <none> when orphaned."""
     for ref in get(obj, "metadata", "ownerReferences", default=None) or []:
         if ref.get("controller"):
@@ -95,7 +94,7 @@ COLUMNS = {
     ],
     ("apps", "ReplicaSet"): [
         NAME,
-        Column("Desired", lambda o, _: _desired(o), type="integer",
+        Column("Desired", lambda o: _desired(o), type="integer",
                description="The desired number of pods."),
         Column("Current", _status("replicas"), type="integer",
                description="The pods the set has now."),
@@ -105,7 +104,7 @@ COLUMNS = {
     ],
     ("", "ReplicationController"): [
         NAME,
-        Column("Desired", lambda o, _: _desired(o), type="integer",
+        Column("Desired", lambda o: _desired(o), type="integer",
                description="The desired number of pods."),
         Column("Current", _status("replicas"), type="integer",
                description="The pods the controller has now."),
@@ -113,7 +112,7 @@ COLUMNS = {
                description="The pods that are ready."),
         AGE, CONTAINERS, IMAGES,
         # A plain map, printed as labels are: <none> when empty.
-        Column("Selector", lambda o, _: format_labels(get(o, "spec", "selector")), priority=1,
+        Column("Selector", lambda o: format_labels(get(o, "spec", "selector")), priority=1,
                description="The labels of the pods."),
     ],
     ("apps", "StatefulSet"): [
@@ -133,7 +132,7 @@ COLUMNS = {
                description="Nodes that run the current template."),
         Column("Available", _status("numberAvailable"), type="integer",
                description="Nodes whose daemon pod is available."),
-        Column("Node Selector", lambda o, _: format_labels(
+        Column("Node Selector", lambda o: format_labels(
             get(o, "spec", "template", "spec", "nodeSelector")),
                description="The template's node selector."),
         AGE, CONTAINERS, IMAGES, SELECTOR,
@@ -142,7 +141,7 @@ COLUMNS = {
         NAME,
         Column("Controller", _revision_controller,
                description="The object whose history this revision is."),
-        Column("Revision", lambda o, _: int(get(o, "revision", default=0)), type="integer",
+        Column("Revision", lambda o: int(get(o, "revision", default=0)), type="integer",
                description="The revision number."),
         AGE,
     ],

@@ -17,7 +17,7 @@ from kybernetes.apiserver.printers.common import (
     AGE,
     NAME,
     Column,
-    Now,
+    Since,
     containers_cells,
     format_label_selector,
     get,
@@ -50,7 +50,7 @@ def job_status(job: Obj) -> str:
     return "Running"
 
 
-def _completions(job: Obj, _: Now) -> str:
+def _completions(job: Obj) -> str:
     succeeded = int(get(job, "status", "succeeded", default=0))
     completions = get(job, "spec", "completions")
     if completions is not None:
@@ -59,11 +59,13 @@ def _completions(job: Obj, _: Now) -> str:
     return f"{succeeded}/1 of {parallelism}" if parallelism > 1 else f"{succeeded}/1"
 
 
-def _duration(job: Obj, now: Now) -> str:
+def _duration(job: Obj) -> str | Since:
     started = parse_time(get(job, "status", "startTime"))
     if started is None:
         return ""
-    finished = parse_time(get(job, "status", "completionTime")) or now
+    finished = parse_time(get(job, "status", "completionTime"))
+    if finished is None:  # still running: its duration so far
+        return Since(started)
     return human_duration((finished - started).total_seconds())
 
 
@@ -73,9 +75,9 @@ def _bool_text(value: Any) -> str:
     return "True" if value else "False"
 
 
-def _last_schedule(cronjob: Obj, now: Now) -> str:
+def _last_schedule(cronjob: Obj) -> str | Since:
     moment = get(cronjob, "status", "lastScheduleTime")
-    return since(moment, now) if moment else "<none>"
+    return since(moment) if moment else "<none>"
 
 
 def _job_spec(obj: Obj, kind: str) -> Any:
@@ -90,11 +92,11 @@ def _wide(kind: str) -> list[Column]:
         return containers_cells(get(spec, "template", "spec", "containers", default=[]))
 
     return [
-        Column("Containers", lambda o, _: containers(o)[0], priority=1,
+        Column("Containers", lambda o: containers(o)[0], priority=1,
                description="Names of the template's containers."),
-        Column("Images", lambda o, _: containers(o)[1], priority=1,
+        Column("Images", lambda o: containers(o)[1], priority=1,
                description="Images of the template's containers."),
-        Column("Selector", lambda o, _: format_label_selector(
+        Column("Selector", lambda o: format_label_selector(
             get(_job_spec(o, kind), "selector")), priority=1,
                description="The label selector of the job's pods."),
     ]  # fmt: skip
@@ -103,7 +105,7 @@ def _wide(kind: str) -> list[Column]:
 COLUMNS = {
     ("batch", "Job"): [
         NAME,
-        Column("Status", lambda o, _: job_status(o), description="Where the job stands."),
+        Column("Status", lambda o: job_status(o), description="Where the job stands."),
         Column("Completions", _completions, description="Succeeded pods out of the wanted ones."),
         Column("Duration", _duration, description="How long the job ran, or has been running."),
         AGE,
@@ -111,14 +113,14 @@ COLUMNS = {
     ],
     ("batch", "CronJob"): [
         NAME,
-        Column("Schedule", lambda o, _: str(get(o, "spec", "schedule", default="")),
+        Column("Schedule", lambda o: str(get(o, "spec", "schedule", default="")),
                description="The cron schedule."),
-        Column("Timezone", lambda o, _: str(get(o, "spec", "timeZone", default="<none>")),
+        Column("Timezone", lambda o: str(get(o, "spec", "timeZone", default="<none>")),
                description="The time zone of the schedule."),
         # Declared boolean, sent as the text True/False/<unset>, as the real server does.
-        Column("Suspend", lambda o, _: _bool_text(get(o, "spec", "suspend")), type="boolean",
+        Column("Suspend", lambda o: _bool_text(get(o, "spec", "suspend")), type="boolean",
                description="Whether new runs are held back."),
-        Column("Active", lambda o, _: len(get(o, "status", "active", default=[])),
+        Column("Active", lambda o: len(get(o, "status", "active", default=[])),
                type="integer", description="Jobs running now."),
         Column("Last Schedule", _last_schedule, description="When a job was last started."),
         AGE,

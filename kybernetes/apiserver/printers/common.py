@@ -31,13 +31,35 @@ __all__ = [
     "format_labels",
     "get",
     "human_duration",
+    "Since",
     "parse_time",
     "selector_string",
     "since",
 ]
 
 Now = datetime.datetime
-Cell = Callable[[Obj, Now], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Since:
+    """A cell that reads the clock: how long ago `moment` was, written into `template`.
+
+    Cells never see the time themselves, so a row depends on its object alone
+    and can be kept from one request to the next (tables.py); only these
+    values are filled in per request.
+    """
+
+    moment: Now | None
+    template: str = "{}"
+
+    def render(self, now: Now) -> str:
+        if self.moment is None:
+            return "<unknown>"
+        return self.template.format(human_duration((now - self.moment).total_seconds()))
+
+
+# What a cell may be: JSON, or a Since to be rendered at the time of the request.
+Cell = Callable[[Obj], Any]
 
 
 @dataclass(frozen=True)
@@ -103,12 +125,9 @@ def human_duration(seconds: float) -> str:
     return f"{days // 365}y"
 
 
-def since(text: Any, now: Now) -> str:
+def since(text: Any) -> Since:
     """How long ago `text` was, or `<unknown>` for an unset time (translateTimestampSince)."""
-    moment = parse_time(text)
-    if moment is None:
-        return "<unknown>"
-    return human_duration((now - moment).total_seconds())
+    return Since(parse_time(text))
 
 
 def get(obj: Any, *path: str | int, default: Any = None) -> Any:
@@ -125,11 +144,11 @@ def get(obj: Any, *path: str | int, default: Any = None) -> Any:
     return default if obj is None else obj
 
 
-def age(obj: Obj, now: Now) -> str:
-    return since(get(obj, "metadata", "creationTimestamp"), now)
+def age(obj: Obj) -> Since:
+    return since(get(obj, "metadata", "creationTimestamp"))
 
 
-def created_at(obj: Obj, _: Now) -> str:
+def created_at(obj: Obj) -> str:
     """The creation time as RFC 3339 in UTC: the default table's `date` cell, sent raw."""
     moment = parse_time(get(obj, "metadata", "creationTimestamp"))
     if moment is None:
@@ -138,7 +157,7 @@ def created_at(obj: Obj, _: Now) -> str:
     return format_time(moment)
 
 
-def _name(obj: Obj, _: Now) -> str:
+def _name(obj: Obj) -> str:
     return str(get(obj, "metadata", "name", default=""))
 
 

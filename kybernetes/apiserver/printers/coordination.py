@@ -9,7 +9,7 @@ __all__ = ["COLUMNS"]
 COLUMNS = {
     ("coordination.k8s.io", "Lease"): [
         NAME,
-        Column("Holder", lambda o, _: str(get(o, "spec", "holderIdentity", default="")),
+        Column("Holder", lambda o: str(get(o, "spec", "holderIdentity", default="")),
                description="The identity holding the lease."),
         AGE,
     ],

@@ -12,20 +12,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from kybernetes.apiserver.objects import Obj
-from kybernetes.apiserver.printers.common import AGE, NAME, Column, Now, format_labels, get
+from kybernetes.apiserver.printers.common import AGE, NAME, Column, format_labels, get
 from kybernetes.apiserver.printers.quantity import canonical_quantity
 
 __all__ = ["COLUMNS", "access_modes", "join_host_port"]
 
 
 def _text(*path: str, default: str = "") -> Any:
-    return lambda obj, _: str(get(obj, *path, default=default))
+    return lambda obj: str(get(obj, *path, default=default))
 
 
 # -- Node ---------------------------------------------------------------------------------
 
 
-def _node_status(node: Obj, _: Now) -> str:
+def _node_status(node: Obj) -> str:
     # Only the Ready condition counts; the other conditions never show here.
     states = []
     for condition in get(node, "status", "conditions", default=[]):
@@ -38,7 +38,7 @@ def _node_status(node: Obj, _: Now) -> str:
     return ",".join(states)
 
 
-def _node_roles(node: Obj, _: Now) -> str:
+def _node_roles(node: Obj) -> str:
     """Roles from `node-role.kubernetes.io/<role>` keys and the legacy `kubernetes.io/role`."""
     roles = set()
     for key, value in get(node, "metadata", "labels", default={}).items():
@@ -52,7 +52,7 @@ def _node_roles(node: Obj, _: Now) -> str:
 
 
 def _node_address(kind: str) -> Any:
-    def cell(node: Obj, _: Now) -> str:
+    def cell(node: Obj) -> str:
         for address in get(node, "status", "addresses", default=[]):
             if address.get("type") == kind:
                 return str(address.get("address") or "")
@@ -68,7 +68,7 @@ def _service_type(svc: Obj) -> str:
     return str(get(svc, "spec", "type", default="ClusterIP"))
 
 
-def _cluster_ip(svc: Obj, _: Now) -> str:
+def _cluster_ip(svc: Obj) -> str:
     ip = get(svc, "spec", "clusterIPs", 0) or get(svc, "spec", "clusterIP")
     return str(ip) if ip else "<none>"
 
@@ -83,7 +83,7 @@ def _load_balancer_addresses(status: Any) -> list[str]:
     return sorted(found)
 
 
-def _external_ip(svc: Obj, _: Now) -> str:
+def _external_ip(svc: Obj) -> str:
     kind = _service_type(svc)
     external = [str(ip) for ip in get(svc, "spec", "externalIPs", default=[])]
     if kind in ("ClusterIP", "NodePort"):
@@ -97,7 +97,7 @@ def _external_ip(svc: Obj, _: Now) -> str:
     return "<unknown>"
 
 
-def _service_ports(svc: Obj, _: Now) -> str:
+def _service_ports(svc: Obj) -> str:
     pieces = []
     for port in get(svc, "spec", "ports", default=[]):
         protocol = port.get("protocol") or "TCP"
@@ -111,7 +111,7 @@ def join_host_port(host: str, port: Any) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _endpoints(ep: Obj, _: Now) -> str:
+def _endpoints(ep: Obj) -> str:
     subsets = ep.get("subsets") or []
     if not subsets:
         return "<none>"
@@ -133,16 +133,16 @@ def _endpoints(ep: Obj, _: Now) -> str:
 # -- Data kinds ---------------------------------------------------------------------------
 
 
-def _configmap_data(cm: Obj, _: Now) -> int:
+def _configmap_data(cm: Obj) -> int:
     return len(cm.get("data") or {}) + len(cm.get("binaryData") or {})
 
 
-def _secret_data(secret: Obj, _: Now) -> int:
+def _secret_data(secret: Obj) -> int:
     # The real server folds stringData into data on write; count a stored one the same way.
     return len(set(secret.get("data") or {}) | set(secret.get("stringData") or {}))
 
 
-def _sa_secrets(sa: Obj, _: Now) -> int:
+def _sa_secrets(sa: Obj) -> int:
     return len(sa.get("secrets") or [])
 
 
@@ -163,7 +163,7 @@ def access_modes(modes: Any) -> str:
     return ",".join(short for mode, short in _ACCESS_MODES if mode in present)
 
 
-def _storage_class(obj: Obj, _: Now) -> str:
+def _storage_class(obj: Obj) -> str:
     # The beta annotation, where present, wins over spec.storageClassName.
     annotations = get(obj, "metadata", "annotations", default={})
     if _LEGACY_CLASS in annotations:
@@ -171,17 +171,17 @@ def _storage_class(obj: Obj, _: Now) -> str:
     return str(get(obj, "spec", "storageClassName", default=""))
 
 
-def _volume_phase(obj: Obj, _: Now) -> str:
+def _volume_phase(obj: Obj) -> str:
     if get(obj, "metadata", "deletionTimestamp"):
         return "Terminating"
     return str(get(obj, "status", "phase", default=""))
 
 
-def _pv_capacity(pv: Obj, _: Now) -> str:
+def _pv_capacity(pv: Obj) -> str:
     return canonical_quantity(get(pv, "spec", "capacity", "storage", default="0"))
 
 
-def _pv_claim(pv: Obj, _: Now) -> str:
+def _pv_claim(pv: Obj) -> str:
     ref = get(pv, "spec", "claimRef")
     if not isinstance(ref, Mapping):
         return ""
@@ -190,7 +190,7 @@ def _pv_claim(pv: Obj, _: Now) -> str:
 
 def _pvc_bound(cell: Any) -> Any:
     """Capacity and access modes show only once the claim names its volume."""
-    return lambda pvc, now: cell(pvc, now) if get(pvc, "spec", "volumeName") else ""
+    return lambda pvc: cell(pvc) if get(pvc, "spec", "volumeName") else ""
 
 
 _UNSET_CLASS = _text("spec", "volumeAttributesClassName", default="<unset>")
@@ -225,13 +225,13 @@ COLUMNS = {
     ],
     ("", "Service"): [
         NAME,
-        Column("Type", lambda o, _: _service_type(o), description="How the service is exposed."),
+        Column("Type", lambda o: _service_type(o), description="How the service is exposed."),
         Column("Cluster-IP", _cluster_ip, description="The service's first cluster IP."),
         Column("External-IP", _external_ip,
                description="External IPs and load-balancer addresses."),
         Column("Port(s)", _service_ports, description="port[:nodePort]/protocol per port."),
         AGE,
-        Column("Selector", lambda o, _: format_labels(get(o, "spec", "selector")), priority=1,
+        Column("Selector", lambda o: format_labels(get(o, "spec", "selector")), priority=1,
                description="The labels of the pods behind the service."),
     ],
     ("", "Endpoints"): [
@@ -252,7 +252,7 @@ COLUMNS = {
     ("", "PersistentVolume"): [
         NAME,
         Column("Capacity", _pv_capacity, description="The volume's storage size."),
-        Column("Access Modes", lambda o, _: access_modes(get(o, "spec", "accessModes")),
+        Column("Access Modes", lambda o: access_modes(get(o, "spec", "accessModes")),
                description="How the volume can be mounted."),
         Column("Reclaim Policy", _text("spec", "persistentVolumeReclaimPolicy"),
                description="What happens to the volume when its claim goes."),
@@ -270,10 +270,10 @@ COLUMNS = {
         NAME,
         Column("Status", _volume_phase, description="The claim's phase."),
         Column("Volume", _text("spec", "volumeName"), description="The bound volume."),
-        Column("Capacity", _pvc_bound(lambda o, _: canonical_quantity(
+        Column("Capacity", _pvc_bound(lambda o: canonical_quantity(
             get(o, "status", "capacity", "storage", default="0"))),
                description="The bound volume's size."),
-        Column("Access Modes", _pvc_bound(lambda o, _: access_modes(
+        Column("Access Modes", _pvc_bound(lambda o: access_modes(
             get(o, "status", "accessModes"))), description="How the volume can be mounted."),
         Column("StorageClass", _storage_class, description="The claim's storage class."),
         Column("VolumeAttributesClass", _UNSET_CLASS,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kybernetes.apiserver.objects import Obj
-from kybernetes.apiserver.printers.common import Column, Now, get, since
+from kybernetes.apiserver.printers.common import Column, Since, get, since
 
 __all__ = ["COLUMNS", "as_core_event", "event_columns"]
 
@@ -37,33 +37,33 @@ def as_core_event(event: Obj) -> Obj:
     return {_RENAMED.get(key, key): value for key, value in event.items()}
 
 
-def _first_seen(event: Obj, now: Now) -> str:
+def _first_seen(event: Obj) -> Since:
     first = event.get("firstTimestamp")
-    return since(first if first else event.get("eventTime"), now)
+    return since(first if first else event.get("eventTime"))
 
 
-def _last_seen(event: Obj, now: Now) -> str:
+def _last_seen(event: Obj) -> Since:
     if isinstance(event.get("series"), dict):
-        return since(get(event, "series", "lastObservedTime"), now)
+        return since(get(event, "series", "lastObservedTime"))
     if event.get("lastTimestamp"):
-        return since(event["lastTimestamp"], now)
-    return _first_seen(event, now)
+        return since(event["lastTimestamp"])
+    return _first_seen(event)
 
 
-def _count(event: Obj, _: Now) -> int:
+def _count(event: Obj) -> int:
     if isinstance(event.get("series"), dict):
         return int(get(event, "series", "count", default=0))
     # Singleton events written through the new API carry no count: they happened once.
     return int(event.get("count") or 0) or 1
 
 
-def _object(event: Obj, _: Now) -> str:
+def _object(event: Obj) -> str:
     kind = str(get(event, "involvedObject", "kind", default="")).lower()
     name = get(event, "involvedObject", "name", default="")
     return f"{kind}/{name}" if name else kind
 
 
-def _source(event: Obj, _: Now) -> str:
+def _source(event: Obj) -> str:
     component = get(event, "source", "component") or event.get("reportingComponent") or ""
     host = get(event, "source", "host") or event.get("reportingInstance") or ""
     return f"{component}, {host}" if host else str(component)
@@ -72,27 +72,27 @@ def _source(event: Obj, _: Now) -> str:
 def event_columns(view: Callable[[Obj], Obj]) -> Sequence[Column]:
     """The event columns, reading each object through `view` (the core shape)."""
 
-    def through(cell: Callable[[Obj, Now], Any]) -> Callable[[Obj, Now], Any]:
-        return lambda obj, now: cell(view(obj), now)
+    def through(cell: Callable[[Obj], Any]) -> Callable[[Obj], Any]:
+        return lambda obj: cell(view(obj))
 
     return [
         Column("Last Seen", through(_last_seen), description="When the event last happened."),
-        Column("Type", through(lambda e, _: str(e.get("type") or "")),
+        Column("Type", through(lambda e: str(e.get("type") or "")),
                description="Normal or Warning."),
-        Column("Reason", through(lambda e, _: str(e.get("reason") or "")),
+        Column("Reason", through(lambda e: str(e.get("reason") or "")),
                description="Why the event happened, in one word."),
         Column("Object", through(_object), description="The object the event is about."),
-        Column("Subobject", through(lambda e, _: str(get(e, "involvedObject", "fieldPath",
+        Column("Subobject", through(lambda e: str(get(e, "involvedObject", "fieldPath",
                                                          default=""))),
                priority=1, description="The part of the object, such as a container."),
         Column("Source", through(_source), priority=1,
                description="The component that reported the event."),
-        Column("Message", through(lambda e, _: str(e.get("message") or "").strip()),
+        Column("Message", through(lambda e: str(e.get("message") or "").strip()),
                description="What happened."),
         Column("First Seen", through(_first_seen), priority=1,
                description="When the event first happened."),
         Column("Count", through(_count), priority=1, description="How often it happened."),
-        Column("Name", through(lambda e, _: str(get(e, "metadata", "name", default=""))),
+        Column("Name", through(lambda e: str(get(e, "metadata", "name", default=""))),
                priority=1, format="name", description="The event's name."),
     ]  # fmt: skip
 

@@ -14,7 +14,6 @@ from kybernetes.apiserver.printers.common import (
     AGE,
     NAME,
     Column,
-    Now,
     format_label_selector,
     get,
 )
@@ -31,7 +30,7 @@ def _with_more(shown: list[str], total: int, *, empty: str) -> str:
     return text or empty
 
 
-def _ingress_hosts(ing: Obj, _: Now) -> str:
+def _ingress_hosts(ing: Obj) -> str:
     rules = get(ing, "spec", "rules", default=[])
     hosts: list[str] = []
     more = False
@@ -46,7 +45,7 @@ def _ingress_hosts(ing: Obj, _: Now) -> str:
     return f"{text} + {len(rules) - _SHOWN} more..." if more else text
 
 
-def _ingress_address(ing: Obj, _: Now) -> str:
+def _ingress_address(ing: Obj) -> str:
     # The server always prints wide, so the list is not cut to 16 characters.
     found = set()
     for point in get(ing, "status", "loadBalancer", "ingress", default=[]):
@@ -56,11 +55,11 @@ def _ingress_address(ing: Obj, _: Now) -> str:
     return ",".join(sorted(found))
 
 
-def _ingress_ports(ing: Obj, _: Now) -> str:
+def _ingress_ports(ing: Obj) -> str:
     return "80, 443" if get(ing, "spec", "tls") else "80"
 
 
-def _ingress_class_parameters(ic: Obj, _: Now) -> str:
+def _ingress_class_parameters(ic: Obj) -> str:
     params = get(ic, "spec", "parameters")
     if not isinstance(params, Mapping):
         return "<none>"
@@ -70,7 +69,7 @@ def _ingress_class_parameters(ic: Obj, _: Now) -> str:
     return f"{kind}/{params.get('name') or ''}"
 
 
-def _slice_ports(eps: Obj, _: Now) -> str:
+def _slice_ports(eps: Obj) -> str:
     ports = eps.get("ports") or []
     shown = []
     for port in ports[:_SHOWN]:
@@ -83,7 +82,7 @@ def _slice_ports(eps: Obj, _: Now) -> str:
     return _with_more(shown, len(ports), empty="<unset>")
 
 
-def _slice_endpoints(eps: Obj, _: Now) -> str:
+def _slice_endpoints(eps: Obj) -> str:
     addresses = [str(a) for e in eps.get("endpoints") or [] for a in e.get("addresses") or []]
     return _with_more(addresses[:_SHOWN], len(addresses), empty="<unset>")
 
@@ -91,7 +90,7 @@ def _slice_endpoints(eps: Obj, _: Now) -> str:
 COLUMNS = {
     ("networking.k8s.io", "Ingress"): [
         NAME,
-        Column("Class", lambda o, _: str(get(o, "spec", "ingressClassName", default="<none>")),
+        Column("Class", lambda o: str(get(o, "spec", "ingressClassName", default="<none>")),
                description="The IngressClass that handles the ingress."),
         Column("Hosts", _ingress_hosts, description="Hosts the rules match."),
         Column("Address", _ingress_address, description="Load-balancer addresses."),
@@ -100,7 +99,7 @@ COLUMNS = {
     ],
     ("networking.k8s.io", "IngressClass"): [
         NAME,
-        Column("Controller", lambda o, _: str(get(o, "spec", "controller", default="")),
+        Column("Controller", lambda o: str(get(o, "spec", "controller", default="")),
                description="The controller that implements the class."),
         Column("Parameters", _ingress_class_parameters,
                description="The resource holding the class's parameters."),
@@ -108,14 +107,14 @@ COLUMNS = {
     ],
     ("networking.k8s.io", "NetworkPolicy"): [
         NAME,
-        Column("Pod-Selector", lambda o, _: format_label_selector(
+        Column("Pod-Selector", lambda o: format_label_selector(
             get(o, "spec", "podSelector", default={})),
                description="The pods the policy applies to."),
         AGE,
     ],
     ("discovery.k8s.io", "EndpointSlice"): [
         NAME,
-        Column("AddressType", lambda o, _: str(o.get("addressType") or ""),
+        Column("AddressType", lambda o: str(o.get("addressType") or ""),
                description="IPv4, IPv6 or FQDN."),
         Column("Ports", _slice_ports, description="The slice's ports."),
         Column("Endpoints", _slice_endpoints, description="The first endpoint addresses."),

@@ -8,14 +8,14 @@ order, the `limits.*` resources in LIMIT and every other one in REQUEST.
 from __future__ import annotations
 
 from kybernetes.apiserver.objects import Obj
-from kybernetes.apiserver.printers.common import AGE, NAME, Column, Now, created_at, get
+from kybernetes.apiserver.printers.common import AGE, NAME, Column, created_at, get
 from kybernetes.apiserver.printers.quantity import canonical_quantity
 
 __all__ = ["COLUMNS"]
 
 
 def _quota_cell(limits: bool) -> Column:
-    def cell(obj: Obj, _: Now) -> str:
+    def cell(obj: Obj) -> str:
         hard = get(obj, "status", "hard", default={}) or {}
         used = get(obj, "status", "used", default={}) or {}
         parts = []
@@ -31,7 +31,7 @@ def _quota_cell(limits: bool) -> Column:
 
 
 def _int_or_percent(field: str) -> Column:
-    def cell(obj: Obj, _: Now) -> str:
+    def cell(obj: Obj) -> str:
         value = get(obj, "spec", field, default=None)
         return "N/A" if value is None else str(value)
 
@@ -48,7 +48,7 @@ COLUMNS = {
     ],
     ("policy", "PodDisruptionBudget"): [
         NAME, _int_or_percent("minAvailable"), _int_or_percent("maxUnavailable"),
-        Column("Allowed Disruptions", lambda o, _: int(get(o, "status", "disruptionsAllowed",
+        Column("Allowed Disruptions", lambda o: int(get(o, "status", "disruptionsAllowed",
                                                             default=0)),
                type="integer", description="How many pods may be disrupted now."),
         AGE,

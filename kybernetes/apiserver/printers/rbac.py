@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from kybernetes.apiserver.objects import Obj
-from kybernetes.apiserver.printers.common import AGE, NAME, Column, Now
+from kybernetes.apiserver.printers.common import AGE, NAME, Column
 
 __all__ = ["COLUMNS"]
 
 
-def _role_ref(binding: Obj, _: Now) -> str:
+def _role_ref(binding: Obj) -> str:
     ref = binding.get("roleRef") or {}
     return f"{ref.get('kind') or ''}/{ref.get('name') or ''}"
 
@@ -24,7 +24,7 @@ def _role_ref(binding: Obj, _: Now) -> str:
 def _subjects(kind: str) -> Any:
     """Names of one kind of subject, ", "-joined; service accounts as namespace/name."""
 
-    def cell(binding: Obj, _: Now) -> str:
+    def cell(binding: Obj) -> str:
         names = []
         for subject in binding.get("subjects") or []:
             if not isinstance(subject, Mapping) or subject.get("kind") != kind:

@@ -1,0 +1,90 @@
+"""Table rows made once per object revision and kept between LISTs (table_rows.py).
+
+A kept row must print exactly what `table` prints for the same object at the
+same moment, ages included, however much later it is rendered.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import orjson
+import pytest
+
+from kybernetes.apiserver.storage import encode
+from kybernetes.apiserver.table_rows import RowCache
+from kybernetes.apiserver.tables import columns_for, render_row, row_parts, table, table_json
+from kybernetes.store.types import KeyValue
+from tests.apiserver.test_tables import NOW, ago, job, meta, pod
+
+Obj = dict[str, Any]
+
+RESTARTED = pod(statuses=[{
+    "name": "web", "ready": True, "restartCount": 3, "state": {"running": {}},
+    "lastState": {"terminated": {"exitCode": 1, "finishedAt": ago(minutes=4)}},
+}])  # fmt: skip
+SUCCEEDED = pod(phase="Succeeded")
+EVENT = {"apiVersion": "v1", "kind": "Event", "metadata": meta("web.1"), "type": "Normal",
+         "reason": "Pulled", "message": "pulled",
+         "involvedObject": {"kind": "Pod", "name": "web"}, "count": 2,
+         "firstTimestamp": ago(minutes=9), "lastTimestamp": ago(seconds=30)}  # fmt: skip
+CONFIG_MAP = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("cm"), "data": {"a": "1"}}
+CASES = [
+    ("", "Pod", [RESTARTED, SUCCEEDED, pod()]),
+    ("batch", "Job", [job(startTime=ago(minutes=2)), job()]),  # a running job's duration
+    ("", "Event", [EVENT]),
+    ("", "ConfigMap", [CONFIG_MAP]),
+    ("example.com", "Widget", [{"metadata": meta("w")}]),  # no printer: NAME, AGE
+]
+
+
+def kept_table(group: str, kind: str, objects: list[Obj], now: datetime.datetime) -> Obj:
+    columns = columns_for(group, kind)
+    rows = [render_row(row_parts(o, key=(group, kind), columns=columns), now) for o in objects]
+    return orjson.loads(table_json(group, kind, rows, list_meta={"resourceVersion": "7"}))
+
+
+@pytest.mark.parametrize(("group", "kind", "objects"), CASES, ids=[c[1] for c in CASES])
+def test_kept_rows_print_what_the_table_prints(group: str, kind: str, objects: list[Obj]) -> None:
+    for now in (NOW, NOW + datetime.timedelta(hours=5, seconds=7)):
+        expected = table(group, kind, objects, now=now, list_meta={"resourceVersion": "7"})
+        assert kept_table(group, kind, objects, now) == expected
+
+
+def test_a_kept_row_ages_with_the_clock() -> None:
+    parts = row_parts(RESTARTED, key=("", "Pod"), columns=columns_for("", "Pod"))
+    early = orjson.loads(render_row(parts, NOW))["cells"]
+    late = orjson.loads(render_row(parts, NOW + datetime.timedelta(hours=3)))["cells"]
+    assert early[3:5] == ["3 (4m ago)", "20m"]
+    assert late[3:5] == ["3 (3h4m ago)", "3h20m"]
+
+
+def kv(obj: Obj, revision: int) -> KeyValue:
+    name = obj["metadata"]["name"]
+    return KeyValue(f"/registry/pods/default/{name}", encode(obj), 2, revision)
+
+
+def test_the_cache_makes_a_row_once_per_revision_and_columns() -> None:
+    cache, columns = RowCache(), columns_for("", "Pod")
+    first = cache.row(kv(RESTARTED, 5), key=("", "Pod"), columns=columns)
+    assert cache.row(kv(RESTARTED, 5), key=("", "Pod"), columns=columns) is first
+    changed = cache.row(kv(SUCCEEDED, 6), key=("", "Pod"), columns=columns)
+    assert changed is not first and len(cache) == 1  # the same key: the old row went
+    other = list(columns_for("example.com", "Widget"))  # a CRD's columns changed
+    assert cache.row(kv(SUCCEEDED, 6), key=("", "Pod"), columns=other) is not changed
+    stored = sum(len(p) for p in cache.row(kv(SUCCEEDED, 6), key=("", "Pod"),
+                                             columns=other) if isinstance(p, bytes))  # fmt: skip
+    assert cache.size == stored
+
+
+def test_the_cache_starts_afresh_past_its_budget() -> None:
+    columns = columns_for("", "Pod")
+    one = row_parts(pod(), key=("", "Pod"), columns=columns)
+    size = sum(len(p) for p in one if isinstance(p, bytes))
+    cache = RowCache(budget=int(size * 2.5))
+    for i in range(3):
+        obj = pod()
+        obj["metadata"]["name"] = f"web-{i}"
+        cache.row(kv(obj, 10 + i), key=("", "Pod"), columns=columns)
+    assert len(cache) == 1 and cache.size <= cache.budget
