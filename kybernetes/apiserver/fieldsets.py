@@ -25,6 +25,7 @@ __all__ = [
     "Path",
     "child",
     "field_set",
+    "field_values",
     "fields_v1_of",
     "from_fields_v1",
     "is_set",
@@ -104,7 +105,7 @@ def is_set(schema: PatchSchema, names: Path, items: list[Any]) -> bool:
     )
 
 
-def _walk(value: Any, path: Path, names: Path, schema: PatchSchema, out: set[Path]) -> None:
+def _walk(value: Any, path: Path, names: Path, schema: PatchSchema, out: dict[Path, Any]) -> None:
     if isinstance(value, dict) and value:
         for key, child in value.items():
             _walk(child, (*path, f"f:{key}"), (*names, key), schema, out)
@@ -114,13 +115,13 @@ def _walk(value: Any, path: Path, names: Path, schema: PatchSchema, out: set[Pat
         if key:
             for item in value:
                 item_path = (*path, key_element(item, key))
-                out.add(item_path)  # the item itself is a member ("." in FieldsV1)
+                out[item_path] = item  # the item itself is a member ("." in FieldsV1)
                 _walk(item, item_path, names, schema, out)
             return
         if is_set(schema, names, value):
-            out.update((*path, _value_element(item)) for item in value)
+            out.update(((*path, _value_element(item)), item) for item in value)
             return
-    out.add(path)  # a scalar, an empty map or list, or an atomic list
+    out[path] = value  # a scalar, an empty map or list, or an atomic list
 
 
 def _owned_top_level(obj: Obj, status: bool | None) -> Iterator[tuple[str, Any]]:
@@ -140,10 +141,15 @@ def _owned_top_level(obj: Obj, status: bool | None) -> Iterator[tuple[str, Any]]
 
 def field_set(obj: Obj, schema: PatchSchema, *, status: bool | None = None) -> FieldSet:
     """The fields `obj` sets (`status` as `_owned_top_level` takes it)."""
-    out: set[Path] = set()
+    return frozenset(field_values(obj, schema, status=status))
+
+
+def field_values(obj: Obj, schema: PatchSchema, *, status: bool | None = None) -> dict[Path, Any]:
+    """`field_set` with the value at each field (`value_at` of it, found in the same walk)."""
+    out: dict[Path, Any] = {}
     for key, value in _owned_top_level(obj, status):
         _walk(value, (f"f:{key}",), (key,), schema, out)
-    return frozenset(out)
+    return out
 
 
 def fields_v1_of(obj: Obj, schema: PatchSchema, *, status: bool | None = None) -> Obj:

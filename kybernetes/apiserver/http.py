@@ -434,7 +434,7 @@ class ResourceHandler:
         obj = await self.ctx.rest.update(
             req.resource, req.namespace, req.name, body,
             subresource=req.subresource, dry_run=dry_run(request.query),
-            manager=_field_manager(request, req.subresource),
+            manager=_field_manager(request, req.subresource), owned=True,
         )  # fmt: skip
         return self._respond(request, req, obj)
 

@@ -26,6 +26,7 @@ from kybernetes.apiserver.fieldsets import (
     Path,
     child,
     field_set,
+    field_values,
     fields_v1_of,
     from_fields_v1,
     is_set,
@@ -185,13 +186,14 @@ def _entry(entries: list[_Entry], manager: Manager) -> _Entry | None:
     return next((e for e in entries if e.manager == manager), None)
 
 
-def _changed(new: Obj, old: Obj, new_fields: FieldSet) -> FieldSet:
-    """Fields `new` sets that `old` did not, or to another value. An item of a
-    keyed list changes only by appearing: its own fields say the rest."""
+def _changed(new: dict[Path, Any], old: dict[Path, Any]) -> FieldSet:
+    """Fields `new` sets that `old` did not, or to another value (both as
+    `field_values`). An item of a keyed list changes only by appearing: its own
+    fields say the rest."""
     return frozenset(
-        path for path in new_fields
-        if (old_value := value_at(old, path)) is ABSENT
-        or (not path[-1].startswith("k:") and old_value != value_at(new, path))
+        path for path, value in new.items()
+        if (old_value := old.get(path, ABSENT)) is ABSENT
+        or (not path[-1].startswith("k:") and old_value != value)
     )  # fmt: skip
 
 
@@ -223,10 +225,13 @@ def record_update(
         else:
             meta.pop("managedFields", None)
         return result
-    new_fields = field_set(new, schema, status=status)
-    old_fields = field_set(old, schema, status=status) if old is not None else frozenset()
-    # On create everything is new: no need to look each path up in nothing.
-    changed = _changed(new, old, new_fields) if old is not None else new_fields
+    new_values = field_values(new, schema, status=status)
+    new_fields = frozenset(new_values)
+    old_fields: FieldSet = frozenset()
+    changed = new_fields  # a create over entries it was given: everything is new
+    if old is not None:
+        old_values = field_values(old, schema, status=status)
+        old_fields, changed = frozenset(old_values), _changed(new_values, old_values)
     removed = old_fields - new_fields
     mine = _entry(entries, manager)
     owned = ((mine.fields if mine else frozenset()) | changed) - removed

@@ -230,10 +230,12 @@ def spec_changed(new: Obj, old: Obj) -> bool:
     return any(new.get(k) != old.get(k) for k in keys)
 
 
-def prepare_for_update(new: Obj, old: Obj, rt: ResourceType, namespace: str, name: str) -> Obj:
-    """A copy of `new` that keeps `old`'s server-owned metadata (and its status
-    when the kind has a status subresource)."""
-    new, meta = _typed_copy(new, rt, namespace)
+def prepare_for_update(
+    new: Obj, old: Obj, rt: ResourceType, namespace: str, name: str, *, copy: bool = True
+) -> Obj:
+    """A copy of `new` (`new` itself if not `copy`) that keeps `old`'s server-owned
+    metadata (and its status when the kind has a status subresource)."""
+    new, meta = _typed_copy(new, rt, namespace, copy=copy)
     given = meta.get("name") or name
     if given != name:
         raise errors.bad_request(

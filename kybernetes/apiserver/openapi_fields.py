@@ -238,7 +238,10 @@ class _Repeated(Exception):
 
 
 _UNPARSED = object()
-_KEY_END = re.compile(rb'"[ \t\r\n]*:')
+# A key's closing quote: a quote after a backslash is one inside a string (`\"`),
+# unless the backslash is itself escaped, which `_ESCAPED_BACKSLASH_QUOTE` catches.
+_KEY_END = re.compile(rb'(?<!\\)"[ \t\r\n]*:')
+_ESCAPED_BACKSLASH_QUOTE = b'\\\\"'
 
 
 def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -253,19 +256,42 @@ def has_repeated_keys(raw: bytes, parsed: Any = _UNPARSED) -> bool:
 
     With `parsed` (`raw` as orjson parsed it, unchanged since, or with keys
     added only), most bodies are answered by counting: every key in the text
-    is a quote followed by a colon, and a quote-colon can also stand inside a
-    string, so the text holds at least as many as the parsed objects hold
-    keys, exactly as many only if no key repeats. Otherwise a parse with a
-    hook that only compares counts: a fraction of building the `_Pairs` tree
-    and walking it in Python, which nearly every body has nothing to report from.
+    ends with an unescaped quote followed by a colon (a quote-colon inside a
+    string is `\\"` and a colon: managedFields are full of them), so the text
+    holds as many as the parsed objects hold keys if no key repeats, more if
+    one does. A text with an escaped backslash before a quote cannot be
+    counted so. Otherwise a parse with a hook that only compares counts: a
+    fraction of building the `_Pairs` tree and walking it in Python, which
+    nearly every body has nothing to report from.
     """
-    if parsed is not _UNPARSED and len(_KEY_END.findall(raw)) == _count_keys(parsed):
+    if (
+        parsed is not _UNPARSED
+        and _ESCAPED_BACKSLASH_QUOTE not in raw
+        and _keys_in_text(raw) == _count_keys(parsed)
+    ):
         return False
     try:
         json.loads(raw, object_pairs_hook=_unique_pairs)
     except _Repeated:
         return True
     return False
+
+
+def _keys_in_text(raw: bytes) -> int:
+    """How many key-closing quote-colons `raw` holds (no escaped backslash before a quote).
+
+    Compact JSON (what kubectl and most clients send) is counted with
+    `bytes.count`: with no tab or line break and no unescaped quote before a
+    space, every key's quote touches its colon. Otherwise the regex, 5x slower.
+    """
+    if (
+        b"\n" not in raw
+        and b"\t" not in raw
+        and b"\r" not in raw
+        and raw.count(b'" ') == raw.count(b'\\" ')
+    ):
+        return raw.count(b'":') - raw.count(b'\\":')
+    return len(_KEY_END.findall(raw))
 
 
 def _count_keys(value: Any) -> int:

@@ -273,7 +273,10 @@ class Rest:
         subresource: str,
         dry_run: bool,
         manager: mf.Manager | None = None,
+        owned: bool = False,
     ) -> Obj:
+        """Replace the object with `body`; an `owned` body (the caller's to give up,
+        as a request's decoded body) becomes the new object without a copy."""
         if not isinstance(body, dict):
             raise errors.bad_request(f"the body must be a {rt.kind} object")
         old = await self.storage.get(rt, namespace, name)
@@ -289,7 +292,7 @@ class Rest:
             )
         return await self._write_update(
             rt, namespace, name, body, old, subresource=subresource, dry_run=dry_run,
-            manager=manager,
+            manager=manager, owned=owned,
         )  # fmt: skip
 
     async def _write_update(
@@ -303,11 +306,12 @@ class Rest:
         subresource: str,
         dry_run: bool,
         manager: mf.Manager | None = None,
+        owned: bool = False,
     ) -> Obj:
         if subresource == "status":
             new = prepare_for_status_update(body, old, rt)
         else:
-            new = prepare_for_update(body, old, rt, namespace, name)
+            new = prepare_for_update(body, old, rt, namespace, name, copy=not owned)
             strategy = strategy_for(rt.group, rt.kind, rt.version)
             if subresource != "finalize":
                 # namespaces/NAME/finalize is the one way to change spec.finalizers.

@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from kybernetes.api.patch import schema_for
-from kybernetes.apiserver.fieldsets import field_set, fields_v1_of, key_element, to_fields_v1
+from kybernetes.apiserver.fieldsets import (
+    field_set,
+    field_values,
+    fields_v1_of,
+    key_element,
+    to_fields_v1,
+    value_at,
+)
 from kybernetes.apiserver.objects import Obj
 
 
@@ -87,3 +94,13 @@ def test_fields_v1_of_is_the_field_set_in_wire_form(obj: Obj, status: bool | Non
     assert fields_v1_of(obj, schema, status=status) == to_fields_v1(
         field_set(obj, schema, status=status)
     )
+
+
+def test_field_values_hold_the_value_at_each_field() -> None:
+    schema = schema_for("", "v1", "Pod")
+    values = field_values(POD, schema)
+    assert frozenset(values) == field_set(POD, schema)
+    # (Two env items named A share one path: value_at finds the first, the walk keeps the last.)
+    unique = {p: v for p, v in values.items() if 'k:{"name":"A"}' not in p}
+    assert len(unique) > 20
+    assert all(value_at(POD, path) == value for path, value in unique.items())

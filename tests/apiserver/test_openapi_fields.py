@@ -143,6 +143,19 @@ def test_has_repeated_keys_at_any_depth() -> None:
         (b'{"a": 1, "a": 2, "s": ":"}', True),
         (b'{"": 1, "": 2}', True),
         (b'[{"k": []}, {"k": {}}]', False),
+        # managedFields: keys holding escaped quote-colons.
+        (b'{"f:spec": {"k:{\\"port\\":80}": {".": {}}}}', False),
+        (b'{"f:spec": {"k:{\\"port\\":80}": {}, "k:{\\"port\\":80}": {}}}', True),
+        # A key ending in an escaped backslash hides its quote from the count: one
+        # hidden key must not pass for one repeated key.
+        (b'{"a\\\\": 1, "b": 1, "b": 2}', True),
+        (b'{"a\\\\": 1, "b": 1}', False),
+        # Counted without the regex (compact), or not (a space or a line break at a colon).
+        (b'{"a":{"b":1},"c":"x"}', False),
+        (b'{"a":1,"s":"q\\" :x","a":2}', True),
+        (b'{"a" : 1, "b": {"a": 2}}', False),
+        (b'{"a" : 1, "a": 2}', True),
+        (b'{"a":1,\n"a":2}', True),
     ],
 )
 def test_has_repeated_keys_counting_the_parsed_body(raw: bytes, repeated: bool) -> None:
