@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import json
 import os
 import shutil
 import ssl
@@ -725,6 +726,23 @@ LIST_FORMATS = {
 }
 
 
+_HEAD_DECODER = json.JSONDecoder()
+
+
+def continue_token(page: bytes) -> str:
+    """A LIST page's continue token, read from its metadata at the head of the page:
+    parsing whole 870 KB Table pages took this client more than the server took
+    to send them. A page without its metadata up front is parsed whole."""
+    start = page.find(b'"metadata":', 0, 200)
+    if start >= 0:
+        with contextlib.suppress(ValueError):
+            meta, _ = _HEAD_DECODER.raw_decode(
+                page[start + 11 : start + 4096].decode("utf-8", "replace")
+            )
+            return str(meta.get("continue") or "")
+    return str(orjson.loads(page)["metadata"].get("continue") or "")
+
+
 async def _list_once(api: Api, accept: str, paged: bool) -> int:
     """One LIST of the big namespace (every page of it when paged); bytes received."""
     size = 0
@@ -737,7 +755,7 @@ async def _list_once(api: Api, accept: str, paged: bool) -> int:
         size += len(data)
         if not paged:
             return size
-        token = orjson.loads(data)["metadata"].get("continue") or ""
+        token = continue_token(data)
         if not token:
             return size
 
