@@ -15,9 +15,7 @@ async def run(*argv: str, stdin: str = "") -> str:
     """Run a command to completion without blocking the loop; its stdout, or CommandError."""
     # No stdin pipe for a command given none: it may exit before the empty write,
     # and uvloop reports that write on a closed handle as an error (the kubelet
-    # died at `runc --version`). Input goes through a pipe, not a file in memory:
-    # with `nft -f -` reading a memfd, a connection to a ClusterIP now and then
-    # went out un-NATed during rule updates (tests/e2e_node/test_rolling_update.py).
+    # died at `runc --version`).
     process = await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
