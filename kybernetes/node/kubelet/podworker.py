@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -75,7 +76,9 @@ DEFAULT_TERMINATION_PATH = "/dev/termination-log"
 MESSAGE_LIMIT = 4096  # bytes of a termination message file that are read
 LOG_FALLBACK_LINES = 80  # FallbackToLogsOnError: the log's last lines ...
 LOG_FALLBACK_BYTES = 2048  # ... and at most this much of them
-EXIT_POLL = 0.5  # how often a running container's exit record is looked for (PLEG relists 1 s)
+EXIT_POLL = 0.5  # the longest wait between two looks for a container's exit record
+EXIT_RECORD_POLL = 0.01  # the first wait, once its process has ended
+EXIT_WATCH = 30.0  # a process watched this long is looked at afresh (a backstop)
 
 
 @dataclass(frozen=True)
@@ -344,9 +347,17 @@ class PodWorker:
                 self._notify_on_exit(container_id), name=f"kyb-exit-{container_id}")  # fmt: skip
 
     async def _notify_on_exit(self, container_id: str) -> None:
-        # The shim writes a file when the container ends: there is nothing to await but time.
-        while self._runtime.exit_status(container_id) is None:  # noqa: ASYNC110
-            await asyncio.sleep(EXIT_POLL)
+        # The container's process is watched (runtime.wait_exit); its shim writes the exit
+        # record a moment after. Looked for again and again, less and less often, should
+        # the process be unknown or the record late, as it was always polled before.
+        delay = EXIT_RECORD_POLL
+        while self._runtime.exit_status(container_id) is None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(EXIT_WATCH):
+                    await self._runtime.wait_exit(container_id)
+            if self._runtime.exit_status(container_id) is None:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, EXIT_POLL)
         self._exit_watch.pop(container_id, None)
         self.notify()
 
@@ -662,6 +673,9 @@ class PodWorker:
         self._exit_watch.clear()
 
     async def _wait_exit(self, container_id: str, deadline: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                await self._runtime.wait_exit(container_id)
         while self._runtime.exit_status(container_id) is None and time.monotonic() < deadline:
             if await self._runtime.state(container_id) is None:
                 return  # runc no longer knows it

@@ -40,6 +40,7 @@ from kybernetes.node.runtime.runc import ContainerExit, SandboxFiles
 from kybernetes.node.runtime.shim import find_program, process_options
 from kybernetes.node.runtime.shimlauncher import ShimLauncher
 from kybernetes.util.files import remove_tree
+from kybernetes.util.pidwait import process_ended
 
 __all__ = ["ISOLATION_WARNING", "NO_COMMAND", "ProcessRuntime", "main"]
 
@@ -147,6 +148,26 @@ class ProcessRuntime:
         except PermissionError:
             pass  # alive, under another user
         return {"id": container_id, "status": "running", "pid": pid}
+
+    async def wait_exit(self, container_id: str) -> None:
+        """Return once the command has ended (at once if it has)."""
+        pid = self._pid(container_id)
+        if pid is None:
+            return
+
+        def running() -> bool:
+            if self.exit_status(container_id) is not None:
+                return False
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                pass  # alive, under another user
+            return True
+
+        if running():
+            await process_ended(pid, running)
 
     def exit_status(self, container_id: str) -> ContainerExit | None:
         return read_exit(self.container_dir(container_id) / "exit.json")

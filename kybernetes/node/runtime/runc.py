@@ -29,6 +29,7 @@ from kybernetes.node.mounts import mount, unmount
 from kybernetes.node.network.commands import CommandError, run
 from kybernetes.node.runtime.shimlauncher import ShimLauncher
 from kybernetes.util.files import remove_tree
+from kybernetes.util.pidwait import process_ended
 
 __all__ = ["ContainerExit", "RuncRuntime", "SandboxFiles"]
 
@@ -174,6 +175,14 @@ class RuncRuntime:
             return None
         status = "created" if (directory / "exec.fifo").exists() else "running"
         return {"id": container_id, "pid": pid, "status": status}
+
+    async def wait_exit(self, container_id: str) -> None:
+        """Return once the container's process has ended (at once when it does not
+        run): its init process is watched, not polled."""
+        if self._live_state(container_id) is None:
+            return
+        pid, _ = self._inits[container_id]
+        await process_ended(pid, lambda: self._live_state(container_id) is not None)
 
     def exit_status(self, container_id: str) -> ContainerExit | None:
         """What the shim recorded when the container ended, None while it runs."""
