@@ -6,6 +6,7 @@ import copy
 import functools
 from typing import Any
 
+from kybernetes.api.patch import PatchSchema, schema_for
 from kybernetes.api.patch.strategic import FieldStrategy
 from kybernetes.apiserver import schema
 from kybernetes.apiserver.errors import Cause
@@ -34,6 +35,13 @@ class CustomResourceStrategy(Strategy):
     def list_strategies(self) -> dict[tuple[str, ...], FieldStrategy]:
         """How server-side apply merges this version's lists (`list_strategies`)."""
         return list_strategies(self._schema)
+
+    @functools.cached_property
+    def patch_schema(self) -> PatchSchema:
+        """The lists of ObjectMeta and this version's, as managedFields see them
+        (made once per version: every write of a custom object reads it)."""
+        meta = schema_for("", "", "").fields  # no built-in kind: ObjectMeta's lists alone
+        return PatchSchema({**meta, **self.list_strategies})
 
     def prepare_for_create(self, obj: Obj) -> None:
         if self._has_status:

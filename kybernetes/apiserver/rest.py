@@ -657,8 +657,7 @@ def _schema(rt: ResourceType) -> PatchSchema:
     types' merge keys, or a custom resource's list types from its schema."""
     strategy = strategy_for(rt.group, rt.kind, rt.version)
     if isinstance(strategy, CustomResourceStrategy) and strategy.list_strategies:
-        meta = schema_for(rt.group, rt.version, rt.kind).fields  # ObjectMeta's
-        return PatchSchema({**meta, **strategy.list_strategies})
+        return strategy.patch_schema
     return schema_for(rt.group, rt.version, rt.kind)
 
 
