@@ -352,9 +352,12 @@ class PodWorker:
         # the process be unknown or the record late, as it was always polled before.
         delay = EXIT_RECORD_POLL
         while self._runtime.exit_status(container_id) is None:
-            with contextlib.suppress(TimeoutError):
+            try:
                 async with asyncio.timeout(EXIT_WATCH):
                     await self._runtime.wait_exit(container_id)
+            except TimeoutError:
+                delay = EXIT_RECORD_POLL  # it still runs: its end will be looked for promptly
+                continue
             if self._runtime.exit_status(container_id) is None:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, EXIT_POLL)
