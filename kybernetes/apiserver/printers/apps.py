@@ -94,7 +94,7 @@ COLUMNS = {
     ],
     ("apps", "ReplicaSet"): [
         NAME,
-        Column("Desired", lambda o: _desired(o), type="integer",
+        Column("Desired", _desired, type="integer",
                description="The desired number of pods."),
         Column("Current", _status("replicas"), type="integer",
                description="The pods the set has now."),
@@ -104,7 +104,7 @@ COLUMNS = {
     ],
     ("", "ReplicationController"): [
         NAME,
-        Column("Desired", lambda o: _desired(o), type="integer",
+        Column("Desired", _desired, type="integer",
                description="The desired number of pods."),
         Column("Current", _status("replicas"), type="integer",
                description="The pods the controller has now."),

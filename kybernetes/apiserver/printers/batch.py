@@ -105,7 +105,7 @@ def _wide(kind: str) -> list[Column]:
 COLUMNS = {
     ("batch", "Job"): [
         NAME,
-        Column("Status", lambda o: job_status(o), description="Where the job stands."),
+        Column("Status", job_status, description="Where the job stands."),
         Column("Completions", _completions, description="Succeeded pods out of the wanted ones."),
         Column("Duration", _duration, description="How long the job ran, or has been running."),
         AGE,

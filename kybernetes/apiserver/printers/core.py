@@ -225,7 +225,7 @@ COLUMNS = {
     ],
     ("", "Service"): [
         NAME,
-        Column("Type", lambda o: _service_type(o), description="How the service is exposed."),
+        Column("Type", _service_type, description="How the service is exposed."),
         Column("Cluster-IP", _cluster_ip, description="The service's first cluster IP."),
         Column("External-IP", _external_ip,
                description="External IPs and load-balancer addresses."),
