@@ -65,12 +65,17 @@ def _rendered(value: Any, now: Now) -> Any:
 
 
 def _row(obj: Obj, *, key: tuple[str, str], columns: Sequence[Column], now: Now) -> Obj:
-    row: Obj = {"cells": [_rendered(c.cell(obj), now) for c in columns]}
+    return {"cells": [_rendered(c.cell(obj), now) for c in columns], **_row_rest(obj, key)}
+
+
+def _row_rest(obj: Obj, key: tuple[str, str]) -> Obj:
+    """What a row carries after its cells: its conditions (if any), its object's metadata."""
+    rest: Obj = {}
     conditions = ROW_CONDITIONS.get(key)
     if conditions is not None and (found := conditions(obj)):
-        row["conditions"] = found
-    row["object"] = table_row_object(obj)
-    return row
+        rest["conditions"] = found
+    rest["object"] = table_row_object(obj)
+    return rest
 
 
 def table(
@@ -115,12 +120,8 @@ def row_parts(obj: Obj, *, key: tuple[str, str], columns: Sequence[Column]) -> R
             text = []
         else:
             text.append(orjson.dumps(value))
-    rest: Obj = {}
-    conditions = ROW_CONDITIONS.get(key)
-    if conditions is not None and (found := conditions(obj)):
-        rest["conditions"] = found
-    rest["object"] = table_row_object(obj)
-    text += (b"],", orjson.dumps(rest)[1:])  # the rest of the row's object, without its "{"
+    # The rest of the row's object, without its "{".
+    text += (b"],", orjson.dumps(_row_rest(obj, key))[1:])
     parts.append(b"".join(text))
     return tuple(parts)
 
@@ -135,11 +136,5 @@ def table_json(
     group: str, kind: str, rows: Iterable[bytes], *, list_meta: Obj, version: str = ""
 ) -> bytes:
     """A Table of rows already rendered (`render_row`), as `orjson.dumps(table(...))`."""
-    head = orjson.dumps({
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": list_meta,
-        "columnDefinitions": [c.definition() for c in columns_for(group, kind, version)],
-        "rows": [],
-    })  # fmt: skip
+    head = orjson.dumps(table(group, kind, [], list_meta=list_meta, version=version))
     return b"".join((head[:-2], b",".join(rows), b"]}"))  # head ends with `[]}`
