@@ -280,20 +280,22 @@ def _add_elements(map_name: str, elements: Mapping[str, str]) -> list[str]:
     return [f"add element {FAMILY} {TABLE} {map_name} {{ {body} }}"]
 
 
+def _set_elements(verb: str, set_name: str, members: Iterable[str]) -> list[str]:
+    """`add`/`delete element` of `members` (none: no command)."""
+    listed = ", ".join(members)
+    return [f"{verb} element {FAMILY} {TABLE} {set_name} {{ {listed} }}"] if listed else []
+
+
 def _node_ips(ips: Sequence[str]) -> list[str]:
-    if not ips:
-        return []
-    return [f"add element {FAMILY} {TABLE} nodeport-ips {{ {', '.join(ips)} }}"]
+    return _set_elements("add", "nodeport-ips", ips)
 
 
 def _hairpin(verb: str, ips: Iterable[str]) -> list[str]:
-    pairs = ", ".join(f"{ip} . {ip}" for ip in sorted(ips))
-    return [f"{verb} element {FAMILY} {TABLE} hairpin {{ {pairs} }}"] if pairs else []
+    return _set_elements(verb, "hairpin", (f"{ip} . {ip}" for ip in sorted(ips)))
 
 
 def _cluster_ips(verb: str, ips: Iterable[str]) -> list[str]:
-    listed = ", ".join(sorted(ips))
-    return [f"{verb} element {FAMILY} {TABLE} cluster-ips {{ {listed} }}"] if listed else []
+    return _set_elements(verb, "cluster-ips", sorted(ips))
 
 
 def full_script(ruleset: Ruleset, *, service_cidr: str | None = None) -> str:
