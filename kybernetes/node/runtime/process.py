@@ -64,6 +64,16 @@ def read_exit(path: Path) -> ContainerExit | None:
     return ContainerExit(code, data.get("signal"), finished, bool(data.get("oom_killed")))
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, under another user
+    return True
+
+
 class ProcessRuntime:
     """Host processes under `root` (one directory per pod and per container)."""
 
@@ -141,12 +151,8 @@ class ProcessRuntime:
             return None
         if self.exit_status(container_id) is not None:
             return {"id": container_id, "status": "stopped", "pid": pid}
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _alive(pid):
             return None  # gone with no exit record (the machine rebooted, the shim was killed)
-        except PermissionError:
-            pass  # alive, under another user
         return {"id": container_id, "status": "running", "pid": pid}
 
     async def wait_exit(self, container_id: str) -> None:
@@ -156,15 +162,7 @@ class ProcessRuntime:
             return
 
         def running() -> bool:
-            if self.exit_status(container_id) is not None:
-                return False
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return False
-            except PermissionError:
-                pass  # alive, under another user
-            return True
+            return self.exit_status(container_id) is None and _alive(pid)
 
         if running():
             await process_ended(pid, running)
