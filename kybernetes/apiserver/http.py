@@ -70,12 +70,20 @@ from kybernetes.apiserver.reviews import self_subject_access_review
 from kybernetes.apiserver.scale import apply_scale, to_scale
 from kybernetes.apiserver.storage import (
     ListPage,
+    decode,
     gc_paused,
     object_json,
     parse_resource_version,
 )
 from kybernetes.apiserver.table_rows import RowCache
-from kybernetes.apiserver.tables import columns_for, render_row, table, table_json
+from kybernetes.apiserver.tables import (
+    INCLUDE_OBJECT,
+    columns_for,
+    render_row,
+    row_parts,
+    table,
+    table_json,
+)
 from kybernetes.apiserver.watch import WatchEvent, watch_events
 from kybernetes.store.types import KeyValue
 
@@ -157,6 +165,17 @@ def _status_response(err: errors.ApiError) -> web.Response:
 def _wants_table(request: web.Request) -> bool:
     accept = request.headers.get("Accept", "").replace(" ", "")
     return "as=Table" in accept and "g=meta.k8s.io" in accept
+
+
+def _include_object(request: web.Request) -> str:
+    """A Table row's object as the `includeObject` parameter asks (Metadata by default)."""
+    include = request.query.get("includeObject") or "Metadata"
+    if include not in INCLUDE_OBJECT:
+        supported = ", ".join(f'"{value}"' for value in INCLUDE_OBJECT)
+        raise errors.bad_request(
+            f'includeObject: Unsupported value: "{include}": supported values: {supported}'
+        )
+    return include
 
 
 def _wants_yaml(request: web.Request) -> bool:
@@ -275,7 +294,8 @@ class ResourceHandler:
     ) -> web.Response:
         if _wants_table(request) and req.verb == "get":
             return _json(table(req.resource.group, req.resource.kind, [obj],
-                               version=req.resource.version), status)  # fmt: skip
+                               version=req.resource.version,
+                               include_object=_include_object(request)), status)  # fmt: skip
         if _wants_yaml(request):
             return web.Response(
                 text=yaml.safe_dump(obj), status=status, content_type="application/yaml"
@@ -356,10 +376,11 @@ class ResourceHandler:
         # The decoded items live only until they are encoded: with the collector
         # paused until they are gone, no collection ever walks them (gc_paused).
         as_table = _wants_table(request)
+        include = _include_object(request) if as_table else "Metadata"
         with gc_paused():
             page = await self._read_list(
                 req, options, encoded=not _wants_yaml(request),
-                encode=self._table_row(rt) if as_table else object_json,
+                encode=self._table_row(rt, include) if as_table else object_json,
             )  # fmt: skip
             list_meta: Obj = {"resourceVersion": str(page.resource_version)}
             if page.continue_token:
@@ -369,7 +390,7 @@ class ResourceHandler:
                                   version=rt.version)  # fmt: skip
             elif as_table:  # selected: the objects were decoded to be matched
                 body = orjson.dumps(table(rt.group, rt.kind, page.items, list_meta=list_meta,
-                                          version=rt.version))  # fmt: skip
+                                          version=rt.version, include_object=include))  # fmt: skip
             else:
                 if (
                     page.continue_token
@@ -386,11 +407,16 @@ class ResourceHandler:
             del page  # before the collector is back on
         return await _send_json(request, body)
 
-    def _table_row(self, rt: ResourceType) -> Callable[[KeyValue], bytes]:
-        """A stored object's Table row, kept between LISTs (table_rows.py)."""
+    def _table_row(self, rt: ResourceType, include: str) -> Callable[[KeyValue], bytes]:
+        """A stored object's Table row, kept between LISTs (table_rows.py) when it
+        carries the object's metadata, as kubectl asks but for --sort-by."""
         now = datetime.datetime.now(datetime.UTC)
         key, columns = (rt.group, rt.kind), columns_for(rt.group, rt.kind, rt.version)
-        return lambda kv: render_row(self.rows.row(kv, key=key, columns=columns), now)
+        if include == "Metadata":
+            return lambda kv: render_row(self.rows.row(kv, key=key, columns=columns), now)
+        return lambda kv: render_row(
+            row_parts(decode(kv), key=key, columns=columns, include=include), now
+        )
 
     async def _create(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
         if req.subresource == "binding" and req.resource.kind == "Pod":
@@ -529,6 +555,7 @@ class ResourceHandler:
             options = ListOptions(**{**options.__dict__, "field_selector": field})
         timeout = int_param(request.query, "timeoutSeconds")
         as_table = _wants_table(request)
+        include = _include_object(request) if as_table else "Metadata"
         # What can fail before the first event fails as an HTTP status, as in
         # kube-apiserver; once the stream is open only an ERROR event can.
         object_filter(req.resource, options)  # bad selectors: 400
@@ -544,7 +571,7 @@ class ResourceHandler:
 
         async def pump() -> None:
             async for event in events:
-                await response.write(self._encode_event(req, event, as_table) + b"\n")
+                await response.write(self._encode_event(req, event, as_table, include) + b"\n")
 
         await response.prepare(request)
         task = asyncio.current_task()
@@ -567,11 +594,13 @@ class ResourceHandler:
         await response.write_eof()
         return response
 
-    def _encode_event(self, req: ResourceRequest, event: WatchEvent, as_table: bool) -> bytes:
+    def _encode_event(
+        self, req: ResourceRequest, event: WatchEvent, as_table: bool, include: str
+    ) -> bytes:
         obj = event.object
         if as_table and event.type in ("ADDED", "MODIFIED", "DELETED"):
             obj = table(req.resource.group, req.resource.kind, [obj], include_columns=False,
-                        version=req.resource.version)  # fmt: skip
+                        version=req.resource.version, include_object=include)  # fmt: skip
         return orjson.dumps({"type": event.type, "object": obj})
 
 

@@ -28,6 +28,7 @@ from kybernetes.apiserver.printers import (
 from kybernetes.apiserver.printers.common import Column, Since, human_duration
 
 __all__ = [
+    "INCLUDE_OBJECT",
     "Column",
     "RowParts",
     "columns_for",
@@ -40,6 +41,10 @@ __all__ = [
 ]
 
 Now = datetime.datetime
+# What a row carries as its object (the `includeObject` parameter): nothing, the
+# object's metadata (the default), or the whole object (kubectl's --sort-by sorts
+# on it).
+INCLUDE_OBJECT = ("None", "Metadata", "Object")
 
 
 def columns_for(group: str, kind: str, version: str = "") -> Sequence[Column]:
@@ -51,8 +56,13 @@ def columns_for(group: str, kind: str, version: str = "") -> Sequence[Column]:
     return versioned or REGISTRY.get((group, kind), CUSTOM_RESOURCE_COLUMNS)
 
 
-def table_row_object(obj: Obj) -> Obj:
-    """The PartialObjectMetadata a row carries (what -A and --show-labels read)."""
+def table_row_object(obj: Obj, include: str = "Metadata") -> Obj | None:
+    """The object a row carries: by default its PartialObjectMetadata (what -A and
+    --show-labels read), the object itself for `Object`, none for `None`."""
+    if include == "Object":
+        return obj
+    if include == "None":
+        return None
     return {
         "kind": "PartialObjectMetadata",
         "apiVersion": "meta.k8s.io/v1",
@@ -64,17 +74,23 @@ def _rendered(value: Any, now: Now) -> Any:
     return value.render(now) if isinstance(value, Since) else value
 
 
-def _row(obj: Obj, *, key: tuple[str, str], columns: Sequence[Column], now: Now) -> Obj:
-    return {"cells": [_rendered(c.cell(obj), now) for c in columns], **_row_rest(obj, key)}
+def _row(
+    obj: Obj, *, key: tuple[str, str], columns: Sequence[Column], now: Now, include: str
+) -> Obj:
+    cells = [_rendered(c.cell(obj), now) for c in columns]
+    return {"cells": cells, **_row_rest(obj, key, include)}
 
 
-def _row_rest(obj: Obj, key: tuple[str, str]) -> Obj:
-    """What a row carries after its cells: its conditions (if any), its object's metadata."""
+def _row_rest(obj: Obj, key: tuple[str, str], include: str) -> Obj:
+    """What a row carries after its cells: its conditions (if any), its object
+    (as `include` asks)."""
     rest: Obj = {}
     conditions = ROW_CONDITIONS.get(key)
     if conditions is not None and (found := conditions(obj)):
         rest["conditions"] = found
-    rest["object"] = table_row_object(obj)
+    row_object = table_row_object(obj, include)
+    if row_object is not None:
+        rest["object"] = row_object
     return rest
 
 
@@ -87,15 +103,19 @@ def table(
     list_meta: Obj | None = None,
     include_columns: bool = True,
     version: str = "",
+    include_object: str = "Metadata",
 ) -> Obj:
     moment = now or datetime.datetime.now(datetime.UTC)
     columns = columns_for(group, kind, version)
+    key = (group, kind)
     return {
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": list_meta or {},
         "columnDefinitions": [c.definition() for c in columns] if include_columns else [],
-        "rows": [_row(obj, key=(group, kind), columns=columns, now=moment) for obj in objects],
+        "rows": [
+            _row(o, key=key, columns=columns, now=moment, include=include_object) for o in objects
+        ],
     }
 
 
@@ -103,7 +123,9 @@ def table(
 RowParts = tuple[bytes | Since, ...]
 
 
-def row_parts(obj: Obj, *, key: tuple[str, str], columns: Sequence[Column]) -> RowParts:
+def row_parts(
+    obj: Obj, *, key: tuple[str, str], columns: Sequence[Column], include: str = "Metadata"
+) -> RowParts:
     """The JSON of `obj`'s row (as `table` makes it) with its clock cells left open.
 
     A row depends on its object alone, so it can be kept for as long as the
@@ -121,7 +143,8 @@ def row_parts(obj: Obj, *, key: tuple[str, str], columns: Sequence[Column]) -> R
         else:
             text.append(orjson.dumps(value))
     # The rest of the row's object, without its "{".
-    text += (b"],", orjson.dumps(_row_rest(obj, key))[1:])
+    rest = orjson.dumps(_row_rest(obj, key, include))
+    text.append(b"]}" if rest == b"{}" else b"]," + rest[1:])
     parts.append(b"".join(text))
     return tuple(parts)
 

@@ -35,6 +35,20 @@ async def test_output_formats(cluster: Cluster) -> None:
     assert columns.split() == ["N", "P", "web", "Pending"]
 
 
+async def test_get_sort_by_a_field_of_the_object(cluster: Cluster) -> None:
+    # --sort-by asks for Table rows that carry whole objects (includeObject=Object).
+    for name, rank in (("first", "3"), ("second", "1"), ("third", "2")):
+        await cluster.kubectl("create", "configmap", name, f"--from-literal=rank={rank}")
+    shown = await cluster.kubectl("get", "configmaps", "--sort-by=.data.rank", "-o", "name")
+    assert shown.split() == ["configmap/second", "configmap/third", "configmap/first"]
+    table = await cluster.kubectl("get", "configmaps", "--sort-by=.data.rank")
+    assert [line.split()[0] for line in table.splitlines()[1:]] == ["second", "third", "first"]
+    await cluster.kubectl("create", "configmap", "zeroth", "--from-literal=rank=0")
+    await cluster.kubectl("annotate", "configmap", "first", "touched=yes")
+    by_version = await cluster.kubectl("get", "cm", "--sort-by=.metadata.resourceVersion")
+    assert [line.split()[0] for line in by_version.splitlines()[-2:]] == ["zeroth", "first"]
+
+
 async def test_get_watch_streams_changes(cluster: Cluster) -> None:
     if KUBECTL is None:
         return

@@ -41,17 +41,34 @@ CASES = [
 ]
 
 
-def kept_table(group: str, kind: str, objects: list[Obj], now: datetime.datetime) -> Obj:
+def kept_table(
+    group: str, kind: str, objects: list[Obj], now: datetime.datetime, include: str = "Metadata"
+) -> Obj:
     columns = columns_for(group, kind)
-    rows = [render_row(row_parts(o, key=(group, kind), columns=columns), now) for o in objects]
+    rows = [render_row(row_parts(o, key=(group, kind), columns=columns, include=include), now)
+            for o in objects]  # fmt: skip
     return orjson.loads(table_json(group, kind, rows, list_meta={"resourceVersion": "7"}))
 
 
 @pytest.mark.parametrize(("group", "kind", "objects"), CASES, ids=[c[1] for c in CASES])
 def test_kept_rows_print_what_the_table_prints(group: str, kind: str, objects: list[Obj]) -> None:
     for now in (NOW, NOW + datetime.timedelta(hours=5, seconds=7)):
-        expected = table(group, kind, objects, now=now, list_meta={"resourceVersion": "7"})
-        assert kept_table(group, kind, objects, now) == expected
+        for include in ("Metadata", "Object", "None"):
+            expected = table(group, kind, objects, now=now, list_meta={"resourceVersion": "7"},
+                             include_object=include)  # fmt: skip
+            assert kept_table(group, kind, objects, now, include) == expected
+
+
+def test_a_row_carries_its_object_as_include_object_asks() -> None:
+    def row_object(include: str) -> Obj | None:
+        row: Obj = table("", "Pod", [RESTARTED], now=NOW, include_object=include)["rows"][0]
+        return row.get("object")
+
+    assert row_object("Metadata") == {"kind": "PartialObjectMetadata",
+                                      "apiVersion": "meta.k8s.io/v1",
+                                      "metadata": RESTARTED["metadata"]}  # fmt: skip
+    assert row_object("Object") == RESTARTED  # what kubectl --sort-by sorts on
+    assert row_object("None") is None
 
 
 def test_a_kept_row_ages_with_the_clock() -> None:
@@ -121,3 +138,19 @@ async def test_a_kept_row_follows_its_object_through_the_api(cluster: Cluster) -
         # A selected LIST (decoded to be matched) and the pages of one print the same rows.
         assert await table_rows(api, labelSelector="n=b") == again[1:]
         assert await table_rows(api, limit="1") == again[:1]
+        # The whole object (kubectl --sort-by), or none, and the kept rows are unchanged.
+        whole = await table_rows(api, includeObject="Object")
+        assert [r["object"]["data"] for r in whole] == [{"k": "1"}, {"k": "1", "j": "2"}]
+        assert [r["cells"] for r in whole] == [r["cells"] for r in again]
+        assert await table_rows(api, includeObject="Object", labelSelector="n=b") == whole[1:]
+        assert ["object" in r for r in await table_rows(api, includeObject="None")] == [False] * 2
+        assert await table_rows(api) == again
+
+
+async def test_an_unknown_include_object_is_a_bad_request(cluster: Cluster) -> None:
+    async with ApiClient.from_kubeconfig(cluster.kubeconfig) as api:
+        async with api._session.get(api.server + CMS, params={"includeObject": "All"},
+                                    headers={"Accept": TABLE}, ssl=api._ssl) as resp:  # fmt: skip
+            status = orjson.loads(await resp.read())
+        assert resp.status == 400 and status["reason"] == "BadRequest"
+        assert '"All"' in status["message"] and '"Object"' in status["message"]
