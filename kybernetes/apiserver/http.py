@@ -66,7 +66,7 @@ from kybernetes.apiserver.request import (
 )
 from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
 from kybernetes.apiserver.rest import DeleteOptions, ListOptions, Rest, object_filter
-from kybernetes.apiserver.reviews import self_subject_access_review
+from kybernetes.apiserver.reviews import self_subject_access_review, self_subject_review
 from kybernetes.apiserver.scale import apply_scale, to_scale
 from kybernetes.apiserver.storage import (
     ListPage,
@@ -443,6 +443,8 @@ class ResourceHandler:
         if rt.kind == "SelfSubjectAccessReview":
             review = self_subject_access_review(body, request[USER], self.ctx.authorizer)
             return _json(review, 201)
+        if rt.kind == "SelfSubjectReview":
+            return _json(self_subject_review(body, request[USER], now_rfc3339()), 201)
         obj = await self.ctx.rest.create(
             rt, req.namespace, body, dry_run=dry_run(request.query),
             manager=_field_manager(request, ""), owned=True,

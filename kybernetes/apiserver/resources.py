@@ -140,6 +140,8 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
        namespaced=False),
     _t("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
        namespaced=False, verbs=("create",)),
+    _t("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews",
+       namespaced=False, verbs=("create",)),
     _t("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
        namespaced=False, short=["crd", "crds"], sub=["status"]),
 )  # fmt: skip

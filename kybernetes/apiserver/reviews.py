@@ -1,8 +1,9 @@
-"""Access reviews: questions about the asking user, answered and never stored.
+"""Reviews: questions about the asking user, answered and never stored.
 
 `kubectl auth can-i` creates a SelfSubjectAccessReview; the answer comes
 from the authorizer seam (everything is allowed until RBAC arrives, and the
-reason says so).
+reason says so). `kubectl auth whoami` creates a SelfSubjectReview: the
+user as the server authenticated it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from kybernetes.apiserver import errors
 from kybernetes.apiserver.auth import Authorizer, UserInfo
 from kybernetes.apiserver.objects import Obj
 
-__all__ = ["self_subject_access_review"]
+__all__ = ["self_subject_access_review", "self_subject_review"]
 
 
 def self_subject_access_review(body: Any, user: UserInfo, authorizer: Authorizer) -> Obj:
@@ -46,3 +47,16 @@ def self_subject_access_review(body: Any, user: UserInfo, authorizer: Authorizer
         else "",
     }
     return review
+
+
+def self_subject_review(body: Any, user: UserInfo, now: str) -> Obj:
+    """Who the request's user is, as kube-apiserver answers it: the review
+    stamped with the moment it was made, the user's name and groups."""
+    if not isinstance(body, dict):
+        raise errors.bad_request("the body must be a SelfSubjectReview")
+    return {
+        "kind": "SelfSubjectReview",
+        "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"creationTimestamp": now},
+        "status": {"userInfo": {"username": user.name, "groups": list(user.groups)}},
+    }

@@ -55,3 +55,19 @@ async def test_create_job_and_cronjob(cluster: Cluster) -> None:
 async def test_auth_can_i(cluster: Cluster) -> None:
     out = await cluster.kubectl("auth", "can-i", "create", "deployments")
     assert out.strip() == "yes"
+
+
+async def test_auth_whoami(cluster: Cluster) -> None:
+    # kubectl sends the SelfSubjectReview as protobuf; the answer is the user as
+    # authenticated from the admin kubeconfig's client certificate.
+    out = await cluster.kubectl("auth", "whoami")
+    groups = ["system:masters", "system:authenticated"]
+    assert out.split("\n")[1:3] == [
+        "Username    kubernetes-admin",
+        f"Groups      [{' '.join(groups)}]",
+    ]
+    review = json.loads(await cluster.kubectl("auth", "whoami", "-o", "json"))
+    assert review["kind"] == "SelfSubjectReview"
+    assert review["apiVersion"] == "authentication.k8s.io/v1"
+    assert review["metadata"]["creationTimestamp"].endswith("Z")
+    assert review["status"]["userInfo"] == {"username": "kubernetes-admin", "groups": groups}
