@@ -59,16 +59,16 @@ def choose_container(pod: Obj, requested: str) -> str:
 SIMULATED_LABEL = "kybernetes.io/simulated"  # as kybernetes.simnode labels its nodes
 
 
-def kubelet_endpoint(node: Obj) -> tuple[str, int]:
+def kubelet_endpoint(node: Obj, wanted: str = "no logs to read") -> tuple[str, int]:
     """Where the node's kubelet listens (InternalIP first, then Hostname).
 
     A simulated node has no kubelet to ask (and its made-up address must never
-    be dialled): a clear 400 instead.
+    be dialled): a clear 400 instead, saying what there is `wanted` of.
     """
     labels = (node.get("metadata") or {}).get("labels") or {}
     if labels.get(SIMULATED_LABEL) == "true":
         raise errors.bad_request(f"node {node['metadata']['name']} is simulated: its pods run "
-                                 "no containers, so there are no logs to read")  # fmt: skip
+                                 f"no containers, so there is {wanted}")  # fmt: skip
     status = node.get("status") or {}
     addresses = status.get("addresses") or []
     by_type: dict[str, str] = {}
@@ -107,10 +107,16 @@ class KubeletConnector:
         return self._session
 
     async def websocket(
-        self, node: Obj, path: str, *, params: list[tuple[str, str]], protocols: tuple[str, ...]
+        self,
+        endpoint: tuple[str, int],
+        path: str,
+        *,
+        params: list[tuple[str, str]],
+        protocols: tuple[str, ...],
     ) -> aiohttp.ClientWebSocketResponse:
-        """A WebSocket to the node's kubelet (exec, attach, port-forward; podstreams.py)."""
-        host, port = kubelet_endpoint(node)
+        """A WebSocket to the kubelet at `endpoint` (`kubelet_endpoint`: exec, attach,
+        port-forward; podstreams.py)."""
+        host, port = endpoint
         return await self._client().ws_connect(
             f"https://{host}:{port}{path}", params=params, protocols=protocols, ssl=self._ssl,
             heartbeat=None, max_msg_size=0, autoclose=False, autoping=True,

@@ -24,7 +24,7 @@ import aiohttp
 from aiohttp import WSMsgType, web
 
 from kybernetes.apiserver import errors
-from kybernetes.apiserver.podlogs import KubeletConnector, choose_container
+from kybernetes.apiserver.podlogs import KubeletConnector, choose_container, kubelet_endpoint
 
 __all__ = ["STREAM_SUBRESOURCES", "check_upgrade", "kubelet_request", "serve_pod_stream"]
 
@@ -33,6 +33,9 @@ STREAM_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
 # Twin: kybernetes/node/kubelet/channels.py PROTOCOLS and streams.py PORT_FORWARD_PROTOCOL.
 CHANNEL_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 PORT_FORWARD_PROTOCOLS = ("SPDY/3.1+portforward.k8s.io",)
+# What a pod on a simulated node lacks, per subresource.
+NOTHING_TO = {"exec": "nothing to exec into", "attach": "nothing to attach to",
+              "portforward": "no port to forward"}  # fmt: skip
 TRUE = ("1", "true")
 
 
@@ -118,6 +121,9 @@ async def serve_pod_stream(
     node_name = str((pod.get("spec") or {}).get("nodeName") or "")
     if not node_name:
         raise errors.bad_request(f"pod {name} does not have a host assigned")
+    # Before the protocol: kubectl retries over SPDY after any failed WebSocket
+    # upgrade, and that second answer is the one it shows.
+    endpoint = kubelet_endpoint(await node(node_name), NOTHING_TO[subresource])
     supported: tuple[str, ...] = CHANNEL_PROTOCOLS
     if subresource == "portforward":
         supported = PORT_FORWARD_PROTOCOLS + (CHANNEL_PROTOCOLS if params else ())
@@ -125,8 +131,7 @@ async def serve_pod_stream(
     if kubelets is None:
         raise errors.ApiError(503, "ServiceUnavailable", "no kubelet connections configured")
     try:
-        backend = await kubelets.websocket(await node(node_name), path, params=params,
-                                           protocols=offered)  # fmt: skip
+        backend = await kubelets.websocket(endpoint, path, params=params, protocols=offered)
     except aiohttp.WSServerHandshakeError as err:
         code = err.status if err.status in (400, 403, 404) else 502
         raise errors.ApiError(code, errors.from_http_status(code).reason,

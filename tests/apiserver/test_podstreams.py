@@ -9,7 +9,7 @@ from aiohttp.test_utils import make_mocked_request
 from multidict import MultiDict
 
 from kybernetes.apiserver import errors
-from kybernetes.apiserver.podstreams import check_upgrade, kubelet_request
+from kybernetes.apiserver.podstreams import check_upgrade, kubelet_request, serve_pod_stream
 
 POD: dict[str, Any] = {
     "metadata": {"name": "web", "namespace": "default"},
@@ -79,3 +79,40 @@ def test_port_forward_ports_travel_as_the_kubelet_port_parameter() -> None:
     with pytest.raises(errors.ApiError) as caught:
         kubelet_request("portforward", POD, query(("ports", "http")))
     assert caught.value.code == 400 and "invalid port 'http'" in caught.value.message
+
+
+LACKING = [
+    ("exec", "nothing to exec into"),
+    ("attach", "nothing to attach to"),
+    ("portforward", "no port to forward"),
+]
+
+
+@pytest.mark.parametrize(("subresource", "what"), LACKING)
+async def test_a_simulated_node_is_named_before_the_protocol_is_judged(
+    subresource: str, what: str
+) -> None:
+    # kubectl retries over SPDY after a failed WebSocket upgrade and shows the
+    # second answer: both must say why, not that SPDY is not spoken.
+    pod = {**POD, "spec": {**POD["spec"], "nodeName": "sim-0"}}
+    node = {"metadata": {"name": "sim-0", "labels": {"kybernetes.io/simulated": "true"}}}
+
+    async def node_named(name: str) -> dict[str, Any]:
+        assert name == "sim-0"
+        return node
+
+    spdy = {"Upgrade": "SPDY/3.1", "X-Stream-Protocol-Version": "v4.channel.k8s.io"}
+    websocket = {"Upgrade": "websocket", "Sec-WebSocket-Protocol": "v5.channel.k8s.io"}
+    for headers in (websocket, spdy):
+        path = f"/api/v1/namespaces/default/pods/web/{subresource}"
+        url = f"{path}?command=ls&container=app&stdout=true"
+        request = make_mocked_request("GET", url, headers=headers)
+        with pytest.raises(errors.ApiError) as caught:
+            await serve_pod_stream(
+                request, subresource=subresource, pod=pod, node=node_named,
+                kubelets=None, open_streams=set(), stopping=lambda: False,
+            )  # fmt: skip
+        assert caught.value.code == 400
+        assert caught.value.message == (
+            f"node sim-0 is simulated: its pods run no containers, so there is {what}"
+        )
