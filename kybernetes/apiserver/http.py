@@ -106,7 +106,7 @@ LONG_RUNNING_SUBRESOURCES = frozenset({"attach", "exec", "log", "portforward", "
 INLINE_DECODE_BYTES = 64 * 1024
 USER = web.RequestKey("user", UserInfo)
 ANONYMOUS = UserInfo("system:anonymous", ("system:unauthenticated",))
-PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
+PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version", "/version/"})
 
 
 @dataclass
@@ -699,6 +699,7 @@ def make_app(ctx: ApiContext) -> web.Application:
     for path in ("/healthz", "/livez", "/readyz"):
         app.router.add_get(path, health)
     app.router.add_get("/version", _version)
+    app.router.add_get("/version/", _version)  # the official Python client's VersionApi path
     app.router.add_get("/api", api)
     app.router.add_get("/api/", api)
     app.router.add_get("/apis", apis)
