@@ -4,8 +4,9 @@ From resourceVersion "" or "0" the watch starts with a synthetic ADDED per
 existing object, read from one list snapshot, then follows the store from
 that snapshot's revision: nothing is missed between the two. With a
 selector, an object that starts matching is ADDED and one that stops
-matching is DELETED, as kube-apiserver's watch does. A revision that was
-compacted ends the stream with an ERROR event carrying 410 Expired.
+matching is DELETED (with its last matching content), as kube-apiserver's
+watch does. A revision that was compacted ends the stream with an ERROR
+event carrying 410 Expired.
 """
 
 from __future__ import annotations
@@ -47,13 +48,16 @@ def classify(event: Event, accept: Callable[[Obj], bool]) -> WatchEvent | None:
     if event.kind is EventKind.DELETED:
         return WatchEvent("DELETED", new) if accept(new) else None
     now_matches = accept(new)
-    before = accept(_decode(event.prev, event.prev.mod_revision)) if event.prev else False
+    old = _decode(event.prev, event.revision) if event.prev else None
+    before = old is not None and accept(old)
     if now_matches and before:
         return WatchEvent("MODIFIED", new)
     if now_matches:
         return WatchEvent("ADDED", new)
-    if before:
-        return WatchEvent("DELETED", new)
+    if old is not None and before:
+        # As kube-apiserver's watch cache: the object as the watcher last saw
+        # it (it matched), at the revision of the change that made it leave.
+        return WatchEvent("DELETED", old)
     return None
 
 

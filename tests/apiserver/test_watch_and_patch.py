@@ -205,3 +205,156 @@ async def test_official_python_client_crud_and_watch(cluster: Cluster) -> None:
         return seen
 
     assert await asyncio.to_thread(scenario) == ["MODIFIED", "DELETED"]
+
+
+# The conformance tests' watch checks (checklist W01-W05), with the official client.
+
+
+def _events(core: Any, count: int, **options: Any) -> list[dict[str, Any]]:
+    """The first `count` events of a watch of default's ConfigMaps."""
+    from kubernetes import watch
+
+    stream = watch.Watch()
+    seen: list[dict[str, Any]] = []
+    for event in stream.stream(core.list_namespaced_config_map, "default", timeout_seconds=5,
+                               **options):  # fmt: skip
+        seen.append(event)
+        if len(seen) == count:
+            stream.stop()
+            break
+    return seen
+
+
+def _summary(events: list[dict[str, Any]]) -> list[tuple[str, str, Any]]:
+    return [(e["type"], e["object"].metadata.name, e["object"].data) for e in events]
+
+
+async def test_a_watch_reopened_from_its_last_revision_misses_and_repeats_nothing(
+    cluster: Cluster,
+) -> None:
+    from kubernetes import client, config
+
+    def scenario() -> tuple[list[tuple[str, str, Any]], list[tuple[str, str, Any]]]:
+        api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+        core = client.CoreV1Api(api_client)
+        selector = "watch-this-configmap=restart"
+        start = core.list_namespaced_config_map("default").metadata.resource_version
+        meta = client.V1ObjectMeta(name="w01", labels={"watch-this-configmap": "restart"})
+        core.create_namespaced_config_map("default", client.V1ConfigMap(metadata=meta))
+        for n in ("1", "2"):
+            core.patch_namespaced_config_map("w01", "default", {"data": {"mutation": n}})
+        first = _events(core, 2, label_selector=selector, resource_version=start)
+        last = first[-1]["object"].metadata.resource_version
+        core.patch_namespaced_config_map("w01", "default", {"data": {"mutation": "3"}})
+        core.delete_namespaced_config_map("w01", "default")
+        second = _events(core, 3, label_selector=selector, resource_version=last)
+        api_client.close()
+        return _summary(first), _summary(second)
+
+    first, second = await asyncio.to_thread(scenario)
+    assert first == [("ADDED", "w01", None), ("MODIFIED", "w01", {"mutation": "1"})]
+    assert second == [
+        ("MODIFIED", "w01", {"mutation": "2"}),
+        ("MODIFIED", "w01", {"mutation": "3"}),
+        ("DELETED", "w01", {"mutation": "3"}),
+    ]
+
+
+async def test_watchers_with_different_selectors_see_only_their_objects(cluster: Cluster) -> None:
+    from kubernetes import client, config
+
+    def scenario() -> dict[str, list[tuple[str, str, Any]]]:
+        api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+        core = client.CoreV1Api(api_client)
+        start = core.list_namespaced_config_map("default").metadata.resource_version
+        for name, label in (("a", "A"), ("b", "B")):
+            meta = client.V1ObjectMeta(name=name, labels={"multi-watch": label})
+            core.create_namespaced_config_map("default", client.V1ConfigMap(metadata=meta))
+        core.patch_namespaced_config_map("a", "default", {"data": {"mutation": "1"}})
+        core.delete_namespaced_config_map("a", "default")
+        core.patch_namespaced_config_map("b", "default", {"data": {"mutation": "1"}})
+        core.delete_namespaced_config_map("b", "default")
+        seen = {selector: _summary(_events(core, count, label_selector=selector,
+                                           resource_version=start))
+                for selector, count in (("multi-watch=A", 3), ("multi-watch=B", 3),
+                                        ("multi-watch in (A,B)", 6))}  # fmt: skip
+        api_client.close()
+        return seen
+
+    seen = await asyncio.to_thread(scenario)
+    a = [("ADDED", "a", None), ("MODIFIED", "a", {"mutation": "1"}),
+         ("DELETED", "a", {"mutation": "1"})]  # fmt: skip
+    b = [("ADDED", "b", None), ("MODIFIED", "b", {"mutation": "1"}),
+         ("DELETED", "b", {"mutation": "1"})]  # fmt: skip
+    assert seen["multi-watch=A"] == a
+    assert seen["multi-watch=B"] == b
+    assert seen["multi-watch in (A,B)"] == [a[0], b[0], *a[1:], *b[1:]]
+
+
+async def test_an_object_leaving_a_selector_is_deleted_and_added_when_it_returns(
+    cluster: Cluster,
+) -> None:
+    from kubernetes import client, config
+
+    def scenario() -> list[tuple[str, Any, Any, int]]:
+        api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+        core = client.CoreV1Api(api_client)
+        labels = {"watch-this-configmap": "label-changed"}
+        start = core.list_namespaced_config_map("default").metadata.resource_version
+        core.create_namespaced_config_map(
+            "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="w04", labels=labels))
+        )
+        steps: list[Any] = [
+            {"data": {"mutation": "1"}},
+            {"metadata": {"labels": {"watch-this-configmap": "wrong-value"}}},
+            {"data": {"mutation": "2"}},  # not seen: it does not match
+            {"metadata": {"labels": labels}},
+            {"data": {"mutation": "3"}},
+        ]
+        revisions = [core.patch_namespaced_config_map("w04", "default", step)
+                     .metadata.resource_version for step in steps]  # fmt: skip
+        core.delete_namespaced_config_map("w04", "default")
+        seen = _events(core, 6, label_selector="watch-this-configmap=label-changed",
+                       resource_version=start)  # fmt: skip
+        api_client.close()
+        relabelled = int(revisions[1])
+        return [(e["type"], e["object"].data, e["object"].metadata.labels["watch-this-configmap"],
+                 int(e["object"].metadata.resource_version) - relabelled)
+                for e in seen]  # fmt: skip
+
+    seen = await asyncio.to_thread(scenario)
+    # Leaving the selector is DELETED with the object as it last matched, at the
+    # revision of the change (kube-apiserver's watch cache does the same).
+    assert [s[:3] for s in seen] == [
+        ("ADDED", None, "label-changed"),
+        ("MODIFIED", {"mutation": "1"}, "label-changed"),
+        ("DELETED", {"mutation": "1"}, "label-changed"),
+        ("ADDED", {"mutation": "2"}, "label-changed"),
+        ("MODIFIED", {"mutation": "3"}, "label-changed"),
+        ("DELETED", {"mutation": "3"}, "label-changed"),
+    ]
+    assert seen[2][3] == 0
+
+
+async def test_watches_from_each_revision_replay_the_same_later_events(cluster: Cluster) -> None:
+    from kubernetes import client, config
+
+    def scenario() -> None:
+        api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+        core = client.CoreV1Api(api_client)
+        start = core.list_namespaced_config_map("default").metadata.resource_version
+        for i in range(6):
+            meta = client.V1ObjectMeta(name=f"c{i}")
+            core.create_namespaced_config_map("default", client.V1ConfigMap(metadata=meta))
+            core.patch_namespaced_config_map(f"c{i}", "default", {"data": {"n": str(i)}})
+            if i % 2:
+                core.delete_namespaced_config_map(f"c{i}", "default")
+        every = [e["object"].metadata.resource_version
+                 for e in _events(core, 15, resource_version=start)]  # fmt: skip
+        assert len(every) == 15 and every == sorted(every, key=int)
+        for i, revision in enumerate(every[:-1]):
+            later = _events(core, len(every) - i - 1, resource_version=revision)
+            assert [e["object"].metadata.resource_version for e in later] == every[i + 1 :]
+        api_client.close()
+
+    await asyncio.to_thread(scenario)
