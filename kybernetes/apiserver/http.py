@@ -13,6 +13,7 @@ are read whole, at most 3 MiB, and decoded off the event loop when big.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import logging
 from collections.abc import Awaitable, Callable
@@ -593,7 +594,9 @@ class ResourceHandler:
             return response  # the server is shutting down: end the stream
         finally:
             self.ctx.watches.discard(task)
-        await response.write_eof()
+        with contextlib.suppress(ConnectionResetError):
+            # A client that went away first: the stream is over either way.
+            await response.write_eof()
         return response
 
     def _encode_event(
