@@ -107,6 +107,8 @@ LONG_RUNNING_SUBRESOURCES = frozenset({"attach", "exec", "log", "portforward", "
 INLINE_DECODE_BYTES = 64 * 1024
 USER = web.RequestKey("user", UserInfo)
 ANONYMOUS = UserInfo("system:anonymous", ("system:unauthenticated",))
+# What kube-apiserver names in a 406 (the media types any resource answers in).
+ANSWER_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version", "/version/"})
 
 
@@ -177,6 +179,12 @@ def _include_object(request: web.Request) -> str:
             f'includeObject: Unsupported value: "{include}": supported values: {supported}'
         )
     return include
+
+
+def _only_table(request: web.Request) -> bool:
+    """Every media type the request accepts is a Table (no fallback given)."""
+    clauses = request.headers.get("Accept", "").replace(" ", "").split(",")
+    return all("as=Table" in clause for clause in clauses)
 
 
 def _wants_yaml(request: web.Request) -> bool:
@@ -273,6 +281,10 @@ class ResourceHandler:
         )  # fmt: skip
         if req is None:
             raise errors.from_http_status(404)
+        if not req.resource.tables and _wants_table(request) and _only_table(request):
+            # kube-apiserver negotiates the answer's media type before reading the body.
+            raise errors.not_acceptable(f"only the following media types are accepted: "
+                                        f"{', '.join(ANSWER_TYPES)}")  # fmt: skip
         handler: Callable[[web.Request, ResourceRequest], Awaitable[web.StreamResponse]]
         handler = getattr(self, f"_{req.verb}")
         if req.verb == "watch" or req.subresource in LONG_RUNNING_SUBRESOURCES:

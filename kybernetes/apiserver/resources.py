@@ -28,6 +28,9 @@ class ResourceType:
     subresources: tuple[str, ...] = ()
     verbs: tuple[str, ...] = ALL_VERBS
     singular: str = field(default="")
+    # False for kinds kube-apiserver has no table convertor for (reviews):
+    # a request that accepts only a Table of one is 406 Not Acceptable.
+    tables: bool = True
 
     @property
     def singular_name(self) -> str:
@@ -76,6 +79,7 @@ def _t(
     all_category: bool = False,
     sub: Iterable[str] = (),
     verbs: tuple[str, ...] = ALL_VERBS,
+    tables: bool = True,
 ) -> ResourceType:
     return ResourceType(
         group=group,
@@ -87,6 +91,7 @@ def _t(
         categories=("all",) if all_category else (),
         subresources=tuple(sub),
         verbs=verbs,
+        tables=tables,
     )
 
 
@@ -139,9 +144,9 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _t("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
        namespaced=False),
     _t("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
-       namespaced=False, verbs=("create",)),
+       namespaced=False, verbs=("create",), tables=False),
     _t("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews",
-       namespaced=False, verbs=("create",)),
+       namespaced=False, verbs=("create",), tables=False),
     _t("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
        namespaced=False, short=["crd", "crds"], sub=["status"]),
 )  # fmt: skip

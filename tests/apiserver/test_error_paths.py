@@ -379,6 +379,30 @@ async def test_post_on_item_creates_nothing(api: Api) -> None:
     assert (await api.call("GET", f"{CMS}/x")).status == 404
 
 
+# -- 406 ----------------------------------------------------------------------
+
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+REVIEW = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+          "spec": {"nonResourceAttributes": {"path": "/", "verb": "get"}}}  # fmt: skip
+
+
+async def test_a_table_of_a_kind_without_columns_is_406(api: Api) -> None:
+    # Checklist A16: kube-apiserver has no table convertor for reviews.
+    reply = await api.call("POST", SSAR, REVIEW, headers={"Accept": TABLE})
+    status = assert_status(reply, 406, "NotAcceptable")
+    assert status["message"] == (
+        "only the following media types are accepted: application/json, application/yaml, "
+        "application/vnd.kubernetes.protobuf"
+    )
+    # With a fallback the review is answered, as JSON.
+    reply = await api.call("POST", SSAR, REVIEW, headers={"Accept": f"{TABLE},application/json"})
+    assert reply.status == 201 and reply.json()["status"]["allowed"] is True
+    # A kind with columns still answers with a Table.
+    reply = await api.call("GET", CMS, headers={"Accept": TABLE})
+    assert reply.status == 200 and reply.json()["kind"] == "Table"
+
+
 # -- 409 ----------------------------------------------------------------------
 
 
