@@ -47,12 +47,17 @@ class CustomResourceStrategy(Strategy):
         if self._has_status:
             obj.pop("status", None)
 
+    @functools.cached_property
+    def _defaults(self) -> bool:
+        return schema.has_defaults(self._schema)
+
     def default(self, obj: Obj) -> None:
         pruned = schema.prune(obj, self._schema, root=True)
-        if pruned is obj:
-            return  # a schema that keeps unknown fields returns the object itself
-        obj.clear()
-        obj.update(pruned)
+        if pruned is not obj:  # a schema that keeps unknown fields returns the object itself
+            obj.clear()
+            obj.update(pruned)
+        if self._defaults:
+            schema.apply_defaults(obj, self._schema, root=True)
 
     def validate(self, obj: Obj) -> list[Cause]:
         body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}

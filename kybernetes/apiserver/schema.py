@@ -1,20 +1,22 @@
-"""Structural schemas of custom resources: validate, and prune unknown fields.
+"""Structural schemas of custom resources: prune unknown fields, default, validate.
 
 What apiextensions-apiserver does with a CRD version's `openAPIV3Schema`:
 fields the schema does not declare are dropped (unless a subtree says
-`x-kubernetes-preserve-unknown-fields`), then the object is checked against
+`x-kubernetes-preserve-unknown-fields`), absent fields whose schema has a
+`default` get a copy of it, then the object is checked against
 types, required fields, enums, bounds and patterns. Every failure becomes a
 `Cause` naming the field as Kubernetes does (`spec.replicas`).
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
 from kybernetes.apiserver.errors import Cause
 
-__all__ = ["prune", "validate"]
+__all__ = ["apply_defaults", "has_defaults", "prune", "validate"]
 
 Schema = dict[str, Any]
 
@@ -61,6 +63,41 @@ def prune(value: Any, schema: Schema, *, root: bool = False) -> Any:
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         return [prune(item, schema["items"]) for item in value]
     return value
+
+
+def apply_defaults(value: Any, schema: Schema, *, root: bool = False) -> None:
+    """Give each absent field (or null one that may not be null) a copy of its
+    schema's `default`, in place, top-down, so a default's own fields are
+    defaulted too; as apiextensions-apiserver's structural defaulting. The
+    root's apiVersion, kind and metadata are never defaulted."""
+    if not isinstance(schema, dict):
+        return
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        for key, sub in properties.items():
+            if (root and key in _ROOT_FIELDS) or not isinstance(sub, dict) or "default" not in sub:
+                continue
+            if key not in value or (value[key] is None and not sub.get("nullable")):
+                value[key] = copy.deepcopy(sub["default"])
+        additional = schema.get("additionalProperties")
+        for key, item in value.items():
+            if root and key in _ROOT_FIELDS:
+                continue
+            sub = properties.get(key, additional)
+            if isinstance(sub, dict):
+                apply_defaults(item, sub)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            apply_defaults(item, schema["items"])
+
+
+def has_defaults(schema: Any) -> bool:
+    """Whether any field of the schema has a `default` (most have none: skip the walk)."""
+    if isinstance(schema, dict):
+        return "default" in schema or any(has_defaults(v) for v in schema.values())
+    if isinstance(schema, list):
+        return any(has_defaults(v) for v in schema)
+    return False
 
 
 def _type_ok(value: Any, schema: Schema) -> bool:

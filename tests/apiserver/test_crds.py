@@ -180,3 +180,64 @@ async def test_each_version_of_a_crd_has_its_own_schema_and_columns(cluster: Clu
     assert "COLOUR" in wide and "red" in wide
     narrow = await cluster.kubectl("get", "gadgets.v1.two.example.com")
     assert "SIZE" in narrow and "COLOUR" not in narrow
+
+
+DEFAULTED = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: defaults.mygroup.example.com}
+spec:
+  group: mygroup.example.com
+  scope: Namespaced
+  names: {plural: defaults, singular: default, kind: Default}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            x-kubernetes-preserve-unknown-fields: true
+            properties:
+              a: {type: string, default: A}
+"""
+
+
+async def test_schema_defaults_apply_to_writes(cluster: Cluster) -> None:
+    # Checklist A20 (the write half: kube-apiserver also defaults objects as it
+    # reads them from storage, which we do not yet).
+    from kubernetes import client, config
+
+    await cluster.kubectl("apply", "-f", "-", stdin=DEFAULTED)
+    await cluster.kubectl("wait", "--for=condition=established", "--timeout=10s",
+                          "crd/defaults.mygroup.example.com")  # fmt: skip
+
+    def scenario() -> list[dict]:
+        api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+        custom = client.CustomObjectsApi(api_client)
+        ext = client.ApiextensionsV1Api(api_client)
+        args = ("mygroup.example.com", "v1", "default", "defaults")
+        body = {"apiVersion": "mygroup.example.com/v1", "kind": "Default",
+                "metadata": {"name": "foo"}, "spec": {}}  # fmt: skip
+        specs = [custom.create_namespaced_custom_object(*args, body)["spec"]]
+        ext.patch_custom_resource_definition("defaults.mygroup.example.com", [{
+            "op": "add", "value": {"type": "string", "default": "B"},
+            "path": "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/b",
+        }])  # fmt: skip
+        patched = custom.patch_namespaced_custom_object(*args, "foo", {"spec": {"c": "kept"}})
+        specs.append(patched["spec"])
+        specs.append(
+            custom.create_namespaced_custom_object(
+                *args, {**body, "metadata": {"name": "bar"}, "spec": {"a": "mine"}}
+            )["spec"]
+        )
+        api_client.close()
+        return specs
+
+    created, patched, own = await asyncio.to_thread(scenario)
+    assert created == {"a": "A"}
+    assert patched == {"a": "A", "b": "B", "c": "kept"}
+    assert own == {"a": "mine", "b": "B"}

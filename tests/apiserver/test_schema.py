@@ -1,8 +1,8 @@
-"""Structural schema pruning and validation for custom resources."""
+"""Structural schema pruning, defaulting and validation for custom resources."""
 
 from __future__ import annotations
 
-from kybernetes.apiserver.schema import prune, validate
+from kybernetes.apiserver.schema import apply_defaults, has_defaults, prune, validate
 
 SCHEMA = {
     "type": "object",
@@ -47,3 +47,48 @@ def test_required_and_types() -> None:
     assert [(c.field, c.reason) for c in causes] == [("spec.size", "FieldValueRequired")]
     assert validate({"spec": {"size": True}}, SCHEMA)[0].reason == "FieldValueTypeInvalid"
     assert validate({"spec": {"size": 3, "port": "http"}}, SCHEMA) == []
+
+
+DEFAULTED = {
+    "type": "object",
+    "properties": {
+        "metadata": {"type": "object", "properties": {"name": {"type": "string", "default": "x"}}},
+        "spec": {
+            "type": "object",
+            "default": {},
+            "properties": {
+                "a": {"type": "string", "default": "A"},
+                "limits": {"type": "object", "default": {"cpu": "1"},
+                           "properties": {"cpu": {"type": "string"},
+                                          "memory": {"type": "string", "default": "1Gi"}}},
+                "ports": {"type": "array", "items": {"type": "object", "properties": {
+                    "protocol": {"type": "string", "default": "TCP"}}}},
+                "maybe": {"type": "string", "nullable": True, "default": "m"},
+                "never": {"type": "string", "default": "n"},
+                "byName": {"type": "object", "additionalProperties": {
+                    "type": "object", "properties": {"on": {"type": "boolean", "default": True}}}},
+            },
+        },
+    },
+}  # fmt: skip
+
+
+def test_defaults_fill_absent_fields_top_down() -> None:
+    obj = {"metadata": {}, "spec": {"ports": [{}, {"protocol": "UDP"}], "maybe": None,
+                                    "never": None, "byName": {"k": {}}}}  # fmt: skip
+    apply_defaults(obj, DEFAULTED, root=True)
+    assert obj == {
+        "metadata": {},  # never defaulted at the root
+        "spec": {
+            "a": "A",
+            "limits": {"cpu": "1", "memory": "1Gi"},  # the default, then its own defaults
+            "ports": [{"protocol": "TCP"}, {"protocol": "UDP"}],
+            "maybe": None,  # nullable: null is a value
+            "never": "n",
+            "byName": {"k": {"on": True}},
+        },
+    }
+    empty: dict = {}
+    apply_defaults(empty, DEFAULTED, root=True)
+    assert empty["spec"]["a"] == "A" and empty["spec"]["limits"] == {"cpu": "1", "memory": "1Gi"}
+    assert has_defaults(DEFAULTED) and not has_defaults(SCHEMA)
