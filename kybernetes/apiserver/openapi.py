@@ -14,11 +14,14 @@ from its own built-in types; both give the same patch.
 Built-in kinds get their real schemas, with every type they reach, from
 `BuiltinSchemas` (openapi_source.py, derived from the official client's
 models), so `kubectl explain` prints field documentation. Custom resources
-(and built-ins when no schemas could be built) keep skeleton schemas
-(kind, apiVersion and metadata; the rest open). A document is encoded
-once per (group/version, kinds, schemas) and its hash kept with it: the
-index, which names every document's hash, is asked for on every
-`kubectl apply`.
+publish their version's structural schema as apiextensions-apiserver does:
+named by the reversed group (`com.example.v1.Widget`), with apiVersion,
+kind and an ObjectMeta `metadata` at the root and at each embedded
+resource. Built-ins when no schemas could be built keep skeleton schemas
+(kind, apiVersion and metadata; the rest open). A document is encoded once
+per (group/version, kinds, schemas, custom resources' strategies) and its
+hash kept with it: the index, which names every document's hash, is asked
+for on every `kubectl apply`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from typing import Any
 
 import orjson
 
+from kybernetes.apiserver import strategies
+from kybernetes.apiserver.crd_strategy import CustomResourceStrategy
 from kybernetes.apiserver.openapi_source import EMPTY, BuiltinSchemas
 from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
 
@@ -61,8 +66,67 @@ def _schema_name(rt: ResourceType, schemas: BuiltinSchemas = EMPTY) -> str:
     built = schemas.kind_schema(rt.group, rt.version, rt.kind)
     if built is not None:
         return built
+    if _custom_schema(rt) is not None:
+        return ".".join([*reversed(rt.group.split(".")), rt.version, rt.kind])
     group = rt.group or "core"
     return f"io.k8s.api.{group}.{rt.version}.{rt.kind}"
+
+
+def _custom_schema(rt: ResourceType) -> dict[str, Any] | None:
+    strategy = strategies.strategy_for(rt.group, rt.kind, rt.version)
+    return strategy.schema if isinstance(strategy, CustomResourceStrategy) else None
+
+
+_OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+_API_VERSION = {
+    "type": "string",
+    "description": "APIVersion defines the versioned schema of this representation of an "
+    "object. Servers should convert recognized schemas to the latest internal value, and may "
+    "reject unrecognized values.",
+}
+_KIND = {
+    "type": "string",
+    "description": "Kind is a string value representing the REST resource this object "
+    "represents. Servers may infer this from the endpoint the client submits requests to.",
+}
+
+
+def _metadata(schemas: BuiltinSchemas) -> dict[str, Any]:
+    if _OBJECT_META not in schemas.schemas:
+        return {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    return {"allOf": [{"$ref": f"#/components/schemas/{_OBJECT_META}"}],
+            "description": "Standard object's metadata."}  # fmt: skip
+
+
+def _with_object_fields(node: Any, schemas: BuiltinSchemas, *, root: bool) -> Any:
+    """A copy of a custom resource's schema whose root and embedded resources
+    declare apiVersion, kind and metadata (apiextensions-apiserver adds them)."""
+    if isinstance(node, list):
+        return [_with_object_fields(item, schemas, root=False) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _with_object_fields(value, schemas, root=False) if key in _SUBSCHEMAS else value
+           for key, value in node.items()}  # fmt: skip
+    if "properties" in out:
+        out["properties"] = {name: _with_object_fields(sub, schemas, root=False)
+                             for name, sub in out["properties"].items()}  # fmt: skip
+    if root or node.get("x-kubernetes-embedded-resource"):
+        own = out.get("properties") or {}
+        out["properties"] = {"apiVersion": _API_VERSION, "kind": _KIND, **own,
+                             "metadata": _metadata(schemas)}  # fmt: skip
+        out.setdefault("type", "object")
+    return out
+
+
+_SUBSCHEMAS = frozenset({"items", "additionalProperties", "allOf", "anyOf", "oneOf", "not"})
+
+
+def _custom_object_schema(
+    rt: ResourceType, schema: dict[str, Any], schemas: BuiltinSchemas
+) -> dict[str, Any]:
+    out: dict[str, Any] = _with_object_fields(schema, schemas, root=True)
+    out["x-kubernetes-group-version-kind"] = [_gvk(rt)]
+    return out
 
 
 def _closure(schemas: dict[str, Any], roots: list[str]) -> dict[str, Any]:
@@ -168,8 +232,12 @@ def group_version_document(
         collection = rt.path("{namespace}") if rt.namespaced else rt.path()
         paths[item] = _item_operations(rt, name)
         paths[collection] = _collection_operations(rt, name)
+        custom = _custom_schema(rt)
         if name in schemas.schemas:
             built.append(name)
+        elif custom is not None:
+            components[name] = _custom_object_schema(rt, custom, schemas)
+            built.append(_OBJECT_META)
         else:
             components[name] = _object_schema(rt)
     components.update(_closure(schemas.schemas, built))
@@ -181,7 +249,7 @@ def group_version_document(
     }
 
 
-_Key = tuple[str, str, tuple[ResourceType, ...], int]
+_Key = tuple[str, str, tuple[ResourceType, ...], int, int]
 # Encoded documents and their hashes. Bounded: custom resources come and go.
 _DOCUMENTS: dict[_Key, tuple[bytes, str]] = {}
 _MAX_DOCUMENTS = 256
@@ -191,7 +259,8 @@ def document_bytes(
     registry: ResourceRegistry, group: str, version: str, schemas: BuiltinSchemas = EMPTY
 ) -> tuple[bytes, str]:
     """The encoded document of a group/version and its hash, built once."""
-    key = (group, version, tuple(registry.in_group_version(group, version)), id(schemas))
+    key = (group, version, tuple(registry.in_group_version(group, version)), id(schemas),
+           strategies.generation())  # fmt: skip
     cached = _DOCUMENTS.get(key)
     if cached is None:
         body = orjson.dumps(group_version_document(registry, group, version, schemas))

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from kybernetes.apiserver import strategies
 from kybernetes.apiserver.openapi import group_version_document
 from kybernetes.apiserver.openapi_source import EMPTY, BuiltinSchemas
 from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
@@ -220,13 +221,13 @@ def encode_document(doc: dict[str, Any]) -> bytes:
             + _len(9, definitions))  # fmt: skip
 
 
-_Key = tuple[tuple[ResourceType, ...], int]
+_Key = tuple[tuple[ResourceType, ...], int, int]
 _CACHE: dict[_Key, tuple[bytes, bytes]] = {}
 
 
 def document(registry: ResourceRegistry, schemas: BuiltinSchemas = EMPTY) -> tuple[bytes, bytes]:
     """(protobuf, JSON) of the v2 document, built once per registry state."""
-    key = (tuple(registry), id(schemas))
+    key = (tuple(registry), id(schemas), strategies.generation())
     cached = _CACHE.get(key)
     if cached is None:
         doc = swagger(registry, schemas)

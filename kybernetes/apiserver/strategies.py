@@ -27,7 +27,7 @@ from kybernetes.apiserver.workloads import (
     StatefulSetStrategy,
 )
 
-__all__ = ["STRATEGIES", "register", "strategy_for", "unregister"]
+__all__ = ["STRATEGIES", "generation", "register", "strategy_for", "unregister"]
 
 STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("", "Namespace"): NamespaceStrategy(),
@@ -59,8 +59,18 @@ _DEFAULT = Strategy()
 VERSIONED: dict[tuple[str, str, str], Strategy] = {}
 
 
+# Moves with every register/unregister: what is built from the strategies
+# (the OpenAPI documents, which publish custom resources' schemas) keys on it.
+_GENERATION = [0]
+
+
+def generation() -> int:
+    return _GENERATION[0]
+
+
 def register(group: str, kind: str, strategy: Strategy, version: str = "") -> None:
     """A kind added at run time (a custom resource) brings its own strategy."""
+    _GENERATION[0] += 1
     if version:
         VERSIONED[(group, kind, version)] = strategy
     else:
@@ -68,6 +78,7 @@ def register(group: str, kind: str, strategy: Strategy, version: str = "") -> No
 
 
 def unregister(group: str, kind: str, version: str = "") -> None:
+    _GENERATION[0] += 1
     if version:
         VERSIONED.pop((group, kind, version), None)
     else:

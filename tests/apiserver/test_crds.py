@@ -241,3 +241,151 @@ async def test_schema_defaults_apply_to_writes(cluster: Cluster) -> None:
     assert created == {"a": "A"}
     assert patched == {"a": "A", "b": "B", "c": "kept"}
     assert own == {"a": "mine", "b": "B"}
+
+
+def _crd(group: str, kind: str, versions: list[dict], plural: str = "") -> str:
+    plural = plural or f"{kind.lower()}s"
+    return json.dumps({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {"group": group, "scope": "Namespaced",
+                 "names": {"plural": plural, "singular": kind.lower(), "kind": kind},
+                 "versions": versions},
+    })  # fmt: skip
+
+
+def _version(name: str, schema: dict, storage: bool = True) -> dict:
+    return {"name": name, "served": True, "storage": storage,
+            "schema": {"openAPIV3Schema": schema}}  # fmt: skip
+
+
+FOO_SCHEMA = {
+    "type": "object", "description": "Foo CRD for Testing",
+    "properties": {
+        "spec": {"type": "object", "description": "Specification of Foo", "properties": {
+            "bars": {"type": "array", "description": "List of Bars and their specs.",
+                     "items": {"type": "object", "required": ["name"], "properties": {
+                         "name": {"type": "string", "description": "Name of Bar."},
+                         "age": {"type": "string", "description": "Age of Bar."}}}}}},
+        "status": {"type": "object", "description": "Status of Foo"},
+    },
+}  # fmt: skip
+PRESERVED = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+EMBEDDED = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+    "dummy": {"type": "object", "description": "Dummy property.",
+              "x-kubernetes-embedded-resource": True,
+              "x-kubernetes-preserve-unknown-fields": True}}}}}  # fmt: skip
+
+
+async def _established(cluster: Cluster, manifest: str) -> None:
+    await cluster.kubectl("create", "-f", "-", stdin=manifest)
+    name = json.loads(manifest)["metadata"]["name"]
+    await cluster.kubectl("wait", "--for=condition=established", "--timeout=10s", f"crd/{name}")
+
+
+async def test_kubectl_explains_and_validates_a_published_custom_resource(
+    cluster: Cluster,
+) -> None:
+    # Checklist A27: the CRD's schema is published, so explain describes it.
+    group = "publish-foo.example.com"
+    await _established(cluster, _crd(group, "Foo", [_version("v1", FOO_SCHEMA)]))
+    explained = await cluster.kubectl("explain", "foos")
+    assert "Foo CRD for Testing" in explained and "Specification of Foo" in explained
+    bars = await cluster.kubectl("explain", "foos.spec.bars")
+    assert "List of Bars and their specs." in bars and "Name of Bar." in bars
+    assert "name\t<string> -required-" in bars
+    missing = await cluster.kubectl("explain", "foos.spec.bars2", check=False)
+    assert 'field "bars2" does not exist' in missing
+    foo = {"apiVersion": f"{group}/v1", "kind": "Foo", "metadata": {"name": "test-foo"},
+           "spec": {"bars": [{"name": "test-bar"}]}}  # fmt: skip
+    assert "created" in await cluster.kubectl("create", "-f", "-", stdin=json.dumps(foo))
+    await cluster.kubectl("delete", "foo", "test-foo")
+    assert "created" in await cluster.kubectl("apply", "-f", "-", stdin=json.dumps(foo))
+    unknown = {**foo, "spec": {"bars": [{"name": "test-bar"}], "foo": True}}
+    out = await cluster.kubectl("apply", "-f", "-", stdin=json.dumps(unknown), check=False)
+    assert 'unknown field "spec.foo"' in out
+    no_name = {**foo, "metadata": {"name": "other"}, "spec": {"bars": [{"age": "10"}]}}
+    out = await cluster.kubectl("create", "-f", "-", stdin=json.dumps(no_name), check=False)
+    assert "spec.bars[0].name: Required value" in out
+
+
+async def test_kubectl_takes_unknown_fields_where_the_schema_preserves_them(
+    cluster: Cluster,
+) -> None:
+    # Checklist A25, A26, A28: at the root, and in an embedded resource.
+    await _established(cluster, _crd("at-root.example.com", "Waldo", [_version("v1", PRESERVED)]))
+    waldo = {"apiVersion": "at-root.example.com/v1", "kind": "Waldo",
+             "metadata": {"name": "test-cr"}, "a": {"b": [{"c": "d"}]}}  # fmt: skip
+    await cluster.kubectl("create", "-f", "-", stdin=json.dumps(waldo))
+    await cluster.kubectl("apply", "-f", "-", stdin=json.dumps(waldo))
+    explained = await cluster.kubectl("explain", "waldos")
+    assert "KIND:       Waldo" in explained and "DESCRIPTION:" in explained
+
+    await _established(cluster, _crd("nested.example.com", "Nest", [_version("v1", EMBEDDED)]))
+    dummy = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x", "labels": {"a": "b"}},
+             "a": {"b": [{"c": "d"}]}}  # fmt: skip
+    nest = {"apiVersion": "nested.example.com/v1", "kind": "Nest",
+            "metadata": {"name": "test-cr"}, "spec": {"dummy": dummy}}  # fmt: skip
+    await cluster.kubectl("create", "-f", "-", stdin=json.dumps(nest))
+    await cluster.kubectl("apply", "-f", "-", stdin=json.dumps(nest))
+    stored = json.loads(await cluster.kubectl("get", "nest", "test-cr", "-o", "json"))
+    assert stored["spec"] == {"dummy": dummy}
+    explained = await cluster.kubectl("explain", "nests.spec.dummy")
+    assert "Dummy property." in explained and "metadata\t<ObjectMeta>" in explained
+
+
+async def test_openapi_publishes_every_served_version_group_and_kind(cluster: Cluster) -> None:
+    # Checklist A23, A24, A29, A30, A31.
+    from kubernetes import client, config
+
+    spec = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "x": {"type": "string"}}}}}  # fmt: skip
+    versions = [_version("v2", spec), _version("v3", spec, False)]
+    await _established(cluster, _crd("multi.example.com", "Multi", versions))
+    await _established(cluster, _crd("multi.example.com", "Other", [_version("v2", spec)]))
+    await _established(cluster, _crd("elsewhere.example.org", "Multi", [_version("v1", spec)]))
+
+    def published() -> tuple[set[str], set[str]]:
+        api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+        found = []
+        for path in ("/openapi/v2", "/openapi/v3"):
+            method, url, headers, _, _ = api_client.param_serialize(
+                "GET", path, header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+            )  # fmt: skip
+            found.append(json.loads(api_client.rest_client.pool_manager.request(
+                method, url, headers=headers).data))  # fmt: skip
+        api_client.close()
+        return ({d for d in found[0]["definitions"] if "example" in d},
+                {p for p in found[1]["paths"] if "example" in p})  # fmt: skip
+
+    definitions, documents = await asyncio.to_thread(published)
+    assert definitions == {
+        "com.example.multi.v2.Multi",
+        "com.example.multi.v3.Multi",
+        "com.example.multi.v2.Other",
+        "org.example.elsewhere.v1.Multi",
+    }
+    assert documents == {"apis/multi.example.com/v2", "apis/multi.example.com/v3",
+                         "apis/elsewhere.example.org/v1"}  # fmt: skip
+
+    def patch(operations: list[dict]) -> None:
+        api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+        client.ApiextensionsV1Api(api_client).patch_custom_resource_definition(
+            "multis.multi.example.com", operations
+        )
+        api_client.close()
+
+    await asyncio.to_thread(patch, [{"op": "replace", "path": "/spec/versions/1/name",
+                                     "value": "v4"}])  # fmt: skip
+    definitions, documents = await asyncio.to_thread(published)
+    assert "com.example.multi.v4.Multi" in definitions
+    assert "com.example.multi.v3.Multi" not in definitions
+    assert "apis/multi.example.com/v4" in documents
+
+    await asyncio.to_thread(patch, [{"op": "replace", "path": "/spec/versions/1/served",
+                                     "value": False}])  # fmt: skip
+    definitions, documents = await asyncio.to_thread(published)
+    assert "com.example.multi.v4.Multi" not in definitions
+    assert "com.example.multi.v2.Multi" in definitions
+    assert "apis/multi.example.com/v4" not in documents
