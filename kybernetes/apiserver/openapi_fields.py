@@ -177,13 +177,21 @@ def structural_unknown(value: Any, schema: dict[str, Any], meta: FieldTable) -> 
     in `meta`. Nothing is removed: the resource's strategy prunes."""
     out: list[str] = []
     if isinstance(value, dict):
-        for key in sorted(value):
-            if key == "metadata":
-                copy_ = _copy_dict(value[key])
-                out += [f"metadata.{p}" for p in prune(copy_, _OBJECT_META, meta)]
-            elif key not in _ROOT_FIELDS:
-                _structural(value[key], _child(schema, key), key, out)
+        _object_fields(value, schema, "", meta, out)
     return sorted(out)
+
+
+def _object_fields(
+    value: dict[str, Any], schema: dict[str, Any], path: str, meta: FieldTable, out: list[str]
+) -> None:
+    """A whole object (the root, or an `x-kubernetes-embedded-resource`): its
+    apiVersion and kind are known, its metadata is an ObjectMeta."""
+    for key in sorted(value):
+        if key == "metadata":
+            copy_ = _copy_dict(value[key])
+            out += [_join(path, f"metadata.{p}") for p in prune(copy_, _OBJECT_META, meta)]
+        elif key not in _ROOT_FIELDS:
+            _structural(value[key], _child(schema, key), _join(path, key), meta, out)
 
 
 _OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
@@ -207,18 +215,23 @@ def _child(schema: dict[str, Any], key: str) -> dict[str, Any] | None:
     return None
 
 
-def _structural(value: Any, schema: dict[str, Any] | None, path: str, out: list[str]) -> None:
+def _structural(
+    value: Any, schema: dict[str, Any] | None, path: str, meta: FieldTable, out: list[str]
+) -> None:
     if schema is None:
         out.append(path)
         return
     if isinstance(value, dict):
+        if schema.get("x-kubernetes-embedded-resource"):
+            _object_fields(value, schema, path, meta, out)
+            return
         if schema.get("x-kubernetes-preserve-unknown-fields") and not schema.get("properties"):
             return
         for key, item in value.items():
-            _structural(item, _child(schema, key), _join(path, key), out)
+            _structural(item, _child(schema, key), _join(path, key), meta, out)
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         for i, item in enumerate(value):
-            _structural(item, schema["items"], f"{path}[{i}]", out)
+            _structural(item, schema["items"], f"{path}[{i}]", meta, out)
 
 
 class _Pairs(list[tuple[str, Any]]):

@@ -37,21 +37,24 @@ def _join(path: str, name: str) -> str:
 
 def prune(value: Any, schema: Schema, *, root: bool = False) -> Any:
     """`value` without the fields `schema` does not declare (a new value)."""
+    # An embedded resource is a whole object: its apiVersion, kind and metadata
+    # are kept as the root's are (apiextensions-apiserver's pruning).
+    whole = root or (isinstance(schema, dict) and schema.get("x-kubernetes-embedded-resource"))
     if not isinstance(schema, dict) or schema.get("x-kubernetes-preserve-unknown-fields"):
         if isinstance(value, dict) and isinstance(schema, dict) and schema.get("properties"):
             return {
-                k: prune(
+                k: v if whole and k in _ROOT_FIELDS else prune(
                     v, schema["properties"].get(k, {"x-kubernetes-preserve-unknown-fields": True})
                 )
                 for k, v in value.items()
-            }
+            }  # fmt: skip
         return value
     if isinstance(value, dict):
         properties = schema.get("properties")
         additional = schema.get("additionalProperties")
         out = {}
         for key, item in value.items():
-            if root and key in _ROOT_FIELDS:
+            if whole and key in _ROOT_FIELDS:
                 out[key] = item
             elif properties and key in properties:
                 out[key] = prune(item, properties[key])

@@ -269,3 +269,123 @@ async def test_a_warning_with_a_control_character_is_left_out(cluster: Cluster) 
                                                 body)  # fmt: skip
     assert status == 201, reply
     assert warnings == ['299 - "unknown field \\"junk\\""']
+
+
+# Server-side field validation as the conformance tests check it (checklist A08-A14).
+
+PORTS = {"type": "array", "x-kubernetes-list-type": "map",
+         "x-kubernetes-list-map-keys": ["containerPort", "protocol"],
+         "items": {"type": "object", "required": ["containerPort", "protocol"], "properties": {
+             "containerPort": {"type": "integer", "format": "int32"},
+             "name": {"type": "string"}, "protocol": {"type": "string"}}}}  # fmt: skip
+SPEC = {"type": "object", "properties": {"foo": {"type": "string"}, "ports": PORTS}}
+TEMPLATE = {"type": "object", "x-kubernetes-embedded-resource": True, "properties": {
+    "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
+    "spec": {"type": "object"}}}  # fmt: skip
+NOXU_SCHEMAS = {
+    "noschemas": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+    "strictones": {"type": "object", "properties": {"spec": SPEC}},
+    "embeddeds": {"type": "object", "properties": {"spec": {
+        **SPEC, "x-kubernetes-preserve-unknown-fields": True,
+        "properties": {**SPEC["properties"], "template": TEMPLATE}}}},
+}  # fmt: skip
+APPLIED = """
+apiVersion: fields.example.com/v1
+kind: {kind}
+metadata:
+  name: mytest
+  finalizers:
+  - test-finalizer{meta}
+spec:{spec}
+  ports:
+  - name: x
+    containerPort: 80
+    protocol: TCP
+"""
+
+
+async def _noxu_crds(cluster: Cluster) -> None:
+    for plural, schema in NOXU_SCHEMAS.items():
+        kind = plural[:-1].capitalize()
+        crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+               "metadata": {"name": f"{plural}.fields.example.com"},
+               "spec": {"group": "fields.example.com", "scope": "Cluster",
+                        "names": {"plural": plural, "singular": plural[:-1], "kind": kind},
+                        "versions": [{"name": "v1", "served": True, "storage": True,
+                                      "schema": {"openAPIV3Schema": schema}}]}}  # fmt: skip
+        await cluster.kubectl("create", "-f", "-", stdin=json.dumps(crd))
+        await cluster.kubectl("wait", "--for=condition=established", "--timeout=10s",
+                              f"crd/{plural}.fields.example.com")  # fmt: skip
+
+
+async def _apply(raw: Raw, plural: str, body: str) -> tuple[int, Any]:
+    path = (f"/apis/fields.example.com/v1/{plural}/mytest"
+            "?fieldManager=field_validation_mgr&fieldValidation=Strict")  # fmt: skip
+    status, _, answer = await raw.request("PATCH", path, body.encode(),
+                                          content_type="application/apply-patch+yaml")  # fmt: skip
+    return status, answer
+
+
+async def test_strict_apply_of_custom_resources(cluster: Cluster) -> None:
+    await _noxu_crds(cluster)
+    raw = Raw(cluster)
+    # A08: no schema, unknown fields kept; A09: a valid object.
+    body = APPLIED.format(kind="Noschema", meta="", spec="\n  unknown: uk1")
+    status, answer = await _apply(raw, "noschemas", body)
+    assert status == 201 and answer["spec"]["unknown"] == "uk1"
+    body = APPLIED.format(kind="Strictone", meta="", spec="\n  foo: foo1")
+    assert (await _apply(raw, "strictones", body))[0] == 201
+    # A10: an unknown field under a schema is refused.
+    body = APPLIED.format(kind="Strictone", meta="\nunknownField: unknown", spec="\n  foo: foo1")
+    status, answer = await _apply(raw, "strictones", body)
+    assert status == 400 and 'unknown field "unknownField"' in answer["message"]
+    # A13: unknown metadata, at the root and in an embedded resource, whose
+    # apiVersion, kind and ObjectMeta fields are known.
+    template = (
+        "\n  template:\n    apiVersion: foo/v1\n    kind: Sub\n    metadata:\n"
+        "      unknownSubMeta: unknown\n      name: subobject\n      namespace: ns"
+    )
+    body = APPLIED.format(kind="Embedded", meta="\n  unknownMeta: unknown",
+                          spec=f"{template}\n  foo: foo1")  # fmt: skip
+    status, answer = await _apply(raw, "embeddeds", body)
+    assert status == 400
+    assert answer["message"].endswith(
+        'strict decoding error: unknown field "metadata.unknownMeta", '
+        'unknown field "spec.template.metadata.unknownSubMeta"'
+    )
+    body = APPLIED.format(kind="Embedded", meta="", spec=template.replace(
+        "      unknownSubMeta: unknown\n", "") + "\n  foo: foo1")  # fmt: skip
+    status, answer = await _apply(raw, "embeddeds", body)
+    assert status == 201, answer
+    assert answer["spec"]["template"]["metadata"] == {"name": "subobject", "namespace": "ns"}
+    assert answer["spec"]["template"]["kind"] == "Sub"
+
+
+DUPLICATED = b"""{
+  "apiVersion": "apps/v1", "kind": "Deployment",
+  "metadata": {"name": "my-dep", "labels": {"app": "nginx"}},
+  "spec": {
+    "unknownField": "foo", "replicas": 2, "replicas": 3,
+    "selector": {"matchLabels": {"app": "nginx"}},
+    "template": {"metadata": {"labels": {"app": "nginx"}},
+                 "spec": {"containers": [{"name": "nginx", "image": "nginx:latest"}]}}
+  }
+}"""
+
+
+async def test_strict_create_of_a_typed_object(cluster: Cluster) -> None:
+    raw = Raw(cluster)
+    path = "/apis/apps/v1/namespaces/default/deployments?fieldValidation=Strict"
+    # A12: unknown and duplicate fields, in the order kube-apiserver names them.
+    status, _, answer = await raw.request("POST", path, DUPLICATED)
+    assert status == 400
+    assert answer["message"].endswith(
+        'strict decoding error: unknown field "spec.unknownField", duplicate field "spec.replicas"'
+    )
+    # A14: unknown metadata.
+    body = DUPLICATED.replace(b'"unknownField": "foo", "replicas": 2, ', b"").replace(
+        b'"name": "my-dep",', b'"name": "my-dep", "unknownMeta": "foo",'
+    )
+    status, _, answer = await raw.request("POST", path, body)
+    assert status == 400
+    assert answer["message"].endswith('strict decoding error: unknown field "metadata.unknownMeta"')

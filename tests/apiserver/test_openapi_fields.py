@@ -264,6 +264,25 @@ def test_structural_unknown_follows_the_custom_resource_schema() -> None:
 TABLE_WITH_META = {**TABLE, "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta": TABLE["ObjectMeta"]}
 
 
+def test_an_embedded_resource_is_a_whole_object() -> None:
+    # Its apiVersion and kind are known and its metadata is an ObjectMeta,
+    # whatever its own schema says (checklist A13).
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "template": {"type": "object", "x-kubernetes-embedded-resource": True, "properties": {
+            "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
+            "spec": {"type": "object"}}}}}}}  # fmt: skip
+    meta = {"name": "p", "labels": {"a": "b"}, "unknownSubMeta": 1}
+    obj = {
+        "apiVersion": "x/v1", "kind": "W", "metadata": {"name": "w", "unknownMeta": 1},
+        "spec": {"template": {"apiVersion": "v1", "kind": "Pod", "apiversion": "typo",
+                              "metadata": meta}},
+    }  # fmt: skip
+    assert structural_unknown(obj, schema, TABLE_WITH_META) == [
+        "metadata.unknownMeta", "spec.template.apiversion",
+        "spec.template.metadata.unknownSubMeta",
+    ]  # fmt: skip
+
+
 YAML = b"""apiVersion: apps/v1
 kind: Deployment
 metadata:

@@ -92,3 +92,19 @@ def test_defaults_fill_absent_fields_top_down() -> None:
     apply_defaults(empty, DEFAULTED, root=True)
     assert empty["spec"]["a"] == "A" and empty["spec"]["limits"] == {"cpu": "1", "memory": "1Gi"}
     assert has_defaults(DEFAULTED) and not has_defaults(SCHEMA)
+
+
+def test_prune_keeps_an_embedded_resources_object_fields() -> None:
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "template": {"type": "object", "x-kubernetes-embedded-resource": True, "properties": {
+            "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
+            "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}},
+        "open": {"type": "object", "x-kubernetes-embedded-resource": True,
+                 "x-kubernetes-preserve-unknown-fields": True,
+                 "properties": {"metadata": {"type": "object"}}}}}}}  # fmt: skip
+    template = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}},
+                "spec": {"size": 1}}  # fmt: skip
+    obj = {"spec": {"template": {**template, "extra": 1}, "open": {**template, "extra": 1}}}
+    assert prune(obj, schema, root=True) == {
+        "spec": {"template": template, "open": {**template, "extra": 1}},
+    }
