@@ -47,6 +47,7 @@ from kybernetes.apiserver.openapi_v2 import PROTOBUF_TYPE as OPENAPI_V2_PROTOBUF
 from kybernetes.apiserver.openapi_v2 import document as openapi_v2_document
 from kybernetes.apiserver.openapi_validation import (
     add_warnings,
+    check_apply_duplicates,
     check_fields,
     field_checked_patch,
     keep_raw_json,
@@ -511,6 +512,7 @@ class ResourceHandler:
         if not isinstance(config, dict):
             raise errors.bad_request(f"the body must be a {rt.kind} object")
         await check_fields(request, rt.group, rt.version, rt.kind, config)
+        await check_apply_duplicates(request)
         meta = config.get("metadata") or {}
         if meta.get("name") and meta["name"] != req.name:
             raise errors.bad_request(f"the name of the object ({meta['name']}) does not match "

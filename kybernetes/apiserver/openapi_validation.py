@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from kybernetes.apiserver import errors
 from kybernetes.apiserver.crd_strategy import CustomResourceStrategy
 from kybernetes.apiserver.openapi_fields import (
     check_custom_object,
@@ -32,16 +33,24 @@ from kybernetes.apiserver.openapi_fields import (
     patch_check,
     patch_verdict,
     structural_unknown,
+    yaml_duplicates,
 )
 from kybernetes.apiserver.openapi_source import builtin_schemas
 from kybernetes.apiserver.resources import ResourceType
 from kybernetes.apiserver.strategies import strategy_for
 
-__all__ = ["add_warnings", "check_fields", "field_checked_patch", "keep_raw_json"]
+__all__ = [
+    "add_warnings",
+    "check_apply_duplicates",
+    "check_fields",
+    "field_checked_patch",
+    "keep_raw_json",
+]
 
 # A JSON or YAML body as it came, for the duplicate-field check.
 RAW_JSON = web.RequestKey("raw_json", bytes)
 RAW_YAML = web.RequestKey("raw_yaml", bytes)
+RAW_APPLY = web.RequestKey("raw_apply", bytes)  # a server-side apply's body (YAML or JSON)
 # The Warning headers a request's answer carries (kube-apiserver: one per finding).
 WARNINGS = web.RequestKey("warnings", list)
 # Bodies whose bytes are JSON objects, read again for repeated keys.
@@ -56,6 +65,8 @@ def keep_raw_json(request: web.Request, content_type: str, raw: bytes) -> None:
         request[RAW_JSON] = raw
     elif content_type == "application/yaml":
         request[RAW_YAML] = raw
+    elif content_type == "application/apply-patch+yaml":
+        request[RAW_APPLY] = raw
 
 
 async def add_warnings(request: web.Request, response: web.StreamResponse) -> None:
@@ -151,3 +162,21 @@ async def field_checked_patch(
 
     request[WARNINGS] = found
     return run
+
+
+async def check_apply_duplicates(request: web.Request) -> None:
+    """A server-side apply's repeated keys, as kube-apiserver's apply patcher
+    reports them once the apply has merged: Strict refuses (400), Warn warns.
+    The body is YAML (JSON is YAML), so they are named by line."""
+    raw = request.get(RAW_APPLY)
+    mode = _directive(request)
+    if raw is None or mode == "Ignore":
+        return
+    big = len(raw) > INLINE_CHECK_BYTES
+    repeated = await asyncio.to_thread(yaml_duplicates, raw) if big else yaml_duplicates(raw)
+    if not repeated:
+        return
+    text = "error converting YAML to JSON: yaml: unmarshal errors:\n  " + "\n  ".join(repeated)
+    if mode == "Strict":
+        raise errors.bad_request(f"error strict decoding YAML: {text}")
+    _warn(request, [text])

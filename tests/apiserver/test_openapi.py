@@ -389,3 +389,27 @@ async def test_strict_create_of_a_typed_object(cluster: Cluster) -> None:
     status, _, answer = await raw.request("POST", path, body)
     assert status == 400
     assert answer["message"].endswith('strict decoding error: unknown field "metadata.unknownMeta"')
+
+
+async def test_repeated_keys_in_an_apply_are_refused_under_strict_and_warned_about(
+    cluster: Cluster,
+) -> None:
+    # Checklist A11: even where unknown fields are preserved.
+    await _noxu_crds(cluster)
+    raw = Raw(cluster)
+    body = APPLIED.format(
+        kind="Embedded", meta="", spec="\n  unknown: uk1\n  foo: foo1\n  foo: foo2"
+    )
+    status, answer = await _apply(raw, "embeddeds", body)
+    assert status == 400
+    assert answer["message"] == (
+        "error strict decoding YAML: error converting YAML to JSON: yaml: unmarshal errors:\n"
+        '  line 11: key "foo" already set in map'
+    )
+    path = "/apis/fields.example.com/v1/embeddeds/mytest?fieldManager=m&fieldValidation=Warn"
+    apply = "application/apply-patch+yaml"
+    status, warnings, answer = await raw.request("PATCH", path, body.encode(), apply)
+    assert status == 201 and answer["spec"]["foo"] == "foo2"
+    # Warned about, but the warning spans lines: add_warnings leaves out a text
+    # with a control character, which a header cannot carry.
+    assert warnings == []
