@@ -311,3 +311,43 @@ async def test_a_service_update_that_costs_more_is_judged(
         "used: services.loadbalancers=0, limited: services.loadbalancers=0" in out
     )
     await cluster.kubectl("label", "svc", "web", "-n", NS, "tier=front")  # costs nothing more
+
+
+async def test_object_counts_of_each_kind_are_charged_and_released(
+    client: ApiClient, controller: ResourceQuotaController
+) -> None:
+    # Checklist A36-A40: replicasets, replicationcontrollers, secrets, services
+    # and the quotas themselves, each charged by its create and released by its delete.
+    template = {"metadata": {"labels": {"app": "q"}},
+                "spec": {"containers": [{"name": "c", "image": "pause"}]}}  # fmt: skip
+    objects = {
+        "count/replicasets.apps": (resource_path("apps", "v1", "replicasets", NS),
+                        {"replicas": 0, "selector": {"matchLabels": {"app": "q"}},
+                         "template": template}),
+        "replicationcontrollers": (resource_path("", "v1", "replicationcontrollers", NS),
+                                   {"replicas": 0, "selector": {"app": "q"},
+                                    "template": template}),
+        "secrets": (resource_path("", "v1", "secrets", NS), None),
+        "services": (resource_path("", "v1", "services", NS),
+                     {"ports": [{"port": 80}], "selector": {"app": "q"}}),
+    }  # fmt: skip
+    hard = {name: "5" for name in objects} | {"resourcequotas": "2"}
+    await client.create(QUOTAS, {"metadata": {"name": "counts"}, "spec": {"hard": hard}})
+    # A40: a new quota's status comes at once, counting itself.
+    await wait_used(client, "counts", resourcequotas="1", **{name: "0" for name in objects})
+    for name, (path, spec) in objects.items():
+        body: dict = {"metadata": {"name": "one"}}
+        if spec is not None:
+            body["spec"] = spec
+        await client.create(path, body)
+        await wait_used(client, "counts", **{name: "1"})
+        # Background: no garbage collector here to take an RC's orphan finalizer off.
+        await client.delete(f"{path}/one?propagationPolicy=Background")
+        await wait_used(client, "counts", **{name: "0"})
+    await client.create(QUOTAS, {"metadata": {"name": "second"}, "spec": {"hard": {"pods": "1"}}})
+    await wait_used(client, "counts", resourcequotas="2")
+    with pytest.raises(ApiStatusError) as refused:
+        await client.create(QUOTAS, {"metadata": {"name": "third"}, "spec": {"hard": {}}})
+    assert refused.value.code == 403
+    await client.delete(f"{QUOTAS}/second")
+    await wait_used(client, "counts", resourcequotas="1")
