@@ -389,3 +389,57 @@ async def test_openapi_publishes_every_served_version_group_and_kind(cluster: Cl
     assert "com.example.multi.v4.Multi" not in definitions
     assert "com.example.multi.v2.Multi" in definitions
     assert "apis/multi.example.com/v4" not in documents
+
+
+async def test_crd_status_list_deletecollection_and_custom_object_watch(cluster: Cluster) -> None:
+    # Checklist A17, A18, A19, A22 with the official client.
+    from kubernetes import client, config, watch
+
+    def scenario() -> list[tuple[str, str]]:
+        api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+        ext = client.ApiextensionsV1Api(api_client)
+        for plural in ("listas", "listbs", "others"):
+            crd = json.loads(_crd("lists.example.com", plural[:-1].capitalize(),
+                                  [_version("v1", PRESERVED)], plural=plural))  # fmt: skip
+            if plural != "others":
+                crd["metadata"]["labels"] = {"e2e-list-test": "yes"}
+            ext.create_custom_resource_definition(crd)
+        name = "listas.lists.example.com"
+        status = ext.read_custom_resource_definition_status(name)
+        assert {c.type for c in status.status.conditions} >= {"NamesAccepted", "Established"}
+        status.status.conditions.append(client.V1CustomResourceDefinitionCondition(
+            type="StatusUpdated", status="True", reason="E2E", message="updated"))  # fmt: skip
+        updated = ext.replace_custom_resource_definition_status(name, status)
+        assert "StatusUpdated" in {c.type for c in updated.status.conditions}
+        condition = {"type": "StatusPatched", "status": "True", "reason": "E2E", "message": "x"}
+        patch = {"status": {"conditions": [condition]}}
+        patched = ext.patch_custom_resource_definition_status(name, patch)
+        assert "StatusPatched" in {c.type for c in patched.status.conditions}
+        labelled = ext.list_custom_resource_definition(label_selector="e2e-list-test=yes")
+        assert sorted(c.metadata.name for c in labelled.items) == [
+            "listas.lists.example.com", "listbs.lists.example.com"]  # fmt: skip
+        ext.delete_collection_custom_resource_definition(label_selector="e2e-list-test=yes")
+        left = [c.metadata.name for c in ext.list_custom_resource_definition().items]
+        assert left == ["others.lists.example.com"]
+
+        custom = client.CustomObjectsApi(api_client)
+        args = ("lists.example.com", "v1", "default", "others")
+        start = custom.list_namespaced_custom_object(*args)["metadata"]["resourceVersion"]
+        body = {"apiVersion": "lists.example.com/v1", "kind": "Other",
+                "metadata": {"name": "w1"}, "content": {"key": "value"}}  # fmt: skip
+        custom.create_namespaced_custom_object(*args, body)
+        custom.patch_namespaced_custom_object(*args, "w1", {"dummy": "test"})
+        custom.delete_namespaced_custom_object(*args, "w1")
+        seen = []
+        stream = watch.Watch()
+        for event in stream.stream(custom.list_namespaced_custom_object, *args,
+                                   resource_version=start, timeout_seconds=5):  # fmt: skip
+            seen.append((event["type"], event["object"].get("dummy", "")))
+            if len(seen) == 3:
+                stream.stop()
+        ext.delete_custom_resource_definition("others.lists.example.com")
+        api_client.close()
+        return seen
+
+    assert await asyncio.to_thread(scenario) == [("ADDED", ""), ("MODIFIED", "test"),
+                                                 ("DELETED", "test")]  # fmt: skip
