@@ -109,6 +109,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _t("", "v1", "Secret", "secrets"),
     _t("", "v1", "ServiceAccount", "serviceaccounts", short=["sa"]),
     _t("", "v1", "Event", "events", short=["ev"]),
+    _t("", "v1", "PodTemplate", "podtemplates"),
     _t("", "v1", "ReplicationController", "replicationcontrollers", short=["rc"],
        all_category=True, sub=["status", "scale"]),
     _t("", "v1", "ResourceQuota", "resourcequotas", short=["quota"], sub=["status"]),

@@ -23,6 +23,7 @@ __all__ = [
     "DaemonSetStrategy",
     "DeploymentStrategy",
     "JobStrategy",
+    "PodTemplateStrategy",
     "ReplicaSetStrategy",
     "ReplicationControllerStrategy",
     "StatefulSetStrategy",
@@ -46,15 +47,17 @@ def _default_template(spec: dict[str, Any]) -> None:
 
 
 def _validate_template(spec: dict[str, Any], path: str) -> list[Cause]:
+    """The template of `spec`, at `path` ("" when the template is at the root)."""
     template = spec.get("template")
+    at = f"{path}.template" if path else "template"
     if not isinstance(template, dict):
-        return [Cause(f"{path}.template", "FieldValueRequired", "Required value")]
+        return [Cause(at, "FieldValueRequired", "Required value")]
     containers = (template.get("spec") or {}).get("containers")
     if not containers:
-        return [Cause(f"{path}.template.spec.containers", "FieldValueRequired", "Required value")]
+        return [Cause(f"{at}.spec.containers", "FieldValueRequired", "Required value")]
     causes = []
     for i, container in enumerate(containers):
-        where = f"{path}.template.spec.containers[{i}]"
+        where = f"{at}.spec.containers[{i}]"
         if not isinstance(container, dict):
             causes.append(Cause(where, "FieldValueInvalid", "Invalid value: must be an object"))
             continue
@@ -138,6 +141,17 @@ class ReplicaSetStrategy(_AppsStrategy):
         spec = _spec(obj)
         spec.setdefault("replicas", 1)
         _default_template(spec)
+
+
+class PodTemplateStrategy(Strategy):
+    """core/v1 PodTemplate: a pod template kept on its own (no spec, no status),
+    defaulted and checked as a workload's template is."""
+
+    def default(self, obj: Obj) -> None:
+        _default_template(obj)
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return _validate_template(obj, "")
 
 
 class ReplicationControllerStrategy(ResetStatus):

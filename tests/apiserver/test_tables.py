@@ -1040,6 +1040,23 @@ def test_replicaset() -> None:
     assert row("apps", "ReplicaSet", scaled_down)[1:4] == [0, 0, 0]
 
 
+def test_pod_template() -> None:
+    template: Obj = {
+        "apiVersion": "v1",
+        "kind": "PodTemplate",
+        "metadata": meta("web-template", labels={"team": "a"}),
+        "template": TEMPLATE,
+    }
+    assert header("", "PodTemplate") == [
+        ("Name", "string", 0), ("Containers", "string", 0), ("Images", "string", 0),
+        ("Pod Labels", "string", 0),
+    ]  # fmt: skip
+    labels = ",".join(f"{k}={v}" for k, v in sorted(TEMPLATE["metadata"]["labels"].items()))
+    assert row("", "PodTemplate", template) == [
+        "web-template", "web,metrics", "nginx:1.27,prom/nginx-exporter:1.3", labels,
+    ]  # fmt: skip
+
+
 def test_statefulset() -> None:
     sts: Obj = {
         "apiVersion": "apps/v1",

@@ -41,6 +41,10 @@ def _template_containers(obj: Obj) -> tuple[str, str]:
     return containers_cells(get(obj, "spec", "template", "spec", "containers", default=[]))
 
 
+def _own_template_containers(obj: Obj) -> tuple[str, str]:
+    return containers_cells(get(obj, "template", "spec", "containers", default=[]))
+
+
 def _deployment_selector(obj: Obj) -> str:
     # Deployments print the selector bare: "" when empty, where other kinds print <none>.
     try:
@@ -101,6 +105,16 @@ COLUMNS = {
         Column("Ready", _status("readyReplicas"), type="integer",
                description="The pods that are ready."),
         AGE, CONTAINERS, IMAGES, SELECTOR,
+    ],
+    # kube-apiserver prints a PodTemplate without an age.
+    ("", "PodTemplate"): [
+        NAME,
+        Column("Containers", lambda o: _own_template_containers(o)[0],
+               description="Names of the template's containers."),
+        Column("Images", lambda o: _own_template_containers(o)[1],
+               description="Images of the template's containers."),
+        Column("Pod Labels", lambda o: format_labels(get(o, "template", "metadata", "labels")),
+               description="The labels of the template's pods."),
     ],
     ("", "ReplicationController"): [
         NAME,
