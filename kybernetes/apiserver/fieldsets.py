@@ -7,6 +7,13 @@ elements (`f:spec`, `k:{"name":"web"}` for an item of a list merged on a key,
 leaf. Sets are easy to union, subtract and compare; FieldsV1 (nested maps,
 `.` marking a member that also has members) is only their wire form, as in
 sigs.k8s.io/structured-merge-diff.
+
+A map, or a list merged by key or as a set, is a member of its own only
+where a write added it (structured-merge-diff's compare: a path absent
+before and present after is "Added", leaves and maps alike); an applied
+config never makes one (its ToFieldSet lists leaves and list items).
+`field_values(..., nodes=True)` therefore marks such a path `NODE`, and
+`fields_v1_of` writes the `.` of what a create adds.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from kybernetes.apiserver.objects import Obj
 
 __all__ = [
     "ABSENT",
+    "NODE",
     "FieldSet",
     "Path",
     "child",
@@ -32,6 +40,8 @@ __all__ = [
     "key_element",
     "keyed_by",
     "ListKeys",
+    "Names",
+    "added",
     "path_string",
     "to_fields_v1",
     "value_at",
@@ -39,7 +49,9 @@ __all__ = [
 
 Path = tuple[str, ...]
 FieldSet = frozenset[Path]
+Names = tuple[str, ...]  # field names from the root, list positions left out
 ABSENT: Any = object()
+NODE: Any = object()  # `field_values(nodes=True)`: a map or list with members
 _CONTAINERS = (dict, list)
 # What no manager owns: identity and bookkeeping the server keeps itself
 # (kube-apiserver's strip set).
@@ -105,20 +117,28 @@ def is_set(schema: PatchSchema, names: Path, items: list[Any]) -> bool:
     )
 
 
-def _walk(value: Any, path: Path, names: Path, schema: PatchSchema, out: dict[Path, Any]) -> None:
+def _walk(
+    value: Any, path: Path, names: Path, schema: PatchSchema, out: dict[Path, Any], nodes: bool
+) -> None:
     if isinstance(value, dict) and value:
+        if nodes:
+            out[path] = NODE
         for key, child in value.items():
-            _walk(child, (*path, f"f:{key}"), (*names, key), schema, out)
+            _walk(child, (*path, f"f:{key}"), (*names, key), schema, out, nodes)
         return
     if isinstance(value, list) and value:
         key = keyed_by(schema, names, value)
         if key:
+            if nodes:
+                out[path] = NODE
             for item in value:
                 item_path = (*path, key_element(item, key))
                 out[item_path] = item  # the item itself is a member ("." in FieldsV1)
-                _walk(item, item_path, names, schema, out)
+                _walk(item, item_path, names, schema, out, nodes)
             return
         if is_set(schema, names, value):
+            if nodes:
+                out[path] = NODE
             out.update(((*path, _value_element(item)), item) for item in value)
             return
     out[path] = value  # a scalar, an empty map or list, or an atomic list
@@ -144,36 +164,62 @@ def field_set(obj: Obj, schema: PatchSchema, *, status: bool | None = None) -> F
     return frozenset(field_values(obj, schema, status=status))
 
 
-def field_values(obj: Obj, schema: PatchSchema, *, status: bool | None = None) -> dict[Path, Any]:
-    """`field_set` with the value at each field (`value_at` of it, found in the same walk)."""
+def field_values(
+    obj: Obj, schema: PatchSchema, *, status: bool | None = None, nodes: bool = False
+) -> dict[Path, Any]:
+    """`field_set` with the value at each field (`value_at` of it, found in the same walk).
+
+    `nodes`: maps and merged lists that hold members are there too, as `NODE`
+    (what a write compares to find the ones it added); `metadata` itself never
+    is (kube-apiserver strips it from every manager's set).
+    """
     out: dict[Path, Any] = {}
     for key, value in _owned_top_level(obj, status):
-        _walk(value, (f"f:{key}",), (key,), schema, out)
+        _walk(value, (f"f:{key}",), (key,), schema, out, nodes)
+    if nodes:
+        out.pop(("f:metadata",), None)
     return out
 
 
-def fields_v1_of(obj: Obj, schema: PatchSchema, *, status: bool | None = None) -> Obj:
-    """`to_fields_v1(field_set(obj, ...))` built in one walk, for a write whose
-    manager owns everything (a create): no path tuples, no sorting. Keys come in
-    the object's order, which FieldsV1 readers ignore."""
+def fields_v1_of(
+    obj: Obj, schema: PatchSchema, *, status: bool | None = None,
+    present: frozenset[Names] = frozenset(),
+) -> Obj:  # fmt: skip
+    """FieldsV1 of what creating `obj` adds, built in one walk: every field, and
+    the `.` of each map or merged list that the zero value of the kind lacks
+    (`present` names those it has, zero_values.py). No path tuples, no
+    sorting; keys come in the object's order, which FieldsV1 readers ignore.
+    The same as `to_fields_v1` of `added(field_values(obj, nodes=True), {}, present)`.
+    """
     tree: Obj = {}
     for key, value in _owned_top_level(obj, status):
         member: Obj = {}
         tree[f"f:{key}"] = member
         if value and isinstance(value, _CONTAINERS):
-            _fill(value, member, (key,), schema)
+            absent = key != "metadata" and (key,) not in present  # metadata: stripped
+            _fill(value, member, (key,), schema, absent, present)
+            if absent and member:
+                member["."] = {}
     return tree
 
 
-def _fill(value: Any, node: Obj, names: Path, schema: PatchSchema) -> None:
+def _fill(
+    value: Any, node: Obj, names: Path, schema: PatchSchema, absent: bool,
+    present: frozenset[Names],
+) -> None:  # fmt: skip
     """`_walk`, writing into the FieldsV1 map `node` (the value's own place).
     Scalars are leaves with nothing to fill: only maps and lists are visited
-    (most of an object's fields are scalars; a create pays this walk)."""
+    (most of an object's fields are scalars; a create pays this walk).
+    `absent`: the value is not in the zero value (nor, then, anything in it)."""
     if isinstance(value, dict):
         for key, child in value.items():
             member = node.setdefault(f"f:{key}", {})
             if child and isinstance(child, _CONTAINERS):
-                _fill(child, member, (*names, key), schema)
+                child_names = (*names, key)
+                missing = absent or child_names not in present
+                _fill(child, member, child_names, schema, missing, present)
+                if missing and member:
+                    member["."] = {}  # added, and has members (an atomic list has none)
         return
     if not isinstance(value, list):
         return
@@ -182,13 +228,47 @@ def _fill(value: Any, node: Obj, names: Path, schema: PatchSchema) -> None:
         for item in value:
             member = node.setdefault(key_element(item, key), {})
             if item:
-                _fill(item, member, names, schema)
+                _fill(item, member, names, schema, True, present)  # no zero value has items
             if member:
                 member["."] = {}  # the item is a member and has members
         return
     if is_set(schema, names, value):
         for item in value:
             node.setdefault(_value_element(item), {})
+
+
+def added(new: dict[Path, Any], old: dict[Path, Any], present: frozenset[Names]) -> FieldSet:
+    """What a write adds or changes, as structured-merge-diff's compare finds it:
+    fields `new` sets that `old` did not, or to another value; maps and merged
+    lists (`NODE`s) only when `old` lacked them and the zero value of the kind
+    does not hold them either (`present`, zero_values.py): kube-apiserver
+    compares Go objects, which have their struct-valued fields. Both sides
+    are `field_values(..., nodes=True)`; a map that turns into a leaf (`{}`)
+    or back is neither added nor changed."""
+    out = []
+    for path, value in new.items():
+        old_value = old.get(path, ABSENT)
+        if old_value is ABSENT:
+            if value is not NODE or not _in_zero_value(path, old, present):
+                out.append(path)
+        elif value is not NODE and old_value is not NODE and old_value != value:
+            out.append(path)
+    return frozenset(out)
+
+
+def _in_zero_value(path: Path, old: dict[Path, Any], present: frozenset[Names]) -> bool:
+    """True when Go's view of the object `old` has `path` though its JSON does
+    not: each field from the nearest one `old` has down to `path` is one the
+    zero value holds."""
+    for depth in range(len(path), 0, -1):
+        prefix = path[:depth]
+        if depth < len(path) and prefix in old:
+            return True
+        if not prefix[-1].startswith("f:"):
+            return False  # a list item: no zero value holds one
+        if tuple(e[2:] for e in prefix if e.startswith("f:")) not in present:
+            return False
+    return True
 
 
 def value_at(obj: Any, path: Path) -> Any:

@@ -23,7 +23,9 @@ from kybernetes.apiserver.fieldsets import (
     ABSENT,
     FieldSet,
     ListKeys,
+    Names,
     Path,
+    added,
     child,
     field_set,
     field_values,
@@ -186,17 +188,6 @@ def _entry(entries: list[_Entry], manager: Manager) -> _Entry | None:
     return next((e for e in entries if e.manager == manager), None)
 
 
-def _changed(new: dict[Path, Any], old: dict[Path, Any]) -> FieldSet:
-    """Fields `new` sets that `old` did not, or to another value (both as
-    `field_values`). An item of a keyed list changes only by appearing: its own
-    fields say the rest."""
-    return frozenset(
-        path for path, value in new.items()
-        if (old_value := old.get(path, ABSENT)) is ABSENT
-        or (not path[-1].startswith("k:") and old_value != value)
-    )  # fmt: skip
-
-
 def record_update(
     new: Obj,
     old: Obj | None,
@@ -206,18 +197,21 @@ def record_update(
     api_version: str,
     now: str,
     status: bool | None,
+    present: frozenset[Names] = frozenset(),
     in_place: bool = False,
 ) -> Obj:
     """`new` with managedFields after an ordinary write (create, update, patch).
 
-    The manager takes over what it added or modified; what the write removed
-    no one owns any more. `new`'s managedFields are those to start from.
+    The manager takes over what it added or modified, the maps it added
+    included (their `.`); what the write removed no one owns any more.
+    `new`'s managedFields are those to start from. `present`: the maps and
+    lists the kind's zero value holds (zero_values.py), which no write adds.
     `in_place`: a caller that owns `new` has it updated, not copied.
     """
     entries = entries_of(new)
     if old is None and not entries:
         # A create that no one owned before: the manager owns everything it wrote.
-        tree = fields_v1_of(new, schema, status=status)
+        tree = fields_v1_of(new, schema, status=status, present=present)
         result = new if in_place else json_copy(new)
         meta = result.setdefault("metadata", {})
         if tree:
@@ -225,14 +219,11 @@ def record_update(
         else:
             meta.pop("managedFields", None)
         return result
-    new_values = field_values(new, schema, status=status)
-    new_fields = frozenset(new_values)
-    old_fields: FieldSet = frozenset()
-    changed = new_fields  # a create over entries it was given: everything is new
-    if old is not None:
-        old_values = field_values(old, schema, status=status)
-        old_fields, changed = frozenset(old_values), _changed(new_values, old_values)
-    removed = old_fields - new_fields
+    new_values = field_values(new, schema, status=status, nodes=True)
+    # (A create over entries it was given compares with nothing: all it sets is added.)
+    old_values = {} if old is None else field_values(old, schema, status=status, nodes=True)
+    changed = added(new_values, old_values, present)
+    removed = frozenset(old_values) - frozenset(new_values)
     mine = _entry(entries, manager)
     owned = ((mine.fields if mine else frozenset()) | changed) - removed
     if changed or (mine and mine.fields != owned):
@@ -289,21 +280,25 @@ def _is_item_key(path: Path) -> bool:
     return path[-1][2:] in json.loads(path[-2][2:])
 
 
-def _remove(obj: Obj, path: Path) -> None:
+def _remove(obj: Obj, path: Path) -> list[Path]:
     """Remove the field at `path`, then the maps and lists it leaves empty (as
-    Go's `omitempty` drops them when kube-apiserver encodes the object)."""
+    Go's `omitempty` drops them when kube-apiserver encodes the object); the
+    paths removed, deepest first."""
+    removed = []
     for depth in range(len(path), 0, -1):
         parent = value_at(obj, path[: depth - 1])
         if parent is ABSENT:
-            return  # an ancestor went first
+            break  # an ancestor went first
         element = path[depth - 1]
         node = child(parent, element)
         if node is ABSENT or (depth < len(path) and node not in ({}, [])):
-            return  # gone already, or an ancestor that still holds something
+            break  # gone already, or an ancestor that still holds something
         if isinstance(parent, dict):
             parent.pop(element[2:], None)
         else:
             parent.remove(node)
+        removed.append(path[:depth])
+    return removed
 
 
 def _conflicts(
@@ -392,11 +387,20 @@ def apply_config(
     dropped = ((previous.fields if previous else frozenset()) - applied) - (others - taken)
     kept = applied | (others - taken)
     # Shallowest first: a list item goes before its own fields, which name it.
+    removed: list[Path] = []
     for path in sorted(dropped, key=len):
         if not _is_item_key(path) and not any(p[: len(path)] == path for p in kept):
-            _remove(merged, path)
-    _set_entries(merged, _own(entries, _Entry(me, api_version, now, applied), taken))
+            removed += _remove(merged, path)
+    # What went is no one's (a map another manager added and the pruning emptied:
+    # structured-merge-diff takes what the apply removed from every manager).
+    gone = {p for path in removed for p in _under(path, entries)}
+    _set_entries(merged, _own(entries, _Entry(me, api_version, now, applied), taken | gone))
     return merged
+
+
+def _under(path: Path, entries: list[_Entry]) -> FieldSet:
+    """`path` and the fields under it that any of `entries` own."""
+    return frozenset(p for e in entries for p in e.fields if p[: len(path)] == path)
 
 
 def applied_entries(config: Obj, *, manager: str, schema: PatchSchema, api_version: str,

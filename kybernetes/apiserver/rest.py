@@ -45,6 +45,7 @@ from kybernetes.apiserver.storage import (
     parse_resource_version,
 )
 from kybernetes.apiserver.strategies import strategy_for
+from kybernetes.apiserver.zero_values import present_fields
 from kybernetes.store.types import KeyValue
 
 __all__ = ["DeleteOptions", "ListOptions", "Rest", "object_filter"]
@@ -399,6 +400,7 @@ class Rest:
         return mf.record_update(
             new, old, manager=manager, schema=_schema(rt), api_version=rt.api_version,
             now=self._now(), status=_status_fields(rt, manager.subresource),
+            present=present_fields(rt.group, rt.version, rt.kind),
             in_place=True,  # both callers write into their own copy already
         )  # fmt: skip
 

@@ -9,6 +9,8 @@ import pytest
 
 from kybernetes.api.patch import schema_for
 from kybernetes.apiserver.fieldsets import (
+    NODE,
+    added,
     field_set,
     field_values,
     fields_v1_of,
@@ -17,6 +19,7 @@ from kybernetes.apiserver.fieldsets import (
     value_at,
 )
 from kybernetes.apiserver.objects import Obj
+from kybernetes.apiserver.zero_values import present_fields
 
 
 @pytest.mark.parametrize(
@@ -51,14 +54,14 @@ def test_several_keys_are_sorted_and_a_missing_one_takes_its_default() -> None:
 def test_ports_are_named_by_number_and_protocol_as_kube_apiserver_names_them() -> None:
     fields = fields_v1_of(POD, schema_for("", "v1", "Pod"))
     ports = fields["f:spec"]["f:containers"]['k:{"name":"c"}']["f:ports"]
-    assert set(ports) == {'k:{"containerPort":80,"protocol":"TCP"}',
+    assert set(ports) == {".", 'k:{"containerPort":80,"protocol":"TCP"}',
                           'k:{"containerPort":80,"protocol":"UDP"}'}  # fmt: skip
     service = {
         "kind": "Service",
         "spec": {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53}]},
     }
     fields = fields_v1_of(service, schema_for("", "v1", "Service"))
-    assert set(fields["f:spec"]["f:ports"]) == {'k:{"port":53,"protocol":"TCP"}',
+    assert set(fields["f:spec"]["f:ports"]) == {".", 'k:{"port":53,"protocol":"TCP"}',
                                                 'k:{"port":53,"protocol":"UDP"}'}  # fmt: skip
 
 
@@ -89,10 +92,14 @@ POD = {
     [POD, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}},
      {"kind": "Thing", "metadata": {"name": "x", "labels": {}}, "spec": [], "data": {"a": [1]}}],
 )  # fmt: skip
-def test_fields_v1_of_is_the_field_set_in_wire_form(obj: Obj, status: bool | None) -> None:
+@pytest.mark.parametrize("present", [frozenset(), present_fields("", "v1", "Pod")])
+def test_fields_v1_of_is_what_a_create_adds_in_wire_form(
+    obj: Obj, status: bool | None, present: frozenset[tuple[str, ...]]
+) -> None:
     schema = schema_for("", "v1", str(obj["kind"]))
-    assert fields_v1_of(obj, schema, status=status) == to_fields_v1(
-        field_set(obj, schema, status=status)
+    values = field_values(obj, schema, status=status, nodes=True)
+    assert fields_v1_of(obj, schema, status=status, present=present) == to_fields_v1(
+        added(values, {}, present)
     )
 
 
@@ -104,3 +111,73 @@ def test_field_values_hold_the_value_at_each_field() -> None:
     unique = {p: v for p, v in values.items() if 'k:{"name":"A"}' not in p}
     assert len(unique) > 20
     assert all(value_at(POD, path) == value for path, value in unique.items())
+
+
+def test_nodes_are_the_maps_and_merged_lists_with_members() -> None:
+    schema = schema_for("", "v1", "Pod")
+    values = field_values(POD, schema, status=False, nodes=True)
+    nodes = {path for path, value in values.items() if value is NODE}
+    assert ("f:spec",) in nodes and ("f:metadata", "f:labels") in nodes
+    assert ("f:spec", "f:containers") in nodes  # merged by key
+    assert ("f:metadata", "f:finalizers") in nodes  # a set
+    assert ("f:spec", "f:containers", 'k:{"name":"c"}') in nodes  # an item with members
+    assert ("f:metadata",) not in nodes  # stripped from every manager's set
+    # Leaves stay leaves: an atomic list, an empty map, an item with no fields.
+    assert values[("f:spec", "f:tolerations")] == POD["spec"]["tolerations"]
+    assert values[("f:metadata", "f:annotations")] == {}
+    assert values[("f:spec", "f:containers", 'k:{"name":"d"}', "f:name")] == "d"
+    # Without nodes: the same paths but maps and lists, whose items remain.
+    items = {path for path in nodes if path[-1].startswith("k:")}
+    assert frozenset(field_values(POD, schema, status=False)) == frozenset(values) - nodes | items
+
+
+DEPLOYMENT = schema_for("apps", "v1", "Deployment")
+ZERO = present_fields("apps", "v1", "Deployment")
+
+
+def _nodes(obj: Obj) -> dict[tuple[str, ...], object]:
+    return field_values(obj, DEPLOYMENT, status=False, nodes=True)
+
+
+def test_added_maps_are_those_neither_the_old_object_nor_the_zero_value_has() -> None:
+    # structured-merge-diff's compare, on Go objects: a map present after and not
+    # before is Added; a struct value (spec, strategy) is in every Deployment.
+    old = {"spec": {"replicas": 1}}
+    new = {"metadata": {"labels": {"a": "1"}},
+           "spec": {"replicas": 1, "strategy": {"rollingUpdate": {"maxSurge": 1}}}}  # fmt: skip
+    assert added(_nodes(new), _nodes(old), ZERO) == {
+        ("f:metadata", "f:labels"),
+        ("f:metadata", "f:labels", "f:a"),
+        ("f:spec", "f:strategy", "f:rollingUpdate"),
+        ("f:spec", "f:strategy", "f:rollingUpdate", "f:maxSurge"),
+    }
+    # Without the kind's zero value (a custom resource's is empty), strategy is added too.
+    assert ("f:spec", "f:strategy") in added(_nodes(new), _nodes(old), frozenset())
+
+
+def test_a_map_that_was_there_is_not_added_nor_changed() -> None:
+    old = {"metadata": {"labels": {"a": "1"}}, "spec": {"template": {"metadata": {}}}}
+    new = {"metadata": {"labels": {"a": "1", "b": "2"}},
+           "spec": {"template": {"metadata": {"labels": {"x": "y"}}}}}  # fmt: skip
+    # labels had members, template.metadata was an empty leaf: neither is added
+    # (compare sees both present); template.metadata.labels is.
+    assert added(_nodes(new), _nodes(old), ZERO) == {
+        ("f:metadata", "f:labels", "f:b"),
+        ("f:spec", "f:template", "f:metadata", "f:labels"),
+        ("f:spec", "f:template", "f:metadata", "f:labels", "f:x"),
+    }
+    # The other way round (members to {}), nothing is added or changed either.
+    assert added(_nodes(old), _nodes(new), ZERO) == set()
+
+
+def test_inside_a_new_list_item_everything_is_added() -> None:
+    container = {"name": "web", "resources": {"limits": {"cpu": "1"}}}
+    new = {"spec": {"template": {"spec": {"containers": [container]}}}}
+    item = ("f:spec", "f:template", "f:spec", "f:containers", 'k:{"name":"web"}')
+    got = added(_nodes(new), {}, ZERO)
+    # containers is in every PodSpec (no omitempty); resources in every Container,
+    # but this container is new, and with it all it holds.
+    assert ("f:spec", "f:template", "f:spec", "f:containers") not in got
+    assert {item, (*item, "f:resources"), (*item, "f:resources", "f:limits")} <= got
+    old = {"spec": {"template": {"spec": {"containers": [{"name": "web"}]}}}}
+    assert (*item, "f:resources") not in added(_nodes(new), _nodes(old), ZERO)

@@ -10,6 +10,7 @@ import pytest
 
 from kybernetes.api.patch import schema_for
 from kybernetes.apiserver import managedfields as mf
+from kybernetes.apiserver.zero_values import present_fields
 
 SCHEMA = schema_for("apps", "v1", "Deployment")
 WEB = 'k:{"name":"web"}'
@@ -201,3 +202,191 @@ def test_a_write_starts_from_the_entries_kube_apiserver_would(
     sent: object, subresource: str, start: object
 ) -> None:
     assert mf.starting_entries(sent, LIVE, subresource=subresource) == start
+
+
+# -- "." : the maps and merged lists a write added ------------------------------------
+
+DEPLOYMENT_ZERO = present_fields("apps", "v1", "Deployment")
+
+
+def _record(new: dict[str, Any], old: dict[str, Any] | None, manager: mf.Manager,
+            *, kind: tuple[str, str, str] = ("apps", "v1", "Deployment"),
+            status: bool | None = False) -> dict[str, Any]:  # fmt: skip
+    group, version, name = kind
+    schema, present = schema_for(group, version, name), present_fields(group, version, name)
+    return mf.record_update(new, old, manager=manager, schema=schema, now="t1",
+                            api_version=f"{group}/{version}".lstrip("/"), status=status,
+                            present=present)  # fmt: skip
+
+
+def _fields(obj: dict[str, Any], manager: str) -> Any:
+    (entry,) = [e for e in obj["metadata"]["managedFields"] if e["manager"] == manager]
+    return entry["fieldsV1"]
+
+
+def _created_deployment() -> dict[str, Any]:
+    """`kubectl create deployment web --image=nginx` as stored, defaults and all."""
+    container = {"image": "nginx", "imagePullPolicy": "Always", "name": "nginx", "resources": {},
+                 "terminationMessagePath": "/dev/termination-log",
+                 "terminationMessagePolicy": "File"}  # fmt: skip
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
+        "spec": {
+            "progressDeadlineSeconds": 600, "replicas": 1, "revisionHistoryLimit": 10,
+            "selector": {"matchLabels": {"app": "web"}},
+            "strategy": {"rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+                         "type": "RollingUpdate"},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                         "spec": {"containers": [container], "dnsPolicy": "ClusterFirst",
+                                  "restartPolicy": "Always", "schedulerName": "default-scheduler",
+                                  "securityContext": {}, "terminationGracePeriodSeconds": 30}},
+        },
+    }  # fmt: skip
+
+
+# What a real kube-apiserver records for that create (kubectl-create's entry): a map
+# the create added has its own "." (labels, rollingUpdate, the container); spec,
+# strategy, template and its metadata and spec are struct values every Deployment
+# has, and containers has no omitempty, so none of them is added. One difference
+# stays: since 1.20 kube-apiserver keeps a LabelSelector atomic (`f:selector: {}`);
+# here, as in 1.19, its matchLabels are fields of their own.
+KUBECTL_CREATE_DEPLOYMENT = {
+    "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+    "f:spec": {
+        "f:progressDeadlineSeconds": {}, "f:replicas": {}, "f:revisionHistoryLimit": {},
+        "f:selector": {"f:matchLabels": {".": {}, "f:app": {}}},
+        "f:strategy": {"f:rollingUpdate": {".": {}, "f:maxSurge": {}, "f:maxUnavailable": {}},
+                       "f:type": {}},
+        "f:template": {
+            "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+            "f:spec": {
+                "f:containers": {'k:{"name":"nginx"}': {
+                    ".": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {},
+                    "f:resources": {}, "f:terminationMessagePath": {},
+                    "f:terminationMessagePolicy": {}}},
+                "f:dnsPolicy": {}, "f:restartPolicy": {}, "f:schedulerName": {},
+                "f:securityContext": {}, "f:terminationGracePeriodSeconds": {},
+            },
+        },
+    },
+}  # fmt: skip
+
+
+def test_a_create_owns_the_maps_it_adds_as_kube_apiserver_records_them() -> None:
+    created = _record(_created_deployment(), None, mf.Manager("kubectl-create"))
+    assert _fields(created, "kubectl-create") == KUBECTL_CREATE_DEPLOYMENT
+    # A create over entries it was given compares with the same zero value.
+    given = _created_deployment()
+    given["metadata"]["managedFields"] = [{"manager": "x", "operation": "Update",
+                                           "fieldsV1": {"f:spec": {"f:paused": {}}}}]  # fmt: skip
+    created = _record(given, None, mf.Manager("kubectl-create"))
+    assert _fields(created, "kubectl-create") == KUBECTL_CREATE_DEPLOYMENT
+
+
+def test_a_custom_resource_has_no_zero_value_so_its_spec_is_added() -> None:
+    route = {"apiVersion": "example.com/v1", "kind": "Route", "metadata": {"name": "r"},
+             "spec": {"host": "a.example", "tls": {"secret": "s"}}}  # fmt: skip
+    created = _record(
+        route, None, mf.Manager("kubectl-create"), kind=("example.com", "v1", "Route")
+    )
+    assert _fields(created, "kubectl-create") == {
+        "f:spec": {".": {}, "f:host": {}, "f:tls": {".": {}, "f:secret": {}}}
+    }
+
+
+def test_an_update_owns_a_map_it_adds_but_not_one_that_was_there() -> None:
+    created = _record(_created_deployment(), None, mf.Manager("kubectl-create"))
+    edited = copy.deepcopy(created)
+    edited["metadata"]["labels"]["squad"] = "devops"  # labels were there
+    edited["spec"]["template"]["metadata"]["annotations"] = {"restartedAt": "now"}  # new map
+    edited = _record(edited, created, mf.Manager("kubectl-edit"))
+    assert _fields(edited, "kubectl-edit") == {
+        "f:metadata": {"f:labels": {"f:squad": {}}},
+        "f:spec": {"f:template": {"f:metadata": {"f:annotations": {".": {}, "f:restartedAt": {}}}}},
+    }
+    assert _fields(edited, "kubectl-create") == KUBECTL_CREATE_DEPLOYMENT
+
+
+def test_a_status_write_adds_the_lists_it_starts_but_not_status() -> None:
+    # The deployment controller's first status: every Deployment has a status
+    # struct (no "."), its conditions list is new (".").
+    created = _record(_created_deployment(), None, mf.Manager("kubectl-create"))
+    with_status = copy.deepcopy(created)
+    with_status["status"] = {
+        "replicas": 1,
+        "conditions": [
+            {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}
+        ],
+    }
+    with_status = _record(with_status, created,
+                          mf.Manager("kube-controller-manager", subresource="status"),
+                          status=True)  # fmt: skip
+    assert _fields(with_status, "kube-controller-manager") == {"f:status": {
+        "f:replicas": {},
+        "f:conditions": {".": {}, 'k:{"type":"Available"}': {
+            ".": {}, "f:type": {}, "f:status": {}, "f:reason": {}}},
+    }}  # fmt: skip
+
+
+def test_a_struct_value_missing_from_the_stored_object_is_still_not_added() -> None:
+    # A Node stored without a status: Go's view of it has status.nodeInfo all the same.
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"}}
+    reported = {**node, "status": {"nodeInfo": {"kubeletVersion": "v1.32.0"},
+                                   "capacity": {"cpu": "2"}}}  # fmt: skip
+    reported = _record(reported, node, mf.Manager("kubelet", subresource="status"),
+                       kind=("", "v1", "Node"), status=True)  # fmt: skip
+    assert _fields(reported, "kubelet") == {"f:status": {
+        "f:nodeInfo": {"f:kubeletVersion": {}},
+        "f:capacity": {".": {}, "f:cpu": {}},
+    }}  # fmt: skip
+
+
+def test_the_dot_goes_with_the_map_and_stays_while_the_map_does() -> None:
+    created = _record(_created_deployment(), None, mf.Manager("kubectl-create"))
+    annotated = copy.deepcopy(created)
+    annotated["metadata"]["annotations"] = {"a": "1", "b": "2"}
+    annotated = _record(annotated, created, mf.Manager("annotator"))
+    # Another manager changes one annotation: annotator keeps the map's "." and the rest.
+    edited = copy.deepcopy(annotated)
+    edited["metadata"]["annotations"]["a"] = "changed"
+    edited = _record(edited, annotated, mf.Manager("kubectl-edit"))
+    assert _fields(edited, "annotator") == {"f:metadata": {"f:annotations": {".": {}, "f:b": {}}}}
+    # A write that drops the map takes its "." (and what was in it) from everyone.
+    dropped = copy.deepcopy(edited)
+    del dropped["metadata"]["annotations"]
+    dropped = _record(dropped, edited, mf.Manager("kubectl-edit"))
+    managers = {e["manager"] for e in dropped["metadata"]["managedFields"]}
+    assert managers == {"kubectl-create"}  # the annotator and the editor own nothing now
+
+
+def test_an_apply_owns_items_but_not_the_maps_of_its_config() -> None:
+    # The applied config's field set (ToFieldSet): leaves and list items, no map
+    # of its own, as the Kubernetes docs' example shows
+    # (f:metadata: {f:labels: {f:test-label: {}}}, f:data: {f:key: {}}).
+    applied = _apply(_deploy(), _deploy())
+    (entry,) = applied["metadata"]["managedFields"]
+    fields = entry["fieldsV1"]
+    assert fields["f:metadata"] == {"f:labels": {"f:app": {}}}
+    assert "." not in fields["f:spec"]["f:selector"]["f:matchLabels"]
+    assert "." in fields["f:spec"]["f:template"]["f:spec"]["f:containers"][WEB]
+
+
+def test_an_apply_that_empties_a_map_takes_its_dot_from_the_manager_that_added_it() -> None:
+    live = _apply(_deploy(), _deploy())
+    annotated = copy.deepcopy(live)
+    annotated["metadata"]["annotations"] = {"note": "x"}
+    annotated = _update(annotated, live, mf.Manager("annotator"))
+    assert _owned(annotated)[("annotator", "Update", "")] == {
+        ("f:metadata", "f:annotations"),
+        ("f:metadata", "f:annotations", "f:note"),
+    }
+    # The applier takes the annotation over (forced), then drops it from its config:
+    # the map is empty, so it goes, and with it the annotator's ".".
+    config = _deploy()
+    config["metadata"]["annotations"] = {"note": "y"}
+    taken = _apply(annotated, config, force=True)
+    assert _owned(taken)[("annotator", "Update", "")] == {("f:metadata", "f:annotations")}
+    released = _apply(taken, _deploy())
+    assert "annotations" not in released["metadata"]
+    assert list(_owned(released)) == [("kubectl", "Apply", "")]

@@ -11,6 +11,7 @@ import yaml
 from kybernetes.api.patch.strategic import FieldStrategy
 from kybernetes.apiserver.crd_strategy import list_strategies
 from tests.apiserver.conftest import Cluster
+from tests.apiserver.test_managedfields import KUBECTL_CREATE_DEPLOYMENT
 from tests.apiserver.test_watch_and_patch import Client
 
 
@@ -146,13 +147,33 @@ async def test_ordinary_writes_record_update_entries(cluster: Cluster) -> None:
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}}
     await cluster.kubectl("create", "-f", "-", stdin=json.dumps(cm))
     await cluster.kubectl("label", "configmap", "c", "tier=db")
+    await cluster.kubectl("label", "configmap", "c", "zone=a", "--field-manager=second")
     obj = json.loads(
         await cluster.kubectl("get", "configmap", "c", "-o", "json", "--show-managed-fields")
     )
     entries = {e["manager"]: e for e in obj["metadata"]["managedFields"]}
-    assert entries["kubectl-create"]["fieldsV1"] == {"f:data": {"f:a": {}}}
-    assert entries["kubectl-label"]["fieldsV1"] == {"f:metadata": {"f:labels": {"f:tier": {}}}}
+    # As kube-apiserver records them: a map a write added is a member of its own
+    # (".": data and labels were absent before); one that was there is not.
+    assert entries["kubectl-create"]["fieldsV1"] == {"f:data": {".": {}, "f:a": {}}}
+    assert entries["kubectl-label"]["fieldsV1"] == {
+        "f:metadata": {"f:labels": {".": {}, "f:tier": {}}}
+    }
+    assert entries["second"]["fieldsV1"] == {"f:metadata": {"f:labels": {"f:zone": {}}}}
     assert {e["operation"] for e in entries.values()} == {"Update"}
+
+
+async def test_kubectl_create_deployment_records_what_kube_apiserver_does(
+    cluster: Cluster,
+) -> None:
+    await cluster.kubectl("create", "deployment", "web", "--image=nginx")
+    (entry,) = (await _get(cluster))["metadata"]["managedFields"]
+    assert (entry["manager"], entry["operation"]) == ("kubectl-create", "Update")
+    assert entry["fieldsV1"] == KUBECTL_CREATE_DEPLOYMENT  # test_managedfields.py's
+    await cluster.kubectl("rollout", "restart", "deployment", "web")
+    entries = {e["manager"]: e for e in (await _get(cluster))["metadata"]["managedFields"]}
+    # The pod template had no annotations: the restart adds the map.
+    assert entries["kubectl-rollout"]["fieldsV1"] == {"f:spec": {"f:template": {"f:metadata": {
+        "f:annotations": {".": {}, "f:kubectl.kubernetes.io/restartedAt": {}}}}}}  # fmt: skip
 
 
 async def test_apply_on_the_wire(cluster: Cluster) -> None:
