@@ -52,6 +52,7 @@ __all__ = [
     "conflict_cause_message",
     "conflict_message",
     "default_manager",
+    "drop_nulls",
     "entries_of",
     "field_set",
     "from_fields_v1",
@@ -242,7 +243,11 @@ def record_update(
 
 def _merge(live: Any, applied: Any, names: Path, schema: PatchSchema) -> Any:
     """`applied` over `live`: maps merge, keyed lists merge by key, sets union,
-    everything else is replaced."""
+    everything else is replaced. A null over a map or a merged list that has
+    members merges nothing into it (structured-merge-diff's merge: the null
+    side has no items), so only pruning takes from it what the applier had."""
+    if applied is None and live and _granular(live, names, schema):
+        return live
     if isinstance(live, dict) and isinstance(applied, dict):
         merged = dict(live)
         for key, value in applied.items():
@@ -257,6 +262,31 @@ def _merge(live: Any, applied: Any, names: Path, schema: PatchSchema) -> Any:
         if is_set(schema, names, live + applied):
             return live + [copy.deepcopy(v) for v in applied if v not in live]
     return copy.deepcopy(applied)
+
+
+def _granular(value: Any, names: Path, schema: PatchSchema) -> bool:
+    if isinstance(value, dict):
+        return True
+    return isinstance(value, list) and bool(
+        keyed_by(schema, names, value) or is_set(schema, names, value)
+    )
+
+
+def drop_nulls(value: Any) -> None:
+    """Remove the null fields from `value`, in place, as kube-apiserver's decode of
+    a built-in object does: null is the Go zero value, which for the pointers,
+    maps, lists and `omitempty` fields that hold nearly every optional setting
+    is no field at all (defaulting may then fill it in). An apply's nulls land
+    here: the applier owns such a field (structured-merge-diff's ToFieldSet
+    lists a null as a leaf) but it is not set."""
+    if isinstance(value, dict):
+        for key in [k for k, v in value.items() if v is None]:
+            del value[key]
+        for child in value.values():
+            drop_nulls(child)
+    elif isinstance(value, list):
+        for item in value:
+            drop_nulls(item)
 
 
 def _merge_keyed(

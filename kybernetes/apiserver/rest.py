@@ -145,11 +145,14 @@ class Rest:
         if start and manager and manager.operation == "Update":
             obj["metadata"]["managedFields"] = start
         if manager and manager.operation == "Apply":
-            # The config as sent, before defaults: an applier owns what it applied.
+            # The config as sent, before defaults: an applier owns what it applied,
+            # its nulls included, though they set nothing.
             obj["metadata"]["managedFields"] = mf.applied_entries(
                 obj, manager=manager.name, schema=_schema(rt), api_version=rt.api_version,
                 now=self._now(), status=_status_fields(rt, ""),
             )  # fmt: skip
+            if not _is_custom(rt):
+                mf.drop_nulls(obj)
         strategy = strategy_for(rt.group, rt.kind, rt.version)
         strategy.prepare_for_create(obj)
         strategy.default(obj)
@@ -447,6 +450,8 @@ class Rest:
                 )  # fmt: skip
             except mf.ApplyConflict as conflict:
                 raise _apply_conflict(conflict) from None
+            if not _is_custom(rt):
+                mf.drop_nulls(merged)  # a custom resource's schema says which it keeps
             try:
                 updated = await self._write_update(
                     rt, namespace, name, merged, live, subresource=subresource,
@@ -652,6 +657,11 @@ def _comparable_meta(obj: Obj) -> Obj:
             for entry in meta["managedFields"]
         ]
     return meta
+
+
+def _is_custom(rt: ResourceType) -> bool:
+    """A custom resource: unstructured in kube-apiserver, where a built-in kind has a Go type."""
+    return isinstance(strategy_for(rt.group, rt.kind, rt.version), CustomResourceStrategy)
 
 
 def _schema(rt: ResourceType) -> PatchSchema:

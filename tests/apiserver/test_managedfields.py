@@ -390,3 +390,58 @@ def test_an_apply_that_empties_a_map_takes_its_dot_from_the_manager_that_added_i
     released = _apply(taken, _deploy())
     assert "annotations" not in released["metadata"]
     assert list(_owned(released)) == [("kubectl", "Apply", "")]
+
+
+# -- null in an applied config ---------------------------------------------------------
+# structured-merge-diff lists a null as a leaf of the applier's set (typed/tofieldset.go;
+# its toset tests: {"color": null} -> {color}), merges nothing from it into a map
+# (typed/merge.go: the null side has no items), and replaces a scalar with it, which
+# kube-apiserver's decode into the Go type then drops.
+
+
+def test_an_applied_null_is_owned_and_leaves_a_map_to_pruning() -> None:
+    config = _deploy()
+    config["metadata"]["labels"] = {"app": "web", "tier": "db"}
+    live = _apply(_deploy(), config)
+    labelled = copy.deepcopy(live)
+    labelled["metadata"]["labels"]["team"] = "a"
+    labelled = _update(labelled, live, mf.Manager("kubectl-label"))
+    config["metadata"]["labels"] = None
+    after = _apply(labelled, config)
+    # What the applier had goes; the label another manager added stays.
+    assert after["metadata"]["labels"] == {"team": "a"}
+    owned = _owned(after)
+    assert ("f:metadata", "f:labels") in owned[("kubectl", "Apply", "")]
+    assert not any(p[:2] == ("f:metadata", "f:labels") and len(p) > 2
+                   for p in owned[("kubectl", "Apply", "")])  # fmt: skip
+
+
+def test_an_applied_null_changes_a_value_another_manager_owns_only_by_force() -> None:
+    live = _apply(_deploy(), _deploy())
+    scaled = copy.deepcopy(live)
+    scaled["spec"]["replicas"] = 5
+    scaled = _update(scaled, live, mf.Manager("kubectl-scale", subresource="scale"))
+    config = _deploy()
+    config["spec"]["replicas"] = None
+    with pytest.raises(mf.ApplyConflict):
+        _apply(scaled, config)
+    forced = _apply(scaled, config, force=True)
+    assert forced["spec"]["replicas"] is None  # the write's decode drops it (drop_nulls)
+    assert ("f:spec", "f:replicas") in _owned(forced)[("kubectl", "Apply", "")]
+    assert ("kubectl-scale", "Update", "scale") not in _owned(forced)
+
+
+def test_an_applied_null_over_a_missing_map_is_owned_and_sets_nothing() -> None:
+    config = _deploy()
+    config["metadata"]["annotations"] = None
+    after = _apply(_deploy(), config)
+    assert after["metadata"]["annotations"] is None
+    mf.drop_nulls(after)
+    assert "annotations" not in after["metadata"]
+    assert ("f:metadata", "f:annotations") in _owned(after)[("kubectl", "Apply", "")]
+
+
+def test_drop_nulls_removes_null_fields_at_any_depth() -> None:
+    value = {"a": None, "b": {"c": None, "d": 1}, "e": [{"f": None, "g": [None]}], "h": [None]}
+    mf.drop_nulls(value)
+    assert value == {"b": {"d": 1}, "e": [{"g": [None]}], "h": [None]}

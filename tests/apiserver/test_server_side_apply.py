@@ -102,6 +102,40 @@ async def test_scale_then_apply_conflicts_unless_forced(cluster: Cluster) -> Non
     assert [e["operation"] for e in obj["metadata"]["managedFields"]] == ["Apply"]
 
 
+async def test_an_applied_null_is_owned_but_sets_nothing(cluster: Cluster) -> None:
+    """As kube-apiserver: the applier owns a field it applies as null (a leaf of its
+    set), a null over a list merges nothing into it, so only what the applier had
+    there goes, and a built-in object keeps no null (its decode drops it; defaults
+    fill in what they cover)."""
+    await _apply(cluster, _deployment())
+    manifest = yaml.safe_load(_deployment())
+    manifest["spec"]["replicas"] = None
+    manifest["spec"]["template"]["spec"]["containers"][0]["env"] = None
+    await _apply(cluster, yaml.safe_dump(manifest))
+    obj = await _get(cluster)
+    assert obj["spec"]["replicas"] == 1  # dropped, then defaulted
+    assert "env" not in obj["spec"]["template"]["spec"]["containers"][0]
+    (entry,) = obj["metadata"]["managedFields"]
+    spec = entry["fieldsV1"]["f:spec"]
+    assert spec["f:replicas"] == {}
+    assert spec["f:template"]["f:spec"]["f:containers"]['k:{"name":"web"}']["f:env"] == {}
+    # Another manager's value is a conflict like any other change.
+    await cluster.kubectl("scale", "deploy", "web", "--replicas=4")
+    out = await _apply(cluster, yaml.safe_dump(manifest), check=False)
+    assert 'conflict with "kubectl" with subresource "scale": .spec.replicas' in out
+    await _apply(cluster, yaml.safe_dump(manifest), "--force-conflicts")
+    assert (await _get(cluster))["spec"]["replicas"] == 1
+    # The same when the apply creates the object.
+    cm = {"apiVersion": "v1", "kind": "ConfigMap",
+          "metadata": {"name": "noted", "annotations": None}, "data": {"a": "1"}}  # fmt: skip
+    await _apply(cluster, yaml.safe_dump(cm))
+    got = json.loads(
+        await cluster.kubectl("get", "cm", "noted", "-o", "json", "--show-managed-fields")
+    )
+    assert "annotations" not in got["metadata"]
+    assert got["metadata"]["managedFields"][0]["fieldsV1"]["f:metadata"] == {"f:annotations": {}}
+
+
 async def test_client_side_apply_moves_to_server_side_without_conflicts(cluster: Cluster) -> None:
     await cluster.kubectl("apply", "-f", "-", stdin=_deployment())
     # The image is kubectl-client-side-apply's, but its last-applied annotation
