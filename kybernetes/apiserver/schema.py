@@ -2,7 +2,9 @@
 
 What apiextensions-apiserver does with a CRD version's `openAPIV3Schema`:
 fields the schema does not declare are dropped (unless a subtree says
-`x-kubernetes-preserve-unknown-fields`), absent fields whose schema has a
+`x-kubernetes-preserve-unknown-fields`), and so are nulls in fields it
+declares without `nullable: true` and without a `default` (its
+PruneNonNullableNullsWithoutDefaults); absent fields whose schema has a
 `default` get a copy of it, then the object is checked against
 types, required fields, enums, bounds and patterns. Every failure becomes a
 `Cause` naming the field as Kubernetes does (`spec.replicas`).
@@ -42,12 +44,14 @@ def prune(value: Any, schema: Schema, *, root: bool = False) -> Any:
     whole = root or (isinstance(schema, dict) and schema.get("x-kubernetes-embedded-resource"))
     if not isinstance(schema, dict) or schema.get("x-kubernetes-preserve-unknown-fields"):
         if isinstance(value, dict) and isinstance(schema, dict) and schema.get("properties"):
-            return {
-                k: v if whole and k in _ROOT_FIELDS else prune(
-                    v, schema["properties"].get(k, {"x-kubernetes-preserve-unknown-fields": True})
-                )
-                for k, v in value.items()
-            }  # fmt: skip
+            kept = {}
+            for key, item in value.items():
+                declared = schema["properties"].get(key)
+                if declared is None or (whole and key in _ROOT_FIELDS):
+                    kept[key] = item  # unknown, and kept
+                elif not _null_pruned(item, declared):
+                    kept[key] = prune(item, declared)
+            return kept
         return value
     if isinstance(value, dict):
         properties = schema.get("properties")
@@ -57,9 +61,11 @@ def prune(value: Any, schema: Schema, *, root: bool = False) -> Any:
             if whole and key in _ROOT_FIELDS:
                 out[key] = item
             elif properties and key in properties:
-                out[key] = prune(item, properties[key])
+                if not _null_pruned(item, properties[key]):
+                    out[key] = prune(item, properties[key])
             elif isinstance(additional, dict):
-                out[key] = prune(item, additional)
+                if not _null_pruned(item, additional):
+                    out[key] = prune(item, additional)
             elif additional is True:
                 out[key] = item
         return out
@@ -101,6 +107,12 @@ def has_defaults(schema: Any) -> bool:
     if isinstance(schema, list):
         return any(has_defaults(v) for v in schema)
     return False
+
+
+def _null_pruned(value: Any, schema: Any) -> bool:
+    """A null in a field the schema declares without `nullable: true` is dropped
+    (one with a `default` gets it back from `apply_defaults`, which runs after)."""
+    return value is None and isinstance(schema, dict) and not schema.get("nullable")
 
 
 def _type_ok(value: Any, schema: Schema) -> bool:

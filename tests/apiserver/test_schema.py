@@ -108,3 +108,22 @@ def test_prune_keeps_an_embedded_resources_object_fields() -> None:
     assert prune(obj, schema, root=True) == {
         "spec": {"template": template, "open": {**template, "extra": 1}},
     }
+
+
+def test_prune_drops_nulls_the_schema_does_not_allow() -> None:
+    # apiextensions-apiserver's PruneNonNullableNullsWithoutDefaults: a null in a
+    # declared field that is not nullable goes; a nullable one, and an unknown
+    # field a preserving schema keeps, stay null.
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "size": {"type": "integer"},
+        "note": {"type": "string", "nullable": True},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+                  "properties": {"known": {"type": "string"}}},
+    }}}}  # fmt: skip
+    obj = {"spec": {"size": None, "note": None, "labels": {"a": None, "b": "1"},
+                    "extra": {"known": None, "other": None}}}  # fmt: skip
+    assert prune(obj, schema) == {
+        "spec": {"note": None, "labels": {"b": "1"}, "extra": {"other": None}}
+    }
+    assert validate(prune(obj, schema), schema) == []

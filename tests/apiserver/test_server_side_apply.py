@@ -379,19 +379,23 @@ async def test_apply_keeps_two_service_ports_that_differ_by_protocol(cluster: Cl
     assert [(p["port"], p["protocol"]) for p in got["spec"]["ports"]] == [(53, "TCP")]
 
 
+async def _apply_when_served(cluster: Cluster, config: str, manager: str) -> None:
+    for attempt in range(50):  # a new resource is served a moment after its CRD
+        out = await cluster.kubectl("apply", "--server-side", f"--field-manager={manager}",
+                                    "-f", "-", stdin=config, check=False)  # fmt: skip
+        if "serverside-applied" in out:
+            return
+        assert attempt < 49, out
+        await asyncio.sleep(0.1)
+
+
 async def test_two_appliers_share_a_custom_resources_list_map(cluster: Cluster) -> None:
     await cluster.kubectl("apply", "-f", "-", stdin=ROUTES_CRD)
     one = "apiVersion: example.com/v1\nkind: Route\nmetadata: {name: r}\nspec:\n"
     blue = one + "  backends: [{name: blue, weight: 1}]\n  hosts: [a.example]\n"
     green = one + "  backends: [{name: green, weight: 2}]\n  hosts: [b.example]\n"
     for manager, config in (("blue", blue), ("green", green)):
-        for attempt in range(50):  # the new resource is served a moment after the CRD
-            out = await cluster.kubectl("apply", "--server-side", f"--field-manager={manager}",
-                                        "-f", "-", stdin=config, check=False)  # fmt: skip
-            if "serverside-applied" in out:
-                break
-            assert attempt < 49, out
-            await asyncio.sleep(0.1)
+        await _apply_when_served(cluster, config, manager)
     route = json.loads(await cluster.kubectl("get", "routes", "r", "-o", "json"))
     # Item by item and as a set, not one atomic list the second applier takes over.
     assert route["spec"]["backends"] == [{"name": "blue", "weight": 1},
@@ -402,3 +406,25 @@ async def test_two_appliers_share_a_custom_resources_list_map(cluster: Cluster) 
                           stdin=one + "  hosts: [a.example]\n")  # fmt: skip
     route = json.loads(await cluster.kubectl("get", "routes", "r", "-o", "json"))
     assert route["spec"]["backends"] == [{"name": "green", "weight": 2}]
+
+
+async def test_an_applied_null_in_a_custom_resource_stays_only_where_its_schema_allows(
+    cluster: Cluster,
+) -> None:
+    crd = yaml.safe_load(ROUTES_CRD)
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec["properties"]["note"] = {"type": "string", "nullable": True}
+    spec["properties"]["weight"] = {"type": "integer"}
+    await cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(crd))
+    route = {"apiVersion": "example.com/v1", "kind": "Route", "metadata": {"name": "r"},
+             "spec": {"note": "x", "weight": 1}}  # fmt: skip
+    await _apply_when_served(cluster, yaml.safe_dump(route), "ops")
+    route["spec"] = {"note": None, "weight": None}
+    await _apply_when_served(cluster, yaml.safe_dump(route), "ops")
+    got = json.loads(await cluster.kubectl("get", "routes", "r", "-o", "json",
+                                           "--show-managed-fields"))  # fmt: skip
+    # Unstructured in kube-apiserver: the nullable field keeps its null; the other
+    # null is pruned, as apiextensions-apiserver prunes non-nullable nulls.
+    assert got["spec"] == {"note": None}
+    (entry,) = got["metadata"]["managedFields"]
+    assert entry["fieldsV1"] == {"f:spec": {"f:note": {}, "f:weight": {}}}
