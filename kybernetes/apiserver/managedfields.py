@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from kybernetes.api.patch import PatchSchema
@@ -337,18 +337,21 @@ def _conflicts(
     """Fields of the config that other managers own and the apply would change.
 
     A manager is its name, operation and subresource together: kubectl's
-    apply and kubectl's scale (both "kubectl") conflict with each other.
+    apply and kubectl's scale (both "kubectl") conflict with each other. An
+    Update manager is named with its apiVersion, an applier without, as
+    kube-apiserver prints them (an Update manager's identifier holds its
+    version, an applier's does not).
     """
     out = []
     for entry in entries:
         if entry.manager == manager:
             continue
+        version = entry.api_version if entry.manager.operation == "Update" else ""
         for path in sorted(entry.fields & applied):
             if path[-1].startswith("k:"):
                 continue  # the same key is the same item
             if value_at(live, path) != value_at(merged, path):
-                out.append(Conflict(entry.manager.name, entry.api_version,
-                                    entry.manager.subresource, path))  # fmt: skip
+                out.append(Conflict(entry.manager.name, version, entry.manager.subresource, path))
     return out
 
 
@@ -398,11 +401,7 @@ def apply_config(
     body["metadata"] = {k: v for k, v in (config.get("metadata") or {}).items()
                         if k != "managedFields"}  # fmt: skip
     merged: Obj = _merge(live, body, (), schema)
-    conflicts = [
-        # The version is named only when it is not the one being applied.
-        replace(c, api_version="") if c.api_version == api_version else c
-        for c in _conflicts(live, merged, applied, entries, me)
-    ]
+    conflicts = _conflicts(live, merged, applied, entries, me)
     if (
         conflicts
         and not force

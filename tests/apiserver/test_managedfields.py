@@ -106,8 +106,8 @@ def test_apply_conflicts_with_another_owner_unless_forced() -> None:
     with pytest.raises(mf.ApplyConflict) as caught:
         _apply(scaled, _deploy(replicas=2))
     assert str(caught.value) == (
-        'Apply failed with 1 conflict: conflict with "kubectl-scale" with subresource "scale": '
-        ".spec.replicas"
+        'Apply failed with 1 conflict: conflict with "kubectl-scale" with subresource "scale" '
+        "using apps/v1: .spec.replicas"
     )
     # Applying the value the other owner set is no conflict: both own it.
     shared = _apply(scaled, _deploy(replicas=5))

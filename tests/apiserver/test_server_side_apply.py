@@ -89,8 +89,8 @@ async def test_scale_then_apply_conflicts_unless_forced(cluster: Cluster) -> Non
     assert managers == {("kubectl", "Apply", ""), ("kubectl", "Update", "scale")}
     out = await _apply(cluster, _deployment(replicas=2), check=False)
     assert (
-        'Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale": '
-        ".spec.replicas" in out
+        'Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" '
+        "using apps/v1: .spec.replicas" in out
     )
     assert "--force-conflicts" in out  # kubectl's advice follows
     assert (await _get(cluster))["spec"]["replicas"] == 5
@@ -122,7 +122,7 @@ async def test_an_applied_null_is_owned_but_sets_nothing(cluster: Cluster) -> No
     # Another manager's value is a conflict like any other change.
     await cluster.kubectl("scale", "deploy", "web", "--replicas=4")
     out = await _apply(cluster, yaml.safe_dump(manifest), check=False)
-    assert 'conflict with "kubectl" with subresource "scale": .spec.replicas' in out
+    assert 'conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas' in out
     await _apply(cluster, yaml.safe_dump(manifest), "--force-conflicts")
     assert (await _get(cluster))["spec"]["replicas"] == 1
     # The same when the apply creates the object.
