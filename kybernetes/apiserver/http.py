@@ -484,7 +484,7 @@ class ResourceHandler:
         content_type = _content_type(request)
         patch = await _read_body(request, PATCH_TYPES)
         rt = req.resource
-        if content_type == APPLY_PATCH_TYPE and req.subresource in ("", "status"):
+        if content_type == APPLY_PATCH_TYPE and req.subresource in ("", "status", "scale"):
             return await self._apply(request, req, patch)
         if req.subresource == "scale":
             apply = patcher(content_type, patch, "autoscaling", "v1", "Scale")
@@ -508,16 +508,25 @@ class ResourceHandler:
             # what later applies by the same client are matched against.
             raise errors.bad_request("PATCH: fieldManager is required for apply requests")
         rt = req.resource
-        config = _check_object(config, rt.kind, rt.version)
+        scale = req.subresource == "scale"
+        kind, version = ("Scale", "v1") if scale else (rt.kind, rt.version)
+        config = _check_object(config, kind, version)
         if not isinstance(config, dict):
-            raise errors.bad_request(f"the body must be a {rt.kind} object")
-        await check_fields(request, rt.group, rt.version, rt.kind, config)
+            raise errors.bad_request(f"the body must be a {kind} object")
+        if not scale:  # (a Scale has no schema of its own here, as for its PUT)
+            await check_fields(request, rt.group, rt.version, rt.kind, config)
         await check_apply_duplicates(request)
         meta = config.get("metadata") or {}
         if meta.get("name") and meta["name"] != req.name:
             raise errors.bad_request(f"the name of the object ({meta['name']}) does not match "
                                      f"the name on the URL ({req.name})")  # fmt: skip
         config = {**config, "metadata": {**meta, "name": req.name}}
+        if scale:
+            obj = await self.ctx.rest.apply_scale(
+                rt, req.namespace, req.name, config, manager=_field_manager(request, "").name,
+                force=query_flag(request.query, "force"), dry_run=dry_run(request.query),
+            )  # fmt: skip
+            return _json(to_scale(obj))
         obj, created = await self.ctx.rest.apply(
             rt, req.namespace, req.name, config, manager=_field_manager(request, "").name,
             force=query_flag(request.query, "force"), dry_run=dry_run(request.query),

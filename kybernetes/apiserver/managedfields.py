@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from kybernetes.api.patch import PatchSchema
@@ -56,8 +56,10 @@ __all__ = [
     "entries_of",
     "field_set",
     "from_fields_v1",
+    "parent_entries",
     "path_string",
     "record_update",
+    "scale_entries",
     "starting_entries",
     "to_fields_v1",
     "value_at",
@@ -161,6 +163,8 @@ def _raw_entry(manager: Manager, api_version: str, time: str, fields_v1: Obj) ->
         "fieldsType": "FieldsV1",
         "fieldsV1": fields_v1,
     }
+    if not time:
+        del raw["time"]  # (`scale` leaves one without: parent_entries)
     if manager.subresource:
         raw["subresource"] = manager.subresource
     return raw
@@ -470,3 +474,41 @@ def _who(name: str, subresource: str, version: str) -> str:
 def default_manager(user_agent: str) -> str:
     """The manager of a write that names none: the User-Agent up to its first "/"."""
     return user_agent.split("/", 1)[0][:128]
+
+
+# -- the scale subresource ----------------------------------------------------------
+# kube-apiserver's ScaleHandler: a write to `scale` runs on an autoscaling/v1 Scale
+# whose managedFields are the parent's owners of spec.replicas, then hands the
+# owners of the Scale's spec.replicas back to the parent.
+
+REPLICAS: Path = ("f:spec", "f:replicas")  # the Scale's, and every kind's here
+SCALE_API_VERSION = "autoscaling/v1"
+
+
+def scale_entries(parent: Obj) -> list[Obj]:
+    """The managedFields of the parent's Scale: each entry that owns the parent's
+    spec.replicas, owning the Scale's (ToSubresource). kube-apiserver marks
+    them autoscaling/v1, but a conflict names the version of the manager's own
+    identifier, the parent's: that is the version kept here (a Scale's entries
+    are never shown)."""
+    return _encode([replace(e, fields=frozenset({REPLICAS}))
+                    for e in entries_of(parent) if REPLICAS in e.fields])  # fmt: skip
+
+
+def parent_entries(parent: Obj, scale: Obj, *, api_version: str) -> list[Obj]:
+    """The parent's managedFields after a write to its Scale (ToParent): an owner
+    of spec.replicas the Scale no longer lists loses it; one new to it gets an
+    entry of its own, at the parent's `api_version`. Times are the parent's, so
+    an entry new to the parent has none, as kube-apiserver writes it."""
+    owners = {e.manager: e for e in entries_of(scale) if REPLICAS in e.fields}
+    out: dict[Manager, _Entry] = {}
+    for entry in entries_of(parent):
+        if REPLICAS not in entry.fields:
+            out[entry.manager] = entry
+        elif owners.pop(entry.manager, None) is None:
+            out[entry.manager] = replace(entry, fields=entry.fields - {REPLICAS})  # taken
+        else:
+            out[entry.manager] = entry
+    for manager in owners:
+        out[manager] = _Entry(manager, api_version, "", frozenset({REPLICAS}))
+    return _encode(list(out.values()))

@@ -37,6 +37,7 @@ from kybernetes.apiserver.objects import (
 )
 from kybernetes.apiserver.quota import charge_quota
 from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
+from kybernetes.apiserver.scale import apply_scale_config
 from kybernetes.apiserver.scheduling import admit_pod_priority
 from kybernetes.apiserver.storage import (
     ListPage,
@@ -464,6 +465,30 @@ class Rest:
             return updated, False
         raise AssertionError("unreachable")
 
+    async def apply_scale(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        config: Obj,
+        *,
+        manager: str,
+        force: bool,
+        dry_run: bool,
+    ) -> Obj:
+        """Server-side apply of an autoscaling/v1 Scale to the object's `scale`
+        (scale.py): its replicas land on the object, its owners in the object's
+        managedFields. The object must exist: a Scale creates nothing."""
+        applier = mf.Manager(manager, "Apply", "scale")
+
+        def change(obj: Obj) -> Obj:
+            return apply_scale_config(obj, config, manager=applier, force=force,
+                                      api_version=rt.api_version, now=self._now())  # fmt: skip
+
+        return await self.patch(
+            rt, namespace, name, change, subresource="", dry_run=dry_run, manager=applier
+        )
+
     async def patch(
         self,
         rt: ResourceType,
@@ -475,10 +500,14 @@ class Rest:
         dry_run: bool,
         manager: mf.Manager | None = None,
     ) -> Obj:
-        """Apply `apply` to the current object; retried when another write races it."""
+        """Apply `apply` to the current object; retried when another write races it.
+        An `apply` that is a server-side apply may raise mf.ApplyConflict (a 409)."""
         for attempt in range(PATCH_RETRIES):
             old = await self.storage.get(rt, namespace, name)
-            body = apply(copy.deepcopy(old))
+            try:
+                body = apply(copy.deepcopy(old))
+            except mf.ApplyConflict as conflict:
+                raise _apply_conflict(conflict) from None
             if not isinstance(body, dict):
                 raise errors.bad_request("the patch did not produce an object")
             wanted = (body.get("metadata") or {}).get("resourceVersion") or ""
