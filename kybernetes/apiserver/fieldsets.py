@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from kybernetes.api.patch import PatchSchema
@@ -29,6 +30,7 @@ from kybernetes.apiserver.objects import Obj
 __all__ = [
     "ABSENT",
     "NODE",
+    "NO_ZERO",
     "FieldSet",
     "Path",
     "child",
@@ -41,6 +43,7 @@ __all__ = [
     "keyed_by",
     "ListKeys",
     "Names",
+    "Zero",
     "added",
     "path_string",
     "to_fields_v1",
@@ -52,6 +55,9 @@ FieldSet = frozenset[Path]
 Names = tuple[str, ...]  # field names from the root, list positions left out
 ABSENT: Any = object()
 NODE: Any = object()  # `field_values(nodes=True)`: a map or list with members
+# What the zero value of a kind holds (zero_values.py): True a struct, False null.
+Zero = Mapping[Names, bool]
+NO_ZERO: Zero = MappingProxyType({})
 _CONTAINERS = (dict, list)
 # What no manager owns: identity and bookkeeping the server keeps itself
 # (kube-apiserver's strip set).
@@ -182,44 +188,47 @@ def field_values(
 
 
 def fields_v1_of(
-    obj: Obj, schema: PatchSchema, *, status: bool | None = None,
-    present: frozenset[Names] = frozenset(),
-) -> Obj:  # fmt: skip
+    obj: Obj, schema: PatchSchema, *, status: bool | None = None, present: Zero = NO_ZERO
+) -> Obj:
     """FieldsV1 of what creating `obj` adds, built in one walk: every field, and
     the `.` of each map or merged list that the zero value of the kind lacks
-    (`present` names those it has, zero_values.py). No path tuples, no
-    sorting; keys come in the object's order, which FieldsV1 readers ignore.
-    The same as `to_fields_v1` of `added(field_values(obj, nodes=True), {}, present)`.
+    (`present` names those it has); an empty struct where the zero value has
+    one is no change. No path tuples, no sorting; keys come in the object's
+    order, which FieldsV1 readers ignore. The same as `to_fields_v1` of
+    `added(field_values(obj, nodes=True), {}, present)`.
     """
     tree: Obj = {}
     for key, value in _owned_top_level(obj, status):
-        member: Obj = {}
-        tree[f"f:{key}"] = member
         if value and isinstance(value, _CONTAINERS):
+            member: Obj = {}
+            tree[f"f:{key}"] = member
             absent = key != "metadata" and (key,) not in present  # metadata: stripped
             _fill(value, member, (key,), schema, absent, present)
             if absent and member:
                 member["."] = {}
+        elif type(value) is not dict or not present.get((key,)):
+            tree[f"f:{key}"] = {}  # (an empty struct the zero value has is no change)
     return tree
 
 
 def _fill(
-    value: Any, node: Obj, names: Path, schema: PatchSchema, absent: bool,
-    present: frozenset[Names],
-) -> None:  # fmt: skip
+    value: Any, node: Obj, names: Path, schema: PatchSchema, absent: bool, present: Zero
+) -> None:
     """`_walk`, writing into the FieldsV1 map `node` (the value's own place).
     Scalars are leaves with nothing to fill: only maps and lists are visited
     (most of an object's fields are scalars; a create pays this walk).
     `absent`: the value is not in the zero value (nor, then, anything in it)."""
     if isinstance(value, dict):
         for key, child in value.items():
-            member = node.setdefault(f"f:{key}", {})
             if child and isinstance(child, _CONTAINERS):
+                member = node.setdefault(f"f:{key}", {})
                 child_names = (*names, key)
                 missing = absent or child_names not in present
                 _fill(child, member, child_names, schema, missing, present)
                 if missing and member:
                     member["."] = {}  # added, and has members (an atomic list has none)
+            elif absent or type(child) is not dict or not present.get((*names, key)):
+                node.setdefault(f"f:{key}", {})  # (not an empty struct the zero value has)
         return
     if not isinstance(value, list):
         return
@@ -237,38 +246,46 @@ def _fill(
             node.setdefault(_value_element(item), {})
 
 
-def added(new: dict[Path, Any], old: dict[Path, Any], present: frozenset[Names]) -> FieldSet:
+def added(new: dict[Path, Any], old: dict[Path, Any], present: Zero) -> FieldSet:
     """What a write adds or changes, as structured-merge-diff's compare finds it:
     fields `new` sets that `old` did not, or to another value; maps and merged
     lists (`NODE`s) only when `old` lacked them and the zero value of the kind
     does not hold them either (`present`, zero_values.py): kube-apiserver
-    compares Go objects, which have their struct-valued fields. Both sides
-    are `field_values(..., nodes=True)`; a map that turns into a leaf (`{}`)
-    or back is neither added nor changed."""
+    compares Go objects, which have their struct-valued fields (so an empty
+    struct there is no change either). Both sides are
+    `field_values(..., nodes=True)`; a map that turns into a leaf (`{}`) or
+    back is neither added nor changed."""
     out = []
     for path, value in new.items():
         old_value = old.get(path, ABSENT)
         if old_value is ABSENT:
-            if value is not NODE or not _in_zero_value(path, old, present):
-                out.append(path)
+            if value is NODE or type(value) is dict:  # (a leaf dict is empty)
+                held = _zero_value_of(path, old, present)
+                if held or (held is False and value is NODE):
+                    continue  # a struct the zero value has, or a null it fills in
+            out.append(path)
         elif value is not NODE and old_value is not NODE and old_value != value:
             out.append(path)
     return frozenset(out)
 
 
-def _in_zero_value(path: Path, old: dict[Path, Any], present: frozenset[Names]) -> bool:
-    """True when Go's view of the object `old` has `path` though its JSON does
-    not: each field from the nearest one `old` has down to `path` is one the
-    zero value holds."""
+def _zero_value_of(path: Path, old: dict[Path, Any], present: Zero) -> bool | None:
+    """How Go's view of the object `old` has `path` though its JSON does not: a
+    struct (True) or null (False), when each field from the nearest one `old`
+    has down to `path` is one the zero value holds; else None."""
+    held = None
     for depth in range(len(path), 0, -1):
         prefix = path[:depth]
         if depth < len(path) and prefix in old:
-            return True
+            return held
         if not prefix[-1].startswith("f:"):
-            return False  # a list item: no zero value holds one
-        if tuple(e[2:] for e in prefix if e.startswith("f:")) not in present:
-            return False
-    return True
+            return None  # a list item: no zero value holds one
+        flag = present.get(tuple(e[2:] for e in prefix if e.startswith("f:")))
+        if flag is None:
+            return None
+        if held is None:
+            held = flag
+    return held
 
 
 def value_at(obj: Any, path: Path) -> Any:

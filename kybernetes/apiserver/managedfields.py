@@ -21,10 +21,11 @@ from typing import Any, Literal
 from kybernetes.api.patch import PatchSchema
 from kybernetes.apiserver.fieldsets import (
     ABSENT,
+    NO_ZERO,
     FieldSet,
     ListKeys,
-    Names,
     Path,
+    Zero,
     added,
     child,
     field_set,
@@ -202,7 +203,7 @@ def record_update(
     api_version: str,
     now: str,
     status: bool | None,
-    present: frozenset[Names] = frozenset(),
+    present: Zero = NO_ZERO,
     in_place: bool = False,
 ) -> Obj:
     """`new` with managedFields after an ordinary write (create, update, patch).

@@ -10,6 +10,7 @@ import pytest
 from kybernetes.api.patch import schema_for
 from kybernetes.apiserver.fieldsets import (
     NODE,
+    Zero,
     added,
     field_set,
     field_values,
@@ -92,9 +93,9 @@ POD = {
     [POD, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}},
      {"kind": "Thing", "metadata": {"name": "x", "labels": {}}, "spec": [], "data": {"a": [1]}}],
 )  # fmt: skip
-@pytest.mark.parametrize("present", [frozenset(), present_fields("", "v1", "Pod")])
+@pytest.mark.parametrize("present", [{}, present_fields("", "v1", "Pod")])
 def test_fields_v1_of_is_what_a_create_adds_in_wire_form(
-    obj: Obj, status: bool | None, present: frozenset[tuple[str, ...]]
+    obj: Obj, status: bool | None, present: Zero
 ) -> None:
     schema = schema_for("", "v1", str(obj["kind"]))
     values = field_values(obj, schema, status=status, nodes=True)
@@ -152,7 +153,7 @@ def test_added_maps_are_those_neither_the_old_object_nor_the_zero_value_has() ->
         ("f:spec", "f:strategy", "f:rollingUpdate", "f:maxSurge"),
     }
     # Without the kind's zero value (a custom resource's is empty), strategy is added too.
-    assert ("f:spec", "f:strategy") in added(_nodes(new), _nodes(old), frozenset())
+    assert ("f:spec", "f:strategy") in added(_nodes(new), _nodes(old), {})
 
 
 def test_a_map_that_was_there_is_not_added_nor_changed() -> None:
@@ -181,3 +182,15 @@ def test_inside_a_new_list_item_everything_is_added() -> None:
     assert {item, (*item, "f:resources"), (*item, "f:resources", "f:limits")} <= got
     old = {"spec": {"template": {"spec": {"containers": [{"name": "web"}]}}}}
     assert (*item, "f:resources") not in added(_nodes(new), _nodes(old), ZERO)
+
+
+def test_an_empty_struct_the_zero_value_has_is_no_change_but_an_empty_null_is() -> None:
+    # compare on Go objects: an empty struct equals the zero value's (no change);
+    # a selector the zero value holds as null differs from {} (a change).
+    new = {"spec": {"selector": {}, "template": {"metadata": {}, "spec": {"containers": []}}}}
+    got = added(_nodes(new), {}, ZERO)
+    assert got == {("f:spec", "f:selector"), ("f:spec", "f:template", "f:spec", "f:containers")}
+    tree = fields_v1_of(new, DEPLOYMENT, status=False, present=ZERO)
+    assert tree == to_fields_v1(got)
+    assert tree == {"f:spec": {"f:selector": {},
+                               "f:template": {"f:spec": {"f:containers": {}}}}}  # fmt: skip
