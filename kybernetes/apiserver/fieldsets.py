@@ -46,6 +46,7 @@ __all__ = [
     "Zero",
     "added",
     "path_string",
+    "read_fields_v1",
     "to_fields_v1",
     "value_at",
 ]
@@ -337,20 +338,34 @@ def to_fields_v1(fields: Iterable[Path]) -> Obj:
     return tree
 
 
-def from_fields_v1(tree: Any, prefix: Path = ()) -> FieldSet:
+def from_fields_v1(tree: Any) -> FieldSet:
     """The paths of a FieldsV1 map (anything malformed counts for nothing)."""
+    return read_fields_v1(tree)[0]
+
+
+def read_fields_v1(tree: Any) -> tuple[FieldSet, bool]:
+    """`from_fields_v1`, and whether `tree` is exactly what `to_fields_v1` writes
+    for those paths (so it can be written again as it is)."""
     out: set[Path] = set()
     if not isinstance(tree, dict):
-        return frozenset()
+        return frozenset(), False
+    canonical = _read(tree, (), out)
+    return frozenset(out), canonical
+
+
+def _read(tree: Obj, prefix: Path, out: set[Path]) -> bool:
+    canonical = True
     for element, sub in tree.items():
         if element == ".":
             if prefix:
                 out.add(prefix)
+            canonical = canonical and sub == {} and len(tree) > 1 and bool(prefix)
         elif isinstance(sub, dict) and sub:
-            out |= from_fields_v1(sub, (*prefix, element))
+            canonical = _read(sub, (*prefix, element), out) and canonical
         else:
             out.add((*prefix, element))
-    return frozenset(out)
+            canonical = canonical and sub == {}
+    return canonical
 
 
 def path_string(path: Path) -> str:

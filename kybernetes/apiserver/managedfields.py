@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from kybernetes.api.patch import PatchSchema
@@ -36,6 +36,7 @@ from kybernetes.apiserver.fieldsets import (
     key_element,
     keyed_by,
     path_string,
+    read_fields_v1,
     to_fields_v1,
     value_at,
 )
@@ -103,6 +104,9 @@ class _Entry:
     api_version: str
     time: str
     fields: FieldSet
+    # The fieldsV1 the entry was read from, while it says just `fields`: an entry
+    # that a write leaves alone is not encoded again (most entries, most writes).
+    wire: Obj | None = field(default=None, compare=False)
 
 
 def entries_of(obj: Obj) -> list[_Entry]:
@@ -113,9 +117,10 @@ def entries_of(obj: Obj) -> list[_Entry]:
             continue
         manager = Manager(str(raw.get("manager") or ""), raw["operation"],
                           str(raw.get("subresource") or ""))  # fmt: skip
-        fields = from_fields_v1(raw.get("fieldsV1"))
-        out.append(_Entry(manager, str(raw.get("apiVersion") or ""),
-                          str(raw.get("time") or ""), fields))  # fmt: skip
+        wire = raw.get("fieldsV1")
+        fields, canonical = read_fields_v1(wire)
+        out.append(_Entry(manager, str(raw.get("apiVersion") or ""), str(raw.get("time") or ""),
+                          fields, wire if canonical else None))  # fmt: skip
     return out
 
 
@@ -151,7 +156,8 @@ def _encode(entries: list[_Entry]) -> list[Obj]:
     ordered = sorted(entries, key=lambda e: (e.manager.operation != "Apply", e.time,
                                             e.manager.name))  # fmt: skip
     # A manager that owns nothing any more is forgotten.
-    return [_raw_entry(entry.manager, entry.api_version, entry.time, to_fields_v1(entry.fields))
+    return [_raw_entry(entry.manager, entry.api_version, entry.time,
+                       to_fields_v1(entry.fields) if entry.wire is None else entry.wire)
             for entry in ordered if entry.fields]  # fmt: skip
 
 
@@ -186,7 +192,10 @@ def _own(entries: list[_Entry], entry: _Entry, taken: FieldSet) -> list[_Entry]:
     for other in entries:
         if other.manager == entry.manager:
             continue
-        out.append(_Entry(other.manager, other.api_version, other.time, other.fields - taken))
+        if other.fields.isdisjoint(taken):
+            out.append(other)  # unchanged: its wire form still holds
+        else:
+            out.append(_Entry(other.manager, other.api_version, other.time, other.fields - taken))
     return out
 
 
@@ -239,6 +248,8 @@ def record_update(
     else:
         entry = _Entry(manager, api_version, now, frozenset())
     result = new if in_place else json_copy(new)
+    if result is not new:  # the result shares nothing with `new`: encode afresh
+        entries = [_Entry(e.manager, e.api_version, e.time, e.fields) for e in entries]
     _set_entries(result, _own(entries, entry, changed | removed))
     return result
 
@@ -492,7 +503,7 @@ def scale_entries(parent: Obj) -> list[Obj]:
     them autoscaling/v1, but a conflict names the version of the manager's own
     identifier, the parent's: that is the version kept here (a Scale's entries
     are never shown)."""
-    return _encode([replace(e, fields=frozenset({REPLICAS}))
+    return _encode([_Entry(e.manager, e.api_version, e.time, frozenset({REPLICAS}))
                     for e in entries_of(parent) if REPLICAS in e.fields])  # fmt: skip
 
 
@@ -507,7 +518,8 @@ def parent_entries(parent: Obj, scale: Obj, *, api_version: str) -> list[Obj]:
         if REPLICAS not in entry.fields:
             out[entry.manager] = entry
         elif owners.pop(entry.manager, None) is None:
-            out[entry.manager] = replace(entry, fields=entry.fields - {REPLICAS})  # taken
+            out[entry.manager] = _Entry(entry.manager, entry.api_version, entry.time,
+                                        entry.fields - {REPLICAS})  # taken  # fmt: skip
         else:
             out[entry.manager] = entry
     for manager in owners:

@@ -16,6 +16,7 @@ from kybernetes.apiserver.fieldsets import (
     field_values,
     fields_v1_of,
     key_element,
+    read_fields_v1,
     to_fields_v1,
     value_at,
 )
@@ -194,3 +195,24 @@ def test_an_empty_struct_the_zero_value_has_is_no_change_but_an_empty_null_is() 
     assert tree == to_fields_v1(got)
     assert tree == {"f:spec": {"f:selector": {},
                                "f:template": {"f:spec": {"f:containers": {}}}}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("tree", "canonical"),
+    [
+        ({"f:a": {".": {}, "f:b": {}}, "f:c": {}}, True),
+        ({"f:a": {"f:b": {}}}, True),  # a is not a member of its own: fine
+        ({"f:a": {".": {}}}, False),  # a member with no members is written {}
+        ({"f:a": {".": {"x": {}}, "f:b": {}}}, False),
+        ({"f:a": "junk"}, False),
+        ({".": {}, "f:a": {}}, False),  # the root is no member
+        ([], False),
+    ],
+)
+def test_read_fields_v1_says_whether_the_tree_is_as_it_would_be_written(
+    tree: object, canonical: bool
+) -> None:
+    fields, same = read_fields_v1(tree)
+    assert same == canonical
+    if canonical:
+        assert to_fields_v1(fields) == tree

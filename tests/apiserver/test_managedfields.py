@@ -445,3 +445,20 @@ def test_drop_nulls_removes_null_fields_at_any_depth() -> None:
     value = {"a": None, "b": {"c": None, "d": 1}, "e": [{"f": None, "g": [None]}], "h": [None]}
     mf.drop_nulls(value)
     assert value == {"b": {"d": 1}, "e": [{"g": [None]}], "h": [None]}
+
+
+def test_an_entry_a_write_leaves_alone_keeps_its_wire_form() -> None:
+    created = _record(_created_deployment(), None, mf.Manager("kubectl-create"))
+    edited = copy.deepcopy(created)
+    edited["metadata"]["labels"]["squad"] = "devops"
+    creator = edited["metadata"]["managedFields"][0]["fieldsV1"]
+    edited = mf.record_update(edited, created, manager=mf.Manager("kubectl-edit"),
+                              schema=schema_for("apps", "v1", "Deployment"), api_version="apps/v1",
+                              now="t2", status=False, present=DEPLOYMENT_ZERO,
+                              in_place=True)  # fmt: skip
+    assert _fields(edited, "kubectl-create") is creator  # not encoded again
+    # One that loses a field is written afresh.
+    relabelled = copy.deepcopy(edited)
+    relabelled["metadata"]["labels"]["app"] = "other"
+    relabelled = _record(relabelled, edited, mf.Manager("kubectl-edit"))
+    assert "f:app" not in _fields(relabelled, "kubectl-create")["f:metadata"]["f:labels"]
