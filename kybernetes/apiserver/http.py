@@ -26,7 +26,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from kybernetes import __version__
-from kybernetes.apiserver import discovery, errors, openapi
+from kybernetes.apiserver import discovery, errors, health, openapi
 from kybernetes.apiserver import managedfields as mf
 from kybernetes.apiserver.auth import Authenticator, Authorizer, UserInfo
 from kybernetes.apiserver.binding import create_binding
@@ -111,6 +111,7 @@ ANONYMOUS = UserInfo("system:anonymous", ("system:unauthenticated",))
 # What kube-apiserver names in a 406 (the media types any resource answers in).
 ANSWER_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version", "/version/"})
+HEALTH_CHECK_PATHS = ("/healthz/", "/livez/", "/readyz/")  # one check: /readyz/ping
 
 
 @dataclass
@@ -661,10 +662,28 @@ def make_app(ctx: ApiContext) -> web.Application:
     app[API_CONTEXT] = ctx
     resources = ResourceHandler(ctx)
 
-    async def health(_: web.Request) -> web.Response:
-        if not ctx.ready():
-            return web.Response(text="not ready", status=500)
-        return web.Response(text="ok")
+    def _checks(endpoint: str) -> list[health.Check]:
+        checks: list[health.Check] = [
+            ("ping", lambda: None),
+            ("informer-sync", lambda: None if ctx.ready() else "the watch caches are filling"),
+        ]
+        if endpoint == "readyz":
+            checks.append(("shutdown", lambda: "the server is stopping" if ctx.stopping else None))
+        return checks
+
+    async def health_report(request: web.Request) -> web.Response:
+        endpoint = request.path.strip("/")
+        exclude = request.query.getall("exclude", [])
+        verbose = "verbose" in request.query
+        status, text = health.report(endpoint, _checks(endpoint), verbose=verbose, exclude=exclude)
+        return web.Response(text=text, status=status)
+
+    async def health_check(request: web.Request) -> web.Response:
+        endpoint = request.path.strip("/").split("/")[0]
+        answer = health.one_check(_checks(endpoint), request.match_info["check"])
+        if answer is None:
+            raise errors.from_http_status(404)
+        return web.Response(text=answer[1], status=answer[0])
 
     async def api(request: web.Request) -> web.Response:
         content_type = discovery.wants_aggregated(request.headers.get("Accept", ""))
@@ -723,7 +742,8 @@ def make_app(ctx: ApiContext) -> web.Application:
     app.router.add_get("/openapi/v3/api/{version}", openapi_document)
     app.router.add_get("/openapi/v3/apis/{group}/{version}", openapi_document)
     for path in ("/healthz", "/livez", "/readyz"):
-        app.router.add_get(path, health)
+        app.router.add_get(path, health_report)
+        app.router.add_get(path + "/{check}", health_check)
     app.router.add_get("/version", _version)
     app.router.add_get("/version/", _version)  # the official Python client's VersionApi path
     app.router.add_get("/api", api)
@@ -779,7 +799,8 @@ def _auth_middleware(ctx: ApiContext) -> Any:
     ) -> web.StreamResponse:
         user = ctx.authenticator.authenticate(request)
         if user is None:
-            if request.path not in PUBLIC_PATHS:
+            public = request.path in PUBLIC_PATHS or request.path.startswith(HEALTH_CHECK_PATHS)
+            if not public:
                 raise errors.unauthorized()
             user = ANONYMOUS
         request[USER] = user

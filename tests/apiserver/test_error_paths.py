@@ -282,6 +282,19 @@ async def test_wrong_bearer_token_is_401(api: Api) -> None:
 async def test_health_needs_no_credentials(api: Api) -> None:
     reply = await api.call("GET", "/healthz", anonymous=True)
     assert (reply.status, reply.body) == (200, b"ok")
+    verbose = await api.call("GET", "/readyz?verbose", anonymous=True)
+    assert verbose.status == 200
+    assert verbose.body.decode().splitlines() == [
+        "[+]ping ok", "[+]informer-sync ok", "[+]shutdown ok", "readyz check passed"]  # fmt: skip
+    excluded = await api.call("GET", "/livez?verbose&exclude=ping&exclude=etcd", anonymous=True)
+    assert excluded.body.decode().splitlines() == [
+        "[+]ping excluded: ok", "[+]informer-sync ok",
+        'warn: some health checks cannot be excluded: no matches for "etcd"', "livez check passed",
+    ]  # fmt: skip
+    one = await api.call("GET", "/readyz/informer-sync", anonymous=True)
+    assert (one.status, one.body) == (200, b"ok")
+    assert (await api.call("GET", "/readyz/nosuch", anonymous=True)).status == 404
+    assert (await api.call("GET", "/readyzz", anonymous=True)).status == 401
 
 
 # -- 404 ----------------------------------------------------------------------
