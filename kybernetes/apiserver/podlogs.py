@@ -59,7 +59,7 @@ def choose_container(pod: Obj, requested: str) -> str:
 SIMULATED_LABEL = "kybernetes.io/simulated"  # as kybernetes.simnode labels its nodes
 
 
-def kubelet_endpoint(node: Obj, wanted: str = "no logs to read") -> tuple[str, int]:
+def kubelet_endpoint(node: Obj, wanted: str = "there are no logs to read") -> tuple[str, int]:
     """Where the node's kubelet listens (InternalIP first, then Hostname).
 
     A simulated node has no kubelet to ask (and its made-up address must never
@@ -68,7 +68,7 @@ def kubelet_endpoint(node: Obj, wanted: str = "no logs to read") -> tuple[str, i
     labels = (node.get("metadata") or {}).get("labels") or {}
     if labels.get(SIMULATED_LABEL) == "true":
         raise errors.bad_request(f"node {node['metadata']['name']} is simulated: its pods run "
-                                 f"no containers, so there is {wanted}")  # fmt: skip
+                                 f"no containers, so {wanted}")  # fmt: skip
     status = node.get("status") or {}
     addresses = status.get("addresses") or []
     by_type: dict[str, str] = {}

@@ -34,8 +34,8 @@ STREAM_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
 CHANNEL_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 PORT_FORWARD_PROTOCOLS = ("SPDY/3.1+portforward.k8s.io",)
 # What a pod on a simulated node lacks, per subresource.
-NOTHING_TO = {"exec": "nothing to exec into", "attach": "nothing to attach to",
-              "portforward": "no port to forward"}  # fmt: skip
+NOTHING_TO = {"exec": "there is nothing to exec into", "attach": "there is nothing to attach to",
+              "portforward": "there is no port to forward"}  # fmt: skip
 TRUE = ("1", "true")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from kybernetes.apiserver.errors import Cause
 from kybernetes.apiserver.objects import Obj
+from kybernetes.apiserver.podspec import pod_update_causes, validate_pod_spec
 
 __all__ = [
     "ConfigMapStrategy",
@@ -207,26 +208,10 @@ class PodStrategy(Strategy):
         spec = obj.get("spec")
         if not isinstance(spec, dict):
             return [Cause("spec", "FieldValueRequired", "Required value")]
-        containers = spec.get("containers")
-        if not containers:
-            return [Cause("spec.containers", "FieldValueRequired", "Required value")]
-        causes: list[Cause] = []
-        names: set[str] = set()
-        for i, container in enumerate(containers):
-            path = f"spec.containers[{i}]"
-            if not isinstance(container, dict):
-                causes.append(Cause(path, "FieldValueInvalid", "Invalid value: must be an object"))
-                continue
-            name = container.get("name")
-            if not name:
-                causes.append(Cause(f"{path}.name", "FieldValueRequired", "Required value"))
-            elif name in names:
-                causes.append(Cause(f"{path}.name", "FieldValueDuplicate",
-                                    f'Duplicate value: "{name}"'))  # fmt: skip
-            names.add(str(name))
-            if not container.get("image"):
-                causes.append(Cause(f"{path}.image", "FieldValueRequired", "Required value"))
-        return causes
+        return validate_pod_spec(spec, "spec")
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        return self.validate(new) + pod_update_causes(new, old)
 
 
 _SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")

@@ -9,12 +9,14 @@ selector that is required, valid, and matches the template's labels.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 from kybernetes.api import cron, selectors
 from kybernetes.apiserver.errors import Cause
 from kybernetes.apiserver.objects import Obj
+from kybernetes.apiserver.podspec import validate_pod_spec
 from kybernetes.apiserver.strategy import ResetStatus, Strategy, default_pod_spec
 
 __all__ = [
@@ -52,19 +54,16 @@ def _validate_template(spec: dict[str, Any], path: str) -> list[Cause]:
     at = f"{path}.template" if path else "template"
     if not isinstance(template, dict):
         return [Cause(at, "FieldValueRequired", "Required value")]
-    containers = (template.get("spec") or {}).get("containers")
-    if not containers:
-        return [Cause(f"{at}.spec.containers", "FieldValueRequired", "Required value")]
-    causes = []
-    for i, container in enumerate(containers):
-        where = f"{at}.spec.containers[{i}]"
-        if not isinstance(container, dict):
-            causes.append(Cause(where, "FieldValueInvalid", "Invalid value: must be an object"))
-            continue
-        for field in ("name", "image"):
-            if not container.get(field):
-                causes.append(Cause(f"{where}.{field}", "FieldValueRequired", "Required value"))
-    return causes
+    pod_spec = template.get("spec")
+    return validate_pod_spec(pod_spec if isinstance(pod_spec, dict) else {}, f"{at}.spec")
+
+
+def _go_map(labels: dict[str, Any]) -> str:
+    """A label map as kube-apiserver prints it in a cause (Go's %#v of the map)."""
+    pairs = ", ".join(
+        f"{json.dumps(str(k))}:{json.dumps(str(v))}" for k, v in sorted(labels.items())
+    )
+    return f"map[string]string{{{pairs}}}"
 
 
 def _validate_selector(spec: dict[str, Any], path: str) -> list[Cause]:
@@ -82,7 +81,7 @@ def _validate_selector(spec: dict[str, Any], path: str) -> list[Cause]:
     labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     if not selector.matches(labels):
         return [Cause(f"{path}.template.metadata.labels", "FieldValueInvalid",
-                      f"Invalid value: {labels}: `selector` does not match template "
+                      f"Invalid value: {_go_map(labels)}: `selector` does not match template "
                       "`labels`")]  # fmt: skip
     return []
 
@@ -182,7 +181,7 @@ class ReplicationControllerStrategy(ResetStatus):
         labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
         if not selectors.label_selector_from_set(selector).matches(labels):
             causes.append(Cause("spec.template.metadata.labels", "FieldValueInvalid",
-                                f"Invalid value: {labels}: selector does not match "
+                                f"Invalid value: {_go_map(labels)}: selector does not match "
                                 "template labels"))  # fmt: skip
         return causes
 

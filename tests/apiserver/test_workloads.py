@@ -31,7 +31,12 @@ async def test_selector_must_match_template_labels(cluster: Cluster) -> None:
     bad["spec"]["selector"] = {"matchLabels": {"app": "other"}}
     out = await cluster.kubectl("apply", "-f", "-", stdin=json.dumps(bad), check=False)
     assert 'The Deployment "web" is invalid' in out
-    assert "`selector` does not match template `labels`" in out
+    labels = DEPLOYMENT["spec"]["template"]["metadata"]["labels"]
+    shown = ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items()))
+    assert (
+        f"spec.template.metadata.labels: Invalid value: map[string]string{{{shown}}}: "
+        "`selector` does not match template `labels`"
+    ) in out
 
 
 async def test_deployment_selector_is_immutable(cluster: Cluster) -> None:

@@ -1,0 +1,229 @@
+"""A pod spec's validation, for pods and every template of one (ValidatePodSpec's
+most common checks), and what an update of a pod may change.
+
+Decision: only rules whose breach Kubernetes refuses on every version we
+serve, with its field paths and words, so a spec it accepts is never refused
+here: container and volume names, ports, volume mounts that name a volume,
+the restart and DNS policies, requests within limits. A pod's spec is then
+fixed but for the few fields kube-apiserver lets an update change.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from fractions import Fraction
+from typing import Any
+
+from kybernetes.api.quantity import parse_quantity
+from kybernetes.apiserver.errors import Cause
+from kybernetes.apiserver.objects import Obj
+
+__all__ = ["UPDATABLE_POD_FIELDS", "pod_update_causes", "validate_pod_spec"]
+
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_MESSAGE = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+    "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
+    "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+_RESTART_POLICIES = ("Always", "OnFailure", "Never")
+_DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
+_PROTOCOLS = ("SCTP", "TCP", "UDP")
+_PORT_RANGE = "must be between 1 and 65535, inclusive"
+# What a pod's update may change, in kube-apiserver's words.
+UPDATABLE_POD_FIELDS = (
+    "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,"
+    "`spec.tolerations` (only additions to existing tolerations),"
+    "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"
+)
+
+
+def _quoted(values: tuple[str, ...]) -> str:
+    return ", ".join(f'"{v}"' for v in values)
+
+
+def _unsupported(path: str, value: Any, supported: tuple[str, ...]) -> Cause:
+    message = f'Unsupported value: "{value}": supported values: {_quoted(supported)}'
+    return Cause(path, "FieldValueNotSupported", message)
+
+
+def _label_causes(path: str, name: Any) -> list[Cause]:
+    if not isinstance(name, str) or len(name) > 63 or not _LABEL.match(name):
+        return [Cause(path, "FieldValueInvalid", f'Invalid value: "{name}": {_LABEL_MESSAGE}')]
+    return []
+
+
+def _containers(spec: Obj, path: str) -> Iterator[tuple[str, Obj]]:
+    for field in ("initContainers", "containers"):
+        for i, container in enumerate(spec.get(field) or []):
+            if isinstance(container, dict):
+                yield f"{path}.{field}[{i}]", container
+
+
+def validate_pod_spec(spec: Obj, path: str) -> list[Cause]:
+    """The pod spec `spec` found at `path` (`spec`, `spec.template.spec`)."""
+    causes: list[Cause] = []
+    if not spec.get("containers"):
+        causes.append(Cause(f"{path}.containers", "FieldValueRequired", "Required value"))
+    volumes = _volume_names(spec, path, causes)
+    names: set[str] = set()
+    port_names: set[str] = set()
+    for where, container in _containers(spec, path):
+        name = container.get("name")
+        if not name:
+            causes.append(Cause(f"{where}.name", "FieldValueRequired", "Required value"))
+        elif name in names:
+            causes.append(Cause(f"{where}.name", "FieldValueDuplicate",
+                                f'Duplicate value: "{name}"'))  # fmt: skip
+        else:
+            causes += _label_causes(f"{where}.name", name)
+        names.add(str(name))
+        if not container.get("image"):
+            causes.append(Cause(f"{where}.image", "FieldValueRequired", "Required value"))
+        causes += _ports(container, where, port_names)
+        causes += _mounts(container, where, volumes)
+        causes += _requests_within_limits(container, f"{where}.resources")
+    for field, allowed in (("restartPolicy", _RESTART_POLICIES), ("dnsPolicy", _DNS_POLICIES)):
+        value = spec.get(field)
+        if value is not None and value not in allowed:
+            causes.append(_unsupported(f"{path}.{field}", value, allowed))
+    return causes
+
+
+def _volume_names(spec: Obj, path: str, causes: list[Cause]) -> set[str]:
+    names: set[str] = set()
+    for i, volume in enumerate(spec.get("volumes") or []):
+        if not isinstance(volume, dict):
+            continue
+        where = f"{path}.volumes[{i}].name"
+        name = volume.get("name")
+        if not name:
+            causes.append(Cause(where, "FieldValueRequired", "Required value"))
+        elif name in names:
+            causes.append(Cause(where, "FieldValueDuplicate", f'Duplicate value: "{name}"'))
+        else:
+            causes += _label_causes(where, name)
+        names.add(str(name))
+    return names
+
+
+def _ports(container: Obj, where: str, names: set[str]) -> list[Cause]:
+    causes: list[Cause] = []
+    for i, port in enumerate(container.get("ports") or []):
+        if not isinstance(port, dict):
+            continue
+        at = f"{where}.ports[{i}]"
+        number = port.get("containerPort")
+        if not number:
+            causes.append(Cause(f"{at}.containerPort", "FieldValueRequired", "Required value"))
+        elif not isinstance(number, int) or not 0 < number < 65536:
+            causes.append(Cause(f"{at}.containerPort", "FieldValueInvalid",
+                                f"Invalid value: {number}: {_PORT_RANGE}"))  # fmt: skip
+        host = port.get("hostPort")
+        if host and (not isinstance(host, int) or not 0 < host < 65536):
+            causes.append(Cause(f"{at}.hostPort", "FieldValueInvalid",
+                                f"Invalid value: {host}: {_PORT_RANGE}"))  # fmt: skip
+        protocol = port.get("protocol")
+        if protocol is not None and protocol not in _PROTOCOLS:
+            causes.append(_unsupported(f"{at}.protocol", protocol, _PROTOCOLS))
+        name = port.get("name")
+        if name:
+            if name in names:
+                causes.append(Cause(f"{at}.name", "FieldValueDuplicate",
+                                    f'Duplicate value: "{name}"'))  # fmt: skip
+            names.add(str(name))
+    return causes
+
+
+def _mounts(container: Obj, where: str, volumes: set[str]) -> list[Cause]:
+    causes: list[Cause] = []
+    paths: set[str] = set()
+    for i, mount in enumerate(container.get("volumeMounts") or []):
+        if not isinstance(mount, dict):
+            continue
+        at = f"{where}.volumeMounts[{i}]"
+        name = mount.get("name")
+        if not name:
+            causes.append(Cause(f"{at}.name", "FieldValueRequired", "Required value"))
+        elif name not in volumes:
+            causes.append(Cause(f"{at}.name", "FieldValueNotFound", f'Not found: "{name}"'))
+        mount_path = mount.get("mountPath")
+        if not mount_path:
+            causes.append(Cause(f"{at}.mountPath", "FieldValueRequired", "Required value"))
+        elif mount_path in paths:
+            causes.append(Cause(f"{at}.mountPath", "FieldValueInvalid",
+                                f'Invalid value: "{mount_path}": must be unique'))  # fmt: skip
+        paths.add(str(mount_path))
+    return causes
+
+
+def _requests_within_limits(container: Obj, where: str) -> list[Cause]:
+    resources = container.get("resources") or {}
+    requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+    causes: list[Cause] = []
+    for name, request in requests.items():
+        if name not in limits:
+            continue
+        wanted, limit = _quantity(request), _quantity(limits[name])
+        if wanted is not None and limit is not None and wanted > limit:
+            causes.append(Cause(f"{where}.requests[{name}]", "FieldValueInvalid",
+                                f'Invalid value: "{request}": must be less than or equal to '
+                                f"{name} limit of {limits[name]}"))  # fmt: skip
+    return causes
+
+
+def _quantity(raw: Any) -> Fraction | None:
+    try:
+        return parse_quantity(raw)
+    except (ValueError, ZeroDivisionError):
+        return None  # an unreadable quantity is another check's business
+
+
+def pod_update_causes(new: Obj, old: Obj) -> list[Cause]:
+    """What kube-apiserver refuses in an update of pod `old` to `new`: any change of
+    the spec but the container images, activeDeadlineSeconds, added tolerations
+    and a negative grace period set to 1."""
+    new_spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
+    if _comparable(new_spec, old_spec) == _comparable(old_spec, old_spec):
+        return []
+    changed = list(_changed_paths(_comparable(new_spec, old_spec), _comparable(old_spec, old_spec),
+                                  "spec"))  # fmt: skip
+    return [Cause("spec", "FieldValueForbidden",
+                  f"Forbidden: pod updates may not change fields other than "
+                  f"{UPDATABLE_POD_FIELDS}\n" + "\n".join(changed))]  # fmt: skip
+
+
+def _comparable(spec: Obj, old: Obj) -> Obj:
+    """`spec` without what an update may change (compared against `old`)."""
+    out = dict(spec)
+    for field in ("containers", "initContainers"):
+        out[field] = [{k: v for k, v in c.items() if k != "image"} if isinstance(c, dict) else c
+                      for c in spec.get(field) or []]  # fmt: skip
+    out.pop("activeDeadlineSeconds", None)
+    tolerations = spec.get("tolerations") or []
+    before = old.get("tolerations") or []
+    if all(t in tolerations for t in before):  # only additions
+        out["tolerations"] = before
+    grace, was = spec.get("terminationGracePeriodSeconds"), old.get("terminationGracePeriodSeconds")
+    if grace == 1 and isinstance(was, int) and was < 0:
+        out["terminationGracePeriodSeconds"] = was
+    return out
+
+
+def _changed_paths(new: Any, old: Any, path: str) -> Iterator[str]:
+    """Each field that differs, as `path: old -> new` (short, where Go prints a diff)."""
+    if isinstance(new, dict) and isinstance(old, dict):
+        for key in sorted(set(new) | set(old), key=str):
+            yield from _changed_paths(new.get(key), old.get(key), f"{path}.{key}")
+    elif isinstance(new, list) and isinstance(old, list) and len(new) == len(old):
+        for i, (n, o) in enumerate(zip(new, old, strict=True)):
+            yield from _changed_paths(n, o, f"{path}[{i}]")
+    elif new != old:
+        yield f"  {path}: {_short(old)} -> {_short(new)}"
+
+
+def _short(value: Any) -> str:
+    text = "<unset>" if value is None else json.dumps(value, separators=(",", ":"))
+    return text if len(text) <= 80 else text[:77] + "..."

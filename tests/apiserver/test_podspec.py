@@ -1,0 +1,136 @@
+"""A pod spec's checks and a pod's fixed spec, in kube-apiserver's words."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from kybernetes.apiserver.errors import Cause
+from kybernetes.apiserver.podspec import UPDATABLE_POD_FIELDS, pod_update_causes, validate_pod_spec
+from tests.apiserver.conftest import Cluster
+
+Obj = dict[str, Any]
+
+
+def spec(**changes: Any) -> Obj:
+    base: Obj = {
+        "containers": [{"name": "web", "image": "nginx", "ports": [{"containerPort": 80}],
+                        "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+        "volumes": [{"name": "data", "emptyDir": {}}],
+        "restartPolicy": "Always",
+        "dnsPolicy": "ClusterFirst",
+    }  # fmt: skip
+    return {**base, **changes}
+
+
+def messages(causes: list[Cause]) -> list[tuple[str, str]]:
+    return [(c.field, c.message) for c in causes]
+
+
+def test_a_valid_spec_has_no_causes() -> None:
+    assert validate_pod_spec(spec(), "spec") == []
+    init = spec(initContainers=[{"name": "setup", "image": "busybox"}])
+    assert validate_pod_spec(init, "spec.template.spec") == []
+
+
+def test_containers_names_ports_and_images() -> None:
+    bad = spec(containers=[
+        {"name": "Web", "image": "nginx"},
+        {"name": "side", "image": "", "ports": [
+            {"containerPort": 99999, "protocol": "HTTP", "name": "http"},
+            {"containerPort": 0, "hostPort": 70000, "name": "http"}]},
+        {"name": "side", "image": "busybox"},
+    ])  # fmt: skip
+    label = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters"
+    found = messages(validate_pod_spec(bad, "spec"))
+    assert found[0][0] == "spec.containers[0].name"
+    assert found[0][1].startswith(f'Invalid value: "Web": {label}')
+    assert found[1:] == [
+        ("spec.containers[1].image", "Required value"),
+        ("spec.containers[1].ports[0].containerPort",
+         "Invalid value: 99999: must be between 1 and 65535, inclusive"),
+        ("spec.containers[1].ports[0].protocol",
+         'Unsupported value: "HTTP": supported values: "SCTP", "TCP", "UDP"'),
+        ("spec.containers[1].ports[1].containerPort", "Required value"),
+        ("spec.containers[1].ports[1].hostPort",
+         "Invalid value: 70000: must be between 1 and 65535, inclusive"),
+        ("spec.containers[1].ports[1].name", 'Duplicate value: "http"'),
+        ("spec.containers[2].name", 'Duplicate value: "side"'),
+    ]  # fmt: skip
+
+
+def test_mounts_name_a_volume_and_volumes_are_named_once() -> None:
+    bad = spec(volumes=[{"name": "data", "emptyDir": {}}, {"name": "data", "emptyDir": {}}])
+    bad["containers"][0]["volumeMounts"] += [{"name": "cache", "mountPath": "/data"}]
+    assert messages(validate_pod_spec(bad, "spec")) == [
+        ("spec.volumes[1].name", 'Duplicate value: "data"'),
+        ("spec.containers[0].volumeMounts[1].name", 'Not found: "cache"'),
+        ("spec.containers[0].volumeMounts[1].mountPath", 'Invalid value: "/data": must be unique'),
+    ]
+
+
+def test_policies_and_requests_within_limits() -> None:
+    bad = spec(restartPolicy="Sometimes", dnsPolicy="Cluster")
+    bad["containers"][0]["resources"] = {"requests": {"cpu": "2", "memory": "64Mi"},
+                                         "limits": {"cpu": "1", "memory": "1Gi"}}  # fmt: skip
+    assert messages(validate_pod_spec(bad, "spec")) == [
+        ("spec.containers[0].resources.requests[cpu]",
+         'Invalid value: "2": must be less than or equal to cpu limit of 1'),
+        ("spec.restartPolicy",
+         'Unsupported value: "Sometimes": supported values: "Always", "OnFailure", "Never"'),
+        ("spec.dnsPolicy", 'Unsupported value: "Cluster": supported values: '
+                           '"ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"'),
+    ]  # fmt: skip
+
+
+def pod(**changes: Any) -> Obj:
+    return {"metadata": {"name": "p"}, "spec": spec(**changes)}
+
+
+def test_an_update_may_change_images_deadline_added_tolerations_and_a_negative_grace() -> None:
+    old = pod(tolerations=[{"key": "a", "operator": "Exists"}], terminationGracePeriodSeconds=-1)
+    new = copy.deepcopy(old)
+    new["spec"]["containers"][0]["image"] = "nginx:1.28"
+    new["spec"]["activeDeadlineSeconds"] = 30
+    new["spec"]["tolerations"].append({"key": "b", "operator": "Exists"})
+    new["spec"]["terminationGracePeriodSeconds"] = 1
+    new["metadata"]["labels"] = {"any": "thing"}
+    assert pod_update_causes(new, old) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "shown"),
+    [
+        ("restartPolicy", "Never", '  spec.restartPolicy: "Always" -> "Never"'),
+        ("tolerations", [], None),  # a toleration removed
+        ("terminationGracePeriodSeconds", 5, "  spec.terminationGracePeriodSeconds: <unset> -> 5"),
+        ("nodeName", "elsewhere", '  spec.nodeName: <unset> -> "elsewhere"'),
+    ],
+)
+def test_any_other_spec_change_is_forbidden(field: str, value: Any, shown: str | None) -> None:
+    old = pod(tolerations=[{"key": "a", "operator": "Exists"}])
+    new = copy.deepcopy(old)
+    new["spec"][field] = value
+    (cause,) = pod_update_causes(new, old)
+    assert (cause.field, cause.reason) == ("spec", "FieldValueForbidden")
+    first, *diff = cause.message.split("\n")
+    assert (
+        first == f"Forbidden: pod updates may not change fields other than {UPDATABLE_POD_FIELDS}"
+    )
+    if shown:
+        assert diff == [shown]
+
+
+async def test_kubectl_is_told_which_pod_fields_may_change(cluster: Cluster) -> None:
+    await cluster.kubectl("run", "web", "--image=nginx:1.27", "--port=80")
+    await cluster.kubectl("set", "image", "pod/web", "web=nginx:1.28")  # allowed
+    patch = json.dumps([{"op": "replace", "path": "/spec/containers/0/ports/0/containerPort",
+                         "value": 8080}])  # fmt: skip
+    out = await cluster.kubectl("patch", "pod", "web", "--type=json", "-p", patch, check=False)
+    assert 'The Pod "web" is invalid: spec: Forbidden: pod updates may not change fields' in out
+    assert "spec.containers[0].ports[0].containerPort: 80 -> 8080" in out
+    pod_json = json.loads(await cluster.kubectl("get", "pod", "web", "-o", "json"))
+    assert pod_json["spec"]["containers"][0]["image"] == "nginx:1.28"
