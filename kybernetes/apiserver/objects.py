@@ -258,12 +258,26 @@ def prepare_for_update(
     return new
 
 
-def prepare_for_status_update(new: Obj, old: Obj, rt: ResourceType) -> Obj:
-    """`old` with `new`'s status: a status write changes nothing else."""
+def prepare_for_status_update(
+    new: Obj,
+    old: Obj,
+    rt: ResourceType,
+    *,
+    metadata: bool = False,
+    namespace: str = "",
+    name: str = "",
+) -> Obj:
+    """`old` with `new`'s status: a status write changes nothing else, unless
+    `metadata`, when it also takes `new`'s metadata as an update of the main
+    resource would (the kind's status strategy resets only the spec)."""
     if not isinstance(new, dict):
         raise errors.bad_request(f"the body must be a {rt.kind} object")
     _check_type(new, rt)
     result = json_copy(old)
+    if metadata:
+        meta = prepare_for_update(new, old, rt, namespace, name)["metadata"]
+        meta["generation"] = old["metadata"].get("generation", 1)  # the spec is old's
+        result["metadata"] = meta
     if "status" in new:
         result["status"] = json_copy(new["status"])
     else:

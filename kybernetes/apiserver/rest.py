@@ -314,7 +314,13 @@ class Rest:
         owned: bool = False,
     ) -> Obj:
         if subresource == "status":
-            new = prepare_for_status_update(body, old, rt)
+            strategy = strategy_for(rt.group, rt.kind, rt.version)
+            new = prepare_for_status_update(
+                body, old, rt, metadata=strategy.status_writes_metadata,
+                namespace=namespace, name=name,
+            )  # fmt: skip
+            if strategy.status_writes_metadata:
+                strategy.default(new)
         else:
             new = prepare_for_update(body, old, rt, namespace, name, copy=not owned)
             strategy = strategy_for(rt.group, rt.kind, rt.version)
