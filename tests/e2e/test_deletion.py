@@ -62,3 +62,23 @@ async def test_deleting_a_namespace_empties_it_first(plane: Plane) -> None:
                           ("", "configmaps")):  # fmt: skip
         items = (await plane.client.get(resource_path(group, "v1", plural, "shop")))["items"]
         assert items == [], plural
+
+
+async def test_a_namespace_deleted_and_made_again_starts_without_services_or_pods(
+    plane: Plane,
+) -> None:
+    """Conformance NS4, NS5: a namespace's pods and services go with it; the
+    name used again starts empty."""
+    await plane.kubectl("create", "namespace", "nsdeletetest")
+    await plane.kubectl("run", "test-pod", "--image=nginx:1.27", "-n", "nsdeletetest")
+    await plane.kubectl("create", "service", "clusterip", "test-service", "--tcp=80:80",
+                        "-n", "nsdeletetest")  # fmt: skip
+    await plane.kubectl("wait", "--for=condition=Ready", "pod/test-pod", "-n", "nsdeletetest",
+                        "--timeout=30s")  # fmt: skip
+    await plane.kubectl("delete", "namespace", "nsdeletetest", "--timeout=60s")
+    await plane.kubectl("create", "namespace", "nsdeletetest")
+    for plural in ("pods", "services"):
+        items = (await plane.client.get(resource_path("", "v1", plural, "nsdeletetest")))["items"]
+        assert items == [], plural
+    out = await plane.kubectl("get", "pods,services", "-n", "nsdeletetest", check=False)
+    assert "No resources found in nsdeletetest namespace." in out
