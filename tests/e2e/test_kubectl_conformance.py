@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from kybernetes.client.rest import resource_path
+from kybernetes.client.rest import ApiStatusError, resource_path
 from tests.e2e.conftest import Plane, is_ready, live, until
 
 Obj = dict[str, Any]
@@ -104,8 +104,13 @@ async def test_describe_pod_rc_service_node_and_namespace(plane: Plane) -> None:
           Image="nautilus:1.7", Events="")  # fmt: skip
 
     async def has_endpoints() -> bool:
-        eps = await plane.client.get(resource_path("", "v1", "endpoints", "default", "primary"))
-        return bool(eps.get("subsets"))
+        path = resource_path("", "v1", "endpoints", "default", "primary")
+        try:
+            return bool((await plane.client.get(path)).get("subsets"))
+        except ApiStatusError as err:
+            if err.code != 404:
+                raise
+            return False  # not made yet by the endpoints controller
 
     await until(has_endpoints, what="endpoints of service primary")
     out = await plane.kubectl("describe", "service", "primary")
@@ -147,7 +152,12 @@ async def test_expose_rc_and_service(plane: Plane) -> None:
         path = resource_path("", "v1", "endpoints", "default", name)
 
         async def served(path: str = path) -> bool:
-            subsets = (await plane.client.get(path)).get("subsets") or []
+            try:
+                subsets = (await plane.client.get(path)).get("subsets") or []
+            except ApiStatusError as err:
+                if err.code != 404:
+                    raise
+                return False  # not made yet by the endpoints controller
             return [(a["ip"], p["port"]) for s in subsets
                     for a in s.get("addresses") or [] for p in s["ports"]] == [
                 (pod["status"]["podIP"], 6379)]  # fmt: skip
