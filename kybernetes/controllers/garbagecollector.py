@@ -121,8 +121,11 @@ class GarbageCollector:
         self._stopped: set[tuple[str, str, str]] = set()  # ... stopped by us
         # Objects with an owner of a kind discovery did not know (yet).
         self._unresolved: set[ObjectRef] = set()
-        # Owner uids read live and found gone (kube's absentOwnerCache).
-        self._absent: dict[str, None] = {}
+        # (namespace, uid) of owners read live or seen deleted, and gone; the
+        # namespace where the owner was looked for ("" for a cluster-scoped one),
+        # as kube's absentOwnerCache keys it: an owner absent from one namespace
+        # may be the live owner of dependents in its own.
+        self._absent: dict[tuple[str, str], None] = {}
         self._discovery_wanted = asyncio.Event()
         crds = informers.informer("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         crds.on_add(lambda _: self._discovery_wanted.set())
@@ -217,9 +220,9 @@ class GarbageCollector:
             for dependent in self.graph.dependents(ref.uid):
                 self.queue.add(Work("delete", dependent))
         for owner_uid in owners:
-            owner = self.graph.locate(owner_uid)
+            owner = self._locate_owner(ref, owner_uid)
             if owner is None:
-                self.queue.add(Work("delete", ref))  # an owner never seen: is it gone?
+                self.queue.add(Work("delete", ref))  # no such owner seen here: is it gone?
                 continue
             cached = self._cached(owner)
             if cached is not None and is_deleting_dependents(cached):
@@ -231,11 +234,11 @@ class GarbageCollector:
         self.graph.forget(ref.uid)
         # Seen deleted: that uid never comes back, so no live read is needed to
         # know it is absent (even once its kind is no longer served).
-        self._remember_absent(ref.uid)
+        self._remember_absent(ref.namespace, ref.uid)
         for dependent in self.graph.dependents(ref.uid):
             self.queue.add(Work("delete", dependent))
         for owner_uid in _owner_uids(obj):
-            owner = self.graph.locate(owner_uid)
+            owner = self._locate_owner(ref, owner_uid)
             cached = self._cached(owner) if owner is not None else None
             if owner is not None and cached is not None and is_deleting_dependents(cached):
                 self.queue.add(Work("delete", owner))  # it may have waited for this one
@@ -284,9 +287,21 @@ class GarbageCollector:
             raise
         return obj if (obj.get("metadata") or {}).get("uid") == ref.uid else None
 
+    def _locate_owner(self, dependent: ObjectRef, uid: str) -> ObjectRef | None:
+        """The object with this uid, if it can be the dependent's owner: a
+        namespaced owner must be in the dependent's namespace (a reference
+        across namespaces is to an owner that is absent, as in Kubernetes)."""
+        owner = self.graph.locate(uid)
+        if owner is None or (owner.resource.namespaced and owner.namespace != dependent.namespace):
+            return None
+        return owner
+
     def _dependents(self, uid: str) -> list[Obj]:
+        """The cached dependents that can have this owner (its namespace's)."""
         found = []
         for ref in self.graph.dependents(uid):
+            if self._locate_owner(ref, uid) is None:
+                continue  # a reference from another namespace: not to this object
             obj = self._cached(ref)
             if obj is not None:
                 found.append(obj)
@@ -297,10 +312,11 @@ class GarbageCollector:
         states: dict[str, OwnerState] = {}
         for owner in (item.get("metadata") or {}).get("ownerReferences") or []:
             uid = str(owner.get("uid") or "")
-            if uid in self._absent:
+            # ("", uid): a cluster-scoped owner; a uid is never both kinds.
+            if (ref.namespace, uid) in self._absent or ("", uid) in self._absent:
                 states[uid] = OwnerState.ABSENT
                 continue
-            located = self.graph.locate(uid)
+            located = self._locate_owner(ref, uid)
             cached = self._cached(located) if located is not None else None
             if cached is not None:
                 states[uid] = owner_state(cached, uid)
@@ -318,11 +334,11 @@ class GarbageCollector:
             live = await self._live(ObjectRef(resource, namespace, str(owner.get("name")), uid))
             states[uid] = owner_state(live, uid)
             if states[uid] is OwnerState.ABSENT:
-                self._remember_absent(uid)
+                self._remember_absent(namespace, uid)
         return states
 
-    def _remember_absent(self, uid: str) -> None:
-        self._absent[uid] = None
+    def _remember_absent(self, namespace: str, uid: str) -> None:
+        self._absent[namespace, uid] = None
         while len(self._absent) > ABSENT_CACHE_SIZE:
             del self._absent[next(iter(self._absent))]
 

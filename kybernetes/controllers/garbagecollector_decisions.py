@@ -4,7 +4,8 @@ Kubernetes' rules (pkg/controller/garbagecollector/garbagecollector.go,
 `attemptToDeleteItem`, `processDeletingDependentsItem`, `orphanDependents`):
 
 - Each owner of a dependent is *absent* (no object of that name with that
-  uid: verified by a live read), *waiting* (being deleted in the
+  uid, in the dependent's namespace if the owner's kind is namespaced:
+  verified by a live read), *waiting* (being deleted in the
   foreground, so waiting for its dependents to go) or *solid*.
 - A dependent with a solid owner stays; references to absent and waiting
   owners are patched out of it. Without a solid owner it is deleted: in

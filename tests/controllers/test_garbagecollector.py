@@ -188,6 +188,35 @@ async def test_an_owner_that_never_existed_or_was_replaced(
     await until(ghost_child_gone)
 
 
+async def test_owners_across_scopes_and_namespaces(client: ApiClient, gc: GarbageCollector) -> None:
+    """A cluster-scoped owner may own namespaced objects; a namespaced owner
+    only those of its own namespace: a reference from another namespace is to
+    an owner that is absent there, so the dependent is collected."""
+    roles = resource_path("rbac.authorization.k8s.io", "v1", "clusterroles")
+    role = await client.create(roles, {"metadata": {"name": "owner-role"}, "rules": []})
+    role = {**role, "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole"}
+    await pod(client, "by-role", owner_ref(role))
+    await client.create(resource_path("", "v1", "namespaces"), {"metadata": {"name": "other"}})
+    other = resource_path("", "v1", "configmaps", "other")
+    cm = await client.create(other, {"metadata": {"name": "elsewhere"}})
+    cm = {**cm, "apiVersion": "v1", "kind": "ConfigMap"}
+    await pod(client, "across", owner_ref(cm, block=False, controller=False))
+    mine = {"metadata": {"name": "mine", "ownerReferences": [owner_ref(cm)]}}
+    await client.create(other, mine)
+
+    async def across_collected() -> bool:
+        return await pod_names(client) == ["by-role"]
+
+    await until(across_collected)
+    assert await exists(client, f"{other}/mine")  # its owner is alive in its namespace
+    await client.delete(f"{roles}/owner-role")
+
+    async def role_dependents_collected() -> bool:
+        return await pod_names(client) == []
+
+    await until(role_dependents_collected)
+
+
 async def test_dependency_cycle_is_collected(client: ApiClient, gc: GarbageCollector) -> None:
     """Conformance G04: pods owning each other in a cycle all go after one is deleted."""
     pods = [await pod(client, f"p{i}") for i in (1, 2, 3)]

@@ -75,7 +75,7 @@ def collector(api: FakeApi, cached: dict[Resource, list[Obj]]) -> GarbageCollect
     for resource in (PODS, RSS):
         informer = gc._factory.informer(resource.group, resource.version, resource.plural)
         for obj in cached.get(resource, []):
-            informer.items[f"default/{obj['metadata']['name']}"] = obj
+            informer.items[f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"] = obj
         informer.synced.set()
         gc._watch(resource)
     return gc
@@ -120,6 +120,26 @@ async def test_a_conflict_with_unchanged_owners_deletes_on_the_uid_alone() -> No
     assert [w[2]["preconditions"] for w in api.writes] == [
         {"uid": "pod-1", "resourceVersion": "9"}, {"uid": "pod-1"}]  # fmt: skip
     assert "/api/v1/namespaces/default/pods/web-a" not in api.objects
+
+
+async def test_an_owner_in_another_namespace_is_absent_for_that_dependent_only() -> None:
+    """Kubernetes looks a namespaced owner up in the dependent's namespace: a
+    reference across namespaces is to an absent owner, and that absence is
+    not the owner's own namespace's (kube keys absentOwnerCache by namespace)."""
+    api = FakeApi()
+    owner = rs("web", "rs-1", namespace="other")
+    across = owned_pod("across", "pod-1", owner)  # in default
+    own = owned_pod("own", "pod-2", owner)
+    own["metadata"]["namespace"] = "other"
+    for resource, obj in ((RSS, owner), (PODS, across), (PODS, own)):
+        api.put(resource, obj)
+    gc = collector(api, {PODS: [across, own], RSS: [owner]})
+    assert Work("delete", ref(PODS, across)) in gc.queue._queue  # no owner here: judged
+    await gc.sync(Work("delete", ref(PODS, across)))
+    await gc.sync(Work("delete", ref(PODS, own)))
+    assert [(w[0], w[1]) for w in api.writes] == [
+        ("DELETE", "/api/v1/namespaces/default/pods/across")]  # fmt: skip
+    assert "/api/v1/namespaces/other/pods/own" in api.objects
 
 
 async def test_a_cached_live_owner_means_no_request_at_all() -> None:
