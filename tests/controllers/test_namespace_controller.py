@@ -171,3 +171,43 @@ async def test_every_namespace_gets_a_default_service_account(
             return await exists(client, path)
 
         await until(present)
+
+
+async def test_pods_go_before_the_rest_even_when_a_finalizer_holds_one(
+    cluster: Cluster, client: ApiClient, controllers: list[Any]
+) -> None:
+    """Conformance NS7 (ordered namespace deletion), as its test does it: a pod
+    held by a finalizer keeps the namespace's other content until it goes."""
+    await cluster.kubectl("create", "namespace", "ordered")
+    pods = resource_path("", "v1", "pods", "ordered")
+    meta = {"name": "held", "finalizers": ["e2e.example.com/hold"]}
+    spec = {"containers": [{"name": "c", "image": "nginx"}]}
+    await client.create(pods, {"metadata": meta, "spec": spec})
+    configmap = resource_path("", "v1", "configmaps", "ordered", "settings")
+    await client.create(resource_path("", "v1", "configmaps", "ordered"),
+                        {"metadata": {"name": "settings"}})  # fmt: skip
+    await cluster.kubectl("delete", "namespace", "ordered", "--wait=false")
+
+    async def pod_marked() -> bool:
+        held = await client.get(f"{pods}/held")
+        return bool(held["metadata"].get("deletionTimestamp"))
+
+    await until(pod_marked)
+
+    async def finalizers_reported() -> bool:
+        ns = await client.get(f"{NAMESPACES}/ordered")
+        conditions = {c["type"]: c for c in ns["status"].get("conditions") or []}
+        remaining = conditions.get("NamespaceFinalizersRemaining") or {}
+        return remaining.get("status") == "True"
+
+    await until(finalizers_reported)
+    ns = await client.get(f"{NAMESPACES}/ordered")
+    conditions = {c["type"]: c for c in ns["status"]["conditions"]}
+    assert conditions["NamespaceFinalizersRemaining"]["message"] == (
+        "Some content in the namespace has finalizers remaining: e2e.example.com/hold in 1 "
+        "resource instances"
+    )
+    assert await exists(client, configmap)  # the pod is still there: so is the rest
+    await client.patch(f"{pods}/held", {"metadata": {"finalizers": None}})
+    await cluster.kubectl("wait", "--for=delete", "namespace/ordered", "--timeout=20s")
+    assert not await exists(client, f"{NAMESPACES}/ordered")
