@@ -407,9 +407,14 @@ class Rest:
     def _record_update(
         self, rt: ResourceType, new: Obj, old: Obj | None, manager: mf.Manager
     ) -> Obj:
+        status = _status_fields(rt, manager.subresource)
+        if status and strategy_for(rt.group, rt.kind, rt.version).status_writes_metadata:
+            # The metadata such a status write changed is its manager's too (the
+            # spec it sent was reset to old's, so it changed nothing there).
+            status = None
         return mf.record_update(
             new, old, manager=manager, schema=_schema(rt), api_version=rt.api_version,
-            now=self._now(), status=_status_fields(rt, manager.subresource),
+            now=self._now(), status=status,
             present=present_fields(rt.group, rt.version, rt.kind),
             in_place=True,  # both callers write into their own copy already
         )  # fmt: skip

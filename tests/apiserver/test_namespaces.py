@@ -69,6 +69,12 @@ async def test_namespace_status_read_patch_and_update(cluster: Cluster) -> None:
         assert [(c.type, c.status, c.reason, c.message) for c in patched.status.conditions] == [
             ("StatusPatch", "True", "E2E", "Patched by an e2e test")]  # fmt: skip
         assert patched.status.phase == "Active"
+        # The patch's manager owns what it changed there, metadata included.
+        (entry,) = [e for e in patched.metadata.managed_fields if e.subresource == "status"]
+        assert entry.operation == "Update"
+        assert entry.fields_v1["f:metadata"] == {
+            "f:annotations": {".": {}, "f:e2e-patched-ns-status": {}}}  # fmt: skip
+        assert set(entry.fields_v1) == {"f:metadata", "f:status"}
         # An update of the status appends a condition.
         current = core.read_namespace_status("ns-st")
         condition = client.V1NamespaceCondition(
