@@ -52,8 +52,15 @@ class Strategy:
 
 
 class ResetStatus(Strategy):
+    """A kind whose status only its status subresource writes: a create starts
+    from the status of the kind's zero value, as kube-apiserver's decode of an
+    empty status prints it (its fields without omitempty: a new ReplicaSet
+    reads `status: {replicas: 0}`, a Deployment `status: {}`)."""
+
+    zero_counts: tuple[str, ...] = ()  # the status counters without omitempty
+
     def prepare_for_create(self, obj: Obj) -> None:
-        obj.pop("status", None)
+        obj["status"] = dict.fromkeys(self.zero_counts, 0)
 
 
 class NamespaceStrategy(Strategy):

@@ -136,6 +136,8 @@ class DeploymentStrategy(_AppsStrategy):
 
 
 class ReplicaSetStrategy(_AppsStrategy):
+    zero_counts = ("replicas",)
+
     def default(self, obj: Obj) -> None:
         spec = _spec(obj)
         spec.setdefault("replicas", 1)
@@ -156,6 +158,8 @@ class PodTemplateStrategy(Strategy):
 class ReplicationControllerStrategy(ResetStatus):
     """core/v1 ReplicationController: an equality selector (a plain map) that
     defaults, with the object's labels, to the template's labels."""
+
+    zero_counts = ("replicas",)
 
     def default(self, obj: Obj) -> None:
         spec = _spec(obj)
@@ -187,6 +191,8 @@ class ReplicationControllerStrategy(ResetStatus):
 
 
 class StatefulSetStrategy(_AppsStrategy):
+    zero_counts = ("replicas", "availableReplicas")
+
     def default(self, obj: Obj) -> None:
         spec = _spec(obj)
         spec.setdefault("replicas", 1)
@@ -204,6 +210,13 @@ class StatefulSetStrategy(_AppsStrategy):
 
 
 class DaemonSetStrategy(_AppsStrategy):
+    zero_counts = (
+        "currentNumberScheduled",
+        "numberMisscheduled",
+        "desiredNumberScheduled",
+        "numberReady",
+    )
+
     def default(self, obj: Obj) -> None:
         spec = _spec(obj)
         update = spec.setdefault("updateStrategy", {})

@@ -65,3 +65,28 @@ async def test_job_gets_a_generated_selector(cluster: Cluster) -> None:
     job["metadata"]["name"] = "bad"
     out = await cluster.kubectl("apply", "-f", "-", stdin=json.dumps(job), check=False)
     assert 'spec.template.spec.restartPolicy: Unsupported value: "Always"' in out
+
+
+async def test_a_new_workload_reads_the_status_of_its_zero_value(cluster: Cluster) -> None:
+    # kube-apiserver prints a new object's status as its Go zero value: the
+    # fields without omitempty are 0, the official client's status is no None.
+    labels = {"matchLabels": {"app": "web"}}
+    template = DEPLOYMENT["spec"]["template"]
+    kinds = {
+        "Deployment": ({}, {"selector": labels}),
+        "ReplicaSet": ({"replicas": 0}, {"selector": labels}),
+        "StatefulSet": ({"replicas": 0, "availableReplicas": 0},
+                        {"selector": labels, "serviceName": "web"}),
+        "DaemonSet": ({"currentNumberScheduled": 0, "numberMisscheduled": 0,
+                       "desiredNumberScheduled": 0, "numberReady": 0}, {"selector": labels}),
+    }  # fmt: skip
+    for kind, (status, spec) in kinds.items():
+        obj = {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": "z"},
+               "spec": {**spec, "template": template},
+               "status": {"observedGeneration": 7}}  # fmt: skip
+        out = await cluster.kubectl("create", "-f", "-", "-o", "json", stdin=json.dumps(obj))
+        assert json.loads(out)["status"] == status, kind
+    rc = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "z"},
+          "spec": {"template": template}}  # fmt: skip
+    out = await cluster.kubectl("create", "-f", "-", "-o", "json", stdin=json.dumps(rc))
+    assert json.loads(out)["status"] == {"replicas": 0}
