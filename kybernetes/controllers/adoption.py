@@ -1,7 +1,8 @@
 """Adopting orphan pods and releasing strays: the writes around `ownership.claim`.
 
 `ownership` decides (kube's ControllerRefManager, pure); this module does
-the patches for the DaemonSet and StatefulSet controllers. Two details kube
+the patches for the DaemonSet and StatefulSet controllers (their pods) and
+the Deployment controller (its ReplicaSets). Two details kube
 has too: an owner adopts only after a fresh read shows it is not being
 deleted (canAdopt), and a patch carries the resourceVersion the decision
 saw as well as the pod's uid, so it never lands on a pod that changed or
@@ -34,10 +35,13 @@ def orphan_namespace(obj: Obj) -> list[str]:
     return [str(meta.get("namespace", ""))]
 
 
-async def _patch(client: ApiClient, pod: Obj, patch: Obj) -> Obj | None:
+async def _patch(
+    client: ApiClient, pod: Obj, patch: Obj, *, resource: tuple[str, str, str]
+) -> Obj | None:
     meta = pod["metadata"]
     patch["metadata"]["resourceVersion"] = meta["resourceVersion"]
-    path = resource_path("", "v1", "pods", meta.get("namespace", ""), meta["name"])
+    group, version, plural = resource
+    path = resource_path(group, version, plural, meta.get("namespace", ""), meta["name"])
     try:
         patched: Obj = await client.patch(path, patch, content_type=STRATEGIC)
     except ApiStatusError as err:
@@ -69,8 +73,10 @@ async def claim_pods(
     candidates: Iterable[Obj],
     plural: str,
     member: Callable[[Obj], bool] = lambda pod: True,
+    resource: tuple[str, str, str] = ("", "v1", "pods"),
 ) -> list[Obj]:
-    """The pods `owner` controls once orphans are adopted and strays released.
+    """The pods (or other `resource`: group, version, plural) `owner` controls
+    once orphans are adopted and strays released.
 
     `member` narrows the candidates first (a StatefulSet only claims pods
     named after it); pods it rejects are neither adopted nor released.
@@ -79,9 +85,9 @@ async def claim_pods(
     owned = list(decided.keep)
     if decided.adopt and await _can_adopt(client, owner, plural=plural):
         for pod in decided.adopt:
-            adopted = await _patch(client, pod, adopt_patch(owner, pod))
+            adopted = await _patch(client, pod, adopt_patch(owner, pod), resource=resource)
             if adopted is not None:
                 owned.append(adopted)
     for pod in decided.release:
-        await _patch(client, pod, release_patch(owner, pod))
+        await _patch(client, pod, release_patch(owner, pod), resource=resource)
     return owned

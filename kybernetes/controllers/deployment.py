@@ -5,7 +5,9 @@ strategies, `deployment_scaling` for scaling events and history,
 `deployment_status` for status and conditions): informer events put
 Deployment keys on the work queue; `sync(key)` finds the ReplicaSet of the
 current template (creating it with the next revision unless paused),
-applies the scale plan with resourceVersion-conditioned writes, deletes
+claims its ReplicaSets (adopting orphans its selector matches, releasing
+those that stop matching, as kube's ControllerRefManager does), applies
+the scale plan with resourceVersion-conditioned writes, deletes
 history beyond `revisionHistoryLimit` once a rollout is done, and reports
 the status. A rollout that has not finished is looked at again when its
 progress deadline passes, so `ProgressDeadlineExceeded` appears on time.
@@ -18,12 +20,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from kybernetes.api import selectors
 from kybernetes.client.events import EventRecorder
 from kybernetes.client.factory import InformerFactory
 from kybernetes.client.indexes import BY_CONTROLLER, controller_uid
 from kybernetes.client.informer import key_of
 from kybernetes.client.rest import ApiStatusError, resource_path
 from kybernetes.client.workqueue import WorkQueue
+from kybernetes.controllers.adoption import ORPHANS, claim_pods, orphan_namespace
 from kybernetes.controllers.deployment_decisions import (
     REVISION,
     find_current,
@@ -68,6 +72,7 @@ class DeploymentController:
         self.deployments = informers.informer("apps", "v1", "deployments")
         self.replicasets = informers.informer("apps", "v1", "replicasets")
         self.replicasets.add_index(BY_CONTROLLER, controller_uid)
+        self.replicasets.add_index(ORPHANS, orphan_namespace)
         self.queue: WorkQueue[str] = WorkQueue(name="deployment")
         self.deployments.on_add(lambda d: self.queue.add(key_of(d)))
         self.deployments.on_update(lambda old, new: self.queue.add(key_of(new)))
@@ -76,10 +81,20 @@ class DeploymentController:
         self.replicasets.on_delete(self._replicaset_changed)
 
     def _replicaset_changed(self, rs: Obj) -> None:
-        namespace = (rs.get("metadata") or {}).get("namespace", "")
-        for ref in (rs.get("metadata") or {}).get("ownerReferences") or []:
+        meta = rs.get("metadata") or {}
+        namespace = meta.get("namespace", "")
+        for ref in meta.get("ownerReferences") or []:
             if ref.get("controller") and ref.get("kind") == "Deployment":
                 self.queue.add(f"{namespace}/{ref['name']}")
+        if not orphan_namespace(rs):
+            return
+        # An orphan wakes the Deployments of its namespace whose selector matches it.
+        labels = meta.get("labels") or {}
+        for key, deployment in list(self.deployments.items.items()):
+            if (deployment.get("metadata") or {}).get("namespace") != namespace:
+                continue
+            if (selector := _selector(deployment)) is not None and selector.matches(labels):
+                self.queue.add(key)
 
     async def run(self) -> None:
         await run_controller(queue=self.queue, sync=self.sync, workers=WORKERS,
@@ -90,8 +105,7 @@ class DeploymentController:
         deployment = self.deployments.get(key)
         if deployment is None:
             return
-        uid = deployment["metadata"]["uid"]
-        owned = [rs for rs in self.replicasets.by_index(BY_CONTROLLER, uid)
+        owned = [rs for rs in await self._claim_replicasets(deployment)
                  if not rs["metadata"].get("deletionTimestamp")]  # fmt: skip
         current = find_current(deployment, owned)
         old = [rs for rs in owned if current is None or rs is not current]
@@ -138,6 +152,19 @@ class DeploymentController:
         wait = progress_deadline_in({**deployment, "status": status}, self._now())
         if wait is not None:
             self.queue.add_after(key, wait + 1)
+
+    async def _claim_replicasets(self, deployment: Obj) -> list[Obj]:
+        """The ReplicaSets this Deployment controls, after adopting orphans and
+        releasing strays (none while it is being deleted: `claim` keeps them)."""
+        meta = deployment["metadata"]
+        owned = self.replicasets.by_index(BY_CONTROLLER, meta["uid"])
+        selector = _selector(deployment)
+        if selector is None:
+            return owned
+        candidates = [*owned, *self.replicasets.by_index(ORPHANS, meta.get("namespace", ""))]
+        return await claim_pods(self._client, deployment, selector=selector,
+                                candidates=candidates, plural="deployments",
+                                resource=("apps", "v1", "replicasets"))  # fmt: skip
 
     async def _create_new(self, deployment: Obj, owned: list[Obj]) -> Obj | None:
         """The new template's ReplicaSet, at the size the strategy allows right now."""
@@ -254,3 +281,14 @@ class DeploymentController:
                 raise
             self.queue.add(key_of(deployment))
         return status
+
+
+def _selector(deployment: Obj) -> selectors.LabelSelector | None:
+    """The Deployment's selector; an empty one matches nothing here, as in kube
+    (it would otherwise claim every ReplicaSet of the namespace)."""
+    raw = (deployment.get("spec") or {}).get("selector")
+    try:
+        selector = selectors.label_selector_from_object(raw)
+    except selectors.SelectorError:
+        return None
+    return selector if raw and (raw.get("matchLabels") or raw.get("matchExpressions")) else None
