@@ -245,3 +245,30 @@ async def test_restarting_the_controller_manager_mid_rollout_changes_nothing(
     finally:
         await cancel_and_wait(manager)
         await cancel_and_wait(ready_task)
+
+
+async def test_a_rollover_scales_the_unfinished_revision_away(
+    cluster: Cluster, client: ApiClient, running: Readier
+) -> None:
+    # Checklist D06: a new template during an unfinished rollout wins; the
+    # intermediate ReplicaSet, whose pods never became ready, goes to 0 at once.
+    await cluster.kubectl("create", "deployment", "web", "--image=nginx:1.27", "--replicas=1")
+    await set_strategy(cluster, surge=1, unavailable=0)
+    await cluster.kubectl("rollout", "status", "deployment/web", "--timeout=30s")
+    running.held = True
+    await cluster.kubectl("set", "image", "deployment/web", "nginx=nginx:nonexistent")
+
+    async def sizes(expected: dict[str, int]) -> bool:
+        sets = await replicasets(client)
+        return {rev: rs["spec"]["replicas"] for rev, rs in sets.items()} == expected
+
+    await until(lambda: sizes({"1": 1, "2": 1}))  # stuck: the surge pod is never ready
+    await cluster.kubectl("set", "image", "deployment/web", "nginx=nginx:1.28")
+    await until(lambda: sizes({"1": 1, "2": 0, "3": 1}))  # still held: 1 stays available
+    running.held = False
+    await cluster.kubectl("rollout", "status", "deployment/web", "--timeout=30s")
+    await until(lambda: sizes({"1": 0, "2": 0, "3": 1}))
+    pods = await live_pods(client)
+    assert len(pods) == 1
+    hash3 = (await replicasets(client))["3"]["metadata"]["labels"]["pod-template-hash"]
+    assert pods[0]["metadata"]["labels"]["pod-template-hash"] == hash3

@@ -268,3 +268,52 @@ async def test_recreate_never_runs_both_templates(plane: Plane) -> None:
         api.close()
 
     await asyncio.to_thread(scenario)
+
+
+async def test_replication_controller_lifecycle(plane: Plane) -> None:
+    from kubernetes import client, config, watch
+
+    def scenario() -> None:
+        api = config.new_client_from_config(config_file=str(plane.cluster.kubeconfig))
+        core = client.CoreV1Api(api)
+        listed = core.list_replication_controller_for_all_namespaces(label_selector="e2e=rc")
+        events = watch.Watch().stream(
+            core.list_namespaced_replication_controller, "default", label_selector="e2e=rc",
+            resource_version=listed.metadata.resource_version, timeout_seconds=20,
+        )  # fmt: skip
+
+        def until_event(kind: str, check: Callable[[Any], bool]) -> Any:
+            return next(e["object"] for e in events if e["type"] == kind and check(e["object"]))
+
+        spec = {"replicas": 1, "selector": {"app": "rc"}, "template": template("rc")}
+        body = {"metadata": {"name": "rc", "labels": {"e2e": "rc"}}, "spec": spec}
+        core.create_namespaced_replication_controller("default", body)
+        until_event("ADDED", lambda rc: rc.metadata.name == "rc")
+        # R12: each step is seen on the watch.
+        until_event("MODIFIED", lambda rc: rc.status.ready_replicas == 1
+                    and rc.status.available_replicas == 1)  # fmt: skip
+        core.patch_namespaced_replication_controller(
+            "rc", "default", {"metadata": {"labels": {"patched": "yes"}}}
+        )
+        until_event("MODIFIED", lambda rc: rc.metadata.labels.get("patched") == "yes")
+        core.patch_namespaced_replication_controller_status(
+            "rc", "default", {"status": {"readyReplicas": 0, "availableReplicas": 0}}
+        )
+        until_event("MODIFIED", lambda rc: not rc.status.ready_replicas)
+        status = core.read_namespaced_replication_controller_status("rc", "default")
+        assert status.spec.replicas == 1 and status.metadata.labels["patched"] == "yes"
+        core.patch_namespaced_replication_controller_scale(
+            "rc", "default", {"spec": {"replicas": 2}}
+        )
+        until_event("MODIFIED", lambda rc: rc.status.ready_replicas == 2)
+        rc = core.read_namespaced_replication_controller("rc", "default")
+        rc.metadata.labels["updated"] = "yes"
+        core.replace_namespaced_replication_controller("rc", "default", rc)
+        until_event("MODIFIED", lambda rc: rc.metadata.labels.get("updated") == "yes")
+        found = core.list_replication_controller_for_all_namespaces(label_selector="e2e=rc")
+        assert [rc.metadata.name for rc in found.items] == ["rc"]
+        core.delete_collection_namespaced_replication_controller("default", label_selector="e2e=rc")
+        until_event("DELETED", lambda rc: rc.metadata.name == "rc")
+        api.close()
+
+    await asyncio.to_thread(scenario)
