@@ -104,6 +104,8 @@ def _immutable_selector(new: Obj, old: Obj) -> list[Cause]:
 class _AppsStrategy(ResetStatus):
     """Selector-checked workloads of apps/v1."""
 
+    status_writes_metadata = True
+
     def validate(self, obj: Obj) -> list[Cause]:
         spec = obj.get("spec")
         if not isinstance(spec, dict):
@@ -158,6 +160,8 @@ class PodTemplateStrategy(Strategy):
 class ReplicationControllerStrategy(ResetStatus):
     """core/v1 ReplicationController: an equality selector (a plain map) that
     defaults, with the object's labels, to the template's labels."""
+
+    status_writes_metadata = True
 
     zero_counts = ("replicas",)
 
@@ -282,6 +286,8 @@ def _job_restart_policy(spec: dict[str, Any], path: str) -> list[Cause]:
 class JobStrategy(ResetStatus):
     """Jobs get a generated selector on the controller-uid label, as in Kubernetes."""
 
+    status_writes_metadata = True
+
     def default(self, obj: Obj) -> None:
         spec = _spec(obj)
         template = spec.get("template")
@@ -348,6 +354,8 @@ def _validate_schedule(spec: dict[str, Any]) -> list[Cause]:
 
 
 class CronJobStrategy(ResetStatus):
+    status_writes_metadata = True
+
     def default(self, obj: Obj) -> None:
         spec = _spec(obj)
         spec.setdefault("concurrencyPolicy", "Allow")

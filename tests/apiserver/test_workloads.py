@@ -90,3 +90,23 @@ async def test_a_new_workload_reads_the_status_of_its_zero_value(cluster: Cluste
           "spec": {"template": template}}  # fmt: skip
     out = await cluster.kubectl("create", "-f", "-", "-o", "json", stdin=json.dumps(rc))
     assert json.loads(out)["status"] == {"replicas": 0}
+
+
+async def test_a_workloads_status_write_may_change_labels_and_annotations(
+    cluster: Cluster,
+) -> None:
+    # As jobStatusStrategy and its siblings have it: only the spec is kept from
+    # the stored object, so the conformance test of jobs/status can patch an
+    # annotation with the status; the spec and server-set metadata stay.
+    await cluster.kubectl("apply", "-f", "-", stdin=json.dumps(DEPLOYMENT))
+    patch = {"metadata": {"annotations": {"patchedstatus": "true"}, "labels": {"x": "y"},
+                          "generation": 9},
+             "spec": {"replicas": 7}, "status": {"observedGeneration": 1}}  # fmt: skip
+    await cluster.kubectl("patch", "deploy", "web", "--subresource=status", "--type=merge",
+                          "-p", json.dumps(patch))  # fmt: skip
+    deploy = json.loads(await cluster.kubectl("get", "deploy", "web", "-o", "json"))
+    assert deploy["metadata"]["annotations"]["patchedstatus"] == "true"
+    assert deploy["metadata"]["labels"]["x"] == "y"
+    assert deploy["metadata"]["generation"] == 1
+    assert deploy["spec"]["replicas"] == DEPLOYMENT["spec"]["replicas"]
+    assert deploy["status"] == {"observedGeneration": 1}
