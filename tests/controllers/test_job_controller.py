@@ -501,3 +501,44 @@ spec:
 async def _other_pod(client: ApiClient, job: str, first: Obj) -> list[Obj]:
     pods = await job_pods(client, job)
     return [p for p in pods if p["metadata"]["name"] != first["metadata"]["name"]]
+
+
+async def test_tasks_restarted_in_place_still_complete_the_job(
+    cluster: Cluster, client: ApiClient, controller: JobController
+) -> None:
+    # Checklist J10: with restartPolicy OnFailure a task that fails once is
+    # restarted in its pod by the kubelet; the Job neither replaces the pod nor
+    # counts a failure, and completes.
+    manifest = """
+apiVersion: batch/v1
+kind: Job
+metadata: {name: retry}
+spec:
+  parallelism: 2
+  completions: 2
+  template:
+    spec:
+      restartPolicy: OnFailure
+      containers: [{name: main, image: busybox}]
+"""
+    await cluster.kubectl("apply", "-f", "-", stdin=manifest)
+    pods = await until(lambda: _pods_if(client, "retry", 2))
+    earlier = "2026-01-01T00:00:00Z"
+    for pod in pods:
+        await client.patch(f"{PODS}/{pod['metadata']['name']}/status", {"status": {
+            "phase": "Running",
+            "containerStatuses": [{
+                "name": "main", "image": "busybox", "imageID": "", "ready": True,
+                "restartCount": 1, "state": {"running": {"startedAt": earlier}},
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                                             "startedAt": earlier, "finishedAt": earlier}},
+            }],
+        }})  # fmt: skip
+    await asyncio.sleep(0.3)  # a grace period to catch a replacement (a negative check)
+    assert len(await job_pods(client, "retry", live=False)) == 2
+    for pod in pods:
+        await finish(client, pod, "Succeeded")
+    job = await until(lambda: _finished(client, "retry"))
+    assert condition(job, "Complete") is not None
+    assert job["status"]["succeeded"] == 2 and not job["status"].get("failed")
+    assert len(await job_pods(client, "retry", live=False)) == 2
