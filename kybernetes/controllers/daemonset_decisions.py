@@ -492,9 +492,12 @@ def daemonset_status(
         "numberAvailable": available,
         "numberUnavailable": desired - available,
     }
-    collisions = (ds.get("status") or {}).get("collisionCount")
-    if collisions is not None:
-        status["collisionCount"] = collisions
+    # The controller sets no conditions but keeps those others set (kube's
+    # storeDaemonSetStatus writes the counts onto a copy of the status).
+    for kept in ("collisionCount", "conditions"):
+        value = (ds.get("status") or {}).get(kept)
+        if value is not None:
+            status[kept] = value
     # omitempty, as Kubernetes serialises the status: zero counts are left out
     # except the four required ones.
     required = {"currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled",

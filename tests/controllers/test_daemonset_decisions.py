@@ -344,6 +344,14 @@ def test_status_counts_nodes() -> None:
     }
 
 
+def test_status_keeps_the_conditions_others_set() -> None:
+    ds = daemonset({})
+    marked = [{"type": "StatusUpdate", "status": "True"}]
+    ds["status"] = {"conditions": marked, "numberReady": 7}
+    status = daemonset_status(ds, [node("a")], {}, digest=NEW, now=NOW)
+    assert status["conditions"] == marked and status["numberReady"] == 0
+
+
 def test_failed_pod_backoff_doubles_and_resets() -> None:
     backoff = FailedPodBackoff(initial=1, cap=8)
     assert backoff.wait("ds/n1", 0) is None  # the first failure is replaced at once
