@@ -18,6 +18,7 @@ from tests.apiserver.conftest import Cluster
 from tests.controllers.workload_support import (
     FakeKubelet,
     Obj,
+    is_ready,
     make_node,
     mark_ready,
     pods_of,
@@ -350,3 +351,46 @@ async def test_runs_beside_the_other_controllers_on_shared_informers(
         for task in tasks:
             await cancel_and_wait(task)
         await informers.stop()
+
+
+async def test_ordered_ready_scaling_halts_while_a_pod_is_unready(
+    cluster: Cluster, client: ApiClient, controller: StatefulSetController
+) -> None:
+    # Checklist T02: with OrderedReady, neither a scale-up nor a scale-down
+    # moves while any pod is unready; both go on once it is Ready again.
+    await cluster.kubectl("apply", "-f", "-", stdin=MANIFEST.format(policy="OrderedReady"))
+
+    async def ready_all(n: int) -> bool:
+        pods = await pods_of(client, "app=nginx")
+        for pod in pods:
+            if not is_ready(pod):
+                await mark_ready(client, pod)
+        return len(pods) == n and all(map(is_ready, pods))
+
+    async def settle(n: int) -> None:
+        async def observed() -> bool:
+            s = await status(client)
+            return s.get("replicas") == n and s.get("readyReplicas", 0) == n - 1
+
+        await until(observed)  # the controller has seen web-0 unready ...
+        await asyncio.sleep(0.3)  # ... and, given more time, changes nothing
+
+    async def unready_web_0() -> None:
+        pod = next(p for p in await pods_of(client, "app=nginx")
+                   if p["metadata"]["name"] == "web-0")  # fmt: skip
+        conditions = [{**c, "status": "False"} if c["type"] == "Ready" else c
+                      for c in pod["status"]["conditions"]]  # fmt: skip
+        body = {**pod, "status": {**pod["status"], "conditions": conditions}}
+        await client.update(f"{PODS}/web-0/status", body)
+
+    await until(lambda: ready_all(3))
+    await unready_web_0()
+    await cluster.kubectl("scale", "sts/web", "--replicas=4")
+    await settle(3)
+    assert await names(client) == ["web-0", "web-1", "web-2"]
+    await until(lambda: ready_all(4))  # web-0 Ready again: web-3 comes
+    await unready_web_0()
+    await cluster.kubectl("scale", "sts/web", "--replicas=1")
+    await settle(4)
+    assert await names(client) == ["web-0", "web-1", "web-2", "web-3"]
+    await until(lambda: ready_all(1))  # web-0 Ready again: web-3, web-2, web-1 go
