@@ -253,6 +253,8 @@ class JobController:
                             now=now, can_finish=satisfied)  # fmt: skip
         job = await self._write_status(job, change.status, None)
         if job is not None:
+            # Counted for good: a deletion seen meanwhile left no vanished copy to count.
+            self._forget_vanished(key, tuple(done))
             self._announce(job, change.finished)
 
     async def _claim(self, job: Obj) -> list[Obj]:

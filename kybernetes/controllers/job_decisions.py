@@ -353,7 +353,12 @@ def tally(
     counted_vanished = []
     for pod in vanished:
         uid = str(_meta(pod).get("uid"))
-        if _counted(pod) or uid in known or uid in by_uid:
+        if uid in known:
+            # Counted through uncountedTerminatedPods (step 3) already: settled, so
+            # the controller forgets it instead of counting it at a later sync.
+            counted_vanished.append(uid)
+            continue
+        if _counted(pod) or uid in by_uid:
             continue
         counted_vanished.append(uid)
         if _phase(pod) == "Succeeded":
