@@ -63,6 +63,7 @@ Obj = dict[str, Any]
 NODES = resource_path("", "v1", "nodes")
 LEASES = resource_path("coordination.k8s.io", "v1", "leases", "kube-node-lease")
 SLOT = 0.1  # seconds between heartbeat buckets
+KILLED = 137  # the exit code of a container killed at the end of its grace period
 
 
 def _wall_clock() -> datetime.datetime:
@@ -399,9 +400,12 @@ class SimulatedNodes:
         running = any("terminated" not in (s.get("state") or {})
                       for s in status.get("containerStatuses") or [])  # fmt: skip
         if running:
+            # Killed, as a kubelet kills a container that outlives its grace period
+            # (137: SIGKILL), so the pod ends Failed: a Job counts a pod deleted while
+            # it ran as failed, never as a success.
             phase = status.get("phase")
             kept = phase if phase in ("Succeeded", "Failed") else None
-            final = terminated_status(pod, exit_code=0, now=self._now(), phase=kept)
+            final = terminated_status(pod, exit_code=KILLED, now=self._now(), phase=kept)
             await self._write_status(pod, final)
         path = resource_path("", "v1", "pods", meta["namespace"], meta["name"])
         options = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,

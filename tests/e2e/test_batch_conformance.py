@@ -1,6 +1,6 @@
 """Jobs and CronJobs as the conformance tests drive them, with the official
 Python client against a whole control plane on simulated nodes (checklist
-J04, J06, J08, J19)."""
+J02, J04, J06, J08, J19)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from tests.e2e.conftest import Plane
 
@@ -146,6 +148,55 @@ async def test_cronjob_api_operations(plane: Plane) -> None:
         assert deleted["object"].metadata.name == "cj1"
         batch.delete_collection_namespaced_cron_job("default", label_selector="e2e=cj")
         assert batch.list_namespaced_cron_job("default", label_selector="e2e=cj").items == []
+        api.close()
+
+    await asyncio.to_thread(scenario)
+
+
+@pytest.mark.parametrize("action", ["Ignore", "Count"])
+async def test_an_evicted_pod_fails_and_an_ignore_rule_does_not_count_it(
+    plane: Plane, action: str
+) -> None:
+    from kubernetes import client, config
+
+    from kybernetes.simnode.objects import EXIT_CODE_ANNOTATION, RUN_SECONDS_ANNOTATION
+
+    def scenario() -> None:
+        api = config.new_client_from_config(config_file=str(plane.cluster.kubeconfig))
+        batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
+        body = job("ev", completions=2, parallelism=2, completionMode="Indexed", backoffLimit=0,
+                   podFailurePolicy={"rules": [{"action": action, "onPodConditions": [
+                       {"type": "DisruptionTarget"}]}]})  # fmt: skip
+        body["spec"]["template"]["metadata"] = {"annotations": {
+            EXIT_CODE_ANNOTATION: "0", RUN_SECONDS_ANNOTATION: "2"}}  # fmt: skip
+        batch.create_namespaced_job("default", body)
+
+        def running() -> list[Any]:
+            pods = core.list_namespaced_pod("default", label_selector="job-name=ev").items
+            return [p for p in pods if p.status.phase == "Running"] if len(pods) == 2 else []
+
+        # J02: a pod evicted (condition DisruptionTarget) is killed and fails; an
+        # Ignore rule leaves it uncounted, so the Job (backoffLimit 0) runs its
+        # index again and completes; counted, it fails the Job. (Upstream evicts
+        # every pod; the back-off after two failures at once, 20 s, kube waits too.)
+        first = wait_for(running, what="two running pods")
+        for pod in first[:1]:
+            eviction = client.V1Eviction(metadata=client.V1ObjectMeta(
+                name=pod.metadata.name, namespace="default"))  # fmt: skip
+            core.create_namespaced_pod_eviction(pod.metadata.name, "default", eviction)
+
+        def finished() -> Any:
+            j = batch.read_namespaced_job("ev", "default")
+            done = {c.type for c in j.status.conditions or [] if c.status == "True"}
+            return j if done & {"Complete", "Failed"} else None
+
+        j = wait_for(finished, what="the job to finish")
+        done = {c.type for c in j.status.conditions if c.status == "True"}
+        if action == "Ignore":
+            assert "Complete" in done and j.status.succeeded == 2 and not j.status.failed
+        else:
+            # The evicted pod, and the other one, killed as the Job failed.
+            assert "Failed" in done and j.status.failed == 2
         api.close()
 
     await asyncio.to_thread(scenario)
