@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.e2e.conftest import Plane
+from tests.e2e.conftest import Plane, until
 
 Obj = dict[str, Any]
 
@@ -317,3 +317,24 @@ async def test_replication_controller_lifecycle(plane: Plane) -> None:
         api.close()
 
     await asyncio.to_thread(scenario)
+
+
+async def test_deployment_releases_a_replicaset_that_stops_matching(plane: Plane) -> None:
+    # The release half of the ControllerRefManager: a ReplicaSet relabelled out
+    # of the selector is let go (its pods stay with it), and the Deployment makes
+    # another for the same template, its name moved on by the collision count.
+    await plane.kubectl("create", "deployment", "web", "--image=busybox:1.36", "--replicas=2")
+    await plane.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    (first,) = (await plane.kubectl("get", "rs", "-o", "name")).split()
+    await plane.kubectl("label", first, "app-")
+
+    async def replaced() -> bool:
+        sets = (await plane.client.get("/apis/apps/v1/namespaces/default/replicasets"))["items"]
+        return len(sets) == 2 and all((s.get("status") or {}).get("readyReplicas") == 2
+                                      for s in sets)  # fmt: skip
+
+    await until(replaced, what="a second ReplicaSet")
+    released = await plane.get("apps", "replicasets", first.split("/")[1])
+    assert not released["metadata"].get("ownerReferences")
+    status = (await plane.get("apps", "deployments", "web"))["status"]
+    assert status["collisionCount"] == 1 and status["availableReplicas"] == 2
