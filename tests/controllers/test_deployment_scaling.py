@@ -50,6 +50,8 @@ def test_a_scale_up_mid_rollout_is_shared_in_proportion() -> None:
     plan = proportional_plan(d, new, [old])
     assert plan == {"old": 14, "new": 9}
     assert sum(plan.values()) == 20 + 3
+    # The conformance test's numbers (checklist D05): 10 -> 30 gives 20 and 13.
+    assert proportional_plan(deployment(30), new, [old]) == {"old": 20, "new": 13}
 
 
 def test_a_scale_down_mid_rollout_is_shared_in_proportion() -> None:
