@@ -302,7 +302,11 @@ class StatefulSetController:
         await delete_revisions(self._client, revisions_to_delete(revisions, live=live, limit=limit))
 
     async def _write_status(self, sts: Obj, status: Obj) -> None:
-        if (sts.get("status") or {}) == status:
+        # Written only when what the controller computes changed (kube's
+        # inconsistentStatus); the write replaces the whole status, so conditions
+        # others set last until then.
+        current = {k: v for k, v in (sts.get("status") or {}).items() if k != "conditions"}
+        if current == status:
             return
         meta = sts["metadata"]
         path = resource_path("apps", "v1", "statefulsets", meta.get("namespace", ""),

@@ -71,6 +71,9 @@ async def test_statefulset_scale_status_patch_and_collection(plane: Plane) -> No
         read = apps.read_namespaced_stateful_set_status("ss", "default")
         assert "StatusPatched" in [c.type for c in read.status.conditions]
         assert read.spec.replicas == 3
+        time.sleep(0.5)  # the controller writes its status only when its counts change
+        read = apps.read_namespaced_stateful_set("ss", "default")
+        assert {"StatusUpdate", "StatusPatched"} == {c.type for c in read.status.conditions}
         # T05: listed across namespaces, patched, deleted as a collection.
         apps.patch_namespaced_stateful_set("ss", "default", {"metadata": {"labels": {"p": "1"}},
                                                              "spec": {"replicas": 2}})  # fmt: skip
