@@ -30,6 +30,8 @@ from kybernetes.client.workqueue import WorkQueue
 from kybernetes.controllers.adoption import ORPHANS, claim_pods, orphan_namespace
 from kybernetes.controllers.deployment_decisions import (
     REVISION,
+    copied_annotations,
+    current_annotations,
     find_current,
     new_replicaset,
     next_revision,
@@ -119,12 +121,13 @@ class DeploymentController:
             if current is None:
                 return  # a racing sync or a hash collision: the informer brings the next step
             created_new = True
-        elif current is not None and not paused:
-            revision = revision_to_raise(current, old)
-            if revision is not None:
-                # A template came back (`kubectl rollout undo`): its ReplicaSet becomes
-                # the newest revision again, as kubectl rollout history expects.
-                current = await self._set_revision(current, revision)
+        elif current is not None:
+            # A template that came back (`kubectl rollout undo`) makes its ReplicaSet
+            # the newest revision again, as kubectl rollout history expects.
+            revision = None if paused else revision_to_raise(current, old)
+            annotations = current_annotations(deployment, current, revision)
+            if annotations is not None:
+                current = await self._set_annotations(current, annotations)
         sets = [current, *old] if current is not None else old
         if paused or is_scaling_event(deployment, sets):
             plan = proportional_plan(deployment, current, old)
@@ -168,8 +171,9 @@ class DeploymentController:
 
     async def _create_new(self, deployment: Obj, owned: list[Obj]) -> Obj | None:
         """The new template's ReplicaSet, at the size the strategy allows right now."""
+        annotations = {**copied_annotations(deployment), **replicas_annotations(deployment)}
         candidate = new_replicaset(deployment, next_revision(owned), replicas=0,
-                                   annotations=replicas_annotations(deployment))  # fmt: skip
+                                   annotations=annotations)  # fmt: skip
         wanted = scale_plan(deployment, candidate, owned)[candidate["metadata"]["name"]]
         candidate["spec"]["replicas"] = wanted
         namespace = deployment["metadata"].get("namespace", "")
@@ -205,10 +209,9 @@ class DeploymentController:
                              dmeta["name"], "status")  # fmt: skip
         await self._client.update(path, {**deployment, "status": status})
 
-    async def _set_revision(self, rs: Obj, revision: int) -> Obj:
+    async def _set_annotations(self, rs: Obj, annotations: dict[str, str]) -> Obj:
         meta = rs["metadata"]
         path = resource_path("apps", "v1", "replicasets", meta.get("namespace", ""), meta["name"])
-        annotations = {**(meta.get("annotations") or {}), REVISION: str(revision)}
         updated: Obj = await self._client.update(
             path, {**rs, "metadata": {**meta, "annotations": annotations}}
         )

@@ -25,7 +25,10 @@ import orjson
 
 __all__ = [
     "REVISION",
+    "REVISION_HISTORY",
     "TEMPLATE_HASH",
+    "copied_annotations",
+    "current_annotations",
     "find_current",
     "new_replicaset",
     "next_revision",
@@ -41,6 +44,15 @@ __all__ = [
 Obj = dict[str, Any]
 TEMPLATE_HASH = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
+REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
+# The Deployment's annotations its ReplicaSets do not take (kube's
+# annotationsToSkip): the controller's own, and kubectl's last applied config.
+_NOT_COPIED = frozenset({
+    "kubectl.kubernetes.io/last-applied-configuration", REVISION, REVISION_HISTORY,
+    "deployment.kubernetes.io/desired-replicas", "deployment.kubernetes.io/max-replicas",
+    "deprecated.deployment.rollback.to",
+})  # fmt: skip
+MAX_HISTORY_CHARS = 2000  # the longest revision-history kube keeps
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' SafeEncodeString alphabet
 
 
@@ -89,6 +101,31 @@ def next_revision(replicasets: Sequence[Obj]) -> int:
 
 def revision_of(rs: Obj) -> int:
     return int(((rs.get("metadata") or {}).get("annotations") or {}).get(REVISION, "0") or 0)
+
+
+def copied_annotations(deployment: Obj) -> dict[str, str]:
+    """The Deployment's annotations its current ReplicaSet carries too, as kube
+    copies them (so `kubernetes.io/change-cause` shows in kubectl rollout history)."""
+    annotations = (deployment.get("metadata") or {}).get("annotations") or {}
+    return {k: v for k, v in annotations.items() if k not in _NOT_COPIED}
+
+
+def current_annotations(deployment: Obj, rs: Obj, revision: int | None) -> dict[str, str] | None:
+    """The current ReplicaSet's annotations after a sync, or None if unchanged: the
+    Deployment's copied over, and a raised `revision` (a template that came back)
+    with the revision it had appended to its revision-history, as kube keeps it."""
+    before = (rs.get("metadata") or {}).get("annotations") or {}
+    after = {**before, **copied_annotations(deployment)}
+    old = before.get(REVISION)
+    if revision is not None and revision > revision_of(rs):
+        after[REVISION] = str(revision)
+        if old:
+            history = [r for r in (before.get(REVISION_HISTORY) or "").split(",") if r]
+            history.append(old)
+            while len(",".join(history)) > MAX_HISTORY_CHARS:
+                history.pop(0)
+            after[REVISION_HISTORY] = ",".join(history)
+    return after if after != before else None
 
 
 def revision_to_raise(current: Obj, old: Sequence[Obj]) -> int | None:

@@ -80,3 +80,32 @@ def test_a_returning_template_takes_the_next_revision() -> None:
 
     assert revision_to_raise(at(1), [at(2)]) == 3
     assert revision_to_raise(at(3), [at(1), at(2)]) is None
+
+
+def test_the_current_set_takes_the_deployments_annotations_and_keeps_its_history() -> None:
+    from kybernetes.controllers.deployment_decisions import (
+        REVISION,
+        REVISION_HISTORY,
+        current_annotations,
+    )
+
+    d = deployment(1)
+    d["metadata"]["annotations"] = {
+        "kubernetes.io/change-cause": "kubectl set image", REVISION: "4",
+        "kubectl.kubernetes.io/last-applied-configuration": "{}",
+        "deployment.kubernetes.io/desired-replicas": "9",
+    }  # fmt: skip
+    current = {"metadata": {"annotations": {REVISION: "2", REVISION_HISTORY: "1"}}}
+    assert current_annotations(d, current, None) == {
+        REVISION: "2",
+        REVISION_HISTORY: "1",
+        "kubernetes.io/change-cause": "kubectl set image",
+    }
+    # Rolled back to: the revision moves on, the one it had joins its history.
+    assert current_annotations(d, current, 5) == {
+        REVISION: "5",
+        REVISION_HISTORY: "1,2",
+        "kubernetes.io/change-cause": "kubectl set image",
+    }
+    settled = {"metadata": {"annotations": current_annotations(d, current, 5)}}
+    assert current_annotations(d, settled, None) is None

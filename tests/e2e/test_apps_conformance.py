@@ -338,3 +338,31 @@ async def test_deployment_releases_a_replicaset_that_stops_matching(plane: Plane
     assert not released["metadata"].get("ownerReferences")
     status = (await plane.get("apps", "deployments", "web"))["status"]
     assert status["collisionCount"] == 1 and status["availableReplicas"] == 2
+
+
+async def test_rollout_history_shows_the_change_cause(plane: Plane) -> None:
+    # kubectl's documented way to record why (its --record flag is deprecated):
+    # annotate the Deployment; its current ReplicaSet takes the annotation, and
+    # kubectl rollout history reads it from each ReplicaSet.
+    await plane.kubectl("create", "deployment", "web", "--image=busybox:1.36")
+    await plane.kubectl("annotate", "deployment/web", "kubernetes.io/change-cause=first")
+    await plane.kubectl("set", "image", "deployment/web", "busybox=busybox:1.37")
+    await plane.kubectl("annotate", "deployment/web", "--overwrite",
+                        "kubernetes.io/change-cause=to 1.37")  # fmt: skip
+    await plane.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+
+    async def history() -> bool:
+        out = await plane.kubectl("rollout", "history", "deployment/web")
+        return [line.split(None, 1) for line in out.splitlines()[2:4]] == [
+            ["1", "first"], ["2", "to 1.37"]]  # fmt: skip
+
+    await until(history, what="both change causes in the history")
+    await plane.kubectl("rollout", "undo", "deployment/web")
+    await plane.kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    sets = (await plane.client.get("/apis/apps/v1/namespaces/default/replicasets"))["items"]
+    back = next(s for s in sets if s["spec"]["template"]["spec"]["containers"][0]["image"]
+                == "busybox:1.36")  # fmt: skip
+    annotations = back["metadata"]["annotations"]
+    assert annotations["deployment.kubernetes.io/revision"] == "3"
+    assert annotations["deployment.kubernetes.io/revision-history"] == "1"
+    assert annotations["kubernetes.io/change-cause"] == "first"  # kubectl undo restores it
