@@ -55,6 +55,17 @@ def _label_causes(path: str, name: Any) -> list[Cause]:
     return []
 
 
+def _name_causes(path: str, name: Any, seen: set[str]) -> list[Cause]:
+    """A container's or volume's name: given, unique among its kind (`seen`,
+    which it joins), an RFC 1123 label."""
+    if not name:
+        return [Cause(path, "FieldValueRequired", "Required value")]
+    if name in seen:
+        return [Cause(path, "FieldValueDuplicate", f'Duplicate value: "{name}"')]
+    seen.add(str(name))
+    return _label_causes(path, name)
+
+
 def _containers(spec: Obj, path: str) -> Iterator[tuple[str, Obj]]:
     for field in ("initContainers", "containers"):
         for i, container in enumerate(spec.get(field) or []):
@@ -71,15 +82,7 @@ def validate_pod_spec(spec: Obj, path: str) -> list[Cause]:
     names: set[str] = set()
     port_names: set[str] = set()
     for where, container in _containers(spec, path):
-        name = container.get("name")
-        if not name:
-            causes.append(Cause(f"{where}.name", "FieldValueRequired", "Required value"))
-        elif name in names:
-            causes.append(Cause(f"{where}.name", "FieldValueDuplicate",
-                                f'Duplicate value: "{name}"'))  # fmt: skip
-        else:
-            causes += _label_causes(f"{where}.name", name)
-        names.add(str(name))
+        causes += _name_causes(f"{where}.name", container.get("name"), names)
         if not container.get("image"):
             causes.append(Cause(f"{where}.image", "FieldValueRequired", "Required value"))
         causes += _ports(container, where, port_names)
@@ -97,15 +100,7 @@ def _volume_names(spec: Obj, path: str, causes: list[Cause]) -> set[str]:
     for i, volume in enumerate(spec.get("volumes") or []):
         if not isinstance(volume, dict):
             continue
-        where = f"{path}.volumes[{i}].name"
-        name = volume.get("name")
-        if not name:
-            causes.append(Cause(where, "FieldValueRequired", "Required value"))
-        elif name in names:
-            causes.append(Cause(where, "FieldValueDuplicate", f'Duplicate value: "{name}"'))
-        else:
-            causes += _label_causes(where, name)
-        names.add(str(name))
+        causes += _name_causes(f"{path}.volumes[{i}].name", volume.get("name"), names)
     return names
 
 

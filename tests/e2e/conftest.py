@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,16 @@ async def until(check: Callable[[], Awaitable[bool]], timeout: float = 30, what:
                 await asyncio.sleep(0.05)
     except TimeoutError:
         pytest.fail(f"timed out after {timeout}s waiting for {what or check.__name__}")
+
+
+def wait_for(check: Callable[[], object], timeout: float = 30, what: str = "") -> Any:
+    """Poll `check` (a blocking call, e.g. the official client's, in a thread) until
+    it returns something truthy, and return that."""
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what or check}"
+        time.sleep(0.1)
+    return found
 
 
 def is_ready(pod: Obj) -> bool:

@@ -10,18 +10,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.e2e.conftest import Plane, until
+from tests.e2e.conftest import Plane, until, wait_for
 
 Obj = dict[str, Any]
-
-
-def wait_for(check: Callable[[], object], timeout: float = 30, what: str = "") -> Any:
-    """Poll `check` (a blocking call) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what or check}"
-        time.sleep(0.1)
-    return found
 
 
 def template(app: str, image: str = "busybox:1.36") -> Obj:

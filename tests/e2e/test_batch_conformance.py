@@ -5,24 +5,14 @@ J02, J04, J06, J08, J19)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Plane
+from tests.e2e.conftest import Plane, wait_for
 
 Obj = dict[str, Any]
-
-
-def wait_for(check: Callable[[], object], timeout: float = 30, what: str = "") -> Any:
-    """Poll `check` (a blocking call) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what or check}"
-        time.sleep(0.1)
-    return found
 
 
 def job(name: str, **spec: Any) -> Obj:

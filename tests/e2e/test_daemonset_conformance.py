@@ -6,21 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from typing import Any
 
-from tests.e2e.conftest import Plane
+from tests.e2e.conftest import Plane, wait_for
 
 Obj = dict[str, Any]
-
-
-def wait_for(check: Callable[[], object], timeout: float = 30, what: str = "") -> Any:
-    """Poll `check` (a blocking call) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what or check}"
-        time.sleep(0.1)
-    return found
 
 
 def daemonset(name: str, **pod: Any) -> Obj:
