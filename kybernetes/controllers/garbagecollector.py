@@ -212,7 +212,16 @@ class GarbageCollector:
     def _observe(self, resource: Resource, obj: Obj) -> None:
         ref = _ref(resource, obj)
         owners = _owner_uids(obj)
+        dropped = set(self.graph.owners(ref.uid)) - set(owners)
         self.graph.observe(ref, owners)
+        # An owner deleting in the foreground may be waiting for just this one
+        # (its reference removed by us, or by anyone): as kube's collector, it
+        # is looked at again, now that this dependent no longer blocks it.
+        for owner_uid in dropped:
+            located = self.graph.locate(owner_uid)
+            cached = self._cached(located) if located is not None else None
+            if located is not None and cached is not None and is_deleting_dependents(cached):
+                self.queue.add(Work("delete", located))
         if is_orphaning(obj):
             self.queue.add(Work("orphan", ref))
         if is_deleting_dependents(obj):

@@ -192,6 +192,23 @@ async def test_a_foreground_owner_keeps_its_finalizer_while_a_blocking_pod_is_ca
         "/apis/apps/v1/namespaces/default/replicasets/web"]["metadata"]  # fmt: skip
 
 
+async def test_a_dependent_that_stops_naming_a_foreground_owner_wakes_it() -> None:
+    # The owner may have been looked at while this dependent still blocked it;
+    # nothing else would bring it back, and it would wait for ever (a flaky test).
+    api = FakeApi()
+    owner = rs("web", "rs-1", deletionTimestamp="2026-11-30T10:00:00Z",
+               finalizers=["foregroundDeletion"])  # fmt: skip
+    other = rs("keep", "rs-2")
+    pod = owned_pod("shared", "pod-1", owner, other)
+    gc = collector(api, {PODS: [pod], RSS: [owner, other]})
+    while len(gc.queue):  # what the caches' first sight queued is taken and done
+        gc.queue.done(await gc.queue.get())
+    released = owned_pod("shared", "pod-1", other, rv="10")
+    gc._factory.informer("", "v1", "pods")._upsert(released)
+    assert Work("delete", ref(RSS, owner)) in gc.queue._queue
+    assert Work("delete", ref(RSS, other)) not in gc.queue._queue  # not deleting: left alone
+
+
 GIZMOS = Resource("example.com", "v1", "gizmos", "Gizmo", True)
 VERBS = ["delete", "get", "list", "watch"]
 
