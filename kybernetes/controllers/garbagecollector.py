@@ -218,10 +218,8 @@ class GarbageCollector:
         # (its reference removed by us, or by anyone): as kube's collector, it
         # is looked at again, now that this dependent no longer blocks it.
         for owner_uid in dropped:
-            located = self.graph.locate(owner_uid)
-            cached = self._cached(located) if located is not None else None
-            if located is not None and cached is not None and is_deleting_dependents(cached):
-                self.queue.add(Work("delete", located))
+            if (waiting := self._waiting_owner(ref, owner_uid)) is not None:
+                self.queue.add(Work("delete", waiting))
         if is_orphaning(obj):
             self.queue.add(Work("orphan", ref))
         if is_deleting_dependents(obj):
@@ -229,14 +227,11 @@ class GarbageCollector:
             for dependent in self.graph.dependents(ref.uid):
                 self.queue.add(Work("delete", dependent))
         for owner_uid in owners:
-            owner = self._locate_owner(ref, owner_uid)
-            if owner is None:
+            if self._locate_owner(ref, owner_uid) is None:
                 self.queue.add(Work("delete", ref))  # no such owner seen here: is it gone?
-                continue
-            cached = self._cached(owner)
-            if cached is not None and is_deleting_dependents(cached):
+            elif (waiting := self._waiting_owner(ref, owner_uid)) is not None:
                 self.queue.add(Work("delete", ref))
-                self.queue.add(Work("delete", owner))  # may be waiting for this one
+                self.queue.add(Work("delete", waiting))  # may be waiting for this one
 
     def _gone(self, resource: Resource, obj: Obj) -> None:
         ref = _ref(resource, obj)
@@ -247,10 +242,8 @@ class GarbageCollector:
         for dependent in self.graph.dependents(ref.uid):
             self.queue.add(Work("delete", dependent))
         for owner_uid in _owner_uids(obj):
-            owner = self._locate_owner(ref, owner_uid)
-            cached = self._cached(owner) if owner is not None else None
-            if owner is not None and cached is not None and is_deleting_dependents(cached):
-                self.queue.add(Work("delete", owner))  # it may have waited for this one
+            if (waiting := self._waiting_owner(ref, owner_uid)) is not None:
+                self.queue.add(Work("delete", waiting))  # it may have waited for this one
 
     # -- running ------------------------------------------------------------------
 
@@ -304,6 +297,13 @@ class GarbageCollector:
         if owner is None or (owner.resource.namespaced and owner.namespace != dependent.namespace):
             return None
         return owner
+
+    def _waiting_owner(self, dependent: ObjectRef, uid: str) -> ObjectRef | None:
+        """The dependent's owner with this uid if it is deleting in the foreground
+        (so it may be waiting for this dependent to go or to let it go)."""
+        owner = self._locate_owner(dependent, uid)
+        cached = self._cached(owner) if owner is not None else None
+        return owner if cached is not None and is_deleting_dependents(cached) else None
 
     def _dependents(self, uid: str) -> list[Obj]:
         """The cached dependents that can have this owner (its namespace's)."""
