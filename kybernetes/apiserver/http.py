@@ -522,15 +522,15 @@ class ResourceHandler:
             raise errors.bad_request(f"the name of the object ({meta['name']}) does not match "
                                      f"the name on the URL ({req.name})")  # fmt: skip
         config = {**config, "metadata": {**meta, "name": req.name}}
+        manager = _field_manager(request, "").name
+        force, dry = query_flag(request.query, "force"), dry_run(request.query)
         if scale:
-            obj = await self.ctx.rest.apply_scale(
-                rt, req.namespace, req.name, config, manager=_field_manager(request, "").name,
-                force=query_flag(request.query, "force"), dry_run=dry_run(request.query),
-            )  # fmt: skip
-            return _json(to_scale(obj))
+            scaled = await self.ctx.rest.apply_scale(
+                rt, req.namespace, req.name, config, manager=manager, force=force, dry_run=dry
+            )
+            return _json(to_scale(scaled))
         obj, created = await self.ctx.rest.apply(
-            rt, req.namespace, req.name, config, manager=_field_manager(request, "").name,
-            force=query_flag(request.query, "force"), dry_run=dry_run(request.query),
+            rt, req.namespace, req.name, config, manager=manager, force=force, dry_run=dry,
             subresource=req.subresource,
         )  # fmt: skip
         return self._respond(request, req, obj, 201 if created else 200)
