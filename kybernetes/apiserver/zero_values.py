@@ -27,10 +27,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-__all__ = ["Names", "present_fields"]
+from kybernetes.apiserver.fieldsets import NO_ZERO, Names, Zero
 
-Names = tuple[str, ...]
-_Table = Mapping[Names, bool]  # True: a struct value; False: null
+__all__ = ["present_fields"]
 
 
 def _at(prefix: Names, table: Iterable[Names]) -> set[Names]:
@@ -57,11 +56,11 @@ _POD_TEMPLATE_NULLS = _at(("spec",), _POD_SPEC_NULLS)
 _SPEC_STATUS = {("spec",), ("status",)}
 
 
-def _table(structs: Iterable[Names], nulls: Iterable[Names] = ()) -> _Table:
+def _table(structs: Iterable[Names], nulls: Iterable[Names] = ()) -> Zero:
     return MappingProxyType({**dict.fromkeys(structs, True), **dict.fromkeys(nulls, False)})
 
 
-def _templated(prefix: Names, *structs: Names, nulls: Iterable[Names] = ()) -> _Table:
+def _templated(prefix: Names, *structs: Names, nulls: Iterable[Names] = ()) -> Zero:
     """A kind with a pod template struct at `prefix`."""
     return _table(
         {*_SPEC_STATUS, prefix, *_at(prefix, _POD_TEMPLATE), *structs},
@@ -73,7 +72,7 @@ def _templated(prefix: Names, *structs: Names, nulls: Iterable[Names] = ()) -> _
 _SELECTOR = (("spec", "selector"),)
 _TEMPLATE = ("spec", "template")
 
-_TABLES: Mapping[tuple[str, str, str], _Table] = {
+_TABLES: Mapping[tuple[str, str, str], Zero] = {
     ("", "v1", "Pod"): _table(
         {*_SPEC_STATUS, *_at(("spec",), _POD_SPEC)}, _at(("spec",), _POD_SPEC_NULLS)
     ),
@@ -138,10 +137,8 @@ _TABLES: Mapping[tuple[str, str, str], _Table] = {
     ),
 }
 
-_NONE: _Table = MappingProxyType({})
 
-
-def present_fields(group: str, version: str, kind: str) -> Mapping[Names, bool]:
+def present_fields(group: str, version: str, kind: str) -> Zero:
     """The maps and lists the zero value of the kind holds ("" is the core group):
     True where it holds a struct value, False where it holds null."""
-    return _TABLES.get((group, version, kind), _NONE)
+    return _TABLES.get((group, version, kind), NO_ZERO)
