@@ -20,6 +20,7 @@ from kybernetes.apiserver.crd_strategy import CustomResourceStrategy
 from kybernetes.apiserver.objects import Obj
 from kybernetes.apiserver.printers import CUSTOM_RESOURCE_COLUMNS, VERSIONED_COLUMNS
 from kybernetes.apiserver.printers.common import NAME, Column
+from kybernetes.apiserver.printers.custom import column_cell
 from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
 
 __all__ = ["CrdRegistrar", "printer_columns", "resource_types"]
@@ -78,17 +79,17 @@ def printer_columns(version: Obj) -> list[Column]:
     columns = [NAME]
     for spec in version.get("additionalPrinterColumns") or []:
         path = str(spec.get("jsonPath", ""))
+        column_type = str(spec.get("type", "string"))
 
-        def cell(obj: Obj, path: str = path) -> Any:
-            value = _jsonpath_value(obj, path)
-            return "<none>" if value is None else value
+        def cell(obj: Obj, path: str = path, column_type: str = column_type) -> Any:
+            return column_cell(column_type, _jsonpath_value(obj, path))
 
         columns.append(
             Column(
                 str(spec.get("name", "")),
                 cell,
                 priority=int(spec.get("priority", 0)),
-                type=str(spec.get("type", "string")),
+                type=column_type,
                 format=str(spec.get("format", "")),
                 description=str(spec.get("description", "")),
             )

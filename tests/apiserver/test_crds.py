@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -27,6 +28,8 @@ spec:
     additionalPrinterColumns:
     - {name: Spec, type: string, jsonPath: .spec.cronSpec}
     - {name: Replicas, type: integer, jsonPath: .spec.replicas}
+    - {name: Ready, type: boolean, jsonPath: .status.ready}
+    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
     schema:
       openAPIV3Schema:
         type: object
@@ -68,8 +71,13 @@ async def test_crd_lifecycle_with_kubectl(cluster: Cluster) -> None:
     assert 'strict decoding error: unknown field "spec.unknown"' in refused
     await cluster.kubectl("apply", "-f", "-", "--validate=false", stdin=json.dumps(CRONTAB))
     out = await cluster.kubectl("get", "ct")
-    assert out.splitlines()[0].split() == ["NAME", "SPEC", "REPLICAS"]
-    assert out.splitlines()[1].split()[:2] == ["nightly", "*"]
+    assert out.splitlines()[0].split() == ["NAME", "SPEC", "REPLICAS", "READY", "AGE"]
+    # A date column is an age, and a value the path does not find an empty
+    # cell (null: kubectl prints nothing), as on any cluster.
+    head, row = out.splitlines()[:2]
+    cells = {name: row[head.index(name) :].split(maxsplit=1)[0] for name in ("REPLICAS", "AGE")}
+    assert cells["REPLICAS"] == "2" and re.fullmatch(r"\d+s", cells["AGE"]), out
+    assert row[head.index("READY") : head.index("AGE")].strip() == "", out
     stored = json.loads(await cluster.kubectl("get", "crontab", "nightly", "-o", "json"))
     assert "unknown" not in stored["spec"]  # pruned: not in the schema
     assert stored["spec"]["replicas"] == 2
