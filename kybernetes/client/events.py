@@ -6,8 +6,10 @@ an Event could not be written); a sender task writes core/v1 Events in the
 background. The same event again (same object, type, reason, message and
 source) within ten minutes bumps `count` and `lastTimestamp` of the Event
 already written, as Kubernetes' correlator does, so a crash-looping thing
-does not flood the namespace. When the buffer is full, events are dropped
-and counted, never queued without bound.
+does not flood the namespace; similar Events are combined and a flood
+about one object is cut short, as there too (`eventcorrelation.py`). When
+the buffer is full, events are dropped and counted, never queued without
+bound.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections import OrderedDict
 from typing import Any, NamedTuple
 
 from kybernetes.api.times import now_rfc3339
+from kybernetes.client.eventcorrelation import EventAggregator, SpamFilter
 from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
 
 __all__ = ["EventRecorder", "event_for", "involved_object"]
@@ -88,15 +91,23 @@ class EventRecorder:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(BUFFER)
         # Dedupe key -> (namespace, Event name, count, monotonic time first written).
         self._written: OrderedDict[tuple[str, ...], tuple[str, str, int, float]] = OrderedDict()
+        self._aggregator = EventAggregator()
+        self._spam = SpamFilter()
         self.dropped = 0
+        self.filtered = 0  # refused by the spam filter
 
     def record(self, obj: Obj, type_: str, reason: str, message: str) -> None:
         """Queue an Event about `obj` (type_ is "Normal" or "Warning")."""
         event = event_for(obj, type_=type_, reason=reason, message=message,
                           component=self.component, host=self.host)  # fmt: skip
+        now = time.monotonic()
+        if not self._spam.allow(event, now):
+            self.filtered += 1
+            return
+        event, combined = self._aggregator.aggregate(event, now)
         ref = event["involvedObject"]
-        key = (ref.get("uid", ""), ref.get("kind", ""), ref.get("name", ""), type_, reason,
-               message)  # fmt: skip
+        key = combined or (ref.get("uid", ""), ref.get("kind", ""), ref.get("name", ""), type_,
+                           reason, message)  # fmt: skip
         try:
             self._queue.put_nowait(_Pending(event, key))
         except asyncio.QueueFull:
@@ -133,9 +144,9 @@ class EventRecorder:
             namespace, name, count, since = seen
             path = resource_path("", "v1", "events", namespace, name)
             try:
-                await self._client.patch(
-                    path, {"count": count + 1, "lastTimestamp": pending.event["lastTimestamp"]}
-                )
+                # The message too: a combined Event shows the latest of its messages.
+                latest = {key: pending.event[key] for key in ("lastTimestamp", "message")}
+                await self._client.patch(path, {"count": count + 1, **latest})
             except ApiStatusError as err:
                 if err.code != 404:
                     raise
