@@ -40,12 +40,14 @@ from kybernetes.apiserver.bodies import (
     checked_patch,
     decode_body,
 )
+from kybernetes.apiserver.componentstatus import DEPRECATION, component_statuses
 from kybernetes.apiserver.eviction import evict
 from kybernetes.apiserver.objects import Obj, now_rfc3339
 from kybernetes.apiserver.openapi_source import builtin_schemas
 from kybernetes.apiserver.openapi_v2 import PROTOBUF_TYPE as OPENAPI_V2_PROTOBUF
 from kybernetes.apiserver.openapi_v2 import document as openapi_v2_document
 from kybernetes.apiserver.openapi_validation import (
+    WARNINGS,
     add_warnings,
     check_apply_duplicates,
     check_fields,
@@ -322,6 +324,8 @@ class ResourceHandler:
             return await self._pod_log(request, req)
         if req.subresource in STREAM_SUBRESOURCES and req.resource.kind == "Pod":
             return await self._pod_stream(request, req)
+        if _computed(req.resource):
+            return await self._component_statuses(request, req, list_options(request.query))
         rv = resource_version_param(request.query)
         if not (req.subresource or _wants_table(request) or _wants_yaml(request)):
             body = await self.ctx.rest.get_encoded(req.resource, req.namespace, req.name, rv)
@@ -388,6 +392,8 @@ class ResourceHandler:
     async def _list(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
         options = list_options(request.query)
         rt = req.resource
+        if _computed(rt):
+            return await self._component_statuses(request, req, options)
         # The decoded items live only until they are encoded: with the collector
         # paused until they are gone, no collection ever walks them (gc_paused).
         as_table = _wants_table(request)
@@ -421,6 +427,39 @@ class ResourceHandler:
                         "metadata": list_meta, "items": page.items})  # fmt: skip
             del page  # before the collector is back on
         return await _send_json(request, body)
+
+    async def _component_statuses(
+        self, request: web.Request, req: ResourceRequest, options: ListOptions
+    ) -> web.Response:
+        """GET or LIST of ComponentStatuses, made from what they report (componentstatus.py)."""
+        request.setdefault(WARNINGS, []).append(DEPRECATION)
+        rt = req.resource
+        storage = self.ctx.rest.storage
+        leases = self.ctx.registry.lookup("coordination.k8s.io", "v1", "leases")
+        assert leases is not None
+
+        async def lease(namespace: str, name: str) -> Obj | None:
+            try:
+                return await storage.cached_get(leases, namespace, name)
+            except errors.ApiError as err:
+                if err.code == 404:
+                    return None
+                raise
+
+        now = datetime.datetime.now(datetime.UTC)
+        items = await component_statuses(lease, storage.store.current_revision, now)
+        if req.name:
+            found = [o for o in items if o["metadata"]["name"] == req.name]
+            if not found:
+                raise errors.not_found(rt.plural, req.name)
+            return self._respond(request, req, found[0])
+        accept = object_filter(rt, options)
+        items = [o for o in items if accept(o)]
+        if _wants_table(request):
+            return _json(table(rt.group, rt.kind, items, list_meta={}, version=rt.version,
+                               include_object=_include_object(request)))  # fmt: skip
+        listed = {"kind": rt.list_kind, "apiVersion": "v1", "metadata": {}, "items": items}
+        return self._respond(request, req, listed)
 
     def _table_row(self, rt: ResourceType, include: str) -> Callable[[KeyValue], bytes]:
         """A stored object's Table row, kept between LISTs (table_rows.py) when it
@@ -631,6 +670,11 @@ class ResourceHandler:
             obj = table(req.resource.group, req.resource.kind, [obj], include_columns=False,
                         version=req.resource.version, include_object=include)  # fmt: skip
         return orjson.dumps({"type": event.type, "object": obj})
+
+
+def _computed(rt: ResourceType) -> bool:
+    """ComponentStatuses are made when asked, never stored."""
+    return rt.kind == "ComponentStatus" and not rt.group
 
 
 def _no_such_resource() -> errors.ApiError:

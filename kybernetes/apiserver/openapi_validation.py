@@ -40,6 +40,7 @@ from kybernetes.apiserver.resources import ResourceType
 from kybernetes.apiserver.strategies import strategy_for
 
 __all__ = [
+    "WARNINGS",
     "add_warnings",
     "check_apply_duplicates",
     "check_fields",

@@ -114,6 +114,8 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
        all_category=True, sub=["status", "scale"]),
     _t("", "v1", "ResourceQuota", "resourcequotas", short=["quota"], sub=["status"]),
     _t("", "v1", "LimitRange", "limitranges", short=["limits"]),
+    _t("", "v1", "ComponentStatus", "componentstatuses", namespaced=False, short=["cs"],
+       verbs=("get", "list")),
     _t("", "v1", "PersistentVolume", "persistentvolumes", namespaced=False, short=["pv"],
        sub=["status"]),
     _t("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short=["pvc"],

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kybernetes.apiserver.objects import Obj
-from kybernetes.apiserver.printers.common import AGE, NAME, Column, format_labels, get
+from kybernetes.apiserver.printers.common import AGE, NAME, Cell, Column, format_labels, get
 from kybernetes.apiserver.printers.quantity import canonical_quantity
 
 __all__ = ["COLUMNS", "access_modes", "join_host_port"]
@@ -197,6 +197,20 @@ _UNSET_CLASS = _text("spec", "volumeAttributesClassName", default="<unset>")
 _VOLUME_MODE = _text("spec", "volumeMode", default="<unset>")
 
 
+def _component_health(part: int) -> Cell:
+    """Status, message or error of a ComponentStatus' Healthy condition, as
+    kube-apiserver prints them ("Unknown" and empty without one)."""
+
+    def cell(obj: Obj) -> str:
+        for condition in obj.get("conditions") or []:
+            if condition.get("type") == "Healthy":
+                status = "Healthy" if condition.get("status") == "True" else "Unhealthy"
+                return (status, condition.get("message", ""), condition.get("error", ""))[part]
+        return ("Unknown", "", "")[part]
+
+    return cell
+
+
 COLUMNS = {
     ("", "Namespace"): [
         NAME, Column("Status", _text("status", "phase"), description="The namespace's phase."),
@@ -233,6 +247,12 @@ COLUMNS = {
         AGE,
         Column("Selector", lambda o: format_labels(get(o, "spec", "selector")), priority=1,
                description="The labels of the pods behind the service."),
+    ],
+    ("", "ComponentStatus"): [
+        NAME,
+        Column("Status", _component_health(0), description="Status of the component conditions"),
+        Column("Message", _component_health(1), description="Message of the component conditions"),
+        Column("Error", _component_health(2), description="Error of the component conditions"),
     ],
     ("", "Endpoints"): [
         NAME, Column("Endpoints", _endpoints, description="The first ready addresses."), AGE,
