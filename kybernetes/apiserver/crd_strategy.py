@@ -9,6 +9,7 @@ from typing import Any
 from kybernetes.api.patch import PatchSchema, schema_for
 from kybernetes.api.patch.strategic import FieldStrategy
 from kybernetes.apiserver import schema
+from kybernetes.apiserver.celrules import RuleNode, check_rules, compile_errors, rule_tree
 from kybernetes.apiserver.errors import Cause
 from kybernetes.apiserver.objects import Obj, now_rfc3339
 from kybernetes.apiserver.strategy import Strategy
@@ -59,7 +60,17 @@ class CustomResourceStrategy(Strategy):
         if self._defaults:
             schema.apply_defaults(obj, self._schema, root=True)
 
+    @functools.cached_property
+    def _rules(self) -> RuleNode | None:
+        return rule_tree(self._schema)
+
     def validate(self, obj: Obj) -> list[Cause]:
+        return self._validate_schema(obj) + check_rules(self._rules, obj)
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        return self._validate_schema(new) + check_rules(self._rules, new, old)
+
+    def _validate_schema(self, obj: Obj) -> list[Cause]:
         body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
         properties = dict(self._schema.get("properties") or {})
         for name in ("apiVersion", "kind", "metadata"):
@@ -144,6 +155,9 @@ class CrdStrategy(Strategy):
                     "Invalid value: must have exactly one version marked as storage version",
                 )
             )
+        for i, version in enumerate(versions):
+            found = ((version or {}).get("schema") or {}).get("openAPIV3Schema")
+            causes += compile_errors(found, f"spec.versions[{i}].schema.openAPIV3Schema")
         name = (obj.get("metadata") or {}).get("name")
         if (
             names.get("plural")
