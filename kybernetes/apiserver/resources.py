@@ -129,6 +129,11 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _t("apps", "v1", "DaemonSet", "daemonsets", short=["ds"], all_category=True,
        sub=["status"]),
     _t("apps", "v1", "ControllerRevision", "controllerrevisions"),
+    # Stored at v2; v1 is served by conversion (conversion.py).
+    _t("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short=["hpa"],
+       all_category=True, sub=["status"]),
+    _t("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short=["hpa"],
+       all_category=True, sub=["status"]),
     _t("batch", "v1", "Job", "jobs", all_category=True, sub=["status"]),
     _t("batch", "v1", "CronJob", "cronjobs", short=["cj"], all_category=True, sub=["status"]),
     _t("networking.k8s.io", "v1", "Ingress", "ingresses", short=["ing"], sub=["status"]),

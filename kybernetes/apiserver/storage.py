@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -19,6 +20,12 @@ from typing import Any
 import orjson
 
 from kybernetes.apiserver import errors
+from kybernetes.apiserver.conversion import (
+    from_storage,
+    needs_conversion,
+    storage_version,
+    to_storage,
+)
 from kybernetes.apiserver.objects import Obj
 from kybernetes.apiserver.resources import ResourceType
 from kybernetes.store import (
@@ -128,10 +135,24 @@ class ListPage:
 
 
 class ObjectStorage:
-    """CRUD of API objects of any resource type on one `Store`."""
+    """CRUD of API objects of any resource type on one `Store`.
+
+    An object of a kind stored at another version than `rt`'s is converted
+    on its way in and out (conversion.py); the fast paths that splice stored
+    bytes are for the others."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
+
+    def _decoded(self, rt: ResourceType, kv: KeyValue) -> Obj:
+        return from_storage(rt, decode(kv))
+
+    def _served_kv(self, rt: ResourceType, kv: KeyValue) -> KeyValue:
+        """`kv` with its value as `rt`'s version serves it."""
+        if not needs_conversion(rt):
+            return kv
+        served = from_storage(rt, orjson.loads(kv.value))
+        return KeyValue(kv.key, encode(served), kv.create_revision, kv.mod_revision)
 
     def _translate(self, err: StoreError, rt: ResourceType, name: str) -> errors.ApiError:
         if isinstance(err, NotFoundError):
@@ -175,14 +196,14 @@ class ObjectStorage:
             page = await self.list(rt, namespace, accept=lambda _: True, limit=0,
                                    continue_token=None, revision=0)  # fmt: skip
             return page.items
-        return [decode(kv) for kv in kvs]
+        return [self._decoded(rt, kv) for kv in kvs]
 
     async def cached_get(self, rt: ResourceType, namespace: str, name: str) -> Obj:
         """One object as `cached_list` reads; one the cache does not have yet (it
         may be that new) is read from the store, as NamespaceLifecycle does."""
         key = rt.key(namespace, name)
         kv = self.store.peek_key(key) if isinstance(self.store, CachingStore) else None
-        return decode(kv) if kv is not None else await self.get(rt, namespace, name)
+        return self._decoded(rt, kv) if kv is not None else await self.get(rt, namespace, name)
 
     async def wait_for_revision(self, revision: int) -> None:
         """Wait (briefly) until the store has reached `revision`, else 504."""
@@ -198,6 +219,8 @@ class ObjectStorage:
             await asyncio.sleep(0.05)
 
     async def create(self, rt: ResourceType, obj: Obj) -> Obj:
+        if needs_conversion(rt):
+            return from_storage(rt, await self.create(_stored_type(rt), to_storage(rt, obj)))
         meta = obj["metadata"]
         name = meta["name"]
         data = encode(obj)
@@ -215,20 +238,23 @@ class ObjectStorage:
         self, rt: ResourceType, namespace: str, name: str, resource_version: int = 0
     ) -> Obj:
         await self.wait_for_revision(resource_version)
-        return decode(await self.get_kv(rt, namespace, name))
+        return self._decoded(rt, await self.get_kv(rt, namespace, name))
 
     async def get_encoded(
         self, rt: ResourceType, namespace: str, name: str, resource_version: int = 0
     ) -> bytes:
         """`get` as JSON (`object_json`): what a plain GET answers, never parsed."""
         await self.wait_for_revision(resource_version)
-        return object_json(await self.get_kv(rt, namespace, name))
+        return object_json(self._served_kv(rt, await self.get_kv(rt, namespace, name)))
 
     async def get_kv(self, rt: ResourceType, namespace: str, name: str) -> KeyValue:
         kv: KeyValue = await self._call(rt, name, self.store.get(rt.key(namespace, name)))
         return kv
 
     async def update(self, rt: ResourceType, obj: Obj, expected_revision: int) -> Obj:
+        if needs_conversion(rt):
+            stored = to_storage(rt, obj)
+            return from_storage(rt, await self.update(_stored_type(rt), stored, expected_revision))
         meta = obj["metadata"]
         name = meta["name"]
         data = encode(obj)
@@ -248,7 +274,7 @@ class ObjectStorage:
             name,
             self.store.delete(rt.key(namespace, name), expected_revision=expected_revision),
         )
-        return decode(kv)
+        return self._decoded(rt, kv)
 
     async def list(
         self,
@@ -270,7 +296,7 @@ class ObjectStorage:
         def take(kvs: Iterable[KeyValue]) -> int:
             with gc_paused():
                 for kv in kvs:
-                    obj = decode(kv)
+                    obj = self._decoded(rt, kv)
                     if accept(obj):
                         items.append(obj)
             return len(items)
@@ -289,6 +315,8 @@ class ObjectStorage:
         encoded: list[bytes] = []
 
         def take(kvs: Iterable[KeyValue]) -> int:
+            if needs_conversion(rt):
+                kvs = [self._served_kv(rt, kv) for kv in kvs]
             encoded.extend(map(encode, kvs))
             return len(encoded)
 
@@ -322,3 +350,8 @@ class ObjectStorage:
             token = page.continue_key
             if token is None or (limit and kept >= limit):
                 return snapshot, token, page.remaining
+
+
+def _stored_type(rt: ResourceType) -> ResourceType:
+    """`rt` at its kind's storage version (same key, same prefix)."""
+    return dataclasses.replace(rt, version=storage_version(rt))

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from kybernetes.apiserver.crd_strategy import CrdStrategy
+from kybernetes.apiserver.hpa_strategy import (
+    HorizontalPodAutoscalerStrategy,
+    HorizontalPodAutoscalerV1Strategy,
+)
 from kybernetes.apiserver.limitranger import LimitRangeStrategy
 from kybernetes.apiserver.node_strategy import NodeStrategy
 from kybernetes.apiserver.pdb_strategy import PodDisruptionBudgetStrategy
@@ -47,6 +51,7 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("apps", "StatefulSet"): StatefulSetStrategy(),
     ("apps", "DaemonSet"): DaemonSetStrategy(),
     ("apps", "ControllerRevision"): ControllerRevisionStrategy(),
+    ("autoscaling", "HorizontalPodAutoscaler"): HorizontalPodAutoscalerStrategy(),
     ("batch", "Job"): JobStrategy(),
     ("batch", "CronJob"): CronJobStrategy(),
     ("apiextensions.k8s.io", "CustomResourceDefinition"): CrdStrategy(),
@@ -56,9 +61,11 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
 _DEFAULT = Strategy()
 
 
-# Kinds added at run time (custom resources), per served version: each version of
-# a CRD has its own schema, so its own strategy.
-VERSIONED: dict[tuple[str, str, str], Strategy] = {}
+# Per served version: the versions of a CRD (added at run time), each with its
+# own schema, and a built-in kind's versions other than its storage version.
+VERSIONED: dict[tuple[str, str, str], Strategy] = {
+    ("autoscaling", "HorizontalPodAutoscaler", "v1"): HorizontalPodAutoscalerV1Strategy(),
+}
 
 
 # Moves with every register/unregister: what is built from the strategies

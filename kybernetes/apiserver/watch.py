@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import orjson
 
 from kybernetes.apiserver import errors
+from kybernetes.apiserver.conversion import from_storage, needs_conversion
 from kybernetes.apiserver.objects import Obj
 from kybernetes.apiserver.resources import ResourceType
 from kybernetes.apiserver.rest import ListOptions, Rest, object_filter
@@ -98,6 +99,7 @@ async def watch_events(
         revision = page.resource_version
     else:
         await rest.storage.wait_for_revision(revision)
+    convert = needs_conversion(rt)  # labels and names match alike in every version
     store = rest.storage.store
     store_watch = store.watch(rt.collection_prefix(namespace), after=revision)
     # Bookmarks are optional; one that could run ahead of an event is worse than none.
@@ -115,7 +117,7 @@ async def watch_events(
             for event in batch.events:
                 out = classify(event, accept)
                 if out is not None:
-                    yield out
+                    yield WatchEvent(out.type, from_storage(rt, out.object)) if convert else out
     except CompactedError:
         yield _error(errors.expired(
             f"too old resource version: {revision} ({await rest.storage.store.current_revision()})"

@@ -24,6 +24,7 @@ from kybernetes.controllers.endpoints import EndpointsController
 from kybernetes.controllers.endpointslice import EndpointSliceController
 from kybernetes.controllers.endpointslicemirroring import EndpointSliceMirroringController
 from kybernetes.controllers.garbagecollector import GarbageCollector
+from kybernetes.controllers.hpa import HorizontalPodAutoscalerController
 from kybernetes.controllers.job import JobController
 from kybernetes.controllers.namespace import NamespaceController
 from kybernetes.controllers.nodeipam import NodeIpamController
@@ -71,6 +72,7 @@ CONTROLLERS: tuple[Callable[[InformerFactory], Controller], ...] = (
     ResourceQuotaController,
     DisruptionController,
     PodGCController,
+    HorizontalPodAutoscalerController,
 )
 
 

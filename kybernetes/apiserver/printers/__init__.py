@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from kybernetes.apiserver.objects import Obj
 from kybernetes.apiserver.printers import (
     apps,
+    autoscaling,
     batch,
     coordination,
     core,
@@ -48,6 +49,7 @@ REGISTRY = _merge(
     pods.COLUMNS,
     events.COLUMNS,
     apps.COLUMNS,
+    autoscaling.COLUMNS,
     batch.COLUMNS,
     networking.COLUMNS,
     coordination.COLUMNS,
