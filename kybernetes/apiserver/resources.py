@@ -31,6 +31,9 @@ class ResourceType:
     # False for kinds kube-apiserver has no table convertor for (reviews):
     # a request that accepts only a Table of one is 406 Not Acceptable.
     tables: bool = True
+    # The group whose storage this resource shares, when not its own:
+    # events.k8s.io Events are core Events (conversion.py converts).
+    stored_in: str | None = None
 
     @property
     def singular_name(self) -> str:
@@ -47,7 +50,8 @@ class ResourceType:
     @property
     def storage_prefix(self) -> str:
         """Where its objects live in the store: /registry/<group>/<plural>/."""
-        return f"/registry/{self.group or 'core'}/{self.plural}/"
+        group = self.group if self.stored_in is None else self.stored_in
+        return f"/registry/{group or 'core'}/{self.plural}/"
 
     def key(self, namespace: str, name: str) -> str:
         if self.namespaced:
@@ -145,7 +149,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
        sub=["status"]),
     _t("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", namespaced=False,
        short=["pc"]),
-    _t("events.k8s.io", "v1", "Event", "events", short=["ev"]),
+    ResourceType("events.k8s.io", "v1", "Event", "events", True, ("ev",), stored_in=""),
     _t("rbac.authorization.k8s.io", "v1", "Role", "roles"),
     _t("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", namespaced=False),
     _t("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),

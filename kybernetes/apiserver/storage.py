@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import gc
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -20,12 +19,7 @@ from typing import Any
 import orjson
 
 from kybernetes.apiserver import errors
-from kybernetes.apiserver.conversion import (
-    from_storage,
-    needs_conversion,
-    storage_version,
-    to_storage,
-)
+from kybernetes.apiserver.conversion import from_storage, needs_conversion, stored_type, to_storage
 from kybernetes.apiserver.objects import Obj
 from kybernetes.apiserver.resources import ResourceType
 from kybernetes.store import (
@@ -220,7 +214,7 @@ class ObjectStorage:
 
     async def create(self, rt: ResourceType, obj: Obj) -> Obj:
         if needs_conversion(rt):
-            return from_storage(rt, await self.create(_stored_type(rt), to_storage(rt, obj)))
+            return from_storage(rt, await self.create(stored_type(rt), to_storage(rt, obj)))
         meta = obj["metadata"]
         name = meta["name"]
         data = encode(obj)
@@ -254,7 +248,7 @@ class ObjectStorage:
     async def update(self, rt: ResourceType, obj: Obj, expected_revision: int) -> Obj:
         if needs_conversion(rt):
             stored = to_storage(rt, obj)
-            return from_storage(rt, await self.update(_stored_type(rt), stored, expected_revision))
+            return from_storage(rt, await self.update(stored_type(rt), stored, expected_revision))
         meta = obj["metadata"]
         name = meta["name"]
         data = encode(obj)
@@ -350,8 +344,3 @@ class ObjectStorage:
             token = page.continue_key
             if token is None or (limit and kept >= limit):
                 return snapshot, token, page.remaining
-
-
-def _stored_type(rt: ResourceType) -> ResourceType:
-    """`rt` at its kind's storage version (same key, same prefix)."""
-    return dataclasses.replace(rt, version=storage_version(rt))

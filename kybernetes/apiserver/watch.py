@@ -12,6 +12,7 @@ event carrying 410 Expired.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -43,13 +44,20 @@ def _decode(kv: KeyValue, revision: int) -> Obj:
     return obj
 
 
-def classify(event: Event, accept: Callable[[Obj], bool]) -> WatchEvent | None:
-    """The watch event a store event means for a watcher with this filter."""
-    new = _decode(event.kv, event.revision)
+def _same(obj: Obj) -> Obj:
+    return obj
+
+
+def classify(
+    event: Event, accept: Callable[[Obj], bool], view: Callable[[Obj], Obj] = _same
+) -> WatchEvent | None:
+    """The watch event a store event means for a watcher with this filter
+    (`view`: the stored object as the watched resource serves it)."""
+    new = view(_decode(event.kv, event.revision))
     if event.kind is EventKind.DELETED:
         return WatchEvent("DELETED", new) if accept(new) else None
     now_matches = accept(new)
-    old = _decode(event.prev, event.revision) if event.prev else None
+    old = view(_decode(event.prev, event.revision)) if event.prev else None
     before = old is not None and accept(old)
     if now_matches and before:
         return WatchEvent("MODIFIED", new)
@@ -99,7 +107,7 @@ async def watch_events(
         revision = page.resource_version
     else:
         await rest.storage.wait_for_revision(revision)
-    convert = needs_conversion(rt)  # labels and names match alike in every version
+    view = functools.partial(from_storage, rt) if needs_conversion(rt) else _same
     store = rest.storage.store
     store_watch = store.watch(rt.collection_prefix(namespace), after=revision)
     # Bookmarks are optional; one that could run ahead of an event is worse than none.
@@ -115,9 +123,9 @@ async def watch_events(
                     yield _bookmark(rt, batch.revision)
                 continue
             for event in batch.events:
-                out = classify(event, accept)
+                out = classify(event, accept, view)
                 if out is not None:
-                    yield WatchEvent(out.type, from_storage(rt, out.object)) if convert else out
+                    yield out
     except CompactedError:
         yield _error(errors.expired(
             f"too old resource version: {revision} ({await rest.storage.store.current_revision()})"

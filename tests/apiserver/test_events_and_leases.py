@@ -126,3 +126,49 @@ async def test_lease_api(cluster: Cluster) -> None:
 
     assert await asyncio.to_thread(scenario) == 404
     assert json.loads(await cluster.kubectl("get", "leases", "-o", "json"))["items"] == []
+
+
+async def test_the_two_event_apis_serve_the_same_events(cluster: Cluster) -> None:
+    """As in kube-apiserver, an events.k8s.io/v1 Event is a core/v1 Event under
+    other field names: written through one, it is read, watched, selected and
+    deleted through the other (a namespace's deletion empties both)."""
+    from kubernetes import client, config, watch
+
+    def scenario() -> None:
+        api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+        core, events = client.CoreV1Api(api_client), client.EventsV1Api(api_client)
+        start = core.list_namespaced_event("default").metadata.resource_version
+        events.create_namespaced_event("default", client.EventsV1Event(
+            metadata=client.V1ObjectMeta(name="new-api"), event_time=_now(), reason="Pulled",
+            type="Normal", action="Pull", note="pulled it", reporting_controller="kubelet",
+            reporting_instance="node-1",
+            regarding=client.V1ObjectReference(kind="Pod", name="web", namespace="default"),
+        ))  # fmt: skip
+        # (With an eventTime: the Python client cannot read an events.k8s.io Event
+        # without one, from any cluster.)
+        core.create_namespaced_event("default", client.CoreV1Event(
+            metadata=client.V1ObjectMeta(name="old-api"), reason="Started", type="Normal",
+            event_time=_now(),
+            message="started it", source=client.V1EventSource(component="kubelet"),
+            involved_object=client.V1ObjectReference(kind="Pod", name="web", namespace="default"),
+        ))  # fmt: skip
+        seen = core.read_namespaced_event("new-api", "default")
+        assert (seen.message, seen.involved_object.name) == ("pulled it", "web")
+        assert seen.reporting_component == "kubelet"
+        seen = events.read_namespaced_event("old-api", "default")
+        assert (seen.note, seen.regarding.name, seen.deprecated_source.component) == (
+            "started it", "web", "kubelet")  # fmt: skip
+        # Field selectors in each API's own names.
+        listed = events.list_namespaced_event("default", field_selector="regarding.name=web")
+        assert sorted(e.metadata.name for e in listed.items) == ["new-api", "old-api"]
+        listed = core.list_namespaced_event("default", field_selector="involvedObject.name=web")
+        assert len(listed.items) == 2
+        stream = watch.Watch().stream(events.list_namespaced_event, "default",
+                                      resource_version=start, timeout_seconds=2)  # fmt: skip
+        watched = {e["object"].metadata.name: e["object"] for e in stream}
+        assert watched["old-api"].note == "started it"
+        events.delete_namespaced_event("old-api", "default")
+        assert [e.metadata.name for e in core.list_namespaced_event("default").items] == ["new-api"]
+        api_client.close()
+
+    await asyncio.to_thread(scenario)

@@ -16,25 +16,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from kybernetes.apiserver.conversion import core_event
 from kybernetes.apiserver.objects import Obj
 from kybernetes.apiserver.printers.common import Column, Since, get, since
 
 __all__ = ["COLUMNS", "as_core_event", "event_columns"]
 
-_RENAMED = {
-    "regarding": "involvedObject",
-    "note": "message",
-    "deprecatedSource": "source",
-    "deprecatedFirstTimestamp": "firstTimestamp",
-    "deprecatedLastTimestamp": "lastTimestamp",
-    "deprecatedCount": "count",
-    "reportingController": "reportingComponent",
-}
-
 
 def as_core_event(event: Obj) -> Obj:
     """An events.k8s.io/v1 Event in the core/v1 shape (fields not renamed keep their names)."""
-    return {_RENAMED.get(key, key): value for key, value in event.items()}
+    return core_event(event)
 
 
 def _first_seen(event: Obj) -> Since:
