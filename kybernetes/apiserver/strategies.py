@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kybernetes.apiserver.configdata import ConfigMapStrategy, SecretStrategy
 from kybernetes.apiserver.crd_strategy import CrdStrategy
 from kybernetes.apiserver.hpa_strategy import (
     HorizontalPodAutoscalerStrategy,
@@ -13,10 +14,8 @@ from kybernetes.apiserver.pdb_strategy import PodDisruptionBudgetStrategy
 from kybernetes.apiserver.quota import ResourceQuotaStrategy
 from kybernetes.apiserver.scheduling import PriorityClassStrategy
 from kybernetes.apiserver.strategy import (
-    ConfigMapStrategy,
     NamespaceStrategy,
     PodStrategy,
-    SecretStrategy,
     ServiceStrategy,
     Strategy,
 )

@@ -8,7 +8,6 @@ line in `strategies.STRATEGIES`.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from kybernetes.apiserver.errors import Cause
@@ -16,11 +15,9 @@ from kybernetes.apiserver.objects import Obj
 from kybernetes.apiserver.podspec import pod_update_causes, validate_pod_spec
 
 __all__ = [
-    "ConfigMapStrategy",
     "NamespaceStrategy",
     "PodStrategy",
     "ResetStatus",
-    "SecretStrategy",
     "ServiceStrategy",
     "Strategy",
     "default_pod_spec",
@@ -112,71 +109,6 @@ class NamespaceStrategy(Strategy):
 
 
 _STANDARD_FINALIZERS = frozenset({"kubernetes", "orphan", "foregroundDeletion"})
-
-
-_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
-
-
-def _validate_data_keys(obj: Obj, fields: tuple[str, ...]) -> list[Cause]:
-    causes = []
-    for field in fields:
-        data = obj.get(field)
-        if data is None:
-            continue
-        if not isinstance(data, dict):
-            causes.append(Cause(field, "FieldValueInvalid", "Invalid value: must be an object"))
-            continue
-        for key in data:
-            if not key or len(key) > 253 or not set(key) <= _KEY_CHARS or key in (".", ".."):
-                causes.append(Cause(f"{field}[{key}]", "FieldValueInvalid",
-                                    f'Invalid value: "{key}": a valid config key must consist of '
-                                    "alphanumeric characters, '-', '_' or '.'"))  # fmt: skip
-    return causes
-
-
-class ConfigMapStrategy(Strategy):
-    def validate(self, obj: Obj) -> list[Cause]:
-        causes = _validate_data_keys(obj, ("data", "binaryData"))
-        for key, value in (obj.get("data") or {}).items():
-            if not isinstance(value, str):
-                causes.append(Cause(f"data[{key}]", "FieldValueInvalid",
-                                    "Invalid value: must be a string"))  # fmt: skip
-        return causes
-
-
-class SecretStrategy(Strategy):
-    def default(self, obj: Obj) -> None:
-        obj.setdefault("type", "Opaque")
-        # stringData is write-only: it is merged into data and never stored.
-        string_data = obj.pop("stringData", None) or {}
-        if string_data:
-            data = obj.setdefault("data", {})
-            for key, value in string_data.items():
-                data[key] = base64.b64encode(str(value).encode()).decode()
-
-    def validate(self, obj: Obj) -> list[Cause]:
-        causes = _validate_data_keys(obj, ("data",))
-        for key, value in (obj.get("data") or {}).items():
-            try:
-                base64.b64decode(value, validate=True)
-            except (ValueError, TypeError):
-                causes.append(Cause(f"data[{key}]", "FieldValueInvalid",
-                                    "Invalid value: must be base64-encoded bytes"))  # fmt: skip
-        return causes
-
-    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
-        causes = self.validate(new)
-        if old.get("immutable") and new.get("data") != old.get("data"):
-            causes.append(
-                Cause("data", "FieldValueForbidden", "Forbidden: field is immutable when "
-                      "`immutable` is set")
-            )  # fmt: skip
-        if new.get("type") != old.get("type"):
-            causes.append(
-                Cause("type", "FieldValueInvalid",
-                      f'Invalid value: "{new.get("type")}": field is immutable')
-            )  # fmt: skip
-        return causes
 
 
 def _image_pull_policy(image: str) -> str:
