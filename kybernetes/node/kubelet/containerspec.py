@@ -94,7 +94,8 @@ def resource_ref_value(container: Obj, ref: Obj, node_allocatable: Mapping[str, 
     return str(-(-amount.numerator // amount.denominator))  # rounded up, as Kubernetes
 
 
-def _lookup(sources: Sources, kind: str, ref: Obj, key: str | None) -> str | None:
+def _lookup(sources: Sources, kind: str, ref: Obj, key: str | None,
+            namespace: str = "") -> str | None:  # fmt: skip
     name = str(ref.get("name", ""))
     data = sources.get((kind, name))
     optional = bool(ref.get("optional"))
@@ -109,7 +110,7 @@ def _lookup(sources: Sources, kind: str, ref: Obj, key: str | None) -> str | Non
         if optional:
             return None
         what = "ConfigMap" if kind == "configmap" else "Secret"
-        raise ConfigError(f"couldn't find key {key} in {what} {name}")
+        raise ConfigError(f"couldn't find key {key} in {what} {namespace}/{name}")
     return data[key]
 
 
@@ -124,6 +125,7 @@ def build_env(
 ) -> dict[str, str]:
     """The container's environment, in Kubernetes' order."""
     env: dict[str, str] = {}
+    namespace = str((pod.get("metadata") or {}).get("namespace") or "")
     for source in container.get("envFrom") or []:
         prefix = str(source.get("prefix") or "")
         for kind, field in (("configmap", "configMapRef"), ("secret", "secretRef")):
@@ -149,10 +151,10 @@ def build_env(
                                   node_allocatable or {})  # fmt: skip
         elif value_from.get("configMapKeyRef"):
             ref = value_from["configMapKeyRef"]
-            value = _lookup(sources, "configmap", ref, str(ref.get("key", "")))
+            value = _lookup(sources, "configmap", ref, str(ref.get("key", "")), namespace)
         elif value_from.get("secretKeyRef"):
             ref = value_from["secretKeyRef"]
-            value = _lookup(sources, "secret", ref, str(ref.get("key", "")))
+            value = _lookup(sources, "secret", ref, str(ref.get("key", "")), namespace)
         if value is not None:
             env[name] = value
     return env
@@ -161,6 +163,16 @@ def build_env(
 def _security(pod: Obj, container: Obj) -> tuple[Obj, Obj]:
     return ((pod.get("spec") or {}).get("securityContext") or {},
             container.get("securityContext") or {})  # fmt: skip
+
+
+def _groups(pod_security: Obj) -> list[int]:
+    """The extra groups of the container's process: the pod's supplementalGroups and its
+    fsGroup, as the kubelet adds it, so the process may use what the volumes gave it."""
+    groups = [int(g) for g in pod_security.get("supplementalGroups") or []]
+    fs_group = pod_security.get("fsGroup")
+    if fs_group is not None and int(fs_group) not in groups:
+        groups.append(int(fs_group))
+    return groups
 
 
 def _resources(container: Obj) -> Resources:
@@ -194,7 +206,7 @@ def container_config(
         working_dir=str(container.get("workingDir") or ""),
         run_as_user=security.get("runAsUser", pod_security.get("runAsUser")),
         run_as_group=security.get("runAsGroup", pod_security.get("runAsGroup")),
-        supplemental_groups=list(pod_security.get("supplementalGroups") or []),
+        supplemental_groups=_groups(pod_security),
         privileged=bool(security.get("privileged")),
         add_capabilities=list(capabilities.get("add") or []),
         drop_capabilities=list(capabilities.get("drop") or []),

@@ -100,6 +100,7 @@ class Kubelet:
         self._runtime_version = ""
         self._listen = listen
         self.server: KubeletServer | None = None
+        self._allocatable: dict[str, str] = {}  # as last written to the Node's status
 
     # -- the node -----------------------------------------------------------------
 
@@ -123,6 +124,7 @@ class Kubelet:
             if err.code != 404:
                 raise
             created: Obj = await self._client.create(resource_path("", "v1", "nodes"), wanted)
+            self._allocatable = dict((created.get("status") or {}).get("allocatable") or {})
             log.info("registered node %s", self.node_name)
             self.events.record(created, "Normal", "RegisteredNode",
                                f"Node {self.node_name} event: Registered Node {self.node_name} "
@@ -145,6 +147,7 @@ class Kubelet:
         status = {**fresh["status"], "conditions": conditions}
         path = resource_path("", "v1", "nodes", name=self.node_name, sub="status")
         written: Obj = await self._client.update(path, {**node, "status": status})
+        self._allocatable = dict(status.get("allocatable") or {})
         return written
 
     async def _renew_lease(self) -> None:
@@ -362,7 +365,7 @@ class Kubelet:
         return PodWorker(uid=uid, state_dir=self.data_dir / "kubelet" / "pods" / uid,
                          runtime=self.runtime, network=self.network, images=self._images,
                          client=self._client, events=self.events, host_ip=self.host_ip,
-                         backoff=self.backoff)  # fmt: skip
+                         backoff=self.backoff, allocatable=lambda: self._allocatable)  # fmt: skip
 
     def _current(self, uid: str, last: Obj) -> Obj | None:
         """The pod as the cache has it now; None once deleted from the API."""

@@ -146,6 +146,7 @@ class PodWorker:
         host_ip: str,
         backoff: CrashLoopBackoff,
         clock: Callable[[], float] = time.time,
+        allocatable: Callable[[], Mapping[str, str]] = dict,
     ) -> None:
         self.uid = uid
         self.dir = state_dir
@@ -157,6 +158,9 @@ class PodWorker:
         self._host_ip = host_ip
         self._backoff = backoff
         self._clock = clock
+        # The node's allocatable, which a container without limits reads through the
+        # downward API (resourceFieldRef), as the kubelet defaults those limits.
+        self._allocatable = allocatable
         self._waiting: dict[str, Obj] = {}  # container -> waiting state while not running
         self._volumes = PodVolumes(state_dir / "volumes", client,
                                    mount_tmpfs=runtime.isolated)  # fmt: skip
@@ -206,8 +210,9 @@ class PodWorker:
         init: dict[str, Observed] = {}
         app: dict[str, Observed] = {}
         try:
-            self._volume_paths = await self._volumes.ensure(pod, pod_ip=self.record.pod_ip,
-                                                            host_ip=self._host_ip)  # fmt: skip
+            self._volume_paths = await self._volumes.ensure(
+                pod, pod_ip=self.record.pod_ip, host_ip=self._host_ip,
+                node_allocatable=self._allocatable())  # fmt: skip
         except VolumeError as err:
             # As the kubelet: containers wait in ContainerCreating until the volumes mount.
             self._event(pod, "Warning", "FailedMount", str(err))
@@ -525,14 +530,14 @@ class PodWorker:
             else:
                 sources[(kind, name)] = dict(obj.get("data") or {})
         return build_env(pod, container, sources=sources, pod_ip=self.record.pod_ip,
-                         host_ip=self._host_ip)  # fmt: skip
+                         host_ip=self._host_ip, node_allocatable=self._allocatable())  # fmt: skip
 
     async def _mounts(self, pod: Obj, container: Obj, env: Mapping[str, str]) -> tuple[Mount, ...]:
         """The managed /etc files, then the container's volumeMounts."""
         resolv = await asyncio.to_thread(_read_text, Path("/etc/resolv.conf"))
         files = await asyncio.to_thread(write_pod_files, self.dir / "etc", pod,
                                         self.record.pod_ip, resolv)  # fmt: skip
-        volumes = PodVolumes.mounts(container, self._volume_paths, env)
+        volumes = await asyncio.to_thread(PodVolumes.mounts, container, self._volume_paths, env)
         taken = {m.destination for m in volumes}
         managed = [Mount(target, source) for target, source in files.items() if target not in taken]
         return (*managed, *volumes)

@@ -5,6 +5,12 @@ read, write them atomically (again on every sync, so a changed ConfigMap
 reaches running containers as on a real node), mount tmpfs for secrets and
 memory-backed emptyDirs, check hostPath types, and unmount everything when
 the pod goes.
+
+Every volume directory is made as the kubelet makes an emptyDir (the
+configMap, secret, downwardAPI and projected plugins wrap one): mode 0777
+on disk, a tmpfs keeping its own 1777, so any user of the pod may write an
+emptyDir. A subPath that does not exist yet is made as a directory with the
+volume's mode, as the kubelet does before it binds it.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from kybernetes.node.kubelet.volumes import (
     VolumeError,
     memory_size,
     needed_objects,
+    set_ownership,
     subpath_source,
     volume_files,
     write_atomically,
@@ -58,7 +65,10 @@ class PodVolumes:
                 found[(kind, name)] = None
         return found
 
-    async def ensure(self, pod: Obj, *, pod_ip: str, host_ip: str) -> dict[str, str]:
+    async def ensure(
+        self, pod: Obj, *, pod_ip: str, host_ip: str,
+        node_allocatable: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:  # fmt: skip
         """Volume name -> host directory (or file), every volume ready; VolumeError if not."""
         spec = pod.get("spec") or {}
         namespace = pod["metadata"].get("namespace", "")
@@ -66,42 +76,57 @@ class PodVolumes:
         for volume in spec.get("volumes") or []:
             wanted |= needed_objects(volume)
         objects = await self._fetch(namespace, wanted)
+        fs_group = (spec.get("securityContext") or {}).get("fsGroup")
         paths = {}
         for volume in spec.get("volumes") or []:
-            paths[str(volume["name"])] = await self._one(pod, volume, objects, pod_ip, host_ip)
+            paths[str(volume["name"])] = await self._one(
+                pod, volume, objects, fs_group=fs_group,
+                node={"pod_ip": pod_ip, "host_ip": host_ip,
+                      "node_allocatable": dict(node_allocatable or {})})  # fmt: skip
         return paths
 
     async def _one(self, pod: Obj, volume: Obj, objects: Mapping[tuple[str, str], Obj | None],
-                   pod_ip: str, host_ip: str) -> str:  # fmt: skip
+                   *, fs_group: int | None, node: Obj) -> str:  # fmt: skip
         name = str(volume["name"])
         directory = self.root / name
         if volume.get("hostPath") is not None:
             return await asyncio.to_thread(_host_path, name, volume["hostPath"])
         if volume.get("emptyDir") is not None:
             in_memory = (volume["emptyDir"] or {}).get("medium") == "Memory"
-            await self._directory(directory, tmpfs=memory_size(volume) if in_memory else "")
+            tmpfs = memory_size(volume) if in_memory else ""
+            made = await self._directory(directory, tmpfs=tmpfs)
+            if made and fs_group is not None:
+                await asyncio.to_thread(set_ownership, directory, int(fs_group), read_only=False)
             return str(directory)
         if any(volume.get(kind) is not None for kind in _PROJECTED):
-            files = volume_files(pod, volume, objects, pod_ip=pod_ip, host_ip=host_ip)
+            files = volume_files(pod, volume, objects, **node)
             sources = (volume.get("projected") or {}).get("sources") or []
             secret = volume.get("secret") is not None or any(s.get("secret") for s in sources)
             await self._directory(directory, tmpfs="size=64m" if secret else "")
-            await asyncio.to_thread(write_atomically, directory, files)
+            group = int(fs_group) if fs_group is not None else None
+            await asyncio.to_thread(write_atomically, directory, files, fs_group=group)
             return str(directory)
         kinds = ", ".join(sorted(k for k in volume if k != "name")) or "unknown"
         raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : volume type '
                           f"{kinds} is not supported on this node")  # fmt: skip
 
-    async def _directory(self, directory: Path, *, tmpfs: str) -> None:
-        await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
-        if tmpfs and self._mount_tmpfs and not await asyncio.to_thread(os.path.ismount, directory):
-            await asyncio.to_thread(
-                mount_filesystem, "tmpfs", str(directory), "tmpfs", f"{tmpfs},mode=0755"
-            )
+    async def _directory(self, directory: Path, *, tmpfs: str) -> bool:
+        """Make the volume's directory; True when it was not there before."""
+        made = not await asyncio.to_thread(directory.is_dir)
+        if made:
+            await asyncio.to_thread(directory.mkdir, parents=True)
+        if tmpfs and self._mount_tmpfs:
+            if not await asyncio.to_thread(os.path.ismount, directory):
+                # No mode option: a tmpfs root is 1777, which the kubelet keeps (its
+                # emptyDir only chmods when the permission bits differ from 0777).
+                await asyncio.to_thread(mount_filesystem, "tmpfs", str(directory), "tmpfs", tmpfs)
+        elif made:
+            await asyncio.to_thread(os.chmod, directory, 0o777)
+        return made
 
     @staticmethod
     def mounts(container: Obj, volumes: Mapping[str, str], env: Mapping[str, str]) -> list[Mount]:
-        """The container's volumeMounts as bind mounts."""
+        """The container's volumeMounts as bind mounts (blocking: makes missing subPaths)."""
         mounts = []
         for mount in container.get("volumeMounts") or []:
             volume = str(mount.get("name", ""))
@@ -109,6 +134,8 @@ class PodVolumes:
                 raise VolumeError(f'unable to find volume "{volume}" for container '
                                   f'"{container.get("name")}"')  # fmt: skip
             source = subpath_source(volumes[volume], mount, env)
+            if source != volumes[volume]:
+                _make_subpath(Path(volumes[volume]), Path(source))
             mounts.append(Mount(str(mount["mountPath"]), source, bool(mount.get("readOnly"))))
         return mounts
 
@@ -119,6 +146,18 @@ class PodVolumes:
         for entry in await asyncio.to_thread(lambda: list(self.root.iterdir())):
             if await asyncio.to_thread(os.path.ismount, entry):
                 await asyncio.to_thread(unmount, str(entry))
+
+
+def _make_subpath(volume: Path, source: Path) -> None:
+    """A subPath not in the volume yet becomes a directory with the volume's mode."""
+    if os.path.lexists(source):
+        return
+    mode = volume.stat().st_mode & 0o7777
+    missing = [p for p in [source, *source.parents] if p != volume and volume in p.parents]
+    for path in reversed(missing):
+        if not os.path.lexists(path):
+            path.mkdir()
+            os.chmod(path, mode)
 
 
 _HOST_PATH_KINDS = {"Directory", "DirectoryOrCreate", "File", "FileOrCreate", "Socket",

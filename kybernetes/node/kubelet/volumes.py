@@ -13,6 +13,11 @@ ConfigMap changes. Secrets live on a tmpfs, never on disk; `emptyDir` with
 A source that is missing and not optional stops the pod from starting
 with kubelet's FailedMount words: `MountVolume.SetUp failed for volume
 "config" : configmap "app" not found`.
+
+With a pod `fsGroup`, every file and directory of a volume takes that
+group, group read (and write, for a writable volume such as an emptyDir)
+and, on directories, setgid, as the kubelet's SetVolumeOwnership does, so
+a non-root container in that group reads a Secret kept at mode 0440.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import stat
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,7 +42,10 @@ from kybernetes.node.kubelet.containerspec import (
 
 __all__ = [
     "FileEntry",
+    "go_quote",
     "memory_size",
+    "owned_mode",
+    "set_ownership",
     "VolumeError",
     "needed_objects",
     "subpath_source",
@@ -47,6 +56,8 @@ __all__ = [
 Obj = dict[str, Any]
 Objects = Mapping[tuple[str, str], Obj | None]  # (kind, name) -> object, None when missing
 DATA = "..data"
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+               "\t": "\\t", "\v": "\\v", "\\": "\\\\", '"': '\\"'}  # fmt: skip
 
 
 class VolumeError(Exception):
@@ -116,9 +127,24 @@ def _from_object(kind: str, spec: Obj, objects: Objects, default_mode: int,
         raise VolumeError(f'MountVolume.SetUp failed for volume "{volume}" : {err}') from None
 
 
-def _downward(
-    pod: Obj, spec: Obj, default_mode: int, pod_ip: str, host_ip: str
-) -> dict[str, FileEntry]:
+def go_quote(text: str) -> str:
+    """`text` as Go's %q writes it: the kubelet's format for label and annotation values."""
+    out = []
+    for char in text:
+        if char in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[char])
+        elif char.isprintable():
+            out.append(char)
+        elif ord(char) < 0x80:
+            out.append(f"\\x{ord(char):02x}")
+        elif ord(char) <= 0xFFFF:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    return '"' + "".join(out) + '"'
+
+
+def _downward(pod: Obj, spec: Obj, default_mode: int, node: _Node) -> dict[str, FileEntry]:
     files = {}
     containers = {c["name"]: c for c in (pod.get("spec") or {}).get("containers") or []}
     for item in spec.get("items") or []:
@@ -127,13 +153,14 @@ def _downward(
                 path = str(item["fieldRef"].get("fieldPath", ""))
                 if path in ("metadata.labels", "metadata.annotations"):
                     values = (pod.get("metadata") or {}).get(path.split(".")[1]) or {}
-                    text = "\n".join(f'{k}="{v}"' for k, v in sorted(values.items()))
+                    # fieldpath.FormatMap: sorted key=%q lines
+                    text = "\n".join(f"{k}={go_quote(str(v))}" for k, v in sorted(values.items()))
                 else:
-                    text = field_ref_value(pod, path, pod_ip, host_ip)
+                    text = field_ref_value(pod, path, node.pod_ip, node.host_ip)
             else:
                 ref = item.get("resourceFieldRef") or {}
                 container = containers.get(str(ref.get("containerName", ""))) or {}
-                text = resource_ref_value(container, ref, {})
+                text = resource_ref_value(container, ref, node.allocatable)
         except ConfigError as err:
             raise VolumeError(str(err)) from None
         mode = int(item.get("mode", default_mode))
@@ -141,17 +168,29 @@ def _downward(
     return files
 
 
+@dataclass(frozen=True)
+class _Node:
+    """What the downward API reads from the node rather than from the pod."""
+
+    pod_ip: str
+    host_ip: str
+    allocatable: Mapping[str, str]
+
+
 def volume_files(pod: Obj, volume: Obj, objects: Objects, *, pod_ip: str = "",
-                 host_ip: str = "") -> dict[str, FileEntry]:  # fmt: skip
-    """The files a configMap/secret/downwardAPI/projected volume shows."""
+                 host_ip: str = "", node_allocatable: Mapping[str, str] | None = None,
+                 ) -> dict[str, FileEntry]:  # fmt: skip
+    """The files a configMap/secret/downwardAPI/projected volume shows (a container
+    without a limit reads the node's allocatable through resourceFieldRef)."""
     name = str(volume.get("name", ""))
+    node = _Node(pod_ip, host_ip, node_allocatable or {})
     if volume.get("configMap") is not None:
         return _from_object("configmap", volume["configMap"], objects, 0o644, name)
     if volume.get("secret") is not None:
         return _from_object("secret", volume["secret"], objects, 0o644, name)
     if volume.get("downwardAPI") is not None:
         spec = volume["downwardAPI"]
-        return _downward(pod, spec, int(spec.get("defaultMode", 0o644)), pod_ip, host_ip)
+        return _downward(pod, spec, int(spec.get("defaultMode", 0o644)), node)
     if volume.get("projected") is not None:
         projected = volume["projected"]
         mode = int(projected.get("defaultMode", 0o644))
@@ -162,7 +201,7 @@ def volume_files(pod: Obj, volume: Obj, objects: Objects, *, pod_ip: str = "",
             elif source.get("secret"):
                 files.update(_from_object("secret", source["secret"], objects, mode, name))
             elif source.get("downwardAPI"):
-                files.update(_downward(pod, source["downwardAPI"], mode, pod_ip, host_ip))
+                files.update(_downward(pod, source["downwardAPI"], mode, node))
         return files
     return {}
 
@@ -179,7 +218,8 @@ def subpath_source(volume_dir: str, mount: Obj, env: Mapping[str, str]) -> str:
     return str(Path(volume_dir) / sub)
 
 
-def write_atomically(directory: Path, files: Mapping[str, FileEntry]) -> bool:
+def write_atomically(directory: Path, files: Mapping[str, FileEntry], *,
+                     fs_group: int | None = None) -> bool:  # fmt: skip
     """Make `directory` show exactly `files`; False when it already did (blocking)."""
     directory.mkdir(parents=True, exist_ok=True)
     current = directory / DATA
@@ -187,11 +227,18 @@ def write_atomically(directory: Path, files: Mapping[str, FileEntry]) -> bool:
         return False
     stamp = directory / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.monotonic_ns()}"
     stamp.mkdir()
+    os.chmod(stamp, 0o755)  # AtomicWriter's, whatever the kubelet's umask
     for relative, entry in files.items():
         target = stamp / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
+        for parent in reversed(target.relative_to(stamp).parents[:-1]):
+            if not (stamp / parent).is_dir():
+                (stamp / parent).mkdir()
+                os.chmod(stamp / parent, 0o755)
         target.write_bytes(entry.data)
         os.chmod(target, entry.mode)
+    if fs_group is not None:
+        # Before the switch, so a container never sees the new files without their group.
+        set_ownership(directory, fs_group, read_only=True)
     scratch = directory / "..data_tmp"
     scratch.unlink(missing_ok=True)
     scratch.symlink_to(stamp.name)
@@ -216,6 +263,31 @@ def _shows(current: Path, files: Mapping[str, FileEntry]) -> bool:
     if shown != set(files):
         return False
     return all((current / relative).read_bytes() == entry.data for relative, entry in files.items())
+
+
+def owned_mode(mode: int, *, is_dir: bool, read_only: bool) -> int:
+    """A volume file's mode once its group is the pod's fsGroup (SetVolumeOwnership):
+    the group may read it (and write, unless the volume is read-only); a directory
+    is also searchable by the group and setgid, so what is made in it later joins."""
+    mask = 0o440 if read_only else 0o660
+    if is_dir:
+        mask |= stat.S_ISGID | 0o110
+    return stat.S_IMODE(mode) | mask
+
+
+def set_ownership(directory: Path, fs_group: int, *, read_only: bool) -> None:
+    """Give everything under `directory` (itself included) the group `fs_group` (blocking).
+    Symlinks are left alone: changing one would change its target's mode again."""
+    paths = [directory]
+    for root, dirs, names in os.walk(directory):
+        paths += [Path(root) / name for name in dirs + names]
+    for path in paths:
+        info = path.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            continue
+        os.chown(path, info.st_uid, fs_group)
+        mode = owned_mode(info.st_mode, is_dir=stat.S_ISDIR(info.st_mode), read_only=read_only)
+        os.chmod(path, mode)
 
 
 def memory_size(volume: Obj) -> str:
