@@ -480,3 +480,41 @@ def test_env_from_missing_keys_and_objects(node: Node, sources: None) -> None:
     assert waiting("secret") == 'CreateContainerConfigError:secret "nosuch" not found'
     assert node.jsonpath("pod", "badenv", path="{.status.phase}") == "Pending"
     node.kubectl("delete", "pod", "badenv", "--wait=false")
+
+
+# -- many atomic-writer volumes at once ---------------------------------------------------
+
+
+def test_many_configmap_volumes_in_many_pods(node: Node) -> None:
+    """V38: 5 replicas, each mounting the same 50 ConfigMaps, all start (no race between
+    the volumes' setup, which share the wrapped emptyDir machinery)."""
+    count = 50
+    create(node, *({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "name": f"racey-configmap-{i}", "labels": {"race": "yes"}}, "data": {"data-1": "value-1"}}
+        for i in range(count)))  # fmt: skip
+    volumes = [{"name": f"racey-configmap-{i}", "configMap": {
+        "name": f"racey-configmap-{i}", "items": [{"key": "data-1", "path": "data-1"}]}}
+        for i in range(count)]  # fmt: skip
+    mounts = {f"/etc/config-{i}": f"racey-configmap-{i}" for i in range(count)}
+    template = pod("", volumes, [container("test-container", "exec sleep 3600", mounts)],
+                   restartPolicy="Always", terminationGracePeriodSeconds=1)  # fmt: skip
+    del template["apiVersion"], template["kind"]
+    template["metadata"] = {"labels": {"name": "wrapped-volume-race"}}
+    create(node, {"apiVersion": "v1", "kind": "ReplicationController",
+                  "metadata": {"name": "wrapped-volume-race"},
+                  "spec": {"replicas": 5, "selector": {"name": "wrapped-volume-race"},
+                           "template": template}})  # fmt: skip
+
+    def all_ready() -> bool:
+        found = json.loads(node.kubectl("get", "pods", "-l", "name=wrapped-volume-race",
+                                        "-o", "json"))["items"]  # fmt: skip
+        return len(found) == 5 and all(
+            any(c["type"] == "Ready" and c["status"] == "True"
+                for c in p["status"].get("conditions") or []) for p in found)  # fmt: skip
+
+    until(all_ready, timeout=300, what="five pods with 50 configMap volumes each")
+    some = node.kubectl("get", "pods", "-l", "name=wrapped-volume-race", "-o", "name").split()[0]
+    assert node.kubectl("exec", some, "--", "/bin/busybox", "cat",
+                        f"/etc/config-{count - 1}/data-1") == "value-1"  # fmt: skip
+    node.kubectl("delete", "rc", "wrapped-volume-race", "--wait=false")
+    node.kubectl("delete", "configmap", "-l", "race=yes", "--wait=false")

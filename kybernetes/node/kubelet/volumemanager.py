@@ -149,15 +149,20 @@ class PodVolumes:
 
 
 def _make_subpath(volume: Path, source: Path) -> None:
-    """A subPath not in the volume yet becomes a directory with the volume's mode."""
-    if os.path.lexists(source):
-        return
-    mode = volume.stat().st_mode & 0o7777
-    missing = [p for p in [source, *source.parents] if p != volume and volume in p.parents]
-    for path in reversed(missing):
-        if not os.path.lexists(path):
-            path.mkdir()
-            os.chmod(path, mode)
+    """A subPath not in the volume yet becomes a directory with the volume's mode; one
+    that resolves outside the volume (a symlink a container made) is refused, as the
+    kubelet refuses it, since the bind mount would follow the link onto the host."""
+    if not os.path.lexists(source):
+        mode = volume.stat().st_mode & 0o7777
+        missing = [p for p in [source, *source.parents] if p != volume and volume in p.parents]
+        for path in reversed(missing):
+            if not os.path.lexists(path):
+                path.mkdir()
+                os.chmod(path, mode)
+    real, root = os.path.realpath(source), os.path.realpath(volume)
+    if os.path.commonpath([real, root]) != root:
+        raise VolumeError(f"unable to provision SubPath `{source.relative_to(volume)}`: "
+                          f"subpath {real!r} not within volume path {root!r}")  # fmt: skip
 
 
 _HOST_PATH_KINDS = {"Directory", "DirectoryOrCreate", "File", "FileOrCreate", "Socket",

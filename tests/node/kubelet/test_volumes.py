@@ -131,3 +131,7 @@ def test_a_missing_subpath_becomes_a_directory_like_its_volume(tmp_path: Path) -
     assert made[0].source == str(volume / "web-1" / "logs")
     assert stat.S_IMODE((volume / "web-1" / "logs").stat().st_mode) == 0o777
     assert stat.S_IMODE((volume / "web-1").stat().st_mode) == 0o777
+    (volume / "escape").symlink_to("/etc")
+    with pytest.raises(VolumeError, match=r"unable to provision SubPath `escape`: .* not within"):
+        PodVolumes.mounts({"name": "c", "volumeMounts": [{**mount, "subPathExpr": "escape"}]},
+                          {"v": str(volume)}, {})  # fmt: skip
