@@ -450,6 +450,11 @@ def test_a_running_pod_sees_changes(node: Node, sources: None) -> None:
     until(lambda: cat(*wanted) == wanted, timeout=120, what="the changes in the files")
     for where in ("/etc/podinfo", "/etc/proj"):
         assert 'builder="bar"' in cat(f"{where}/annotations")[f"{where}/annotations"]
+    # A ConfigMap change alone, with nothing happening to the pod: the kubelet's
+    # periodic sync brings it (V11, V49 as the conformance test does them).
+    node.kubectl("patch", "configmap", "cm-update", "-p", '{"data": {"data-1": "value-3"}}')
+    again = {"/etc/cm-update/data-1": "value-3", "/etc/proj/updated": "value-3"}
+    until(lambda: cat(*again) == again, timeout=120, what="the update without a pod event")
     node.kubectl("delete", "pod", "watcher", "--wait=false")
 
 
