@@ -41,6 +41,7 @@ from kybernetes.apiserver.bodies import (
     decode_body,
 )
 from kybernetes.apiserver.componentstatus import DEPRECATION, component_statuses
+from kybernetes.apiserver.csr_strategy import stamp_requester
 from kybernetes.apiserver.eviction import evict
 from kybernetes.apiserver.objects import Obj, now_rfc3339
 from kybernetes.apiserver.openapi_source import builtin_schemas
@@ -499,6 +500,8 @@ class ResourceHandler:
             return _json(review, 201)
         if rt.kind == "SelfSubjectReview":
             return _json(self_subject_review(body, request[USER], now_rfc3339()), 201)
+        if rt.kind == "CertificateSigningRequest":
+            stamp_requester(body, request[USER])
         obj = await self.ctx.rest.create(
             rt, req.namespace, body, dry_run=dry_run(request.query),
             manager=_field_manager(request, ""), owned=True,

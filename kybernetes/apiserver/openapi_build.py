@@ -42,7 +42,8 @@ _PACKAGES = {
 }
 # Our protobuf tables' short group names -> the API group's first label.
 _PROTOBUF_GROUPS = {"authz": "authorization", "authn": "authentication",
-                    "autoscaling1": "autoscaling", "autoscaling2": "autoscaling"}  # fmt: skip
+                    "autoscaling1": "autoscaling", "autoscaling2": "autoscaling",
+                    "certs": "certificates"}  # fmt: skip
 # meta/v1 types a built-in kind reaches that our protobuf tables may not list.
 _META_TYPES = frozenset({
     "ObjectMeta", "ListMeta", "LabelSelector", "LabelSelectorRequirement", "OwnerReference",

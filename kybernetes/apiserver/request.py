@@ -53,6 +53,7 @@ _SUBRESOURCE_VERBS = {
     "status": ("get", "update", "patch"),
     "scale": ("get", "update", "patch"),
     "finalize": ("update",),
+    "approval": ("get", "update", "patch"),
     "binding": ("create",),
     "eviction": ("create",),
     "log": ("get",),

@@ -145,6 +145,8 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _t("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short=["netpol"]),
     _t("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
     _t("coordination.k8s.io", "v1", "Lease", "leases"),
+    _t("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests",
+       namespaced=False, short=["csr"], sub=["status", "approval"]),
     _t("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short=["pdb"],
        sub=["status"]),
     _t("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", namespaced=False,

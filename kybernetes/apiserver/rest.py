@@ -25,6 +25,7 @@ from kybernetes.apiserver import managedfields as mf
 from kybernetes.apiserver.admission import Admission
 from kybernetes.apiserver.crd_strategy import CustomResourceStrategy
 from kybernetes.apiserver.crds import CrdRegistrar
+from kybernetes.apiserver.csr_strategy import approval_causes, approved_update
 from kybernetes.apiserver.ingressclass import admit_default_ingress_class
 from kybernetes.apiserver.limitranger import admit_limits
 from kybernetes.apiserver.objects import (
@@ -313,7 +314,12 @@ class Rest:
         manager: mf.Manager | None = None,
         owned: bool = False,
     ) -> Obj:
-        if subresource == "status":
+        if subresource == "approval":  # a CertificateSigningRequest's (csr_strategy.py)
+            new = approved_update(body, old)
+            causes = approval_causes(body, old)
+            if causes:
+                raise _invalid(rt, new, causes)
+        elif subresource == "status":
             strategy = strategy_for(rt.group, rt.kind, rt.version)
             new = prepare_for_status_update(
                 body, old, rt, metadata=strategy.status_writes_metadata,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kybernetes.apiserver.configdata import ConfigMapStrategy, SecretStrategy
 from kybernetes.apiserver.crd_strategy import CrdStrategy
+from kybernetes.apiserver.csr_strategy import CertificateSigningRequestStrategy
 from kybernetes.apiserver.hpa_strategy import (
     HorizontalPodAutoscalerStrategy,
     HorizontalPodAutoscalerV1Strategy,
@@ -55,6 +56,7 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("batch", "CronJob"): CronJobStrategy(),
     ("apiextensions.k8s.io", "CustomResourceDefinition"): CrdStrategy(),
     ("scheduling.k8s.io", "PriorityClass"): PriorityClassStrategy(),
+    ("certificates.k8s.io", "CertificateSigningRequest"): CertificateSigningRequestStrategy(),
 }
 
 _DEFAULT = Strategy()

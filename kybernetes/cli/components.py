@@ -137,9 +137,13 @@ def describe_running(name: str, settings: Settings) -> str:
 
 
 async def _controller_manager(client: ApiClient, settings: Settings) -> None:
+    from kybernetes.controllers.csrsigning import SigningCA
     from kybernetes.controllers.manager import run_controller_manager
 
-    await run_controller_manager(client)
+    # The CSR signer runs where the cluster CA's key is (kyb server's data dir).
+    pki = settings.data_dir / "pki"
+    signing = SigningCA.load(pki) if (pki / "ca.key").is_file() else None
+    await run_controller_manager(client, signing=signing)
 
 
 async def _scheduler(client: ApiClient, settings: Settings) -> None:

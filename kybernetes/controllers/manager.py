@@ -17,6 +17,7 @@ from kybernetes.client.factory import InformerFactory
 from kybernetes.client.leaderelection import LeaderElector, LeaseConfig
 from kybernetes.client.rest import ApiClient
 from kybernetes.controllers.cronjob import CronJobController
+from kybernetes.controllers.csrsigning import CSRSigningController, SigningCA
 from kybernetes.controllers.daemonset import DaemonSetController
 from kybernetes.controllers.deployment import DeploymentController
 from kybernetes.controllers.disruption import DisruptionController
@@ -76,9 +77,11 @@ CONTROLLERS: tuple[Callable[[InformerFactory], Controller], ...] = (
 )
 
 
-async def _run_all(client: ApiClient) -> None:
+async def _run_all(client: ApiClient, signing: SigningCA | None) -> None:
     informers = InformerFactory(client)
     controllers = [make(informers) for make in CONTROLLERS]
+    if signing is not None:
+        controllers.append(CSRSigningController(informers, signing))
     informers.start()  # after every controller added its handlers and indexes
     try:
         async with asyncio.TaskGroup() as group:
@@ -88,13 +91,16 @@ async def _run_all(client: ApiClient) -> None:
         await informers.stop()
 
 
-async def run_controller_manager(client: ApiClient, identity: str = "") -> None:
-    """Lead (or wait to lead) and run the controllers until cancelled."""
+async def run_controller_manager(
+    client: ApiClient, identity: str = "", *, signing: SigningCA | None = None
+) -> None:
+    """Lead (or wait to lead) and run the controllers until cancelled; with the
+    cluster CA (`signing`), the CSR signer too."""
     name = identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
     elector = LeaderElector(client, LeaseConfig(*LEASE, identity=name))
     try:
         while True:
-            await elector.run(lambda: _run_all(client))
+            await elector.run(lambda: _run_all(client, signing))
             log.warning("controller manager %s lost leadership; campaigning again", name)
     finally:
         await asyncio.shield(elector.release())

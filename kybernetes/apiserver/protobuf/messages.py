@@ -68,6 +68,8 @@ KINDS: dict[tuple[str, str], str] = {
     ("scheduling.k8s.io/v1", "PriorityClass"): "scheduling.PriorityClass",
     ("autoscaling/v1", "HorizontalPodAutoscaler"): "autoscaling1.HorizontalPodAutoscaler",
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "autoscaling2.HorizontalPodAutoscaler",
+    # `kubectl certificate approve|deny` PUTs the request to its approval subresource.
+    ("certificates.k8s.io/v1", "CertificateSigningRequest"): "certs.CertificateSigningRequest",
 }
 
 # Message name ("group.Message", the group being a short prefix) -> its fields.
@@ -634,6 +636,22 @@ _TABLES: dict[str, str] = {
     "scheduling.PriorityClass": (
         "1 metadata meta.ObjectMeta, 2 value int?, 3 globalDefault bool, 4 description str, "
         "5 preemptionPolicy str?"
+    ),
+    # certs: certificates.k8s.io/v1
+    "certs.CertificateSigningRequest": (
+        "1 metadata meta.ObjectMeta, 2 spec CertificateSigningRequestSpec, "
+        "3 status CertificateSigningRequestStatus"
+    ),
+    "certs.CertificateSigningRequestSpec": (
+        "1 request bytes?, 7 signerName str?, 8 expirationSeconds int?, 5 usages str[], "
+        "2 username str, 3 uid str, 4 groups str[], 6 extra map[extra]"
+    ),
+    "certs.CertificateSigningRequestStatus": (
+        "1 conditions CertificateSigningRequestCondition[], 2 certificate bytes"
+    ),
+    "certs.CertificateSigningRequestCondition": (
+        "1 type str?, 6 status str?, 2 reason str, 3 message str, 4 lastUpdateTime time, "
+        "5 lastTransitionTime time"
     ),
     # autoscaling1: autoscaling/v1
     "autoscaling1.HorizontalPodAutoscaler": (
