@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,8 @@ from kybernetes.apiserver.bodies import (
 from kybernetes.apiserver.componentstatus import DEPRECATION, component_statuses
 from kybernetes.apiserver.csr_strategy import stamp_requester
 from kybernetes.apiserver.eviction import evict
+from kybernetes.apiserver.metrics import CONTENT_TYPE as METRICS_TYPE
+from kybernetes.apiserver.metrics import ApiMetrics, reported_verb, scope_of
 from kybernetes.apiserver.objects import Obj, now_rfc3339
 from kybernetes.apiserver.openapi_source import builtin_schemas
 from kybernetes.apiserver.openapi_v2 import PROTOBUF_TYPE as OPENAPI_V2_PROTOBUF
@@ -127,6 +130,7 @@ class ApiContext:
     ready: Callable[[], bool]
     request_timeout: float = REQUEST_TIMEOUT
     kubelets: KubeletConnector | None = None  # for pods/log (and later exec)
+    metrics: ApiMetrics | None = None  # /metrics; None in tests that build a context by hand
     # Open watch streams (and exec/attach/port-forward relays), ended at shutdown
     # so it does not wait on them.
     watches: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -290,6 +294,30 @@ class ResourceHandler:
             # kube-apiserver negotiates the answer's media type before reading the body.
             raise errors.not_acceptable(f"only the following media types are accepted: "
                                         f"{', '.join(ANSWER_TYPES)}")  # fmt: skip
+        metrics = self.ctx.metrics
+        if metrics is None:
+            return await self._dispatch(request, req)
+        verb = reported_verb(req.verb, req.subresource,
+                             apply=_content_type(request) == APPLY_PATCH_TYPE)  # fmt: skip
+        rt = req.resource
+        labels = (verb, "All" if request.query.get("dryRun") == "All" else "", rt.group,
+                  rt.version, rt.plural, req.subresource, scope_of(rt, req.namespace, req.name),
+                  "apiserver")  # fmt: skip
+        start = time.perf_counter()
+        code = 500
+        running = metrics.started(labels)
+        try:
+            response = await self._dispatch(request, req)
+            code = response.status
+            return response
+        except errors.ApiError as err:
+            code = err.code
+            raise
+        finally:
+            running.dec()
+            metrics.observe(labels, code, time.perf_counter() - start)
+
+    async def _dispatch(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
         handler: Callable[[web.Request, ResourceRequest], Awaitable[web.StreamResponse]]
         handler = getattr(self, f"_{req.verb}")
         if req.verb == "watch" or req.subresource in LONG_RUNNING_SUBRESOURCES:
@@ -791,6 +819,14 @@ def make_app(ctx: ApiContext) -> web.Application:
     for path in ("/healthz", "/livez", "/readyz"):
         app.router.add_get(path, health_report)
         app.router.add_get(path + "/{check}", health_check)
+
+    async def metrics(_: web.Request) -> web.Response:
+        if ctx.metrics is None:
+            raise errors.from_http_status(404)
+        body = await asyncio.to_thread(ctx.metrics.render)
+        return web.Response(body=body, headers={"Content-Type": METRICS_TYPE})
+
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/version", _version)
     app.router.add_get("/version/", _version)  # the official Python client's VersionApi path
     app.router.add_get("/api", api)

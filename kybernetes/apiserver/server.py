@@ -8,6 +8,7 @@ reports ready, so the first `kubectl get ns` already shows them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,8 @@ from kybernetes.apiserver import errors
 from kybernetes.apiserver.admission import Admission
 from kybernetes.apiserver.allocators import NodePorts, ServiceIPs
 from kybernetes.apiserver.auth import AllowAll, Authenticator
-from kybernetes.apiserver.http import ApiContext, make_app
+from kybernetes.apiserver.http import KUBERNETES_VERSION, ApiContext, make_app
+from kybernetes.apiserver.metrics import ApiMetrics, stored_objects
 from kybernetes.apiserver.pki import ClusterPKI
 from kybernetes.apiserver.podlogs import KubeletConnector
 from kybernetes.apiserver.resources import ResourceRegistry, builtin_registry
@@ -178,6 +180,9 @@ async def start_apiserver(
         ready=ready.is_set,
         # The admin identity (system:masters) is what kubelets accept from us.
         kubelets=KubeletConnector(pki.admin_cert_pem, pki.admin_key_pem),
+        metrics=ApiMetrics(
+            functools.partial(stored_objects, registry, cache), KUBERNETES_VERSION["gitVersion"]
+        ),
     )
     runner = web.AppRunner(make_app(ctx), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
     try:
