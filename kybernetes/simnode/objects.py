@@ -38,6 +38,7 @@ __all__ = [
     "node_address",
     "node_conditions",
     "node_object",
+    "node_resources",
     "pod_status",
     "requested_exit",
     "terminated_status",
@@ -116,15 +117,20 @@ def node_conditions(now: datetime.datetime, previous: list[Obj] | None = None) -
     return conditions
 
 
-def node_object(name: str, index: int, config: NodeConfig, now: datetime.datetime) -> Obj:
-    """The Node a simulated kubelet registers (status included, as a kubelet does)."""
-    digest = hashlib.sha256(name.encode()).hexdigest()
-    resources = {
+def node_resources(config: NodeConfig) -> dict[str, str]:
+    """What a simulated kubelet measures: its capacity, all of it allocatable."""
+    return {
         "cpu": config.cpu,
         "memory": config.memory,
         "ephemeral-storage": config.ephemeral_storage,
         "pods": str(config.pods),
     }
+
+
+def node_object(name: str, index: int, config: NodeConfig, now: datetime.datetime) -> Obj:
+    """The Node a simulated kubelet registers (status included, as a kubelet does)."""
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    resources = node_resources(config)
     labels = {
         "kubernetes.io/hostname": name,
         "kubernetes.io/os": "linux",

@@ -34,6 +34,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from kybernetes.api.noderesources import merged_resources
 from kybernetes.client.factory import InformerFactory
 from kybernetes.client.indexes import BY_NODE, node_name
 from kybernetes.client.informer import Informer, key_of
@@ -49,6 +50,7 @@ from kybernetes.simnode.objects import (
     node_address,
     node_conditions,
     node_object,
+    node_resources,
     pod_status,
     requested_exit,
     terminated_status,
@@ -68,6 +70,11 @@ KILLED = 137  # the exit code of a container killed at the end of its grace peri
 
 def _wall_clock() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+def _reported(node: Obj) -> tuple[Obj, Obj]:
+    status = node.get("status") or {}
+    return status.get("capacity") or {}, status.get("allocatable") or {}
 
 
 def _ready(node: Obj) -> bool:
@@ -157,8 +164,15 @@ class SimulatedNodes:
 
     def _node_changed(self, old: Obj, new: Obj) -> None:
         name = new["metadata"]["name"]
-        if name in self._index and not _ready(new):
-            self.node_queue.add(name)  # someone (the lifecycle controller) says not Ready
+        if name not in self._index:
+            return
+        if not _ready(new) or self._resources(new) != _reported(new):
+            # Someone (the lifecycle controller) says not Ready, or advertised a resource.
+            self.node_queue.add(name)
+
+    def _resources(self, node: Obj) -> tuple[Obj, Obj]:
+        own = node_resources(self.config)
+        return merged_resources(node.get("status") or {}, capacity=own, allocatable=own)
 
     # -- running ---------------------------------------------------------------------
 
@@ -289,9 +303,11 @@ class SimulatedNodes:
         same = {c["type"]: c["status"] for c in wanted} == {
             c.get("type"): c.get("status") for c in previous
         }
-        if same and not due:
+        capacity, allocatable = self._resources(node)
+        if same and not due and (capacity, allocatable) == _reported(node):
             return
-        body = {**node, "status": {**status, "conditions": wanted}}
+        body = {**node, "status": {**status, "conditions": wanted, "capacity": capacity,
+                                   "allocatable": allocatable}}  # fmt: skip
         try:
             await self._client.update(f"{NODES}/{name}/status", body)
         except ApiStatusError as err:

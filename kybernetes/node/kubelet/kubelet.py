@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kybernetes.api.noderesources import merged_resources
 from kybernetes.client.events import EventRecorder
 from kybernetes.client.informer import Informer
 from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
@@ -144,7 +145,12 @@ class Kubelet:
                             kubelet_port=port)  # fmt: skip
         previous = (node.get("status") or {}).get("conditions")
         conditions = node_conditions(machine, ready=True, now=self._now(), previous=previous)
-        status = {**fresh["status"], "conditions": conditions}
+        own = fresh["status"]
+        capacity, allocatable = merged_resources(node.get("status") or {},
+                                                 capacity=own["capacity"],
+                                                 allocatable=own["allocatable"])  # fmt: skip
+        status = {**fresh["status"], "conditions": conditions, "capacity": capacity,
+                  "allocatable": allocatable}  # fmt: skip
         path = resource_path("", "v1", "nodes", name=self.node_name, sub="status")
         written: Obj = await self._client.update(path, {**node, "status": status})
         self._allocatable = dict(status.get("allocatable") or {})

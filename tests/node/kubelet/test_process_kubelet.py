@@ -118,6 +118,35 @@ async def test_the_node_says_it_runs_the_process_runtime(
     assert "process://0.1.0" in wide
 
 
+async def test_the_kubelet_keeps_an_advertised_extended_resource(
+    client: ApiClient, tmp_path: Path
+) -> None:
+    """Capacity it does not measure is kept and made allocatable, as a kubelet's
+    status sync does (the preemption conformance tests advertise one so)."""
+    path = resource_path("", "v1", "nodes", name=NODE)
+    for attempt in range(2):
+        kubelet, task = start_kubelet(client, tmp_path / "node")
+        try:
+
+            async def written(attempt: int = attempt) -> bool:
+                nodes = (await client.get(resource_path("", "v1", "nodes")))["items"]
+                node = next((n for n in nodes if n["metadata"]["name"] == NODE), {})
+                return (node.get("status") or {}).get("nodeInfo") is not None and (
+                    attempt == 0 or "example.com/foo" in node["status"]["allocatable"]
+                )
+
+            await until(written)
+        finally:
+            await cancel_and_wait(task)
+            await kubelet.remove_all_pods()
+        if attempt == 0:
+            await client.patch(f"{path}/status",
+                               {"status": {"capacity": {"example.com/foo": "5"}}})  # fmt: skip
+    status = (await client.get(path))["status"]
+    assert status["capacity"]["example.com/foo"] == status["allocatable"]["example.com/foo"] == "5"
+    assert status["capacity"]["pods"] == "110"
+
+
 async def test_a_command_runs_exits_restarts_and_logs(
     cluster: Cluster, node: tuple[Kubelet, ApiClient]
 ) -> None:
