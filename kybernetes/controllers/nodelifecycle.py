@@ -107,6 +107,8 @@ class NodeLifecycleController:
         self._evicted: set[str] = set()  # pod uids deleted by us, not yet seen Terminating
         # Node -> keys of its pods waiting out a tolerationSeconds (for "Cancelling deletion").
         self._waiting: dict[str, set[str]] = {}
+        # Pod key -> when it started waiting, for taints without a timeAdded.
+        self._since: dict[str, float] = {}
 
     # -- handlers (only enqueue) -----------------------------------------------------
 
@@ -151,7 +153,8 @@ class NodeLifecycleController:
         if node is None:
             self._probes.pop(name, None)
             self._was_ready.pop(name, None)
-            self._waiting.pop(name, None)
+            for key in self._waiting.pop(name, set()):
+                self._since.pop(key, None)
             self._account(name, None)
             return
         now = self._clock()
@@ -285,18 +288,22 @@ class NodeLifecycleController:
         waiting = self._waiting.setdefault(name, set())
         due: set[str] = set()
         for pod in pods:
-            deadline = eviction_deadline(pod, taints, now)
+            key = key_of(pod)
+            deadline = eviction_deadline(pod, taints, now, since=self._since.get(key, now))
             if deadline is None:
                 continue
             if deadline > now:
                 self._later(name, deadline, now)
-                due.add(key_of(pod))
+                due.add(key)
+                self._since.setdefault(key, now)
                 continue
             await self._delete(pod, now)
-            waiting.discard(key_of(pod))  # deleted, not cancelled
+            waiting.discard(key)  # deleted, not cancelled
+            self._since.pop(key, None)
         # Pods that were waiting out a toleration and need not any more (the node
         # is back, or they now tolerate it for good): as the taint manager says it.
         for key in waiting - due:
+            self._since.pop(key, None)
             still = self.pods.get(key)
             if still is not None and not still["metadata"].get("deletionTimestamp"):
                 self.events.record(_as("Pod", still), "Normal", "TaintManagerEviction",

@@ -288,8 +288,16 @@ class TokenBuckets:
 # -- eviction ----------------------------------------------------------------------------
 
 
-def eviction_deadline(pod: Obj, taints: Iterable[Mapping[str, Any]], now: float) -> float | None:
-    """When the pod must go (seconds since the epoch), or None when it may stay."""
+def eviction_deadline(
+    pod: Obj, taints: Iterable[Mapping[str, Any]], now: float, *, since: float | None = None
+) -> float | None:
+    """When the pod must go (seconds since the epoch), or None when it may stay.
+
+    The toleration counts from the taints' `timeAdded`; taints without one
+    (`kubectl taint` puts none) count from `since`, when the controller first
+    saw the pod having to wait, as kube's taint manager keeps the time it
+    queued the pod; it must pass the same `since` at every sync or the
+    deadline would move on with `now` and never come."""
     no_execute = [t for t in taints if t.get("effect") == "NoExecute"]
     if not no_execute:
         return None
@@ -307,5 +315,6 @@ def eviction_deadline(pod: Obj, taints: Iterable[Mapping[str, Any]], now: float)
         return None  # tolerated forever
     added = [s for s in (_seconds(t.get("timeAdded")) for t in no_execute) if s is not None]
     created = _seconds((pod.get("metadata") or {}).get("creationTimestamp"))
-    start = max([min(added) if added else now, *([created] if created is not None else [])])
+    begun = min(added) if added else (now if since is None else since)
+    start = max([begun, *([created] if created is not None else [])])
     return start + min(limits)

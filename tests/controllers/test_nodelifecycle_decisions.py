@@ -222,8 +222,10 @@ def test_toleration_seconds_count_from_the_taint() -> None:
     # A pod created after the taint gets its full toleration from its creation.
     late = pod(tolerations, created=T0 - 10)
     assert eviction_deadline(late, [taint(UNREACHABLE, added=T0 - 100)], T0) == T0 + 290
-    # No timeAdded: from now.
+    # No timeAdded: from when the controller first saw the pod waiting, else now.
     assert eviction_deadline(pod(tolerations), [taint(UNREACHABLE)], T0) == T0 + 300
+    since = eviction_deadline(pod(tolerations), [taint(UNREACHABLE)], T0 + 299, since=T0)
+    assert since == T0 + 300
 
 
 def test_the_smallest_toleration_wins_and_unlimited_stays() -> None:
