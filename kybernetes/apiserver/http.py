@@ -29,7 +29,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from kybernetes import __version__
 from kybernetes.apiserver import discovery, errors, health, openapi
 from kybernetes.apiserver import managedfields as mf
-from kybernetes.apiserver.auth import Authenticator, Authorizer, UserInfo
+from kybernetes.apiserver.auth import AUTHENTICATED, Authenticator, Authorizer, UserInfo
 from kybernetes.apiserver.binding import create_binding
 from kybernetes.apiserver.bodies import (
     APPLY_PATCH_TYPE,
@@ -92,6 +92,7 @@ from kybernetes.apiserver.tables import (
     table,
     table_json,
 )
+from kybernetes.apiserver.tokenrequest import ServiceAccountTokens
 from kybernetes.apiserver.watch import WatchEvent, watch_events
 from kybernetes.store.types import KeyValue
 
@@ -131,6 +132,7 @@ class ApiContext:
     request_timeout: float = REQUEST_TIMEOUT
     kubelets: KubeletConnector | None = None  # for pods/log (and later exec)
     metrics: ApiMetrics | None = None  # /metrics; None in tests that build a context by hand
+    tokens: ServiceAccountTokens | None = None  # ServiceAccount tokens: issue, review, accept
     # Open watch streams (and exec/attach/port-forward relays), ended at shutdown
     # so it does not wait on them.
     watches: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -516,6 +518,10 @@ class ResourceHandler:
             return _json(evicted, 201)
         if req.subresource in STREAM_SUBRESOURCES and req.resource.kind == "Pod":
             return await self._pod_stream(request, req)
+        if req.subresource == "token" and req.resource.kind == "ServiceAccount" and self.ctx.tokens:
+            body = _check_object(await _read_body(request), "TokenRequest", "v1")
+            answer = await self.ctx.tokens.request(req.namespace, req.name, body)
+            return _json(answer, 201)
         if req.subresource:
             raise errors.method_not_allowed(
                 f"{req.resource.plural}/{req.subresource}: not supported yet"
@@ -530,6 +536,8 @@ class ResourceHandler:
             return _json(self_subject_review(body, request[USER], now_rfc3339()), 201)
         if rt.kind == "CertificateSigningRequest":
             stamp_requester(body, request[USER])
+        if rt.kind == "TokenReview" and self.ctx.tokens:
+            return _json(await self.ctx.tokens.review(body), 201)
         obj = await self.ctx.rest.create(
             rt, req.namespace, body, dry_run=dry_run(request.query),
             manager=_field_manager(request, ""), owned=True,
@@ -827,6 +835,19 @@ def make_app(ctx: ApiContext) -> web.Application:
         return web.Response(body=body, headers={"Content-Type": METRICS_TYPE})
 
     app.router.add_get("/metrics", metrics)
+
+    async def openid_configuration(_: web.Request) -> web.Response:
+        if ctx.tokens is None:
+            raise _no_such_resource()
+        return _json(ctx.tokens.signer.openid_configuration())
+
+    async def jwks(_: web.Request) -> web.Response:
+        if ctx.tokens is None:
+            raise _no_such_resource()
+        return _json(ctx.tokens.signer.jwks(), content_type="application/jwk-set+json")
+
+    app.router.add_get("/.well-known/openid-configuration", openid_configuration)
+    app.router.add_get("/openid/v1/jwks", jwks)
     app.router.add_get("/version", _version)
     app.router.add_get("/version/", _version)  # the official Python client's VersionApi path
     app.router.add_get("/api", api)
@@ -875,12 +896,22 @@ async def _error_middleware(
         return _status_response(errors.internal(repr(err)))
 
 
+async def _service_account(tokens: ServiceAccountTokens, request: web.Request) -> UserInfo | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    user = await tokens.user(token.strip())
+    return None if user is None else UserInfo(user.name, (*user.groups, AUTHENTICATED))
+
+
 def _auth_middleware(ctx: ApiContext) -> Any:
     @web.middleware
     async def authenticate(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         user = ctx.authenticator.authenticate(request)
+        if user is None and ctx.tokens is not None:
+            user = await _service_account(ctx.tokens, request)
         if user is None:
             public = request.path in PUBLIC_PATHS or request.path.startswith(HEALTH_CHECK_PATHS)
             if not public:

@@ -56,6 +56,7 @@ _SUBRESOURCE_VERBS = {
     "approval": ("get", "update", "patch"),
     "binding": ("create",),
     "eviction": ("create",),
+    "token": ("create",),
     "log": ("get",),
     "exec": ("get", "create"),
     "attach": ("get", "create"),

@@ -25,8 +25,10 @@ from kybernetes.apiserver.pki import ClusterPKI
 from kybernetes.apiserver.podlogs import KubeletConnector
 from kybernetes.apiserver.resources import ResourceRegistry, builtin_registry
 from kybernetes.apiserver.rest import Rest
+from kybernetes.apiserver.satokens import TokenSigner
 from kybernetes.apiserver.scheduling import BUILTIN_PRIORITY_CLASSES
 from kybernetes.apiserver.storage import ObjectStorage
+from kybernetes.apiserver.tokenrequest import ServiceAccountTokens
 from kybernetes.store import Store
 from kybernetes.store.cache import CachingStore
 
@@ -183,6 +185,7 @@ async def start_apiserver(
         metrics=ApiMetrics(
             functools.partial(stored_objects, registry, cache), KUBERNETES_VERSION["gitVersion"]
         ),
+        tokens=ServiceAccountTokens(rest, lambda: TokenSigner.load_or_create(pki.directory)),
     )
     runner = web.AppRunner(make_app(ctx), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
     try:
