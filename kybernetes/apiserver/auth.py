@@ -61,13 +61,28 @@ def _identity(der: bytes | None) -> UserInfo | None:
     return identity_from_peer_cert(der)
 
 
+Rules = tuple[list[dict[str, list[str]]], list[dict[str, list[str]]]]
+# Everything: the rules kube lists for cluster-admin (`*.* [] [] [*]`, `[*] [] [*]`).
+EVERYTHING: Rules = (
+    [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+    [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+)
+
+
 class Authorizer:
     """The authorization seam: may `user` do `verb` on this resource?"""
 
     def allowed(self, user: UserInfo, verb: str, group: str, resource: str, namespace: str) -> bool:
         raise NotImplementedError
 
+    def rules(self, user: UserInfo, namespace: str) -> Rules:
+        """What `user` may do in `namespace` (resource rules, non-resource rules)."""
+        raise NotImplementedError
+
 
 class AllowAll(Authorizer):
     def allowed(self, user: UserInfo, verb: str, group: str, resource: str, namespace: str) -> bool:
         return True
+
+    def rules(self, user: UserInfo, namespace: str) -> Rules:
+        return EVERYTHING

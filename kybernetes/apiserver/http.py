@@ -74,7 +74,11 @@ from kybernetes.apiserver.request import (
 )
 from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
 from kybernetes.apiserver.rest import DeleteOptions, ListOptions, Rest, object_filter
-from kybernetes.apiserver.reviews import self_subject_access_review, self_subject_review
+from kybernetes.apiserver.reviews import (
+    self_subject_access_review,
+    self_subject_review,
+    self_subject_rules_review,
+)
 from kybernetes.apiserver.scale import apply_scale, to_scale
 from kybernetes.apiserver.storage import (
     ListPage,
@@ -531,6 +535,9 @@ class ResourceHandler:
         await check_fields(request, rt.group, rt.version, rt.kind, body)
         if rt.kind == "SelfSubjectAccessReview":
             review = self_subject_access_review(body, request[USER], self.ctx.authorizer)
+            return _json(review, 201)
+        if rt.kind == "SelfSubjectRulesReview":
+            review = self_subject_rules_review(body, request[USER], self.ctx.authorizer)
             return _json(review, 201)
         if rt.kind == "SelfSubjectReview":
             return _json(self_subject_review(body, request[USER], now_rfc3339()), 201)

@@ -159,6 +159,8 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
        namespaced=False),
     _t("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
        namespaced=False, verbs=("create",), tables=False),
+    _t("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews",
+       namespaced=False, verbs=("create",), tables=False),
     _t("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews",
        namespaced=False, verbs=("create",), tables=False),
     _t("authentication.k8s.io", "v1", "TokenReview", "tokenreviews",

@@ -15,7 +15,7 @@ from kybernetes.apiserver import errors
 from kybernetes.apiserver.auth import Authorizer, UserInfo
 from kybernetes.apiserver.objects import Obj
 
-__all__ = ["self_subject_access_review", "self_subject_review"]
+__all__ = ["self_subject_access_review", "self_subject_review", "self_subject_rules_review"]
 
 
 def self_subject_access_review(body: Any, user: UserInfo, authorizer: Authorizer) -> Obj:
@@ -46,6 +46,22 @@ def self_subject_access_review(body: Any, user: UserInfo, authorizer: Authorizer
         if allowed
         else "",
     }
+    return review
+
+
+def self_subject_rules_review(body: Any, user: UserInfo, authorizer: Authorizer) -> Obj:
+    """`kubectl auth can-i --list`: every rule the authorizer grants the user in
+    `spec.namespace`, as kube-apiserver's rules review answers it."""
+    if not isinstance(body, dict):
+        raise errors.bad_request("the body must be a SelfSubjectRulesReview")
+    review = copy.deepcopy(body)
+    namespace = str((review.get("spec") or {}).get("namespace") or "")
+    resource_rules, non_resource_rules = authorizer.rules(user, namespace)
+    review["apiVersion"] = "authorization.k8s.io/v1"
+    review["kind"] = "SelfSubjectRulesReview"
+    review.setdefault("metadata", {}).pop("creationTimestamp", None)
+    review["status"] = {"resourceRules": resource_rules, "nonResourceRules": non_resource_rules,
+                        "incomplete": False}  # fmt: skip
     return review
 
 

@@ -55,6 +55,12 @@ async def test_create_job_and_cronjob(cluster: Cluster) -> None:
 async def test_auth_can_i(cluster: Cluster) -> None:
     out = await cluster.kubectl("auth", "can-i", "create", "deployments")
     assert out.strip() == "yes"
+    # --list is a SelfSubjectRulesReview (sent as protobuf); the admin may do
+    # everything, which kubectl prints as a cluster-admin's two wildcard rules.
+    listed = await cluster.kubectl("auth", "can-i", "--list", "-n", "kube-system")
+    rows = [line.split() for line in listed.strip().split("\n")]
+    assert rows == [["Resources", "Non-Resource", "URLs", "Resource", "Names", "Verbs"],
+                    ["*.*", "[]", "[]", "[*]"], ["[*]", "[]", "[*]"]]  # fmt: skip
 
 
 async def test_auth_whoami(cluster: Cluster) -> None:
