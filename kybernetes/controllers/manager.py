@@ -34,6 +34,7 @@ from kybernetes.controllers.podgc import PodGCController
 from kybernetes.controllers.replicaset import ReplicaSetController
 from kybernetes.controllers.replicationcontroller import ReplicationManager
 from kybernetes.controllers.resourcequota import ResourceQuotaController
+from kybernetes.controllers.rootcacert import RootCACertPublisher
 from kybernetes.controllers.serviceaccount import ServiceAccountController
 from kybernetes.controllers.servicelb import ServiceLBController
 from kybernetes.controllers.statefulset import StatefulSetController
@@ -68,6 +69,7 @@ CONTROLLERS: tuple[Callable[[InformerFactory], Controller], ...] = (
     GarbageCollector,
     NamespaceController,
     ServiceAccountController,
+    RootCACertPublisher,
     ServiceLBController,
     ReplicationManager,
     ResourceQuotaController,
