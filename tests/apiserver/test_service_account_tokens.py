@@ -160,3 +160,36 @@ def _admin_files(cluster: Cluster) -> tuple[str, str]:
     cert.write_bytes(cluster.pki.admin_cert_pem)
     key.write_bytes(cluster.pki.admin_key_pem)
     return str(cert), str(key)
+
+
+async def test_service_account_lifecycle_seen_on_a_watch(cluster: Cluster) -> None:
+    """Checklist Q06 and Q07: create, patch, list, replace, delete; a watch sees it."""
+    from kubernetes import client, config, watch
+
+    def scenario() -> None:
+        api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+        core = client.CoreV1Api(api)
+        start = core.list_namespaced_service_account("default").metadata.resource_version
+        core.create_namespaced_service_account(
+            "default", {"metadata": {"name": "lifecycle", "labels": {"e2e": "sa"}}}
+        )
+        core.patch_namespaced_service_account(
+            "lifecycle", "default", {"automountServiceAccountToken": False}
+        )
+        (listed,) = core.list_namespaced_service_account("default", label_selector="e2e=sa").items
+        assert listed.automount_service_account_token is False
+        listed.automount_service_account_token = True
+        replaced = core.replace_namespaced_service_account("lifecycle", "default", listed)
+        assert replaced.automount_service_account_token is True
+        core.delete_namespaced_service_account("lifecycle", "default")
+        seen = []
+        for event in watch.Watch().stream(core.list_namespaced_service_account, "default",
+                                          label_selector="e2e=sa", resource_version=start,
+                                          timeout_seconds=5):  # fmt: skip
+            seen.append(event["type"])
+            if event["type"] == "DELETED":
+                break
+        assert seen == ["ADDED", "MODIFIED", "MODIFIED", "DELETED"]
+        api.close()
+
+    await asyncio.to_thread(scenario)
