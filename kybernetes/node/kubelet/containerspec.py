@@ -6,7 +6,8 @@ Secrets (`sources`, fetched by the caller), the downward API (`fieldRef`,
 `resourceFieldRef`) and `$(VAR)` expansion in env values, command and args
 (`$$` escapes). A missing ConfigMap, Secret or key that is not optional is a
 `ConfigError` whose message is what kubectl shows with
-CreateContainerConfigError.
+CreateContainerConfigError; so is a container that `runAsNonRoot` forbids
+to start (it would run as root), in the kubelet's words.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from kybernetes.api.quantity import int_value, milli_value, parse_quantity
 from kybernetes.node.runtime.spec import ContainerConfig, Mount, Resources
 
 __all__ = ["ConfigError", "build_env", "container_config", "expand", "field_ref_value",
-           "needed_sources", "resource_ref_value"]  # fmt: skip
+           "needed_sources", "resource_ref_value", "sysctls", "verify_run_as_non_root"]  # fmt: skip
 
 Obj = dict[str, Any]
 Sources = Mapping[tuple[str, str], Mapping[str, str] | None]  # (kind, name) -> data, None: missing
@@ -175,6 +176,52 @@ def _groups(pod_security: Obj) -> list[int]:
     return groups
 
 
+def _effective(pod: Obj, container: Obj, key: str) -> Any:
+    """A security setting: the container's own, else the pod's."""
+    pod_security, security = _security(pod, container)
+    return security.get(key, pod_security.get(key))
+
+
+def _pod_name(pod: Obj) -> str:
+    """A pod as the kubelet names it in messages: name_namespace(uid)."""
+    meta = pod.get("metadata") or {}
+    return f"{meta.get('name', '')}_{meta.get('namespace', '')}({meta.get('uid', '')})"
+
+
+def verify_run_as_non_root(pod: Obj, container: Obj, image_config: Mapping[str, Any]) -> None:
+    """Refuse a container that `runAsNonRoot` forbids (ConfigError), as the kubelet does.
+
+    The user is runAsUser when set, else the image's `User`: empty is root, and a
+    user name cannot be checked without the image's /etc/passwd, so it is refused.
+    """
+    if not _effective(pod, container, "runAsNonRoot"):
+        return
+    where = f'(pod: "{_pod_name(pod)}", container: {container.get("name", "")})'
+    uid = _effective(pod, container, "runAsUser")
+    if uid is not None:
+        if int(uid) == 0:
+            raise ConfigError(f"container's runAsUser breaks non-root policy {where}")
+        return
+    user = str(image_config.get("User") or "").partition(":")[0]
+    if user and not user.isdigit():
+        raise ConfigError(f"container has runAsNonRoot and image has non-numeric user ({user}), "
+                          f"cannot verify user is non-root {where}")  # fmt: skip
+    if not user or int(user) == 0:
+        raise ConfigError(f"container has runAsNonRoot and image will run as root {where}")
+
+
+def sysctls(pod: Obj) -> dict[str, str]:
+    """The pod's securityContext.sysctls by their dotted names (`a/b.c` is `a.b/c`)."""
+    pod_security = (pod.get("spec") or {}).get("securityContext") or {}
+    out = {}
+    for entry in pod_security.get("sysctls") or []:
+        name = str(entry.get("name", ""))
+        if "/" in name:  # the slash form: "/" separates, "." belongs to a name (eth0.100)
+            name = name.translate(str.maketrans("/.", "./"))
+        out[name] = str(entry.get("value", ""))
+    return out
+
+
 def _resources(container: Obj) -> Resources:
     resources = container.get("resources") or {}
     limits, requests = resources.get("limits") or {}, resources.get("requests") or {}
@@ -211,6 +258,9 @@ def container_config(
         add_capabilities=list(capabilities.get("add") or []),
         drop_capabilities=list(capabilities.get("drop") or []),
         read_only_root=bool(security.get("readOnlyRootFilesystem")),
+        # Only an explicit false sets no_new_privs (securitycontext.AddNoNewPrivileges).
+        no_new_privileges=security.get("allowPrivilegeEscalation") is False,
+        sysctls=sysctls(pod),
         mounts=mounts,
         resources=_resources(container),
         tty=bool(container.get("tty")),

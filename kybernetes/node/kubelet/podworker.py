@@ -50,6 +50,7 @@ from kybernetes.node.kubelet.containerspec import (
     build_env,
     container_config,
     needed_sources,
+    verify_run_as_non_root,
 )
 from kybernetes.node.kubelet.podfiles import hostname_of, write_pod_files
 from kybernetes.node.kubelet.podstatus import Observed, pod_status
@@ -391,6 +392,7 @@ class PodWorker:
             return False
         try:
             env = await self._environment(pod, container)
+            verify_run_as_non_root(pod, container, image.config)
         except ConfigError as err:
             self._waiting[name] = {"reason": "CreateContainerConfigError", "message": str(err)}
             self._event(pod, "Warning", "Failed", f"Error: {err}")

@@ -106,6 +106,8 @@ class ContainerConfig:
     add_capabilities: Sequence[str] = ()
     drop_capabilities: Sequence[str] = ()
     read_only_root: bool = False
+    no_new_privileges: bool = False  # allowPrivilegeEscalation: false
+    sysctls: Mapping[str, str] = field(default_factory=dict)  # the pod's, set in each container
     mounts: Sequence[Mount] = ()
     resources: Resources = Resources()
     tty: bool = False  # a terminal (`kubectl run -it`): the shim holds its master side
@@ -242,7 +244,7 @@ def oci_spec(config: ContainerConfig, sandbox: SandboxPaths, *, container_id: st
         "env": _environment(config),
         "cwd": config.working_dir or str(config.image_config.get("WorkingDir") or "/"),
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        "noNewPrivileges": False,
+        "noNewPrivileges": config.no_new_privileges,
         # No rlimits: containers inherit the node's (containerd's 1048576 open files
         # exceeds the hard limit some machines have, and runc then refuses to start).
     }
@@ -251,6 +253,10 @@ def oci_spec(config: ContainerConfig, sandbox: SandboxPaths, *, container_id: st
         "cgroupsPath": f"{sandbox.cgroup_parent}/{container_id}",
         "resources": _resources(config.resources),
     }
+    if config.sysctls:
+        # Namespaced sysctls, written into the pod's shared IPC/network namespaces by every
+        # container alike (the kubelet sets them once, on the sandbox).
+        linux["sysctl"] = dict(config.sysctls)
     if not config.privileged:
         linux["maskedPaths"] = list(MASKED_PATHS)
         linux["readonlyPaths"] = list(READONLY_PATHS)

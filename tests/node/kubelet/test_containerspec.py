@@ -12,6 +12,8 @@ from kybernetes.node.kubelet.containerspec import (
     container_config,
     expand,
     needed_sources,
+    sysctls,
+    verify_run_as_non_root,
 )
 
 POD: dict[str, Any] = {
@@ -93,3 +95,40 @@ def test_the_fs_group_is_one_of_the_process_groups() -> None:
     grouped = {**POD, "spec": {"securityContext": {"fsGroup": 1001, "supplementalGroups": [7]}}}
     config = container_config(grouped, {"name": "c"}, {}, env={})
     assert list(config.supplemental_groups) == [7, 1001]
+
+
+def test_run_as_non_root_refuses_root_in_the_kubelet_words() -> None:
+    def check(container_security: dict[str, Any], user: str = "") -> None:
+        pod = {"metadata": {"name": "p", "namespace": "ns", "uid": "u-1"},
+               "spec": {"securityContext": {"runAsNonRoot": True}}}  # fmt: skip
+        container = {"name": "c", "securityContext": container_security}
+        verify_run_as_non_root(pod, container, {"User": user})
+
+    where = '(pod: "p_ns(u-1)", container: c)'
+    with pytest.raises(ConfigError) as root_image:
+        check({})  # no User in the image: root
+    assert str(root_image.value) == f"container has runAsNonRoot and image will run as root {where}"
+    with pytest.raises(ConfigError, match="image will run as root"):
+        check({}, "0:0")
+    with pytest.raises(ConfigError) as root_user:
+        check({"runAsUser": 0}, "1000")
+    assert str(root_user.value) == f"container's runAsUser breaks non-root policy {where}"
+    with pytest.raises(ConfigError, match=r"image has non-numeric user \(nginx\), cannot verify"):
+        check({}, "nginx:nginx")
+    check({"runAsUser": 1000})
+    check({}, "1000:1000")
+    check({"runAsNonRoot": False})  # the container's own setting wins over the pod's
+
+
+def test_privilege_escalation_and_sysctls() -> None:
+    def config(security: dict[str, Any]) -> Any:
+        return container_config(POD, {"name": "c", "securityContext": security}, {}, env={})
+
+    assert config({"allowPrivilegeEscalation": False}).no_new_privileges
+    assert not config({"allowPrivilegeEscalation": True}).no_new_privileges
+    assert not config({}).no_new_privileges  # unset: no_new_privs stays off, as Kubernetes
+    pod = {"spec": {"securityContext": {"sysctls": [
+        {"name": "kernel.shm_rmid_forced", "value": "1"},
+        {"name": "net/ipv4/conf/eth0.100/rp_filter", "value": "2"}]}}}  # fmt: skip
+    assert sysctls(pod) == {"kernel.shm_rmid_forced": "1",
+                            "net.ipv4.conf.eth0/100.rp_filter": "2"}  # fmt: skip

@@ -102,3 +102,13 @@ def test_read_only_root_and_volume_mounts() -> None:
     assert spec["root"] == {"path": "rootfs", "readonly": True}
     assert spec["mounts"][-1] == {"destination": "/data", "type": "bind", "source": "/var/lib/x",
                                   "options": ["rbind", "rprivate", "ro"]}  # fmt: skip
+
+
+def test_no_new_privileges_and_sysctls() -> None:
+    plain = oci_spec(ContainerConfig("c", IMAGE), SANDBOX, container_id="x")
+    assert plain["process"]["noNewPrivileges"] is False and "sysctl" not in plain["linux"]
+    locked = oci_spec(ContainerConfig("c", IMAGE, no_new_privileges=True,
+                                      sysctls={"kernel.shm_rmid_forced": "1"}),
+                      SANDBOX, container_id="x")  # fmt: skip
+    assert locked["process"]["noNewPrivileges"] is True
+    assert locked["linux"]["sysctl"] == {"kernel.shm_rmid_forced": "1"}
