@@ -408,8 +408,12 @@ class Kubelet:
                     "running" in c.get("state", {}) or "terminated" in c.get("state", {})
                     for c in status.get("containerStatuses") or [])  # fmt: skip
                 wake.clear()
+                resync = STEADY_RESYNC if steady else BUSY_RESYNC
+                left = worker.deadline_left(pod)
+                if left is not None:  # look again when activeDeadlineSeconds runs out
+                    resync = min(resync, max(left, BUSY_RESYNC))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), STEADY_RESYNC if steady else BUSY_RESYNC)
+                    await asyncio.wait_for(wake.wait(), resync)
         finally:
             await worker.close()
             self._workers.pop(uid, None)

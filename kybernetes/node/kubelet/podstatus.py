@@ -14,10 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Observed", "container_status", "pod_conditions", "pod_phase", "pod_status",
-           "qos_class"]  # fmt: skip
+__all__ = ["DEADLINE_MESSAGE", "DEADLINE_REASON", "Observed", "container_status",
+           "deadline_left", "pod_conditions", "pod_phase", "pod_status", "qos_class"]  # fmt: skip
 
 Obj = dict[str, Any]
+# The kubelet's words when a pod outlives spec.activeDeadlineSeconds (active_deadline.go).
+DEADLINE_REASON = "DeadlineExceeded"
+DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,18 @@ def pod_phase(spec: Obj, containers: Mapping[str, Observed], init: Mapping[str, 
     if policy == "OnFailure":
         return "Succeeded" if stopped == succeeded else "Running"
     return "Failed" if stopped > succeeded else "Succeeded"
+
+
+def deadline_left(spec: Obj, *, started_at: float | None, now: float) -> float | None:
+    """Seconds until spec.activeDeadlineSeconds runs out (<= 0: it has); None without one.
+
+    Counted from the pod's startTime on this node, as the kubelet counts it: a pod
+    not started yet has no deadline running.
+    """
+    deadline = spec.get("activeDeadlineSeconds")
+    if deadline is None or started_at is None:
+        return None
+    return started_at + float(deadline) - now
 
 
 def _condition(kind: str, ok: bool, *, reason: str = "", message: str = "",
@@ -173,10 +188,11 @@ def pod_status(
     start_time: str,
     sandbox_ready: bool,
     now: str,
+    failure: tuple[str, str] | None = None,
 ) -> Obj:
-    """The whole status the kubelet writes."""
+    """The whole status the kubelet writes; `failure` (reason, message) fails the pod."""
     spec = pod.get("spec") or {}
-    phase = pod_phase(spec, containers, init)
+    phase = "Failed" if failure else pod_phase(spec, containers, init)
     conditions = pod_conditions(pod, containers, init, phase=phase, sandbox_ready=sandbox_ready,
                                 now=now)  # fmt: skip
     status: Obj = {
@@ -188,6 +204,8 @@ def pod_status(
         "qosClass": qos_class(spec),
         "containerStatuses": _statuses(spec.get("containers") or [], containers),
     }
+    if failure:
+        status["reason"], status["message"] = failure
     if spec.get("initContainers"):
         status["initContainerStatuses"] = _statuses(spec["initContainers"], init)
     if pod_ip:

@@ -53,7 +53,13 @@ from kybernetes.node.kubelet.containerspec import (
     verify_run_as_non_root,
 )
 from kybernetes.node.kubelet.podfiles import hostname_of, write_pod_files
-from kybernetes.node.kubelet.podstatus import Observed, pod_status
+from kybernetes.node.kubelet.podstatus import (
+    DEADLINE_MESSAGE,
+    DEADLINE_REASON,
+    Observed,
+    deadline_left,
+    pod_status,
+)
 from kybernetes.node.kubelet.prober import ProbeManager, Prober
 from kybernetes.node.kubelet.probes import hook_failure_message, kill_message
 from kybernetes.node.kubelet.restarts import CrashLoopBackoff, backoff_message, should_restart
@@ -172,6 +178,7 @@ class PodWorker:
         self._pod: Obj | None = None  # the latest pod seen, for probe Events
         self._started_here: set[str] = set()  # attempts this worker started (not adopted)
         self._exit_watch: dict[str, asyncio.Task[None]] = {}  # container id -> its watcher
+        self._expired = False  # past spec.activeDeadlineSeconds: failed for good
         self._prober = Prober(runc_root=str(runtime.runc_root), host_netns=network.host_netns,
                               exec_argv=runtime.exec_argv)  # fmt: skip
         self._probes = ProbeManager(self._prober, on_change=lambda: self.notify(),
@@ -206,6 +213,9 @@ class PodWorker:
     async def sync(self, pod: Obj) -> Obj:
         """Move the pod one step toward running; the status to report."""
         self._pod = pod
+        left = self.deadline_left(pod)
+        if self._expired or (left is not None and left <= 0):
+            return await self._expire(pod)
         sandbox = await self._ensure_sandbox(pod)
         spec = pod.get("spec") or {}
         init: dict[str, Observed] = {}
@@ -225,10 +235,28 @@ class PodWorker:
                 app[container["name"]] = await self._keep_running(pod, sandbox, container)
         return self.status(pod, app, init)
 
-    def status(self, pod: Obj, app: Mapping[str, Observed], init: Mapping[str, Observed]) -> Obj:
+    def status(self, pod: Obj, app: Mapping[str, Observed], init: Mapping[str, Observed],
+               failure: tuple[str, str] | None = None) -> Obj:  # fmt: skip
         return pod_status(pod, app, init, pod_ip=self.record.pod_ip, host_ip=self._host_ip,
                           start_time=self.record.start_time, sandbox_ready=bool(self.record.pod_ip),
-                          now=self._now())  # fmt: skip
+                          now=self._now(), failure=failure)  # fmt: skip
+
+    def deadline_left(self, pod: Obj) -> float | None:
+        """Seconds until the pod's activeDeadlineSeconds runs out; None: none runs (any more)."""
+        if self._expired:
+            return None
+        started = parse_time(self.record.start_time) if self.record.start_time else None
+        return deadline_left(pod.get("spec") or {}, now=self._clock(),
+                             started_at=started.timestamp() if started else None)  # fmt: skip
+
+    async def _expire(self, pod: Obj) -> Obj:
+        """Past its deadline: the pod is failed for good, its containers stopped (as evicted)."""
+        if not self._expired:
+            self._expired = True
+            self._event(pod, "Normal", DEADLINE_REASON, DEADLINE_MESSAGE)
+        await self._stop_all(pod, _pod_grace(pod))
+        app, init = await self.observe_all(pod)
+        return self.status(pod, app, init, failure=(DEADLINE_REASON, DEADLINE_MESSAGE))
 
     async def _ensure_sandbox(self, pod: Obj) -> SandboxPaths:
         # Independent (network namespace vs. IPC/UTS/shm), so made side by side: each
@@ -633,6 +661,12 @@ class PodWorker:
 
     async def terminate(self, pod: Obj, grace: float) -> Obj:
         """Stop every running container (preStop, SIGTERM, SIGKILL after `grace`); the status."""
+        await self._stop_all(pod, grace)
+        app, init = await self.observe_all(pod)
+        failure = (DEADLINE_REASON, DEADLINE_MESSAGE) if self._expired else None
+        return self.status(pod, app, init, failure)
+
+    async def _stop_all(self, pod: Obj, grace: float) -> None:
         await self._probes.close()
         spec = pod.get("spec") or {}
         every = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
@@ -645,8 +679,6 @@ class PodWorker:
                     message=f"Stopping container {name}"))  # fmt: skip
         # Containers stop side by side, each with the whole grace period (as the kubelet).
         await asyncio.gather(*stops)
-        app, init = await self.observe_all(pod)
-        return self.status(pod, app, init)
 
     async def _stop_container(self, pod: Obj, container: Obj, container_id: str, grace: float,
                               *, message: str) -> None:  # fmt: skip

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from kybernetes.node.kubelet.podstatus import Observed, pod_phase, pod_status, qos_class
+from kybernetes.node.kubelet.podstatus import (
+    DEADLINE_MESSAGE,
+    DEADLINE_REASON,
+    Observed,
+    deadline_left,
+    pod_phase,
+    pod_status,
+    qos_class,
+)
 
 RUNNING = Observed({"running": {"startedAt": "2026-11-30T10:00:00Z"}}, ready=True)
 NOT_READY = Observed({"running": {"startedAt": "2026-11-30T10:00:00Z"}}, ready=False)
@@ -102,3 +110,21 @@ def test_qos_classes() -> None:
     assert qos_class(pod_spec(limits={"cpu": "1", "memory": "1Gi"})) == "Guaranteed"
     assert qos_class(pod_spec(requests={"cpu": "1", "memory": "1Gi"},
                               limits={"cpu": "1", "memory": "2Gi"})) == "Burstable"  # fmt: skip
+
+
+def test_the_active_deadline_counts_from_the_start_and_fails_the_pod() -> None:
+    assert deadline_left({}, started_at=100.0, now=200.0) is None
+    assert deadline_left({"activeDeadlineSeconds": 30}, started_at=None, now=200.0) is None
+    assert deadline_left({"activeDeadlineSeconds": 30}, started_at=100.0, now=110.0) == 20.0
+    assert deadline_left({"activeDeadlineSeconds": 5}, started_at=100.0, now=110.0) == -5.0
+    pod = {"metadata": {"name": "p"}, "spec": spec("Always", n=1)}
+    killed = Observed({"terminated": {"exitCode": 143, "reason": "Error"}})
+    status = pod_status(pod, {"c0": killed}, {}, pod_ip="10.244.0.9", host_ip="198.18.0.10",
+                        start_time="2026-11-30T10:00:00Z", sandbox_ready=True,
+                        now="2026-11-30T10:00:09Z",
+                        failure=(DEADLINE_REASON, DEADLINE_MESSAGE))  # fmt: skip
+    assert (status["phase"], status["reason"], status["message"]) == (
+        "Failed", "DeadlineExceeded",
+        "Pod was active on the node longer than the specified deadline")  # fmt: skip
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "PodCompleted")
