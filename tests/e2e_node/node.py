@@ -33,6 +33,9 @@ __all__ = ["IMAGE", "NODE_IP", "Node", "running_node"]
 NODE_IP = "198.18.0.10"
 IMAGE = "kybernetes.local/test-web:1"
 REPO = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = (
+    '{"Entrypoint": ["/bin/busybox"], "Cmd": ["httpd", "-f", "-p", "8080", "-h", "/www"]}'
+)
 
 
 def _run(*argv: str, check: bool = True, timeout: float = 60, stdin: str | None = None) -> str:
@@ -43,22 +46,30 @@ def _run(*argv: str, check: bool = True, timeout: float = 60, stdin: str | None 
     return done.stdout
 
 
-def build_image(data_dir: Path) -> None:
-    """busybox-static as an image: `/bin/busybox`, `/www/index.html`, httpd by default."""
+def build_image(data_dir: Path, name: str = IMAGE, config: str = "", *,
+                applets: bool = False) -> None:  # fmt: skip
+    """busybox-static as an image: `/bin/busybox`, `/www/index.html`, httpd by default.
+
+    `config` replaces the image config (Docker's words); `applets` links every
+    busybox applet into /bin, so that `sh`, `id` or `cat` are on the PATH.
+    """
     busybox = shutil.which("busybox")
     if busybox is None:
         raise RuntimeError("busybox is not installed: run scripts/setup.sh")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp, "rootfs")
-        (root / "bin").mkdir(parents=True)
-        (root / "www").mkdir()
+        for directory in ("bin", "www", "tmp", "etc"):
+            (root / directory).mkdir(parents=True)
+        (root / "tmp").chmod(0o1777)
         shutil.copy(busybox, root / "bin" / "busybox")
+        if applets:
+            for applet in _run(busybox, "--list").split():
+                if applet != "busybox":
+                    (root / "bin" / applet).symlink_to("busybox")
         (root / "www" / "index.html").write_text("hello\n")
-        Path(tmp, "config.json").write_text(
-            '{"Entrypoint": ["/bin/busybox"], "Cmd": ["httpd", "-f", "-p", "8080", "-h", "/www"]}'
-        )
+        Path(tmp, "config.json").write_text(config or DEFAULT_CONFIG)
         _run(sys.executable, "-m", "kybernetes", "image", "--data-dir", str(data_dir), "build",
-             tmp, "-t", IMAGE)  # fmt: skip
+             tmp, "-t", name)  # fmt: skip
 
 
 class Node:

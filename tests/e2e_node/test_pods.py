@@ -1,0 +1,267 @@
+"""What a user sees of a pod's containers, on a whole node driven with the real kubectl.
+
+The conformance rows of the Pods section (conformance-checklist.md §2) that
+need real containers and that no other root test covers: the environment
+(`$(VAR)` expansion, the downward API), command and args against the
+image's Entrypoint and Cmd, the security context (users and groups,
+runAsNonRoot, a read-only root, privileged, no_new_privs, sysctls), the
+managed /etc/hosts with hostAliases, hostname and subdomain, restart
+policies and activeDeadlineSeconds. Every pod starts at once, and holds
+several containers, each answering one row, so that the module costs one
+node and a few seconds of containers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e_node.node import Node, build_image, until
+
+pytestmark = pytest.mark.root
+
+BUSYBOX = "kybernetes.local/pods-busybox:1"  # every applet on the PATH, no Entrypoint
+ENTRY = "kybernetes.local/pods-entry:1"  # Entrypoint and Cmd both set
+Obj = dict[str, Any]
+
+
+def box(name: str, script: str, **fields: Any) -> Obj:
+    return {"name": name, "image": BUSYBOX, "imagePullPolicy": "Never",
+            "command": ["sh", "-c", script], **fields}  # fmt: skip
+
+
+def pod(name: str, containers: list[Obj], **spec: Any) -> Obj:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": containers, "terminationGracePeriodSeconds": 2,
+                     **spec}}  # fmt: skip
+
+
+ENV = pod("env", [
+    box("env", "echo command $(FOO); echo args $0 $1; env", args=["$(BAR)", "$$(FOO)"],
+        terminationMessagePolicy="FallbackToLogsOnError",
+        resources={"requests": {"cpu": "250m", "memory": "32Mi"},
+                   "limits": {"cpu": "1250m", "memory": "64Mi"}},
+        env=[
+            {"name": "FOO", "value": "foo-value"},
+            {"name": "BAR", "value": "bar-value"},
+            {"name": "FOOBAR", "value": "$(FOO);;$(BAR)"},
+            {"name": "ESCAPED", "value": "$$(FOO)"},
+            {"name": "UNKNOWN", "value": "$(NOPE)"},
+            *({"name": n, "valueFrom": {"fieldRef": {"fieldPath": p}}} for n, p in (
+                ("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace"),
+                ("POD_UID", "metadata.uid"), ("POD_IP", "status.podIP"),
+                ("HOST_IP", "status.hostIP"), ("HOST_IPS", "status.hostIPs"),
+                ("NODE_NAME", "spec.nodeName"))),
+            *({"name": n, "valueFrom": {"resourceFieldRef": {"resource": r, **d}}} for n, r, d in (
+                ("CPU_LIMIT", "limits.cpu", {}),
+                ("CPU_REQUEST", "requests.cpu", {"divisor": "1m"}),
+                ("MEMORY_LIMIT", "limits.memory", {"divisor": "1Mi"}),
+                ("MEMORY_REQUEST", "requests.memory", {}))),
+        ]),
+    box("defaults", "env", env=[
+        {"name": n, "valueFrom": {"resourceFieldRef": {"resource": r}}}
+        for n, r in (("CPU_LIMIT", "limits.cpu"), ("MEMORY_LIMIT", "limits.memory"))]),
+], restartPolicy="Never")  # fmt: skip
+
+ENTRYPOINT = pod("entry", [
+    {"name": "neither", "image": ENTRY},
+    {"name": "args", "image": ENTRY, "args": ["replaced", "args"]},
+    {"name": "command", "image": ENTRY, "command": ["/bin/echo", "own", "command"]},
+    {"name": "both", "image": ENTRY, "command": ["/bin/echo", "own"], "args": ["and", "args"]},
+], restartPolicy="Never")  # fmt: skip
+
+SECURE = pod("secure", [
+    box("pod-level", "id -u; id -g"),
+    box("container-level", "id -u; id -g",
+        securityContext={"runAsUser": 1002, "runAsGroup": 3003}),
+    box("nobody", "id -u", securityContext={"runAsUser": 65534}),
+    box("read-only", "echo x > /file",
+        securityContext={"runAsUser": 0, "readOnlyRootFilesystem": True}),
+    box("writable", "echo written > /file && cat /file",
+        securityContext={"runAsUser": 0, "readOnlyRootFilesystem": False}),
+    box("unprivileged", "ip link add dummy0 type dummy",
+        securityContext={"runAsUser": 0, "privileged": False}),
+    box("no-new-privs", "grep NoNewPrivs /proc/self/status",
+        securityContext={"allowPrivilegeEscalation": False}),
+    box("may-escalate", "grep NoNewPrivs /proc/self/status"),
+    box("sysctl", "cat /proc/sys/kernel/shm_rmid_forced"),
+    box("files", "cat /etc/hosts; hostname"),
+], restartPolicy="Never", hostname="web-0", subdomain="sub",
+   securityContext={"runAsUser": 1001, "runAsGroup": 2002,
+                    "sysctls": [{"name": "kernel.shm_rmid_forced", "value": "1"}]},
+   hostAliases=[{"ip": "123.45.67.89", "hostnames": ["foo.local", "bar.local"]}])  # fmt: skip
+
+NON_ROOT = pod("nonroot", [
+    box("root-image", "sleep 600", securityContext={"runAsNonRoot": True}),
+    box("root-user", "sleep 600", securityContext={"runAsNonRoot": True, "runAsUser": 0}),
+    box("non-root", "sleep 600", securityContext={"runAsNonRoot": True, "runAsUser": 1000}),
+])  # fmt: skip
+
+# Fails its first run and succeeds its second (the emptyDir outlives the container).
+ON_FAILURE = pod("onfailure", [
+    box("flaky", "if [ -f /d/ran ]; then exit 0; fi; touch /d/ran; echo failing; exit 1",
+        volumeMounts=[{"name": "d", "mountPath": "/d"}]),
+], restartPolicy="OnFailure", volumes=[{"name": "d", "emptyDir": {}}])  # fmt: skip
+
+DEADLINE = pod("deadline", [box("sleeper", "sleep 600")])
+FAILING = pod("failing", [box("false", "exit 2")])
+
+
+@pytest.fixture(scope="module")
+def pods(node: Node) -> Iterator[Node]:
+    build_image(node.data_dir, BUSYBOX, '{"Cmd": ["sh"]}', applets=True)
+    build_image(node.data_dir, ENTRY, '{"Entrypoint": ["/bin/echo", "entrypoint"], '
+                '"Cmd": ["from", "cmd"]}', applets=True)  # fmt: skip
+    every = [ENV, ENTRYPOINT, SECURE, NON_ROOT, ON_FAILURE, DEADLINE, FAILING]
+    node.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                       "items": every}))  # fmt: skip
+    yield node
+
+
+def get(node: Node, name: str) -> Obj:
+    found: Obj = json.loads(node.kubectl("get", "pod", name, "-o", "json"))
+    return found
+
+
+def phase_is(node: Node, name: str, *phases: str) -> bool:
+    return get(node, name).get("status", {}).get("phase") in phases
+
+
+def statuses(pod_status: Obj) -> dict[str, Obj]:
+    return {c["name"]: c for c in pod_status.get("containerStatuses") or []}
+
+
+def logs(node: Node, name: str, container: str) -> str:
+    return node.kubectl("logs", name, "-c", container)
+
+
+def test_env_expansion_and_the_downward_api(pods: Node) -> None:
+    until(lambda: phase_is(pods, "env", "Succeeded", "Failed"), timeout=90, what="env to end")
+    env_pod = get(pods, "env")
+    assert env_pod["status"]["phase"] == "Succeeded"
+    out = logs(pods, "env", "env").splitlines()
+    assert out[:2] == ["command foo-value", "args bar-value $(FOO)"]  # P61, P62
+    env = dict(line.split("=", 1) for line in out[2:] if "=" in line)
+    assert (env["FOOBAR"], env["ESCAPED"], env["UNKNOWN"]) == (
+        "foo-value;;bar-value", "$(FOO)", "$(NOPE)")  # P60  # fmt: skip
+    meta, status = env_pod["metadata"], env_pod["status"]
+    assert (env["POD_NAME"], env["POD_NAMESPACE"], env["POD_UID"]) == (
+        "env", "default", meta["uid"])  # P58, P59  # fmt: skip
+    assert env["POD_IP"] == status["podIP"]  # P59
+    assert env["HOST_IP"] == status["hostIP"] == "198.18.0.10"  # P56, P05
+    assert env["HOST_IPS"] == ",".join(i["ip"] for i in status["hostIPs"])  # P57
+    assert env["NODE_NAME"] == "node1"
+    # P54: cpu rounds up to whole cores (1250m -> 2), the divisor scales.
+    assert (env["CPU_LIMIT"], env["CPU_REQUEST"]) == ("2", "250")
+    assert (env["MEMORY_LIMIT"], env["MEMORY_REQUEST"]) == ("64", str(32 * 2**20))
+    # P23: it succeeded, so FallbackToLogsOnError copies nothing.
+    assert "message" not in statuses(status)["env"]["state"]["terminated"]
+    assert status["qosClass"] == "Burstable"
+
+    # P55: no limits: the node's allocatable.
+    allocatable = json.loads(pods.kubectl("get", "node", "node1", "-o", "json"))["status"][
+        "allocatable"]  # fmt: skip
+    defaults = dict(line.split("=", 1) for line in logs(pods, "env", "defaults").splitlines()
+                    if "=" in line)  # fmt: skip
+    cpu = allocatable["cpu"]
+    cores = -(-int(cpu[:-1]) // 1000) if cpu.endswith("m") else int(cpu)
+    assert defaults["CPU_LIMIT"] == str(cores)
+    memory = allocatable["memory"]
+    assert memory.endswith("Ki") and defaults["MEMORY_LIMIT"] == str(int(memory[:-2]) * 1024)
+
+
+def test_command_and_args_against_the_image(pods: Node) -> None:
+    until(lambda: phase_is(pods, "entry", "Succeeded", "Failed"), timeout=90, what="entry")
+    assert get(pods, "entry")["status"]["phase"] == "Succeeded"
+    assert logs(pods, "entry", "neither") == "entrypoint from cmd\n"  # P21
+    assert logs(pods, "entry", "args") == "entrypoint replaced args\n"  # P18
+    assert logs(pods, "entry", "command") == "own command\n"  # P19
+    assert logs(pods, "entry", "both") == "own and args\n"  # P20
+
+
+def test_the_security_context_and_the_managed_files(pods: Node) -> None:
+    until(lambda: phase_is(pods, "secure", "Succeeded", "Failed"), timeout=90, what="secure")
+    found = statuses(get(pods, "secure")["status"])
+    ended = {name: seen["state"]["terminated"] for name, seen in found.items()}
+    out = {name: logs(pods, "secure", name) for name in ended}
+    assert out["pod-level"] == "1001\n2002\n"  # P72
+    assert out["container-level"] == "1002\n3003\n"  # P71
+    assert out["nobody"] == "65534\n"  # P68
+    assert "Read-only file system" in out["read-only"]  # P30
+    assert ended["read-only"]["exitCode"] != 0
+    assert out["writable"] == "written\n"  # P70
+    assert "Operation not permitted" in out["unprivileged"]  # P69
+    assert out["no-new-privs"].split() == ["NoNewPrivs:", "1"]  # P73
+    assert out["may-escalate"].split() == ["NoNewPrivs:", "0"]
+    assert out["sysctl"] == "1\n"  # P75
+    hosts, _, hostname = out["files"].rpartition("# Entries added by HostAliases.\n")
+    assert hosts.startswith("# Kubernetes-managed hosts file.")
+    ip = get(pods, "secure")["status"]["podIP"]
+    assert f"{ip}\tweb-0.sub.default.svc.cluster.local\tweb-0\n" in hosts
+    assert hostname.splitlines() == ["123.45.67.89\tfoo.local\tbar.local", "web-0"]  # P31
+
+
+def test_run_as_non_root_refuses_root(pods: Node) -> None:
+    def refused() -> bool:
+        found = statuses(get(pods, "nonroot").get("status") or {})
+        return all("reason" in (c.get("state", {}).get("waiting") or {})
+                   for n, c in found.items() if n != "non-root") and bool(found)  # fmt: skip
+
+    until(refused, timeout=90, what="nonroot's containers to be refused")
+    until(lambda: "running" in statuses(get(pods, "nonroot")["status"])["non-root"]["state"],
+          timeout=60, what="the non-root container")  # fmt: skip
+    nonroot = get(pods, "nonroot")
+    found = statuses(nonroot["status"])
+    who = f'"nonroot_default({nonroot["metadata"]["uid"]})"'
+    assert found["root-image"]["state"]["waiting"] == {
+        "reason": "CreateContainerConfigError",
+        "message": f"container has runAsNonRoot and image will run as root (pod: {who}, "
+                   "container: root-image)"}  # fmt: skip
+    assert found["root-user"]["state"]["waiting"] == {
+        "reason": "CreateContainerConfigError",
+        "message": f"container's runAsUser breaks non-root policy (pod: {who}, "
+                   "container: root-user)"}  # fmt: skip
+    assert nonroot["status"]["phase"] == "Pending"
+    described = pods.kubectl("describe", "pod", "nonroot")
+    assert "Error: container has runAsNonRoot and image will run as root" in described
+
+
+def test_on_failure_restarts_until_success(pods: Node) -> None:
+    until(lambda: phase_is(pods, "onfailure", "Succeeded", "Failed"), timeout=120,
+          what="onfailure to end")  # fmt: skip
+    status = get(pods, "onfailure")["status"]
+    assert status["phase"] == "Succeeded"  # P22
+    flaky = statuses(status)["flaky"]
+    assert flaky["restartCount"] == 1 and not flaky["ready"]
+    assert flaky["state"]["terminated"]["reason"] == "Completed"
+    last = flaky["lastState"]["terminated"]
+    assert (last["exitCode"], last["reason"]) == (1, "Error")
+
+
+def test_an_always_failing_container_reports_and_deletes(pods: Node) -> None:
+    def crashed() -> bool:
+        found = statuses(get(pods, "failing").get("status") or {}).get("false") or {}
+        return bool(found.get("lastState", {}).get("terminated"))
+
+    until(crashed, timeout=90, what="failing to crash")
+    status = get(pods, "failing")["status"]
+    assert status["phase"] == "Running"  # Always: it will be started again
+    last = statuses(status)["false"]["lastState"]["terminated"]
+    assert (last["exitCode"], last["reason"]) == (2, "Error")  # P29
+    pods.kubectl("delete", "pod", "failing", "--wait=true", "--timeout=60s")  # P28
+    missing = pods.kubectl("get", "pod", "failing", check=False)
+    assert missing == ""
+
+
+def test_active_deadline_fails_the_pod(pods: Node) -> None:
+    until(lambda: phase_is(pods, "deadline", "Running"), timeout=90, what="deadline to run")
+    pods.kubectl("patch", "pod", "deadline", "-p", '{"spec": {"activeDeadlineSeconds": 5}}')
+    until(lambda: phase_is(pods, "deadline", "Failed"), timeout=60, what="the deadline")
+    status = get(pods, "deadline")["status"]
+    assert status["reason"] == "DeadlineExceeded"  # P10
+    assert status["message"] == "Pod was active on the node longer than the specified deadline"
+    sleeper = statuses(status)["sleeper"]["state"]
+    assert "terminated" in sleeper
