@@ -106,6 +106,10 @@ ON_FAILURE = pod("onfailure", [
         volumeMounts=[{"name": "d", "mountPath": "/d"}]),
 ], restartPolicy="OnFailure", volumes=[{"name": "d", "emptyDir": {}}])  # fmt: skip
 
+NO_LINKS = pod("nolinks", [box("env", "env")], restartPolicy="Never", enableServiceLinks=False)
+FOO_SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "fooservice"},
+               "spec": {"selector": {"app": "foo"},
+                        "ports": [{"port": 8765, "targetPort": 8080}]}}  # fmt: skip
 DEADLINE = pod("deadline", [box("sleeper", "sleep 600")])
 FAILING = pod("failing", [box("false", "exit 2")])
 
@@ -115,7 +119,9 @@ def pods(node: Node) -> Iterator[Node]:
     build_image(node.data_dir, BUSYBOX, '{"Cmd": ["sh"]}', applets=True)
     build_image(node.data_dir, ENTRY, '{"Entrypoint": ["/bin/echo", "entrypoint"], '
                 '"Cmd": ["from", "cmd"]}', applets=True)  # fmt: skip
-    every = [ENV, ENTRYPOINT, SECURE, NON_ROOT, ON_FAILURE, DEADLINE, FAILING]
+    # The Service first: a pod gets the variables of the Services that exist when it starts.
+    node.kubectl("apply", "-f", "-", stdin=json.dumps(FOO_SERVICE))
+    every = [ENV, ENTRYPOINT, SECURE, NON_ROOT, ON_FAILURE, DEADLINE, FAILING, NO_LINKS]
     node.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
                                                        "items": every}))  # fmt: skip
     yield node
@@ -160,6 +166,22 @@ def test_env_expansion_and_the_downward_api(pods: Node) -> None:
     # P23: it succeeded, so FallbackToLogsOnError copies nothing.
     assert "message" not in statuses(status)["env"]["state"]["terminated"]
     assert status["qosClass"] == "Burstable"
+
+    # P03: the Services of the pod's namespace, and the API server's, as variables.
+    foo = json.loads(pods.kubectl("get", "service", "fooservice", "-o", "json"))["spec"]
+    api = json.loads(pods.kubectl("get", "service", "kubernetes", "-o", "json"))["spec"]
+    ip = foo["clusterIP"]
+    assert {k: v for k, v in env.items() if k.startswith("FOOSERVICE_")} == {
+        "FOOSERVICE_SERVICE_HOST": ip, "FOOSERVICE_SERVICE_PORT": "8765",
+        "FOOSERVICE_PORT": f"tcp://{ip}:8765", "FOOSERVICE_PORT_8765_TCP": f"tcp://{ip}:8765",
+        "FOOSERVICE_PORT_8765_TCP_PROTO": "tcp", "FOOSERVICE_PORT_8765_TCP_PORT": "8765",
+        "FOOSERVICE_PORT_8765_TCP_ADDR": ip}  # fmt: skip
+    assert (env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"]) == (
+        api["clusterIP"], "443")  # fmt: skip
+    until(lambda: phase_is(pods, "nolinks", "Succeeded"), timeout=60, what="nolinks to end")
+    unlinked = logs(pods, "nolinks", "env")
+    assert "FOOSERVICE_" not in unlinked  # enableServiceLinks: false
+    assert f"KUBERNETES_SERVICE_HOST={api['clusterIP']}" in unlinked.splitlines()
 
     # P55: no limits: the node's allocatable.
     allocatable = json.loads(pods.kubectl("get", "node", "node1", "-o", "json"))["status"][
@@ -265,3 +287,7 @@ def test_active_deadline_fails_the_pod(pods: Node) -> None:
     assert status["message"] == "Pod was active on the node longer than the specified deadline"
     sleeper = statuses(status)["sleeper"]["state"]
     assert "terminated" in sleeper
+    selector = "involvedObject.name=deadline"
+    events = json.loads(pods.kubectl("get", "events", "-o", "json", "--field-selector", selector))
+    seen = {(event["type"], event["reason"]) for event in events["items"]}
+    assert ("Normal", "DeadlineExceeded") in seen

@@ -13,6 +13,7 @@ to start (it would run as root), in the kubelet's words.
 from __future__ import annotations
 
 import re
+from collections import ChainMap
 from collections.abc import Mapping
 from typing import Any
 
@@ -123,8 +124,14 @@ def build_env(
     pod_ip: str,
     host_ip: str,
     node_allocatable: Mapping[str, str] | None = None,
+    service_env: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The container's environment, in Kubernetes' order."""
+    """The container's environment, in Kubernetes' order.
+
+    `service_env` (serviceenv.py) comes last, where the container sets nothing of
+    that name, and `$(VAR)` in a value may refer to it.
+    """
+    services = service_env or {}
     env: dict[str, str] = {}
     namespace = str((pod.get("metadata") or {}).get("namespace") or "")
     for source in container.get("envFrom") or []:
@@ -141,7 +148,7 @@ def build_env(
         name = str(var.get("name", ""))
         value_from = var.get("valueFrom")
         if not value_from:
-            env[name] = expand(str(var.get("value") or ""), env)
+            env[name] = expand(str(var.get("value") or ""), ChainMap(env, dict(services)))
             continue
         value: str | None = None
         if value_from.get("fieldRef"):
@@ -158,7 +165,7 @@ def build_env(
             value = _lookup(sources, "secret", ref, str(ref.get("key", "")), namespace)
         if value is not None:
             env[name] = value
-    return env
+    return {**env, **{k: v for k, v in services.items() if k not in env}}
 
 
 def _security(pod: Obj, container: Obj) -> tuple[Obj, Obj]:

@@ -93,6 +93,7 @@ class Kubelet:
         self.events = EventRecorder(client, "kubelet", host=node_name)
         self.backoff = backoff or CrashLoopBackoff()
         self.nodes = Informer(client, resource_path("", "v1", "nodes"))
+        self.services = Informer(client, resource_path("", "v1", "services"))
         self.pods = Informer(client, resource_path("", "v1", "pods"),
                              field_selector=f"spec.nodeName={node_name}")  # fmt: skip
         self.network: PodNetwork | HostNetwork | None = None
@@ -226,6 +227,9 @@ class Kubelet:
             self.pods.on_add(self._pod_event)
             self.pods.on_update(lambda old, new: self._pod_event(new))
             self.pods.on_delete(self._pod_event)
+            # Services first: a container's environment names them (FOO_SERVICE_HOST).
+            self.services.start()
+            await self.services.synced.wait()
             self.pods.start()
             await self.pods.synced.wait()
             await self._collect_orphans()
@@ -234,6 +238,7 @@ class Kubelet:
             await asyncio.Event().wait()
         finally:
             await self.pods.stop()
+            await self.services.stop()
             await self.nodes.stop()
             for task in list(self._workers.values()):
                 await cancel_and_wait(task)
@@ -371,7 +376,8 @@ class Kubelet:
         return PodWorker(uid=uid, state_dir=self.data_dir / "kubelet" / "pods" / uid,
                          runtime=self.runtime, network=self.network, images=self._images,
                          client=self._client, events=self.events, host_ip=self.host_ip,
-                         backoff=self.backoff, allocatable=lambda: self._allocatable)  # fmt: skip
+                         backoff=self.backoff, allocatable=lambda: self._allocatable,
+                         services=lambda: list(self.services.items.values()))  # fmt: skip
 
     def _current(self, uid: str, last: Obj) -> Obj | None:
         """The pod as the cache has it now; None once deleted from the API."""

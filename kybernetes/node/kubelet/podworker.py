@@ -37,7 +37,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -63,6 +63,7 @@ from kybernetes.node.kubelet.podstatus import (
 from kybernetes.node.kubelet.prober import ProbeManager, Prober
 from kybernetes.node.kubelet.probes import hook_failure_message, kill_message
 from kybernetes.node.kubelet.restarts import CrashLoopBackoff, backoff_message, should_restart
+from kybernetes.node.kubelet.serviceenv import service_env, visible_services
 from kybernetes.node.kubelet.volumemanager import PodVolumes
 from kybernetes.node.kubelet.volumes import VolumeError
 from kybernetes.node.network.hostnet import HostNetwork
@@ -154,8 +155,10 @@ class PodWorker:
         backoff: CrashLoopBackoff,
         clock: Callable[[], float] = time.time,
         allocatable: Callable[[], Mapping[str, str]] = dict,
+        services: Callable[[], Iterable[Obj]] = list,
     ) -> None:
         self.uid = uid
+        self._services = services  # every Service the kubelet knows of (for their env vars)
         self.dir = state_dir
         self._runtime = runtime
         self._network = network
@@ -559,8 +562,11 @@ class PodWorker:
                                          for k, v in (obj.get("data") or {}).items()}  # fmt: skip
             else:
                 sources[(kind, name)] = dict(obj.get("data") or {})
+        links = (pod.get("spec") or {}).get("enableServiceLinks") is not False
+        services = visible_services(self._services(), namespace, links=links)
         return build_env(pod, container, sources=sources, pod_ip=self.record.pod_ip,
-                         host_ip=self._host_ip, node_allocatable=self._allocatable())  # fmt: skip
+                         host_ip=self._host_ip, node_allocatable=self._allocatable(),
+                         service_env=service_env(services))  # fmt: skip
 
     async def _mounts(self, pod: Obj, container: Obj, env: Mapping[str, str]) -> tuple[Mount, ...]:
         """The managed /etc files, then the container's volumeMounts."""
