@@ -111,6 +111,11 @@ FOO_SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "foos
                "spec": {"selector": {"app": "foo"},
                         "ports": [{"port": 8765, "targetPort": 8080}]}}  # fmt: skip
 DEADLINE = pod("deadline", [box("sleeper", "sleep 600")])
+HOOK_PATHS = ("poststart-exec", "poststart-http", "prestop-exec", "prestop-http")
+# Serves every hook's path and logs each request (busybox httpd -vv: "url:/<path>").
+HANDLER = pod("handler", [box(
+    "web", f"mkdir -p /www && cd /www && touch {' '.join(HOOK_PATHS)} && "
+    "exec httpd -f -vv -p 8080 -h /www")])  # fmt: skip
 FAILING = pod("failing", [box("false", "exit 2")])
 
 
@@ -121,7 +126,7 @@ def pods(node: Node) -> Iterator[Node]:
                 '"Cmd": ["from", "cmd"]}', applets=True)  # fmt: skip
     # The Service first: a pod gets the variables of the Services that exist when it starts.
     node.kubectl("apply", "-f", "-", stdin=json.dumps(FOO_SERVICE))
-    every = [ENV, ENTRYPOINT, SECURE, NON_ROOT, ON_FAILURE, DEADLINE, FAILING, NO_LINKS]
+    every = [ENV, ENTRYPOINT, SECURE, NON_ROOT, ON_FAILURE, DEADLINE, FAILING, NO_LINKS, HANDLER]
     node.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
                                                        "items": every}))  # fmt: skip
     yield node
@@ -291,3 +296,33 @@ def test_active_deadline_fails_the_pod(pods: Node) -> None:
     events = json.loads(pods.kubectl("get", "events", "-o", "json", "--field-selector", selector))
     seen = {(event["type"], event["reason"]) for event in events["items"]}
     assert ("Normal", "DeadlineExceeded") in seen
+
+
+def test_lifecycle_hooks_call_another_pod(pods: Node) -> None:
+    until(lambda: phase_is(pods, "handler", "Running"), timeout=90, what="the hook handler")
+    ip = get(pods, "handler")["status"]["podIP"]
+
+    def fetch(path: str) -> Obj:
+        return {"exec": {"command": ["wget", "-qO-", f"http://{ip}:8080/{path}"]}}
+
+    def call(path: str) -> Obj:
+        return {"httpGet": {"host": ip, "port": 8080, "path": f"/{path}"}}
+
+    hooked = pod("hooked", [
+        box("exec", "sleep 600", lifecycle={"postStart": fetch("poststart-exec"),
+                                            "preStop": fetch("prestop-exec")}),
+        box("http", "sleep 600", lifecycle={"postStart": call("poststart-http"),
+                                            "preStop": call("prestop-http")}),
+    ])  # fmt: skip
+    pods.kubectl("apply", "-f", "-", stdin=json.dumps(hooked))
+
+    def requested(*paths: str) -> bool:
+        served = pods.kubectl("logs", "handler")
+        return all(f"url:/{path}" in served for path in paths)
+
+    until(lambda: phase_is(pods, "hooked", "Running"), timeout=60, what="hooked to run")
+    until(lambda: requested("poststart-exec", "poststart-http"), timeout=30,
+          what="the postStart hooks")  # P33, P34  # fmt: skip
+    assert not requested("prestop-exec") and not requested("prestop-http")
+    pods.kubectl("delete", "pod", "hooked", "--wait=true", "--timeout=60s")
+    assert requested("prestop-exec", "prestop-http")  # P35, P36: before the containers ended
