@@ -119,6 +119,34 @@ def _image_pull_policy(image: str) -> str:
     return "Always" if tag in ("", "latest") else "IfNotPresent"
 
 
+def _default_handler(handler: Any) -> None:
+    """An httpGet's path and scheme, a grpc's service, as kube-apiserver defaults them.
+
+    kubectl describe reads them without a nil check (a grpc probe without its
+    service made it panic).
+    """
+    if not isinstance(handler, dict):
+        return
+    if isinstance(handler.get("httpGet"), dict):
+        handler["httpGet"].setdefault("path", "/")
+        handler["httpGet"].setdefault("scheme", "HTTP")
+    if isinstance(handler.get("grpc"), dict):
+        handler["grpc"].setdefault("service", "")
+
+
+def _default_probes(container: dict[str, Any]) -> None:
+    for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
+        probe = container.get(kind)
+        if isinstance(probe, dict):
+            for field, value in (("timeoutSeconds", 1), ("periodSeconds", 10),
+                                 ("successThreshold", 1), ("failureThreshold", 3)):  # fmt: skip
+                if not probe.get(field):  # 0 means unset, as in the Go types
+                    probe[field] = value
+            _default_handler(probe)
+    for hook in (container.get("lifecycle") or {}).values():
+        _default_handler(hook)
+
+
 def default_pod_spec(spec: dict[str, Any]) -> None:
     """Pod spec defaults, as in a pod template or a pod (kubectl shows them)."""
     spec.setdefault("restartPolicy", "Always")
@@ -135,6 +163,7 @@ def default_pod_spec(spec: dict[str, Any]) -> None:
             container.setdefault("terminationMessagePath", "/dev/termination-log")
             container.setdefault("terminationMessagePolicy", "File")
             container.setdefault("resources", {})
+            _default_probes(container)
             for port in container.get("ports") or []:
                 if isinstance(port, dict):
                     port.setdefault("protocol", "TCP")

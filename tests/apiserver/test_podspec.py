@@ -10,6 +10,7 @@ import pytest
 
 from kybernetes.apiserver.errors import Cause
 from kybernetes.apiserver.podspec import UPDATABLE_POD_FIELDS, pod_update_causes, validate_pod_spec
+from kybernetes.apiserver.strategy import default_pod_spec
 from tests.apiserver.conftest import Cluster
 
 Obj = dict[str, Any]
@@ -134,3 +135,24 @@ async def test_kubectl_is_told_which_pod_fields_may_change(cluster: Cluster) -> 
     assert "spec.containers[0].ports[0].containerPort: 80 -> 8080" in out
     pod_json = json.loads(await cluster.kubectl("get", "pod", "web", "-o", "json"))
     assert pod_json["spec"]["containers"][0]["image"] == "nginx:1.28"
+
+
+def test_probes_and_hooks_get_kube_apiserver_defaults() -> None:
+    container = {"name": "web", "image": "nginx",
+                 "livenessProbe": {"grpc": {"port": 9000}},
+                 "readinessProbe": {"httpGet": {"port": 80}, "periodSeconds": 2},
+                 "startupProbe": {"exec": {"command": ["true"]}, "failureThreshold": 30},
+                 "lifecycle": {"preStop": {"httpGet": {"port": 80, "path": "/bye"}}}}  # fmt: skip
+    pod_spec: Obj = {"containers": [container]}
+    default_pod_spec(pod_spec)
+    defaults = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1,
+                "failureThreshold": 3}  # fmt: skip
+    assert container["livenessProbe"] == {"grpc": {"port": 9000, "service": ""}, **defaults}
+    assert container["readinessProbe"] == {
+        "httpGet": {"port": 80, "path": "/", "scheme": "HTTP"},
+        **defaults,
+        "periodSeconds": 2,
+    }
+    assert container["startupProbe"]["failureThreshold"] == 30
+    assert container["lifecycle"]["preStop"]["httpGet"] == {"port": 80, "path": "/bye",
+                                                            "scheme": "HTTP"}  # fmt: skip
