@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from kybernetes.api.times import parse_time
 from tests.e2e_node.node import Node, build_image, until
 
 pytestmark = pytest.mark.root
@@ -111,6 +112,22 @@ FOO_SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "foos
                "spec": {"selector": {"app": "foo"},
                         "ports": [{"port": 8765, "targetPort": 8080}]}}  # fmt: skip
 DEADLINE = pod("deadline", [box("sleeper", "sleep 600")])
+HEALTH = {"exec": {"command": ["cat", "/tmp/health"]}, "periodSeconds": 1}
+PROBED = pod("probed", [
+    box("exec-ok", "touch /tmp/health; exec sleep 600", livenessProbe=HEALTH),
+    box("exec-fails", "touch /tmp/health; sleep 2; rm /tmp/health; exec sleep 600",
+        livenessProbe={**HEALTH, "failureThreshold": 1}),
+    # httpd answers 404 for "/" (no index): the socket is open all the same.
+    box("tcp", "mkdir -p /empty && exec httpd -f -p 8080 -h /empty",
+        livenessProbe={"tcpSocket": {"port": 8080}, "periodSeconds": 1}),
+    box("grpc-closed", "exec sleep 600",
+        livenessProbe={"grpc": {"port": 9999}, "periodSeconds": 1, "failureThreshold": 1}),
+    box("never-ready", "exec sleep 600",
+        readinessProbe={"exec": {"command": ["false"]}, "periodSeconds": 1}),
+])  # fmt: skip
+DELAYED = pod("delayed", [box(
+    "web", "exec sleep 600", readinessProbe={"exec": {"command": ["true"]}, "periodSeconds": 1,
+                                             "initialDelaySeconds": 5})])  # fmt: skip
 HOOK_PATHS = ("poststart-exec", "poststart-http", "prestop-exec", "prestop-http")
 # Serves every hook's path and logs each request (busybox httpd -vv: "url:/<path>").
 HANDLER = pod("handler", [box(
@@ -126,7 +143,19 @@ def pods(node: Node) -> Iterator[Node]:
                 '"Cmd": ["from", "cmd"]}', applets=True)  # fmt: skip
     # The Service first: a pod gets the variables of the Services that exist when it starts.
     node.kubectl("apply", "-f", "-", stdin=json.dumps(FOO_SERVICE))
-    every = [ENV, ENTRYPOINT, SECURE, NON_ROOT, ON_FAILURE, DEADLINE, FAILING, NO_LINKS, HANDLER]
+    every = [
+        ENV,
+        ENTRYPOINT,
+        SECURE,
+        NON_ROOT,
+        ON_FAILURE,
+        DEADLINE,
+        FAILING,
+        NO_LINKS,
+        HANDLER,
+        PROBED,
+        DELAYED,
+    ]
     node.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
                                                        "items": every}))  # fmt: skip
     yield node
@@ -326,3 +355,42 @@ def test_lifecycle_hooks_call_another_pod(pods: Node) -> None:
     assert not requested("prestop-exec") and not requested("prestop-http")
     pods.kubectl("delete", "pod", "hooked", "--wait=true", "--timeout=60s")
     assert requested("prestop-exec", "prestop-http")  # P35, P36: before the containers ended
+
+
+def test_liveness_and_readiness_probes(pods: Node) -> None:
+    def restarts() -> dict[str, int]:
+        found = statuses(get(pods, "probed").get("status") or {})
+        return {name: seen["restartCount"] for name, seen in found.items()}
+
+    until(lambda: restarts().get("exec-fails", 0) >= 1 and restarts().get("grpc-closed", 0) >= 1,
+          timeout=90, what="the failing liveness probes to restart their containers")  # fmt: skip
+    found = statuses(get(pods, "probed")["status"])
+    assert found["exec-fails"]["lastState"]["terminated"]["exitCode"] in (137, 143)  # P44
+    assert found["grpc-closed"]["restartCount"] >= 1  # P43
+    for name in ("exec-ok", "tcp", "never-ready"):  # P40, P41, P47
+        assert found[name]["restartCount"] == 0, name
+        assert "running" in found[name]["state"], name
+    assert found["exec-ok"]["ready"] and found["tcp"]["ready"]
+    assert not found["never-ready"]["ready"]
+    ready = next(c for c in get(pods, "probed")["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "ContainersNotReady")
+    # kubectl describe reads a grpc probe's service without a nil check: it must be defaulted.
+    assert "grpc <pod>:9999  delay=0s timeout=1s period=1s" in pods.kubectl(
+        "describe", "pod", "probed")  # fmt: skip
+
+    # P46: not ready before initialDelaySeconds, ready after, never restarted.
+    until(lambda: phase_is(pods, "delayed", "Running"), timeout=60, what="delayed to run")
+
+    def is_ready() -> bool:
+        conditions = get(pods, "delayed")["status"]["conditions"]
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    until(is_ready, timeout=60, what="delayed to be ready")
+    status = get(pods, "delayed")["status"]
+    web = statuses(status)["web"]
+    started = parse_time(web["state"]["running"]["startedAt"])
+    ready_at = parse_time(next(c["lastTransitionTime"] for c in status["conditions"]
+                               if c["type"] == "Ready"))  # fmt: skip
+    assert started is not None and ready_at is not None
+    assert (ready_at - started).total_seconds() >= 5
+    assert web["restartCount"] == 0
