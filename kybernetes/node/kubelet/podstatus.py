@@ -155,12 +155,18 @@ def pod_conditions(
     return [*conditions, scheduled]
 
 
-def container_status(name: str, observed: Observed | None, *, image: str) -> Obj:
-    """One entry of containerStatuses / initContainerStatuses."""
+def container_status(name: str, observed: Observed | None, *, image: str,
+                     initializing: bool = False) -> Obj:  # fmt: skip
+    """One entry of containerStatuses / initContainerStatuses.
+
+    A container not created yet waits in ContainerCreating, or PodInitializing in a
+    pod with init containers (the kubelet's default waiting state).
+    """
     if observed is None:
+        reason = "PodInitializing" if initializing else "ContainerCreating"
         return {"name": name, "image": image, "imageID": "", "ready": False, "restartCount": 0,
                 "started": False, "lastState": {},
-                "state": {"waiting": {"reason": "ContainerCreating"}}}  # fmt: skip
+                "state": {"waiting": {"reason": reason}}}  # fmt: skip
     status: Obj = {
         "name": name,
         "image": observed.image or image,
@@ -202,20 +208,24 @@ def pod_status(
         "hostIPs": [{"ip": host_ip}] if host_ip else [],
         "startTime": start_time,
         "qosClass": qos_class(spec),
-        "containerStatuses": _statuses(spec.get("containers") or [], containers),
+        "containerStatuses": _statuses(
+            spec.get("containers") or [], containers, initializing=bool(spec.get("initContainers"))
+        ),
     }
     if failure:
         status["reason"], status["message"] = failure
     if spec.get("initContainers"):
-        status["initContainerStatuses"] = _statuses(spec["initContainers"], init)
+        status["initContainerStatuses"] = _statuses(spec["initContainers"], init, initializing=True)
     if pod_ip:
         status["podIP"] = pod_ip
         status["podIPs"] = [{"ip": pod_ip}]
     return status
 
 
-def _statuses(specs: Sequence[Obj], observed: Mapping[str, Observed]) -> list[Obj]:
+def _statuses(specs: Sequence[Obj], observed: Mapping[str, Observed], *,
+              initializing: bool) -> list[Obj]:  # fmt: skip
     return [container_status(str(c["name"]), observed.get(str(c["name"])),
+                             initializing=initializing,
                              image=str(c.get("image", ""))) for c in specs]  # fmt: skip
 
 

@@ -99,6 +99,10 @@ def test_unknown_containers_show_as_creating() -> None:
     status = status_of(spec(n=1), {})
     assert status["containerStatuses"][0]["state"] == {"waiting": {"reason": "ContainerCreating"}}
     assert status["containerStatuses"][0]["ready"] is False
+    initializing = status_of(spec(n=1, init=2), {}, init={"i0": RUNNING})
+    waiting = {"waiting": {"reason": "PodInitializing"}}
+    assert initializing["containerStatuses"][0]["state"] == waiting
+    assert initializing["initContainerStatuses"][1]["state"] == waiting
 
 
 def test_qos_classes() -> None:
