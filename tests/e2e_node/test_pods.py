@@ -128,6 +128,13 @@ PROBED = pod("probed", [
 DELAYED = pod("delayed", [box(
     "web", "exec sleep 600", readinessProbe={"exec": {"command": ["true"]}, "periodSeconds": 1,
                                              "initialDelaySeconds": 5})])  # fmt: skip
+INITS = [box("init-1", "true"), box("init-2", "true")]
+INIT_ALWAYS = pod("init-always", [box("app", "exec sleep 600")], initContainers=INITS)
+INIT_NEVER = pod("init-never", [box("app", "true")], initContainers=INITS, restartPolicy="Never")
+INIT_FAILS_NEVER = pod("init-fails-never", [box("app", "exec sleep 600")],
+                       initContainers=[box("init", "exit 1")], restartPolicy="Never")  # fmt: skip
+INIT_FAILS_ALWAYS = pod("init-fails-always", [box("app", "exec sleep 600")],
+                        initContainers=[box("init", "exit 1")])  # fmt: skip
 HOOK_PATHS = ("poststart-exec", "poststart-http", "prestop-exec", "prestop-http")
 # Serves every hook's path and logs each request (busybox httpd -vv: "url:/<path>").
 HANDLER = pod("handler", [box(
@@ -143,19 +150,9 @@ def pods(node: Node) -> Iterator[Node]:
                 '"Cmd": ["from", "cmd"]}', applets=True)  # fmt: skip
     # The Service first: a pod gets the variables of the Services that exist when it starts.
     node.kubectl("apply", "-f", "-", stdin=json.dumps(FOO_SERVICE))
-    every = [
-        ENV,
-        ENTRYPOINT,
-        SECURE,
-        NON_ROOT,
-        ON_FAILURE,
-        DEADLINE,
-        FAILING,
-        NO_LINKS,
-        HANDLER,
-        PROBED,
-        DELAYED,
-    ]
+    every = [ENV, ENTRYPOINT, SECURE, NON_ROOT, ON_FAILURE, DEADLINE, FAILING, NO_LINKS,
+             HANDLER, PROBED, DELAYED, INIT_ALWAYS, INIT_NEVER, INIT_FAILS_NEVER,
+             INIT_FAILS_ALWAYS]  # fmt: skip
     node.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
                                                        "items": every}))  # fmt: skip
     yield node
@@ -394,3 +391,42 @@ def test_liveness_and_readiness_probes(pods: Node) -> None:
     assert started is not None and ready_at is not None
     assert (ready_at - started).total_seconds() >= 5
     assert web["restartCount"] == 0
+
+
+def test_init_containers_run_first_and_hold_the_app_when_they_fail(pods: Node) -> None:
+    def condition(status: Obj, kind: str) -> str:
+        return next((c["status"] for c in status.get("conditions") or [] if c["type"] == kind), "")
+
+    def inits(status: Obj) -> dict[str, Obj]:
+        return {c["name"]: c for c in status.get("initContainerStatuses") or []}
+
+    until(lambda: phase_is(pods, "init-always", "Running"), timeout=90, what="init-always")
+    status = get(pods, "init-always")["status"]  # P48
+    assert condition(status, "Initialized") == "True"
+    assert [c["state"]["terminated"]["reason"] for c in inits(status).values()] == [
+        "Completed", "Completed"]  # fmt: skip
+    assert "running" in statuses(status)["app"]["state"]
+
+    until(lambda: phase_is(pods, "init-never", "Succeeded"), timeout=90, what="init-never")
+    status = get(pods, "init-never")["status"]  # P49
+    assert all(c["restartCount"] == 0 for c in [*inits(status).values(), statuses(status)["app"]])
+
+    until(lambda: phase_is(pods, "init-fails-never", "Failed"), timeout=90,
+          what="init-fails-never to fail")  # fmt: skip
+    status = get(pods, "init-fails-never")["status"]  # P50
+    assert inits(status)["init"]["state"]["terminated"]["exitCode"] == 1
+    assert statuses(status)["app"]["state"] == {"waiting": {"reason": "PodInitializing"}}
+    assert condition(status, "Initialized") == "False"
+
+    def retried() -> bool:
+        found = inits(get(pods, "init-fails-always").get("status") or {})
+        return found.get("init", {}).get("restartCount", 0) >= 1
+
+    until(retried, timeout=90, what="the failing init container to be retried")
+    status = get(pods, "init-fails-always")["status"]  # P51
+    assert status["phase"] == "Pending"
+    assert condition(status, "Initialized") == "False"
+    assert statuses(status)["app"]["state"] == {"waiting": {"reason": "PodInitializing"}}
+    assert statuses(status)["app"]["restartCount"] == 0
+    table = pods.kubectl("get", "pod", "init-fails-always", "--no-headers").split()
+    assert table[2] in ("Init:Error", "Init:CrashLoopBackOff")
