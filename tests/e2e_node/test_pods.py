@@ -135,6 +135,23 @@ INIT_FAILS_NEVER = pod("init-fails-never", [box("app", "exec sleep 600")],
                        initContainers=[box("init", "exit 1")], restartPolicy="Never")  # fmt: skip
 INIT_FAILS_ALWAYS = pod("init-fails-always", [box("app", "exec sleep 600")],
                         initContainers=[box("init", "exit 1")])  # fmt: skip
+POD_NAME_ENV = {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+
+
+def subpath_pod(name: str, script: str, *, value: Obj | None = None) -> Obj:
+    """A pod mounting an emptyDir at /all and its $(POD_NAME) sub-directory at /mine."""
+    variable = {"name": "POD_NAME", **value} if value else POD_NAME_ENV
+    return pod(name, [box(name, script, env=[variable], volumeMounts=[
+        {"name": "work", "mountPath": "/all"},
+        {"name": "work", "mountPath": "/mine", "subPathExpr": "$(POD_NAME)"}])],
+        volumes=[{"name": "work", "emptyDir": {}}], restartPolicy="Never")  # fmt: skip
+
+
+SUBPATHS = [
+    subpath_pod("subpath", "echo written > /mine/file && cat /all/subpath/file"),
+    subpath_pod("subpath-absolute", "true", value={"value": "/tmp"}),
+    subpath_pod("subpath-dots", "true", value={"value": ".."}),
+]
 HOOK_PATHS = ("poststart-exec", "poststart-http", "prestop-exec", "prestop-http")
 # Serves every hook's path and logs each request (busybox httpd -vv: "url:/<path>").
 HANDLER = pod("handler", [box(
@@ -152,7 +169,7 @@ def pods(node: Node) -> Iterator[Node]:
     node.kubectl("apply", "-f", "-", stdin=json.dumps(FOO_SERVICE))
     every = [ENV, ENTRYPOINT, SECURE, NON_ROOT, ON_FAILURE, DEADLINE, FAILING, NO_LINKS,
              HANDLER, PROBED, DELAYED, INIT_ALWAYS, INIT_NEVER, INIT_FAILS_NEVER,
-             INIT_FAILS_ALWAYS]  # fmt: skip
+             INIT_FAILS_ALWAYS, *SUBPATHS]  # fmt: skip
     node.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
                                                        "items": every}))  # fmt: skip
     yield node
@@ -430,3 +447,18 @@ def test_init_containers_run_first_and_hold_the_app_when_they_fail(pods: Node) -
     assert statuses(status)["app"]["restartCount"] == 0
     table = pods.kubectl("get", "pod", "init-fails-always", "--no-headers").split()
     assert table[2] in ("Init:Error", "Init:CrashLoopBackOff")
+
+
+def test_sub_path_expr_expands_and_refuses_to_leave_the_volume(pods: Node) -> None:
+    until(lambda: phase_is(pods, "subpath", "Succeeded", "Failed"), timeout=90, what="subpath")
+    assert get(pods, "subpath")["status"]["phase"] == "Succeeded"  # P63, P66
+    assert logs(pods, "subpath", "subpath") == "written\n"
+
+    def refused(name: str) -> str:
+        found = statuses(get(pods, name).get("status") or {}).get(name) or {}
+        return str((found.get("state", {}).get("waiting") or {}).get("reason", ""))
+
+    for refused_pod in ("subpath-absolute", "subpath-dots"):  # P64, P65
+        until(lambda name=refused_pod: refused(name) == "CreateContainerConfigError", timeout=60,
+              what=f"{refused_pod} to be refused")  # fmt: skip
+        assert get(pods, refused_pod)["status"]["phase"] == "Pending"
