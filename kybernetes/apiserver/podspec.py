@@ -4,7 +4,7 @@ most common checks), and what an update of a pod may change.
 Decision: only rules whose breach Kubernetes refuses on every version we
 serve, with its field paths and words, so a spec it accepts is never refused
 here: container and volume names, ports, volume mounts that name a volume,
-the restart and DNS policies, requests within limits. A pod's spec is then
+the restart and DNS policies, requests within limits, sysctl names. A pod's spec is then
 fixed but for the few fields kube-apiserver lets an update change.
 """
 
@@ -32,6 +32,9 @@ _RESTART_POLICIES = ("Always", "OnFailure", "Never")
 _DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
 _PROTOCOLS = ("SCTP", "TCP", "UDP")
 _PORT_RANGE = "must be between 1 and 65535, inclusive"
+# A sysctl name: segments joined by "." or "/" (the kernel's /proc/sys path form).
+_SYSCTL = re.compile(r"^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$")
+_SYSCTL_MAX = 253
 # What a pod's update may change, in kube-apiserver's words.
 UPDATABLE_POD_FIELDS = (
     "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,"
@@ -88,10 +91,29 @@ def validate_pod_spec(spec: Obj, path: str) -> list[Cause]:
         causes += _ports(container, where, port_names)
         causes += _mounts(container, where, volumes)
         causes += _requests_within_limits(container, f"{where}.resources")
+    causes += _sysctls(spec, f"{path}.securityContext.sysctls")
     for field, allowed in (("restartPolicy", _RESTART_POLICIES), ("dnsPolicy", _DNS_POLICIES)):
         value = spec.get(field)
         if value is not None and value not in allowed:
             causes.append(_unsupported(f"{path}.{field}", value, allowed))
+    return causes
+
+
+def _sysctls(spec: Obj, path: str) -> list[Cause]:
+    """Every malformed or repeated sysctl name, each with its index (validateSysctls)."""
+    causes: list[Cause] = []
+    seen: set[str] = set()
+    for index, sysctl in enumerate((spec.get("securityContext") or {}).get("sysctls") or []):
+        at = f"{path}[{index}].name"
+        name = str((sysctl or {}).get("name") or "")
+        if not name:
+            causes.append(Cause(at, "FieldValueRequired", "Required value"))
+        elif len(name) > _SYSCTL_MAX or not _SYSCTL.match(name):
+            rule = f"must have at most {_SYSCTL_MAX} characters and match regex {_SYSCTL.pattern}"
+            causes.append(Cause(at, "FieldValueInvalid", f'Invalid value: "{name}": {rule}'))
+        elif name in seen:
+            causes.append(Cause(at, "FieldValueDuplicate", f'Duplicate value: "{name}"'))
+        seen.add(name)
     return causes
 
 

@@ -156,3 +156,20 @@ def test_probes_and_hooks_get_kube_apiserver_defaults() -> None:
     assert container["startupProbe"]["failureThreshold"] == 30
     assert container["lifecycle"]["preStop"]["httpGet"] == {"port": 80, "path": "/bye",
                                                             "scheme": "HTTP"}  # fmt: skip
+
+
+def test_malformed_sysctl_names_are_each_refused() -> None:
+    sysctls = [{"name": "foo-", "value": "bar"}, {"name": "kernel.shmmax", "value": "1"},
+               {"name": "safe-and-unsafe", "value": "1"}, {"name": "bar..", "value": "42"},
+               {"name": "net/ipv4/conf/eth0.100/rp_filter", "value": "1"},
+               {"name": "kernel.shmmax", "value": "2"}, {"name": "", "value": "1"}]  # fmt: skip
+    causes = messages(validate_pod_spec(spec(securityContext={"sysctls": sysctls}), "spec"))
+    regex = r"^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$"
+    assert causes == [
+        ("spec.securityContext.sysctls[0].name", 'Invalid value: "foo-": must have at most 253 '
+         f"characters and match regex {regex}"),
+        ("spec.securityContext.sysctls[3].name", 'Invalid value: "bar..": must have at most 253 '
+         f"characters and match regex {regex}"),
+        ("spec.securityContext.sysctls[5].name", 'Duplicate value: "kernel.shmmax"'),
+        ("spec.securityContext.sysctls[6].name", "Required value"),
+    ]  # fmt: skip
