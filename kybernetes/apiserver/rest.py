@@ -20,6 +20,7 @@ from typing import Any
 
 from kybernetes.api import selectors
 from kybernetes.api.patch import PatchSchema, schema_for
+from kybernetes.api.qos import qos_class
 from kybernetes.apiserver import deletion, errors
 from kybernetes.apiserver import managedfields as mf
 from kybernetes.apiserver.admission import Admission
@@ -170,6 +171,10 @@ class Rest:
         if rt.group == "networking.k8s.io" and rt.kind == "Ingress":
             await admit_default_ingress_class(self.storage, self.registry, obj)
         await admit_limits(self.storage, self.registry, rt, obj)  # limitranger.py: defaults, 403
+        if rt.group == "" and rt.kind == "Pod":
+            # Set on create from the spec as admitted (LimitRanger's defaults included), as
+            # kube-apiserver's PrepareForCreate does; the kubelet reports the same class.
+            obj.setdefault("status", {})["qosClass"] = qos_class(obj.get("spec") or {})
         if dry_run:
             await charge_quota(self.storage, self.registry, rt, obj, dry_run=True)  # 403 or nothing
             return obj

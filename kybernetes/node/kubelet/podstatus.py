@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kybernetes.api.qos import qos_class
+
 __all__ = ["DEADLINE_MESSAGE", "DEADLINE_REASON", "Observed", "container_status",
            "deadline_left", "pod_conditions", "pod_phase", "pod_status", "qos_class"]  # fmt: skip
 
@@ -227,24 +229,3 @@ def _statuses(specs: Sequence[Obj], observed: Mapping[str, Observed], *,
     return [container_status(str(c["name"]), observed.get(str(c["name"])),
                              initializing=initializing,
                              image=str(c.get("image", ""))) for c in specs]  # fmt: skip
-
-
-def qos_class(spec: Obj) -> str:
-    """Guaranteed, Burstable or BestEffort, from requests and limits (as the API server)."""
-    containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
-    requests_any = limits_all = False
-    guaranteed = True
-    for container in containers:
-        resources = container.get("resources") or {}
-        requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
-        if requests or limits:
-            requests_any = True
-        for resource in ("cpu", "memory"):
-            limit = limits.get(resource)
-            request = requests.get(resource, limit)
-            if limit is None or str(request) != str(limit):
-                guaranteed = False
-        limits_all = limits_all or bool(limits)
-    if not requests_any:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed and limits_all else "Burstable"

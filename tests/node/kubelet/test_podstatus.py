@@ -114,6 +114,10 @@ def test_qos_classes() -> None:
     assert qos_class(pod_spec(limits={"cpu": "1", "memory": "1Gi"})) == "Guaranteed"
     assert qos_class(pod_spec(requests={"cpu": "1", "memory": "1Gi"},
                               limits={"cpu": "1", "memory": "2Gi"})) == "Burstable"  # fmt: skip
+    # Quantities, not their spelling; and only cpu and memory count.
+    assert qos_class(pod_spec(requests={"cpu": "1000m", "memory": "1024Mi"},
+                              limits={"cpu": "1", "memory": "1Gi"})) == "Guaranteed"  # fmt: skip
+    assert qos_class(pod_spec(requests={"ephemeral-storage": "1Gi"})) == "BestEffort"
 
 
 def test_the_active_deadline_counts_from_the_start_and_fails_the_pod() -> None:
