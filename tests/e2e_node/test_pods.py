@@ -328,11 +328,17 @@ def test_an_always_failing_container_reports_and_deletes(pods: Node) -> None:
 
 def test_active_deadline_fails_the_pod(pods: Node) -> None:
     until(lambda: phase_is(pods, "deadline", "Running"), timeout=90, what="deadline to run")
+    # P06: a condition of another writer survives the kubelet's next status write.
+    checked = {"type": "example.com/checked", "status": "True", "reason": "E2E"}
+    pods.kubectl("patch", "pod", "deadline", "--subresource=status", "--type=strategic", "-p",
+                 json.dumps({"status": {"conditions": [checked]}}))  # fmt: skip
     pods.kubectl("patch", "pod", "deadline", "-p", '{"spec": {"activeDeadlineSeconds": 5}}')
     until(lambda: phase_is(pods, "deadline", "Failed"), timeout=60, what="the deadline")
     status = get(pods, "deadline")["status"]
     assert status["reason"] == "DeadlineExceeded"  # P10
     assert status["message"] == "Pod was active on the node longer than the specified deadline"
+    assert {**checked, "status": "True"}.items() <= next(
+        c for c in status["conditions"] if c["type"] == checked["type"]).items()  # fmt: skip
     sleeper = statuses(status)["sleeper"]["state"]
     assert "terminated" in sleeper
     selector = "involvedObject.name=deadline"

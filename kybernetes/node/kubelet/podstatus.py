@@ -16,10 +16,15 @@ from typing import Any
 
 from kybernetes.api.qos import qos_class
 
-__all__ = ["DEADLINE_MESSAGE", "DEADLINE_REASON", "Observed", "container_status",
-           "deadline_left", "pod_conditions", "pod_phase", "pod_status", "qos_class"]  # fmt: skip
+__all__ = ["DEADLINE_MESSAGE", "DEADLINE_REASON", "KUBELET_CONDITIONS", "Observed",
+           "container_status", "deadline_left", "pod_conditions", "pod_phase", "pod_status",
+           "qos_class"]  # fmt: skip
 
 Obj = dict[str, Any]
+# The conditions the kubelet writes; any other type belongs to someone else.
+KUBELET_CONDITIONS = frozenset(
+    {"PodScheduled", "Ready", "Initialized", "ContainersReady", "PodReadyToStartContainers"}
+)
 # The kubelet's words when a pod outlives spec.activeDeadlineSeconds (active_deadline.go).
 DEADLINE_REASON = "DeadlineExceeded"
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
@@ -154,7 +159,11 @@ def pod_conditions(
         for condition in conditions[1:2]:
             condition.update(reason="PodCompleted")
     scheduled = old.get("PodScheduled") or _condition("PodScheduled", True, since=now)
-    return [*conditions, scheduled]
+    # Conditions of other writers (readiness gates, a user's PATCH of pods/status) are
+    # kept, ahead of the kubelet's own, as its status manager merges them.
+    others = [c for c in (pod.get("status") or {}).get("conditions") or []
+              if c.get("type") not in KUBELET_CONDITIONS]  # fmt: skip
+    return [*others, *conditions, scheduled]
 
 
 def container_status(name: str, observed: Observed | None, *, image: str,

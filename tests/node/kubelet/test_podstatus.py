@@ -136,3 +136,17 @@ def test_the_active_deadline_counts_from_the_start_and_fails_the_pod() -> None:
         "Pod was active on the node longer than the specified deadline")  # fmt: skip
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "PodCompleted")
+
+
+def test_conditions_of_other_writers_are_kept() -> None:
+    gate = {
+        "type": "example.com/gate",
+        "status": "True",
+        "lastTransitionTime": "2026-11-30T09:00:00Z",
+    }
+    status = status_of(spec(n=1), {"c0": RUNNING}, old={
+        "conditions": [{"type": "Ready", "status": "False"}, gate]})  # fmt: skip
+    kinds = [c["type"] for c in status["conditions"]]
+    assert kinds == ["example.com/gate", "PodReadyToStartContainers", "Initialized", "Ready",
+                     "ContainersReady", "PodScheduled"]  # fmt: skip
+    assert status["conditions"][0] == gate
