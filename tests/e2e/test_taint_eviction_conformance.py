@@ -123,9 +123,16 @@ async def test_a_node_without_a_kubelet_through_its_lifecycle(plane: Plane) -> N
         core.patch_node("e2e-fake-node", {"metadata": {"labels": {"patched": "true"}}})
         listed = core.list_node(label_selector="e2e=true").items
         assert [n.metadata.labels["patched"] for n in listed] == ["true"]
-        node = core.read_node("e2e-fake-node")
-        node.metadata.labels["updated"] = "true"
-        assert core.replace_node("e2e-fake-node", node).metadata.labels["updated"] == "true"
+        for attempt in range(5):  # the node controllers write it too (podCIDR, taints): retry a 409
+            node = core.read_node("e2e-fake-node")
+            node.metadata.labels["updated"] = "true"
+            try:
+                replaced = core.replace_node("e2e-fake-node", node)
+                break
+            except client.ApiException as err:
+                if err.status != 409 or attempt == 4:
+                    raise
+        assert replaced.metadata.labels["updated"] == "true"
         time.sleep(1)  # the node controllers see it and must leave it be
         assert core.read_node("e2e-fake-node").metadata.labels["updated"] == "true"
         core.delete_node("e2e-fake-node")
