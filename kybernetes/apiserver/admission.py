@@ -22,6 +22,7 @@ from kybernetes.apiserver.allocators import NodePorts, RangeFull, ServiceIPs
 from kybernetes.apiserver.errors import Cause
 from kybernetes.apiserver.objects import Obj
 from kybernetes.apiserver.resources import ResourceType
+from kybernetes.apiserver.service_types import needs_cluster_ip
 
 __all__ = ["Admission", "Undo", "default_toleration_seconds"]
 
@@ -139,16 +140,16 @@ class Admission:
         if not _is_service(rt):
             return _nothing
         spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
-        old_ip = old_spec.get("clusterIP")
-        if old_ip and spec.get("clusterIP") in (None, ""):
-            spec["clusterIP"] = old_ip
-            spec["clusterIPs"] = old_spec.get("clusterIPs") or [old_ip]
-        if spec.get("clusterIP") != old_ip and old_spec.get("type") != "ExternalName":
-            raise _invalid(new, "spec.clusterIPs[0]", "Invalid value: field is immutable")
         owner = f"{new['metadata'].get('namespace')}/{new['metadata']['name']}"
         kept = tuple(p.get("nodePort") for p in old_spec.get("ports") or [] if p.get("nodePort"))
         releases: list[Undo] = []
         try:
+            if needs_cluster_ip(spec) and not old_spec.get("clusterIP"):
+                # From ExternalName to a type with a ClusterIP: one is allocated (or the
+                # requested one claimed) as for a new Service.
+                await self._assign_cluster_ip(new, owner, releases)
+            elif needs_cluster_ip(spec):
+                self._keep_cluster_ip(new, old_spec)
             # A port that keeps its number keeps its claim; only new ones are claimed.
             await self._assign_node_ports(new, owner, releases, keep=kept)
         except BaseException:
@@ -162,9 +163,23 @@ class Admission:
 
         return undo
 
+    @staticmethod
+    def _keep_cluster_ip(new: Obj, old_spec: dict[str, Any]) -> None:
+        """A ClusterIP stays for the Service's life: left out of an update, it is kept."""
+        spec = new["spec"]
+        old_ip = old_spec.get("clusterIP")
+        if spec.get("clusterIP") in (None, ""):
+            spec["clusterIP"] = old_ip
+            spec["clusterIPs"] = old_spec.get("clusterIPs") or [old_ip]
+        if spec.get("clusterIP") != old_ip:
+            raise _invalid(new, "spec.clusterIPs[0]", "Invalid value: field is immutable")
+
     async def after_update(self, rt: ResourceType, new: Obj, old: Obj) -> None:
         if not _is_service(rt):
             return
+        old_ip = (old.get("spec") or {}).get("clusterIP")
+        if old_ip and old_ip != "None" and not (new.get("spec") or {}).get("clusterIP"):
+            await self.service_ips.release(old_ip)  # now an ExternalName Service
         now = {p.get("nodePort") for p in (new.get("spec") or {}).get("ports") or []}
         for port in (old.get("spec") or {}).get("ports") or []:
             if port.get("nodePort") and port["nodePort"] not in now:

@@ -861,9 +861,14 @@ def make_app(ctx: ApiContext) -> web.Application:
     app.router.add_get("/api/", api)
     app.router.add_get("/apis", apis)
     app.router.add_get("/apis/", apis)
+    # With a trailing slash too, as kube-apiserver answers them: the official Python
+    # client's <Group>Api.get_api_resources() asks for /apis/<group>/<version>/.
     app.router.add_get("/api/v1", core_v1)
+    app.router.add_get("/api/v1/", core_v1)
     app.router.add_get("/apis/{group}", group)
+    app.router.add_get("/apis/{group}/", group)
     app.router.add_get("/apis/{group}/{version}", group_version)
+    app.router.add_get("/apis/{group}/{version}/", group_version)
     app.router.add_route("*", "/{tail:.*}", resources.handle)
 
     async def end_watches(_: web.Application) -> None:

@@ -15,6 +15,7 @@ from kybernetes.apiserver.pdb_strategy import PodDisruptionBudgetStrategy
 from kybernetes.apiserver.quota import ResourceQuotaStrategy
 from kybernetes.apiserver.scheduling import PriorityClassStrategy
 from kybernetes.apiserver.strategy import (
+    IngressStrategy,
     NamespaceStrategy,
     PodStrategy,
     ServiceStrategy,
@@ -46,6 +47,7 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("", "ReplicationController"): ReplicationControllerStrategy(),
     ("", "PodTemplate"): PodTemplateStrategy(),
     ("policy", "PodDisruptionBudget"): PodDisruptionBudgetStrategy(),
+    ("networking.k8s.io", "Ingress"): IngressStrategy(),
     ("apps", "Deployment"): DeploymentStrategy(),
     ("apps", "ReplicaSet"): ReplicaSetStrategy(),
     ("apps", "StatefulSet"): StatefulSetStrategy(),
