@@ -34,6 +34,8 @@ _SUBRESOURCE_SHAPES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "exec": ("", "v1", "PodExecOptions", ("create", "get")),
     "attach": ("", "v1", "PodAttachOptions", ("create", "get")),
     "portforward": ("", "v1", "PodPortForwardOptions", ("create", "get")),
+    # PodProxyOptions, ServiceProxyOptions: the kind is the resource's (see _subresource).
+    "proxy": ("", "v1", "ProxyOptions", ("create", "delete", "get", "patch", "update")),
 }
 
 
@@ -50,6 +52,8 @@ def _subresource(rt: ResourceType, name: str) -> tuple[str, str, str, tuple[str,
     group, version, kind, verbs = _SUBRESOURCE_SHAPES.get(name, ("", "", "", ("get",)))
     if not kind:  # status and finalize answer with the resource's own kind
         return rt.group, rt.version, rt.kind, verbs
+    if name == "proxy":
+        return group, version, f"{rt.kind}{kind}", verbs
     return group, version, kind, verbs
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "method_not_allowed",
     "not_acceptable",
     "not_found",
+    "service_unavailable",
     "status_success",
     "timeout",
     "too_large",
@@ -214,6 +215,10 @@ def unsupported_media_type(
 
 def internal(message: str) -> ApiError:
     return ApiError(500, "InternalError", f"Internal error occurred: {message}")
+
+
+def service_unavailable(message: str) -> ApiError:
+    return ApiError(503, "ServiceUnavailable", message)
 
 
 def timeout(message: str, retry_after: int = 0) -> ApiError:

@@ -61,6 +61,7 @@ from kybernetes.apiserver.openapi_validation import (
 from kybernetes.apiserver.patching import patcher
 from kybernetes.apiserver.podlogs import KubeletConnector, choose_container
 from kybernetes.apiserver.podstreams import STREAM_SUBRESOURCES, serve_pod_stream
+from kybernetes.apiserver.proxying import parse_proxy_path, serve_proxy
 from kybernetes.apiserver.request import (
     ResourceRequest,
     dry_run,
@@ -141,6 +142,9 @@ class ApiContext:
     # so it does not wait on them.
     watches: set[asyncio.Task[Any]] = field(default_factory=set)
     stopping: bool = False
+    # pods/proxy and services/proxy refuse loopback addresses as kube does; in-process
+    # tests, whose backends can only listen on loopback, allow them.
+    proxy_loopback: bool = False
 
 
 def _json(body: Any, status: int = 200, content_type: str = JSON_TYPE) -> web.Response:
@@ -290,6 +294,10 @@ class ResourceHandler:
         self.rows = RowCache()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        proxied = parse_proxy_path(request.rel_url.raw_path)
+        if proxied is not None:  # any method, any path below /proxy: proxying.py
+            return await serve_proxy(request, proxied, self._get_or_none,
+                                     allow_loopback=self.ctx.proxy_loopback)  # fmt: skip
         req = parse_resource_request(
             request.method, request.path, self.ctx.registry,
             watch=query_flag(request.query, "watch"),
@@ -340,6 +348,16 @@ class ResourceHandler:
             raise errors.timeout(
                 f"request did not complete within {format_duration(seconds)}"
             ) from None
+
+    async def _get_or_none(self, plural: str, namespace: str, name: str) -> Obj | None:
+        rt = self.ctx.registry.lookup("", "v1", plural)
+        assert rt is not None
+        try:
+            return await self.ctx.rest.get(rt, namespace, name, "")
+        except errors.ApiError as err:
+            if err.code == 404:
+                return None
+            raise
 
     def _respond(
         self, request: web.Request, req: ResourceRequest, obj: Obj, status: int = 200

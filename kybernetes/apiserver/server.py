@@ -166,6 +166,7 @@ async def start_apiserver(
     port: int,
     advertise_address: str = "127.0.0.1",
     authenticator: Authenticator | None = None,
+    proxy_loopback: bool = False,
 ) -> ApiServer:
     """Serve the API over HTTPS on host:port (0: any free port); ready on return."""
     registry = builtin_registry()
@@ -186,6 +187,7 @@ async def start_apiserver(
             functools.partial(stored_objects, registry, cache), KUBERNETES_VERSION["gitVersion"]
         ),
         tokens=ServiceAccountTokens(rest, lambda: TokenSigner.load_or_create(pki.directory)),
+        proxy_loopback=proxy_loopback,
     )
     runner = web.AppRunner(make_app(ctx), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
     try:
