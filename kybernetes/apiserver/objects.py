@@ -23,6 +23,9 @@ from kybernetes.apiserver.resources import ResourceType
 
 __all__ = [
     "Obj",
+    "dns1035_label_causes",
+    "dns1123_label_causes",
+    "dns1123_subdomain_causes",
     "format_time",
     "generate_name",
     "json_copy",
@@ -66,11 +69,15 @@ def _copy(value: Any) -> Any:
 
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 )
 # Kinds whose names must be DNS-1123 labels (63 characters, no dots).
-_LABEL_NAMED = frozenset({"Namespace", "Service"})
+_LABEL_NAMED = frozenset({"Namespace"})
+# Kinds whose names must be DNS-1035 labels (a label starting with a letter):
+# a Service's name is a DNS name and an environment variable's prefix.
+_DNS1035_NAMED = frozenset({"Service"})
 # Kinds whose names are path segments, checked only for "/" and "%" and "."/"..".
 _PATH_NAMED = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "Event"})
 # Kubernetes' random suffix alphabet: no vowels, no look-alike digits.
@@ -80,6 +87,36 @@ _SERVER_OWNED = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGrace
 
 def generate_name(prefix: str) -> str:
     return prefix + "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(5))
+
+
+def dns1123_label_causes(value: str, field: str) -> list[Cause]:
+    if len(value) <= 63 and _DNS1123_LABEL.match(value):
+        return []
+    message = (f'Invalid value: "{value}": a lowercase RFC 1123 label must consist of lower '
+               "case alphanumeric characters or '-', and must start and end with an "
+               "alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
+               "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")  # fmt: skip
+    return [Cause(field, "FieldValueInvalid", message)]
+
+
+def dns1035_label_causes(value: str, field: str) -> list[Cause]:
+    if len(value) <= 63 and _DNS1035_LABEL.match(value):
+        return []
+    message = (f'Invalid value: "{value}": a DNS-1035 label must consist of lower case '
+               "alphanumeric characters or '-', start with an alphabetic character, and end "
+               "with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for "
+               "validation is '[a-z]([-a-z0-9]*[a-z0-9])?')")  # fmt: skip
+    return [Cause(field, "FieldValueInvalid", message)]
+
+
+def dns1123_subdomain_causes(value: str, field: str) -> list[Cause]:
+    if len(value) <= 253 and _DNS1123_SUBDOMAIN.match(value):
+        return []
+    message = (f'Invalid value: "{value}": a lowercase RFC 1123 subdomain must consist of '
+               "lower case alphanumeric characters, '-' or '.', and must start and end with an "
+               "alphanumeric character (e.g. 'example.com', regex used for validation is "
+               "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")  # fmt: skip
+    return [Cause(field, "FieldValueInvalid", message)]
 
 
 def validate_object_name(kind: str, name: str, field: str = "metadata.name") -> list[Cause]:
@@ -94,32 +131,10 @@ def validate_object_name(kind: str, name: str, field: str = "metadata.name") -> 
             ]
         return []
     if kind in _LABEL_NAMED:
-        if len(name) > 63 or not _DNS1123_LABEL.match(name):
-            return [
-                Cause(
-                    field,
-                    "FieldValueInvalid",
-                    f'Invalid value: "{name}": a lowercase '
-                    "RFC 1123 label must consist of lower case alphanumeric characters "
-                    "or '-', and must start and end with an alphanumeric character "
-                    "(e.g. 'my-name',  or '123-abc', regex used for validation is "
-                    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
-                )
-            ]
-        return []
-    if len(name) > 253 or not _DNS1123_SUBDOMAIN.match(name):
-        return [
-            Cause(
-                field,
-                "FieldValueInvalid",
-                f'Invalid value: "{name}": a lowercase '
-                "RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-                "'-' or '.', and must start and end with an alphanumeric character "
-                "(e.g. 'example.com', regex used for validation is "
-                "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
-            )
-        ]
-    return []  # fmt: skip
+        return dns1123_label_causes(name, field)
+    if kind in _DNS1035_NAMED:
+        return dns1035_label_causes(name, field)
+    return dns1123_subdomain_causes(name, field)
 
 
 def _check_type(obj: Obj, rt: ResourceType) -> None:

@@ -14,6 +14,7 @@ from kybernetes.apiserver.errors import Cause
 from kybernetes.apiserver.objects import Obj
 from kybernetes.apiserver.podspec import pod_update_causes, validate_pod_spec
 from kybernetes.apiserver.service_types import drop_type_dependent_fields, external_name_causes
+from kybernetes.apiserver.service_validation import default_session_affinity, service_spec_causes
 
 __all__ = [
     "IngressStrategy",
@@ -210,6 +211,7 @@ class ServiceStrategy(ResetStatus):
             return
         kind = spec.setdefault("type", "ClusterIP")
         spec.setdefault("sessionAffinity", "None")
+        default_session_affinity(spec)
         if kind != "ExternalName":
             spec.setdefault("ipFamilies", ["IPv4"])
             spec.setdefault("ipFamilyPolicy", "SingleStack")
@@ -279,7 +281,7 @@ class ServiceStrategy(ResetStatus):
                 )
         if kind == "ExternalName" and not spec.get("externalName"):
             causes.append(Cause("spec.externalName", "FieldValueRequired", "Required value"))
-        return causes + external_name_causes(spec)  # fmt: skip
+        return causes + external_name_causes(spec) + service_spec_causes(spec)  # fmt: skip
 
 
 class IngressStrategy(ResetStatus):

@@ -616,3 +616,26 @@ async def test_changing_a_services_type(plane: Plane) -> None:
     assert lb["status"] == {"loadBalancer": {}}
     assert "allocateLoadBalancerNodePorts" not in lb["spec"]
     assert "nodePort" not in lb["spec"]["ports"][0]
+
+
+async def test_ports_protocols_and_affinity_as_kubectl_shows_them(plane: Plane) -> None:
+    """N06's API side: one number on TCP and UDP is two ports, the same pair twice is refused;
+    ClientIP affinity gets kube's three-hour timeout, and going back to None drops it."""
+    dual = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "dual"},
+            "spec": {"selector": {"app": "dual"}, "ports": [
+                {"name": "tcp", "port": 80, "protocol": "TCP"},
+                {"name": "udp", "port": 80, "protocol": "UDP"}]}}  # fmt: skip
+    await plane.kubectl("apply", "-f", "-", stdin=json.dumps(dual))
+    row = (await plane.kubectl("get", "service", "dual")).splitlines()[1].split()
+    assert row[4] == "80/TCP,80/UDP"
+    dual["metadata"]["name"] = "twice"  # type: ignore[index]
+    dual["spec"]["ports"][1]["protocol"] = "TCP"  # type: ignore[index]
+    out = await plane.kubectl("apply", "-f", "-", stdin=json.dumps(dual), check=False)
+    assert 'spec.ports[1]: Duplicate value: core.ServicePort{Name:"", Protocol:"TCP"' in out
+    await plane.kubectl(
+        "patch", "service", "dual", "-p", '{"spec": {"sessionAffinity": "ClientIP"}}'
+    )
+    spec = (await plane.get("", "services", "dual"))["spec"]
+    assert spec["sessionAffinityConfig"] == {"clientIP": {"timeoutSeconds": 10800}}
+    await plane.kubectl("patch", "service", "dual", "-p", '{"spec": {"sessionAffinity": "None"}}')
+    assert "sessionAffinityConfig" not in (await plane.get("", "services", "dual"))["spec"]
