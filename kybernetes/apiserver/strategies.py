@@ -9,6 +9,7 @@ from kybernetes.apiserver.hpa_strategy import (
     HorizontalPodAutoscalerStrategy,
     HorizontalPodAutoscalerV1Strategy,
 )
+from kybernetes.apiserver.endpoints_strategy import EndpointSliceStrategy, EndpointsStrategy
 from kybernetes.apiserver.limitranger import LimitRangeStrategy
 from kybernetes.apiserver.node_strategy import NodeStrategy
 from kybernetes.apiserver.pdb_strategy import PodDisruptionBudgetStrategy
@@ -42,6 +43,8 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("", "Pod"): PodStrategy(),
     ("", "Node"): NodeStrategy(),
     ("", "Service"): ServiceStrategy(),
+    ("", "Endpoints"): EndpointsStrategy(),
+    ("discovery.k8s.io", "EndpointSlice"): EndpointSliceStrategy(),
     ("", "ResourceQuota"): ResourceQuotaStrategy(),
     ("", "LimitRange"): LimitRangeStrategy(),
     ("", "ReplicationController"): ReplicationControllerStrategy(),
