@@ -80,8 +80,8 @@ def test_session_affinity_on_cluster_ip_and_node_port(
 
 def test_node_port_and_type_changes(node: Node, client: str, web: set[str]) -> None:
     """N11 a NodePort by name, ClusterIP and node IP; N08 and N09 ExternalName to ClusterIP
-    and NodePort, reachable; N10 and N07 back to ExternalName: the nodePort stops answering
-    and the name is a CNAME."""
+    and NodePort, reachable; N10, N07 and DN7 back to ExternalName: the nodePort stops
+    answering, the name is a CNAME that follows externalName, then an A record again."""
     node.kubectl("create", "service", "externalname", "changing",
                  "--external-name=web.example.com")  # fmt: skip
     node.kubectl("patch", "service", "changing", "-p", json.dumps({"spec": {
@@ -114,6 +114,21 @@ def test_node_port_and_type_changes(node: Node, client: str, web: set[str]) -> N
     out = busybox(node, client, "nslookup", f"changing.{DOMAIN}")
     web_ip = node.jsonpath("service", "web", path="{.spec.clusterIP}")
     assert web_ip in out, out  # followed to the Service it names
+    # DN7: a new externalName is served at once; back to ClusterIP, the name is an A record.
+    node.kubectl("patch", "service", "changing", "-p", json.dumps(
+        {"spec": {"externalName": f"kubernetes.{DOMAIN}"}}))  # fmt: skip
+    until(
+        lambda: (
+            f"canonical name = kubernetes.{DOMAIN}"
+            in busybox(node, client, "nslookup", "-type=cname", f"changing.{DOMAIN}")
+        ),
+        what="the new CNAME",
+    )
+    node.kubectl("patch", "service", "changing", "-p", '{"spec": {"type": "ClusterIP"}}')
+    again = node.jsonpath("service", "changing", path="{.spec.clusterIP}")
+    until(lambda: again in busybox(node, client, "nslookup", f"changing.{DOMAIN}"),
+          what="an A record of the new ClusterIP")  # fmt: skip
+    assert "canonical name" not in busybox(node, client, "nslookup", f"changing.{DOMAIN}")
     node.kubectl("delete", "service", "changing")
 
 
