@@ -14,6 +14,7 @@ unreachable evicts its pods after five minutes, not at once.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -172,7 +173,10 @@ class Admission:
             spec["clusterIP"] = old_ip
             spec["clusterIPs"] = old_spec.get("clusterIPs") or [old_ip]
         if spec.get("clusterIP") != old_ip:
-            raise _invalid(new, "spec.clusterIPs[0]", "Invalid value: field is immutable")
+            # kube prints the new clusterIPs, as Go prints a []string: ["None"].
+            shown = json.dumps([spec.get("clusterIP")], separators=(",", ":"))
+            raise _invalid(new, "spec.clusterIPs[0]", f"Invalid value: {shown}: may not change "
+                           "once set")  # fmt: skip
 
     async def after_update(self, rt: ResourceType, new: Obj, old: Obj) -> None:
         if not _is_service(rt):

@@ -607,6 +607,10 @@ async def test_changing_a_services_type(plane: Plane) -> None:
     out = await plane.kubectl("patch", "service", "from-external", "-p", json.dumps(
         {"spec": {"type": "ExternalName", "clusterIP": "10.96.5.5"}}), check=False)  # fmt: skip
     assert "spec.clusterIPs: Forbidden: may not be set for ExternalName services" in out
+    # A ClusterIP is for life: kube's words when a client (kubectl apply) tries to change it.
+    out = await plane.kubectl("patch", "service", "from-external", "-p",
+                              '{"spec": {"clusterIP": "None"}}', check=False)  # fmt: skip
+    assert 'spec.clusterIPs[0]: Invalid value: ["None"]: may not change once set' in out
     # A LoadBalancer's status goes with its type.
     await plane.kubectl("create", "service", "loadbalancer", "lb", "--tcp=80:8080")
     await plane.client.patch("/api/v1/namespaces/default/services/lb/status", {
