@@ -118,7 +118,10 @@ def _decoded(body: bytes, encoding: str) -> bytes | None:
     if encoding in ("", "identity"):
         return body
     if encoding in ("gzip", "deflate"):
-        return zlib.decompress(body, 47)  # 47: a gzip or a zlib header, either
+        try:
+            return zlib.decompress(body, 47)  # 47: a gzip or a zlib header, either
+        except zlib.error:
+            return None
     return None  # an encoding we cannot read: the page goes back as it came
 
 
