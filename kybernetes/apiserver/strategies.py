@@ -5,11 +5,11 @@ from __future__ import annotations
 from kybernetes.apiserver.configdata import ConfigMapStrategy, SecretStrategy
 from kybernetes.apiserver.crd_strategy import CrdStrategy
 from kybernetes.apiserver.csr_strategy import CertificateSigningRequestStrategy
+from kybernetes.apiserver.endpoints_strategy import EndpointSliceStrategy, EndpointsStrategy
 from kybernetes.apiserver.hpa_strategy import (
     HorizontalPodAutoscalerStrategy,
     HorizontalPodAutoscalerV1Strategy,
 )
-from kybernetes.apiserver.endpoints_strategy import EndpointSliceStrategy, EndpointsStrategy
 from kybernetes.apiserver.limitranger import LimitRangeStrategy
 from kybernetes.apiserver.node_strategy import NodeStrategy
 from kybernetes.apiserver.pdb_strategy import PodDisruptionBudgetStrategy
