@@ -41,6 +41,7 @@ from kybernetes.apiserver.quota import charge_quota
 from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
 from kybernetes.apiserver.scale import apply_scale_config
 from kybernetes.apiserver.scheduling import admit_pod_priority
+from kybernetes.apiserver.serviceaccount_admission import admit_service_account
 from kybernetes.apiserver.storage import (
     ListPage,
     ObjectStorage,
@@ -168,6 +169,7 @@ class Rest:
             await self._check_namespace_open(rt, namespace, given_name)
         if rt.group == "" and rt.kind == "Pod":
             await admit_pod_priority(self.storage, self.registry, obj)
+            await admit_service_account(self.storage, self.registry, obj)
         if rt.group == "networking.k8s.io" and rt.kind == "Ingress":
             await admit_default_ingress_class(self.storage, self.registry, obj)
         await admit_limits(self.storage, self.registry, rt, obj)  # limitranger.py: defaults, 403

@@ -180,7 +180,9 @@ class PodStrategy(Strategy):
         spec = obj.setdefault("spec", {})
         if isinstance(spec, dict):
             default_pod_spec(spec)
-            spec.setdefault("serviceAccountName", "default")
+            # The deprecated serviceAccount mirrors serviceAccountName (kube's v1 conversion).
+            account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+            spec["serviceAccountName"] = spec["serviceAccount"] = account
             spec.setdefault("enableServiceLinks", True)
             spec.setdefault("priority", 0)
 

@@ -158,6 +158,12 @@ HANDLER = pod("handler", [box(
     "web", f"mkdir -p /www && cd /www && touch {' '.join(HOOK_PATHS)} && "
     "exec httpd -f -vv -p 8080 -h /www")])  # fmt: skip
 FAILING = pod("failing", [box("false", "exit 2")])
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+API_ACCESS = pod(
+    "api-access",
+    [box("c", f"cat {SA_DIR}/namespace; echo; head -n 1 {SA_DIR}/ca.crt; exec sleep 3600")],
+)
+NO_TOKEN = pod("no-token", [box("c", "exec sleep 3600")], automountServiceAccountToken=False)
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +175,7 @@ def pods(node: Node) -> Iterator[Node]:
     node.kubectl("apply", "-f", "-", stdin=json.dumps(FOO_SERVICE))
     every = [ENV, ENTRYPOINT, SECURE, NON_ROOT, ON_FAILURE, DEADLINE, FAILING, NO_LINKS,
              HANDLER, PROBED, DELAYED, INIT_ALWAYS, INIT_NEVER, INIT_FAILS_NEVER,
-             INIT_FAILS_ALWAYS, *SUBPATHS]  # fmt: skip
+             INIT_FAILS_ALWAYS, API_ACCESS, NO_TOKEN, *SUBPATHS]  # fmt: skip
     node.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
                                                        "items": every}))  # fmt: skip
     yield node
@@ -468,3 +474,24 @@ def test_sub_path_expr_expands_and_refuses_to_leave_the_volume(pods: Node) -> No
         until(lambda name=refused_pod: refused(name) == "CreateContainerConfigError", timeout=60,
               what=f"{refused_pod} to be refused")  # fmt: skip
         assert get(pods, refused_pod)["status"]["phase"] == "Pending"
+
+
+def test_a_pod_gets_its_service_accounts_api_credentials(pods: Node) -> None:
+    """Checklist Q01-Q03: the kube-api-access volume, with a token bound to the pod."""
+    until(lambda: phase_is(pods, "api-access", "Running"), what="api-access running")
+    until(lambda: "BEGIN CERTIFICATE" in logs(pods, "api-access", "c"), what="the files read")
+    namespace, ca_head = logs(pods, "api-access", "c").splitlines()[:2]
+    assert (namespace, ca_head) == ("default", "-----BEGIN CERTIFICATE-----")
+    spec = get(pods, "api-access")["spec"]
+    (volume,) = [v for v in spec["volumes"] if v["name"].startswith("kube-api-access-")]
+    assert spec["containers"][0]["volumeMounts"] == [
+        {"name": volume["name"], "readOnly": True, "mountPath": SA_DIR}]  # fmt: skip
+    token = pods.kubectl("exec", "api-access", "--", "cat", f"{SA_DIR}/token")
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+              "spec": {"token": token}}  # fmt: skip
+    answer = json.loads(pods.kubectl("create", "-o", "json", "-f", "-", stdin=json.dumps(review)))
+    assert answer["status"]["authenticated"] is True
+    assert answer["status"]["user"]["username"] == "system:serviceaccount:default:default"
+    # Opting out leaves the pod without one.
+    assert not any(v["name"].startswith("kube-api-access-")
+                   for v in get(pods, "no-token")["spec"].get("volumes") or [])  # fmt: skip

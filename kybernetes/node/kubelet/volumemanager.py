@@ -1,10 +1,12 @@
 """Setting up one pod's volumes on the node, and taking them down again.
 
 The I/O around `volumes`: fetch the ConfigMaps and Secrets a pod's volumes
-read, write them atomically (again on every sync, so a changed ConfigMap
-reaches running containers as on a real node), mount tmpfs for secrets and
-memory-backed emptyDirs, check hostPath types, and unmount everything when
-the pod goes.
+read and the service account tokens they show (a TokenRequest bound to the
+pod, renewed once 80% of its life has passed, as the kubelet's token
+manager does), write them atomically (again on every sync, so a changed
+ConfigMap reaches running containers as on a real node), mount tmpfs for
+secrets, tokens and memory-backed emptyDirs, check hostPath types, and
+unmount everything when the pod goes.
 
 Every volume directory is made as the kubelet makes an emptyDir (the
 configMap, secret, downwardAPI and projected plugins wrap one): mode 0777
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -48,12 +51,38 @@ class PodVolumes:
         # False without root (the process runtime): secrets and memory emptyDirs are
         # plain directories on disk then, since mounting a tmpfs needs root.
         self._mount_tmpfs = mount_tmpfs
+        # token_key -> (the TokenRequest answered, when to ask for a new one)
+        self._tokens: dict[str, tuple[Obj, float]] = {}
+
+    async def _token(self, pod: Obj, key: str) -> Obj:
+        """A token for the pod's account, bound to the pod; kept until 80% of its life."""
+        kept = self._tokens.get(key)
+        if kept is not None and time.monotonic() < kept[1]:
+            return kept[0]
+        audience, seconds = key.rsplit("|", 1)
+        meta, spec = pod["metadata"], pod.get("spec") or {}
+        account = str(spec.get("serviceAccountName") or "default")
+        request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {
+            "audiences": [audience] if audience else [], "expirationSeconds": int(seconds),
+            "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": meta["name"],
+                               "uid": meta.get("uid", "")}}}  # fmt: skip
+        path = resource_path("", "v1", "serviceaccounts", meta.get("namespace", ""), account)
+        try:
+            answer: Obj = await self._client.create(f"{path}/token", request)
+        except ApiStatusError as err:
+            raise VolumeError(f"failed to fetch token: {err}") from err
+        self._tokens[key] = (answer, time.monotonic() + 0.8 * int(seconds))
+        return answer
 
     async def _fetch(
-        self, namespace: str, wanted: set[tuple[str, str]]
+        self, pod: Obj, wanted: set[tuple[str, str]]
     ) -> dict[tuple[str, str], Obj | None]:
+        namespace = pod["metadata"].get("namespace", "")
         found: dict[tuple[str, str], Obj | None] = {}
         for kind, name in wanted:
+            if kind == "token":
+                found[(kind, name)] = await self._token(pod, name)
+                continue
             plural = "configmaps" if kind == "configmap" else "secrets"
             try:
                 found[(kind, name)] = await self._client.get(
@@ -71,11 +100,10 @@ class PodVolumes:
     ) -> dict[str, str]:  # fmt: skip
         """Volume name -> host directory (or file), every volume ready; VolumeError if not."""
         spec = pod.get("spec") or {}
-        namespace = pod["metadata"].get("namespace", "")
         wanted: set[tuple[str, str]] = set()
         for volume in spec.get("volumes") or []:
             wanted |= needed_objects(volume)
-        objects = await self._fetch(namespace, wanted)
+        objects = await self._fetch(pod, wanted)
         fs_group = (spec.get("securityContext") or {}).get("fsGroup")
         paths = {}
         for volume in spec.get("volumes") or []:
@@ -101,7 +129,9 @@ class PodVolumes:
         if any(volume.get(kind) is not None for kind in _PROJECTED):
             files = volume_files(pod, volume, objects, **node)
             sources = (volume.get("projected") or {}).get("sources") or []
-            secret = volume.get("secret") is not None or any(s.get("secret") for s in sources)
+            secret = volume.get("secret") is not None or any(
+                s.get("secret") or s.get("serviceAccountToken") for s in sources
+            )
             await self._directory(directory, tmpfs="size=64m" if secret else "")
             group = int(fs_group) if fs_group is not None else None
             await asyncio.to_thread(write_atomically, directory, files, fs_group=group)

@@ -70,11 +70,20 @@ class FileEntry:
     mode: int
 
 
+def token_key(source: Obj) -> str:
+    """How a serviceAccountToken source's token is known among a volume's objects:
+    its audience and lifetime (one token serves every source that asks alike)."""
+    return f"{source.get('audience') or ''}|{int(source.get('expirationSeconds') or 3600)}"
+
+
 def needed_objects(volume: Obj) -> set[tuple[str, str]]:
-    """(kind, name) of every ConfigMap and Secret the volume reads."""
+    """(kind, name) of every ConfigMap and Secret the volume reads, and
+    ("token", token_key) of every service account token it shows."""
     found: set[tuple[str, str]] = set()
     sources = [volume, *((volume.get("projected") or {}).get("sources") or [])]
     for source in sources:
+        if source.get("serviceAccountToken"):
+            found.add(("token", token_key(source["serviceAccountToken"])))
         if source.get("configMap"):
             found.add(("configmap", str(source["configMap"].get("name", ""))))
         if source.get("secret"):
@@ -202,6 +211,14 @@ def volume_files(pod: Obj, volume: Obj, objects: Objects, *, pod_ip: str = "",
                 files.update(_from_object("secret", source["secret"], objects, mode, name))
             elif source.get("downwardAPI"):
                 files.update(_downward(pod, source["downwardAPI"], mode, node))
+            elif source.get("serviceAccountToken"):
+                token_source = source["serviceAccountToken"]
+                token = objects.get(("token", token_key(token_source)))
+                if token is None:
+                    raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : '
+                                      "failed to fetch token")  # fmt: skip
+                path = str(token_source.get("path") or "token")
+                files[path] = FileEntry(str(token["status"]["token"]).encode(), mode)
         return files
     return {}
 

@@ -21,6 +21,7 @@ from kybernetes.node.kubelet.restarts import CrashLoopBackoff
 from kybernetes.node.network.commands import run
 from kybernetes.util.tasks import cancel_and_wait
 from tests.apiserver.conftest import Cluster
+from tests.node.support.accounts import publish_account_basics
 from tests.node.support.images import LocalImages, busybox_layers
 
 pytestmark = pytest.mark.root
@@ -64,6 +65,7 @@ async def node(
             return any(n["metadata"]["name"] == NODE for n in nodes)
 
         await until(registered)
+        await publish_account_basics(client)
         # The node IPAM controller's part: give the node its range.
         cidr = "10.244.3.0/24"
         await client.patch(resource_path("", "v1", "nodes", name=NODE),

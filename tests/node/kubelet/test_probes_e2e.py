@@ -24,6 +24,7 @@ from kybernetes.node.network.commands import run
 from kybernetes.node.network.podnet import netns_name
 from kybernetes.util.tasks import cancel_and_wait
 from tests.apiserver.conftest import Cluster
+from tests.node.support.accounts import publish_account_basics
 from tests.node.support.images import LocalImages, busybox_layers
 from tests.node.support.scrub import scrub_node
 
@@ -83,6 +84,7 @@ async def node(cluster: Cluster, host_netns: str, tmp_path: Path) -> AsyncIterat
             return any(n["metadata"]["name"] == NODE for n in nodes)
 
         await until(registered)
+        await publish_account_basics(client)
         await client.patch(resource_path("", "v1", "nodes", name=NODE),
                            {"spec": {"podCIDR": CIDR, "podCIDRs": [CIDR]}})  # fmt: skip
         try:

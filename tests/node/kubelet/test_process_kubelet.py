@@ -27,6 +27,7 @@ from kybernetes.node.kubelet.restarts import CrashLoopBackoff
 from kybernetes.node.runtime.process import NO_COMMAND
 from kybernetes.util.tasks import cancel_and_wait
 from tests.apiserver.conftest import KUBECTL, Cluster
+from tests.node.support.accounts import publish_account_basics
 
 NODE = "proc-node"
 PODS = resource_path("", "v1", "pods", "default")
@@ -57,6 +58,7 @@ def start_kubelet(client: ApiClient, data_dir: Path) -> tuple[Kubelet, asyncio.T
 @pytest.fixture
 async def client(cluster: Cluster) -> AsyncIterator[ApiClient]:
     async with ApiClient.from_kubeconfig(cluster.kubeconfig) as client:
+        await publish_account_basics(client)
         yield client
 
 

@@ -26,6 +26,7 @@ from kybernetes.node.kubelet.restarts import CrashLoopBackoff
 from kybernetes.node.network.commands import run
 from kybernetes.util.tasks import cancel_and_wait
 from tests.apiserver.conftest import Cluster
+from tests.node.support.accounts import publish_account_basics
 from tests.support.registry import Registry, needs_root, serving_test_images
 
 pytestmark = needs_root()
@@ -81,6 +82,7 @@ async def node(
             return any(n["metadata"]["name"] == NODE for n in nodes)
 
         await until(registered)
+        await publish_account_basics(client)
         cidr = "10.244.7.0/24"
         await client.patch(
             resource_path("", "v1", "nodes", name=NODE),
