@@ -1,7 +1,8 @@
 """Who is asking: client certificates and bearer tokens (authentication only).
 
 A client certificate verified against the cluster CA names the user (CN)
-and groups (O); a bearer token is looked up in a static table. Everything
+and groups (O); a bearer token (from the Authorization header, or a
+WebSocket subprotocol) is looked up in a static table. Everything
 else is anonymous, which the HTTP layer refuses outside the public paths.
 Authorization is a separate seam (`Authorizer`), allowing everything for
 now, until RBAC arrives.
@@ -9,6 +10,7 @@ now, until RBAC arrives.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hmac
 import ssl
@@ -18,7 +20,7 @@ from aiohttp import web
 
 from kybernetes.apiserver.pki import UserInfo, identity_from_peer_cert
 
-__all__ = ["AllowAll", "Authenticator", "Authorizer", "UserInfo"]
+__all__ = ["AllowAll", "Authenticator", "Authorizer", "UserInfo", "bearer_token"]
 
 AUTHENTICATED = "system:authenticated"
 
@@ -45,14 +47,35 @@ class Authenticator:
         return _identity(ssl_object.getpeercert(binary_form=True))
 
     def _from_token(self, request: web.Request) -> UserInfo | None:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
+        token = bearer_token(request.headers)
+        if not token:
             return None
         for known, user in self._tokens.items():
-            if hmac.compare_digest(known.encode(), token.strip().encode()):
+            if hmac.compare_digest(known.encode(), token.encode()):
                 return user
         return None
+
+
+WEBSOCKET_TOKEN_PREFIX = "base64url.bearer.authorization.k8s.io."
+
+
+def bearer_token(headers: Mapping[str, str]) -> str:
+    """The request's bearer token: the Authorization header's, or, on a WebSocket
+    upgrade (browsers cannot set headers there), the one kube-apiserver takes
+    from a `base64url.bearer.authorization.k8s.io.<token>` subprotocol."""
+    scheme, _, token = headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    if headers.get("Upgrade", "").lower() != "websocket":
+        return ""
+    for offered in headers.get("Sec-WebSocket-Protocol", "").split(","):
+        encoded = offered.strip().removeprefix(WEBSOCKET_TOKEN_PREFIX)
+        if encoded != offered.strip() and encoded:
+            try:
+                return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+            except (ValueError, UnicodeDecodeError):
+                return ""
+    return ""
 
 
 @functools.lru_cache(maxsize=1024)

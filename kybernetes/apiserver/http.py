@@ -29,7 +29,13 @@ from aiohttp.http_exceptions import HttpProcessingError
 from kybernetes import __version__
 from kybernetes.apiserver import discovery, errors, health, openapi
 from kybernetes.apiserver import managedfields as mf
-from kybernetes.apiserver.auth import AUTHENTICATED, Authenticator, Authorizer, UserInfo
+from kybernetes.apiserver.auth import (
+    AUTHENTICATED,
+    Authenticator,
+    Authorizer,
+    UserInfo,
+    bearer_token,
+)
 from kybernetes.apiserver.binding import create_binding
 from kybernetes.apiserver.bodies import (
     APPLY_PATCH_TYPE,
@@ -88,6 +94,7 @@ from kybernetes.apiserver.storage import (
     object_json,
     parse_resource_version,
 )
+from kybernetes.apiserver.streamsink import open_sink
 from kybernetes.apiserver.table_rows import RowCache
 from kybernetes.apiserver.tables import (
     INCLUDE_OBJECT,
@@ -393,7 +400,9 @@ class ResourceHandler:
         container = choose_container(pod, request.query.get("container", ""))
         node_name = (pod.get("spec") or {}).get("nodeName")
         if not node_name or self.ctx.kubelets is None:
-            return web.Response(text="", content_type="text/plain")  # no node yet: no logs
+            sink = await open_sink(request)  # no node yet: no logs
+            await sink.finish()
+            return sink.response
         nodes = self.ctx.registry.lookup("", "v1", "nodes")
         assert nodes is not None
         node = await self.ctx.rest.get(nodes, "", str(node_name), "")
@@ -927,10 +936,10 @@ async def _error_middleware(
 
 
 async def _service_account(tokens: ServiceAccountTokens, request: web.Request) -> UserInfo | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    token = bearer_token(request.headers)
+    if not token:
         return None
-    user = await tokens.user(token.strip())
+    user = await tokens.user(token)
     return None if user is None else UserInfo(user.name, (*user.groups, AUTHENTICATED))
 
 

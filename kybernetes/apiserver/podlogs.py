@@ -22,6 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from kybernetes.apiserver import errors
+from kybernetes.apiserver.streamsink import open_sink
 
 __all__ = ["KubeletConnector", "choose_container", "kubelet_endpoint"]
 
@@ -146,12 +147,11 @@ class KubeletConnector:
                     raise errors.ApiError(answer.status if answer.status < 500 else 502,
                                           "BadRequest" if answer.status == 400 else "InternalError",
                                           text)  # fmt: skip
-                response = web.StreamResponse(headers={"Content-Type": "text/plain"})
-                await response.prepare(request)
+                sink = await open_sink(request)
                 async for chunk in answer.content.iter_any():
-                    await response.write(chunk)
-                await response.write_eof()
-                return response
+                    await sink.write(chunk)
+                await sink.finish()
+                return sink.response
         except (aiohttp.ClientError, TimeoutError) as err:
             raise errors.ApiError(
                 502, "InternalError", f'Get "{url}": {err or type(err).__name__}'

@@ -8,11 +8,14 @@ hours ago and lines written now, so `--since` has something to leave out.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import re
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from kybernetes.client.rest import ApiClient, resource_path
@@ -82,3 +85,35 @@ async def test_logs_tail_limit_bytes_timestamps_and_since(cluster: Cluster) -> N
     hour_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
     since = hour_ago.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert (await cluster.kubectl("logs", *pod, f"--since-time={since}")).splitlines() == recent
+
+
+@pytest.mark.usefixtures("logs_generator")
+async def test_logs_over_a_websocket_with_the_token_in_a_subprotocol(cluster: Cluster) -> None:
+    """Checklist P09: the log endpoint upgraded to a WebSocket, each chunk a
+    binary frame (binary.k8s.io) or base64 text (base64.binary.k8s.io),
+    the bearer token carried as a subprotocol as browsers must."""
+    expected = await cluster.kubectl("logs", "logs-generator")
+    await cluster.kubectl("create", "serviceaccount", "reader")
+    token = (await cluster.kubectl("create", "token", "reader")).strip()
+    carried = "base64url.bearer.authorization.k8s.io." + base64.urlsafe_b64encode(
+        token.encode()).decode().rstrip("=")  # fmt: skip
+    url = f"{cluster.api.url}/api/v1/namespaces/default/pods/logs-generator/log"
+    context = ssl.create_default_context(cadata=cluster.pki.ca_pem.decode())
+    async with aiohttp.ClientSession() as session:
+        for protocol, decode in (
+            ("binary.k8s.io", bytes),
+            ("base64.binary.k8s.io", base64.b64decode),
+        ):
+            params = {"container": "logs-generator"}
+            protocols = (protocol, carried)
+            async with session.ws_connect(
+                url, ssl=context, protocols=protocols, params=params
+            ) as socket:
+                assert socket.protocol == protocol
+                received = b"".join([decode(m.data) async for m in socket])  # type: ignore[operator]
+                assert socket.close_code == aiohttp.WSCloseCode.OK
+            assert received.decode() == expected
+        # Without a token the upgrade is refused as any request is.
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(url, ssl=context, protocols=("binary.k8s.io",))
+        assert refused.value.status == 401
