@@ -26,6 +26,7 @@ _AGGREGATED_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGr
 # What a subresource answers with and which verbs it takes.
 _SUBRESOURCE_SHAPES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "status": ("", "", "", ("get", "patch", "update")),
+    "ephemeralcontainers": ("", "", "", ("get", "patch", "update")),
     "scale": ("autoscaling", "v1", "Scale", ("get", "patch", "update")),
     "finalize": ("", "", "", ("update",)),
     "binding": ("", "v1", "Binding", ("create",)),
@@ -50,7 +51,7 @@ def wants_aggregated(accept: str) -> str | None:
 
 def _subresource(rt: ResourceType, name: str) -> tuple[str, str, str, tuple[str, ...]]:
     group, version, kind, verbs = _SUBRESOURCE_SHAPES.get(name, ("", "", "", ("get",)))
-    if not kind:  # status and finalize answer with the resource's own kind
+    if not kind:  # status, finalize, ephemeralcontainers answer with the resource's own kind
         return rt.group, rt.version, rt.kind, verbs
     if name == "proxy":
         return group, version, f"{rt.kind}{kind}", verbs

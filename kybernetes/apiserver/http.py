@@ -122,6 +122,8 @@ REQUEST_TIMEOUT = 60.0
 # kube-apiserver's long-running requests besides watches: they stream, so the
 # request deadline does not apply to them.
 LONG_RUNNING_SUBRESOURCES = frozenset({"attach", "exec", "log", "portforward", "proxy"})
+# Where a server-side apply may go: the object and the subresources that write part of it.
+APPLIED_SUBRESOURCES = ("", "status", "scale", "ephemeralcontainers")
 # Bodies bigger than this are decoded in a worker thread: 3 MiB of YAML takes
 # PyYAML seconds, and the event loop must go on answering everyone else.
 INLINE_DECODE_BYTES = 64 * 1024
@@ -597,7 +599,7 @@ class ResourceHandler:
         content_type = _content_type(request)
         patch = await _read_body(request, PATCH_TYPES)
         rt = req.resource
-        if content_type == APPLY_PATCH_TYPE and req.subresource in ("", "status", "scale"):
+        if content_type == APPLY_PATCH_TYPE and req.subresource in APPLIED_SUBRESOURCES:
             return await self._apply(request, req, patch)
         if req.subresource == "scale":
             apply = patcher(content_type, patch, "autoscaling", "v1", "Scale")

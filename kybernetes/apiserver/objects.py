@@ -23,6 +23,7 @@ from kybernetes.apiserver.resources import ResourceType
 
 __all__ = [
     "Obj",
+    "check_type",
     "dns1035_label_causes",
     "dns1123_label_causes",
     "dns1123_subdomain_causes",
@@ -137,7 +138,8 @@ def validate_object_name(kind: str, name: str, field: str = "metadata.name") -> 
     return dns1123_subdomain_causes(name, field)
 
 
-def _check_type(obj: Obj, rt: ResourceType) -> None:
+def check_type(obj: Obj, rt: ResourceType) -> None:
+    """A body's apiVersion and kind, when it gives them, are the resource's (else 400)."""
     api_version = obj.get("apiVersion")
     kind = obj.get("kind")
     if api_version not in (None, "") and api_version != rt.api_version:
@@ -180,7 +182,7 @@ def _typed_copy(
     if not isinstance(body, dict):
         raise errors.bad_request(f"the body must be a {rt.kind} object")
     obj = json_copy(body) if copy else body
-    _check_type(obj, rt)
+    check_type(obj, rt)
     obj["apiVersion"] = rt.api_version
     obj["kind"] = rt.kind
     meta = _metadata(obj)
@@ -287,7 +289,7 @@ def prepare_for_status_update(
     resource would (the kind's status strategy resets only the spec)."""
     if not isinstance(new, dict):
         raise errors.bad_request(f"the body must be a {rt.kind} object")
-    _check_type(new, rt)
+    check_type(new, rt)
     result = json_copy(old)
     if metadata:
         meta = prepare_for_update(new, old, rt, namespace, name)["metadata"]

@@ -205,6 +205,18 @@ def _item_operations(rt: ResourceType, name: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+# The subresources whose paths kube-apiserver's OpenAPI lists with the resource's own
+# schema and the get, put and patch of its object (the official clients are generated
+# from these: read/replace/patch_namespaced_pod_ephemeralcontainers).
+_OBJECT_SUBRESOURCES = ("ephemeralcontainers",)
+
+
+def _subresource_operations(rt: ResourceType, name: str) -> dict[str, Any]:
+    operations = _item_operations(rt, name)
+    del operations["delete"]
+    return operations
+
+
 def _collection_operations(rt: ResourceType, name: str) -> dict[str, Any]:
     ref = {"$ref": f"#/components/schemas/{name}"}
     return {
@@ -231,6 +243,9 @@ def group_version_document(
         item = rt.path("{namespace}", "{name}") if rt.namespaced else rt.path(name="{name}")
         collection = rt.path("{namespace}") if rt.namespaced else rt.path()
         paths[item] = _item_operations(rt, name)
+        for sub in rt.subresources:
+            if sub in _OBJECT_SUBRESOURCES:
+                paths[f"{item}/{sub}"] = _subresource_operations(rt, name)
         paths[collection] = _collection_operations(rt, name)
         custom = _custom_schema(rt)
         if name in schemas.schemas:

@@ -54,6 +54,8 @@ def choose_container(pod: Obj, requested: str) -> str:
     message = f"a container name must be specified for pod {name}, choose one of: [{' '.join(app)}]"
     if init:
         message += f" or one of the init containers: [{' '.join(init)}]"
+    if ephemeral:
+        message += f" or one of the ephemeral containers: [{' '.join(ephemeral)}]"
     raise errors.bad_request(message)
 
 

@@ -20,7 +20,13 @@ from kybernetes.api.quantity import parse_quantity
 from kybernetes.apiserver.errors import Cause
 from kybernetes.apiserver.objects import Obj
 
-__all__ = ["UPDATABLE_POD_FIELDS", "pod_update_causes", "validate_pod_spec"]
+__all__ = [
+    "EPHEMERAL_FORBIDDEN_FIELDS",
+    "UPDATABLE_POD_FIELDS",
+    "changed_paths",
+    "pod_update_causes",
+    "validate_pod_spec",
+]
 
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_MESSAGE = (
@@ -41,6 +47,20 @@ UPDATABLE_POD_FIELDS = (
     "`spec.tolerations` (only additions to existing tolerations),"
     "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"
 )
+# The container fields an ephemeral container may not set, in the order of the Go
+# struct (kube keeps a list of the allowed ones: a debugger gives the pod no service,
+# so no ports, probes, hooks or resources, and it is never restarted).
+EPHEMERAL_FORBIDDEN_FIELDS = (
+    "ports",
+    "resources",
+    "resizePolicy",
+    "restartPolicy",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "lifecycle",
+)
+_EPHEMERAL_FORBIDDEN = "Forbidden: cannot be set for an Ephemeral Container"
 
 
 def _quoted(values: tuple[str, ...]) -> str:
@@ -91,12 +111,66 @@ def validate_pod_spec(spec: Obj, path: str) -> list[Cause]:
         causes += _ports(container, where, port_names)
         causes += _mounts(container, where, volumes)
         causes += _requests_within_limits(container, f"{where}.resources")
+    causes += _ephemeral_containers(spec, f"{path}.ephemeralContainers", volumes, names)
     causes += _sysctls(spec, f"{path}.securityContext.sysctls")
     for field, allowed in (("restartPolicy", _RESTART_POLICIES), ("dnsPolicy", _DNS_POLICIES)):
         value = spec.get(field)
         if value is not None and value not in allowed:
             causes.append(_unsupported(f"{path}.{field}", value, allowed))
     return causes
+
+
+def _ephemeral_containers(spec: Obj, path: str, volumes: set[str], names: set[str]) -> list[Cause]:
+    """validateEphemeralContainers: each one checked as a container, its name unique
+    among every container of the pod (`names`: the others'), its target one of the
+    pod's regular or init containers, and none of the fields a debugger has no use for."""
+    targets = set(names)
+    seen = set(names)
+    causes: list[Cause] = []
+    for i, container in enumerate(spec.get("ephemeralContainers") or []):
+        if not isinstance(container, dict):
+            continue
+        at = f"{path}[{i}]"
+        name = container.get("name")
+        if not name:
+            causes.append(Cause(f"{at}.name", "FieldValueRequired", "Required value"))
+        else:
+            causes += _label_causes(f"{at}.name", name)
+        if not container.get("image"):
+            causes.append(Cause(f"{at}.image", "FieldValueRequired", "Required value"))
+        causes += _ports(container, at, set())
+        causes += _mounts(container, at, volumes)
+        causes += _requests_within_limits(container, f"{at}.resources")
+        if name and name in seen:
+            causes.append(Cause(f"{at}.name", "FieldValueDuplicate", f'Duplicate value: "{name}"'))
+        seen.add(str(name or ""))
+        target = container.get("targetContainerName")
+        if target and target not in targets:
+            causes.append(Cause(f"{at}.targetContainerName", "FieldValueNotFound",
+                                f'Not found: "{target}"'))  # fmt: skip
+        causes += [Cause(f"{at}.{field}", "FieldValueForbidden", _EPHEMERAL_FORBIDDEN)
+                   for field in EPHEMERAL_FORBIDDEN_FIELDS
+                   if not _is_zero(container.get(field))]  # fmt: skip
+        causes += _no_sub_paths(container, at)
+    return causes
+
+
+def _no_sub_paths(container: Obj, at: str) -> list[Cause]:
+    """Sub-paths are bind mounts kept until the pod ends: no ephemeral container has one."""
+    causes = []
+    for i, mount in enumerate(container.get("volumeMounts") or []):
+        for field in ("subPath", "subPathExpr"):
+            if isinstance(mount, dict) and mount.get(field):
+                causes.append(Cause(f"{at}.volumeMounts[{i}].{field}", "FieldValueForbidden",
+                                    _EPHEMERAL_FORBIDDEN))  # fmt: skip
+    return causes
+
+
+def _is_zero(value: Any) -> bool:
+    """Unset as Go sees a field: its zero value (`resources: {}` is a set of no limits)."""
+    if isinstance(value, dict):
+        return all(_is_zero(v) for v in value.values())
+    return value is None or value in ("", [], 0, False)
 
 
 def _sysctls(spec: Obj, path: str) -> list[Cause]:
@@ -205,8 +279,8 @@ def pod_update_causes(new: Obj, old: Obj) -> list[Cause]:
     new_spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
     if _comparable(new_spec, old_spec) == _comparable(old_spec, old_spec):
         return []
-    changed = list(_changed_paths(_comparable(new_spec, old_spec), _comparable(old_spec, old_spec),
-                                  "spec"))  # fmt: skip
+    changed = list(changed_paths(_comparable(new_spec, old_spec), _comparable(old_spec, old_spec),
+                                 "spec"))  # fmt: skip
     return [Cause("spec", "FieldValueForbidden",
                   f"Forbidden: pod updates may not change fields other than "
                   f"{UPDATABLE_POD_FIELDS}\n" + "\n".join(changed))]  # fmt: skip
@@ -229,14 +303,14 @@ def _comparable(spec: Obj, old: Obj) -> Obj:
     return out
 
 
-def _changed_paths(new: Any, old: Any, path: str) -> Iterator[str]:
+def changed_paths(new: Any, old: Any, path: str) -> Iterator[str]:
     """Each field that differs, as `path: old -> new` (short, where Go prints a diff)."""
     if isinstance(new, dict) and isinstance(old, dict):
         for key in sorted(set(new) | set(old), key=str):
-            yield from _changed_paths(new.get(key), old.get(key), f"{path}.{key}")
+            yield from changed_paths(new.get(key), old.get(key), f"{path}.{key}")
     elif isinstance(new, list) and isinstance(old, list) and len(new) == len(old):
         for i, (n, o) in enumerate(zip(new, old, strict=True)):
-            yield from _changed_paths(n, o, f"{path}[{i}]")
+            yield from changed_paths(n, o, f"{path}[{i}]")
     elif new != old:
         yield f"  {path}: {_short(old)} -> {_short(new)}"
 

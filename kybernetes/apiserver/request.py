@@ -51,6 +51,7 @@ _ITEM_VERBS = {
 # The verbs each subresource has in kube-apiserver; any other is its router's 405.
 _SUBRESOURCE_VERBS = {
     "status": ("get", "update", "patch"),
+    "ephemeralcontainers": ("get", "update", "patch"),
     "scale": ("get", "update", "patch"),
     "finalize": ("update",),
     "approval": ("get", "update", "patch"),

@@ -27,6 +27,7 @@ from kybernetes.apiserver.admission import Admission
 from kybernetes.apiserver.crd_strategy import CustomResourceStrategy
 from kybernetes.apiserver.crds import CrdRegistrar
 from kybernetes.apiserver.csr_strategy import approval_causes, approved_update
+from kybernetes.apiserver.ephemeral import ephemeral_update_causes, with_ephemeral_containers
 from kybernetes.apiserver.ingressclass import admit_default_ingress_class
 from kybernetes.apiserver.limitranger import admit_limits
 from kybernetes.apiserver.objects import (
@@ -36,6 +37,7 @@ from kybernetes.apiserver.objects import (
     prepare_for_create,
     prepare_for_status_update,
     prepare_for_update,
+    spec_changed,
 )
 from kybernetes.apiserver.quota import charge_quota
 from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
@@ -324,6 +326,14 @@ class Rest:
         if subresource == "approval":  # a CertificateSigningRequest's (csr_strategy.py)
             new = approved_update(body, old)
             causes = approval_causes(body, old)
+            if causes:
+                raise _invalid(rt, new, causes)
+        elif subresource == "ephemeralcontainers":  # a pod's (ephemeral.py)
+            new = with_ephemeral_containers(body, old, rt)
+            strategy = strategy_for(rt.group, rt.kind, rt.version)
+            strategy.default(new)
+            new["metadata"]["generation"] = _generation(new, old)
+            causes = ephemeral_update_causes(new, old)
             if causes:
                 raise _invalid(rt, new, causes)
         elif subresource == "status":
@@ -681,6 +691,12 @@ class Rest:
                 raise
             deleted.append(gone)
         return deleted
+
+
+def _generation(new: Obj, old: Obj) -> int:
+    """The generation after a write that changed `old` into `new` (+1 when the spec did)."""
+    generation = int((old.get("metadata") or {}).get("generation") or 1)
+    return generation + 1 if spec_changed(new, old) else generation
 
 
 def _is_namespace(rt: ResourceType) -> bool:

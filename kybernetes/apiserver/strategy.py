@@ -24,6 +24,7 @@ __all__ = [
     "ServiceStrategy",
     "Strategy",
     "default_pod_spec",
+    "validate_pod",
 ]
 
 
@@ -157,7 +158,8 @@ def default_pod_spec(spec: dict[str, Any]) -> None:
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("terminationGracePeriodSeconds", 30)
     spec.setdefault("securityContext", {})
-    for field in ("containers", "initContainers"):
+    # Ephemeral containers get a container's defaults too (SetDefaults_EphemeralContainer).
+    for field in ("containers", "initContainers", "ephemeralContainers"):
         for container in spec.get(field) or []:
             if not isinstance(container, dict):
                 continue
@@ -187,13 +189,23 @@ class PodStrategy(Strategy):
             spec.setdefault("priority", 0)
 
     def validate(self, obj: Obj) -> list[Cause]:
-        spec = obj.get("spec")
-        if not isinstance(spec, dict):
-            return [Cause("spec", "FieldValueRequired", "Required value")]
-        return validate_pod_spec(spec, "spec")
+        causes = validate_pod(obj)
+        if (obj.get("spec") or {}).get("ephemeralContainers"):
+            # They are added to a running pod, through pods/NAME/ephemeralcontainers only.
+            causes.append(Cause("spec.ephemeralContainers", "FieldValueForbidden",
+                                "Forbidden: cannot be set on create"))  # fmt: skip
+        return causes
 
     def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
-        return self.validate(new) + pod_update_causes(new, old)
+        return validate_pod(new) + pod_update_causes(new, old)
+
+
+def validate_pod(obj: Obj) -> list[Cause]:
+    """A pod's spec, as every write of a pod checks it (create, update, subresources)."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [Cause("spec", "FieldValueRequired", "Required value")]
+    return validate_pod_spec(spec, "spec")
 
 
 _SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")

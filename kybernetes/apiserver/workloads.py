@@ -55,7 +55,13 @@ def _validate_template(spec: dict[str, Any], path: str) -> list[Cause]:
     if not isinstance(template, dict):
         return [Cause(at, "FieldValueRequired", "Required value")]
     pod_spec = template.get("spec")
-    return validate_pod_spec(pod_spec if isinstance(pod_spec, dict) else {}, f"{at}.spec")
+    pod_spec = pod_spec if isinstance(pod_spec, dict) else {}
+    causes = validate_pod_spec(pod_spec, f"{at}.spec")
+    if pod_spec.get("ephemeralContainers"):
+        # Only a running pod gets them (pods/NAME/ephemeralcontainers), never its template.
+        message = "Forbidden: ephemeral containers not allowed in pod template"
+        causes.append(Cause(f"{at}.spec.ephemeralContainers", "FieldValueForbidden", message))
+    return causes
 
 
 def _go_map(labels: dict[str, Any]) -> str:
