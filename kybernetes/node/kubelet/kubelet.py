@@ -307,7 +307,9 @@ class Kubelet:
         """The container's current run, if runc says it is running (exec, attach)."""
         pod = self.pods.get(f"{namespace}/{name}")
         pod_spec = (pod or {}).get("spec") or {}
-        every = [*(pod_spec.get("initContainers") or []), *(pod_spec.get("containers") or [])]
+        # kubectl debug -it attaches to an ephemeral container as to any other.
+        every = [*(pod_spec.get("initContainers") or []), *(pod_spec.get("containers") or []),
+                 *(pod_spec.get("ephemeralContainers") or [])]  # fmt: skip
         spec = next((c for c in every if c.get("name") == container), None)
         if pod is None or spec is None:
             return None

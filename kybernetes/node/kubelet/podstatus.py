@@ -17,8 +17,8 @@ from typing import Any
 from kybernetes.api.qos import qos_class
 
 __all__ = ["DEADLINE_MESSAGE", "DEADLINE_REASON", "KUBELET_CONDITIONS", "Observed",
-           "container_status", "deadline_left", "pod_conditions", "pod_phase", "pod_status",
-           "qos_class"]  # fmt: skip
+           "container_status", "deadline_left", "ephemeral_status", "pod_conditions", "pod_phase",
+           "pod_status", "qos_class"]  # fmt: skip
 
 Obj = dict[str, Any]
 # The conditions the kubelet writes; any other type belongs to someone else.
@@ -195,11 +195,23 @@ def container_status(name: str, observed: Observed | None, *, image: str,
     return status
 
 
+def ephemeral_status(name: str, observed: Observed | None, *, image: str,
+                     initializing: bool = False) -> Obj:  # fmt: skip
+    """One entry of ephemeralContainerStatuses: a container status that is never ready and
+    has no `started` (no probe ever runs in an ephemeral container), nor restarts."""
+    status = container_status(name, observed, image=image, initializing=initializing)
+    status.pop("started", None)
+    status["ready"] = False
+    status["restartCount"] = 0
+    return status
+
+
 def pod_status(
     pod: Obj,
     containers: Mapping[str, Observed],
     init: Mapping[str, Observed],
     *,
+    ephemeral: Mapping[str, Observed] | None = None,
     pod_ip: str,
     host_ip: str,
     start_time: str,
@@ -227,6 +239,15 @@ def pod_status(
         status["reason"], status["message"] = failure
     if spec.get("initContainers"):
         status["initContainerStatuses"] = _statuses(spec["initContainers"], init, initializing=True)
+    if spec.get("ephemeralContainers"):
+        # Reported, but no part of the phase or the conditions: a debugger comes and goes
+        # without the pod's readiness or its end depending on it.
+        seen = ephemeral or {}
+        status["ephemeralContainerStatuses"] = [
+            ephemeral_status(name, seen.get(name), image=str(c.get("image", "")),
+                             initializing=bool(spec.get("initContainers")))
+            for c in spec["ephemeralContainers"] if (name := str(c.get("name", "")))
+        ]  # fmt: skip
     if pod_ip:
         status["podIP"] = pod_ip
         status["podIPs"] = [{"ip": pod_ip}]

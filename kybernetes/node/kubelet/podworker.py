@@ -52,6 +52,12 @@ from kybernetes.node.kubelet.containerspec import (
     needed_sources,
     verify_run_as_non_root,
 )
+from kybernetes.node.kubelet.ephemeral import (
+    TargetNotRunning,
+    ephemeral_containers,
+    ephemeral_to_start,
+    target_pid_namespace,
+)
 from kybernetes.node.kubelet.podfiles import hostname_of, write_pod_files
 from kybernetes.node.kubelet.podstatus import (
     DEADLINE_MESSAGE,
@@ -231,18 +237,23 @@ class PodWorker:
             # As the kubelet: containers wait in ContainerCreating until the volumes mount.
             self._event(pod, "Warning", "FailedMount", str(err))
             seen_app, seen_init = await self.observe_all(pod)
-            return self.status(pod, seen_app, seen_init)
+            return self.status(pod, seen_app, seen_init, ephemeral=await self._ephemeral(pod))
         initialized = await self._run_init_containers(pod, sandbox, init)
         if initialized:
             for container in spec.get("containers") or []:
                 app[container["name"]] = await self._keep_running(pod, sandbox, container)
-        return self.status(pod, app, init)
+        # After the app containers, so that one a debugger targets has started this step.
+        for container in ephemeral_to_start(pod, started=set(self.record.attempts)):
+            await self._start_ephemeral(pod, sandbox, container)
+        return self.status(pod, app, init, ephemeral=await self._ephemeral(pod))
 
     def status(self, pod: Obj, app: Mapping[str, Observed], init: Mapping[str, Observed],
-               failure: tuple[str, str] | None = None) -> Obj:  # fmt: skip
-        return pod_status(pod, app, init, pod_ip=self.record.pod_ip, host_ip=self._host_ip,
-                          start_time=self.record.start_time, sandbox_ready=bool(self.record.pod_ip),
-                          now=self._now(), failure=failure)  # fmt: skip
+               failure: tuple[str, str] | None = None, *,
+               ephemeral: Mapping[str, Observed] | None = None) -> Obj:  # fmt: skip
+        return pod_status(pod, app, init, ephemeral=ephemeral, pod_ip=self.record.pod_ip,
+                          host_ip=self._host_ip, start_time=self.record.start_time,
+                          sandbox_ready=bool(self.record.pod_ip), now=self._now(),
+                          failure=failure)  # fmt: skip
 
     def deadline_left(self, pod: Obj) -> float | None:
         """Seconds until the pod's activeDeadlineSeconds runs out; None: none runs (any more)."""
@@ -259,7 +270,8 @@ class PodWorker:
             self._event(pod, "Normal", DEADLINE_REASON, DEADLINE_MESSAGE)
         await self._stop_all(pod, _pod_grace(pod))
         app, init = await self.observe_all(pod)
-        return self.status(pod, app, init, failure=(DEADLINE_REASON, DEADLINE_MESSAGE))
+        return self.status(pod, app, init, failure=(DEADLINE_REASON, DEADLINE_MESSAGE),
+                           ephemeral=await self._ephemeral(pod))  # fmt: skip
 
     async def _ensure_sandbox(self, pod: Obj) -> SandboxPaths:
         # Independent (network namespace vs. IPC/UTS/shm), so made side by side: each
@@ -354,6 +366,41 @@ class PodWorker:
         return Observed(state=waiting, last_state=previous if "terminated" in previous else {},
                         restart_count=max(0, count - 1) if count else 0,
                         image=str(container.get("image", "")))  # fmt: skip
+
+    async def _start_ephemeral(self, pod: Obj, sandbox: SandboxPaths, container: Obj) -> None:
+        """Start an ephemeral container, in its target's PID namespace if it names one."""
+        name = str(container["name"])
+        target = str(container.get("targetContainerName") or "")
+        try:
+            state = await self._current_state(target) if target else None
+            pid = target_pid_namespace(container, state)
+        except TargetNotRunning as err:
+            self._waiting[name] = {"reason": "CreateContainerError", "message": str(err)}
+            self._event(pod, "Warning", "Failed", f"Error: {err}")
+            return
+        await self._start(pod, dataclasses.replace(sandbox, pid=pid), container)
+
+    async def _current_state(self, name: str) -> Obj | None:
+        """The runtime's state of a container's latest attempt (None: never started)."""
+        attempts = self.record.attempts.get(name) or []
+        return await self._runtime.state(attempts[-1].container_id) if attempts else None
+
+    async def _ephemeral(self, pod: Obj) -> dict[str, Observed]:
+        """What each ephemeral container is doing, or why it waits (never restarted, so
+        an ended one stays terminated); a running one's end wakes the pod's sync."""
+        seen: dict[str, Observed] = {}
+        for container in ephemeral_containers(pod):
+            name = str(container["name"])
+            observed = await self._observe(name)
+            if observed is None and name in self._waiting:
+                observed = Observed(state={"waiting": dict(self._waiting[name])},
+                                    image=str(container.get("image", "")))  # fmt: skip
+            if observed is None:
+                continue
+            if "running" in observed.state:
+                self._watch_exit(self.record.attempts[name][-1].container_id)
+            seen[name] = dataclasses.replace(observed, ready=False)
+        return seen
 
     async def _probed(self, pod: Obj, container: Obj, observed: Observed) -> Observed:
         """A running container as its probes see it; killed when liveness or startup fail."""
@@ -670,7 +717,7 @@ class PodWorker:
         await self._stop_all(pod, grace)
         app, init = await self.observe_all(pod)
         failure = (DEADLINE_REASON, DEADLINE_MESSAGE) if self._expired else None
-        return self.status(pod, app, init, failure)
+        return self.status(pod, app, init, failure, ephemeral=await self._ephemeral(pod))
 
     async def _stop_all(self, pod: Obj, grace: float) -> None:
         await self._probes.close()

@@ -89,6 +89,9 @@ class SandboxPaths:
     uts: str  # a pinned UTS namespace file (hostname already set)
     cgroup_parent: str  # e.g. /kubepods/pod<uid>
     shm: str = ""  # the pod's /dev/shm, shared by its containers
+    # A PID namespace to join instead of a new one: a running process's
+    # /proc/PID/ns/pid (an ephemeral container's target's).
+    pid: str = ""
 
 
 @dataclass(frozen=True)
@@ -222,7 +225,8 @@ def _standard_mounts(sandbox: SandboxPaths, privileged: bool) -> list[Obj]:
 
 
 def _namespaces(sandbox: SandboxPaths) -> list[Obj]:
-    namespaces: list[Obj] = [{"type": "pid"}, {"type": "mount"}]
+    pid: Obj = {"type": "pid", "path": sandbox.pid} if sandbox.pid else {"type": "pid"}
+    namespaces: list[Obj] = [pid, {"type": "mount"}]
     if sandbox.netns:  # else hostNetwork: the host's own
         namespaces.append({"type": "network", "path": sandbox.netns})
     namespaces.append({"type": "ipc", "path": sandbox.ipc})

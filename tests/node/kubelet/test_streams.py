@@ -21,6 +21,7 @@ import struct
 import subprocess
 import termios
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -58,13 +59,15 @@ async def kubectl(cluster: Cluster, *args: str, stdin: bytes = b"") -> tuple[int
 
 
 class Terminal:
-    """kubectl on a pseudo-terminal we hold the other end of (blocking: use from a thread)."""
+    """kubectl on a pseudo-terminal we hold the other end of (blocking: use from a thread);
+    `prefix` runs it through another command (tests/e2e_node: nsenter into the node)."""
 
-    def __init__(self, env: dict[str, str], args: list[str], rows: int, columns: int) -> None:
+    def __init__(self, env: dict[str, str], args: list[str], rows: int, columns: int,
+                 prefix: Sequence[str] = ()) -> None:  # fmt: skip
         assert KUBECTL is not None
         self.master, slave = pty.openpty()
         self.resize(rows, columns, slave)
-        self.process = subprocess.Popen([KUBECTL, *args], stdin=slave, stdout=slave,
+        self.process = subprocess.Popen([*prefix, KUBECTL, *args], stdin=slave, stdout=slave,
                                         stderr=slave, env=env, start_new_session=True)  # fmt: skip
         os.close(slave)
         self.screen = b""
