@@ -130,3 +130,23 @@ async def test_kubectl_debug_adds_one_and_discovery_lists_it(cluster: Cluster) -
     path = doc["paths"]["/api/v1/namespaces/{namespace}/pods/{name}/ephemeralcontainers"]
     assert sorted(path) == ["get", "patch", "put"]
     assert path["patch"]["x-kubernetes-group-version-kind"]["kind"] == "Pod"
+
+
+async def test_server_side_apply_adds_one_owned_by_its_manager(cluster: Cluster) -> None:
+    from kubernetes import client, config
+
+    def scenario() -> None:
+        api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+        core = client.CoreV1Api(api)
+        core.create_namespaced_pod("default", _pod("applied"))
+        config_ = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "applied"},
+                   "spec": {"ephemeralContainers": [_debugger("by-apply")]}}  # fmt: skip
+        answer = core.patch_namespaced_pod_ephemeralcontainers(
+            "applied", "default", config_, field_manager="debugger-tool",
+            _content_type="application/apply-patch+yaml")  # fmt: skip
+        assert [c.name for c in answer.spec.ephemeral_containers] == ["by-apply"]
+        owners = {(m.manager, m.subresource) for m in answer.metadata.managed_fields}
+        assert ("debugger-tool", "ephemeralcontainers") in owners
+        api.close()
+
+    await asyncio.to_thread(scenario)

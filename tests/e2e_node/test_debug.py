@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e_node.node import Node, build_image, until
+from tests.e2e_node.node import NODE_IP, Node, build_image, until
 from tests.node.kubelet.test_streams import Terminal
 
 pytestmark = pytest.mark.root
@@ -125,6 +125,48 @@ def test_debug_it_attaches_and_the_end_is_final(debugged: Node) -> None:
     # Never restarted, though the pod's restartPolicy is Always.
     again = ephemeral(debugged, "target")["shell"]
     assert (again["restartCount"], again["containerID"]) == (0, first["containerID"])
+
+
+def test_a_copy_to_debug_runs_the_copy_beside_the_original(debugged: Node) -> None:
+    debug(debugged, "--copy-to=target-copy", "--share-processes", "--container=dbg", "--",
+          "sleep", "600")  # fmt: skip
+    until(lambda: _all_running(debugged, "target-copy"), timeout=90, what="the copy to run")
+    copy = get(debugged, "target-copy")
+    assert copy["spec"]["shareProcessNamespace"] is True
+    assert [c["name"] for c in copy["spec"]["containers"]] == ["app", "dbg"]
+    assert "ephemeralContainers" not in copy["spec"]  # a copy takes none
+    # shareProcessNamespace is not honoured (see the report): each container keeps a
+    # PID namespace of its own, so the copy's debugger does not see the app's sleep.
+    processes = debugged.kubectl("exec", "target-copy", "-c", "dbg", "--", "ps", "-o", "args")
+    assert f"sleep {MARKER}" not in processes
+    debugged.kubectl("delete", "pod", "target-copy", "--wait=true", "--timeout=60s")
+
+
+def test_a_node_debugger_runs_in_the_hosts_namespaces(debugged: Node) -> None:
+    out = debugged.kubectl("debug", "node/node1", f"--image={BUSYBOX}",
+                           "--image-pull-policy=Never", "--", "sleep", "600")  # fmt: skip
+    name = next(w for w in out.split() if w.startswith("node-debugger-node1-"))
+    until(lambda: _all_running(debugged, name), timeout=90, what="the node debugger to run")
+    spec = get(debugged, name)["spec"]
+    assert (spec["hostPID"], spec["hostNetwork"], spec["hostIPC"]) == (True, True, True)
+    assert get(debugged, name)["status"]["podIP"] == NODE_IP  # the node's own address
+
+    def inside(*argv: str) -> str:
+        return debugged.kubectl("exec", name, "--", *argv).strip()
+
+    # The host's PID and IPC namespaces (this test runs in them), the node's network
+    # namespace (where its address is) and the host's root at /host.
+    for kind in ("pid", "ipc"):
+        assert inside("readlink", f"/proc/self/ns/{kind}") == os.readlink(f"/proc/self/ns/{kind}")
+    assert NODE_IP in inside("ip", "-o", "addr")
+    assert f"--data-dir {debugged.data_dir}" in inside("ps", "-o", "args")  # the node's server
+    assert inside("cat", f"/host{debugged.data_dir}/kubeconfig").startswith("apiVersion")
+    debugged.kubectl("delete", "pod", name, "--wait=true", "--timeout=60s")
+
+
+def _all_running(node: Node, name: str) -> bool:
+    statuses = get(node, name).get("status", {}).get("containerStatuses") or []
+    return bool(statuses) and all("running" in s["state"] for s in statuses)
 
 
 def test_deleting_the_pod_takes_them_with_it(debugged: Node) -> None:

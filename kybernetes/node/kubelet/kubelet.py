@@ -298,7 +298,7 @@ class Kubelet:
         if pod is None:
             return None
         uid = str(pod["metadata"]["uid"])
-        if isinstance(self.network, HostNetwork):
+        if isinstance(self.network, HostNetwork) or (pod.get("spec") or {}).get("hostNetwork"):
             return PodTarget(name, uid, "")  # the host's network: dialled from here
         return PodTarget(name, uid, str(NETNS_DIR / netns_name(uid)))
 

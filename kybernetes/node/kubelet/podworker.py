@@ -73,13 +73,14 @@ from kybernetes.node.kubelet.serviceenv import service_env, visible_services
 from kybernetes.node.kubelet.volumemanager import PodVolumes
 from kybernetes.node.kubelet.volumes import VolumeError
 from kybernetes.node.network.hostnet import HostNetwork
-from kybernetes.node.network.podnet import PodNetwork
+from kybernetes.node.network.podnet import PodAddress, PodNetwork
 from kybernetes.node.runtime.base import ContainerRuntime
 from kybernetes.node.runtime.process import ISOLATION_WARNING, NO_COMMAND, VOLUME_WARNING
+from kybernetes.node.runtime.runc import SandboxFiles
 from kybernetes.node.runtime.spec import Mount, SandboxPaths, oci_spec
 from kybernetes.util.tasks import cancel_and_wait
 
-__all__ = ["Attempt", "ImageService", "PodRecord", "PodWorker", "PulledImage"]
+__all__ = ["Attempt", "ImageService", "PodRecord", "PodWorker", "PulledImage", "sandbox_paths"]
 
 log = logging.getLogger(__name__)
 
@@ -274,11 +275,18 @@ class PodWorker:
                            ephemeral=await self._ephemeral(pod))  # fmt: skip
 
     async def _ensure_sandbox(self, pod: Obj) -> SandboxPaths:
-        # Independent (network namespace vs. IPC/UTS/shm), so made side by side: each
-        # is a few short commands, and a pod start waits for the slower one only.
-        address, files = await asyncio.gather(
-            self._network.setup(self.uid), self._runtime.create_sandbox(self.uid, hostname_of(pod))
-        )
+        spec = pod.get("spec") or {}
+        if spec.get("hostNetwork"):
+            # The node's own network (and address): nothing to make for it.
+            address = PodAddress(netns_path="", ip=self._host_ip, gateway="", prefix=32)
+            files = await self._runtime.create_sandbox(self.uid, hostname_of(pod))
+        else:
+            # Independent (network namespace vs. IPC/UTS/shm), so made side by side: each
+            # is a few short commands, and a pod start waits for the slower one only.
+            address, files = await asyncio.gather(
+                self._network.setup(self.uid),
+                self._runtime.create_sandbox(self.uid, hostname_of(pod)),
+            )
         if not self.record.start_time:
             self.record.start_time = self._now()
             if not self._runtime.isolated:
@@ -286,8 +294,7 @@ class PodWorker:
         if self.record.pod_ip != address.ip:
             self.record.pod_ip = address.ip
             await self._save()
-        return SandboxPaths(netns=address.netns_path, ipc=files.ipc, uts=files.uts,
-                            cgroup_parent=files.cgroup_parent, shm=files.shm)  # fmt: skip
+        return sandbox_paths(spec, netns=address.netns_path, files=files)
 
     def _warn_unisolated(self, pod: Obj) -> None:
         """Say, once per pod, what the process runtime does not give it."""
@@ -800,6 +807,15 @@ class PodWorker:
 
     def _event(self, pod: Obj, kind: str, reason: str, message: str) -> None:
         self._events.record(pod, kind, reason, message)
+
+
+def sandbox_paths(spec: Obj, *, netns: str, files: SandboxFiles) -> SandboxPaths:
+    """What each container of the pod joins: the pod's namespaces, or the host's for
+    hostIPC and hostPID; a hostNetwork pod has the host's hostname too, as in Kubernetes."""
+    return SandboxPaths(netns=netns, ipc="" if spec.get("hostIPC") else files.ipc,
+                        uts="" if spec.get("hostNetwork") else files.uts,
+                        cgroup_parent=files.cgroup_parent, shm=files.shm,
+                        host_pid=bool(spec.get("hostPID")))  # fmt: skip
 
 
 def _pod_grace(pod: Obj) -> float:

@@ -85,13 +85,14 @@ class SandboxPaths:
     """The pod-level pieces every container of the pod joins."""
 
     netns: str  # /run/netns/kyb-<uid>, or "" for hostNetwork
-    ipc: str  # a pinned IPC namespace file
-    uts: str  # a pinned UTS namespace file (hostname already set)
+    ipc: str  # a pinned IPC namespace file, or "" for hostIPC: the host's
+    uts: str  # a pinned UTS namespace file (hostname already set), "" for the host's
     cgroup_parent: str  # e.g. /kubepods/pod<uid>
     shm: str = ""  # the pod's /dev/shm, shared by its containers
     # A PID namespace to join instead of a new one: a running process's
     # /proc/PID/ns/pid (an ephemeral container's target's).
     pid: str = ""
+    host_pid: bool = False  # hostPID: no PID namespace of its own, the host's
 
 
 @dataclass(frozen=True)
@@ -225,12 +226,15 @@ def _standard_mounts(sandbox: SandboxPaths, privileged: bool) -> list[Obj]:
 
 
 def _namespaces(sandbox: SandboxPaths) -> list[Obj]:
-    pid: Obj = {"type": "pid", "path": sandbox.pid} if sandbox.pid else {"type": "pid"}
-    namespaces: list[Obj] = [pid, {"type": "mount"}]
-    if sandbox.netns:  # else hostNetwork: the host's own
-        namespaces.append({"type": "network", "path": sandbox.netns})
-    namespaces.append({"type": "ipc", "path": sandbox.ipc})
-    namespaces.append({"type": "uts", "path": sandbox.uts})
+    """The namespaces runc makes or joins; one left out is the host's (runc's own)."""
+    namespaces: list[Obj] = []
+    if not sandbox.host_pid:
+        pid = {"type": "pid", "path": sandbox.pid} if sandbox.pid else {"type": "pid"}
+        namespaces.append(pid)
+    namespaces.append({"type": "mount"})
+    for kind, path in (("network", sandbox.netns), ("ipc", sandbox.ipc), ("uts", sandbox.uts)):
+        if path:
+            namespaces.append({"type": kind, "path": path})
     return namespaces
 
 

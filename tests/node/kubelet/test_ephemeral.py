@@ -19,6 +19,8 @@ from kybernetes.node.kubelet.ephemeral import (
 )
 from kybernetes.node.kubelet.kubelet import Kubelet
 from kybernetes.node.kubelet.podstatus import Observed, pod_status
+from kybernetes.node.kubelet.podworker import sandbox_paths
+from kybernetes.node.runtime.runc import SandboxFiles
 from kybernetes.node.runtime.spec import ContainerConfig, SandboxPaths, oci_spec
 from kybernetes.util.tasks import cancel_and_wait
 from tests.apiserver.conftest import Cluster
@@ -197,3 +199,19 @@ async def _app_running(client: ApiClient, name: str) -> bool:
 
 async def _has_worker(kubelet: Kubelet, uid: str) -> bool:
     return uid in kubelet._workers
+
+
+def test_host_namespaces_are_left_out_of_the_spec() -> None:
+    """kubectl debug node/NAME: hostPID, hostIPC and hostNetwork (with the host's hostname)."""
+    files = SandboxFiles(ipc="/p/ipc", uts="/p/uts", shm="/p/shm", cgroup_parent="/k")
+    config = ContainerConfig(name="debugger", image_config={}, command=["sh"])
+    own = sandbox_paths({}, netns="/run/netns/x", files=files)
+    kinds = [n["type"] for n in oci_spec(config, own, container_id="c")["linux"]["namespaces"]]
+    assert kinds == ["pid", "mount", "network", "ipc", "uts"]
+    host = sandbox_paths({"hostPID": True, "hostIPC": True, "hostNetwork": True}, netns="",
+                         files=files)  # fmt: skip
+    namespaces = oci_spec(config, host, container_id="c")["linux"]["namespaces"]
+    assert namespaces == [{"type": "mount"}]
+    ipc_only = sandbox_paths({"hostIPC": True}, netns="/run/netns/x", files=files)
+    kinds = [n["type"] for n in oci_spec(config, ipc_only, container_id="c")["linux"]["namespaces"]]
+    assert kinds == ["pid", "mount", "network", "uts"]
