@@ -187,8 +187,25 @@ def _sysctls(spec: Obj, path: str) -> list[Cause]:
             causes.append(Cause(at, "FieldValueInvalid", f'Invalid value: "{name}": {rule}'))
         elif name in seen:
             causes.append(Cause(at, "FieldValueDuplicate", f'Duplicate value: "{name}"'))
+        elif shared := _host_namespace_of(spec, name):
+            message = f"Invalid value: \"{name}\": may not be specified when '{shared}' is true"
+            causes.append(Cause(at, "FieldValueInvalid", message))
         seen.add(name)
     return causes
+
+
+_IPC_SYSCTLS = ("kernel.shm", "kernel.msg", "kernel.sem", "fs.mqueue.")
+
+
+def _host_namespace_of(spec: Obj, sysctl: str) -> str:
+    """The host namespace the pod shares that `sysctl` would change ("" if none):
+    a pod may not set the node's own kernel parameters."""
+    name = sysctl.replace("/", ".")
+    if spec.get("hostNetwork") is True and name.startswith("net."):
+        return "hostNetwork"
+    if spec.get("hostIPC") is True and name.startswith(_IPC_SYSCTLS):
+        return "hostIPC"
+    return ""
 
 
 def _volume_names(spec: Obj, path: str, causes: list[Cause]) -> set[str]:

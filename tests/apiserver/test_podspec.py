@@ -173,3 +173,21 @@ def test_malformed_sysctl_names_are_each_refused() -> None:
         ("spec.securityContext.sysctls[5].name", 'Duplicate value: "kernel.shmmax"'),
         ("spec.securityContext.sysctls[6].name", "Required value"),
     ]  # fmt: skip
+
+
+def test_a_pod_sharing_a_host_namespace_may_not_set_its_sysctls() -> None:
+    sysctls = [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"},
+               {"name": "kernel/shm_rmid_forced", "value": "1"},
+               {"name": "fs.mqueue.msg_max", "value": "10"}]  # fmt: skip
+    context = {"securityContext": {"sysctls": sysctls}}
+    assert validate_pod_spec(spec(**context), "spec") == []
+    causes = messages(validate_pod_spec(spec(hostNetwork=True, hostIPC=True, **context), "spec"))
+    assert causes == [
+        ("spec.securityContext.sysctls[0].name",
+         'Invalid value: "net.ipv4.ip_unprivileged_port_start": '
+         "may not be specified when 'hostNetwork' is true"),
+        ("spec.securityContext.sysctls[1].name", 'Invalid value: "kernel/shm_rmid_forced": '
+         "may not be specified when 'hostIPC' is true"),
+        ("spec.securityContext.sysctls[2].name", 'Invalid value: "fs.mqueue.msg_max": '
+         "may not be specified when 'hostIPC' is true"),
+    ]  # fmt: skip
