@@ -161,6 +161,12 @@ def test_a_node_debugger_runs_in_the_hosts_namespaces(debugged: Node) -> None:
     assert NODE_IP in inside("ip", "-o", "addr")
     assert f"--data-dir {debugged.data_dir}" in inside("ps", "-o", "args")  # the node's server
     assert inside("cat", f"/host{debugged.data_dir}/kubeconfig").startswith("apiVersion")
+    # Checklist P32: a hostNetwork pod's /etc/hosts is the node's, not the kubelet's own.
+    hosts = inside("cat", "/etc/hosts")
+    assert hosts.startswith("# Kubernetes-managed hosts file (host network).\n"), hosts
+    assert "# Kubernetes-managed hosts file.\n" not in hosts
+    with open("/etc/hosts") as node_hosts:
+        assert node_hosts.read().strip() in hosts
     debugged.kubectl("delete", "pod", name, "--wait=true", "--timeout=60s")
 
 

@@ -1,13 +1,15 @@
 """The files the kubelet gives every container: /etc/hosts, /etc/hostname, /etc/resolv.conf.
 
 Pure contents (as the kubelet writes them: the managed-hosts header, the
-pod's own name and FQDN, hostAliases; resolv.conf per `dnsPolicy`), and
+pod's own name and FQDN, hostAliases, or for a hostNetwork pod the node's
+own hosts file and hostname; resolv.conf per `dnsPolicy`), and
 one small writer. ClusterFirst pods resolve through the cluster DNS at
 10.96.0.10 with the Kubernetes search path and `ndots:5`.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,8 +29,13 @@ def hostname_of(pod: Obj) -> str:
     return name[:63].rstrip("-.")
 
 
-def hosts_file(pod: Obj, pod_ip: str) -> str:
+def hosts_file(pod: Obj, pod_ip: str, node_hosts: str = "") -> str:
+    """The pod's /etc/hosts: the kubelet's own, or for a pod on the node's network
+    the node's file (`node_hosts`), with the pod's host aliases after either."""
     spec = pod.get("spec") or {}
+    if spec.get("hostNetwork"):
+        header = "# Kubernetes-managed hosts file (host network)."
+        return _with_aliases([header, *node_hosts.rstrip("\n").splitlines()], spec)
     hostname = hostname_of(pod)
     lines = [
         "# Kubernetes-managed hosts file.",
@@ -47,6 +54,10 @@ def hosts_file(pod: Obj, pod_ip: str) -> str:
             lines.append(f"{pod_ip}\t{fqdn}\t{hostname}")
         else:
             lines.append(f"{pod_ip}\t{hostname}")
+    return _with_aliases(lines, spec)
+
+
+def _with_aliases(lines: list[str], spec: Obj) -> str:
     aliases = spec.get("hostAliases") or []
     if aliases:
         lines.append("")
@@ -109,9 +120,12 @@ def _parse_resolv(text: str) -> tuple[list[str], list[str], list[str]]:
 def write_pod_files(directory: Path, pod: Obj, pod_ip: str, host_resolv: str) -> dict[str, str]:
     """Write the three files; container path -> host path, for bind mounts (blocking)."""
     directory.mkdir(parents=True, exist_ok=True)
+    on_node = bool((pod.get("spec") or {}).get("hostNetwork"))
+    node_hosts = _read(Path("/etc/hosts")) if on_node else ""
+    hostname = socket.gethostname() if on_node else hostname_of(pod)
     contents: Sequence[tuple[str, str, str]] = (
-        ("/etc/hosts", "hosts", hosts_file(pod, pod_ip)),
-        ("/etc/hostname", "hostname", hostname_of(pod) + "\n"),
+        ("/etc/hosts", "hosts", hosts_file(pod, pod_ip, node_hosts)),
+        ("/etc/hostname", "hostname", hostname + "\n"),
         ("/etc/resolv.conf", "resolv.conf", resolv_conf(pod, host_resolv)),
     )
     mounts = {}
@@ -120,3 +134,10 @@ def write_pod_files(directory: Path, pod: Obj, pod_ip: str, host_resolv: str) ->
         path.write_text(text)
         mounts[target] = str(path)
     return mounts
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""

@@ -24,6 +24,16 @@ def test_hosts_name_the_pod_and_its_aliases() -> None:
     assert hostname_of(pod(hostname="db")) == "db"
 
 
+def test_a_pod_on_the_node_network_gets_the_nodes_hosts_file() -> None:
+    """Checklist P32: not the kubelet's managed file, the node's, under its own header."""
+    node = "127.0.0.1\tlocalhost\n198.18.0.1\tnode-1\n"
+    text = hosts_file(pod(hostNetwork=True, hostAliases=[{"ip": "1.2.3.4", "hostnames": ["a"]}]),
+                      "198.18.0.1", node)  # fmt: skip
+    assert text == ("# Kubernetes-managed hosts file (host network).\n" + node +
+                    "\n# Entries added by HostAliases.\n1.2.3.4\ta\n")  # fmt: skip
+    assert "# Kubernetes-managed hosts file.\n" not in text
+
+
 def test_resolv_conf_per_dns_policy() -> None:
     assert resolv_conf(pod(), HOST_RESOLV) == (
         "search shop.svc.cluster.local svc.cluster.local cluster.local\n"
