@@ -495,3 +495,27 @@ def test_a_pod_gets_its_service_accounts_api_credentials(pods: Node) -> None:
     # Opting out leaves the pod without one.
     assert not any(v["name"].startswith("kube-api-access-")
                    for v in get(pods, "no-token")["spec"].get("volumes") or [])  # fmt: skip
+
+
+def test_the_kubelet_reports_the_generation_it_acted_on(pods: Node) -> None:
+    """Checklist P16/P17 (fewer updates): generation starts at 1, grows on spec changes
+    only, and status.observedGeneration catches up with it."""
+    until(lambda: phase_is(pods, "api-access", "Running"), what="api-access running")
+    start = get(pods, "api-access")
+    generation = start["metadata"]["generation"]
+    until(lambda: get(pods, "api-access")["status"].get("observedGeneration") == generation,
+          what="the first generation observed")  # fmt: skip
+    pods.kubectl("label", "pod", "api-access", "touched=yes")
+    assert get(pods, "api-access")["metadata"]["generation"] == generation  # metadata only
+    for deadline in range(100_000, 99_990, -1):  # activeDeadlineSeconds may only shrink
+        patch = {"spec": {"activeDeadlineSeconds": deadline}}
+        pods.kubectl("patch", "pod", "api-access", "-p", json.dumps(patch))
+    assert get(pods, "api-access")["metadata"]["generation"] == generation + 10
+
+    def caught_up() -> bool:
+        status = get(pods, "api-access")["status"]
+        ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+        return status.get("observedGeneration") == ready.get("observedGeneration") == (
+            generation + 10)  # fmt: skip
+
+    until(caught_up, what="observedGeneration to follow")

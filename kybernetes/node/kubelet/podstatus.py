@@ -158,6 +158,10 @@ def pod_conditions(
     if finished and initialized:
         for condition in conditions[1:2]:
             condition.update(reason="PodCompleted")
+    generation = pod["metadata"].get("generation")
+    if generation is not None:  # which spec the conditions speak of
+        for condition in conditions:
+            condition["observedGeneration"] = generation
     scheduled = old.get("PodScheduled") or _condition("PodScheduled", True, since=now)
     # Conditions of other writers (readiness gates, a user's PATCH of pods/status) are
     # kept, ahead of the kubelet's own, as its status manager merges them.
@@ -235,6 +239,8 @@ def pod_status(
             spec.get("containers") or [], containers, initializing=bool(spec.get("initContainers"))
         ),
     }
+    if pod["metadata"].get("generation") is not None:
+        status["observedGeneration"] = pod["metadata"]["generation"]
     if failure:
         status["reason"], status["message"] = failure
     if spec.get("initContainers"):

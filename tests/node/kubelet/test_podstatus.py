@@ -150,3 +150,17 @@ def test_conditions_of_other_writers_are_kept() -> None:
     assert kinds == ["example.com/gate", "PodReadyToStartContainers", "Initialized", "Ready",
                      "ContainersReady", "PodScheduled"]  # fmt: skip
     assert status["conditions"][0] == gate
+
+
+def test_the_status_says_which_generation_of_the_spec_it_reflects() -> None:
+    """Checklist P17: status.observedGeneration and the kubelet's conditions' follow
+    metadata.generation; the scheduler's PodScheduled and other writers' are theirs."""
+    pod = {"metadata": {"name": "p", "generation": 7}, "spec": spec(n=1), "status": {}}
+    status = pod_status(pod, {"c0": RUNNING}, {}, pod_ip="10.244.0.5", host_ip="198.18.0.10",
+                        start_time="2026-11-30T10:00:00Z", sandbox_ready=True,
+                        now="2026-11-30T10:00:05Z")  # fmt: skip
+    assert status["observedGeneration"] == 7
+    observed = {c["type"]: c.get("observedGeneration") for c in status["conditions"]}
+    assert observed == {"PodReadyToStartContainers": 7, "Initialized": 7, "Ready": 7,
+                        "ContainersReady": 7, "PodScheduled": None}  # fmt: skip
+    assert "observedGeneration" not in status_of(spec(n=1), {"c0": RUNNING})
