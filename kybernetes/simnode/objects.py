@@ -339,6 +339,7 @@ def pod_status(pod: Obj, *, host_ip: str, pod_ip: str, now: datetime.datetime, r
         "podIPs": [{"ip": pod_ip}],
         "startTime": started,
         "containerStatuses": statuses,
+        **_observed(pod),
     }
 
 
@@ -376,4 +377,10 @@ def terminated_status(
             condition.update(status="False", reason="PodCompleted")
             condition.pop("message", None)
     return {**old, "phase": final, "conditions": conditions, "containerStatuses": statuses,
-            "startTime": old.get("startTime") or stamp}  # fmt: skip
+            "startTime": old.get("startTime") or stamp, **_observed(pod)}  # fmt: skip
+
+
+def _observed(pod: Obj) -> Obj:
+    """status.observedGeneration, as a kubelet reports the spec it acted on."""
+    generation = pod.get("metadata", {}).get("generation")
+    return {} if generation is None else {"observedGeneration": generation}

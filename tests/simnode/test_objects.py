@@ -129,6 +129,11 @@ def test_running_status_then_ready() -> None:
     same = pod_status({**pod(), "status": ready}, host_ip="198.18.16.1", pod_ip="10.244.0.2",
                       now=LATER + datetime.timedelta(seconds=5), ready=True)  # fmt: skip
     assert same == ready
+    assert "observedGeneration" not in same
+    # A pod with a generation has it observed.
+    versioned = {**pod(), "metadata": {"uid": "u", "generation": 3}}
+    assert pod_status(versioned, host_ip="198.18.16.1", pod_ip="10.244.0.2", now=LATER,
+                      ready=True)["observedGeneration"] == 3  # fmt: skip
 
 
 def test_told_to_end() -> None:
