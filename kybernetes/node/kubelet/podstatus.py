@@ -158,7 +158,7 @@ def pod_conditions(
     if finished and initialized:
         for condition in conditions[1:2]:
             condition.update(reason="PodCompleted")
-    generation = pod["metadata"].get("generation")
+    generation = (pod.get("metadata") or {}).get("generation")
     if generation is not None:  # which spec the conditions speak of
         for condition in conditions:
             condition["observedGeneration"] = generation
@@ -239,8 +239,8 @@ def pod_status(
             spec.get("containers") or [], containers, initializing=bool(spec.get("initContainers"))
         ),
     }
-    if pod["metadata"].get("generation") is not None:
-        status["observedGeneration"] = pod["metadata"]["generation"]
+    if (generation := (pod.get("metadata") or {}).get("generation")) is not None:
+        status["observedGeneration"] = generation
     if failure:
         status["reason"], status["message"] = failure
     if spec.get("initContainers"):
