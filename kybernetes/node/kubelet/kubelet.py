@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,7 @@ from kybernetes.client.informer import Informer
 from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
 from kybernetes.node.kubelet.machine import node_conditions, node_object, read_machine
 from kybernetes.node.kubelet.podworker import ImageService, PodWorker
+from kybernetes.node.kubelet.resourcemetrics import ResourceMetrics, running_containers
 from kybernetes.node.kubelet.restarts import CrashLoopBackoff
 from kybernetes.node.kubelet.server import (
     KubeletServer,
@@ -274,8 +276,20 @@ class Kubelet:
         self.server = KubeletServer(locate=self._log_source, client_ca_pem=self._client.ca_pem,
                                     cert=cert, key=key,
                                     streams=StreamLocator(self._stream_pod,
-                                                          self._stream_container))  # fmt: skip
+                                                          self._stream_container),
+                                    metrics=self._resource_metrics())  # fmt: skip
         await self.server.start(*self._listen)
+
+    def _resource_metrics(self) -> ResourceMetrics:
+        """/metrics/resource: the node, and each running container's cgroup (runc only)."""
+
+        def exited(container_id: str) -> bool:
+            return self.runtime.exit_status(container_id) is not None
+
+        containers = functools.partial(running_containers, exited=exited,
+                                       pods_dir=self.data_dir / "kubelet" / "pods")  # fmt: skip
+        return ResourceMetrics(lambda: list(self.pods.items.values()),
+                               containers if self.runtime.isolated else None)  # fmt: skip
 
     def _log_source(self, namespace: str, name: str, container: str,
                     previous: bool) -> LogSource | None:  # fmt: skip

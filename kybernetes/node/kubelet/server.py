@@ -4,7 +4,8 @@ As the kubelet's port 10250: `/containerLogs/{namespace}/{pod}/{container}`
 with the kubelet's query options, `/exec/...` and `/attach/...` (WebSocket,
 `v5.channel.k8s.io`; `command=` once per argument, `stdin`, `stdout`,
 `stderr`, `tty`), `/portForward/{namespace}/{pod}` (WebSocket carrying
-SPDY/3.1) — the protocols are in `streams.py` — and `/healthz`. Clients must present a
+SPDY/3.1) — the protocols are in `streams.py` —, `/metrics/resource`
+(resourcemetrics.py) and `/healthz`. Clients must present a
 certificate signed by the cluster CA in the `system:masters` group (the
 API server does); anything else gets 401/403. The serving certificate is
 self-signed and made on first start, as a kubelet without serving-cert
@@ -29,6 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from kybernetes.api.resourcemetrics import CONTENT_TYPE
 from kybernetes.api.times import parse_time
 from kybernetes.node.kubelet import channels
 from kybernetes.node.kubelet.logs import LogOptions, follow
@@ -37,6 +39,7 @@ from kybernetes.node.kubelet.portforward import (
     serve_port_forward,
     serve_port_forward_channels,
 )
+from kybernetes.node.kubelet.resourcemetrics import ResourceMetrics
 from kybernetes.node.kubelet.streams import (
     ContainerTarget,
     PodTarget,
@@ -132,8 +135,10 @@ def _flag(query: dict[str, str], name: str) -> bool:
 
 class KubeletServer:
     def __init__(self, *, locate: Locator, client_ca_pem: bytes, cert: Path, key: Path,
-                 streams: StreamLocator | None = None) -> None:  # fmt: skip
+                 streams: StreamLocator | None = None,
+                 metrics: ResourceMetrics | None = None) -> None:  # fmt: skip
         self._locate = locate
+        self._metrics = metrics
         self._streams = streams
         self._open: set[asyncio.Task[Any]] = set()  # exec/attach/port-forward being served
         self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -146,6 +151,7 @@ class KubeletServer:
     def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics/resource", self._resource_metrics)
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._logs)
         for verb in ("exec", "attach"):
             for method in ("GET", "POST"):
@@ -174,6 +180,13 @@ class KubeletServer:
 
     async def _healthz(self, _: web.Request) -> web.Response:
         return web.Response(text="ok")
+
+    async def _resource_metrics(self, request: web.Request) -> web.Response:
+        self._authorize(request, "read metrics")
+        if self._metrics is None:
+            raise web.HTTPNotFound(text="404 page not found")
+        text = await self._metrics.exposition()
+        return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
     def _authorize(self, request: web.Request, what: str) -> None:
         groups = _caller_groups(request)
