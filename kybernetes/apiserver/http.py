@@ -52,6 +52,8 @@ from kybernetes.apiserver.csr_strategy import stamp_requester
 from kybernetes.apiserver.eviction import evict
 from kybernetes.apiserver.metrics import CONTENT_TYPE as METRICS_TYPE
 from kybernetes.apiserver.metrics import ApiMetrics, reported_verb, scope_of
+from kybernetes.apiserver.metricsapi import metrics_for_nodes, metrics_for_pods, metrics_table
+from kybernetes.apiserver.metricsstore import MetricsStore
 from kybernetes.apiserver.objects import Obj, now_rfc3339
 from kybernetes.apiserver.openapi_source import builtin_schemas
 from kybernetes.apiserver.openapi_v2 import PROTOBUF_TYPE as OPENAPI_V2_PROTOBUF
@@ -147,6 +149,8 @@ class ApiContext:
     kubelets: KubeletConnector | None = None  # for pods/log (and later exec)
     metrics: ApiMetrics | None = None  # /metrics; None in tests that build a context by hand
     tokens: ServiceAccountTokens | None = None  # ServiceAccount tokens: issue, review, accept
+    # metrics.k8s.io's figures (metricsscraper.py); None: no scraper runs, no metrics.
+    resource_metrics: MetricsStore | None = None
     # Open watch streams (and exec/attach/port-forward relays), ended at shutdown
     # so it does not wait on them.
     watches: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -388,6 +392,8 @@ class ResourceHandler:
             return await self._pod_stream(request, req)
         if _computed(req.resource):
             return await self._component_statuses(request, req, list_options(request.query))
+        if req.resource.computed:
+            return await self._resource_metrics(request, req, list_options(request.query))
         rv = resource_version_param(request.query)
         if not (req.subresource or _wants_table(request) or _wants_yaml(request)):
             body = await self.ctx.rest.get_encoded(req.resource, req.namespace, req.name, rv)
@@ -458,6 +464,8 @@ class ResourceHandler:
         rt = req.resource
         if _computed(rt):
             return await self._component_statuses(request, req, options)
+        if rt.computed:
+            return await self._resource_metrics(request, req, options)
         # The decoded items live only until they are encoded: with the collector
         # paused until they are gone, no collection ever walks them (gc_paused).
         as_table = _wants_table(request)
@@ -523,6 +531,34 @@ class ResourceHandler:
             return _json(table(rt.group, rt.kind, items, list_meta={}, version=rt.version,
                                include_object=_include_object(request)))  # fmt: skip
         listed = {"kind": rt.list_kind, "apiVersion": "v1", "metadata": {}, "items": items}
+        return self._respond(request, req, listed)
+
+    async def _resource_metrics(
+        self, request: web.Request, req: ResourceRequest, options: ListOptions
+    ) -> web.Response:
+        """GET or LIST of NodeMetrics and PodMetrics: the nodes or pods that match,
+        with the scraper's figures (metricsapi.py)."""
+        rt = req.resource
+        source = self.ctx.registry.lookup("", "v1", rt.plural)
+        assert source is not None
+        storage = self.ctx.rest.storage
+        now = datetime.datetime.now(datetime.UTC)
+        store = self.ctx.resource_metrics or MetricsStore(0)
+        made = metrics_for_nodes if rt.kind == "NodeMetrics" else metrics_for_pods
+        if req.name:
+            source_obj = await storage.cached_get(source, req.namespace, req.name)
+            found = made([source_obj], store, now)
+            if not found:
+                name = f"{req.namespace}/{req.name}" if rt.namespaced else req.name
+                raise errors.not_found(rt.kind.lower(), name, rt.group)
+            return self._respond(request, req, found[0])
+        accept = object_filter(source, options)
+        objects = [o for o in await storage.cached_list(source, req.namespace) if accept(o)]
+        items = made(objects, store, now)
+        if _wants_table(request):
+            return _json(metrics_table(items, include_object=_include_object(request)))
+        listed = {"kind": rt.list_kind, "apiVersion": rt.api_version,
+                  "metadata": {}, "items": items}  # fmt: skip
         return self._respond(request, req, listed)
 
     def _table_row(self, rt: ResourceType, include: str) -> Callable[[KeyValue], bytes]:

@@ -125,6 +125,23 @@ class KubeletConnector:
             heartbeat=None, max_msg_size=0, autoclose=False, autoping=True,
         )  # fmt: skip
 
+    async def get_text(self, endpoint: tuple[str, int], path: str) -> str:
+        """A kubelet's answer to GET `path` (metrics); a refusal or failure is an
+        ApiError saying what went wrong, as for logs."""
+        host, port = endpoint
+        url = f"https://{host}:{port}{path}"
+        try:
+            async with self._client().get(url, ssl=self._ssl) as answer:
+                text = await answer.text()
+        except (aiohttp.ClientError, UnicodeDecodeError) as err:
+            raise errors.ApiError(
+                502, "InternalError", f'Get "{url}": {err or type(err).__name__}'
+            ) from None
+        if answer.status >= 400:
+            raise errors.ApiError(502, "InternalError",
+                                  f'Get "{url}": {answer.status}: {text.strip()}')  # fmt: skip
+        return text
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()

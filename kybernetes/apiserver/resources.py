@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-__all__ = ["BUILTIN_TYPES", "ResourceRegistry", "ResourceType", "builtin_registry"]
+__all__ = [
+    "BUILTIN_TYPES",
+    "METRICS_TYPES",
+    "ResourceRegistry",
+    "ResourceType",
+    "builtin_registry",
+]
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
@@ -34,6 +40,9 @@ class ResourceType:
     # The group whose storage this resource shares, when not its own:
     # events.k8s.io Events are core Events (conversion.py converts).
     stored_in: str | None = None
+    # Made when asked from what the server knows, never stored (metrics.k8s.io):
+    # no watch cache, no storage.
+    computed: bool = False
 
     @property
     def singular_name(self) -> str:
@@ -219,5 +228,16 @@ class ResourceRegistry:
         return [rt for rt in self._order if rt.group == group and rt.version == version]
 
 
+# The resource metrics API, served by the API server itself (metricsapi.py) where a
+# cluster would aggregate metrics-server: kubectl top and the HPA read it. Apart
+# from BUILTIN_TYPES, whose kinds the Kubernetes OpenAPI and printers all know.
+METRICS_TYPES: tuple[ResourceType, ...] = (
+    ResourceType("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", False,
+                 verbs=("get", "list"), computed=True),
+    ResourceType("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", True,
+                 verbs=("get", "list"), computed=True),
+)  # fmt: skip
+
+
 def builtin_registry() -> ResourceRegistry:
-    return ResourceRegistry(BUILTIN_TYPES)
+    return ResourceRegistry((*BUILTIN_TYPES, *METRICS_TYPES))

@@ -21,6 +21,7 @@ from kybernetes.apiserver.allocators import NodePorts, ServiceIPs
 from kybernetes.apiserver.auth import AllowAll, Authenticator
 from kybernetes.apiserver.http import KUBERNETES_VERSION, ApiContext, make_app
 from kybernetes.apiserver.metrics import ApiMetrics, stored_objects
+from kybernetes.apiserver.metricsscraper import MetricsScraper
 from kybernetes.apiserver.pki import ClusterPKI
 from kybernetes.apiserver.podlogs import KubeletConnector
 from kybernetes.apiserver.resources import ResourceRegistry, builtin_registry
@@ -49,9 +50,12 @@ class ApiServer:
     url: str
     cache: CachingStore
     kubelets: KubeletConnector | None = None
+    scraper: MetricsScraper | None = None
 
     async def stop(self) -> None:
         """Stop serving; the store given to start_apiserver stays open."""
+        if self.scraper is not None:
+            await self.scraper.stop()
         await self.runner.cleanup()
         await self.cache.stop_caching()
         if self.kubelets is not None:
@@ -171,9 +175,11 @@ async def start_apiserver(
     """Serve the API over HTTPS on host:port (0: any free port); ready on return."""
     registry = builtin_registry()
     admission = Admission(ServiceIPs(store), NodePorts(store))
-    cache = CachingStore(store, [rt.storage_prefix for rt in registry])
+    cache = CachingStore(store, [rt.storage_prefix for rt in registry if not rt.computed])
     rest = Rest(ObjectStorage(cache), registry, admission)
     ready = asyncio.Event()
+    kubelets = KubeletConnector(pki.admin_cert_pem, pki.admin_key_pem)
+    scraper = _metrics_scraper(rest, registry, kubelets)
     ctx = ApiContext(
         registry=registry,
         rest=rest,
@@ -182,7 +188,8 @@ async def start_apiserver(
         server_address=f"{host}:{port}",
         ready=ready.is_set,
         # The admin identity (system:masters) is what kubelets accept from us.
-        kubelets=KubeletConnector(pki.admin_cert_pem, pki.admin_key_pem),
+        kubelets=kubelets,
+        resource_metrics=scraper.store,
         metrics=ApiMetrics(
             functools.partial(stored_objects, registry, cache), KUBERNETES_VERSION["gitVersion"]
         ),
@@ -204,5 +211,15 @@ async def start_apiserver(
     ctx.server_address = f"{bound_host}:{bound_port}"
     await publish_api_endpoints(rest, advertise_address, bound_port)
     ready.set()
+    scraper.start()
     return ApiServer(runner, rest, registry, f"https://{bound_host}:{bound_port}", cache,
-                     ctx.kubelets)  # fmt: skip
+                     ctx.kubelets, scraper)  # fmt: skip
+
+
+def _metrics_scraper(
+    rest: Rest, registry: ResourceRegistry, kubelets: KubeletConnector
+) -> MetricsScraper:
+    """metrics.k8s.io's scraper, reading the nodes from the watch cache."""
+    nodes = registry.lookup("", "v1", "nodes")
+    assert nodes is not None
+    return MetricsScraper(nodes=lambda: rest.storage.cached_list(nodes, ""), kubelets=kubelets)
