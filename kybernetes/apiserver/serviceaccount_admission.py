@@ -12,9 +12,8 @@ token (TokenRequest) and renews it; that is how in-cluster clients
 
 from __future__ import annotations
 
-import secrets
+import random
 
-from kybernetes.apiserver import errors
 from kybernetes.apiserver.objects import Obj
 from kybernetes.apiserver.resources import ResourceRegistry
 from kybernetes.apiserver.storage import ObjectStorage
@@ -65,16 +64,15 @@ def inject_api_access(pod: Obj, account: Obj | None, suffix: str) -> None:
 async def admit_service_account(
     storage: ObjectStorage, registry: ResourceRegistry, pod: Obj
 ) -> None:
-    """The plugin on a pod being created."""
-    accounts = registry.lookup("", "v1", "serviceaccounts")
+    """The plugin on a pod being created. The account is read as kube's plugin reads
+    it, from a lister: an account created a moment ago may not be seen yet."""
     spec = pod.get("spec") or {}
-    name = str(spec.get("serviceAccountName") or "default")
     account = None
-    if accounts is not None:
-        try:
-            account = await storage.cached_get(accounts, pod["metadata"].get("namespace", ""), name)
-        except errors.ApiError as err:
-            if err.code != 404:
-                raise
-    suffix = "".join(secrets.choice(_ALPHABET) for _ in range(5))
+    accounts = registry.lookup("", "v1", "serviceaccounts")
+    if spec.get("automountServiceAccountToken") is None and accounts is not None:
+        name = str(spec.get("serviceAccountName") or "default")
+        namespace = pod["metadata"].get("namespace", "")
+        account = await storage.lister_get(accounts, namespace, name)
+    # Unique within the pod is all it needs; not a secret.
+    suffix = "".join(random.choices(_ALPHABET, k=5))
     inject_api_access(pod, account, suffix)

@@ -192,6 +192,21 @@ class ObjectStorage:
             return page.items
         return [self._decoded(rt, kv) for kv in kvs]
 
+    async def lister_get(self, rt: ResourceType, namespace: str, name: str) -> Obj | None:
+        """One object as an informer's lister has it, None when it has none: no
+        wait for the cache to catch up, no store read while a watch cache holds
+        the kind (a miss costs nothing). Before the cache loads, the store answers."""
+        key = rt.key(namespace, name)
+        if isinstance(self.store, CachingStore) and self.store.holds(key):
+            kv = self.store.peek_key(key)
+            return None if kv is None else self._decoded(rt, kv)
+        try:
+            return await self.get(rt, namespace, name)
+        except errors.ApiError as err:
+            if err.code == 404:
+                return None
+            raise
+
     async def cached_get(self, rt: ResourceType, namespace: str, name: str) -> Obj:
         """One object as `cached_list` reads; one the cache does not have yet (it
         may be that new) is read from the store, as NamespaceLifecycle does."""

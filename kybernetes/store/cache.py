@@ -209,6 +209,11 @@ class CachingStore(Store):
         cache = self._loaded(key)
         return None if cache is None else cache.items.get(key)
 
+    def holds(self, key: str) -> bool:
+        """Whether a loaded watch cache answers for `key` (then `peek_key`'s None
+        means the key is not there, as an informer's lister would say)."""
+        return self._loaded(key) is not None
+
     def _loaded(self, prefix: str) -> _PrefixCache | None:
         """The prefix's cache while it holds the prefix's state; None otherwise."""
         cache = None if self._closed else self._cache_for(prefix)

@@ -49,3 +49,21 @@ async def test_created_pods_get_the_volume(cluster: Cluster) -> None:
     assert spec["containers"][0]["volumeMounts"][0]["mountPath"] == MOUNT_PATH
     # The deprecated field mirrors the account, as kubectl get -o yaml shows on any cluster.
     assert (spec["serviceAccountName"], spec["serviceAccount"]) == ("default", "default")
+
+
+async def test_an_account_that_opts_out_is_honoured_and_a_missing_one_is_no_error(
+    cluster: Cluster,
+) -> None:
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "quiet"},
+               "automountServiceAccountToken": False}  # fmt: skip
+    await cluster.kubectl("create", "-f", "-", stdin=json.dumps(account))
+    await cluster.kubectl("get", "sa", "quiet")  # read back: the watch cache has it now
+    await cluster.kubectl("run", "quiet", "--image=busybox", "--overrides",
+                          json.dumps({"spec": {"serviceAccountName": "quiet"}}))  # fmt: skip
+    await cluster.kubectl("run", "ghost", "--image=busybox", "--overrides",
+                          json.dumps({"spec": {"serviceAccountName": "ghost"}}))  # fmt: skip
+    volumes = {}
+    for name in ("quiet", "ghost"):
+        spec = json.loads(await cluster.kubectl("get", "pod", name, "-o", "json"))["spec"]
+        volumes[name] = [v["name"][:16] for v in spec.get("volumes") or []]
+    assert volumes == {"quiet": [], "ghost": ["kube-api-access-"]}
