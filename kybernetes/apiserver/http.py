@@ -309,8 +309,10 @@ class ResourceHandler:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         proxied = parse_proxy_path(request.rel_url.raw_path)
         if proxied is not None:  # any method, any path below /proxy: proxying.py
+            kubelet_ssl = self.ctx.kubelets.ssl_context if self.ctx.kubelets else None
             return await serve_proxy(request, proxied, self._get_or_none,
-                                     allow_loopback=self.ctx.proxy_loopback)  # fmt: skip
+                                     allow_loopback=self.ctx.proxy_loopback,
+                                     kubelet_ssl=kubelet_ssl)  # fmt: skip
         req = parse_resource_request(
             request.method, request.path, self.ctx.registry,
             watch=query_flag(request.query, "watch"),

@@ -102,6 +102,11 @@ class KubeletConnector:
         self._ssl = context
         self._session: aiohttp.ClientSession | None = None
 
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        """TLS to kubelets: the API server's client certificate, the kubelet's not verified."""
+        return self._ssl
+
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(

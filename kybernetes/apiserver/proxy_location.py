@@ -1,4 +1,5 @@
-"""Where `pods/proxy` and `services/proxy` send a request: kube-apiserver's ResourceLocation.
+"""Where `pods/proxy`, `services/proxy` and `nodes/proxy` send a request: kube-apiserver's
+ResourceLocation.
 
 The object's name in the URL may carry a scheme and a port: `name`,
 `name:port` or `scheme:name:port` (scheme `http` or `https`). A pod is
@@ -7,7 +8,9 @@ Service is reached on one of its Endpoints' ready addresses at the endpoint
 port behind the Service port asked for (by name, or by number through the
 Service's ports), chosen at random; an address counts only while it still
 names a pod of the namespace that has that IP (what keeps a hand-made
-Endpoints from pointing the API server anywhere). Loopback and link-local
+Endpoints from pointing the API server anywhere). A node is reached at its
+kubelet (its address and kubelet port, over HTTPS with the API server's
+client certificate) unless another port is asked for. Loopback and link-local
 addresses are never dialled. Errors are kube's, in its words.
 """
 
@@ -20,8 +23,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from kybernetes.apiserver import errors
+from kybernetes.apiserver.podlogs import kubelet_endpoint
 
-__all__ = ["Location", "check_proxyable", "pod_location", "service_location", "split_name"]
+__all__ = [
+    "Location",
+    "check_proxyable",
+    "node_location",
+    "pod_location",
+    "service_location",
+    "split_name",
+]
 
 Obj = dict[str, Any]
 
@@ -31,6 +42,7 @@ class Location:
     scheme: str
     host: str
     port: int | None
+    kubelet: bool = False  # the node's kubelet: HTTPS with the API server's client certificate
 
     @property
     def url(self) -> str:
@@ -86,6 +98,17 @@ def pod_location(pod: Obj, scheme: str, port: str, *, allow_loopback: bool = Fal
     ip = str((pod.get("status") or {}).get("podIP") or "")
     check_proxyable(ip, allow_loopback=allow_loopback)
     return Location(scheme, ip, _port_number(port))
+
+
+def node_location(node: Obj, scheme: str, port: str, *, allow_loopback: bool = False) -> Location:
+    """The node's kubelet (no port, or the kubelet's: HTTPS with the API server's
+    credentials, whatever scheme was asked), else `scheme` on the node's address
+    at `port`, as kube's node ResourceLocation picks them."""
+    host, kubelet_port = kubelet_endpoint(node, "it has no kubelet to proxy to")
+    check_proxyable(host, allow_loopback=allow_loopback)
+    if not port or port == str(kubelet_port):
+        return Location("https", host, kubelet_port, kubelet=True)
+    return Location(scheme, host, _port_number(port))
 
 
 def _port_name(service: Obj, port: str) -> str:

@@ -1,4 +1,5 @@
-"""`pods/proxy` and `services/proxy`: the API server relays HTTP to a pod.
+"""`pods/proxy`, `services/proxy`, `nodes/proxy`: the API server relays HTTP to a
+pod, or to a node's kubelet.
 
 `kubectl get --raw /api/v1/namespaces/NS/services/web:http/proxy/healthz`,
 `kubectl proxy` users opening `.../services/NAME/proxy/` in a browser, the
@@ -31,6 +32,7 @@ from kybernetes.apiserver import errors
 from kybernetes.apiserver.proxy_html import rewrite_html, rewrite_url
 from kybernetes.apiserver.proxy_location import (
     Location,
+    node_location,
     pod_location,
     service_location,
     split_name,
@@ -41,7 +43,9 @@ __all__ = ["ProxyTarget", "parse_proxy_path", "serve_proxy"]
 Obj = dict[str, Any]
 Getter = Callable[[str, str, str], Awaitable[Obj | None]]  # (plural, namespace, name)
 
-_PROXY_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)/(pods|services)/([^/]+)/proxy(/.*)?$")
+_PROXY_PATH = re.compile(
+    r"^/api/v1/(?:namespaces/([^/]+)/(pods|services)|(nodes))/([^/]+)/proxy(/.*)?$"
+)
 # Hop-by-hop headers (RFC 9110 7.6.1) and the client's credentials stay here.
 _NOT_FORWARDED = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -56,8 +60,8 @@ TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30)
 
 @dataclass(frozen=True)
 class ProxyTarget:
-    plural: str  # pods | services
-    namespace: str
+    plural: str  # pods | services | nodes
+    namespace: str  # "" for nodes
     name: str  # as in the URL: name, name:port or scheme:name:port
     path: str  # after /proxy ("" for the bare subresource)
     prefix: str  # the request path up to and including /proxy
@@ -68,9 +72,9 @@ def parse_proxy_path(raw_path: str) -> ProxyTarget | None:
     match = _PROXY_PATH.match(raw_path)
     if match is None:
         return None
-    namespace, plural, name, path = match.groups()
+    namespace, plural, nodes, name, path = match.groups()
     prefix = raw_path[: len(raw_path) - len(path or "")]
-    return ProxyTarget(plural, unquote(namespace), unquote(name), path or "", prefix)
+    return ProxyTarget(plural or nodes, unquote(namespace or ""), unquote(name), path or "", prefix)
 
 
 async def _location(target: ProxyTarget, get: Getter, allow_loopback: bool) -> Location:
@@ -81,6 +85,8 @@ async def _location(target: ProxyTarget, get: Getter, allow_loopback: bool) -> L
         raise errors.not_found(target.plural, name)
     if target.plural == "pods":
         return pod_location(obj, scheme, port, allow_loopback=allow_loopback)
+    if target.plural == "nodes":
+        return node_location(obj, scheme, port, allow_loopback=allow_loopback)
     endpoints = await get("endpoints", target.namespace, name)
     pods: dict[str, list[str]] = {}
 
@@ -151,9 +157,15 @@ async def _relay_answer(
 
 
 async def serve_proxy(
-    request: web.Request, target: ProxyTarget, get: Getter, *, allow_loopback: bool = False
+    request: web.Request,
+    target: ProxyTarget,
+    get: Getter,
+    *,
+    allow_loopback: bool = False,
+    kubelet_ssl: ssl.SSLContext | None = None,
 ) -> web.StreamResponse:
-    """Relay `request` to the pod or Service `target` names."""
+    """Relay `request` to the pod, Service or node `target` names (a node's kubelet
+    over `kubelet_ssl`, which carries the API server's client certificate)."""
     if not target.path and request.method in ("GET", "HEAD"):
         query = f"?{request.rel_url.raw_query_string}" if request.rel_url.raw_query_string else ""
         raise web.HTTPMovedPermanently(location=f"{request.rel_url.raw_path}/{query}")
@@ -165,15 +177,20 @@ async def serve_proxy(
     if request.rel_url.raw_query_string:
         url += f"?{request.rel_url.raw_query_string}"
     body = request.content if request.body_exists else None
+    if location.kubelet and kubelet_ssl is None:
+        raise errors.service_unavailable("this API server has no credentials for kubelets")
     insecure = ssl.create_default_context()  # kube does not verify a pod's certificate either
     insecure.check_hostname = False
     insecure.verify_mode = ssl.CERT_NONE
+    tls: ssl.SSLContext | bool = insecure if location.scheme == "https" else False
+    if location.kubelet and kubelet_ssl is not None:
+        tls = kubelet_ssl
     async with aiohttp.ClientSession(timeout=TIMEOUT, auto_decompress=False) as session:
         try:
             upstream = await session.request(
                 request.method, URL(url, encoded=True), data=body,
                 headers=_forwarded_headers(request, target.prefix + path), allow_redirects=False,
-                ssl=insecure if location.scheme == "https" else False,
+                ssl=tls,
             )  # fmt: skip
         except (aiohttp.ClientError, OSError) as err:
             raise errors.service_unavailable(f"error trying to reach service: {err}") from err

@@ -113,7 +113,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _t("", "v1", "Namespace", "namespaces", namespaced=False, short=["ns"],
        sub=["status", "finalize"],
        verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
-    _t("", "v1", "Node", "nodes", namespaced=False, short=["no"], sub=["status"]),
+    _t("", "v1", "Node", "nodes", namespaced=False, short=["no"], sub=["status", "proxy"]),
     _t("", "v1", "Pod", "pods", short=["po"], all_category=True,
        sub=["status", "binding", "eviction", "ephemeralcontainers", "log", "exec", "attach",
             "portforward", "proxy"]),

@@ -9,6 +9,7 @@ is tested below, and tests/e2e_node proxies to real pods.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import ssl
 from collections.abc import AsyncIterator
@@ -27,6 +28,8 @@ from kybernetes.apiserver.proxying import parse_proxy_path
 from kybernetes.apiserver.server import start_apiserver
 from kybernetes.cli.kubeconfig import write_admin_kubeconfig
 from kybernetes.client.rest import ApiClient
+from kybernetes.node.kubelet.server import KubeletServer, LogSource, serving_certificate
+from kybernetes.node.runtime.shim import cri_line
 from kybernetes.store import open_store
 from tests.apiserver.conftest import Cluster
 from tests.support.certs import make_pki
@@ -280,3 +283,43 @@ def test_addresses_and_names() -> None:
         "/a/b/", "/api/v1/namespaces/ns/services/https:web:443/proxy")  # fmt: skip
     assert parse_proxy_path("/api/v1/namespaces/ns/services/web/proxyx") is None
     assert parse_proxy_path("/api/v1/namespaces/ns/configmaps/web/proxy") is None
+
+
+async def test_nodes_proxy_reaches_the_kubelet_with_the_api_servers_certificate(
+    cluster: Cluster, backends: tuple[int, int, int], tmp_path: Path
+) -> None:
+    """`kubectl get --raw /api/v1/nodes/N/proxy/...`: the kubelet's port over HTTPS with
+    the API server's client certificate (the kubelet refuses anyone else its logs);
+    another port asked for is dialled as asked."""
+    log = tmp_path / "c.log"
+    now = datetime.datetime.now(datetime.UTC)
+    log.write_bytes(cri_line("stdout", b"hello from the node\n", partial=False, now=now))
+
+    def locate(namespace: str, pod: str, container: str, previous: bool) -> LogSource | None:
+        return LogSource(log, lambda: True) if (pod, container) == ("p", "c") else None
+
+    cert, key = serving_certificate(tmp_path / "kubelet-pki", "n1", ["127.0.0.1"])
+    kubelet = KubeletServer(locate=locate, client_ca_pem=cluster.pki.ca_pem, cert=cert, key=key)
+    port = await kubelet.start("127.0.0.1", 0)
+    try:
+        async with ApiClient.from_kubeconfig(cluster.kubeconfig) as client:
+            node = await client.create("/api/v1/nodes", {"metadata": {"name": "n1"}})
+            node["status"] = {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                              "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}  # fmt: skip
+            await client.update("/api/v1/nodes/n1/status", node)
+        assert await cluster.kubectl("get", "--raw", "/api/v1/nodes/n1/proxy/healthz") == "ok"
+        logs_path = "/api/v1/nodes/n1/proxy/containerLogs/default/p/c"
+        assert await cluster.kubectl("get", "--raw", logs_path) == "hello from the node\n"
+        by_port = f"/api/v1/nodes/n1:{port}/proxy/healthz"
+        assert await cluster.kubectl("get", "--raw", by_port) == "ok"
+        http, _, _ = backends
+        other = f"/api/v1/nodes/n1:{http}/proxy/x?y=1"
+        echoed = json.loads(await cluster.kubectl("get", "--raw", other))
+        assert (echoed["Path"], echoed["Port"], echoed["TLS"]) == ("/x?y=1", http, False)
+        missing = await cluster.kubectl("get", "--raw", "/api/v1/nodes/n2/proxy/", check=False)
+        assert 'nodes "n2" not found' in missing
+        resources = json.loads(await cluster.kubectl("get", "--raw", "/api/v1"))["resources"]
+        (proxy,) = [r for r in resources if r["name"] == "nodes/proxy"]
+        assert proxy["kind"] == "NodeProxyOptions"
+    finally:
+        await kubelet.stop()
