@@ -42,6 +42,7 @@ __all__ = ["ListPage", "ObjectStorage", "decode", "gc_paused", "object_json",
 # arrive before answering 504, as kube-apiserver does.
 FUTURE_RV_WAIT = 3.0
 MAX_OBJECT_BYTES = 3 * 1024 * 1024
+LISTED_MEMO = 4096  # decoded objects admission reads, kept (then all dropped at once)
 HEAD_KEYS = ("kind", "apiVersion", "metadata")
 
 
@@ -137,9 +138,25 @@ class ObjectStorage:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        # Objects admission reads from the watch cache, decoded once per version
+        # (a namespace is read by every create in it); read-only, shared.
+        self._listed: dict[tuple[str, str, str], tuple[int, Obj]] = {}
 
     def _decoded(self, rt: ResourceType, kv: KeyValue) -> Obj:
         return from_storage(rt, decode(kv))
+
+    def _shared(self, rt: ResourceType, kv: KeyValue) -> Obj:
+        """`kv` decoded as `rt` serves it, the same object for every reader of this
+        version: callers must not change it."""
+        memo_key = (rt.group, rt.version, kv.key)
+        kept = self._listed.get(memo_key)
+        if kept is not None and kept[0] == kv.mod_revision:
+            return kept[1]
+        if len(self._listed) >= LISTED_MEMO:
+            self._listed.clear()
+        obj = self._decoded(rt, kv)
+        self._listed[memo_key] = (kv.mod_revision, obj)
+        return obj
 
     def _served_kv(self, rt: ResourceType, kv: KeyValue) -> KeyValue:
         """`kv` with its value as `rt`'s version serves it."""
@@ -193,13 +210,14 @@ class ObjectStorage:
         return [self._decoded(rt, kv) for kv in kvs]
 
     async def lister_get(self, rt: ResourceType, namespace: str, name: str) -> Obj | None:
-        """One object as an informer's lister has it, None when it has none: no
-        wait for the cache to catch up, no store read while a watch cache holds
-        the kind (a miss costs nothing). Before the cache loads, the store answers."""
+        """One object as an informer's lister has it (read-only: see `_shared`),
+        None when it has none: no wait for the cache to catch up, no store read
+        while a watch cache holds the kind (a miss costs nothing). Before the
+        cache loads, the store answers."""
         key = rt.key(namespace, name)
         if isinstance(self.store, CachingStore) and self.store.holds(key):
             kv = self.store.peek_key(key)
-            return None if kv is None else self._decoded(rt, kv)
+            return None if kv is None else self._shared(rt, kv)
         try:
             return await self.get(rt, namespace, name)
         except errors.ApiError as err:
@@ -208,11 +226,12 @@ class ObjectStorage:
             raise
 
     async def cached_get(self, rt: ResourceType, namespace: str, name: str) -> Obj:
-        """One object as `cached_list` reads; one the cache does not have yet (it
-        may be that new) is read from the store, as NamespaceLifecycle does."""
+        """One object as `cached_list` reads, read-only (see `_shared`); one the
+        cache does not have yet (it may be that new) is read from the store, as
+        NamespaceLifecycle does."""
         key = rt.key(namespace, name)
         kv = self.store.peek_key(key) if isinstance(self.store, CachingStore) else None
-        return self._decoded(rt, kv) if kv is not None else await self.get(rt, namespace, name)
+        return self._shared(rt, kv) if kv is not None else await self.get(rt, namespace, name)
 
     async def wait_for_revision(self, revision: int) -> None:
         """Wait (briefly) until the store has reached `revision`, else 504."""
