@@ -326,6 +326,7 @@ def pod_status(pod: Obj, *, host_ip: str, pod_ip: str, now: datetime.datetime, r
             "restartCount": 0, "state": {"running": {"startedAt": running_since}},
             "lastState": {},
         })  # fmt: skip
+    ephemeral = _ephemeral_statuses(pod, old, stamp)
     ours = {c["type"] for c in conditions}
     # Conditions others own (DisruptionTarget, readiness gates' types) are kept as they are.
     theirs = [c for c in old.get("conditions") or [] if c.get("type") not in ours]
@@ -339,8 +340,30 @@ def pod_status(pod: Obj, *, host_ip: str, pod_ip: str, now: datetime.datetime, r
         "podIPs": [{"ip": pod_ip}],
         "startTime": started,
         "containerStatuses": statuses,
+        **ephemeral,
         **_observed(pod),
     }
+
+
+def _ephemeral_statuses(pod: Obj, old: Obj, now: str) -> Obj:
+    """`ephemeralContainerStatuses` for what `kubectl debug` added: running, never
+    ready, as a kubelet reports them (so kubectl debug stops waiting and says the
+    node cannot attach, rather than waiting forever)."""
+    added = (pod.get("spec") or {}).get("ephemeralContainers") or []
+    if not added:
+        return {}
+    previous = {s.get("name"): s for s in old.get("ephemeralContainerStatuses") or []}
+    statuses = []
+    for container in added:
+        name = str(container.get("name"))
+        since = ((previous.get(name) or {}).get("state") or {}).get("running", {}).get("startedAt")
+        image = str(container.get("image") or "")
+        statuses.append({
+            "name": name, "image": image, "imageID": _image_id(image),
+            "containerID": _container_id(pod, name), "ready": False, "restartCount": 0,
+            "state": {"running": {"startedAt": since or now}}, "lastState": {},
+        })  # fmt: skip
+    return {"ephemeralContainerStatuses": statuses}
 
 
 def terminated_status(

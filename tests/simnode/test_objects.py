@@ -153,3 +153,18 @@ def test_told_to_end() -> None:
     failed = terminated_status({**pod(), "status": running}, exit_code=1, now=LATER)
     assert failed["phase"] == "Failed"
     assert failed["containerStatuses"][1]["state"]["terminated"]["reason"] == "Error"
+
+
+def test_ephemeral_containers_run_from_when_they_were_added() -> None:
+    debugged = {**pod(), "spec": {**pod()["spec"], "ephemeralContainers": [
+        {"name": "debugger", "image": "busybox"}]}}  # fmt: skip
+    first = pod_status(debugged, host_ip="198.18.16.1", pod_ip="10.244.0.2", now=LATER,
+                       ready=True)  # fmt: skip
+    (status,) = first["ephemeralContainerStatuses"]
+    assert (status["name"], status["ready"], status["restartCount"]) == ("debugger", False, 0)
+    started = status["state"]["running"]["startedAt"]
+    again = pod_status({**debugged, "status": first}, host_ip="198.18.16.1", pod_ip="10.244.0.2",
+                       now=LATER + datetime.timedelta(seconds=9), ready=True)  # fmt: skip
+    assert again["ephemeralContainerStatuses"][0]["state"]["running"]["startedAt"] == started
+    assert "ephemeralContainerStatuses" not in pod_status(
+        pod(), host_ip="198.18.16.1", pod_ip="10.244.0.2", now=LATER, ready=True)  # fmt: skip
