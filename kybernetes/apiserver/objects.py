@@ -240,6 +240,21 @@ def new_uid() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+# ObjectMeta's fields that Go leaves out when empty (`omitempty` on a map, list or string).
+_OMITTED_WHEN_EMPTY = ("labels", "annotations", "ownerReferences", "finalizers",
+                       "managedFields", "generateName")  # fmt: skip
+
+
+def drop_empty_metadata(meta: Obj) -> None:
+    """Remove the empty labels, annotations and lists kube-apiserver does not store:
+    `annotations: {}` sent by a client (kubectl's client-side apply patch sends one)
+    is no annotations at all there, so `kubectl diff` shows no change. Done as the
+    object is stored, after the managed fields were taken from what was sent."""
+    for key in _OMITTED_WHEN_EMPTY:
+        if key in meta and not meta[key]:
+            del meta[key]
+
+
 def spec_changed(new: Obj, old: Obj) -> bool:
     """True when anything but metadata and status differs (what bumps generation)."""
     skip = ("metadata", "status", "apiVersion", "kind")

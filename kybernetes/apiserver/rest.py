@@ -32,6 +32,7 @@ from kybernetes.apiserver.ingressclass import admit_default_ingress_class
 from kybernetes.apiserver.limitranger import admit_limits
 from kybernetes.apiserver.objects import (
     Obj,
+    drop_empty_metadata,
     json_copy,
     now_rfc3339,
     prepare_for_create,
@@ -181,6 +182,7 @@ class Rest:
             obj.setdefault("status", {})["qosClass"] = qos_class(obj.get("spec") or {})
         if dry_run:
             await charge_quota(self.storage, self.registry, rt, obj, dry_run=True)  # 403 or nothing
+            drop_empty_metadata(obj["metadata"])  # as the store would keep it
             return obj
         if self.admission.allocates(rt):
             # AlreadyExists must win over "IP already allocated" for a repeated create.
@@ -355,6 +357,7 @@ class Rest:
             if causes:
                 raise _invalid(rt, new, causes)
         new = self._managed_fields(rt, new, old, body, manager)
+        drop_empty_metadata(new["metadata"])  # as stored, so as a dry run answers too
         revision = int(old["metadata"]["resourceVersion"])
         if _same_object(new, old):
             return old

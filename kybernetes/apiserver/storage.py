@@ -20,7 +20,7 @@ import orjson
 
 from kybernetes.apiserver import errors
 from kybernetes.apiserver.conversion import from_storage, needs_conversion, stored_type, to_storage
-from kybernetes.apiserver.objects import Obj
+from kybernetes.apiserver.objects import Obj, drop_empty_metadata
 from kybernetes.apiserver.resources import ResourceType
 from kybernetes.store import (
     AlreadyExistsError,
@@ -251,6 +251,7 @@ class ObjectStorage:
             return from_storage(rt, await self.create(stored_type(rt), to_storage(rt, obj)))
         meta = obj["metadata"]
         name = meta["name"]
+        drop_empty_metadata(meta)
         data = encode(obj)
         if len(data) > MAX_OBJECT_BYTES:
             raise errors.too_large(f"{rt.kind} {name!r} is {len(data)} bytes; limit is 3 MiB")
@@ -285,6 +286,7 @@ class ObjectStorage:
             return from_storage(rt, await self.update(stored_type(rt), stored, expected_revision))
         meta = obj["metadata"]
         name = meta["name"]
+        drop_empty_metadata(meta)
         data = encode(obj)
         if len(data) > MAX_OBJECT_BYTES:
             raise errors.too_large(f"{rt.kind} {name!r} is {len(data)} bytes; limit is 3 MiB")

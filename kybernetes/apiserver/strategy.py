@@ -240,7 +240,10 @@ class ServiceStrategy(ResetStatus):
                 # Unset, or 0 as a protobuf body says unset, means "same as port".
                 if port.get("targetPort") in (None, 0, "") and isinstance(port.get("port"), int):
                     port["targetPort"] = port["port"]
-        obj.setdefault("status", {"loadBalancer": {}})
+        # A Go struct is never left out: every Service reads `status: {loadBalancer: {}}`.
+        status = obj.setdefault("status", {})
+        if isinstance(status, dict):
+            status.setdefault("loadBalancer", {})
 
     def validate(self, obj: Obj) -> list[Cause]:
         spec = obj.get("spec")
