@@ -41,6 +41,7 @@ from kybernetes.node.kubelet.server import (
 )
 from kybernetes.node.kubelet.streams import ContainerTarget, PodTarget
 from kybernetes.node.network.hostnet import HostNetwork
+from kybernetes.node.network.hostports import HostPorts, host_port_mappings
 from kybernetes.node.network.podnet import NETNS_DIR, PodNetwork, netns_name
 from kybernetes.node.network.routes import apply_routes, wanted_routes
 from kybernetes.node.runtime.registry import RUNTIMES
@@ -99,6 +100,7 @@ class Kubelet:
         self.pods = Informer(client, resource_path("", "v1", "pods"),
                              field_selector=f"spec.nodeName={node_name}")  # fmt: skip
         self.network: PodNetwork | HostNetwork | None = None
+        self.host_ports: HostPorts | None = None  # with a pod network: hostPort forwarding
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._runtime_version = ""
@@ -223,6 +225,8 @@ class Kubelet:
                 cidr = await self._wait_for_pod_cidr()
                 self.network = PodNetwork(cidr=cidr, state_dir=self.data_dir / "network",
                                           host_netns=self._host_netns)  # fmt: skip
+                self.host_ports = HostPorts(bridge=self.network.bridge,
+                                            host_netns=self._host_netns)  # fmt: skip
             else:  # no namespaces to put a pod in: every pod on the host's network
                 self.network = HostNetwork(self.host_ip)
             await self.network.ensure_bridge()
@@ -386,6 +390,8 @@ class Kubelet:
             worker = self._worker(uid)
             await worker.kill_all()
             await worker.cleanup()
+        if isinstance(self.network, PodNetwork):
+            await HostPorts(bridge=self.network.bridge, host_netns=self._host_netns).clear()
 
     def _worker(self, uid: str) -> PodWorker:
         assert self.network is not None
@@ -421,6 +427,7 @@ class Kubelet:
                 try:
                     status = await worker.sync(pod)
                     await self._write_status(pod, status)
+                    await self._forward_host_ports(uid, pod, status)
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # one pod's trouble never stops the node
@@ -441,10 +448,20 @@ class Kubelet:
             self._workers.pop(uid, None)
             self._wake.pop(uid, None)
 
+    async def _forward_host_ports(self, uid: str, pod: Obj, status: Obj) -> None:
+        """The pod's hostPorts forwarded while it runs (hostports.py)."""
+        if self.host_ports is None:
+            return
+        running = status.get("phase") not in ("Succeeded", "Failed")
+        ip = str(status.get("podIP") or "") if running else ""
+        await self.host_ports.set_pod(uid, host_port_mappings(pod, ip))
+
     async def _finish(self, worker: PodWorker, pod: Obj, *, gone: bool) -> None:
         """Stop the pod within its grace period, clean up, then delete it for good."""
         spec_grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
         grace = float(pod["metadata"].get("deletionGracePeriodSeconds") or spec_grace or 30)
+        if self.host_ports is not None:
+            await self.host_ports.set_pod(str(pod["metadata"].get("uid", "")), ())
         status = await worker.terminate(pod, grace)
         if not gone:
             await self._write_status(pod, status)

@@ -1,0 +1,70 @@
+"""hostPort on a whole node (checklist H07's TCP half; the kind-style ingress recipe):
+a container port reachable on the node's addresses, from the node, from its
+loopback, from another pod and from the pod itself, per hostIP, and gone with
+the pod. busybox here has no UDP client or server, so UDP is left to the unit
+tests of the table (tests/node/network/test_hostports.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e_node.node import IMAGE, NODE_IP, Node, until
+
+pytestmark = pytest.mark.root
+
+Obj = dict[str, Any]
+PORT = 18080
+
+
+def serving(name: str, host_ip: str = "") -> Obj:
+    """A pod answering its name on :8080, published on the node's PORT."""
+    port = {"containerPort": 8080, "hostPort": PORT, **({"hostIP": host_ip} if host_ip else {})}
+    script = (f"mkdir -p /tmp/w && echo {name} > /tmp/w/index.html && "
+              "exec /bin/busybox httpd -f -p 8080 -h /tmp/w")  # fmt: skip
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"terminationGracePeriodSeconds": 1, "containers": [{
+                "name": "web", "image": IMAGE, "ports": [port],
+                "command": ["/bin/busybox", "sh", "-c", script]}]}}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def published(node: Node) -> Iterator[Node]:
+    # Two pods share the port number on two addresses (H07): 127.0.0.1 and the node's IP.
+    for pod in (serving("on-loopback", "127.0.0.1"), serving("on-node", NODE_IP)):
+        node.kubectl("apply", "-f", "-", stdin=json.dumps(pod))
+    node.kubectl("run", "client", f"--image={IMAGE}", "--command", "--", "/bin/busybox",
+                 "sleep", "3600")  # fmt: skip
+    node.kubectl("wait", "--for=condition=Ready", "pod/on-loopback", "pod/on-node",
+                 "pod/client", "--timeout=90s")  # fmt: skip
+    yield node
+
+
+def test_one_port_on_two_addresses_reaches_two_pods(published: Node) -> None:
+    until(lambda: published.fetch(f"http://{NODE_IP}:{PORT}/") == "on-node",
+          what="the node's address to reach on-node")  # fmt: skip
+    assert published.fetch(f"http://127.0.0.1:{PORT}/") == "on-loopback"
+    # From another pod, and from the pod itself through its own host port (hairpin).
+    assert published.from_pod("client", f"http://{NODE_IP}:{PORT}/") == "on-node"
+    assert published.from_pod("on-node", f"http://{NODE_IP}:{PORT}/") == "on-node"
+
+
+def test_the_port_goes_with_the_pod(published: Node) -> None:
+    published.kubectl("delete", "pod", "on-node", "--wait=true", "--timeout=60s")
+    until(lambda: published.fetch(f"http://{NODE_IP}:{PORT}/") == "", what="the port to go")
+    assert published.fetch(f"http://127.0.0.1:{PORT}/") == "on-loopback"
+    # Every address would take the loopback's port too: the scheduler says no (NodePorts).
+    published.kubectl("apply", "-f", "-", stdin=json.dumps(serving("everywhere")))
+    until(lambda: "free ports" in published.kubectl("get", "events", "--field-selector",
+                                                    "involvedObject.name=everywhere"),
+          what="everywhere to be refused a node")  # fmt: skip
+    published.kubectl("delete", "pod", "everywhere", "--wait=false")
+    # The node's address is free again for another pod.
+    published.kubectl("apply", "-f", "-", stdin=json.dumps(serving("on-node-again", NODE_IP)))
+    until(lambda: published.fetch(f"http://{NODE_IP}:{PORT}/") == "on-node-again",
+          what="the new pod on the node's address")  # fmt: skip
+    assert published.fetch(f"http://127.0.0.1:{PORT}/") == "on-loopback"
