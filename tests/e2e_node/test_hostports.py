@@ -68,3 +68,18 @@ def test_the_port_goes_with_the_pod(published: Node) -> None:
     until(lambda: published.fetch(f"http://{NODE_IP}:{PORT}/") == "on-node-again",
           what="the new pod on the node's address")  # fmt: skip
     assert published.fetch(f"http://127.0.0.1:{PORT}/") == "on-loopback"
+
+
+def test_a_pod_bound_past_the_scheduler_to_a_taken_port_fails(published: Node) -> None:
+    """Checklist T03's first half: the kubelet's own admission (NodePorts)."""
+    intruder = serving("intruder", NODE_IP)
+    intruder["spec"]["nodeName"] = published.jsonpath("nodes", path="{.items[0].metadata.name}")
+    published.kubectl("apply", "-f", "-", stdin=json.dumps(intruder))
+    until(lambda: published.jsonpath("pod", "intruder", path="{.status.phase}") == "Failed",
+          what="the intruder to be rejected")  # fmt: skip
+    status = json.loads(published.kubectl("get", "pod", "intruder", "-o", "json"))["status"]
+    assert status["reason"] == "NodePorts"
+    assert status["message"].startswith("Pod was rejected: Predicate NodePorts failed")
+    assert "containerStatuses" not in status  # it never started
+    assert published.fetch(f"http://{NODE_IP}:{PORT}/") == "on-node-again"
+    published.kubectl("delete", "pod", "intruder", "--wait=true", "--timeout=60s")

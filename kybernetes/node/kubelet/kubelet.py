@@ -26,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from kybernetes.api.noderesources import merged_resources
+from kybernetes.api.qos import qos_class
 from kybernetes.client.events import EventRecorder
 from kybernetes.client.informer import Informer
 from kybernetes.client.rest import ApiClient, ApiStatusError, resource_path
+from kybernetes.node.kubelet.admission import admission_refusal
 from kybernetes.node.kubelet.machine import node_conditions, node_object, read_machine
 from kybernetes.node.kubelet.podworker import ImageService, PodWorker
 from kybernetes.node.kubelet.resourcemetrics import ResourceMetrics, running_containers
@@ -102,6 +104,7 @@ class Kubelet:
         self.network: PodNetwork | HostNetwork | None = None
         self.host_ports: HostPorts | None = None  # with a pod network: hostPort forwarding
         self._workers: dict[str, asyncio.Task[None]] = {}
+        self._admitted: dict[str, Obj] = {}  # uid -> pod: those this node runs or will run
         self._wake: dict[str, asyncio.Event] = {}
         self._runtime_version = ""
         self._listen = listen
@@ -410,6 +413,25 @@ class Kubelet:
             return None
         return pod
 
+    def _admit(self, uid: str, pod: Obj, worker: PodWorker) -> tuple[str, str] | None:
+        """The kubelet's admission (admission.py) of a pod new to this node; one it
+        has started before (a restarted kubelet adopting it) is not asked again."""
+        if worker.record.start_time:
+            refusal = None
+        else:
+            others = [p for other, p in self._admitted.items() if other != uid]
+            refusal = admission_refusal(pod, others)
+        if refusal is None:
+            self._admitted[uid] = pod
+        return refusal
+
+    async def _reject(self, pod: Obj, reason: str, message: str) -> None:
+        """A refused pod fails without starting, as the kubelet's rejectPod leaves it."""
+        self.events.record(pod, "Warning", reason, message)
+        status = {"phase": "Failed", "reason": reason, "message": message,
+                  "qosClass": qos_class(pod.get("spec") or {})}  # fmt: skip
+        await self._write_status(pod, status)
+
     async def _work(self, uid: str, first: Obj) -> None:
         """The life of one pod on this node."""
         worker = self._worker(uid)
@@ -417,6 +439,7 @@ class Kubelet:
         worker.notify = wake.set  # a probe result changed: look at the pod again
         pod: Obj | None = first
         last = first
+        refusal = self._admit(uid, first, worker)
         try:
             while True:
                 pod = self._current(uid, last)
@@ -424,10 +447,19 @@ class Kubelet:
                     await self._finish(worker, pod or last, gone=pod is None)
                     return
                 last = pod
+                if refusal is not None:  # never started: waits to be deleted
+                    if (pod.get("status") or {}).get("phase") != "Failed":
+                        await self._reject(pod, *refusal)
+                    wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), STEADY_RESYNC)
+                    continue
                 try:
                     status = await worker.sync(pod)
                     await self._write_status(pod, status)
                     await self._forward_host_ports(uid, pod, status)
+                    if status.get("phase") in ("Succeeded", "Failed"):
+                        self._admitted.pop(uid, None)  # holds no port any more
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # one pod's trouble never stops the node
@@ -447,6 +479,7 @@ class Kubelet:
             await worker.close()
             self._workers.pop(uid, None)
             self._wake.pop(uid, None)
+            self._admitted.pop(uid, None)
 
     async def _forward_host_ports(self, uid: str, pod: Obj, status: Obj) -> None:
         """The pod's hostPorts forwarded while it runs (hostports.py)."""

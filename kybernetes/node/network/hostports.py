@@ -42,15 +42,14 @@ class HostPortMapping:
 
 
 def host_port_mappings(pod: Obj, pod_ip: str) -> list[HostPortMapping]:
-    """The pod's ports with a hostPort, as its containers declare them (init
-    containers' too, as the kubelet counts them)."""
+    """The pod's ports with a hostPort, as its containers declare them."""
     if not pod_ip:
         return []
     spec = pod.get("spec") or {}
     if spec.get("hostNetwork"):
         return []  # the container listens on the node itself: nothing to forward
     found = []
-    for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+    for container in spec.get("containers") or []:
         for port in container.get("ports") or []:
             host_port = int(port.get("hostPort") or 0)
             if host_port <= 0:

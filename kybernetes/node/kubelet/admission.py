@@ -1,0 +1,50 @@
+"""The kubelet's admission of a pod new to the node: may it run here at all?
+
+As the kubelet's predicate admit handler: a pod bound to the node without
+the scheduler (`spec.nodeName` set by its creator) may ask for what the
+node has already given. Checked here: host ports (kube's NodePorts: the same
+protocol and port on the same hostIP, or on every address, `0.0.0.0`, is
+taken). A refused pod never starts: it fails with the predicate's name as
+its reason, in the kubelet's words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["NODE_PORTS", "admission_refusal", "host_ports"]
+
+Obj = dict[str, Any]
+WILDCARD = "0.0.0.0"
+NODE_PORTS = ("NodePorts", "Pod was rejected: Predicate NodePorts failed: node(s) didn't have "
+                           "free ports for the requested pod ports")  # fmt: skip
+
+
+def host_ports(pod: Obj) -> set[tuple[str, int, str]]:
+    """(protocol, hostPort, hostIP) of every container port with a hostPort."""
+    found = set()
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for port in container.get("ports") or []:
+            if int(port.get("hostPort") or 0) > 0:
+                found.add((str(port.get("protocol") or "TCP"), int(port["hostPort"]),
+                           str(port.get("hostIP") or WILDCARD)))  # fmt: skip
+    return found
+
+
+def _taken(wanted: tuple[str, int, str], used: set[tuple[str, int, str]]) -> bool:
+    protocol, port, ip = wanted
+    ips = {used_ip for used_protocol, used_port, used_ip in used
+           if (used_protocol, used_port) == (protocol, port)}  # fmt: skip
+    return bool(ips) and (ip == WILDCARD or WILDCARD in ips or ip in ips)
+
+
+def admission_refusal(pod: Obj, admitted: Iterable[Obj]) -> tuple[str, str] | None:
+    """(reason, message) when `pod` may not run beside the `admitted` pods; None if it may."""
+    wanted = host_ports(pod)
+    if not wanted:
+        return None
+    used = {entry for other in admitted for entry in host_ports(other)}
+    if any(_taken(entry, used) for entry in wanted):
+        return NODE_PORTS
+    return None
