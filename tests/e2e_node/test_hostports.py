@@ -83,3 +83,22 @@ def test_a_pod_bound_past_the_scheduler_to_a_taken_port_fails(published: Node) -
     assert "containerStatuses" not in status  # it never started
     assert published.fetch(f"http://{NODE_IP}:{PORT}/") == "on-node-again"
     published.kubectl("delete", "pod", "intruder", "--wait=true", "--timeout=60s")
+
+
+def test_a_stateful_pod_the_node_rejects_is_made_again_until_it_runs(published: Node) -> None:
+    """Checklist T03: the StatefulSet deletes its Failed pod and creates it again; once
+    the port is free, it runs."""
+    node_name = published.jsonpath("nodes", path="{.items[0].metadata.name}")
+    spec = serving("ss", NODE_IP)["spec"]
+    template = {"metadata": {"labels": {"app": "ss"}}, "spec": {**spec, "nodeName": node_name}}
+    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "ss"},
+           "spec": {"replicas": 1, "serviceName": "ss", "selector": {"matchLabels": {"app": "ss"}},
+                    "template": template}}  # fmt: skip
+    published.kubectl("apply", "-f", "-", stdin=json.dumps(sts))
+    until(lambda: "RecreatingFailedPod" in published.kubectl(
+        "get", "events", "--field-selector", "involvedObject.name=ss"),
+        what="the StatefulSet to recreate its rejected pod")  # fmt: skip
+    published.kubectl("delete", "pod", "on-node-again", "--wait=true", "--timeout=60s")
+    until(lambda: published.fetch(f"http://{NODE_IP}:{PORT}/") == "ss",
+          what="the stateful pod to run on the freed port")  # fmt: skip
+    published.kubectl("delete", "statefulset", "ss", "--wait=true", "--timeout=60s")
