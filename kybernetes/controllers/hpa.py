@@ -4,9 +4,10 @@ As kube-controller-manager's: read the target's `scale` (the target's
 resource found through discovery, so any kind with a scale subresource
 works, custom resources too), decide (hpa_decisions.py), write the scale
 when it must change, then the HPA's status when it changed, and record the
-Events. The resource metrics API is asked for the pods' usage as kube's
-controller asks it; this cluster does not serve it, and the HPA reports
-that as a cluster without metrics-server does.
+Events. The target's pods (listed with the scale's selector) and their
+PodMetrics (the resource metrics API, served by the API server) are read
+through the API as kube's controller reads them; each HPA's recommendation
+and scale history stays in memory, as kube's does, and is forgotten with it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from kybernetes.client.factory import InformerFactory
 from kybernetes.client.informer import key_of
 from kybernetes.client.rest import ApiStatusError, resource_path
 from kybernetes.client.workqueue import Clock, WorkQueue
-from kybernetes.controllers.hpa_decisions import plan, set_condition
+from kybernetes.controllers.hpa_behavior import DOWNSCALE_WINDOW, History
+from kybernetes.controllers.hpa_decisions import Observed, plan, set_condition
 from kybernetes.controllers.runner import run_controller
 
 __all__ = ["HorizontalPodAutoscalerController"]
@@ -52,9 +54,13 @@ class HorizontalPodAutoscalerController:
         *,
         now: Callable[[], datetime.datetime] = _utcnow,
         clock: Clock | None = None,
+        downscale_window: datetime.timedelta = DOWNSCALE_WINDOW,
     ) -> None:
         self._client = informers.client
         self._now = now
+        # kube's --horizontal-pod-autoscaler-downscale-stabilization, for HPAs without `behavior`.
+        self._downscale_window = downscale_window
+        self._history: dict[str, History] = {}
         self.hpas = informers.informer("autoscaling", "v2", "horizontalpodautoscalers")
         self.queue: WorkQueue[str] = WorkQueue(name="horizontal-pod-autoscaler", clock=clock)
         self.events = EventRecorder(self._client, COMPONENT)
@@ -74,6 +80,7 @@ class HorizontalPodAutoscalerController:
     async def sync(self, key: str) -> None:
         hpa = self.hpas.get(key)
         if hpa is None or (hpa.get("metadata") or {}).get("deletionTimestamp"):
+            self._history.pop(key, None)
             return
         try:
             await self._reconcile(hpa)
@@ -81,7 +88,8 @@ class HorizontalPodAutoscalerController:
             self.queue.add_after(key, RESYNC)
 
     async def _reconcile(self, hpa: Obj) -> None:
-        now = format_time(self._now())
+        moment = self._now()
+        now = format_time(moment)
         try:
             scale_path, scale = await self._scale(hpa)
         except ScaleError as err:
@@ -89,7 +97,11 @@ class HorizontalPodAutoscalerController:
             return
         replicas = int((scale.get("spec") or {}).get("replicas") or 0)
         selector = str((scale.get("status") or {}).get("selector") or "")
-        decided = plan(hpa, replicas, await self._metrics_error(hpa, selector), now)
+        key = key_of(hpa)
+        observed = await self._observe(hpa, selector)
+        decided = plan(hpa, replicas, observed, moment, history=self._history.get(key),
+                       downscale_window=self._downscale_window)  # fmt: skip
+        self._history[key] = decided.history
         if decided.scale_to is not None:
             scale["spec"] = {**(scale.get("spec") or {}), "replicas": decided.scale_to}
             try:
@@ -159,14 +171,17 @@ class HorizontalPodAutoscalerController:
         self._discovered[group_version] = (time.monotonic(), resources)
         return resources
 
-    async def _metrics_error(self, hpa: Obj, selector: str) -> str:
-        """What the resource metrics API answers for the target's pods."""
+    async def _observe(self, hpa: Obj, selector: str) -> Observed:
+        """The target's pods and their PodMetrics, both listed with the scale's selector."""
+        if not any(m.get("type") in ("Resource", "ContainerResource")
+                   for m in (hpa.get("spec") or {}).get("metrics") or []):  # fmt: skip
+            return Observed()
         namespace = hpa["metadata"].get("namespace", "")
         path = f"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods"
         try:
-            await self._client.get(path, labelSelector=selector)
+            metrics = (await self._client.get(path, labelSelector=selector)).get("items") or []
         except ApiStatusError as err:
-            return f"{err} (get pods.metrics.k8s.io)"
-        # A metrics API exists (not served by Kybernetes itself): reading it is not written yet.
-        log.warning("the resource metrics API answered, but this autoscaler cannot use it yet")
-        return "Kybernetes' autoscaler does not read the resource metrics API yet"
+            return Observed(metrics_error=f"{err} (get pods.metrics.k8s.io)")
+        pods = await self._client.get(resource_path("", "v1", "pods", namespace),
+                                      labelSelector=selector)  # fmt: skip
+        return Observed(list(pods.get("items") or []), list(metrics))

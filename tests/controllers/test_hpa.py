@@ -8,12 +8,13 @@ from typing import Any
 from kybernetes.client.factory import InformerFactory
 from kybernetes.client.rest import ApiClient, resource_path
 from kybernetes.controllers.hpa import HorizontalPodAutoscalerController
-from kybernetes.controllers.hpa_decisions import plan
+from kybernetes.controllers.hpa_decisions import Observed, plan
 from tests.apiserver.conftest import Cluster
 
 Obj = dict[str, Any]
-NOW = "2026-11-30T06:00:00Z"
-API_404 = "the server could not find the requested resource (get pods.metrics.k8s.io)"
+NOW = datetime.datetime(2026, 11, 30, 6, tzinfo=datetime.UTC)
+NO_API = Observed(metrics_error="the server could not find the requested resource")
+API_404 = "the server could not find the requested resource"
 CPU = {"type": "Resource", "resource": {"name": "cpu",
        "target": {"type": "Utilization", "averageUtilization": 70}}}  # fmt: skip
 
@@ -29,19 +30,19 @@ def conditions(status: Obj) -> dict[str, tuple[str, str]]:
 
 
 def test_outside_the_bounds_the_target_goes_to_the_nearest_one() -> None:
-    below = plan(hpa(), 1, API_404, NOW)
+    below = plan(hpa(), 1, NO_API, NOW)
     assert below.scale_to == 2
     reason = "Current number of replicas below Spec.MinReplicas"
     assert below.events == [("Normal", "SuccessfulRescale", f"New size: 2; reason: {reason}")]
     assert below.status["currentReplicas"] == 1 and below.status["desiredReplicas"] == 2
-    assert below.status["lastScaleTime"] == NOW
+    assert below.status["lastScaleTime"] == "2026-11-30T06:00:00Z"
     assert conditions(below.status) == {"AbleToScale": ("True", "SucceededRescale")}
-    above = plan(hpa(), 9, API_404, NOW)
+    above = plan(hpa(), 9, NO_API, NOW)
     assert above.scale_to == 5 and "above Spec.MaxReplicas" in above.reason
 
 
 def test_inside_the_bounds_without_a_metrics_api() -> None:
-    inside = plan(hpa(), 3, API_404, NOW)
+    inside = plan(hpa(), 3, NO_API, NOW)
     assert inside.scale_to is None
     assert conditions(inside.status) == {
         "AbleToScale": ("True", "SucceededGetScale"),
@@ -58,14 +59,14 @@ def test_inside_the_bounds_without_a_metrics_api() -> None:
 
 
 def test_a_target_scaled_to_zero_is_left_alone() -> None:
-    off = plan(hpa(), 0, API_404, NOW)
+    off = plan(hpa(), 0, NO_API, NOW)
     assert off.scale_to is None and off.events == []
     assert conditions(off.status)["ScalingActive"] == ("False", "ScalingDisabled")
 
 
 def test_a_condition_keeps_its_transition_time_while_it_holds() -> None:
-    first = plan(hpa(), 3, API_404, NOW)
-    again = plan(hpa(**first.status), 3, API_404, "2026-11-30T06:00:15Z")
+    first = plan(hpa(), 3, NO_API, NOW)
+    again = plan(hpa(**first.status), 3, NO_API, NOW + datetime.timedelta(seconds=15))
     assert again.status["conditions"] == first.status["conditions"]
 
 
