@@ -16,6 +16,7 @@ import datetime
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from kybernetes.api.times import format_time
@@ -101,12 +102,15 @@ class HorizontalPodAutoscalerController:
         observed = await self._observe(hpa, selector)
         decided = plan(hpa, replicas, observed, moment, history=self._history.get(key),
                        downscale_window=self._downscale_window)  # fmt: skip
+        earlier = self._history.get(key) or History()
         self._history[key] = decided.history
         if decided.scale_to is not None:
             scale["spec"] = {**(scale.get("spec") or {}), "replicas": decided.scale_to}
             try:
                 await self._client.update(scale_path, scale)
             except ApiStatusError as err:
+                # The recommendation stands; a scale that did not happen is no scale event.
+                self._history[key] = replace(decided.history, up=earlier.up, down=earlier.down)
                 self.events.record(hpa, "Warning", "FailedRescale",
                                    f"New size: {decided.scale_to}; reason: {decided.reason}; "
                                    f"error: {err}")  # fmt: skip

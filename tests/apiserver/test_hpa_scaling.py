@@ -180,8 +180,9 @@ async def test_hpa_scales_up_on_cpu_then_down_after_the_window(
     assert held["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"] == 10
     assert down["status"]["desiredReplicas"] == 1
     assert "cpu: 10%/50%" in final_table
+    # Events are listed by name (random suffixes), not by time.
     messages = [e["message"] for e in events["items"] if e["reason"] == "SuccessfulRescale"]
-    assert messages == [
-        "New size: 4; reason: cpu resource utilization (percentage of request) above target",
+    assert sorted(messages) == [
         "New size: 1; reason: All metrics below target",
+        "New size: 4; reason: cpu resource utilization (percentage of request) above target",
     ]
