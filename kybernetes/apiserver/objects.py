@@ -90,34 +90,36 @@ def generate_name(prefix: str) -> str:
     return prefix + "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(5))
 
 
-def dns1123_label_causes(value: str, field: str) -> list[Cause]:
-    if len(value) <= 63 and _DNS1123_LABEL.match(value):
+def _pattern_causes(value: object, field: str, pattern: re.Pattern[str], limit: int,
+                    rule: str) -> list[Cause]:  # fmt: skip
+    """`value` as one of kube's DNS-name validators checks it: text of at most
+    `limit` characters matching `pattern`, else the cause in kube's words (`rule`)."""
+    if isinstance(value, str) and len(value) <= limit and pattern.match(value):
         return []
-    message = (f'Invalid value: "{value}": a lowercase RFC 1123 label must consist of lower '
-               "case alphanumeric characters or '-', and must start and end with an "
-               "alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
-               "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")  # fmt: skip
-    return [Cause(field, "FieldValueInvalid", message)]
+    return [Cause(field, "FieldValueInvalid", f'Invalid value: "{value}": {rule}')]
 
 
-def dns1035_label_causes(value: str, field: str) -> list[Cause]:
-    if len(value) <= 63 and _DNS1035_LABEL.match(value):
-        return []
-    message = (f'Invalid value: "{value}": a DNS-1035 label must consist of lower case '
-               "alphanumeric characters or '-', start with an alphabetic character, and end "
-               "with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for "
-               "validation is '[a-z]([-a-z0-9]*[a-z0-9])?')")  # fmt: skip
-    return [Cause(field, "FieldValueInvalid", message)]
+def dns1123_label_causes(value: object, field: str) -> list[Cause]:
+    return _pattern_causes(value, field, _DNS1123_LABEL, 63, (
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+        "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  or "
+        "'123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"))  # fmt: skip
 
 
-def dns1123_subdomain_causes(value: str, field: str) -> list[Cause]:
-    if len(value) <= 253 and _DNS1123_SUBDOMAIN.match(value):
-        return []
-    message = (f'Invalid value: "{value}": a lowercase RFC 1123 subdomain must consist of '
-               "lower case alphanumeric characters, '-' or '.', and must start and end with an "
-               "alphanumeric character (e.g. 'example.com', regex used for validation is "
-               "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")  # fmt: skip
-    return [Cause(field, "FieldValueInvalid", message)]
+def dns1035_label_causes(value: object, field: str) -> list[Cause]:
+    return _pattern_causes(value, field, _DNS1035_LABEL, 63, (
+        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start "
+        "with an alphabetic character, and end with an alphanumeric character (e.g. "
+        "'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+    ))  # fmt: skip
+
+
+def dns1123_subdomain_causes(value: object, field: str) -> list[Cause]:
+    return _pattern_causes(value, field, _DNS1123_SUBDOMAIN, 253, (
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+        "'-' or '.', and must start and end with an alphanumeric character (e.g. "
+        "'example.com', regex used for validation is "
+        "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"))  # fmt: skip
 
 
 def validate_object_name(kind: str, name: str, field: str = "metadata.name") -> list[Cause]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from kybernetes.api.quantity import parse_quantity
 from kybernetes.apiserver.errors import Cause
-from kybernetes.apiserver.objects import Obj
+from kybernetes.apiserver.objects import Obj, dns1123_label_causes
 
 __all__ = [
     "EPHEMERAL_FORBIDDEN_FIELDS",
@@ -28,12 +28,6 @@ __all__ = [
     "validate_pod_spec",
 ]
 
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_MESSAGE = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-    "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
-    "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-)
 _RESTART_POLICIES = ("Always", "OnFailure", "Never")
 _DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
 _PROTOCOLS = ("SCTP", "TCP", "UDP")
@@ -73,9 +67,7 @@ def _unsupported(path: str, value: Any, supported: tuple[str, ...]) -> Cause:
 
 
 def _label_causes(path: str, name: Any) -> list[Cause]:
-    if not isinstance(name, str) or len(name) > 63 or not _LABEL.match(name):
-        return [Cause(path, "FieldValueInvalid", f'Invalid value: "{name}": {_LABEL_MESSAGE}')]
-    return []
+    return dns1123_label_causes(name, path)
 
 
 def _name_causes(path: str, name: Any, seen: set[str]) -> list[Cause]:
