@@ -8,12 +8,14 @@ kubectl's own output when the command fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,13 +57,14 @@ class Cluster:
         return result.stdout
 
 
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+@contextlib.asynccontextmanager
+async def running_cluster(tmp_path: Path, **server: Any) -> AsyncIterator[Cluster]:
+    """The API server (given `server`'s start_apiserver options) with its kubeconfig."""
     pki = await asyncio.to_thread(
         ClusterPKI.load_or_create, tmp_path / "pki", hostnames=["localhost"], ips=["127.0.0.1"]
     )
     store = await open_store(f"sqlite://{tmp_path}/state.db?compact_interval=0")
-    api = await start_apiserver(store=store, pki=pki, host="127.0.0.1", port=0)
+    api = await start_apiserver(store=store, pki=pki, host="127.0.0.1", port=0, **server)
     kubeconfig = tmp_path / "kubeconfig"
     write_admin_kubeconfig(
         kubeconfig,
@@ -77,3 +80,9 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
     finally:
         await api.stop()
         await store.close()
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    async with running_cluster(tmp_path) as running:
+        yield running

@@ -22,16 +22,12 @@ from aiohttp import web
 from yarl import URL
 
 from kybernetes.apiserver import errors
-from kybernetes.apiserver.pki import ClusterPKI
 from kybernetes.apiserver.proxy_location import check_proxyable, split_name
 from kybernetes.apiserver.proxying import parse_proxy_path
-from kybernetes.apiserver.server import start_apiserver
-from kybernetes.cli.kubeconfig import write_admin_kubeconfig
 from kybernetes.client.rest import ApiClient
 from kybernetes.node.kubelet.server import KubeletServer, LogSource, serving_certificate
 from kybernetes.node.runtime.shim import cri_line
-from kybernetes.store import open_store
-from tests.apiserver.conftest import Cluster
+from tests.apiserver.conftest import Cluster, running_cluster
 from tests.support.certs import make_pki
 
 Obj = dict[str, Any]
@@ -80,22 +76,8 @@ def _app() -> web.Application:
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    pki = await asyncio.to_thread(ClusterPKI.load_or_create, tmp_path / "pki",
-                                  hostnames=["localhost"], ips=["127.0.0.1"])  # fmt: skip
-    store = await open_store(f"sqlite://{tmp_path}/state.db?compact_interval=0")
-    api = await start_apiserver(store=store, pki=pki, host="127.0.0.1", port=0,
-                                proxy_loopback=True)  # fmt: skip
-    kubeconfig = tmp_path / "kubeconfig"
-    write_admin_kubeconfig(kubeconfig, server=api.url, ca_pem=pki.ca_pem,
-                           client_cert_pem=pki.admin_cert_pem,
-                           client_key_pem=pki.admin_key_pem)  # fmt: skip
-    home = tmp_path / "home"
-    home.mkdir()
-    try:
-        yield Cluster(api, pki, kubeconfig, home)
-    finally:
-        await api.stop()
-        await store.close()
+    async with running_cluster(tmp_path, proxy_loopback=True) as running:
+        yield running
 
 
 async def running_pod(client: ApiClient, name: str, ports: list[Obj], ip: str) -> None:

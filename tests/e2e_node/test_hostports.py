@@ -33,14 +33,12 @@ def serving(name: str, host_ip: str = "") -> Obj:
 
 
 @pytest.fixture(scope="module")
-def published(node: Node) -> Iterator[Node]:
+def published(node: Node, client: str) -> Iterator[Node]:
     # Two pods share the port number on two addresses (H07): 127.0.0.1 and the node's IP.
     for pod in (serving("on-loopback", "127.0.0.1"), serving("on-node", NODE_IP)):
         node.kubectl("apply", "-f", "-", stdin=json.dumps(pod))
-    node.kubectl("run", "client", f"--image={IMAGE}", "--command", "--", "/bin/busybox",
-                 "sleep", "3600")  # fmt: skip
     node.kubectl("wait", "--for=condition=Ready", "pod/on-loopback", "pod/on-node",
-                 "pod/client", "--timeout=90s")  # fmt: skip
+                 "--timeout=90s")  # fmt: skip
     yield node
 
 

@@ -42,14 +42,6 @@ def served_by(fetch: object, count: int) -> set[str]:
     return {reply for _ in range(count) if (reply := fetch())}  # type: ignore[operator]
 
 
-@pytest.fixture(scope="module")
-def client(node: Node) -> str:
-    node.kubectl("run", "client", f"--image={IMAGE}", "--command", "--", "/bin/busybox",
-                 "sleep", "3600")  # fmt: skip
-    node.kubectl("wait", "--for=condition=Ready", "pod/client", "--timeout=60s")
-    return "client"
-
-
 def test_a_pod_behind_a_service_by_its_name(node: Node, client: str) -> None:
     node.kubectl("run", "mynode", f"--image={IMAGE}", "--port=8080", "--command", "--",
                  "/bin/busybox", "sh", "-c", SERVE)  # fmt: skip

@@ -23,14 +23,6 @@ DOMAIN = "default.svc.cluster.local"
 
 
 @pytest.fixture(scope="module")
-def client(node: Node) -> str:
-    node.kubectl("run", "client", f"--image={IMAGE}", "--command", "--", "/bin/busybox",
-                 "sleep", "3600")  # fmt: skip
-    node.kubectl("wait", "--for=condition=Ready", "pod/client", "--timeout=60s")
-    return "client"
-
-
-@pytest.fixture(scope="module")
 def web(node: Node) -> set[str]:
     """Three pods `app=web` answering their names on :8080, as serve-hostname does."""
     node.kubectl("create", "deployment", "web", f"--image={IMAGE}", "--replicas=3",
