@@ -13,8 +13,8 @@ from tests.apiserver.conftest import Cluster
 
 Obj = dict[str, Any]
 NOW = datetime.datetime(2026, 11, 30, 6, tzinfo=datetime.UTC)
-NO_API = Observed(metrics_error="the server could not find the requested resource")
-API_404 = "the server could not find the requested resource"
+API_404 = "the server could not find the requested resource (get pods.metrics.k8s.io)"
+NO_API = Observed(metrics_error=API_404)
 CPU = {"type": "Resource", "resource": {"name": "cpu",
        "target": {"type": "Utilization", "averageUtilization": 70}}}  # fmt: skip
 
