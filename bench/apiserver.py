@@ -243,18 +243,20 @@ class CpuClock:
         return {k: v - since.get(k, 0.0) for k, v in self.read().items()}
 
 
-def other_share(used: dict[str, float], wall: float) -> float:
-    """Percent of one core used by processes that are not this benchmark's."""
-    ours = sum(v for k, v in used.items() if k != "machine")
+def other_share(used: dict[str, float], wall: float, shown: dict[str, str]) -> float:
+    """Percent of one core used by processes other than the client and the
+    target's own (`shown`): another target's server still busy (etcd between
+    rounds) counts as other, as anyone else's work does."""
+    ours = used.get("client", 0.0) + sum(used.get(label, 0.0) for label in shown.values())
     return 100 * max(0.0, used.get("machine", 0.0) - ours) / max(wall, 1e-9)
 
 
 def cpu_note(used: dict[str, float], wall: float, shown: dict[str, str]) -> str:
-    """'cpu client 40% server 95% other 2%': percent of one core; shown maps label -> name."""
+    """'cpu client 40% server 95% other 2%': percent of one core; shown maps name -> CPU label."""
     wall = max(wall, 1e-9)
     parts = [f"client {100 * used.get('client', 0.0) / wall:3.0f}%"]
     parts += [f"{name} {100 * used.get(label, 0.0) / wall:3.0f}%" for name, label in shown.items()]
-    parts.append(f"other {other_share(used, wall):3.0f}%")
+    parts.append(f"other {other_share(used, wall, shown):3.0f}%")
     return "cpu " + " ".join(parts)
 
 
@@ -408,7 +410,7 @@ class Tally:
             len(latencies),
             self.errors,
             note,
-            other_share(self.cpu, wall),
+            other_share(self.cpu, wall, cpu_shown),
         )
 
 
@@ -442,6 +444,22 @@ def frozen_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
+async def settle(cpu: CpuClock, *, window: float = 0.1, quiet: float = 0.15,
+                 longest: float = 5.0) -> None:  # fmt: skip
+    """Wait until the machine is quiet (beyond this process: under `quiet` of
+    a core over `window` s), at most `longest` s, so that a round does not
+    pay for the previous target's leftovers: once, etcd used 37% of a core
+    during the SQLite create rounds that followed its own, and they showed
+    p99 45 ms instead of ~20."""
+    deadline = time.perf_counter() + longest
+    while time.perf_counter() < deadline:
+        before = cpu.read()
+        await asyncio.sleep(window)
+        used = cpu.used(before)
+        if used["machine"] - used["client"] < quiet * window:
+            return
+
+
 async def op_cell(
     subjects: Sequence[Subject], *, limits: Limits, cpu: CpuClock
 ) -> dict[str, Figure]:
@@ -454,6 +472,7 @@ async def op_cell(
     tallies = {s.name: Tally() for s in subjects}
     for n in range(limits.rounds):
         for s in subjects if n % 2 == 0 else subjects[::-1]:
+            await settle(cpu)
             tally = tallies[s.name]
             budget = Budget(
                 tally, limits.max_ops // limits.rounds, limits.max_seconds / limits.rounds
@@ -669,7 +688,7 @@ class WatchGroup:
             len(latencies),
             self.expected - len(latencies),
             note,
-            other_share(self.cpu, wall),
+            other_share(self.cpu, wall, self.api.cpu),
         )
 
 
@@ -795,7 +814,7 @@ async def list_cells(
             len(got),
             0,
             note,
-            other_share(used[key], spent[key]),
+            other_share(used[key], spent[key], api.cpu),
         )
     return figures
 
