@@ -105,6 +105,11 @@ def validate_pod_spec(spec: Obj, path: str) -> list[Cause]:
         causes += _requests_within_limits(container, f"{where}.resources")
     causes += _ephemeral_containers(spec, f"{path}.ephemeralContainers", volumes, names)
     causes += _sysctls(spec, f"{path}.securityContext.sysctls")
+    if spec.get("shareProcessNamespace") is True and spec.get("hostPID") is True:
+        # kube names the field where its internal API keeps it: the security context.
+        message = "Invalid value: true: ShareProcessNamespace and HostPID cannot both be enabled"
+        at = f"{path}.securityContext.shareProcessNamespace"
+        causes.append(Cause(at, "FieldValueInvalid", message))
     for field, allowed in (("restartPolicy", _RESTART_POLICIES), ("dnsPolicy", _DNS_POLICIES)):
         value = spec.get(field)
         if value is not None and value not in allowed:

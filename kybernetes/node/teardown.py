@@ -2,7 +2,8 @@
 
 Containers outlive the kubelet on purpose (a restart re-adopts them), so
 stopping the server leaves them running; deleting the cluster must then
-remove every trace the node left on the machine: its containers (runc),
+remove every trace the node left on the machine: its containers (runc)
+and the pause processes of pods that share a PID namespace,
 the mounts under its directory (overlay root filesystems, pinned
 namespaces, tmpfs volumes), the pods' network namespaces, the pods'
 cgroups, and the node's bridge. Blocking and best-effort: each step goes
@@ -14,6 +15,8 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+
+from kybernetes.node.runtime.runc import stop_pause
 
 __all__ = ["teardown_node"]
 
@@ -27,6 +30,8 @@ def _run(*argv: str) -> subprocess.CompletedProcess[str]:
 def teardown_node(node_dir: Path, *, bridge: str = "kyb0", netns: str = "") -> list[str]:
     """Remove what the node at `node_dir` runs and holds; what could not be removed."""
     problems: list[str] = []
+    for pause in (node_dir / "runtime" / "pods").glob("*/pause.json"):
+        stop_pause(pause)  # a shared PID namespace's PID 1: all in it end with it
     runc_root = node_dir / "runtime" / "runc"
     if runc_root.is_dir():
         for container in _run("runc", "--root", str(runc_root), "list", "-q").stdout.split():

@@ -175,6 +175,16 @@ def test_malformed_sysctl_names_are_each_refused() -> None:
     ]  # fmt: skip
 
 
+def test_a_pod_may_not_share_its_process_namespace_and_the_hosts() -> None:
+    assert validate_pod_spec(spec(shareProcessNamespace=True), "spec") == []
+    assert validate_pod_spec(spec(shareProcessNamespace=False, hostPID=True), "spec") == []
+    causes = messages(validate_pod_spec(spec(shareProcessNamespace=True, hostPID=True), "spec"))
+    assert causes == [
+        ("spec.securityContext.shareProcessNamespace",
+         "Invalid value: true: ShareProcessNamespace and HostPID cannot both be enabled"),
+    ]  # fmt: skip
+
+
 def test_a_pod_sharing_a_host_namespace_may_not_set_its_sysctls() -> None:
     sysctls = [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"},
                {"name": "kernel/shm_rmid_forced", "value": "1"},

@@ -279,14 +279,16 @@ class PodWorker:
         if spec.get("hostNetwork"):
             # The node's own network (and address): nothing to make for it.
             address = PodAddress(netns_path="", ip=self._host_ip, gateway="", prefix=32)
-            files = await self._runtime.create_sandbox(self.uid, hostname_of(pod))
+            files = await self._runtime.create_sandbox(self.uid, hostname_of(pod),
+                                                       share_pid=_shares_pid(spec))  # fmt: skip
         else:
             # Independent (network namespace vs. IPC/UTS/shm), so made side by side: each
             # is a few short commands, and a pod start waits for the slower one only.
             address, files = await asyncio.gather(
                 self._network.setup(self.uid),
-                self._runtime.create_sandbox(self.uid, hostname_of(pod)),
-            )
+                self._runtime.create_sandbox(self.uid, hostname_of(pod),
+                                             share_pid=_shares_pid(spec)),
+            )  # fmt: skip
         if not self.record.start_time:
             self.record.start_time = self._now()
             if not self._runtime.isolated:
@@ -375,9 +377,10 @@ class PodWorker:
                         image=str(container.get("image", "")))  # fmt: skip
 
     async def _start_ephemeral(self, pod: Obj, sandbox: SandboxPaths, container: Obj) -> None:
-        """Start an ephemeral container, in its target's PID namespace if it names one."""
+        """Start an ephemeral container, in its target's PID namespace if it names one
+        (in a pod that shares one PID namespace, as kube, that one)."""
         name = str(container["name"])
-        target = str(container.get("targetContainerName") or "")
+        target = "" if sandbox.pid else str(container.get("targetContainerName") or "")
         try:
             state = await self._current_state(target) if target else None
             pid = target_pid_namespace(container, state)
@@ -810,12 +813,19 @@ class PodWorker:
 
 
 def sandbox_paths(spec: Obj, *, netns: str, files: SandboxFiles) -> SandboxPaths:
-    """What each container of the pod joins: the pod's namespaces, or the host's for
+    """What each container of the pod joins: the pod's namespaces (its PID namespace
+    with shareProcessNamespace, else each container has its own), or the host's for
     hostIPC and hostPID; a hostNetwork pod has the host's hostname too, as in Kubernetes."""
     return SandboxPaths(netns=netns, ipc="" if spec.get("hostIPC") else files.ipc,
                         uts="" if spec.get("hostNetwork") else files.uts,
                         cgroup_parent=files.cgroup_parent, shm=files.shm,
+                        pid=files.pid if _shares_pid(spec) else "",
                         host_pid=bool(spec.get("hostPID")))  # fmt: skip
+
+
+def _shares_pid(spec: Obj) -> bool:
+    """One PID namespace for the pod's containers (never with the host's)."""
+    return spec.get("shareProcessNamespace") is True and not spec.get("hostPID")
 
 
 def _pod_grace(pod: Obj) -> float:

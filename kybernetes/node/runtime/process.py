@@ -102,7 +102,9 @@ class ProcessRuntime:
     def sandbox_files(self, pod_uid: str) -> SandboxFiles:
         return SandboxFiles(ipc="", uts="", shm="", cgroup_parent="")
 
-    async def create_sandbox(self, pod_uid: str, hostname: str) -> SandboxFiles:
+    async def create_sandbox(
+        self, pod_uid: str, hostname: str, *, share_pid: bool = False
+    ) -> SandboxFiles:
         await asyncio.to_thread((self.pods_dir / pod_uid).mkdir, parents=True, exist_ok=True)
         return self.sandbox_files(pod_uid)
 

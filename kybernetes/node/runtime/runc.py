@@ -1,9 +1,11 @@
 """Pods as runc containers: a sandbox of pinned namespaces, containers on overlayfs.
 
-A pod's sandbox is no pause process: its network namespace comes from the
+A pod's sandbox is no pause container: its network namespace comes from the
 pod network, and its IPC and UTS namespaces are pinned into files with
 `unshare --ipc=FILE --uts=FILE hostname NAME` (node-runtime.md §2), which
-every container of the pod joins by path. Each container is an OCI bundle
+every container of the pod joins by path. A pod that shares its process
+namespace gets a small pause process (`pause.py`) as the namespace's PID 1,
+which its containers join through `/proc/PID/ns/pid`. Each container is an OCI bundle
 whose rootfs is an overlay of the image's unpacked layers, run through the
 shim (`shim.py`), which keeps its logs and exit code. Everything lives
 under one directory per pod and per container, so a restarted kubelet finds
@@ -16,9 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
+import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,10 +36,11 @@ from kybernetes.node.runtime.shimlauncher import ShimLauncher
 from kybernetes.util.files import remove_tree
 from kybernetes.util.pidwait import process_ended
 
-__all__ = ["ContainerExit", "RuncRuntime", "SandboxFiles"]
+__all__ = ["ContainerExit", "RuncRuntime", "SandboxFiles", "stop_pause"]
 
 Obj = dict[str, Any]
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+PAUSE_SCRIPT = str(Path(__file__).with_name("pause.py"))
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class SandboxFiles:
     uts: str
     shm: str
     cgroup_parent: str
+    pid: str = ""  # the shared PID namespace (shareProcessNamespace), "" for none
 
 
 @dataclass(frozen=True)
@@ -88,21 +95,41 @@ class RuncRuntime:
                             shm=str(pod_dir / "shm"),
                             cgroup_parent=f"/kubepods/pod{pod_uid}")  # fmt: skip
 
-    async def create_sandbox(self, pod_uid: str, hostname: str) -> SandboxFiles:
-        """Pin the pod's IPC and UTS namespaces (hostname set once) and its /dev/shm."""
+    async def create_sandbox(
+        self, pod_uid: str, hostname: str, *, share_pid: bool = False
+    ) -> SandboxFiles:
+        """Pin the pod's IPC and UTS namespaces (hostname set once) and its /dev/shm;
+        with `share_pid`, the pause process holding the pod's PID namespace too."""
         files = self.sandbox_files(pod_uid)
-        if await _is_mountpoint(files.uts) and await _is_mountpoint(files.ipc):
-            return files  # made before a restart
-        await self.remove_sandbox(pod_uid)
-        await asyncio.to_thread(_make_sandbox_dir, files)
-        await run("unshare", f"--ipc={files.ipc}", f"--uts={files.uts}", "hostname", hostname)
-        await asyncio.to_thread(mount, "shm", files.shm, "tmpfs",
-                                "nosuid,nodev,noexec,mode=1777,size=64m")  # fmt: skip
-        return files
+        if not (await _is_mountpoint(files.uts) and await _is_mountpoint(files.ipc)):
+            await self.remove_sandbox(pod_uid)
+            await asyncio.to_thread(_make_sandbox_dir, files)
+            await run("unshare", f"--ipc={files.ipc}", f"--uts={files.uts}", "hostname", hostname)
+            await asyncio.to_thread(mount, "shm", files.shm, "tmpfs",
+                                    "nosuid,nodev,noexec,mode=1777,size=64m")  # fmt: skip
+        if not share_pid:
+            return files
+        return dataclasses.replace(files, pid=await self._pause(pod_uid))
+
+    async def _pause(self, pod_uid: str) -> str:
+        """The pod's PID namespace, held by its pause process (started if it is not
+        running: a namespace whose PID 1 ended is gone, with all it held)."""
+        record = self.pods_dir / pod_uid / "pause.json"
+        running = await asyncio.to_thread(_recorded_process, record)
+        if running is None:
+            running = int(await run(sys.executable, "-I", "-S", PAUSE_SCRIPT))
+            started = _running_since(running)
+            if started is None:
+                raise CommandError(f"the pause process of pod {pod_uid} ended at once")
+            saved = json.dumps({"pid": running, "start": started})
+            await asyncio.to_thread(record.write_text, saved)
+        return f"/proc/{running}/ns/pid"
 
     async def remove_sandbox(self, pod_uid: str) -> None:
-        """Unpin the namespaces, drop /dev/shm and the pod's cgroup parents."""
+        """Stop the pause process, unpin the namespaces, drop /dev/shm and the pod's
+        cgroup parents."""
         files = self.sandbox_files(pod_uid)
+        await asyncio.to_thread(stop_pause, self.pods_dir / pod_uid / "pause.json")
         for path in (files.ipc, files.uts, files.shm):
             if await _is_mountpoint(path):
                 await asyncio.to_thread(unmount, path)
@@ -166,12 +193,9 @@ class RuncRuntime:
                 init = (int(saved["init_process_pid"]), int(saved["init_process_start"]))
                 self._inits[container_id] = init
             pid, started = init
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            alive = fields[0] not in ("Z", "X") and int(fields[19]) == started
-        except (OSError, ValueError, KeyError, TypeError, IndexError, orjson.JSONDecodeError):
+        except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
             return None
-        if not alive:
+        if _running_since(pid) != started:
             return None
         status = "created" if (directory / "exec.fifo").exists() else "running"
         return {"id": container_id, "pid": pid, "status": status}
@@ -232,6 +256,37 @@ class RuncRuntime:
         return ["runc", "--root", str(self.runc_root), *logging, "exec",
                 *(["-t"] if terminal else []), *(["--pid-file", pid_file] if pid_file else []),
                 container_id, *command]  # fmt: skip
+
+
+def _running_since(pid: int) -> int | None:
+    """The start time (clock ticks after boot) of process `pid`, None unless it runs:
+    with the start time a pid names the same process even once pids wrap."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return None if fields[0] in ("Z", "X") else int(fields[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _recorded_process(record: Path) -> int | None:
+    """The pid saved in `record` ({"pid", "start"}) if that very process still runs."""
+    try:
+        saved = json.loads(record.read_bytes())
+        pid, started = int(saved["pid"]), int(saved["start"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return pid if _running_since(pid) == started else None
+
+
+def stop_pause(record: Path) -> None:
+    """SIGKILL the pod's pause process if it still runs: the kernel then ends
+    whatever was left in its namespace. Its parent exited at its start, so init
+    (or the node's subreaper) reaps it."""
+    pid = _recorded_process(record)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _make_sandbox_dir(files: SandboxFiles) -> None:

@@ -215,3 +215,14 @@ def test_host_namespaces_are_left_out_of_the_spec() -> None:
     ipc_only = sandbox_paths({"hostIPC": True}, netns="/run/netns/x", files=files)
     kinds = [n["type"] for n in oci_spec(config, ipc_only, container_id="c")["linux"]["namespaces"]]
     assert kinds == ["pid", "mount", "network", "uts"]
+
+
+def test_a_pod_sharing_its_process_namespace_joins_its_pause_process() -> None:
+    files = SandboxFiles(ipc="/p/ipc", uts="/p/uts", shm="/p/shm", cgroup_parent="/k",
+                         pid="/proc/42/ns/pid")  # fmt: skip
+    config = ContainerConfig(name="app", image_config={}, command=["sh"])
+    shared = sandbox_paths({"shareProcessNamespace": True}, netns="/run/netns/x", files=files)
+    namespaces = oci_spec(config, shared, container_id="c")["linux"]["namespaces"]
+    assert namespaces[0] == {"type": "pid", "path": "/proc/42/ns/pid"}
+    own = sandbox_paths({"shareProcessNamespace": False}, netns="/run/netns/x", files=files)
+    assert oci_spec(config, own, container_id="c")["linux"]["namespaces"][0] == {"type": "pid"}

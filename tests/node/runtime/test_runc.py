@@ -102,3 +102,46 @@ async def test_a_pod_of_two_containers_end_to_end(host_netns: str, tmp_path: Pat
     mounts = Path("/proc/self/mountinfo").read_text()
     assert str(tmp_path) not in mounts
     assert not os.path.exists(address.netns_path)
+
+
+async def test_a_shared_process_namespace_is_held_by_a_pause_process(tmp_path: Path) -> None:
+    """shareProcessNamespace: PID 1 of the pod's namespace lives as long as the pod,
+    reaps its orphans, survives a restarted kubelet and goes with the pod."""
+    runtime = RuncRuntime(tmp_path / "runtime")
+    pod = str(uuid.uuid4())
+    files = await runtime.create_sandbox(pod, "shared", share_pid=True)
+    try:
+        pause = int(files.pid.split("/")[2])
+        assert os.readlink(files.pid) != os.readlink("/proc/self/ns/pid")
+        assert _nspid(pause) == [pause, 1]  # PID 1 in its own namespace
+        # An orphan of the namespace is reaped by it, not left a zombie.
+        await run("nsenter", f"--target={pause}", "--pid", "--", "sh", "-c", "sleep 0.2 &")
+        await asyncio.sleep(0.6)
+        children = Path(f"/proc/{pause}/task/{pause}/children").read_text().split()
+        assert children == []
+        # Asked again (a restarted kubelet): the same process, not a second one.
+        again = await RuncRuntime(tmp_path / "runtime").create_sandbox(pod, "shared",
+                                                                       share_pid=True)  # fmt: skip
+        assert again.pid == files.pid
+    finally:
+        await runtime.remove_sandbox(pod)
+    assert not Path(f"/proc/{pause}").exists() or _state(pause) in ("Z", "X")
+    assert not (tmp_path / "runtime" / "pods" / pod).exists()
+    # Without it, no pause process and no PID namespace path.
+    plain = await runtime.create_sandbox(pod, "plain")
+    assert plain.pid == ""
+    await runtime.remove_sandbox(pod)
+
+
+def _nspid(pid: int) -> list[int]:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("NSpid:"):
+            return [int(n) for n in line.split()[1:]]
+    return []
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "X"
