@@ -166,6 +166,14 @@ def test_a_node_debugger_runs_in_the_hosts_namespaces(debugged: Node) -> None:
     assert NODE_IP in inside("ip", "-o", "addr")
     assert f"--data-dir {debugged.data_dir}" in inside("ps", "-o", "args")  # the node's server
     assert inside("cat", f"/host{debugged.data_dir}/kubeconfig").startswith("apiVersion")
+    # hostIPC: the host's /dev/shm too (POSIX shared memory lives there).
+    marker = f"/dev/shm/kyb-debug-{os.getpid()}"
+    with open(marker, "w") as shared:
+        shared.write("seen")
+    try:
+        assert inside("cat", marker) == "seen"
+    finally:
+        os.unlink(marker)
     # Checklist P32: a hostNetwork pod's /etc/hosts is the node's, not the kubelet's own.
     hosts = inside("cat", "/etc/hosts")
     assert hosts.startswith("# Kubernetes-managed hosts file (host network).\n"), hosts

@@ -815,12 +815,18 @@ class PodWorker:
 def sandbox_paths(spec: Obj, *, netns: str, files: SandboxFiles) -> SandboxPaths:
     """What each container of the pod joins: the pod's namespaces (its PID namespace
     with shareProcessNamespace, else each container has its own), or the host's for
-    hostIPC and hostPID; a hostNetwork pod has the host's hostname too, as in Kubernetes."""
-    return SandboxPaths(netns=netns, ipc="" if spec.get("hostIPC") else files.ipc,
+    hostIPC (with the host's /dev/shm, as containerd) and hostPID; a hostNetwork pod
+    has the host's hostname too, as in Kubernetes."""
+    host_ipc = bool(spec.get("hostIPC"))
+    return SandboxPaths(netns=netns, ipc="" if host_ipc else files.ipc,
                         uts="" if spec.get("hostNetwork") else files.uts,
-                        cgroup_parent=files.cgroup_parent, shm=files.shm,
+                        cgroup_parent=files.cgroup_parent,
+                        shm=HOST_SHM if host_ipc and files.shm else files.shm,
                         pid=files.pid if _shares_pid(spec) else "",
                         host_pid=bool(spec.get("hostPID")))  # fmt: skip
+
+
+HOST_SHM = "/dev/shm"
 
 
 def _shares_pid(spec: Obj) -> bool:

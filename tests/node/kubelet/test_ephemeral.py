@@ -215,6 +215,8 @@ def test_host_namespaces_are_left_out_of_the_spec() -> None:
     ipc_only = sandbox_paths({"hostIPC": True}, netns="/run/netns/x", files=files)
     kinds = [n["type"] for n in oci_spec(config, ipc_only, container_id="c")["linux"]["namespaces"]]
     assert kinds == ["pid", "mount", "network", "uts"]
+    # The host's IPC namespace comes with the host's /dev/shm, as under containerd.
+    assert (own.shm, host.shm, ipc_only.shm) == ("/p/shm", "/dev/shm", "/dev/shm")
 
 
 def test_a_pod_sharing_its_process_namespace_joins_its_pause_process() -> None:
