@@ -11,10 +11,10 @@ these; only the cache (cache.py) writes them.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from kybernetes.api.quantity import int_value, milli_value
+from kybernetes.api.resourcefit import Resources, allowed_pods, pod_requests
 from kybernetes.api.selectors import SelectorError
 from kybernetes.api.selectors.labels import LabelSelector, label_selector_from_object
 
@@ -38,56 +38,8 @@ Obj = dict[str, Any]
 DEFAULT_MILLI_CPU = 100
 DEFAULT_MEMORY = 200 * 1024 * 1024
 
-CPU, MEMORY, EPHEMERAL, PODS = "cpu", "memory", "ephemeral-storage", "pods"
 # NodeInfo versions, unique across nodes and copies: any change takes the next one.
 _GENERATIONS = itertools.count(1)
-
-
-@dataclass(slots=True)
-class Resources:
-    """Amounts in integer units: cpu in millicores, the rest in whole units."""
-
-    milli_cpu: int = 0
-    memory: int = 0
-    ephemeral: int = 0
-    scalars: dict[str, int] = field(default_factory=dict)
-
-    @classmethod
-    def from_list(cls, amounts: Any) -> Resources:
-        """From a ResourceList ({"cpu": "100m", "memory": "1Gi", …}); bad values count 0."""
-        out = cls()
-        if not isinstance(amounts, dict):
-            return out
-        for name, raw in amounts.items():
-            try:
-                if name == CPU:
-                    out.milli_cpu = milli_value(raw)
-                elif name == MEMORY:
-                    out.memory = int_value(raw)
-                elif name == EPHEMERAL:
-                    out.ephemeral = int_value(raw)
-                elif name != PODS:
-                    out.scalars[name] = int_value(raw)
-            except ValueError:
-                continue
-        return out
-
-    def add(self, other: Resources, sign: int = 1) -> None:
-        self.milli_cpu += sign * other.milli_cpu
-        self.memory += sign * other.memory
-        self.ephemeral += sign * other.ephemeral
-        for name, amount in other.scalars.items():
-            self.scalars[name] = self.scalars.get(name, 0) + sign * amount
-
-    def maximum(self, other: Resources) -> None:
-        self.milli_cpu = max(self.milli_cpu, other.milli_cpu)
-        self.memory = max(self.memory, other.memory)
-        self.ephemeral = max(self.ephemeral, other.ephemeral)
-        for name, amount in other.scalars.items():
-            self.scalars[name] = max(self.scalars.get(name, 0), amount)
-
-    def copy(self) -> Resources:
-        return Resources(self.milli_cpu, self.memory, self.ephemeral, dict(self.scalars))
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +162,9 @@ class PodInfo:
         ]
         containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
         self.images = [normalize_image(str(c["image"])) for c in containers if c.get("image")]
-        self.requests, self.non_zero_cpu, self.non_zero_memory = _pod_requests(spec, containers)
+        self.requests, self.non_zero_cpu, self.non_zero_memory = pod_requests(
+            spec, cpu_floor=DEFAULT_MILLI_CPU, memory_floor=DEFAULT_MEMORY
+        )
         self.host_ports: list[tuple[str, str, int]] = []
         for container in containers:
             for port in container.get("ports") or []:
@@ -231,31 +185,6 @@ class PodInfo:
         self.anti_affinity_terms = _terms(paa.get(required), self.namespace)
         self.preferred_affinity = _weighted(pa.get(preferred), self.namespace)
         self.preferred_anti_affinity = _weighted(paa.get(preferred), self.namespace)
-
-
-def _pod_requests(spec: Obj, containers: list[Obj]) -> tuple[Resources, int, int]:
-    """Sum of the containers' requests, at least the largest init container's
-    (init containers run one at a time), plus the pod overhead."""
-    total = Resources()
-    non_zero_cpu = non_zero_memory = 0
-    for container in containers:
-        req = Resources.from_list((container.get("resources") or {}).get("requests"))
-        total.add(req)
-        non_zero_cpu += req.milli_cpu or DEFAULT_MILLI_CPU
-        non_zero_memory += req.memory or DEFAULT_MEMORY
-    for init in spec.get("initContainers") or []:
-        if isinstance(init, dict):
-            req = Resources.from_list((init.get("resources") or {}).get("requests"))
-            total.maximum(req)
-            non_zero_cpu = max(non_zero_cpu, req.milli_cpu)
-            non_zero_memory = max(non_zero_memory, req.memory)
-    overhead = spec.get("overhead")
-    if overhead:
-        extra = Resources.from_list(overhead)
-        total.add(extra)
-        non_zero_cpu += extra.milli_cpu
-        non_zero_memory += extra.memory
-    return total, non_zero_cpu, non_zero_memory
 
 
 class NodeInfo:
@@ -304,10 +233,7 @@ class NodeInfo:
         self.labels = (node.get("metadata") or {}).get("labels") or {}
         allocatable = status.get("allocatable") or status.get("capacity") or {}
         self.allocatable = Resources.from_list(allocatable)
-        try:
-            self.allowed_pods = int_value(allocatable.get(PODS, 0))
-        except ValueError:
-            self.allowed_pods = 0
+        self.allowed_pods = allowed_pods(allocatable)
         self.taints = [t for t in spec.get("taints") or [] if isinstance(t, dict)]
         self.unschedulable = bool(spec.get("unschedulable"))
         self.images = {}

@@ -2,16 +2,21 @@
 
 As the kubelet's predicate admit handler: a pod bound to the node without
 the scheduler (`spec.nodeName` set by its creator) may ask for what the
-node has already given. Checked here: host ports (kube's NodePorts: the same
+node has already given. Checked here, in kube's order: resources (the
+pod's requests within allocatable minus what the admitted pods request, and
+one more pod within allocatable pods: `OutOfcpu`, `OutOfmemory`,
+`OutOfpods`…, resourcefit.py) and host ports (kube's NodePorts: the same
 protocol and port on the same hostIP, or on every address, `0.0.0.0`, is
-taken). A refused pod never starts: it fails with the predicate's name as
-its reason, in the kubelet's words.
+taken). A refused pod never starts: it fails with the first reason, in the
+kubelet's words.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from kybernetes.api.resourcefit import Resources, allowed_pods, pod_requests, shortfalls
 
 __all__ = ["NODE_PORTS", "admission_refusal", "host_ports"]
 
@@ -39,8 +44,15 @@ def _taken(wanted: tuple[str, int, str], used: set[tuple[str, int, str]]) -> boo
     return bool(ips) and (ip == WILDCARD or WILDCARD in ips or ip in ips)
 
 
-def admission_refusal(pod: Obj, admitted: Iterable[Obj]) -> tuple[str, str] | None:
-    """(reason, message) when `pod` may not run beside the `admitted` pods; None if it may."""
+def admission_refusal(
+    pod: Obj, admitted: Iterable[Obj], allocatable: Mapping[str, Any]
+) -> tuple[str, str] | None:
+    """(reason, message) when `pod` may not run beside the `admitted` pods on a node
+    with `allocatable` (its status' ResourceList); None if it may."""
+    admitted = list(admitted)
+    lacking = _resource_refusal(pod, admitted, allocatable)
+    if lacking is not None:
+        return lacking
     wanted = host_ports(pod)
     if not wanted:
         return None
@@ -48,3 +60,22 @@ def admission_refusal(pod: Obj, admitted: Iterable[Obj]) -> tuple[str, str] | No
     if any(_taken(entry, used) for entry in wanted):
         return NODE_PORTS
     return None
+
+
+def _resource_refusal(
+    pod: Obj, admitted: list[Obj], allocatable: Mapping[str, Any]
+) -> tuple[str, str] | None:
+    if not allocatable:  # not registered yet: nothing to hold the pod against
+        return None
+    used = Resources()
+    for other in admitted:
+        used.add(pod_requests(other.get("spec") or {})[0])
+    request = pod_requests(pod.get("spec") or {})[0]
+    found = shortfalls(request, pods=len(admitted), allowed=allowed_pods(dict(allocatable)),
+                       allocatable=Resources.from_list(dict(allocatable)), used=used)  # fmt: skip
+    if not found:
+        return None
+    first = found[0]  # kube reports the first shortfall only
+    amounts = f"requested: {first.requested}, used: {first.used}, capacity: {first.capacity}"
+    message = f"Pod was rejected: Node didn't have enough resource: {first.resource}, {amounts}"
+    return f"OutOf{first.resource}", message

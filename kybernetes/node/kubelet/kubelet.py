@@ -420,7 +420,7 @@ class Kubelet:
             refusal = None
         else:
             others = [p for other, p in self._admitted.items() if other != uid]
-            refusal = admission_refusal(pod, others)
+            refusal = admission_refusal(pod, others, self._allocatable)
         if refusal is None:
             self._admitted[uid] = pod
         return refusal

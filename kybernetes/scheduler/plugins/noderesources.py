@@ -10,6 +10,7 @@ unresolvable: evicting pods frees resources, so preemption may help.
 
 from __future__ import annotations
 
+from kybernetes.api.resourcefit import PODS, shortfalls
 from kybernetes.scheduler.framework import CycleState, Plugin, Status
 from kybernetes.scheduler.types import NodeInfo, PodInfo
 
@@ -29,20 +30,10 @@ def _status(reasons: tuple[str, ...]) -> Status:
 
 def insufficient(pod: PodInfo, node: NodeInfo) -> tuple[str, ...]:
     """The reasons `pod` does not fit `node` (empty when it fits)."""
-    reasons: list[str] = []
-    if len(node.pods) + 1 > node.allowed_pods:
-        reasons.append("Too many pods")
-    req, alloc, used = pod.requests, node.allocatable, node.requested
-    if req.milli_cpu and req.milli_cpu > alloc.milli_cpu - used.milli_cpu:
-        reasons.append("Insufficient cpu")
-    if req.memory and req.memory > alloc.memory - used.memory:
-        reasons.append("Insufficient memory")
-    if req.ephemeral and req.ephemeral > alloc.ephemeral - used.ephemeral:
-        reasons.append("Insufficient ephemeral-storage")
-    for name, amount in req.scalars.items():
-        if amount and amount > alloc.scalars.get(name, 0) - used.scalars.get(name, 0):
-            reasons.append(f"Insufficient {name}")
-    return tuple(reasons)
+    found = shortfalls(pod.requests, pods=len(node.pods), allowed=node.allowed_pods,
+                       allocatable=node.allocatable, used=node.requested)  # fmt: skip
+    return tuple("Too many pods" if s.resource == PODS else f"Insufficient {s.resource}"
+                 for s in found)  # fmt: skip
 
 
 class NodeResourcesFit(Plugin):

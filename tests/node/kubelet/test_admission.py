@@ -1,16 +1,52 @@
-"""The kubelet's admission of a pod new to the node (admission.py): host ports."""
+"""The kubelet's admission of a pod new to the node (admission.py): resources, host ports."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kybernetes.node.kubelet.admission import NODE_PORTS, admission_refusal
+from kybernetes.node.kubelet.admission import NODE_PORTS
+from kybernetes.node.kubelet.admission import admission_refusal as refusal_of
 
 Obj = dict[str, Any]
 
 
+# A node of 2 cpus, 4 GiB and room for 3 pods.
+NODE = {"cpu": "2", "memory": "4Gi", "pods": "3", "ephemeral-storage": "10Gi"}
+
+
 def pod(*ports: Obj) -> Obj:
     return {"spec": {"containers": [{"name": "c", "ports": list(ports)}]}}
+
+
+def asking(**requests: str) -> Obj:
+    return {"spec": {"containers": [{"name": "c", "resources": {"requests": requests}}]}}
+
+
+def admission_refusal(new: Obj, admitted: list[Obj], allocatable: Obj = NODE) -> Any:
+    return refusal_of(new, admitted, allocatable)
+
+
+def test_a_pod_asking_more_than_the_node_has_left_is_refused() -> None:
+    half = asking(cpu="1", memory="2Gi")
+    assert admission_refusal(asking(cpu="1"), [half]) is None
+    assert admission_refusal(asking(cpu="1001m"), [half]) == (
+        "OutOfcpu", "Pod was rejected: Node didn't have enough resource: cpu, "
+        "requested: 1001, used: 1000, capacity: 2000")  # fmt: skip
+    reason, message = admission_refusal(asking(memory="3Gi"), [half])
+    assert reason == "OutOfmemory"
+    assert message.endswith(f"memory, requested: {3 << 30}, used: {2 << 30}, capacity: {4 << 30}")
+    # Pods count first, as kube lists it; a pod asking nothing needs only room.
+    full = [asking(), asking(), asking()]
+    assert admission_refusal(asking(cpu="3"), full)[0] == "OutOfpods"
+    assert admission_refusal(asking(), full)[1].endswith("pods, requested: 1, used: 3, capacity: 3")
+    assert admission_refusal(asking(), full[:2]) is None
+    # An extended resource the node does not have; init containers count as their largest.
+    assert admission_refusal(asking(**{"example.com/gpu": "1"}), [])[0] == "OutOfexample.com/gpu"
+    init = {"spec": {"initContainers": [{"name": "i", "resources": {"requests": {"cpu": "3"}}}],
+                     "containers": [{"name": "c"}]}}  # fmt: skip
+    assert admission_refusal(init, [])[0] == "OutOfcpu"
+    # Before the node has registered its allocatable, nothing holds the pod back.
+    assert admission_refusal(asking(cpu="100"), [], {}) is None
 
 
 def test_a_taken_host_port_refuses_the_pod() -> None:

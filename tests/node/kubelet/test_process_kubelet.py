@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from kybernetes.api.quantity import milli_value
 from kybernetes.client.rest import ApiClient, resource_path
 from kybernetes.node.kubelet.kubelet import Kubelet
 from kybernetes.node.kubelet.podworker import PulledImage
@@ -345,3 +346,32 @@ async def test_port_forward_reaches_a_command_on_the_host_network(
     finally:
         process.kill()
         await process.wait()
+
+
+async def test_a_pod_bound_past_the_scheduler_that_does_not_fit_is_rejected(
+    cluster: Cluster, node: tuple[Kubelet, ApiClient]
+) -> None:
+    """The kubelet's own resource check (kube's OutOfcpu), for a pod with nodeName set."""
+    kubelet, client = node
+    await until(lambda: _registered(kubelet))
+    greedy = {"name": "main", "image": "none", "command": ["sleep", "60"],
+              "resources": {"requests": {"cpu": "1000"}}}  # fmt: skip
+    await client.create(PODS, pod("greedy", [greedy]))
+
+    async def rejected() -> bool:
+        return bool((await get_pod(client, "greedy")).get("status", {}).get("phase") == "Failed")
+
+    await until(rejected)
+    status = (await get_pod(client, "greedy"))["status"]
+    capacity = (await client.get(resource_path("", "v1", "nodes", name=NODE)))["status"]
+    millis = milli_value(capacity["allocatable"]["cpu"])
+    assert status["reason"] == "OutOfcpu"
+    assert status["message"] == ("Pod was rejected: Node didn't have enough resource: cpu, "
+                                 f"requested: 1000000, used: 0, capacity: {millis}")  # fmt: skip
+    assert "containerStatuses" not in status  # it never started
+    described = await cluster.kubectl("describe", "pod", "greedy")
+    assert "OutOfcpu" in described
+
+
+async def _registered(kubelet: Kubelet) -> bool:
+    return bool(kubelet._allocatable)
