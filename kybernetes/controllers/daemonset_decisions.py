@@ -26,9 +26,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kybernetes.api.nodefit import find_untolerated_taint, matches_required_affinity
 from kybernetes.api.times import parse_time
 from kybernetes.controllers.history import HASH_LABEL, strip_nulls
-from kybernetes.controllers.nodefit import find_untolerated_taint, matches_required_affinity
 
 __all__ = [
     "DEFAULT_TOLERATIONS",

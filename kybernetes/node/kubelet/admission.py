@@ -5,7 +5,9 @@ the scheduler (`spec.nodeName` set by its creator) may ask for what the
 node has already given. Checked here, in kube's order: resources (the
 pod's requests within allocatable minus what the admitted pods request, and
 one more pod within allocatable pods: `OutOfcpu`, `OutOfmemory`,
-`OutOfpods`…, resourcefit.py) and host ports (kube's NodePorts: the same
+`OutOfpods`…, resourcefit.py), the node's labels (its nodeSelector and
+required node affinity: `NodeAffinity`, nodefit.py) and host ports (kube's
+NodePorts: the same
 protocol and port on the same hostIP, or on every address, `0.0.0.0`, is
 taken). A refused pod never starts: it fails with the first reason, in the
 kubelet's words.
@@ -16,12 +18,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kybernetes.api.nodefit import matches_required_affinity
 from kybernetes.api.resourcefit import Resources, allowed_pods, pod_requests, shortfalls
 
-__all__ = ["NODE_PORTS", "admission_refusal", "host_ports"]
+__all__ = ["NODE_AFFINITY", "NODE_PORTS", "admission_refusal", "host_ports"]
 
 Obj = dict[str, Any]
 WILDCARD = "0.0.0.0"
+NODE_AFFINITY = ("NodeAffinity", "Pod was rejected: Predicate NodeAffinity failed: node(s) "
+                                 "didn't match Pod's node affinity/selector")  # fmt: skip
 NODE_PORTS = ("NodePorts", "Pod was rejected: Predicate NodePorts failed: node(s) didn't have "
                            "free ports for the requested pod ports")  # fmt: skip
 
@@ -44,15 +49,16 @@ def _taken(wanted: tuple[str, int, str], used: set[tuple[str, int, str]]) -> boo
     return bool(ips) and (ip == WILDCARD or WILDCARD in ips or ip in ips)
 
 
-def admission_refusal(
-    pod: Obj, admitted: Iterable[Obj], allocatable: Mapping[str, Any]
-) -> tuple[str, str] | None:
-    """(reason, message) when `pod` may not run beside the `admitted` pods on a node
-    with `allocatable` (its status' ResourceList); None if it may."""
+def admission_refusal(pod: Obj, admitted: Iterable[Obj], node: Obj) -> tuple[str, str] | None:
+    """(reason, message) when `pod` may not run beside the `admitted` pods on `node`
+    (the Node as last read; empty before it registered); None if it may."""
     admitted = list(admitted)
+    allocatable = (node.get("status") or {}).get("allocatable") or {}
     lacking = _resource_refusal(pod, admitted, allocatable)
     if lacking is not None:
         return lacking
+    if node and not matches_required_affinity(pod.get("spec") or {}, node):
+        return NODE_AFFINITY
     wanted = host_ports(pod)
     if not wanted:
         return None

@@ -109,7 +109,7 @@ class Kubelet:
         self._runtime_version = ""
         self._listen = listen
         self.server: KubeletServer | None = None
-        self._allocatable: dict[str, str] = {}  # as last written to the Node's status
+        self._node: Obj = {}  # the Node as last written (labels, allocatable)
 
     # -- the node -----------------------------------------------------------------
 
@@ -133,7 +133,7 @@ class Kubelet:
             if err.code != 404:
                 raise
             created: Obj = await self._client.create(resource_path("", "v1", "nodes"), wanted)
-            self._allocatable = dict((created.get("status") or {}).get("allocatable") or {})
+            self._node = created
             log.info("registered node %s", self.node_name)
             self.events.record(created, "Normal", "RegisteredNode",
                                f"Node {self.node_name} event: Registered Node {self.node_name} "
@@ -161,7 +161,7 @@ class Kubelet:
                   "allocatable": allocatable}  # fmt: skip
         path = resource_path("", "v1", "nodes", name=self.node_name, sub="status")
         written: Obj = await self._client.update(path, {**node, "status": status})
-        self._allocatable = dict(status.get("allocatable") or {})
+        self._node = written
         return written
 
     async def _renew_lease(self) -> None:
@@ -401,7 +401,7 @@ class Kubelet:
         return PodWorker(uid=uid, state_dir=self.data_dir / "kubelet" / "pods" / uid,
                          runtime=self.runtime, network=self.network, images=self._images,
                          client=self._client, events=self.events, host_ip=self.host_ip,
-                         backoff=self.backoff, allocatable=lambda: self._allocatable,
+                         backoff=self.backoff, allocatable=self._node_allocatable,
                          services=lambda: list(self.services.items.values()))  # fmt: skip
 
     def _current(self, uid: str, last: Obj) -> Obj | None:
@@ -413,6 +413,9 @@ class Kubelet:
             return None
         return pod
 
+    def _node_allocatable(self) -> dict[str, str]:
+        return dict((self._node.get("status") or {}).get("allocatable") or {})
+
     def _admit(self, uid: str, pod: Obj, worker: PodWorker) -> tuple[str, str] | None:
         """The kubelet's admission (admission.py) of a pod new to this node; one it
         has started before (a restarted kubelet adopting it) is not asked again."""
@@ -420,7 +423,7 @@ class Kubelet:
             refusal = None
         else:
             others = [p for other, p in self._admitted.items() if other != uid]
-            refusal = admission_refusal(pod, others, self._allocatable)
+            refusal = admission_refusal(pod, others, self._node)
         if refusal is None:
             self._admitted[uid] = pod
         return refusal

@@ -1,17 +1,20 @@
-"""The kubelet's admission of a pod new to the node (admission.py): resources, host ports."""
+"""The kubelet's admission of a pod new to the node (admission.py): resources, node
+affinity, host ports."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kybernetes.node.kubelet.admission import NODE_PORTS
+from kybernetes.node.kubelet.admission import NODE_AFFINITY, NODE_PORTS
 from kybernetes.node.kubelet.admission import admission_refusal as refusal_of
 
 Obj = dict[str, Any]
 
 
 # A node of 2 cpus, 4 GiB and room for 3 pods.
-NODE = {"cpu": "2", "memory": "4Gi", "pods": "3", "ephemeral-storage": "10Gi"}
+ALLOCATABLE = {"cpu": "2", "memory": "4Gi", "pods": "3", "ephemeral-storage": "10Gi"}
+NODE = {"metadata": {"name": "node1", "labels": {"disk": "ssd", "kubernetes.io/os": "linux"}},
+        "status": {"allocatable": ALLOCATABLE}}  # fmt: skip
 
 
 def pod(*ports: Obj) -> Obj:
@@ -22,8 +25,8 @@ def asking(**requests: str) -> Obj:
     return {"spec": {"containers": [{"name": "c", "resources": {"requests": requests}}]}}
 
 
-def admission_refusal(new: Obj, admitted: list[Obj], allocatable: Obj = NODE) -> Any:
-    return refusal_of(new, admitted, allocatable)
+def admission_refusal(new: Obj, admitted: list[Obj], node: Obj = NODE) -> Any:
+    return refusal_of(new, admitted, node)
 
 
 def test_a_pod_asking_more_than_the_node_has_left_is_refused() -> None:
@@ -45,8 +48,25 @@ def test_a_pod_asking_more_than_the_node_has_left_is_refused() -> None:
     init = {"spec": {"initContainers": [{"name": "i", "resources": {"requests": {"cpu": "3"}}}],
                      "containers": [{"name": "c"}]}}  # fmt: skip
     assert admission_refusal(init, [])[0] == "OutOfcpu"
-    # Before the node has registered its allocatable, nothing holds the pod back.
+    # Before the node has registered, nothing holds the pod back.
     assert admission_refusal(asking(cpu="100"), [], {}) is None
+
+
+def test_a_pod_whose_node_selector_or_affinity_the_node_fails_is_refused() -> None:
+    def selecting(**spec: Any) -> Obj:
+        return {"spec": {"containers": [{"name": "c"}], **spec}}
+
+    assert admission_refusal(selecting(nodeSelector={"disk": "ssd"}), []) is None
+    assert admission_refusal(selecting(nodeSelector={"disk": "hdd"}), []) == NODE_AFFINITY
+    term = {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node2"]}]}
+    required = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}
+    assert admission_refusal(selecting(affinity={"nodeAffinity": required}), []) == NODE_AFFINITY
+    assert NODE_AFFINITY[1] == ("Pod was rejected: Predicate NodeAffinity failed: node(s) "
+                                "didn't match Pod's node affinity/selector")  # fmt: skip
+    # Resources are looked at first, as kube orders its predicates.
+    both = {"spec": {"nodeSelector": {"disk": "hdd"}, "containers": [
+        {"name": "c", "resources": {"requests": {"cpu": "3"}}}]}}  # fmt: skip
+    assert admission_refusal(both, [])[0] == "OutOfcpu"
 
 
 def test_a_taken_host_port_refuses_the_pod() -> None:

@@ -374,4 +374,4 @@ async def test_a_pod_bound_past_the_scheduler_that_does_not_fit_is_rejected(
 
 
 async def _registered(kubelet: Kubelet) -> bool:
-    return bool(kubelet._allocatable)
+    return bool(kubelet._node)

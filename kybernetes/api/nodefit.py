@@ -1,7 +1,8 @@
 """Does a pod fit a node by its nodeSelector, required node affinity and tolerations?
 
 The DaemonSet controller decides placement itself (which nodes need a daemon
-pod), with the same rules the scheduler filters by: k8s.io/component-helpers
+pod), and the kubelet admits a pod bound past the scheduler, with the same
+rules the scheduler filters by: k8s.io/component-helpers
 `nodeaffinity.GetRequiredNodeAffinity(pod).Match(node)` and core/v1
 `Toleration.ToleratesTaint`. Twin of the scheduler's NodeAffinity and
 TaintToleration plugins: a change of semantics here must be made there too.
