@@ -81,15 +81,21 @@ class Terminal:
 
     def wait_for(self, text: bytes, timeout: float = 30) -> None:
         """Read the screen until `text` shows (or fail at the deadline)."""
+        assert self.shows(text, timeout), f"{text!r} never showed; the screen: {self.screen!r}"
+
+    def shows(self, text: bytes, timeout: float) -> bool:
+        """Read the screen until `text` shows (True) or `timeout` passes (False)."""
         deadline = time.monotonic() + timeout
         while text not in self.screen:
             left = deadline - time.monotonic()
-            assert left > 0, f"{text!r} never showed; the screen: {self.screen!r}"
+            if left <= 0:
+                return False
             if select.select([self.master], [], [], left)[0]:
                 try:
                     self.screen += os.read(self.master, 4096)
                 except OSError:  # EIO: kubectl is gone
                     raise AssertionError(f"{text!r} never showed: {self.screen!r}") from None
+        return True
 
     def finish(self) -> int:
         """Read to the end; kubectl's exit code."""
@@ -374,9 +380,15 @@ def _run_it_session(env: dict[str, str], node: str) -> str:
     try:
         terminal.wait_for(b"try pressing enter", timeout=60)
         terminal.type(b"\r")
-        terminal.type(b"echo hi-$((6*7)); stty size\r")
+        terminal.type(b"echo hi-$((6*7))\r")
         terminal.wait_for(b"hi-42")
-        terminal.wait_for(b"30 100")
+        # kubectl attach sends the size plus one, then the size (to make programs
+        # redraw); keys typed at once may reach the shell between the two (31 101).
+        asked = 0
+        while not terminal.shows(b"30 100", 0.5):
+            assert asked < 20, f"the size never reached the shell: {terminal.screen!r}"
+            terminal.type(b"stty size\r")
+            asked += 1
         terminal.type(b"exit\r")
         terminal.finish()
         return terminal.screen.decode(errors="replace")
