@@ -7,10 +7,9 @@ pod's requests within allocatable minus what the admitted pods request, and
 one more pod within allocatable pods: `OutOfcpu`, `OutOfmemory`,
 `OutOfpods`…, resourcefit.py), the node's labels (its nodeSelector and
 required node affinity: `NodeAffinity`, nodefit.py) and host ports (kube's
-NodePorts: the same
-protocol and port on the same hostIP, or on every address, `0.0.0.0`, is
-taken). A refused pod never starts: it fails with the first reason, in the
-kubelet's words.
+NodePorts: the same protocol and port on the same hostIP, or on every
+address, `0.0.0.0`, is taken). Taints are not checked. A refused pod never
+starts: it fails with the first reason, in the kubelet's words.
 """
 
 from __future__ import annotations
@@ -77,11 +76,12 @@ def _resource_refusal(
     for other in admitted:
         used.add(pod_requests(other.get("spec") or {})[0])
     request = pod_requests(pod.get("spec") or {})[0]
-    found = shortfalls(request, pods=len(admitted), allowed=allowed_pods(dict(allocatable)),
-                       allocatable=Resources.from_list(dict(allocatable)), used=used)  # fmt: skip
+    amounts = dict(allocatable)
+    found = shortfalls(request, pods=len(admitted), allowed=allowed_pods(amounts),
+                       allocatable=Resources.from_list(amounts), used=used)  # fmt: skip
     if not found:
         return None
     first = found[0]  # kube reports the first shortfall only
-    amounts = f"requested: {first.requested}, used: {first.used}, capacity: {first.capacity}"
-    message = f"Pod was rejected: Node didn't have enough resource: {first.resource}, {amounts}"
+    said = f"requested: {first.requested}, used: {first.used}, capacity: {first.capacity}"
+    message = f"Pod was rejected: Node didn't have enough resource: {first.resource}, {said}"
     return f"OutOf{first.resource}", message

@@ -5,13 +5,13 @@ pod network, and its IPC and UTS namespaces are pinned into files with
 `unshare --ipc=FILE --uts=FILE hostname NAME` (node-runtime.md §2), which
 every container of the pod joins by path. A pod that shares its process
 namespace gets a small pause process (`pause.py`) as the namespace's PID 1,
-which its containers join through `/proc/PID/ns/pid`. Each container is an OCI bundle
-whose rootfs is an overlay of the image's unpacked layers, run through the
-shim (`shim.py`), which keeps its logs and exit code. Everything lives
-under one directory per pod and per container, so a restarted kubelet finds
-it all again, and removing a pod removes every trace: containers, mounts,
-namespace files and the cgroup parents runc leaves behind in each hierarchy
-(pitfall 7).
+which its containers join through `/proc/PID/ns/pid`. Each container is an
+OCI bundle whose rootfs is an overlay of the image's unpacked layers, run
+through the shim (`shim.py`), which keeps its logs and exit code. Everything
+lives under one directory per pod and per container, so a restarted kubelet
+finds it all again, and removing a pod removes every trace: containers,
+mounts, namespace files, the pause process and the cgroup parents runc
+leaves behind in each hierarchy (pitfall 7).
 """
 
 from __future__ import annotations
