@@ -447,6 +447,11 @@ class Kubelet:
             while True:
                 pod = self._current(uid, last)
                 if pod is None or pod["metadata"].get("deletionTimestamp"):
+                    if pod is None:
+                        # Gone from the API (a forced delete): no longer counted by
+                        # admission, as kube's pod manager forgets it, though its
+                        # containers are still being stopped.
+                        self._admitted.pop(uid, None)
                     await self._finish(worker, pod or last, gone=pod is None)
                     return
                 last = pod

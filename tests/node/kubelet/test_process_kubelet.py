@@ -375,3 +375,28 @@ async def test_a_pod_bound_past_the_scheduler_that_does_not_fit_is_rejected(
 
 async def _registered(kubelet: Kubelet) -> bool:
     return bool(kubelet._node)
+
+
+async def test_a_force_deleted_pod_holds_nothing_while_it_is_stopped(
+    node: tuple[Kubelet, ApiClient],
+) -> None:
+    """A pod gone from the API is no longer counted by admission (kube's pod manager
+    forgets it), though its process still gets its grace period to end."""
+    kubelet, client = node
+    await until(lambda: _registered(kubelet))
+    allocatable = (await client.get(resource_path("", "v1", "nodes", name=NODE)))["status"]
+    everything = {"requests": {"cpu": allocatable["allocatable"]["cpu"]}}
+    stubborn = {"name": "main", "image": "none", "resources": everything,
+                "command": ["sh", "-c", "trap '' TERM; sleep 60 & wait; sleep 60"]}  # fmt: skip
+    await client.create(PODS, pod("first", [stubborn], terminationGracePeriodSeconds=30))
+
+    async def running(name: str) -> bool:
+        return "running" in (await container_state(client, name)).get("state", {})
+
+    await until(lambda: running("first"))
+    await client.delete(f"{PODS}/first", {"gracePeriodSeconds": 0})  # forced: gone at once
+    second = {"name": "main", "image": "none", "resources": everything,
+              "command": ["sleep", "60"]}  # fmt: skip
+    await client.create(PODS, pod("second", [second]))
+    await until(lambda: running("second"))
+    assert (await get_pod(client, "second"))["status"]["phase"] == "Running"
