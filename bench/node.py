@@ -107,7 +107,14 @@ class Watcher:
 
     def _seen(self, pod: Obj) -> None:
         name = str(pod["metadata"]["name"])
-        if (pod.get("status") or {}).get("phase") != "Running":
+        status = pod.get("status") or {}
+        if status.get("phase") == "Failed":  # it will never run: say why, do not wait
+            waiter = self.waiters.pop(name, None)
+            if waiter is not None and not waiter.done():
+                why = f"{status.get('reason')}: {status.get('message')}"
+                waiter.set_exception(RuntimeError(f"pod {name} failed ({why})"))
+            return
+        if status.get("phase") != "Running":
             return
         if name in self.running:
             return
