@@ -6,9 +6,10 @@ node has already given. Checked here, in kube's order: resources (the
 pod's requests within allocatable minus what the admitted pods request, and
 one more pod within allocatable pods: `OutOfcpu`, `OutOfmemory`,
 `OutOfpods`…, resourcefit.py), the node's labels (its nodeSelector and
-required node affinity: `NodeAffinity`, nodefit.py) and host ports (kube's
+required node affinity: `NodeAffinity`, nodefit.py), host ports (kube's
 NodePorts: the same protocol and port on the same hostIP, or on every
-address, `0.0.0.0`, is taken). Taints are not checked. A refused pod never
+address, `0.0.0.0`, is taken) and the node's NoExecute taints (the only
+effect the kubelet looks at: `TaintToleration`). A refused pod never
 starts: it fails with the first reason, in the kubelet's words.
 """
 
@@ -17,15 +18,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from kybernetes.api.nodefit import matches_required_affinity
+from kybernetes.api.nodefit import find_untolerated_taint, matches_required_affinity
 from kybernetes.api.resourcefit import Resources, allowed_pods, pod_requests, shortfalls
 
-__all__ = ["NODE_AFFINITY", "NODE_PORTS", "admission_refusal", "host_ports"]
+__all__ = ["NODE_AFFINITY", "NODE_PORTS", "TAINTED", "admission_refusal", "host_ports"]
 
 Obj = dict[str, Any]
 WILDCARD = "0.0.0.0"
 NODE_AFFINITY = ("NodeAffinity", "Pod was rejected: Predicate NodeAffinity failed: node(s) "
                                  "didn't match Pod's node affinity/selector")  # fmt: skip
+TAINTED = ("TaintToleration", "Pod was rejected: Predicate TaintToleration failed: node(s) had "
+                               "taints that the pod didn't tolerate")  # fmt: skip
 NODE_PORTS = ("NodePorts", "Pod was rejected: Predicate NodePorts failed: node(s) didn't have "
                            "free ports for the requested pod ports")  # fmt: skip
 
@@ -56,15 +59,22 @@ def admission_refusal(pod: Obj, admitted: Iterable[Obj], node: Obj) -> tuple[str
     lacking = _resource_refusal(pod, admitted, allocatable)
     if lacking is not None:
         return lacking
-    if node and not matches_required_affinity(pod.get("spec") or {}, node):
+    spec = pod.get("spec") or {}
+    if node and not matches_required_affinity(spec, node):
         return NODE_AFFINITY
     wanted = host_ports(pod)
-    if not wanted:
-        return None
-    used = {entry for other in admitted for entry in host_ports(other)}
+    used = {entry for other in admitted for entry in host_ports(other)} if wanted else set()
     if any(_taken(entry, used) for entry in wanted):
         return NODE_PORTS
+    taints = (node.get("spec") or {}).get("taints") or []
+    tolerations = spec.get("tolerations") or []
+    if find_untolerated_taint(taints, tolerations, considered=_no_execute):
+        return TAINTED
     return None
+
+
+def _no_execute(taint: Obj) -> bool:
+    return taint.get("effect") == "NoExecute"
 
 
 def _resource_refusal(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kybernetes.node.kubelet.admission import NODE_AFFINITY, NODE_PORTS
+from kybernetes.node.kubelet.admission import NODE_AFFINITY, NODE_PORTS, TAINTED
 from kybernetes.node.kubelet.admission import admission_refusal as refusal_of
 
 Obj = dict[str, Any]
@@ -87,3 +87,15 @@ def test_a_taken_host_port_refuses_the_pod() -> None:
     # No host port: nothing to check.
     assert admission_refusal(pod({"containerPort": 80}), [on_node, everywhere]) is None
     assert NODE_PORTS[1].startswith("Pod was rejected: Predicate NodePorts failed: ")
+
+
+def test_a_pod_not_tolerating_a_no_execute_taint_is_refused() -> None:
+    """Of the node's taints the kubelet looks only at NoExecute ones, as kube's."""
+    taints = [{"key": "gone", "effect": "NoExecute"}, {"key": "busy", "effect": "NoSchedule"}]
+    tainted = {**NODE, "spec": {"taints": taints}}
+    assert admission_refusal(asking(), [], tainted) == TAINTED
+    tolerant = {"spec": {"containers": [{"name": "c"}],
+                         "tolerations": [{"key": "gone", "operator": "Exists"}]}}  # fmt: skip
+    assert admission_refusal(tolerant, [], tainted) is None  # NoSchedule is the scheduler's
+    assert TAINTED[1] == ("Pod was rejected: Predicate TaintToleration failed: node(s) had "
+                          "taints that the pod didn't tolerate")  # fmt: skip
