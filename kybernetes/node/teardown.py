@@ -3,10 +3,10 @@
 Containers outlive the kubelet on purpose (a restart re-adopts them), so
 stopping the server leaves them running; deleting the cluster must then
 remove every trace the node left on the machine: its containers (runc)
-and the pause processes of pods that share a PID namespace,
-the mounts under its directory (overlay root filesystems, pinned
-namespaces, tmpfs volumes), the pods' network namespaces, the pods'
-cgroups, and the node's bridge. Blocking and best-effort: each step goes
+and the pause processes of pods that share a PID namespace, the mounts
+under its directory (overlay root filesystems, pinned namespaces, tmpfs
+volumes), the pods' network namespaces, the pods' cgroups, and the node's
+bridge. Blocking and best-effort: each step goes
 on when another fails, and what could not be removed is reported.
 """
 
