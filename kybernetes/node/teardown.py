@@ -6,8 +6,8 @@ remove every trace the node left on the machine: its containers (runc)
 and the pause processes of pods that share a PID namespace, the mounts
 under its directory (overlay root filesystems, pinned namespaces, tmpfs
 volumes), the pods' network namespaces, the pods' cgroups, and the node's
-bridge. Blocking and best-effort: each step goes
-on when another fails, and what could not be removed is reported.
+bridge. Blocking and best-effort: each step goes on when another fails, and
+what could not be removed is reported.
 """
 
 from __future__ import annotations
