@@ -11,7 +11,8 @@ request for the bare `/proxy` with GET or HEAD is redirected (301) to
 `/proxy/`; the client's credentials are not passed on; X-Forwarded-* name
 the original request; a redirect's Location and the links of an HTML page
 are rewritten under the proxy path (proxy_html.py). A backend that cannot be
-reached is a 503 that says why. Upgrades (WebSockets) are not relayed yet.
+reached is a 503 that says why. WebSocket upgrades are relayed
+(proxy_websocket.py); other upgrades (SPDY) are not.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from kybernetes.apiserver.proxy_location import (
     service_location,
     split_name,
 )
+from kybernetes.apiserver.proxy_websocket import relay_websocket, wants_websocket
 
 __all__ = ["ProxyTarget", "parse_proxy_path", "serve_proxy"]
 
@@ -186,6 +188,9 @@ async def serve_proxy(
     if location.kubelet and kubelet_ssl is not None:
         tls = kubelet_ssl
     async with aiohttp.ClientSession(timeout=TIMEOUT, auto_decompress=False) as session:
+        if wants_websocket(request.headers):
+            headers = _forwarded_headers(request, target.prefix + path)
+            return await relay_websocket(request, session, URL(url, encoded=True), headers, tls)
         try:
             upstream = await session.request(
                 request.method, URL(url, encoded=True), data=body,

@@ -27,7 +27,7 @@ from kybernetes.apiserver.proxying import parse_proxy_path
 from kybernetes.client.rest import ApiClient
 from kybernetes.node.kubelet.server import KubeletServer, LogSource, serving_certificate
 from kybernetes.node.runtime.shim import cri_line
-from tests.apiserver.conftest import Cluster, running_cluster
+from tests.apiserver.conftest import KUBECTL, Cluster, running_cluster
 from tests.support.certs import make_pki
 
 Obj = dict[str, Any]
@@ -36,6 +36,10 @@ PODS = "/api/v1/namespaces/default/pods"
 
 async def echo(request: web.Request) -> web.StreamResponse:
     """What the request looked like here, as agnhost's `porter --json-response` answers."""
+    if request.path == "/ws":
+        return await echo_socket(request)
+    if request.path == "/gone":
+        raise web.HTTPNotFound()
     if request.path == "/page":
         return web.Response(text='<a href="/rewriteme">test</a>', content_type="text/html")
     if request.path == "/moved":
@@ -46,6 +50,23 @@ async def echo(request: web.Request) -> web.StreamResponse:
             "Port": request.transport.get_extra_info("sockname")[1],  # type: ignore[union-attr]
             "TLS": request.secure}  # fmt: skip
     return web.json_response(body)
+
+
+async def echo_socket(request: web.Request) -> web.WebSocketResponse:
+    """A WebSocket that first says how it was asked for, then echoes; "bye" closes it (4001)."""
+    socket = web.WebSocketResponse(protocols=("chat",))
+    await socket.prepare(request)
+    await socket.send_json({"Protocols": request.headers.get("Sec-WebSocket-Protocol", ""),
+                            "Authorization": request.headers.get("Authorization", ""),
+                            "Path": request.raw_path})  # fmt: skip
+    async for message in socket:
+        if message.type == aiohttp.WSMsgType.TEXT and message.data == "bye":
+            await socket.close(code=4001, message=b"asked to")
+        elif message.type == aiohttp.WSMsgType.TEXT:
+            await socket.send_str(message.data.upper())
+        elif message.type == aiohttp.WSMsgType.BINARY:
+            await socket.send_bytes(message.data[::-1])
+    return socket
 
 
 @pytest.fixture
@@ -305,3 +326,60 @@ async def test_nodes_proxy_reaches_the_kubelet_with_the_api_servers_certificate(
         assert proxy["kind"] == "NodeProxyOptions"
     finally:
         await kubelet.stop()
+
+
+async def test_a_websocket_goes_through_to_the_pod_and_the_service(
+    cluster: Cluster, backends: tuple[int, int, int], tmp_path: Path
+) -> None:
+    """An upgrade is relayed (kube's upgrade-aware proxy): the subprotocol the backend
+    chose, messages both ways, the backend's close code; the client's token stays here."""
+    http, other, tls = backends
+    async with ApiClient.from_kubeconfig(cluster.kubeconfig) as client:
+        await echo_service(client, http, other, tls)
+    context = admin_ssl(cluster, tmp_path)
+    token = "base64url.bearer.authorization.k8s.io.c2VjcmV0"
+    async with aiohttp.ClientSession() as session:
+        for kind in ("pods/echo", "services/echo:http", "services/https:echo:tls"):
+            url = f"{cluster.api.url}/api/v1/namespaces/default/{kind}/proxy/ws?x=1"
+            async with session.ws_connect(url, ssl=context, protocols=("chat", token)) as ws:
+                assert ws.protocol == "chat"
+                said = await ws.receive_json()
+                assert said == {"Protocols": "chat", "Authorization": "", "Path": "/ws?x=1"}
+                await ws.send_str("hello")
+                assert (await ws.receive()).data == "HELLO"
+                await ws.send_bytes(b"\x00\x01\x02")
+                assert (await ws.receive()).data == b"\x02\x01\x00"
+                await ws.send_str("bye")
+                assert (await ws.receive()).type == aiohttp.WSMsgType.CLOSE
+                assert ws.close_code == 4001, kind
+        # A backend that does not upgrade answers with its own status.
+        url = f"{cluster.api.url}/api/v1/namespaces/default/pods/echo/proxy/gone"
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(url, ssl=context)
+        assert refused.value.status == 404
+
+
+async def test_a_websocket_goes_through_kubectl_proxy(
+    cluster: Cluster, backends: tuple[int, int, int]
+) -> None:
+    """The way a browser reaches a pod's WebSocket: kubectl proxy, then the API server."""
+    if KUBECTL is None:
+        pytest.skip("kubectl is not installed")
+    http, other, tls = backends
+    async with ApiClient.from_kubeconfig(cluster.kubeconfig) as client:
+        await echo_service(client, http, other, tls)
+    proxy = await asyncio.create_subprocess_exec(
+        KUBECTL, "--kubeconfig", str(cluster.kubeconfig), "proxy", "--port=0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)  # fmt: skip
+    try:
+        assert proxy.stdout is not None
+        line = (await asyncio.wait_for(proxy.stdout.readline(), 30)).decode()
+        address = line.strip().rsplit(" ", 1)[-1]  # "Starting to serve on 127.0.0.1:PORT"
+        url = f"http://{address}/api/v1/namespaces/default/services/echo:http/proxy/ws"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            assert (await ws.receive_json())["Path"] == "/ws"
+            await ws.send_str("through")
+            assert (await ws.receive()).data == "THROUGH"
+    finally:
+        proxy.terminate()
+        await proxy.wait()
