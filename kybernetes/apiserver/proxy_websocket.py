@@ -8,15 +8,14 @@ the backend, offering the subprotocols the client offered (except the one
 that carries the client's bearer token, which stays here, as its
 Authorization header does), answers the client with the one the backend
 chose, and relays every message both ways until either side closes; the
-close code goes through. A backend that refuses the upgrade answers the
-client with its status (a redirect, though, is followed by the client
-library here, where kube would pass it on).
+close code goes through (util/websockets.py, as the ingress relays). A
+backend that refuses the upgrade answers the client with its status (a
+redirect, though, is followed by the client library here, where kube would
+pass it on).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import ssl
 from collections.abc import Mapping
 
@@ -26,14 +25,13 @@ from yarl import URL
 
 from kybernetes.apiserver import errors
 from kybernetes.apiserver.auth import WEBSOCKET_TOKEN_PREFIX
-from kybernetes.util.tasks import cancel_and_wait
+from kybernetes.util.websockets import join_websockets
 
 __all__ = ["offered_protocols", "relay_websocket", "wants_websocket"]
 
 # Made afresh for the backend by the client library (its own key and extensions).
 _HANDSHAKE = frozenset({"sec-websocket-key", "sec-websocket-version",
                         "sec-websocket-extensions", "sec-websocket-protocol"})  # fmt: skip
-Socket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
 
 
 def wants_websocket(headers: Mapping[str, str]) -> bool:
@@ -59,36 +57,17 @@ async def relay_websocket(
     forwarded = {k: v for k, v in headers.items() if k.lower() not in _HANDSHAKE}
     protocols = offered_protocols(request.headers.get("Sec-WebSocket-Protocol", ""))
     try:
-        upstream = await session.ws_connect(url, headers=forwarded, protocols=protocols,
-                                            ssl=tls, max_msg_size=0)  # fmt: skip
+        upstream = await session.ws_connect(url, headers=forwarded, protocols=protocols, ssl=tls,
+                                            autoclose=False, autoping=False,
+                                            max_msg_size=0)  # fmt: skip
     except aiohttp.WSServerHandshakeError as err:  # the backend said no: say what it said
         return web.Response(status=err.status, text=f"{err.message}\n")
     except (aiohttp.ClientError, OSError) as err:
         raise errors.service_unavailable(f"error trying to reach service: {err}") from err
     async with upstream:
         chosen = (upstream.protocol,) if upstream.protocol else ()
-        client = web.WebSocketResponse(protocols=chosen, max_msg_size=0)
+        client = web.WebSocketResponse(protocols=chosen, autoclose=False, autoping=False,
+                                       max_msg_size=0)  # fmt: skip
         await client.prepare(request)
-        await _join(client, upstream)
+        await join_websockets(client, upstream, name="apiserver-proxy")
         return client
-
-
-async def _join(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
-    """Relay both ways until one side ends, then end the other with its close code."""
-    pumps = [asyncio.create_task(_pump(client, upstream)),
-             asyncio.create_task(_pump(upstream, client))]  # fmt: skip
-    try:
-        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for pump in pumps:
-            await cancel_and_wait(pump)
-
-
-async def _pump(source: Socket, sink: Socket) -> None:
-    with contextlib.suppress(ConnectionError, aiohttp.ClientError):  # the sink went first
-        async for message in source:
-            if message.type == aiohttp.WSMsgType.TEXT:
-                await sink.send_str(message.data)
-            elif message.type == aiohttp.WSMsgType.BINARY:
-                await sink.send_bytes(message.data)
-        await sink.close(code=source.close_code or aiohttp.WSCloseCode.OK)

@@ -18,8 +18,6 @@ Service), 502 when every endpoint refused or failed.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import logging
 import ssl
@@ -32,7 +30,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from kybernetes.ingress.certificates import sni_callback
 from kybernetes.ingress.routes import Backend, RouteTable, route, tls_secret_for
-from kybernetes.util.tasks import cancel_and_wait
+from kybernetes.util.websockets import join_websockets
 
 __all__ = ["IngressProxy", "Routing"]
 
@@ -245,47 +243,9 @@ class IngressProxy:
                     autoclose=False, autoping=False, max_msg_size=0,
                 )  # fmt: skip
                 await client.prepare(request)
-                await _relay_websocket(client, upstream)
+                await join_websockets(client, upstream, name="ingress")
                 return client
         return web.Response(status=502, text="502 Bad Gateway\n")
-
-
-async def _pump(
-    source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-    sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-) -> None:
-    async for msg in source:
-        if msg.type == aiohttp.WSMsgType.TEXT:
-            await sink.send_str(msg.data)
-        elif msg.type == aiohttp.WSMsgType.BINARY:
-            await sink.send_bytes(msg.data)
-        elif msg.type == aiohttp.WSMsgType.PING:
-            await sink.ping(msg.data)
-        elif msg.type == aiohttp.WSMsgType.PONG:
-            await sink.pong(msg.data)
-    # The iteration ends on a close frame (or a broken connection): pass the close on.
-    code = source.close_code or aiohttp.WSCloseCode.OK
-    with contextlib.suppress(ConnectionError, RuntimeError):
-        await sink.close(code=code)
-
-
-async def _relay_websocket(
-    client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse
-) -> None:
-    up = asyncio.create_task(_pump(client, upstream), name="ingress-ws-up")
-    down = asyncio.create_task(_pump(upstream, client), name="ingress-ws-down")
-    try:
-        await asyncio.wait([up, down], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        # One side closed: give the other a moment to see its close frame, then stop it.
-        for task in (up, down):
-            if not task.done():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(task), 1.0)
-            await cancel_and_wait(task)
-        for task in (up, down):
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                log.info("websocket relay ended: %s", task.exception())
 
 
 def _netloc(host: str, port: int) -> str:
