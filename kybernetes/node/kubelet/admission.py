@@ -9,8 +9,10 @@ one more pod within allocatable pods: `OutOfcpu`, `OutOfmemory`,
 required node affinity: `NodeAffinity`, nodefit.py), host ports (kube's
 NodePorts: the same protocol and port on the same hostIP, or on every
 address, `0.0.0.0`, is taken) and the node's NoExecute taints (the only
-effect the kubelet looks at: `TaintToleration`). A refused pod never
-starts: it fails with the first reason, in the kubelet's words.
+effect the kubelet looks at: `TaintToleration`), then the pod's `os.name`
+(`PodOSNotSupported`). A refused pod never starts: it fails with the first
+reason, in the kubelet's words (its status message prefixed "Pod was
+rejected: ", its event not, as kube's rejectPod writes them).
 """
 
 from __future__ import annotations
@@ -21,15 +23,19 @@ from typing import Any
 from kybernetes.api.nodefit import find_untolerated_taint, matches_required_affinity
 from kybernetes.api.resourcefit import Resources, allowed_pods, pod_requests, shortfalls
 
-__all__ = ["NODE_AFFINITY", "NODE_PORTS", "TAINTED", "admission_refusal", "host_ports"]
+__all__ = ["NODE_AFFINITY", "NODE_PORTS", "OS_NOT_SUPPORTED", "TAINTED", "admission_refusal",
+           "host_ports"]  # fmt: skip
 
 Obj = dict[str, Any]
 WILDCARD = "0.0.0.0"
-NODE_AFFINITY = ("NodeAffinity", "Pod was rejected: Predicate NodeAffinity failed: node(s) "
+NODE_AFFINITY = ("NodeAffinity", "Predicate NodeAffinity failed: node(s) "
                                  "didn't match Pod's node affinity/selector")  # fmt: skip
-TAINTED = ("TaintToleration", "Pod was rejected: Predicate TaintToleration failed: node(s) had "
+TAINTED = ("TaintToleration", "Predicate TaintToleration failed: node(s) had "
                                "taints that the pod didn't tolerate")  # fmt: skip
-NODE_PORTS = ("NodePorts", "Pod was rejected: Predicate NodePorts failed: node(s) didn't have "
+NODE_OS = "linux"
+OS_NOT_SUPPORTED = ("PodOSNotSupported",
+                    "Failed to admit pod as the OS field doesn't match node OS")  # fmt: skip
+NODE_PORTS = ("NodePorts", "Predicate NodePorts failed: node(s) didn't have "
                            "free ports for the requested pod ports")  # fmt: skip
 
 
@@ -70,6 +76,8 @@ def admission_refusal(pod: Obj, admitted: Iterable[Obj], node: Obj) -> tuple[str
     tolerations = spec.get("tolerations") or []
     if find_untolerated_taint(taints, tolerations, considered=_no_execute):
         return TAINTED
+    if (spec.get("os") or {}).get("name") not in (None, NODE_OS):
+        return OS_NOT_SUPPORTED
     return None
 
 
@@ -93,5 +101,5 @@ def _resource_refusal(
         return None
     first = found[0]  # kube reports the first shortfall only
     said = f"requested: {first.requested}, used: {first.used}, capacity: {first.capacity}"
-    message = f"Pod was rejected: Node didn't have enough resource: {first.resource}, {said}"
+    message = f"Node didn't have enough resource: {first.resource}, {said}"
     return f"OutOf{first.resource}", message

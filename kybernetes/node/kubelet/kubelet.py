@@ -431,7 +431,7 @@ class Kubelet:
     async def _reject(self, pod: Obj, reason: str, message: str) -> None:
         """A refused pod fails without starting, as the kubelet's rejectPod leaves it."""
         self.events.record(pod, "Warning", reason, message)
-        status = {"phase": "Failed", "reason": reason, "message": message,
+        status = {"phase": "Failed", "reason": reason, "message": f"Pod was rejected: {message}",
                   "qosClass": qos_class(pod.get("spec") or {})}  # fmt: skip
         await self._write_status(pod, status)
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from kybernetes.node.kubelet.admission import NODE_AFFINITY, NODE_PORTS, TAINTED
+from kybernetes.node.kubelet.admission import (
+    NODE_AFFINITY,
+    NODE_PORTS,
+    OS_NOT_SUPPORTED,
+    TAINTED,
+)
 from kybernetes.node.kubelet.admission import admission_refusal as refusal_of
 
 Obj = dict[str, Any]
@@ -33,7 +38,7 @@ def test_a_pod_asking_more_than_the_node_has_left_is_refused() -> None:
     half = asking(cpu="1", memory="2Gi")
     assert admission_refusal(asking(cpu="1"), [half]) is None
     assert admission_refusal(asking(cpu="1001m"), [half]) == (
-        "OutOfcpu", "Pod was rejected: Node didn't have enough resource: cpu, "
+        "OutOfcpu", "Node didn't have enough resource: cpu, "
         "requested: 1001, used: 1000, capacity: 2000")  # fmt: skip
     reason, message = admission_refusal(asking(memory="3Gi"), [half])
     assert reason == "OutOfmemory"
@@ -61,7 +66,7 @@ def test_a_pod_whose_node_selector_or_affinity_the_node_fails_is_refused() -> No
     term = {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node2"]}]}
     required = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}
     assert admission_refusal(selecting(affinity={"nodeAffinity": required}), []) == NODE_AFFINITY
-    assert NODE_AFFINITY[1] == ("Pod was rejected: Predicate NodeAffinity failed: node(s) "
+    assert NODE_AFFINITY[1] == ("Predicate NodeAffinity failed: node(s) "
                                 "didn't match Pod's node affinity/selector")  # fmt: skip
     # Resources are looked at first, as kube orders its predicates.
     both = {"spec": {"nodeSelector": {"disk": "hdd"}, "containers": [
@@ -86,7 +91,7 @@ def test_a_taken_host_port_refuses_the_pod() -> None:
                              [everywhere]) == NODE_PORTS  # fmt: skip
     # No host port: nothing to check.
     assert admission_refusal(pod({"containerPort": 80}), [on_node, everywhere]) is None
-    assert NODE_PORTS[1].startswith("Pod was rejected: Predicate NodePorts failed: ")
+    assert NODE_PORTS[1].startswith("Predicate NodePorts failed: ")
 
 
 def test_a_pod_not_tolerating_a_no_execute_taint_is_refused() -> None:
@@ -97,5 +102,12 @@ def test_a_pod_not_tolerating_a_no_execute_taint_is_refused() -> None:
     tolerant = {"spec": {"containers": [{"name": "c"}],
                          "tolerations": [{"key": "gone", "operator": "Exists"}]}}  # fmt: skip
     assert admission_refusal(tolerant, [], tainted) is None  # NoSchedule is the scheduler's
-    assert TAINTED[1] == ("Pod was rejected: Predicate TaintToleration failed: node(s) had "
+    assert TAINTED[1] == ("Predicate TaintToleration failed: node(s) had "
                           "taints that the pod didn't tolerate")  # fmt: skip
+
+
+def test_a_pod_for_another_os_is_refused() -> None:
+    windows = {"spec": {"os": {"name": "windows"}, "containers": [{"name": "c"}]}}
+    assert admission_refusal(windows, []) == OS_NOT_SUPPORTED
+    linux = {"spec": {"os": {"name": "linux"}, "containers": [{"name": "c"}]}}
+    assert admission_refusal(linux, []) is None
