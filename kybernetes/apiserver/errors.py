@@ -7,9 +7,9 @@ details must match what kube-apiserver sends for the same mistake.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "ApiError",
@@ -27,6 +27,7 @@ __all__ = [
     "method_not_allowed",
     "not_acceptable",
     "not_found",
+    "or_none_if_missing",
     "service_unavailable",
     "status_success",
     "timeout",
@@ -125,6 +126,19 @@ def not_found(resource: str, name: str, group: str = "") -> ApiError:
         name=name,
         group=group,
     )
+
+
+T = TypeVar("T")
+
+
+async def or_none_if_missing(read: Awaitable[T]) -> T | None:
+    """What `read` answers, or None when it answers 404 Not Found."""
+    try:
+        return await read
+    except ApiError as err:
+        if err.code == 404:
+            return None
+        raise
 
 
 def already_exists(resource: str, name: str, group: str = "") -> ApiError:

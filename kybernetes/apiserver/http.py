@@ -367,12 +367,7 @@ class ResourceHandler:
     async def _get_or_none(self, plural: str, namespace: str, name: str) -> Obj | None:
         rt = self.ctx.registry.lookup("", "v1", plural)
         assert rt is not None
-        try:
-            return await self.ctx.rest.get(rt, namespace, name, "")
-        except errors.ApiError as err:
-            if err.code == 404:
-                return None
-            raise
+        return await errors.or_none_if_missing(self.ctx.rest.get(rt, namespace, name, ""))
 
     def _respond(
         self, request: web.Request, req: ResourceRequest, obj: Obj, status: int = 200
@@ -513,12 +508,7 @@ class ResourceHandler:
         assert leases is not None
 
         async def lease(namespace: str, name: str) -> Obj | None:
-            try:
-                return await storage.cached_get(leases, namespace, name)
-            except errors.ApiError as err:
-                if err.code == 404:
-                    return None
-                raise
+            return await errors.or_none_if_missing(storage.cached_get(leases, namespace, name))
 
         now = datetime.datetime.now(datetime.UTC)
         items = await component_statuses(lease, storage.store.current_revision, now)

@@ -218,12 +218,7 @@ class ObjectStorage:
         if isinstance(self.store, CachingStore) and self.store.holds(key):
             kv = self.store.peek_key(key)
             return None if kv is None else self._shared(rt, kv)
-        try:
-            return await self.get(rt, namespace, name)
-        except errors.ApiError as err:
-            if err.code == 404:
-                return None
-            raise
+        return await errors.or_none_if_missing(self.get(rt, namespace, name))
 
     async def cached_get(self, rt: ResourceType, namespace: str, name: str) -> Obj:
         """One object as `cached_list` reads, read-only (see `_shared`); one the
