@@ -255,6 +255,8 @@ class Kubelet:
             await cancel_and_wait(writer)
             if self.server is not None:
                 await self.server.stop()
+            if self.network is not None:
+                await self.network.close()
             await self.runtime.close()
 
     async def _route_to_other_nodes(self) -> None:

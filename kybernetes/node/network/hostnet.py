@@ -30,3 +30,6 @@ class HostNetwork:
 
     def pods(self) -> dict[str, str]:
         return {}
+
+    async def close(self) -> None:
+        """Nothing is held."""

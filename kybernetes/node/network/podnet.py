@@ -1,13 +1,13 @@
 """A pod's network: its own namespace, a veth into the node's bridge, one address.
 
-The CNI bridge plugin's recipe, done with three `ip` processes per pod
-(node-runtime.md §5: about 7 ms): a named namespace per pod
-(`/run/netns/kyb-<pod uid>`, which runc joins by path), a veth pair whose
-host end is a port of the bridge with hairpin on (a pod reaching itself
-through its Service) and whose pod end is `eth0`, an address from the
-node's podCIDR (`ipam`), and a default route via the bridge. The bridge
-holds the gateway (first) address; the node forwards between pods and,
-for nodes under test, nothing leaves the host namespace.
+The CNI bridge plugin's recipe, with no process per pod: a namespace per
+pod pinned at `/run/netns/kyb-<pod uid>` (`namespaces.pin_new`, which runc
+joins by path and `ip netns` lists), a veth pair whose host end is a port
+of the bridge with hairpin on (a pod reaching itself through its Service)
+and whose pod end is `eth0`, an address from the node's podCIDR (`ipam`),
+and a default route via the bridge, all through netlink (`links`). The
+bridge holds the gateway (first) address; the node forwards between pods
+and, for nodes under test, nothing leaves the host namespace.
 
 Set-up is idempotent, so a restarted node adopts what exists; tear-down
 removes the namespace (which takes the veth pair with it) and frees the
@@ -17,6 +17,7 @@ address.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import ipaddress
 import logging
@@ -24,8 +25,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from kybernetes.node.namespaces import CLONE_NEWNET, pin_new, unpin
 from kybernetes.node.network.commands import CommandError, ip_batch, run, write_sysctl
 from kybernetes.node.network.ipam import HostLocalIpam, gateway_of
+from kybernetes.node.network.links import LinkError, Links, opened
 
 __all__ = ["MASQUERADE_TABLE", "PodAddress", "PodNetwork", "masquerade_script", "netns_name",
            "veth_name"]  # fmt: skip
@@ -81,8 +84,22 @@ class PodNetwork:
         self.ipam = HostLocalIpam(state_dir / "ipam" / self.cidr.replace("/", "_"), self.cidr)
         self._lock = asyncio.Lock()  # IPAM files are shared state: one allocation at a time
         # Pods this process configured or verified: every later setup (each sync step
-        # of each pod) is then a stat of the namespace file instead of an `ip` run.
+        # of each pod) is then a stat of the namespace file instead of netlink requests.
         self._configured_here: dict[str, PodAddress] = {}
+        self._host_links: Links | None = None  # netlink in the node's namespace
+        self._bridge_index = 0
+
+    async def close(self) -> None:
+        """Let go of the netlink socket (pods and their links stay)."""
+        if self._host_links is not None:
+            self._host_links.close()
+            self._host_links = None
+
+    async def _links(self) -> Links:
+        if self._host_links is None:
+            netns = str(NETNS_DIR / self.host_netns) if self.host_netns else None
+            self._host_links = await Links.open(netns)
+        return self._host_links
 
     async def ensure_bridge(self) -> None:
         """The bridge with the gateway address, forwarding and bridge netfilter on."""
@@ -133,11 +150,11 @@ class PodNetwork:
                 await self.teardown_links(pod_uid)  # half-made by a crash: start over
             try:
                 await self._create(pod_uid, name, address)
-            except CommandError as err:
+            except LinkError as err:
                 # The veth of a namespace removed behind our back (the kernel frees
-                # it lazily): looked for only now, so a new pod costs no extra run.
+                # it lazily): looked for only now, so a new pod costs no extra request.
                 await self.teardown_links(pod_uid)
-                if "File exists" not in str(err):
+                if err.errno != errno.EEXIST:
                     raise
                 await self._create_or_undo(pod_uid, name, address)
             except BaseException:
@@ -154,29 +171,29 @@ class PodNetwork:
             raise
 
     async def _create(self, pod_uid: str, name: str, address: PodAddress) -> None:
-        await run("ip", "netns", "add", name)
-        veth = veth_name(pod_uid)
-        await ip_batch([
-            f"link add {veth} type veth peer name eth0 netns {name}",
-            f"link set {veth} master {self.bridge}",
-            f"link set {veth} type bridge_slave hairpin on",
-            f"link set {veth} up",
-        ], netns=self.host_netns)  # fmt: skip
-        await ip_batch([
-            "link set lo up",
-            f"addr add {address.ip}/{address.prefix} dev eth0",
-            "link set eth0 up",
-            f"route add default via {address.gateway}",
-        ], netns=name)  # fmt: skip
+        await pin_new({CLONE_NEWNET: address.netns_path})
+        host = await self._links()
+        if not self._bridge_index:
+            self._bridge_index = await host.index(self.bridge)
+        try:
+            await host.add_veth_to_bridge(veth_name(pod_uid), peer="eth0",
+                                          peer_netns=address.netns_path,
+                                          bridge=self._bridge_index)  # fmt: skip
+        except LinkError:
+            self._bridge_index = 0  # looked up again next time: the bridge may be new
+            raise
+        async with opened(address.netns_path) as pod:
+            await pod.configure_pod_side("eth0", address.ip, address.prefix, address.gateway)
 
     async def _configured(self, name: str, address: PodAddress) -> bool:
         if not (NETNS_DIR / name).exists():
             return False
         try:
-            shown = await run("ip", "-n", name, "-o", "-4", "addr", "show", "dev", "eth0")
-        except CommandError:
-            return False
-        return f" {address.ip}/{address.prefix} " in shown
+            async with opened(str(NETNS_DIR / name)) as pod:
+                shown = await pod.ipv4_addresses("eth0")
+        except OSError:
+            return False  # a file that pins no namespace (a crash before its mount)
+        return f"{address.ip}/{address.prefix}" in shown
 
     async def teardown(self, pod_uid: str) -> None:
         """Remove the pod's veth and namespace and free its address."""
@@ -189,21 +206,10 @@ class PodNetwork:
         self._configured_here.pop(pod_uid, None)
         # Deleted explicitly: the kernel destroys a namespace (and its veth end)
         # lazily, after the last process holding it is gone.
-        try:
-            await ip_batch([f"link del {veth_name(pod_uid)}"], netns=self.host_netns)
-        except CommandError as err:
-            if "Cannot find device" not in str(err):
-                raise
-        await self._remove_netns(netns_name(pod_uid))
-
-    async def _remove_netns(self, name: str) -> None:
-        if not (NETNS_DIR / name).exists():
-            return
-        try:
-            await run("ip", "netns", "del", name)
-        except CommandError:
-            if (NETNS_DIR / name).exists():
-                raise
+        await (await self._links()).delete(veth_name(pod_uid))
+        pin = NETNS_DIR / netns_name(pod_uid)
+        if pin.exists():
+            await asyncio.to_thread(unpin, str(pin))
 
     def pods(self) -> dict[str, str]:
         """Pod uid -> address, for every address this node has handed out."""

@@ -1,9 +1,10 @@
 """Pods as runc containers: a sandbox of pinned namespaces, containers on overlayfs.
 
 A pod's sandbox is no pause container: its network namespace comes from the
-pod network, and its IPC and UTS namespaces are pinned into files with
-`unshare --ipc=FILE --uts=FILE hostname NAME` (node-runtime.md §2), which
-every container of the pod joins by path. A pod that shares its process
+pod network, and its IPC and UTS namespaces are pinned into files as
+`unshare --ipc=FILE --uts=FILE hostname NAME` would (node-runtime.md §2),
+from a thread instead of a process (`namespaces.pin_new`); every container
+of the pod joins them by path. A pod that shares its process
 namespace gets a small pause process (`pause.py`) as the namespace's PID 1,
 which its containers join through `/proc/PID/ns/pid`. Each container is an
 OCI bundle whose rootfs is an overlay of the image's unpacked layers, run
@@ -31,6 +32,7 @@ from typing import Any
 import orjson
 
 from kybernetes.node.mounts import mount, unmount
+from kybernetes.node.namespaces import CLONE_NEWIPC, CLONE_NEWUTS, pin_new
 from kybernetes.node.network.commands import CommandError, run
 from kybernetes.node.runtime.shimlauncher import ShimLauncher
 from kybernetes.util.files import remove_tree
@@ -104,7 +106,7 @@ class RuncRuntime:
         if not (await _is_mountpoint(files.uts) and await _is_mountpoint(files.ipc)):
             await self.remove_sandbox(pod_uid)
             await asyncio.to_thread(_make_sandbox_dir, files)
-            await run("unshare", f"--ipc={files.ipc}", f"--uts={files.uts}", "hostname", hostname)
+            await pin_new({CLONE_NEWIPC: files.ipc, CLONE_NEWUTS: files.uts}, hostname=hostname)
             await asyncio.to_thread(mount, "shm", files.shm, "tmpfs",
                                     "nosuid,nodev,noexec,mode=1777,size=64m")  # fmt: skip
         if not share_pid:
@@ -291,8 +293,6 @@ def stop_pause(record: Path) -> None:
 
 def _make_sandbox_dir(files: SandboxFiles) -> None:
     Path(files.ipc).parent.mkdir(parents=True, exist_ok=True)
-    for name in (files.ipc, files.uts):
-        Path(name).touch()  # bind-mount targets for the pinned namespaces
     Path(files.shm).mkdir(exist_ok=True)
 
 

@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,30 +119,37 @@ async def test_traffic_leaving_the_pod_network_is_masqueraded(
         await sh("ip", "netns", "del", outside)
 
 
-async def test_a_configured_pod_is_looked_at_without_running_ip(
+async def test_a_configured_pod_is_looked_at_with_a_stat(
     host_netns: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each sync step of each pod calls setup: once configured here it is a stat, not a run."""
+    """Each sync step of each pod calls setup: once configured here it is a stat of the
+    namespace's pin, no namespace made and no netlink socket opened in it."""
     import kybernetes.node.network.podnet as podnet
 
     network = PodNetwork(cidr="10.244.9.0/24", state_dir=tmp_path, host_netns=host_netns)
     await network.ensure_bridge()
     address = await network.setup("pod-y")
-    real_run = podnet.run
-    runs: list[tuple[str, ...]] = []
+    calls: list[str] = []
+    real_pin, real_opened = podnet.pin_new, podnet.opened
 
-    async def counting_run(*argv: str, **kwargs: str) -> str:
-        runs.append(argv)
-        return await real_run(*argv, **kwargs)
+    async def counting_pin(*args: Any, **kwargs: Any) -> None:
+        calls.append("pin")
+        await real_pin(*args, **kwargs)
 
-    monkeypatch.setattr(podnet, "run", counting_run)
+    def counting_opened(path: str) -> Any:
+        calls.append("open")
+        return real_opened(path)
+
+    monkeypatch.setattr(podnet, "pin_new", counting_pin)
+    monkeypatch.setattr(podnet, "opened", counting_opened)
     try:
         assert await network.setup("pod-y") == address
-        assert runs == []
+        assert calls == []
         # Removed behind our back: the stat notices, and the pod is made again.
         await sh("ip", "netns", "del", netns_name("pod-y"))
         assert await network.setup("pod-y") == address
-        assert runs and Path(address.netns_path).exists()
+        # (pinned twice when the old veth, freed lazily by the kernel, is still there)
+        assert calls[0] == "pin" and calls[-1] == "open" and Path(address.netns_path).exists()
         shown = await sh("ip", "-n", netns_name("pod-y"), "-o", "-4", "addr")
         assert f"{address.ip}/24" in shown
     finally:
