@@ -9,7 +9,9 @@ one more pod within allocatable pods: `OutOfcpu`, `OutOfmemory`,
 required node affinity: `NodeAffinity`, nodefit.py), host ports (kube's
 NodePorts: the same protocol and port on the same hostIP, or on every
 address, `0.0.0.0`, is taken) and the node's NoExecute taints (the only
-effect the kubelet looks at: `TaintToleration`), then the pod's `os.name`
+effect the kubelet looks at: `TaintToleration`), then the pod's own
+`kubernetes.io/os` label, which must name the node's OS
+(`PodOSSelectorNodeLabelDoesNotMatch`), and its `os.name`
 (`PodOSNotSupported`). A refused pod never starts: it fails with the first
 reason, in the kubelet's words (its status message prefixed "Pod was
 rejected: ", its event not, as kube's rejectPod writes them).
@@ -23,8 +25,8 @@ from typing import Any
 from kybernetes.api.nodefit import find_untolerated_taint, matches_required_affinity
 from kybernetes.api.resourcefit import Resources, allowed_pods, pod_requests, shortfalls
 
-__all__ = ["NODE_AFFINITY", "NODE_PORTS", "OS_NOT_SUPPORTED", "TAINTED", "admission_refusal",
-           "host_ports"]  # fmt: skip
+__all__ = ["NODE_AFFINITY", "NODE_PORTS", "OS_LABEL_MISMATCH", "OS_NOT_SUPPORTED", "TAINTED",
+           "admission_refusal", "host_ports"]  # fmt: skip
 
 Obj = dict[str, Any]
 WILDCARD = "0.0.0.0"
@@ -33,6 +35,9 @@ NODE_AFFINITY = ("NodeAffinity", "Predicate NodeAffinity failed: node(s) "
 TAINTED = ("TaintToleration", "Predicate TaintToleration failed: node(s) had "
                                "taints that the pod didn't tolerate")  # fmt: skip
 NODE_OS = "linux"
+OS_LABEL = "kubernetes.io/os"
+OS_LABEL_MISMATCH = ("PodOSSelectorNodeLabelDoesNotMatch", "Failed to admit pod as the "
+                     "`kubernetes.io/os` label doesn't match node label")  # fmt: skip
 OS_NOT_SUPPORTED = ("PodOSNotSupported",
                     "Failed to admit pod as the OS field doesn't match node OS")  # fmt: skip
 NODE_PORTS = ("NodePorts", "Predicate NodePorts failed: node(s) didn't have "
@@ -76,6 +81,10 @@ def admission_refusal(pod: Obj, admitted: Iterable[Obj], node: Obj) -> tuple[str
     tolerations = spec.get("tolerations") or []
     if find_untolerated_taint(taints, tolerations, considered=_no_execute):
         return TAINTED
+    # (against the OS the node runs, whatever its own label says: kube's kubelet
+    # compares with its runtime's OS where the label is missing or differs)
+    if ((pod.get("metadata") or {}).get("labels") or {}).get(OS_LABEL, NODE_OS) != NODE_OS:
+        return OS_LABEL_MISMATCH
     if (spec.get("os") or {}).get("name") not in (None, NODE_OS):
         return OS_NOT_SUPPORTED
     return None

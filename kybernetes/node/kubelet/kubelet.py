@@ -236,9 +236,12 @@ class Kubelet:
             self.pods.on_add(self._pod_event)
             self.pods.on_update(lambda old, new: self._pod_event(new))
             self.pods.on_delete(self._pod_event)
-            # Services first: a container's environment names them (FOO_SERVICE_HOST).
+            # Services first: a container's environment names them (FOO_SERVICE_HOST);
+            # this Node too: admission reads its labels and taints as they are now.
             self.services.start()
+            self.nodes.start()
             await self.services.synced.wait()
+            await self.nodes.synced.wait()
             self.pods.start()
             await self.pods.synced.wait()
             await self._collect_orphans()
@@ -265,8 +268,6 @@ class Kubelet:
         self.nodes.on_add(lambda _: changed.set())
         self.nodes.on_update(lambda _old, _new: changed.set())
         self.nodes.on_delete(lambda _: changed.set())
-        self.nodes.start()
-        await self.nodes.synced.wait()
         changed.set()
         while True:
             await changed.wait()
@@ -425,7 +426,10 @@ class Kubelet:
             refusal = None
         else:
             others = [p for other, p in self._admitted.items() if other != uid]
-            refusal = admission_refusal(pod, others, self._node)
+            # The watched Node (a label or taint added a moment ago counts), else the
+            # one last written here.
+            node = self.nodes.get(self.node_name) or self._node
+            refusal = admission_refusal(pod, others, node)
         if refusal is None:
             self._admitted[uid] = pod
         return refusal

@@ -1,5 +1,5 @@
 """The kubelet's admission of a pod new to the node (admission.py): resources, node
-affinity, host ports."""
+affinity, host ports, taints, the pod's OS."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from kybernetes.node.kubelet.admission import (
     NODE_AFFINITY,
     NODE_PORTS,
+    OS_LABEL_MISMATCH,
     OS_NOT_SUPPORTED,
     TAINTED,
 )
@@ -111,3 +112,24 @@ def test_a_pod_for_another_os_is_refused() -> None:
     assert admission_refusal(windows, []) == OS_NOT_SUPPORTED
     linux = {"spec": {"os": {"name": "linux"}, "containers": [{"name": "c"}]}}
     assert admission_refusal(linux, []) is None
+
+
+def test_a_pod_labelled_for_another_os_is_refused_before_its_os_field_is_read() -> None:
+    """kube's rejectPodAdmissionBasedOnOSSelector: the pod's own `kubernetes.io/os`
+    label against the node's OS (linux even where the node's label says otherwise)."""
+
+    def labelled(os_label: str, os_name: str | None = None) -> Obj:
+        spec: Obj = {"containers": [{"name": "c"}]}
+        if os_name:
+            spec["os"] = {"name": os_name}
+        return {"metadata": {"labels": {"kubernetes.io/os": os_label}}, "spec": spec}
+
+    assert admission_refusal(labelled("windows"), []) == OS_LABEL_MISMATCH
+    assert admission_refusal(labelled("windows", "windows"), []) == OS_LABEL_MISMATCH
+    assert admission_refusal(labelled("linux", "windows"), []) == OS_NOT_SUPPORTED
+    assert admission_refusal(labelled("linux"), []) is None
+    mislabelled = {**NODE, "metadata": {"labels": {"kubernetes.io/os": "plan9"}}}
+    assert admission_refusal(labelled("linux"), [], mislabelled) is None
+    reason, message = OS_LABEL_MISMATCH
+    assert reason == "PodOSSelectorNodeLabelDoesNotMatch"
+    assert message == "Failed to admit pod as the `kubernetes.io/os` label doesn't match node label"

@@ -373,6 +373,33 @@ async def test_a_pod_bound_past_the_scheduler_that_does_not_fit_is_rejected(
     assert "OutOfcpu" in described
 
 
+async def test_admission_sees_a_label_put_on_the_node_a_moment_ago(
+    node: tuple[Kubelet, ApiClient],
+) -> None:
+    """The kubelet admits against the Node as watched, not as it last wrote it: a
+    pod bound here right after `kubectl label node` matches the new label (kube's
+    kubelet reads its informer's Node, and fetches it again on a NodeAffinity miss)."""
+    kubelet, client = node
+    await until(lambda: _registered(kubelet))
+    node_path = resource_path("", "v1", "nodes", name=NODE)
+    await client.patch(node_path, {"metadata": {"labels": {"disk": "ssd"}}})
+
+    async def seen() -> bool:
+        watched = kubelet.nodes.get(NODE) or {}
+        return (watched.get("metadata") or {}).get("labels", {}).get("disk") == "ssd"
+
+    await until(seen)
+    sleeper = {"name": "main", "image": "none", "command": ["sleep", "60"]}
+    await client.create(PODS, pod("on-ssd", [sleeper], nodeSelector={"disk": "ssd"}))
+
+    async def running() -> bool:
+        status = (await get_pod(client, "on-ssd")).get("status") or {}
+        assert status.get("phase") != "Failed", status
+        return status.get("phase") == "Running"
+
+    await until(running)
+
+
 async def _registered(kubelet: Kubelet) -> bool:
     return bool(kubelet._node)
 
