@@ -114,6 +114,9 @@ async def test_a_shared_process_namespace_is_held_by_a_pause_process(tmp_path: P
         pause = int(files.pid.split("/")[2])
         assert os.readlink(files.pid) != os.readlink("/proc/self/ns/pid")
         assert _nspid(pause) == [pause, 1]  # PID 1 in its own namespace
+        # Shown as kube's pause container is, not as the interpreter running it.
+        assert Path(f"/proc/{pause}/cmdline").read_bytes().rstrip(b"\0") == b"/pause"
+        assert Path(f"/proc/{pause}/comm").read_text() == "pause\n"
         # An orphan of the namespace is reaped by it, not left a zombie.
         await run("nsenter", f"--target={pause}", "--pid", "--", "sh", "-c", "sleep 0.2 &")
         await asyncio.sleep(0.6)
