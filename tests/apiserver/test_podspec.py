@@ -159,6 +159,7 @@ def test_probes_and_hooks_get_kube_apiserver_defaults() -> None:
 
 
 def test_malformed_sysctl_names_are_each_refused() -> None:
+    """Each malformed name is named in its own cause (conformance P74)."""
     sysctls = [{"name": "foo-", "value": "bar"}, {"name": "kernel.shmmax", "value": "1"},
                {"name": "safe-and-unsafe", "value": "1"}, {"name": "bar..", "value": "42"},
                {"name": "net/ipv4/conf/eth0.100/rp_filter", "value": "1"},

@@ -354,6 +354,7 @@ def test_active_deadline_fails_the_pod(pods: Node) -> None:
 
 
 def test_lifecycle_hooks_call_another_pod(pods: Node) -> None:
+    """P33-P36; a preStop hook reaching a server pod on delete (conformance P37)."""
     until(lambda: phase_is(pods, "handler", "Running"), timeout=90, what="the hook handler")
     ip = get(pods, "handler")["status"]["podIP"]
 

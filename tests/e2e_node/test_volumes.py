@@ -217,8 +217,10 @@ def _emptydirs(output: str) -> dict[str, str]:
 
 
 def test_every_volume_file_as_root(node: Node, sources: None) -> None:
-    """V01, V03, V05-V07, V09, V12-V20, V23, V30-V37, V39, V40, V42, V44-V46, V48,
-    V50-V58, V62, V64-V67, V69, V70, V72-V75, V77-V81; env: C01-C03, C07-C09."""
+    """V01, V03, V05, V06, V07, V09, V12, V13, V14, V15, V16, V17, V18, V19, V20, V23,
+    V30, V31, V32, V33, V34, V35, V36, V37, V39, V40, V42, V44, V45, V46, V48, V50, V51,
+    V52, V53, V54, V55, V56, V57, V58, V62, V64, V65, V66, V67, V69, V70, V72, V73, V74,
+    V75, V77, V78, V79, V80, V81; env: C01-C03, C07-C09."""
     wait_shared = "for i in $(seq 100); do [ -f /ed/shared ] && break; sleep 0.1; done; "
     script = (SHOW + wait_shared + "cat /ed/shared; echo; "
               + "show " + " ".join(SHOWN) + "; "
@@ -341,7 +343,8 @@ NONROOT_VOLUMES = [
 
 
 def test_files_as_a_user_and_with_an_fs_group(node: Node, sources: None) -> None:
-    """V04, V08, V24-V29, V43, V47 as uid 1000; V63, V71 with fsGroup 1001 and mode 0440."""
+    """V04, V08, V24, V25, V26, V27, V28, V29, V43, V47 as uid 1000; V63, V71 with
+    fsGroup 1001 and mode 0440."""
     shown = ["/etc/cm-all/data-1", "/etc/cm-map/path/to/data-2", "/etc/proj-cm/data-1",
              "/etc/proj-map/path/to/data-2"]  # fmt: skip
     user = container("main", SHOW + "show " + " ".join(shown) + "; "
@@ -385,7 +388,7 @@ def _optional(name: str, kind: str = "configMap") -> Obj:
 
 
 def test_a_running_pod_sees_changes(node: Node, sources: None) -> None:
-    """V02, V11, V21, V22, V41, V49, V59-V61, V68: optional sources created, updated,
+    """V02, V11, V21, V22, V41, V49, V59, V60, V61, V68: optional sources created, updated,
     deleted; labels and annotations changed, all while the pod runs."""
     create(node,
            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm-update"},

@@ -243,6 +243,7 @@ async def test_a_missing_volume_source_holds_the_pod(
 async def test_kubectl_logs_reads_through_the_kubelet(
     cluster: Cluster, node: tuple[Kubelet, ApiClient]
 ) -> None:
+    """A container's stdout and stderr are its pod's log (conformance P27)."""
     _, client = node
     script = "echo first; sleep 0.2; echo second >&2; sleep 0.5; echo third; sleep 30"
     await client.create(PODS, pod("talker", [

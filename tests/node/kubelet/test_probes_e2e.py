@@ -336,6 +336,8 @@ async def test_hooks_run_around_the_container(cluster: Cluster, node: Node,
 
 
 async def test_termination_messages_and_oom(node: Node) -> None:
+    """Termination messages from the file, a custom path as a user, the log's tail
+    (conformance P24, P25, P26), and an OOM kill."""
     client = node.client
     await client.create(PODS, pod("ends", [
         {"name": "file", "image": "busybox",
@@ -348,6 +350,9 @@ async def test_termination_messages_and_oom(node: Node) -> None:
          "command": ["sh", "-c", "echo first; echo -n DONE; exit 1"]},
         {"name": "quiet", "image": "busybox", "terminationMessagePolicy": "FallbackToLogsOnError",
          "command": ["sh", "-c", "echo printed"]},
+        {"name": "file-wins", "image": "busybox",
+         "terminationMessagePolicy": "FallbackToLogsOnError",
+         "command": ["sh", "-c", "echo logged; printf OK > /dev/termination-log"]},
         {"name": "hog", "image": "busybox", "resources": {"limits": {"memory": "32Mi"}},
          "command": ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]},
     ], restartPolicy="Never"))  # fmt: skip
@@ -363,6 +368,8 @@ async def test_termination_messages_and_oom(node: Node) -> None:
     assert (custom["reason"], custom["message"]) == ("Completed", "custom path\n")
     assert ended["logs"]["message"] == "first\nDONE"  # the log's tail, as written
     assert "message" not in ended["quiet"]  # it succeeded: its log is not copied
+    wins = ended["file-wins"]
+    assert (wins["reason"], wins["message"]) == ("Completed", "OK")  # the file, not the log
     assert (ended["hog"]["reason"], ended["hog"]["exitCode"]) == ("OOMKilled", 137)
 
 
