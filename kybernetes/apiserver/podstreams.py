@@ -26,12 +26,17 @@ from aiohttp import WSMsgType, web
 from kybernetes.apiserver import errors
 from kybernetes.apiserver.podlogs import KubeletConnector, choose_container, kubelet_endpoint
 
-__all__ = ["STREAM_SUBRESOURCES", "check_upgrade", "kubelet_request", "serve_pod_stream"]
+__all__ = ["EXEC_PROTOCOLS", "STREAM_SUBRESOURCES", "check_upgrade", "kubelet_request",
+           "serve_pod_stream"]  # fmt: skip
 
 Obj = dict[str, Any]
 STREAM_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
-# Twin: kybernetes/node/kubelet/channels.py PROTOCOLS and streams.py PORT_FORWARD_PROTOCOL.
+# Twin: kybernetes/node/kubelet/channels.py PROTOCOLS and EXEC_PROTOCOLS, and
+# streams.py PORT_FORWARD_PROTOCOL.
 CHANNEL_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+# exec and attach also take the first version, `channel.k8s.io` (the exec
+# conformance test opens it); port-forward never had it.
+EXEC_PROTOCOLS = (*CHANNEL_PROTOCOLS, "channel.k8s.io")
 PORT_FORWARD_PROTOCOLS = ("SPDY/3.1+portforward.k8s.io",)
 # What a pod on a simulated node lacks, per subresource.
 NOTHING_TO = {"exec": "there is nothing to exec into", "attach": "there is nothing to attach to",
@@ -124,7 +129,7 @@ async def serve_pod_stream(
     # Before the protocol: kubectl retries over SPDY after any failed WebSocket
     # upgrade, and that second answer is the one it shows.
     endpoint = kubelet_endpoint(await node(node_name), NOTHING_TO[subresource])
-    supported: tuple[str, ...] = CHANNEL_PROTOCOLS
+    supported: tuple[str, ...] = EXEC_PROTOCOLS
     if subresource == "portforward":
         supported = PORT_FORWARD_PROTOCOLS + (CHANNEL_PROTOCOLS if params else ())
     offered = check_upgrade(request, supported)

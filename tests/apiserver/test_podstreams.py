@@ -9,7 +9,12 @@ from aiohttp.test_utils import make_mocked_request
 from multidict import MultiDict
 
 from kybernetes.apiserver import errors
-from kybernetes.apiserver.podstreams import check_upgrade, kubelet_request, serve_pod_stream
+from kybernetes.apiserver.podstreams import (
+    EXEC_PROTOCOLS,
+    check_upgrade,
+    kubelet_request,
+    serve_pod_stream,
+)
 
 POD: dict[str, Any] = {
     "metadata": {"name": "web", "namespace": "default"},
@@ -71,6 +76,9 @@ def test_the_upgrade_must_be_a_websocket_with_a_shared_subprotocol() -> None:
         with pytest.raises(errors.ApiError) as caught:
             check_upgrade(_request(headers), supported)
         assert caught.value.code == 400 and message in caught.value.message
+    # exec and attach also take the first version (conformance P08); port-forward does not.
+    first = _request({"Upgrade": "websocket", "Sec-WebSocket-Protocol": "channel.k8s.io"})
+    assert check_upgrade(first, EXEC_PROTOCOLS) == ("channel.k8s.io",)
 
 
 def test_port_forward_ports_travel_as_the_kubelet_port_parameter() -> None:

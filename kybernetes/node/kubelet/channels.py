@@ -7,8 +7,11 @@ and, in v5 only, a close signal (255, payload = the channel it closed:
 (2) and, once, the outcome on the error channel (3) as a `metav1.Status`:
 `Success`, or `Failure` with reason `NonZeroExitCode` and the exit code in
 `details.causes[0].message` (kubectl exits with that code), or an
-`InternalError` when the command could not run at all. Pure functions, so
-the wire format is tested without sockets.
+`InternalError` when the command could not run at all. The first protocol,
+`channel.k8s.io` (what the exec conformance test still opens), has the
+same channels but no Status: the error channel carries only a failure's
+message, and nothing on success (kube's v1WriteStatusFunc). Pure
+functions, so the wire format is tested without sockets.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ from typing import Any
 __all__ = [
     "CLOSE",
     "ERROR",
+    "EXEC_PROTOCOLS",
     "PROTOCOLS",
     "RESIZE",
     "STDERR",
     "STDIN",
     "STDOUT",
     "Resize",
+    "error_payload",
     "exit_status",
     "frame",
     "internal_error",
@@ -37,6 +42,10 @@ STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 # What we speak, best first. v4 lacks only the close signal (stdin EOF).
 # Twin: kybernetes/apiserver/podstreams.py CHANNEL_PROTOCOLS.
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+V1_PROTOCOL = "channel.k8s.io"
+# exec and attach also speak the first version, as kube's remotecommand does;
+# port-forward (PROTOCOLS) never had it. Twin: apiserver/podstreams.py EXEC_PROTOCOLS.
+EXEC_PROTOCOLS = (*PROTOCOLS, V1_PROTOCOL)
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,16 @@ def exit_status(code: int, command: list[str]) -> bytes:
         "reason": "NonZeroExitCode",
         "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
     })  # fmt: skip
+
+
+def error_payload(protocol: str, status: bytes) -> bytes | None:
+    """What the error channel carries of `status` under `protocol`; None: send nothing."""
+    if protocol != V1_PROTOCOL:
+        return status
+    body = json.loads(status)
+    if body.get("status") == "Success":
+        return None
+    return str(body.get("message", "")).encode()
 
 
 def internal_error(message: str) -> bytes:

@@ -44,6 +44,7 @@ from kybernetes.node.kubelet.streams import (
     ContainerTarget,
     PodTarget,
     attach_refusal,
+    send_status,
     serve_attach,
     serve_exec,
 )
@@ -250,14 +251,13 @@ class KubeletServer:
         query = {k: v for k, v in request.query.items() if k != "command"}
         command = request.query.getall("command", [])
         target = await self._target(request)
-        ws = await self._upgrade(request, channels.PROTOCOLS)
+        ws = await self._upgrade(request, channels.EXEC_PROTOCOLS)
         if isinstance(target, str):
-            await ws.send_bytes(channels.frame(channels.ERROR, channels.internal_error(target)))
+            await send_status(ws, channels.internal_error(target))
             await ws.close()
             return ws
         if not command:
-            await ws.send_bytes(channels.frame(channels.ERROR, channels.internal_error(
-                "you must specify at least 1 command")))  # fmt: skip
+            await send_status(ws, channels.internal_error("you must specify at least 1 command"))
             await ws.close()
             return ws
         await serve_exec(ws, target, command, stdin=_flag(query, "stdin"),
@@ -269,12 +269,11 @@ class KubeletServer:
         self._authorize(request, "attach to containers")
         query = dict(request.query)
         target = await self._target(request)
-        ws = await self._upgrade(request, channels.PROTOCOLS)
+        ws = await self._upgrade(request, channels.EXEC_PROTOCOLS)
         refusal = target if isinstance(target, str) else attach_refusal(
             target.spec, stdin=_flag(query, "stdin"))  # fmt: skip
         if refusal is not None or isinstance(target, str):
-            await ws.send_bytes(channels.frame(channels.ERROR, channels.internal_error(
-                str(refusal))))  # fmt: skip
+            await send_status(ws, channels.internal_error(str(refusal)))
             await ws.close()
             return ws
         await serve_attach(ws, target, stdin=_flag(query, "stdin"))

@@ -53,6 +53,7 @@ __all__ = [
     "attach_refusal",
     "runc_failure",
     "send_frame",
+    "send_status",
     "serve_attach",
     "serve_exec",
 ]
@@ -92,9 +93,16 @@ async def send_frame(ws: web.WebSocketResponse, channel: int, payload: bytes) ->
         await ws.send_bytes(channels.frame(channel, payload))
 
 
+async def send_status(ws: web.WebSocketResponse, status: bytes) -> None:
+    """The outcome on the error channel, in the words of the protocol spoken."""
+    payload = channels.error_payload(ws.ws_protocol or "", status)
+    if payload is not None:
+        await send_frame(ws, channels.ERROR, payload)
+
+
 async def _finish(ws: web.WebSocketResponse, status: bytes) -> None:
     with contextlib.suppress(ConnectionError, RuntimeError):
-        await send_frame(ws, channels.ERROR, status)
+        await send_status(ws, status)
         await ws.close()
 
 

@@ -34,6 +34,19 @@ def test_success_and_exit_codes_as_kubectl_reads_them() -> None:
     assert internal["message"] == "Internal error occurred: boom"
 
 
+def test_the_first_protocol_says_only_failures_and_as_text() -> None:
+    failed = channels.exit_status(3, ["sh", "-c", "exit 3"])
+    for protocol in channels.PROTOCOLS:  # v5, v4: the Status itself
+        assert channels.error_payload(protocol, failed) == failed
+    assert channels.error_payload("channel.k8s.io", channels.exit_status(0, ["true"])) is None
+    assert channels.error_payload("channel.k8s.io", failed) == json.loads(failed)[
+        "message"].encode()  # fmt: skip
+    assert channels.error_payload("channel.k8s.io", channels.internal_error("boom")) == (
+        b"Internal error occurred: boom")  # fmt: skip
+    assert "channel.k8s.io" in channels.EXEC_PROTOCOLS
+    assert "channel.k8s.io" not in channels.PROTOCOLS  # port-forward never spoke it
+
+
 def test_runc_failure_is_found_in_its_json_log() -> None:
     log = "\n".join([
         json.dumps({"level": "info", "msg": "starting"}),

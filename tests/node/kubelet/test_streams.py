@@ -17,6 +17,7 @@ import pty
 import re
 import select
 import signal
+import ssl
 import struct
 import subprocess
 import termios
@@ -24,8 +25,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from kybernetes.apiserver.pki import ADMIN_CERT, ADMIN_KEY
 from kybernetes.client.rest import ApiClient
 from kybernetes.node.kubelet.kubelet import Kubelet
 from tests.apiserver.conftest import KUBECTL, Cluster
@@ -304,13 +307,43 @@ def _python_client_exec(kubeconfig: Path) -> tuple[str, str, int | None]:
     return session.read_stdout(), session.read_stderr(), session.returncode
 
 
+async def _first_protocol_exec(cluster: Cluster, *command: str) -> tuple[str, list[bytes]]:
+    """A raw WebSocket exec with `channel.k8s.io`, as the conformance test opens it:
+    (the subprotocol chosen, every message received)."""
+    pki = cluster.pki
+    context = ssl.create_default_context(cadata=pki.ca_pem.decode())
+    context.load_cert_chain(pki.directory / ADMIN_CERT, pki.directory / ADMIN_KEY)
+    url = f"{cluster.api.url}/api/v1/namespaces/default/pods/box/exec"
+    params = [("stdout", "1"), ("stderr", "1"), *(("command", c) for c in command)]
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(
+            url, ssl=context, protocols=("channel.k8s.io",), params=params
+        ) as socket,
+    ):
+        received = [m.data async for m in socket if m.type == aiohttp.WSMsgType.BINARY]
+        return socket.protocol or "", received
+
+
 async def test_the_official_python_client_execs(
     cluster: Cluster, node: tuple[Kubelet, ApiClient]
 ) -> None:
+    """The Python client (v4.channel.k8s.io), and a raw WebSocket speaking the first
+    version, channel.k8s.io (conformance P08)."""
     _, client = node
     await running_pod(client, "box", "sleep 3600")
     out, err, code = await asyncio.to_thread(_python_client_exec, cluster.kubeconfig)
     assert (out, err, code) == ("out\n", "err\n", 7)
+
+    protocol, received = await _first_protocol_exec(cluster, "echo", "remote execution test")
+    assert protocol == "channel.k8s.io"
+    # Only stdout carries anything: on success the error channel says nothing.
+    assert {m[:1] for m in received if len(m) > 1} == {b"\x01"}, received
+    assert b"".join(m[1:] for m in received) == b"remote execution test\n"
+    _, received = await _first_protocol_exec(cluster, "sh", "-c", "exit 3")
+    said = b"".join(m[1:] for m in received if m[:1] == b"\x03")
+    # A failure is the Status' message as text, not the Status (v4's JSON).
+    assert said.startswith(b"command terminated with non-zero exit code: "), received
 
 
 def _python_client_port_forward(kubeconfig: Path) -> bytes:
