@@ -13,11 +13,14 @@ node and a few seconds of containers.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from h2.config import H2Configuration
+from h2.connection import H2Connection
 
 from kybernetes.api.times import parse_time
 from tests.e2e_node.node import Node, build_image, until
@@ -112,6 +115,36 @@ FOO_SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "foos
                "spec": {"selector": {"app": "foo"},
                         "ports": [{"port": 8765, "targetPort": 8080}]}}  # fmt: skip
 DEADLINE = pod("deadline", [box("sleeper", "sleep 600")])
+
+
+def _grpc_serving_answer() -> bytes:
+    """A server's bytes for one `grpc.health.v1.Health/Check` on a new connection:
+    its SETTINGS, then stream 1's headers, `HealthCheckResponse{status: SERVING}`
+    and `grpc-status: 0` (what agnhost's grpc-health-checking answers)."""
+    client = H2Connection(config=H2Configuration(client_side=True))
+    client.initiate_connection()
+    client.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":authority", "pod"),
+                            (":path", "/grpc.health.v1.Health/Check")],
+                        end_stream=True)  # fmt: skip
+    server = H2Connection(config=H2Configuration(client_side=False))
+    server.initiate_connection()
+    server.receive_data(client.data_to_send())
+    server.send_headers(1, [(":status", "200"), ("content-type", "application/grpc")])
+    server.send_data(1, b"\x00\x00\x00\x00\x02\x08\x01")
+    server.send_headers(1, [("grpc-status", "0")], end_stream=True)
+    return server.data_to_send()
+
+
+# busybox nc answers each connection with those bytes, then reads the request to its end
+# (closing with it unread would reset the connection under the answer).
+GRPC_HEALTH = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "grpc-health"},
+    "data": {"serve": "#!/bin/sh\ncat /grpc/answer\nexec cat > /dev/null\n"},
+    "binaryData": {"answer": base64.b64encode(_grpc_serving_answer()).decode()},
+}
+WEB = "mkdir -p /w && echo ok > /w/index.html && exec httpd -f -p 8081 -h /w"
 HEALTH = {"exec": {"command": ["cat", "/tmp/health"]}, "periodSeconds": 1}
 PROBED = pod("probed", [
     box("exec-ok", "touch /tmp/health; exec sleep 600", livenessProbe=HEALTH),
@@ -124,7 +157,16 @@ PROBED = pod("probed", [
         livenessProbe={"grpc": {"port": 9999}, "periodSeconds": 1, "failureThreshold": 1}),
     box("never-ready", "exec sleep 600",
         readinessProbe={"exec": {"command": ["false"]}, "periodSeconds": 1}),
-])  # fmt: skip
+    # Probed for liveness and readiness alike: Ready proves the probe passes.
+    box("http-ok", WEB, **{probe: {"httpGet": {"path": "/", "port": 8081}, "periodSeconds": 1,
+                                   "failureThreshold": 1}
+                           for probe in ("livenessProbe", "readinessProbe")}),
+    box("grpc-ok", "exec nc -ll -p 9000 -e /grpc/serve",
+        volumeMounts=[{"name": "grpc", "mountPath": "/grpc"}],
+        **{probe: {"grpc": {"port": 9000}, "periodSeconds": 1, "failureThreshold": 1}
+           for probe in ("livenessProbe", "readinessProbe")}),
+], volumes=[{"name": "grpc", "configMap": {"name": "grpc-health",
+                                           "defaultMode": 0o755}}])  # fmt: skip
 DELAYED = pod("delayed", [box(
     "web", "exec sleep 600", readinessProbe={"exec": {"command": ["true"]}, "periodSeconds": 1,
                                              "initialDelaySeconds": 5})])  # fmt: skip
@@ -152,6 +194,12 @@ SUBPATHS = [
     subpath_pod("subpath-absolute", "true", value={"value": "/tmp"}),
     subpath_pod("subpath-dots", "true", value={"value": ".."}),
 ]
+# The annotation is missing at first: "$(ANNOTATION)/$(POD_NAME)" is absolute until it comes.
+SUBPATH_LATER = pod("subpath-later", [box("subpath-later", "exec sleep 600", env=[POD_NAME_ENV, {
+    "name": "ANNOTATION", "valueFrom": {"fieldRef": {
+        "fieldPath": "metadata.annotations['mysubpath']"}}}], volumeMounts=[
+    {"name": "work", "mountPath": "/mine", "subPathExpr": "$(ANNOTATION)/$(POD_NAME)"}])],
+    volumes=[{"name": "work", "emptyDir": {}}])  # fmt: skip
 HOOK_PATHS = ("poststart-exec", "poststart-http", "prestop-exec", "prestop-http")
 # Serves every hook's path and logs each request (busybox httpd -vv: "url:/<path>").
 HANDLER = pod("handler", [box(
@@ -173,9 +221,9 @@ def pods(node: Node) -> Iterator[Node]:
                 '"Cmd": ["from", "cmd"]}', applets=True)  # fmt: skip
     # The Service first: a pod gets the variables of the Services that exist when it starts.
     node.kubectl("apply", "-f", "-", stdin=json.dumps(FOO_SERVICE))
-    every = [ENV, ENTRYPOINT, SECURE, NON_ROOT, ON_FAILURE, DEADLINE, FAILING, NO_LINKS,
-             HANDLER, PROBED, DELAYED, INIT_ALWAYS, INIT_NEVER, INIT_FAILS_NEVER,
-             INIT_FAILS_ALWAYS, API_ACCESS, NO_TOKEN, *SUBPATHS]  # fmt: skip
+    every = [GRPC_HEALTH, ENV, ENTRYPOINT, SECURE, NON_ROOT, ON_FAILURE, DEADLINE, FAILING,
+             NO_LINKS, HANDLER, PROBED, DELAYED, INIT_ALWAYS, INIT_NEVER, INIT_FAILS_NEVER,
+             INIT_FAILS_ALWAYS, API_ACCESS, NO_TOKEN, *SUBPATHS, SUBPATH_LATER]  # fmt: skip
     node.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
                                                        "items": every}))  # fmt: skip
     yield node
@@ -385,6 +433,9 @@ def test_lifecycle_hooks_call_another_pod(pods: Node) -> None:
 
 
 def test_liveness_and_readiness_probes(pods: Node) -> None:
+    """P40, P41, P43, P44, P46, P47; liveness probes over HTTP and gRPC that pass never
+    restart (conformance P38, P39)."""
+
     def restarts() -> dict[str, int]:
         found = statuses(get(pods, "probed").get("status") or {})
         return {name: seen["restartCount"] for name, seen in found.items()}
@@ -394,10 +445,11 @@ def test_liveness_and_readiness_probes(pods: Node) -> None:
     found = statuses(get(pods, "probed")["status"])
     assert found["exec-fails"]["lastState"]["terminated"]["exitCode"] in (137, 143)  # P44
     assert found["grpc-closed"]["restartCount"] >= 1  # P43
-    for name in ("exec-ok", "tcp", "never-ready"):  # P40, P41, P47
-        assert found[name]["restartCount"] == 0, name
+    for name in ("exec-ok", "tcp", "never-ready", "http-ok", "grpc-ok"):  # P40, P41, P47
+        assert found[name]["restartCount"] == 0, name  # P38, P39
         assert "running" in found[name]["state"], name
     assert found["exec-ok"]["ready"] and found["tcp"]["ready"]
+    assert found["http-ok"]["ready"] and found["grpc-ok"]["ready"]
     assert not found["never-ready"]["ready"]
     ready = next(c for c in get(pods, "probed")["status"]["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "ContainersNotReady")
@@ -463,6 +515,7 @@ def test_init_containers_run_first_and_hold_the_app_when_they_fail(pods: Node) -
 
 
 def test_sub_path_expr_expands_and_refuses_to_leave_the_volume(pods: Node) -> None:
+    """P63-P66; a refused expansion recovers when its annotation comes (conformance P67)."""
     until(lambda: phase_is(pods, "subpath", "Succeeded", "Failed"), timeout=90, what="subpath")
     assert get(pods, "subpath")["status"]["phase"] == "Succeeded"  # P63, P66
     assert logs(pods, "subpath", "subpath") == "written\n"
@@ -475,6 +528,14 @@ def test_sub_path_expr_expands_and_refuses_to_leave_the_volume(pods: Node) -> No
         until(lambda name=refused_pod: refused(name) == "CreateContainerConfigError", timeout=60,
               what=f"{refused_pod} to be refused")  # fmt: skip
         assert get(pods, refused_pod)["status"]["phase"] == "Pending"
+
+    # P67: refused while the annotation is missing, started once it is set.
+    until(lambda: refused("subpath-later") == "CreateContainerConfigError", timeout=60,
+          what="subpath-later to be refused")  # fmt: skip
+    pods.kubectl("annotate", "pod", "subpath-later", "mysubpath=mypath")
+    until(lambda: phase_is(pods, "subpath-later", "Running"), timeout=90,
+          what="subpath-later to run once annotated")  # fmt: skip
+    pods.kubectl("exec", "subpath-later", "--", "touch", "/mine/file")  # fails if not mounted
 
 
 def test_a_pod_gets_its_service_accounts_api_credentials(pods: Node) -> None:
