@@ -201,6 +201,8 @@ async def addresses(client: ApiClient, kind: str, ip: str) -> bool:
 
 
 async def test_liveness_failure_restarts_the_container(cluster: Cluster, node: Node) -> None:
+    """An HTTP liveness probe whose /healthz starts failing restarts the container
+    (conformance P42)."""
     client = node.client
     script = "mkdir -p /www && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www"
     await client.create(PODS, pod("live", [{
@@ -240,6 +242,29 @@ async def test_liveness_failure_restarts_the_container(cluster: Cluster, node: N
     described = await cluster.kubectl("describe", "pod", "live")
     assert "Container web failed liveness probe, will be restarted" in described
     assert (await cluster.kubectl("get", "pod", "live")).splitlines()[1].split()[3] == "1"
+
+
+async def test_liveness_failures_restart_it_again_and_again(node: Node) -> None:
+    """/healthz never answers: restart after restart, restartCount only grows (conformance
+    P45, to 5 restarts; this node's back-off is short, so it takes seconds, not minutes)."""
+    client = node.client
+    script = "mkdir -p /www && exec httpd -f -p 8080 -h /www"  # no /www/healthz: 404
+    await client.create(PODS, pod("relive", [{
+        "name": "web", "image": "busybox", "command": ["sh", "-c", script],
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 1,
+                          "failureThreshold": 1},
+    }], terminationGracePeriodSeconds=1))  # fmt: skip
+    seen: list[int] = []
+
+    async def restarted_five_times() -> bool:
+        seen.append(container(await status_of(client, "relive")).get("restartCount", 0))
+        return seen[-1] >= 5
+
+    await until(restarted_five_times, timeout=90)
+    assert seen == sorted(seen), seen  # never reset, never back
+    assert len(set(seen)) >= 3, seen  # watched while it grew, not only at the end
+    killed = [m for _, reason, m in await events_of(client, "relive") if reason == "Killing"]
+    assert killed and set(killed) == {"Container web failed liveness probe, will be restarted"}
 
 
 async def test_a_startup_probe_holds_liveness_back(node: Node) -> None:
