@@ -39,6 +39,7 @@ from kybernetes.client.indexes import (
 from kybernetes.client.informer import key_of
 from kybernetes.client.rest import ApiStatusError, resource_path
 from kybernetes.client.workqueue import WorkQueue
+from kybernetes.controllers.expectations import Expectations
 from kybernetes.controllers.ownership import adopt_patch, claim, release_patch
 from kybernetes.controllers.replicaset_decisions import (
     available_in,
@@ -58,7 +59,6 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 WORKERS = 5
 STRATEGIC = "application/strategic-merge-patch+json"
-EXPECTATIONS_TIMEOUT = 300.0  # as kubernetes: act anyway if a change was never observed
 RECHECK = 0.5
 
 
@@ -93,9 +93,9 @@ class ReplicaSetController:
         self.pods.on_add(self._pod_changed)
         self.pods.on_update(lambda old, new: self._pod_changed(new))
         self.pods.on_delete(self._pod_changed)
-        # Per ReplicaSet key: pod keys created (True) or deleted (False) and not yet
-        # observed, with the time the expectation was set.
-        self._expected: dict[str, tuple[float, dict[str, bool]]] = {}
+        # Pods created or deleted and not yet seen so (a pod being deleted counts
+        # as deleted: its grace period must not hold the set's status back).
+        self.expectations = Expectations(self.pods.get, lambda: asyncio.get_running_loop().time())
 
     def _pod_changed(self, pod: Obj) -> None:
         """A pod event wakes the ReplicaSet that controls it, or those that could adopt it."""
@@ -120,25 +120,12 @@ class ReplicaSetController:
                              informers=(self.replicasets, self.pods),
                              events=self.events)  # fmt: skip
 
-    def _satisfied(self, key: str) -> bool:
-        """Has the pod cache caught up with this ReplicaSet's own last changes?"""
-        entry = self._expected.get(key)
-        if entry is None:
-            return True
-        since, pods = entry
-        waiting = {k: made for k, made in pods.items() if (self.pods.get(k) is not None) != made}
-        if not waiting or asyncio.get_running_loop().time() - since > EXPECTATIONS_TIMEOUT:
-            del self._expected[key]
-            return True
-        self._expected[key] = (since, waiting)
-        return False
-
     async def sync(self, key: str) -> None:
         rs = self.replicasets.get(key)
         if rs is None or rs["metadata"].get("deletionTimestamp"):
-            self._expected.pop(key, None)
+            self.expectations.forget(key)
             return  # gone: its pods are the garbage collector's
-        if not self._satisfied(key):
+        if not self.expectations.satisfied(key):
             self.queue.add_after(key, RECHECK)
             return
         pods = await self._claim_pods(rs)
@@ -146,10 +133,9 @@ class ReplicaSetController:
         replicas = int((rs.get("spec") or {}).get("replicas", 1))
         decision = decide(replicas, active)
         namespace = rs["metadata"].get("namespace", "")
-        expected: dict[str, bool] = {key_of(p): False for p in decision.delete}
-        self._expected[key] = (asyncio.get_running_loop().time(), expected)
+        self.expectations.expect(key, deleted=[key_of(p) for p in decision.delete])
         try:
-            created = await self._create_pods(rs, namespace, decision.create, expected)
+            created = await self._create_pods(rs, namespace, decision.create)
             for pod in decision.delete:
                 await self._delete_pod(rs, namespace, pod)
         except ApiStatusError as err:
@@ -201,9 +187,7 @@ class ReplicaSetController:
         if waits:
             self.queue.add_after(key, min(waits) + 0.1)
 
-    async def _create_pods(
-        self, rs: Obj, namespace: str, count: int, expected: dict[str, bool]
-    ) -> list[Obj]:
+    async def _create_pods(self, rs: Obj, namespace: str, count: int) -> list[Obj]:
         """Create in slow-start batches; each created pod becomes an expectation."""
         created: list[Obj] = []
         path = resource_path("", "v1", "pods", namespace)
@@ -214,7 +198,7 @@ class ReplicaSetController:
             )
             failures = [r for r in results if isinstance(r, BaseException)]
             made = [r for r in results if isinstance(r, dict)]
-            expected.update({key_of(pod): True for pod in made})
+            self.expectations.expect(key_of(rs), created=[key_of(pod) for pod in made])
             created += made
             for pod in made:
                 self.events.record(rs, "Normal", "SuccessfulCreate",

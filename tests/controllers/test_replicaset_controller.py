@@ -129,3 +129,42 @@ async def test_adopts_orphans_and_releases_pods_that_stop_matching(client: ApiCl
     finally:
         await cancel_and_wait(task)
         await informers.stop()
+
+
+async def test_pods_being_deleted_hold_neither_the_status_nor_the_next_scale_up(
+    client: ApiClient,
+) -> None:
+    """Pods on a node stay while their kubelet stops them (here: a node that never
+    answers, so for their whole grace period). As kube, the ReplicaSet counts them
+    gone at once: its status drops (`kubectl rollout status` waits on it) and a scale
+    up right after replaces them without waiting for them to go."""
+    informers = InformerFactory(client)
+    controller = ReplicaSetController(informers)
+    informers.start()
+    task = asyncio.create_task(controller.run())
+    try:
+        rs = await client.create(RS, {
+            "metadata": {"name": "bound"},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "bound"}},
+                     "template": {"metadata": {"labels": {"app": "bound"}},
+                                  "spec": {"nodeName": "silent-node",
+                                           "containers": [{"name": "c", "image": "nginx"}]}}},
+        })  # fmt: skip
+        uid = rs["metadata"]["uid"]
+
+        async def status_replicas(n: int) -> bool:
+            status = (await client.get(f"{RS}/bound")).get("status") or {}
+            return bool(status.get("replicas") == n)
+
+        await until(lambda: status_replicas(3))
+        await client.patch(f"{RS}/bound/scale", {"spec": {"replicas": 1}})
+        await until(lambda: status_replicas(1))
+        going = [p for p in (await client.get(PODS))["items"]
+                 if p["metadata"].get("deletionTimestamp")]  # fmt: skip
+        assert len(going) == 2  # still there, in their 30 s grace period
+        await client.patch(f"{RS}/bound/scale", {"spec": {"replicas": 3}})
+        await until(lambda: status_replicas(3))
+        assert len(await owned_pods(client, uid)) == 3
+    finally:
+        await cancel_and_wait(task)
+        await informers.stop()
