@@ -31,6 +31,7 @@ from kybernetes.client.indexes import BY_CONTROLLER, BY_UID, controller_uid, uid
 from kybernetes.client.informer import key_of
 from kybernetes.client.rest import ApiStatusError, resource_path
 from kybernetes.client.workqueue import Clock, WorkQueue
+from kybernetes.controllers.expectations import Expectations
 from kybernetes.controllers.job_decisions import (
     COMPLETIONS_REACHED,
     COUNTED,
@@ -59,7 +60,6 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 WORKERS = 5
-EXPECTATIONS_TIMEOUT = 300.0  # as kubernetes: act anyway if a change was never observed
 RECHECK = 0.5
 # Orphans are found by the label of the generated selector (what nearly every Job
 # has), so adoption needs no scan of the namespace; a manualSelector Job adopts nothing.
@@ -115,9 +115,8 @@ class JobController:
         self.pods.on_add(self._pod_changed)
         self.pods.on_update(lambda old, new: self._pod_changed(new))
         self.pods.on_delete(self._pod_deleted)
-        # Per Job key: pod keys created (True) or deleted (False) and not yet
-        # observed, with the loop time the expectation was set.
-        self._expected: dict[str, tuple[float, dict[str, bool]]] = {}
+        # Pods created or deleted and not yet seen so (a pod being deleted counts).
+        self.expectations = Expectations(self.pods.get, lambda: asyncio.get_running_loop().time())
         self._backoff: dict[str, Backoff] = {}
         # Per Job key: pods deleted before they were counted (uid -> last copy).
         self._vanished: dict[str, dict[str, Obj]] = {}
@@ -150,39 +149,13 @@ class JobController:
         await run_controller(queue=self.queue, sync=self.sync, workers=WORKERS,
                              informers=(self.jobs, self.pods), events=self.events)  # fmt: skip
 
-    # -- expectations -------------------------------------------------------------
-
-    def _satisfied(self, key: str) -> bool:
-        """Has the pod cache caught up with this Job's own last creates and deletes?"""
-        entry = self._expected.get(key)
-        if entry is None:
-            return True
-        since, pods = entry
-
-        def seen(pod_key: str, created: bool) -> bool:
-            pod = self.pods.get(pod_key)
-            if created:
-                return pod is not None
-            return pod is None or bool((pod.get("metadata") or {}).get("deletionTimestamp"))
-
-        waiting = {k: made for k, made in pods.items() if not seen(k, made)}
-        if not waiting or asyncio.get_running_loop().time() - since > EXPECTATIONS_TIMEOUT:
-            del self._expected[key]
-            return True
-        self._expected[key] = (since, waiting)
-        return False
-
-    def _expect(self, key: str, pod_key: str, created: bool) -> None:
-        _, pods = self._expected.setdefault(key, (asyncio.get_running_loop().time(), {}))
-        pods[pod_key] = created
-
     # -- sync ---------------------------------------------------------------------
 
     async def sync(self, key: str) -> None:
         job = self.jobs.get(key)
         if job is None:
-            for state in (self._expected, self._backoff, self._vanished, self._marked,
-                          self._written):  # fmt: skip
+            self.expectations.forget(key)
+            for state in (self._backoff, self._vanished, self._marked, self._written):
                 state.pop(key, None)
             return
         if is_finished(job):
@@ -191,7 +164,7 @@ class JobController:
             return
         if _revision(job) < self._written.get(key, 0):
             return  # our own status write is still on its way to the cache: its event syncs
-        satisfied = self._satisfied(key)
+        satisfied = self.expectations.satisfied(key)
         if not satisfied:
             self.queue.add_after(key, RECHECK)
         pods = await self._claim(job)
@@ -341,7 +314,7 @@ class JobController:
             for result in results:
                 if isinstance(result, dict):
                     made += 1
-                    self._expect(key, key_of(result), True)
+                    self.expectations.expect(key, created=[key_of(result)])
                     self.events.record(job, "Normal", "SuccessfulCreate",
                                        f"Created pod: {result['metadata']['name']}")  # fmt: skip
             failures = [r for r in results if isinstance(r, BaseException)]
@@ -364,7 +337,7 @@ class JobController:
                 if mark:
                     await self._client.patch(path, {"metadata": {"annotations": {COUNTED: "true"}}})
                     self._marked.setdefault(key, set()).add(str(meta["uid"]))
-                self._expect(key, key_of(pod), False)
+                self.expectations.expect(key, deleted=[key_of(pod)])
                 await self._client.delete(path)
             except ApiStatusError as err:
                 if err.code != 404:
