@@ -82,7 +82,7 @@ def test_a_deployment_behind_a_node_port(node: Node, client: str) -> None:
     cluster_ip = node.jsonpath("service", "web", path="{.spec.clusterIP}")
     node_port = node.jsonpath("service", "web", path="{.spec.ports[0].nodePort}")
     # Every pod gets traffic: through the ClusterIP from a pod, the NodePort from the node.
-    until(lambda: served_by(lambda: node.from_pod(client, f"http://{cluster_ip}"), 12) == pods,
+    until(lambda: node.replies_from_pod(client, f"http://{cluster_ip}", 12) == pods,
           what="the ClusterIP to reach all three pods")  # fmt: skip
     until(lambda: served_by(lambda: node.fetch(f"http://{NODE_IP}:{node_port}/"), 12) == pods,
           what="the NodePort to reach all three pods")  # fmt: skip

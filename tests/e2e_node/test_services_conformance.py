@@ -55,7 +55,7 @@ def test_session_affinity_on_cluster_ip_and_node_port(
     urls = (f"http://{cluster_ip}/", f"http://{NODE_IP}:{node_port}/")
 
     def replies(url: str) -> set[str]:
-        return served_by(lambda: node.from_pod(client, url), 15)
+        return node.replies_from_pod(client, url, 15)
 
     for url in urls:
         until(lambda u=url: replies(u), what=f"{url} to answer")  # type: ignore[misc]
@@ -156,7 +156,7 @@ def test_named_target_ports_pod_to_pod_and_hand_made_slices(
     want = sorted([f"{ips['named-a']}:8080", f"{ips['named-b']}:9090"])
     until(lambda: endpoints(node, "named") == want, what="each pod at its own port")
     cluster_ip = node.jsonpath("service", "named", path="{.spec.clusterIP}")
-    until(lambda: served_by(lambda: node.from_pod(client, f"http://{cluster_ip}/"), 12)
+    until(lambda: node.replies_from_pod(client, f"http://{cluster_ip}/", 12)
           == {"named-a", "named-b"}, what="both pods through their named ports")  # fmt: skip
     # N30: straight to each pod's IP.
     for name, ip in ips.items():
