@@ -321,8 +321,13 @@ async def test_deployment_releases_a_replicaset_that_stops_matching(plane: Plane
 
     async def replaced() -> bool:
         sets = (await plane.client.get("/apis/apps/v1/namespaces/default/replicasets"))["items"]
-        return len(sets) == 2 and all((s.get("status") or {}).get("readyReplicas") == 2
-                                      for s in sets)  # fmt: skip
+        # (the Deployment's status follows its ReplicaSets' a moment later)
+        deployment = (await plane.get("apps", "deployments", "web")).get("status") or {}
+        return (
+            len(sets) == 2
+            and deployment.get("availableReplicas") == 2
+            and all((s.get("status") or {}).get("readyReplicas") == 2 for s in sets)
+        )
 
     await until(replaced, what="a second ReplicaSet")
     released = await plane.get("apps", "replicasets", first.split("/")[1])
