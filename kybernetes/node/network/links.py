@@ -28,6 +28,8 @@ from kybernetes.node.namespaces import in_netns
 
 __all__ = ["LinkError", "Links", "opened"]
 
+LOOPBACK_INDEX = 1  # the kernel gives every network namespace's `lo` this index
+
 
 class LinkError(OSError):
     """A netlink request the kernel refused: `errno` says why, the text what was asked."""
@@ -80,7 +82,7 @@ class Links:
         """`lo` and `device` up, `ip/prefix` on `device`, the default route via `gateway`."""
         index = await self.index(device)
         with _refused(f"ip link set lo up; ip addr add {ip}/{prefix} dev {device}"):
-            await self._ip.link("set", index=await self.index("lo"), state="up")
+            await self._ip.link("set", index=LOOPBACK_INDEX, state="up")
             await self._ip.addr("add", index=index, address=ip, prefixlen=prefix)
         with _refused(f"ip link set {device} up; ip route add default via {gateway}"):
             await self._ip.link("set", index=index, state="up")
