@@ -16,6 +16,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from kybernetes.node.namespaces import unpin
+from kybernetes.node.network.podnet import NETNS_DIR, netns_name
 from kybernetes.node.runtime.runc import stop_pause
 
 __all__ = ["teardown_node"]
@@ -45,8 +47,7 @@ def teardown_node(node_dir: Path, *, bridge: str = "kyb0", netns: str = "") -> l
     pods = node_dir / "kubelet" / "pods"
     uids = [p.name for p in pods.iterdir()] if pods.is_dir() else []
     for uid in uids:
-        if Path(f"/run/netns/kyb-{uid}").exists():
-            _run("ip", "netns", "del", f"kyb-{uid}")
+        unpin(str(NETNS_DIR / netns_name(uid)))  # the pod's network namespace
         for hierarchy in CGROUP_ROOT.iterdir() if CGROUP_ROOT.is_dir() else []:
             pod_cgroup = hierarchy / "kubepods" / f"pod{uid}"
             for dirpath, _, _ in sorted(os.walk(pod_cgroup), key=lambda w: -len(w[0])):
