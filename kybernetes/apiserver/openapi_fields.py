@@ -43,6 +43,7 @@ __all__ = [
     "patch_check",
     "patch_verdict",
     "prune",
+    "prune_counting",
     "strict_errors",
     "structural_unknown",
     "yaml_duplicates",
@@ -106,9 +107,17 @@ def _join(path: str, field: str) -> str:
 def prune(obj: Any, node: Node, table: FieldTable, *, sort_keys: bool = False) -> list[str]:
     """Remove from `obj` (in place) every field its type lacks; their paths,
     in the object's order (or sorted, as Go walks a patched object's map)."""
+    return prune_counting(obj, node, table, sort_keys=sort_keys)[0]
+
+
+def prune_counting(
+    obj: Any, node: Node, table: FieldTable, *, sort_keys: bool = False
+) -> tuple[list[str], int]:
+    """`prune`, and how many keys the maps of `obj` held before it: what
+    `has_repeated_keys` compares with the text, counted in the same walk."""
     unknown: list[str] = []
-    _prune(obj, node, table, [], unknown, sort_keys)
-    return unknown
+    keys = _prune(obj, node, table, [], unknown, sort_keys)
+    return unknown, keys
 
 
 _CONTAINERS = (dict, list)
@@ -130,42 +139,50 @@ def _prune(
     where: list[str | int],
     out: list[str],
     sort_keys: bool,
-) -> None:
+) -> int:
     """`value` pruned by `node`; `where` is the path to it, grown and shrunk in
-    place. Only maps and lists are visited: a scalar has no fields to drop."""
+    place. Only maps and lists are visited: a scalar has no fields to drop.
+    Returns how many keys `value`'s maps held, the dropped ones included."""
     if node is None:
-        return
+        return _count_keys(value)
     if isinstance(node, tuple):
         shape, inner = node
         if inner is None:
-            return
+            return _count_keys(value)
         if shape == "[]" and isinstance(value, list):
+            count = 0
             for i, item in enumerate(value):
                 if isinstance(item, _CONTAINERS):
                     where.append(i)
-                    _prune(item, inner, table, where, out, sort_keys)
+                    count += _prune(item, inner, table, where, out, sort_keys)
                     where.pop()
-        elif shape == "{}" and isinstance(value, dict):
+            return count
+        if shape == "{}" and isinstance(value, dict):
+            count = len(value)
             for key in sorted(value) if sort_keys else list(value):
                 item = value[key]
                 if isinstance(item, _CONTAINERS):
                     where.append(key)
-                    _prune(item, inner, table, where, out, sort_keys)
+                    count += _prune(item, inner, table, where, out, sort_keys)
                     where.pop()
-        return
+            return count
+        return _count_keys(value)
     fields = table.get(node)
     if fields is None or not isinstance(value, dict):
-        return
+        return _count_keys(value)
+    count = len(value)
     for key in sorted(value) if sort_keys else list(value):
+        item = value[key]
         if key not in fields:
             out.append(_path_string(where, key))
+            count += _count_keys(item)
             del value[key]
             continue
-        item = value[key]
         if isinstance(item, _CONTAINERS):
             where.append(key)
-            _prune(item, fields[key], table, where, out, sort_keys)
+            count += _prune(item, fields[key], table, where, out, sort_keys)
             where.pop()
+    return count
 
 
 _ROOT_FIELDS = ("apiVersion", "kind", "metadata")
@@ -264,24 +281,23 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-def has_repeated_keys(raw: bytes, parsed: Any = _UNPARSED) -> bool:
+def has_repeated_keys(raw: bytes, parsed: Any = _UNPARSED, *, keys: int | None = None) -> bool:
     """Whether any object of the JSON document `raw` repeats a key.
 
     With `parsed` (`raw` as orjson parsed it, unchanged since, or with keys
-    added only), most bodies are answered by counting: every key in the text
-    ends with an unescaped quote followed by a colon (a quote-colon inside a
-    string is `\\"` and a colon: managedFields are full of them), so the text
-    holds as many as the parsed objects hold keys if no key repeats, more if
-    one does. A text with an escaped backslash before a quote cannot be
-    counted so. Otherwise a parse with a hook that only compares counts: a
-    fraction of building the `_Pairs` tree and walking it in Python, which
-    nearly every body has nothing to report from.
+    added only), or `keys` (how many keys its objects hold, as
+    `prune_counting` found them), most bodies are answered by counting:
+    every key in the text ends with an unescaped quote followed by a colon (a
+    quote-colon inside a string is `\\"` and a colon: managedFields are full
+    of them), so the text holds as many as the parsed objects hold keys if no
+    key repeats, more if one does. A text with an escaped backslash before a
+    quote cannot be counted so. Otherwise a parse with a hook that only
+    compares counts: a fraction of building the `_Pairs` tree and walking it
+    in Python, which nearly every body has nothing to report from.
     """
-    if (
-        parsed is not _UNPARSED
-        and _ESCAPED_BACKSLASH_QUOTE not in raw
-        and _keys_in_text(raw) == _count_keys(parsed)
-    ):
+    if keys is None and parsed is not _UNPARSED:
+        keys = _count_keys(parsed)
+    if keys is not None and _ESCAPED_BACKSLASH_QUOTE not in raw and _keys_in_text(raw) == keys:
         return False
     try:
         json.loads(raw, object_pairs_hook=_unique_pairs)
@@ -400,11 +416,11 @@ def check_object(
     Ignore). `raw`, when the body was JSON, is read again for repeated keys;
     `yaml_raw`, when it was YAML, too (Go reports those by line, then the
     unknown fields in sorted order: the YAML went through a Go map)."""
-    unknown = prune(body, node, table, sort_keys=yaml_raw is not None)
+    unknown, keys = prune_counting(body, node, table, sort_keys=yaml_raw is not None)
     if mode == "Ignore":
         return []
     if raw is not None:
-        if not unknown and not has_repeated_keys(raw, body):
+        if not unknown and not has_repeated_keys(raw, keys=keys):
             return []  # the walk below reports only unknown and repeated fields
         return _verdict(strict_errors(json_pairs(raw), node, table), mode, kind, version)
     repeated = yaml_duplicates(yaml_raw) if yaml_raw is not None else []

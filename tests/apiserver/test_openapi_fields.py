@@ -18,6 +18,7 @@ from kybernetes.apiserver.openapi_fields import (
     json_pairs,
     patch_check,
     prune,
+    prune_counting,
     strict_errors,
     structural_unknown,
     yaml_duplicates,
@@ -78,6 +79,24 @@ def test_prune_drops_unknown_fields_in_place_and_names_them() -> None:
         "name": "c", "imagePullPolicy": "Never", "extra": {"any": {"thing": 1}},
     }  # fmt: skip
     assert prune(obj, "Deployment", TABLE) == []
+
+
+@pytest.mark.parametrize("sort_keys", [False, True])
+def test_prune_counts_every_key_it_was_given(sort_keys: bool) -> None:
+    # Known, unknown (dropped) and free-form (`extra`, labels) fields alike:
+    # the count stands for the body's text when has_repeated_keys compares.
+    for raw in (BODY, b'{"metadata": {"labels": {"a": "1"}}, "spec": {"x": {"y": [{"z": 1}]}}}'):
+        unknown, keys = prune_counting(orjson.loads(raw), "Deployment", TABLE, sort_keys=sort_keys)
+        assert unknown
+        assert keys == _keys(orjson.loads(raw))
+
+
+def _keys(value: object) -> int:
+    if isinstance(value, dict):
+        return len(value) + sum(_keys(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_keys(v) for v in value)
+    return 0
 
 
 def test_prune_sorted_walks_keys_in_order() -> None:
