@@ -189,6 +189,15 @@ def test_has_repeated_keys_counting_the_parsed_body(raw: bytes, repeated: bool) 
         (b'{"metadata": {"name": "a"}, "spec": {"paused": true}}', []),
         # Only a repeat: the document is still walked for it.
         (b'{"metadata": {"name": "a", "name": "b"}}', ['duplicate field "metadata.name"']),
+        # Repeats inside maps the prune does not walk (a map of strings, a free-form field).
+        (
+            b'{"metadata": {"labels": {"a": "1", "a": "2"}}}',
+            ['duplicate field "metadata.labels.a"'],
+        ),
+        (
+            b'{"spec": {"template": {"spec": {"containers": [{"extra": {"k": 1, "k": 2}}]}}}}',
+            ['duplicate field "spec.template.spec.containers[0].extra.k"'],
+        ),
         # Only an unknown field, deep down.
         (
             b'{"spec": {"template": {"spec": {"containers": [{"name": "c", "zzz": 1}]}}}}',
