@@ -157,14 +157,16 @@ PROBED = pod("probed", [
         livenessProbe={"grpc": {"port": 9999}, "periodSeconds": 1, "failureThreshold": 1}),
     box("never-ready", "exec sleep 600",
         readinessProbe={"exec": {"command": ["false"]}, "periodSeconds": 1}),
-    # Probed for liveness and readiness alike: Ready proves the probe passes.
+    # Probed for liveness and readiness alike: Ready proves the probe passes. Liveness
+    # keeps kube's default failureThreshold (3): the first probe may come before the
+    # server listens, and one refusal then would restart it (as kube would).
     box("http-ok", WEB, **{probe: {"httpGet": {"path": "/", "port": 8081}, "periodSeconds": 1,
-                                   "failureThreshold": 1}
-                           for probe in ("livenessProbe", "readinessProbe")}),
+                                   "failureThreshold": threshold}
+                           for probe, threshold in (("livenessProbe", 3), ("readinessProbe", 1))}),
     box("grpc-ok", "exec nc -ll -p 9000 -e /grpc/serve",
         volumeMounts=[{"name": "grpc", "mountPath": "/grpc"}],
-        **{probe: {"grpc": {"port": 9000}, "periodSeconds": 1, "failureThreshold": 1}
-           for probe in ("livenessProbe", "readinessProbe")}),
+        **{probe: {"grpc": {"port": 9000}, "periodSeconds": 1, "failureThreshold": threshold}
+           for probe, threshold in (("livenessProbe", 3), ("readinessProbe", 1))}),
 ], volumes=[{"name": "grpc", "configMap": {"name": "grpc-health",
                                            "defaultMode": 0o755}}])  # fmt: skip
 DELAYED = pod("delayed", [box(
