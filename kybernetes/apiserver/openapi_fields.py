@@ -267,7 +267,6 @@ class _Repeated(Exception):
     pass
 
 
-_UNPARSED = object()
 # A key's closing quote: a quote after a backslash is one inside a string (`\"`),
 # unless the backslash is itself escaped, which `_ESCAPED_BACKSLASH_QUOTE` catches.
 _KEY_END = re.compile(rb'(?<!\\)"[ \t\r\n]*:')
@@ -281,13 +280,12 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-def has_repeated_keys(raw: bytes, parsed: Any = _UNPARSED, *, keys: int | None = None) -> bool:
+def has_repeated_keys(raw: bytes, *, keys: int | None = None) -> bool:
     """Whether any object of the JSON document `raw` repeats a key.
 
-    With `parsed` (`raw` as orjson parsed it, unchanged since, or with keys
-    added only), or `keys` (how many keys its objects hold, as
-    `prune_counting` found them), most bodies are answered by counting:
-    every key in the text ends with an unescaped quote followed by a colon (a
+    With `keys` (how many keys the objects of `raw` as parsed hold, as
+    `prune_counting` finds them), most bodies are answered by counting: every
+    key in the text ends with an unescaped quote followed by a colon (a
     quote-colon inside a string is `\\"` and a colon: managedFields are full
     of them), so the text holds as many as the parsed objects hold keys if no
     key repeats, more if one does. A text with an escaped backslash before a
@@ -295,8 +293,6 @@ def has_repeated_keys(raw: bytes, parsed: Any = _UNPARSED, *, keys: int | None =
     compares counts: a fraction of building the `_Pairs` tree and walking it
     in Python, which nearly every body has nothing to report from.
     """
-    if keys is None and parsed is not _UNPARSED:
-        keys = _count_keys(parsed)
     if keys is not None and _ESCAPED_BACKSLASH_QUOTE not in raw and _keys_in_text(raw) == keys:
         return False
     try:

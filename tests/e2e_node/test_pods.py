@@ -146,6 +146,9 @@ GRPC_HEALTH = {
 }
 WEB = "mkdir -p /w && echo ok > /w/index.html && exec httpd -f -p 8081 -h /w"
 HEALTH = {"exec": {"command": ["cat", "/tmp/health"]}, "periodSeconds": 1}
+# Each probe with its failureThreshold. Liveness keeps kube's default (3): the first
+# probe may come before the server listens, and one refusal would restart it (as kube's).
+BOTH_PROBES = (("livenessProbe", 3), ("readinessProbe", 1))
 PROBED = pod("probed", [
     box("exec-ok", "touch /tmp/health; exec sleep 600", livenessProbe=HEALTH),
     box("exec-fails", "touch /tmp/health; sleep 2; rm /tmp/health; exec sleep 600",
@@ -157,16 +160,14 @@ PROBED = pod("probed", [
         livenessProbe={"grpc": {"port": 9999}, "periodSeconds": 1, "failureThreshold": 1}),
     box("never-ready", "exec sleep 600",
         readinessProbe={"exec": {"command": ["false"]}, "periodSeconds": 1}),
-    # Probed for liveness and readiness alike: Ready proves the probe passes. Liveness
-    # keeps kube's default failureThreshold (3): the first probe may come before the
-    # server listens, and one refusal then would restart it (as kube would).
+    # Probed for liveness and readiness alike: Ready proves the probe passes.
     box("http-ok", WEB, **{probe: {"httpGet": {"path": "/", "port": 8081}, "periodSeconds": 1,
                                    "failureThreshold": threshold}
-                           for probe, threshold in (("livenessProbe", 3), ("readinessProbe", 1))}),
+                           for probe, threshold in BOTH_PROBES}),
     box("grpc-ok", "exec nc -ll -p 9000 -e /grpc/serve",
         volumeMounts=[{"name": "grpc", "mountPath": "/grpc"}],
         **{probe: {"grpc": {"port": 9000}, "periodSeconds": 1, "failureThreshold": threshold}
-           for probe, threshold in (("livenessProbe", 3), ("readinessProbe", 1))}),
+           for probe, threshold in BOTH_PROBES}),
 ], volumes=[{"name": "grpc", "configMap": {"name": "grpc-health",
                                            "defaultMode": 0o755}}])  # fmt: skip
 DELAYED = pod("delayed", [box(
