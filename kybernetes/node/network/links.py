@@ -49,7 +49,13 @@ class Links:
             sock = _netlink_socket()
         else:
             sock = await in_netns(netns_path, _netlink_socket)
-        return cls(iproute_class(use_socket=sock))
+        iproute = iproute_class(use_socket=sock)
+        # pyroute2 makes the socket's asyncio transport at the first request, with an
+        # await between its check and its assignment: requests sent at once on a new
+        # socket each made one, and the garbage collector, finalizing the ones left
+        # over, closed the socket under the one in use. Made here, before any sharing.
+        await iproute.setup_endpoint()
+        return cls(iproute)
 
     def close(self) -> None:
         self._ip.close()

@@ -87,6 +87,9 @@ class PodNetwork:
         # of each pod) is then a stat of the namespace file instead of netlink requests.
         self._configured_here: dict[str, PodAddress] = {}
         self._host_links: Links | None = None  # netlink in the node's namespace
+        # One opening at a time: pods (or the bridge) asking at once each opened a
+        # socket, and all but the last were dropped unclosed.
+        self._links_opening = asyncio.Lock()
         self._bridge_index = 0
 
     async def close(self) -> None:
@@ -96,10 +99,11 @@ class PodNetwork:
             self._host_links = None
 
     async def _links(self) -> Links:
-        if self._host_links is None:
-            netns = str(NETNS_DIR / self.host_netns) if self.host_netns else None
-            self._host_links = await Links.open(netns)
-        return self._host_links
+        async with self._links_opening:
+            if self._host_links is None:
+                netns = str(NETNS_DIR / self.host_netns) if self.host_netns else None
+                self._host_links = await Links.open(netns)
+            return self._host_links
 
     async def ensure_bridge(self) -> None:
         """The bridge with the gateway address, forwarding and bridge netfilter on."""
