@@ -80,7 +80,11 @@ def key_element(item: Mapping[str, Any], keys: ListKeys) -> str:
     its default, or is left out when it has none)."""
     if len(keys) == 1:
         key = keys[0][0]
-        named = {key: item.get(key)}
+        value = item.get(key)
+        # A name or a path, nearly always (a pod write makes dozens): written directly.
+        if type(value) is str and _PLAIN_TEXT.fullmatch(value) and _PLAIN_TEXT.fullmatch(key):
+            return f'k:{{"{key}":"{value}"}}'
+        named = {key: value}
     else:
         named = {k: item.get(k, default) for k, default in keys if k in item or default is not None}
     # Names, ports and protocols, nearly always: written directly (a pod write makes dozens).
