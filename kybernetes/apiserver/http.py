@@ -370,8 +370,15 @@ class ResourceHandler:
         return await errors.or_none_if_missing(self.ctx.rest.get(rt, namespace, name, ""))
 
     def _respond(
-        self, request: web.Request, req: ResourceRequest, obj: Obj, status: int = 200
+        self,
+        request: web.Request,
+        req: ResourceRequest,
+        obj: Obj,
+        status: int = 200,
+        *,
+        encoded: bytes | None = None,
     ) -> web.Response:
+        """`obj` as the request asks for it; `encoded` is its JSON, when known."""
         if _wants_table(request) and req.verb == "get":
             return _json(table(req.resource.group, req.resource.kind, [obj],
                                version=req.resource.version,
@@ -380,6 +387,8 @@ class ResourceHandler:
             return web.Response(
                 text=yaml.safe_dump(obj), status=status, content_type="application/yaml"
             )
+        if encoded is not None:
+            return web.Response(body=encoded, status=status, content_type=JSON_TYPE)
         return _json(obj, status)
 
     async def _get(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
@@ -602,11 +611,11 @@ class ResourceHandler:
             stamp_requester(body, request[USER])
         if rt.kind == "TokenReview" and self.ctx.tokens:
             return _json(await self.ctx.tokens.review(body), 201)
-        obj = await self.ctx.rest.create(
+        created = await self.ctx.rest.create_written(
             rt, req.namespace, body, dry_run=dry_run(request.query),
             manager=_field_manager(request, ""), owned=True,
         )  # fmt: skip
-        return self._respond(request, req, obj, 201)
+        return self._respond(request, req, created.obj, 201, encoded=created.json)
 
     async def _update(self, request: web.Request, req: ResourceRequest) -> web.Response:
         body = await _read_body(request)

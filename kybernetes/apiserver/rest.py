@@ -48,6 +48,7 @@ from kybernetes.apiserver.serviceaccount_admission import admit_service_account
 from kybernetes.apiserver.storage import (
     ListPage,
     ObjectStorage,
+    Written,
     object_json,
     parse_resource_version,
 )
@@ -143,6 +144,22 @@ class Rest:
     ) -> Obj:
         """Create from `body`; an `owned` body (the caller's to give up, as a
         request's decoded body) becomes the object instead of being copied."""
+        written = await self.create_written(
+            rt, namespace, body, dry_run=dry_run, manager=manager, owned=owned
+        )
+        return written.obj
+
+    async def create_written(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        body: Any,
+        *,
+        dry_run: bool,
+        manager: mf.Manager | None = None,
+        owned: bool = False,
+    ) -> Written:
+        """`create`, with the created object's JSON when the store gave it."""
         given = body.get("metadata") or {} if isinstance(body, dict) else {}
         # Named as NamespaceLifecycle names it: before generateName is expanded.
         given_name = given.get("name") or given.get("generateName") or "Unknown"
@@ -183,7 +200,7 @@ class Rest:
         if dry_run:
             await charge_quota(self.storage, self.registry, rt, obj, dry_run=True)  # 403 or nothing
             drop_empty_metadata(obj["metadata"])  # as the store would keep it
-            return obj
+            return Written(obj, None)
         if self.admission.allocates(rt):
             # AlreadyExists must win over "IP already allocated" for a repeated create.
             await self._refuse_existing(rt, obj)
@@ -197,7 +214,7 @@ class Rest:
             await undo()
             raise
         if _is_crd(rt):
-            self.crds.register(created)
+            self.crds.register(created.obj)
         return created
 
     async def _refuse_existing(self, rt: ResourceType, obj: Obj) -> None:

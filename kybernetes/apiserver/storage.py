@@ -35,7 +35,7 @@ from kybernetes.store import (
 )
 from kybernetes.store.cache import CachingStore
 
-__all__ = ["ListPage", "ObjectStorage", "decode", "gc_paused", "object_json",
+__all__ = ["ListPage", "ObjectStorage", "Written", "decode", "gc_paused", "object_json",
            "parse_resource_version"]  # fmt: skip
 
 # How long a read of a resourceVersion ahead of the store waits for it to
@@ -118,6 +118,18 @@ def encode(obj: Obj) -> bytes:
     finally:
         if rv is not None:
             meta["resourceVersion"] = rv
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """An object as a write stored it, and the JSON a plain GET of it answers (the
+    stored bytes with the resourceVersion spliced in; None where the stored form
+    is another version's). A write's response sends `json` instead of encoding
+    `obj` again after the store's commit, when `obj` has gone cold in the CPU's
+    caches: 50 writers at once, that encoding took ~20 us against 2.6 us warm."""
+
+    obj: Obj
+    json: bytes | None
 
 
 @dataclass(frozen=True)
@@ -241,9 +253,10 @@ class ObjectStorage:
                 raise errors.too_large_resource_version(revision, current)
             await asyncio.sleep(0.05)
 
-    async def create(self, rt: ResourceType, obj: Obj) -> Obj:
+    async def create(self, rt: ResourceType, obj: Obj) -> Written:
         if needs_conversion(rt):
-            return from_storage(rt, await self.create(stored_type(rt), to_storage(rt, obj)))
+            stored = await self.create(stored_type(rt), to_storage(rt, obj))
+            return Written(from_storage(rt, stored.obj), None)
         meta = obj["metadata"]
         name = meta["name"]
         drop_empty_metadata(meta)
@@ -256,7 +269,7 @@ class ObjectStorage:
         # What decode(kv) would give, without parsing what was just encoded.
         created = in_stored_order(obj)
         created["metadata"] = {**meta, "resourceVersion": str(kv.mod_revision)}
-        return created
+        return Written(created, object_json(kv))
 
     async def get(
         self, rt: ResourceType, namespace: str, name: str, resource_version: int = 0
