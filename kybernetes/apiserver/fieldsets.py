@@ -24,6 +24,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
+import orjson
+
 from kybernetes.api.patch import PatchSchema
 from kybernetes.apiserver.objects import Obj
 
@@ -45,6 +47,7 @@ __all__ = [
     "Names",
     "Zero",
     "added",
+    "changes",
     "path_string",
     "read_fields_v1",
     "to_fields_v1",
@@ -272,6 +275,95 @@ def added(new: dict[Path, Any], old: dict[Path, Any], present: Zero) -> FieldSet
         elif value is not NODE and old_value is not NODE and old_value != value:
             out.append(path)
     return frozenset(out)
+
+
+def changes(
+    new: Obj, old: Obj, schema: PatchSchema, *, status: bool | None, present: Zero
+) -> tuple[FieldSet, FieldSet]:
+    """What a write from `old` to `new` adds or changes (`added`) and removes: the
+    same as comparing both objects' `field_values(..., nodes=True)`, but parts the
+    write left as they were are skipped whole instead of being listed on both
+    sides (an update that changes one annotation walked every field twice)."""
+    new_values: dict[Path, Any] = {}
+    old_values: dict[Path, Any] = {}
+    old_top = dict(_owned_top_level(old, status))
+    for key, value in _owned_top_level(new, status):
+        path, names = (f"f:{key}",), (key,)
+        _diff(value, old_top.pop(key, ABSENT), path, names, schema, new_values, old_values)
+    for key, value in old_top.items():
+        _walk(value, (f"f:{key}",), (key,), schema, old_values, True)
+    new_values.pop(("f:metadata",), None)
+    old_values.pop(("f:metadata",), None)
+    return added(new_values, old_values, present), frozenset(old_values) - frozenset(new_values)
+
+
+def _diff(
+    new: Any, old: Any, path: Path, names: Names, schema: PatchSchema,
+    new_out: dict[Path, Any], old_out: dict[Path, Any],
+) -> None:  # fmt: skip
+    """`_walk` of `new` into `new_out` and of `old` into `old_out`, leaving out what
+    both would list alike. Where the two are not both maps, or lists merged on
+    keys no item repeats, each side is walked whole."""
+    if old is ABSENT or _same(new, old):
+        if old is ABSENT:
+            _walk(new, path, names, schema, new_out, True)
+        return
+    if type(new) is dict and type(old) is dict and new and old:
+        new_out[path] = old_out[path] = NODE
+        for key, child in new.items():
+            child_old = old.get(key, ABSENT)
+            _diff(child, child_old, (*path, f"f:{key}"), (*names, key), schema, new_out, old_out)
+        for key, child in old.items():
+            if key not in new:
+                _walk(child, (*path, f"f:{key}"), (*names, key), schema, old_out, True)
+        return
+    new_items, old_items = _keyed_items(new, names, schema), _keyed_items(old, names, schema)
+    if new_items is None or old_items is None:
+        _walk(new, path, names, schema, new_out, True)
+        _walk(old, path, names, schema, old_out, True)
+        return
+    new_out[path] = old_out[path] = NODE
+    for element, item in new_items.items():
+        item_path = (*path, element)
+        old_item = old_items.pop(element, ABSENT)
+        if old_item is ABSENT or not item or not old_item:
+            # (`_walk` of a list item: the item is the path's value, or NODE if it has members)
+            new_out[item_path] = item
+            _walk(item, item_path, names, schema, new_out, True)
+            if old_item is not ABSENT:
+                old_out[item_path] = old_item
+                _walk(old_item, item_path, names, schema, old_out, True)
+        else:
+            _diff(item, old_item, item_path, names, schema, new_out, old_out)
+    for element, item in old_items.items():
+        old_out[(*path, element)] = item
+        _walk(item, (*path, element), names, schema, old_out, True)
+
+
+def _keyed_items(value: Any, names: Names, schema: PatchSchema) -> dict[str, Any] | None:
+    """A non-empty list merged on keys, as its items by FieldsV1 element; None for
+    anything else, or a list where two items have the same key."""
+    if type(value) is not list or not value:
+        return None
+    keys = keyed_by(schema, names, value)
+    if not keys:
+        return None
+    items = {key_element(item, keys): item for item in value}
+    return items if len(items) == len(value) else None
+
+
+def _same(new: Any, old: Any) -> bool:
+    """Equal as JSON: Python's == alone takes 1, 1.0 and true for one another."""
+    if new is old:
+        return True
+    if type(new) is not type(old) or new != old:
+        return False
+    if type(new) not in _CONTAINERS:
+        return True
+    try:
+        return orjson.dumps(new) == orjson.dumps(old)  # (key order aside: then walked)
+    except orjson.JSONEncodeError:
+        return False
 
 
 def _zero_value_of(path: Path, old: dict[Path, Any], present: Zero) -> bool | None:

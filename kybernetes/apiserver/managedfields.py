@@ -27,6 +27,7 @@ from kybernetes.apiserver.fieldsets import (
     Path,
     Zero,
     added,
+    changes,
     child,
     field_set,
     field_values,
@@ -234,11 +235,11 @@ def record_update(
         else:
             meta.pop("managedFields", None)
         return result
-    new_values = field_values(new, schema, status=status, nodes=True)
-    # (A create over entries it was given compares with nothing: all it sets is added.)
-    old_values = {} if old is None else field_values(old, schema, status=status, nodes=True)
-    changed = added(new_values, old_values, present)
-    removed = frozenset(old_values) - frozenset(new_values)
+    if old is None:  # a create over entries it was given: all it sets is added
+        changed = added(field_values(new, schema, status=status, nodes=True), {}, present)
+        removed: FieldSet = frozenset()
+    else:
+        changed, removed = changes(new, old, schema, status=status, present=present)
     mine = _entry(entries, manager)
     owned = ((mine.fields if mine else frozenset()) | changed) - removed
     if changed or (mine and mine.fields != owned):
