@@ -243,7 +243,9 @@ def record_update(
     mine = _entry(entries, manager)
     owned = ((mine.fields if mine else frozenset()) | changed) - removed
     if changed or (mine and mine.fields != owned):
-        entry = _Entry(manager, api_version, now, owned)
+        # Changing only what it owned already (most updates): its fieldsV1 still holds.
+        wire = mine.wire if mine and mine.fields == owned else None
+        entry = _Entry(manager, api_version, now, owned, wire)
     elif mine:
         entry = mine
     else:

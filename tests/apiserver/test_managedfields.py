@@ -462,3 +462,17 @@ def test_an_entry_a_write_leaves_alone_keeps_its_wire_form() -> None:
     relabelled["metadata"]["labels"]["app"] = "other"
     relabelled = _record(relabelled, edited, mf.Manager("kubectl-edit"))
     assert "f:app" not in _fields(relabelled, "kubectl-create")["f:metadata"]["f:labels"]
+
+
+def test_a_manager_changing_only_what_it_owns_keeps_its_wire_form_and_takes_the_new_time() -> None:
+    created = _record(_created_deployment(), None, mf.Manager("kubectl-create"))
+    edited = copy.deepcopy(created)
+    edited["spec"]["replicas"] = 7  # kubectl-create's already
+    own = edited["metadata"]["managedFields"][0]["fieldsV1"]
+    edited = mf.record_update(edited, created, manager=mf.Manager("kubectl-create"),
+                              schema=schema_for("apps", "v1", "Deployment"), api_version="apps/v1",
+                              now="t2", status=False, present=DEPLOYMENT_ZERO,
+                              in_place=True)  # fmt: skip
+    (entry,) = edited["metadata"]["managedFields"]
+    assert entry["fieldsV1"] is own  # the same fields: not encoded again
+    assert entry["time"] == "t2"
