@@ -109,6 +109,14 @@ def in_stored_order(obj: Obj) -> Obj:
     return ordered
 
 
+def _as_stored(obj: Obj, kv: KeyValue) -> Obj:
+    """What `decode(kv)` gives for `obj` just written as `kv`, without parsing the
+    bytes encoded from it (~20 us for a pod in a busy server); shares its values."""
+    written = in_stored_order(obj)
+    written["metadata"] = {**obj["metadata"], "resourceVersion": str(kv.mod_revision)}
+    return written
+
+
 def encode(obj: Obj) -> bytes:
     """The stored form: `in_stored_order`, without the resourceVersion."""
     meta = obj.get("metadata", {})
@@ -266,10 +274,7 @@ class ObjectStorage:
         kv = await self._call(
             rt, name, self.store.create(rt.key(meta.get("namespace", ""), name), data)
         )
-        # What decode(kv) would give, without parsing what was just encoded.
-        created = in_stored_order(obj)
-        created["metadata"] = {**meta, "resourceVersion": str(kv.mod_revision)}
-        return Written(created, object_json(kv))
+        return Written(_as_stored(obj, kv), object_json(kv))
 
     async def get(
         self, rt: ResourceType, namespace: str, name: str, resource_version: int = 0
@@ -302,7 +307,7 @@ class ObjectStorage:
         kv = await self._call(
             rt, name, self.store.update(key, data, expected_revision=expected_revision)
         )
-        return decode(kv)
+        return _as_stored(obj, kv)
 
     async def delete(
         self, rt: ResourceType, namespace: str, name: str, expected_revision: int

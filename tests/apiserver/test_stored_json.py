@@ -124,3 +124,14 @@ async def test_a_create_answers_what_a_get_of_the_object_then_serves(cluster: Cl
         answered = orjson.loads(event)
         assert answered["apiVersion"] == "events.k8s.io/v1"
         assert answered == await api.get(f"{events}/e")
+
+
+async def test_an_update_answers_what_a_get_of_the_object_then_serves(cluster: Cluster) -> None:
+    async with ApiClient.from_kubeconfig(cluster.kubeconfig) as api:
+        created = await api.create(CMS, {"metadata": {"name": "two"}, "data": {"k": "v"}})
+        changed = {**created, "data": {"k": "w"}, "metadata": {**created["metadata"],
+                                                               "labels": {"a": "b"}}}  # fmt: skip
+        updated = await api.update(f"{CMS}/two", changed)
+        assert updated == await api.get(f"{CMS}/two")
+        assert updated["metadata"]["resourceVersion"] != created["metadata"]["resourceVersion"]
+        assert (updated["data"], updated["metadata"]["labels"]) == ({"k": "w"}, {"a": "b"})
