@@ -140,10 +140,19 @@ def starting_entries(sent: Any, live: Any, *, subresource: str) -> list[Obj]:
     if sent == [] or sent == [{}]:
         return []
     readable = _entry_list(sent)
-    decoded = entries_of({"metadata": {"managedFields": readable}})
-    if readable and len(decoded) == len(readable) and any(e.fields for e in decoded):
+    if (
+        readable
+        and all(e.get("operation") in ("Apply", "Update") for e in readable)
+        and any(_owns_something(e.get("fieldsV1")) for e in readable)
+    ):
         return readable
     return _entry_list(live)
+
+
+def _owns_something(tree: Any) -> bool:
+    """`read_fields_v1(tree)` has a path, without reading the whole tree (the write
+    reads it afterwards anyway): any member but the root's `.` makes one."""
+    return isinstance(tree, dict) and any(element != "." for element in tree)
 
 
 def _entry_list(value: Any) -> list[Obj]:

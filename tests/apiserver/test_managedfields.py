@@ -195,6 +195,15 @@ SENT = [{"manager": "sent", "operation": "Apply", "fieldsType": "FieldsV1",
         (SENT, "status", LIVE),  # a subresource write never takes them
         ([{"manager": "x", "operation": "Steal"}], "", LIVE),  # unreadable
         ([{**SENT[0], "fieldsV1": {}}], "", LIVE),  # owns nothing
+        ([{**SENT[0], "fieldsV1": {".": {}}}], "", LIVE),
+        ([{**SENT[0], "fieldsV1": ["f:data"]}], "", LIVE),
+        (
+            [{**SENT[0], "fieldsV1": {"f:data": {".": {}}}}],
+            "",
+            [{**SENT[0], "fieldsV1": {"f:data": {".": {}}}}],
+        ),
+        ([{**SENT[0], "fieldsV1": {"f:data": 1}}], "", [{**SENT[0], "fieldsV1": {"f:data": 1}}]),
+        ([{**SENT[0], "fieldsV1": {}}, SENT[0]], "", [{**SENT[0], "fieldsV1": {}}, SENT[0]]),
         ([SENT[0], "junk"], "", LIVE),
     ],
 )
