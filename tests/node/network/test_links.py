@@ -10,7 +10,7 @@ from kybernetes.node.network.links import LOOPBACK_INDEX, Links
 
 async def test_requests_sent_at_once_on_a_new_socket_keep_it_open() -> None:
     # Each first request used to make its own asyncio transport for the one socket;
-    # collecting the extra ones closed the socket, and every later request hung.
+    # collecting the extra ones closed the socket, and every later request failed.
     links = await Links.open()
     try:
         async with asyncio.timeout(10):

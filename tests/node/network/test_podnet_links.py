@@ -28,6 +28,7 @@ async def test_pods_asking_at_once_share_one_socket(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(podnet, "Links", _SlowLinks)
+    monkeypatch.setattr(_SlowLinks, "opened", 0)
     network = PodNetwork(cidr="10.244.3.0/24", state_dir=tmp_path)
     got = await asyncio.gather(*(network._links() for _ in range(5)))
     assert _SlowLinks.opened == 1
