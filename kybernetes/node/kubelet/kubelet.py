@@ -235,7 +235,7 @@ class Kubelet:
             await self.network.ensure_bridge()
             self.pods.on_add(self._pod_event)
             self.pods.on_update(lambda old, new: self._pod_event(new))
-            self.pods.on_delete(self._pod_event)
+            self.pods.on_delete(self._pod_deleted)
             # Services first: a container's environment names them (FOO_SERVICE_HOST);
             # this Node too: admission reads its labels and taints as they are now.
             self.services.start()
@@ -352,6 +352,13 @@ class Kubelet:
             lambda: self.runtime.exit_status(container_id) is not None,
             self.runtime.exec_argv,
         )
+
+    def _pod_deleted(self, pod: Obj) -> None:
+        # Gone from the API: admission stops counting it at once, as kube's pod
+        # manager forgets it, before any later event (a pod created next) is handled;
+        # its worker, which may be busy, notices later and stops what still runs.
+        self._admitted.pop(str(pod["metadata"].get("uid", "")), None)
+        self._pod_event(pod)
 
     def _pod_event(self, pod: Obj) -> None:
         uid = str(pod["metadata"].get("uid", ""))
