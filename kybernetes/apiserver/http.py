@@ -611,7 +611,7 @@ class ResourceHandler:
             stamp_requester(body, request[USER])
         if rt.kind == "TokenReview" and self.ctx.tokens:
             return _json(await self.ctx.tokens.review(body), 201)
-        created = await self.ctx.rest.create_written(
+        created = await self.ctx.rest.create(
             rt, req.namespace, body, dry_run=dry_run(request.query),
             manager=_field_manager(request, ""), owned=True,
         )  # fmt: skip

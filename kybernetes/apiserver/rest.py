@@ -141,25 +141,10 @@ class Rest:
         dry_run: bool,
         manager: mf.Manager | None = None,
         owned: bool = False,
-    ) -> Obj:
-        """Create from `body`; an `owned` body (the caller's to give up, as a
-        request's decoded body) becomes the object instead of being copied."""
-        written = await self.create_written(
-            rt, namespace, body, dry_run=dry_run, manager=manager, owned=owned
-        )
-        return written.obj
-
-    async def create_written(
-        self,
-        rt: ResourceType,
-        namespace: str,
-        body: Any,
-        *,
-        dry_run: bool,
-        manager: mf.Manager | None = None,
-        owned: bool = False,
     ) -> Written:
-        """`create`, with the created object's JSON when the store gave it."""
+        """Create from `body`; an `owned` body (the caller's to give up, as a
+        request's decoded body) becomes the object instead of being copied.
+        The created object comes with its JSON when the store gave it."""
         given = body.get("metadata") or {} if isinstance(body, dict) else {}
         # Named as NamespaceLifecycle names it: before generateName is expanded.
         given_name = given.get("name") or given.get("generateName") or "Unknown"
@@ -491,7 +476,7 @@ class Rest:
                     if exists.reason != "AlreadyExists" or attempt + 1 == PATCH_RETRIES:
                         raise
                     continue  # created meanwhile: apply to it instead
-                return created, True
+                return created.obj, True
             wanted = (config.get("metadata") or {}).get("resourceVersion") or ""
             if wanted and wanted != live["metadata"]["resourceVersion"]:
                 raise errors.conflict(rt.plural, name, "the object has been modified; please "
