@@ -146,9 +146,7 @@ def _walk(
             if nodes:
                 out[path] = NODE
             for item in value:
-                item_path = (*path, key_element(item, key))
-                out[item_path] = item  # the item itself is a member ("." in FieldsV1)
-                _walk(item, item_path, names, schema, out, nodes)
+                _walk_item(item, (*path, key_element(item, key)), names, schema, out, nodes)
             return
         if is_set(schema, names, value):
             if nodes:
@@ -156,6 +154,13 @@ def _walk(
             out.update(((*path, _value_element(item)), item) for item in value)
             return
     out[path] = value  # a scalar, an empty map or list, or an atomic list
+
+
+def _walk_item(
+    item: Any, path: Path, names: Path, schema: PatchSchema, out: dict[Path, Any], nodes: bool
+) -> None:
+    out[path] = item  # the item itself is a member ("." in FieldsV1)
+    _walk(item, path, names, schema, out, nodes)
 
 
 def _owned_top_level(obj: Obj, status: bool | None) -> Iterator[tuple[str, Any]]:
@@ -304,9 +309,10 @@ def _diff(
     """`_walk` of `new` into `new_out` and of `old` into `old_out`, leaving out what
     both would list alike. Where the two are not both maps, or lists merged on
     keys no item repeats, each side is walked whole."""
-    if old is ABSENT or _same(new, old):
-        if old is ABSENT:
-            _walk(new, path, names, schema, new_out, True)
+    if old is ABSENT:
+        _walk(new, path, names, schema, new_out, True)
+        return
+    if _same(new, old):
         return
     if type(new) is dict and type(old) is dict and new and old:
         new_out[path] = old_out[path] = NODE
@@ -327,17 +333,13 @@ def _diff(
         item_path = (*path, element)
         old_item = old_items.pop(element, ABSENT)
         if old_item is ABSENT or not item or not old_item:
-            # (`_walk` of a list item: the item is the path's value, or NODE if it has members)
-            new_out[item_path] = item
-            _walk(item, item_path, names, schema, new_out, True)
+            _walk_item(item, item_path, names, schema, new_out, True)
             if old_item is not ABSENT:
-                old_out[item_path] = old_item
-                _walk(old_item, item_path, names, schema, old_out, True)
+                _walk_item(old_item, item_path, names, schema, old_out, True)
         else:
             _diff(item, old_item, item_path, names, schema, new_out, old_out)
     for element, item in old_items.items():
-        old_out[(*path, element)] = item
-        _walk(item, (*path, element), names, schema, old_out, True)
+        _walk_item(item, (*path, element), names, schema, old_out, True)
 
 
 def _keyed_items(value: Any, names: Names, schema: PatchSchema) -> dict[str, Any] | None:
