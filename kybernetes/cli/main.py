@@ -52,6 +52,14 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="also serve the store itself to other processes (kyb://HOST:PORT)",
     )
+    parser.add_argument(
+        "--token-auth-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help='accept the bearer tokens of this CSV file (token,user,uid[,"group1,group2"]), '
+        "as kube-apiserver's flag of that name",
+    )
 
 
 def _node_flags(parser: argparse.ArgumentParser) -> None:
@@ -140,6 +148,8 @@ def _server_args(args: argparse.Namespace) -> list[str]:
         flags += ["--datastore-endpoint", args.store]
     if args.serve_store:
         flags += ["--serve-store", args.serve_store]
+    if args.token_auth_file:
+        flags += ["--token-auth-file", str(args.token_auth_file.resolve())]
     for name in args.disable:
         flags += ["--disable", name]
     for flag, value in (("--node-name", args.node_name), ("--node-ip", args.node_ip),
@@ -192,6 +202,7 @@ def _run_server(args: argparse.Namespace, data_dir: Path) -> int:
                 bind=args.bind_address,
                 port=args.port,
                 serve_store_at=args.serve_store,
+                token_auth_file=args.token_auth_file,
                 disable=frozenset(args.disable),
                 settings=settings,
             ),

@@ -21,8 +21,10 @@ import socket
 import subprocess
 from pathlib import Path
 
+from kybernetes.apiserver.auth import Authenticator
 from kybernetes.apiserver.pki import ClusterPKI
 from kybernetes.apiserver.server import start_apiserver
+from kybernetes.apiserver.tokenfile import read_token_file
 from kybernetes.cli.components import (
     COMPONENTS,
     RunningComponent,
@@ -87,6 +89,7 @@ async def run_server(
     bind: str,
     port: int,
     serve_store_at: str = "",
+    token_auth_file: Path | None = None,
     disable: frozenset[str] = frozenset(),
     settings: Settings | None = None,
 ) -> None:
@@ -96,6 +99,7 @@ async def run_server(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    tokens = await asyncio.to_thread(read_token_file, token_auth_file) if token_auth_file else {}
     hostnames, ips = await asyncio.to_thread(_node_addresses, bind)
     pki = await asyncio.to_thread(
         ClusterPKI.load_or_create, data_dir / "pki", hostnames=hostnames, ips=ips
@@ -106,8 +110,9 @@ async def run_server(
     try:
         advertise = next((ip for ip in ips if not ip.startswith("127.")), "127.0.0.1")
         api = await start_apiserver(
-            store=store, pki=pki, host=bind, port=port, advertise_address=advertise
-        )
+            store=store, pki=pki, host=bind, port=port, advertise_address=advertise,
+            authenticator=Authenticator(tokens),
+        )  # fmt: skip
         try:
             store_endpoint = ""
             if serve_store_at:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,3 +147,34 @@ def test_a_component_without_a_cluster_is_one_clear_line(kyb: Kyb) -> None:
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0
     assert "no kubeconfig" in result.stderr and "kyb start" in result.stderr
+
+
+def _get_with_token(port: int, ca: Path, token: str) -> int:
+    request = urllib.request.Request(f"https://127.0.0.1:{port}/api/v1/namespaces",
+                                     headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    context = ssl.create_default_context(cafile=str(ca))
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=30) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_the_tokens_of_a_token_auth_file_authenticate(kyb: Kyb, tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.csv"
+    tokens.write_text('s3cret,ops,1001,"system:masters"\n')
+    started = kyb("start", "--port", str(kyb.port), "--bind-address", "127.0.0.1",
+                  "--disable", "kubelet", "--token-auth-file", str(tokens))  # fmt: skip
+    assert started.returncode == 0, started.stdout + started.stderr
+    ca = kyb.data_dir / "pki" / "ca.crt"
+    assert _get_with_token(kyb.port, ca, "s3cret") == 200
+    assert _get_with_token(kyb.port, ca, "wrong") == 401
+
+
+def test_a_malformed_token_auth_file_is_one_clear_line(kyb: Kyb, tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.csv"
+    tokens.write_text("s3cret,ops\n")
+    failed = kyb("server", "--port", str(kyb.port), "--token-auth-file", str(tokens))
+    assert failed.returncode == 1
+    assert f"kyb server: token file {tokens}, record 1: needs at least 3 columns" in failed.stderr
+    assert "Traceback" not in failed.stderr
