@@ -28,6 +28,7 @@ declare -A PACKAGES=(
   [skopeo]=skopeo
   [nft]=nftables
   [conntrack]=conntrack
+  [wrk]=wrk  # bench/run apiserver's load generator
 )
 
 say() { printf '==> %s\n' "$*"; }
