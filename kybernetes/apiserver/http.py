@@ -49,6 +49,7 @@ from kybernetes.apiserver.bodies import (
 )
 from kybernetes.apiserver.componentstatus import DEPRECATION, component_statuses
 from kybernetes.apiserver.csr_strategy import stamp_requester
+from kybernetes.apiserver.deadlines import Deadlines
 from kybernetes.apiserver.eviction import evict
 from kybernetes.apiserver.metrics import CONTENT_TYPE as METRICS_TYPE
 from kybernetes.apiserver.metrics import ApiMetrics, reported_verb, scope_of
@@ -305,6 +306,7 @@ class ResourceHandler:
     def __init__(self, ctx: ApiContext) -> None:
         self.ctx = ctx
         self.rows = RowCache()
+        self.deadlines = Deadlines()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         proxied = parse_proxy_path(request.rel_url.raw_path)
@@ -352,13 +354,9 @@ class ResourceHandler:
         if req.verb == "watch" or req.subresource in LONG_RUNNING_SUBRESOURCES:
             return await handler(request, req)  # long-running: no request deadline
         seconds = request_timeout(request.query, self.ctx.request_timeout)
-        deadline = asyncio.timeout(seconds)
         try:
-            async with deadline:
-                return await handler(request, req)
+            return await self.deadlines.run(seconds, handler(request, req))
         except TimeoutError:
-            if not deadline.expired():
-                raise
             # As kube-apiserver's timeout filter: the write may still complete.
             raise errors.timeout(
                 f"request did not complete within {format_duration(seconds)}"
