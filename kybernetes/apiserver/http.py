@@ -336,7 +336,7 @@ class ResourceHandler:
                   "apiserver")  # fmt: skip
         start = time.perf_counter()
         code = 500
-        running = metrics.started(labels)
+        metrics.started(labels)
         try:
             response = await self._dispatch(request, req)
             code = response.status
@@ -345,8 +345,7 @@ class ResourceHandler:
             code = err.code
             raise
         finally:
-            running.dec()
-            metrics.observe(labels, code, time.perf_counter() - start)
+            metrics.finished(labels, code, time.perf_counter() - start)
 
     async def _dispatch(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
         handler: Callable[[web.Request, ResourceRequest], Awaitable[web.StreamResponse]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from kybernetes.apiserver.metrics import reported_verb
+from kybernetes.apiserver.metrics import ApiMetrics, reported_verb
 from tests.apiserver.conftest import Cluster
 
 
@@ -43,3 +43,33 @@ async def test_requests_and_stored_objects_are_counted(cluster: Cluster) -> None
     assert _sample(text, "apiserver_storage_objects", resource="deployments.apps") == 0
     assert _sample(text, "kubernetes_build_info", git_version="v1.32.4") == 1
     assert "process_resident_memory_bytes" in text
+
+
+def test_counts_latencies_and_the_requests_in_flight() -> None:
+    metrics = ApiMetrics(lambda: [("pods", 3)], "v1.32.4")
+    get = ("GET", "", "", "v1", "pods", "", "resource", "apiserver")
+    watch = ("WATCH", "", "apps", "v1", "deployments", "", "cluster", "apiserver")
+    post = ("POST", "", "", "v1", "configmaps", "", "namespace", "apiserver")
+    for labels, code, seconds in ((get, 200, 0.001), (get, 200, 0.005), (get, 404, 0.3),
+                                  (post, 201, 61.0)):  # fmt: skip
+        metrics.started(labels)
+        metrics.finished(labels, code, seconds)
+    metrics.started(watch)
+    metrics.started(post)
+    text = metrics.render().decode()
+    pods = {"verb": "GET", "resource": "pods"}
+    assert _sample(text, "apiserver_request_total", code="200", **pods) == 2
+    assert _sample(text, "apiserver_request_total", code="404", **pods) == 1
+    # Buckets count every request at or below their bound.
+    assert _sample(text, "apiserver_request_duration_seconds_bucket", le="0.005", **pods) == 2
+    assert _sample(text, "apiserver_request_duration_seconds_bucket", le="0.4", **pods) == 3
+    assert _sample(text, "apiserver_request_duration_seconds_sum", **pods) == 0.306
+    assert _sample(text, "apiserver_request_duration_seconds_bucket", le="60.0",
+                   resource="configmaps") == 0  # fmt: skip
+    assert _sample(text, "apiserver_request_duration_seconds_bucket", le="+Inf",
+                   resource="configmaps") == 1  # fmt: skip
+    assert _sample(text, "apiserver_current_inflight_requests", request_kind="mutating") == 1
+    assert _sample(text, "apiserver_current_inflight_requests", request_kind="readOnly") == 0
+    assert _sample(text, "apiserver_longrunning_requests", verb="WATCH",
+                   resource="deployments") == 1  # fmt: skip
+    assert "apiserver_request_created" not in text  # kube-apiserver has no *_created samples
