@@ -348,6 +348,10 @@ class ResourceHandler:
             metrics.finished(labels, code, time.perf_counter() - start)
 
     async def _dispatch(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
+        if req.verb == "get":
+            answered = self._get_now(request, req)
+            if answered is not None:
+                return answered  # from memory, with nothing to wait for: no deadline
         handler: Callable[[web.Request, ResourceRequest], Awaitable[web.StreamResponse]]
         handler = getattr(self, f"_{req.verb}")
         if req.verb == "watch" or req.subresource in LONG_RUNNING_SUBRESOURCES:
@@ -388,6 +392,14 @@ class ResourceHandler:
             return web.Response(body=encoded, status=status, content_type=JSON_TYPE)
         return _json(obj, status)
 
+    def _get_now(self, request: web.Request, req: ResourceRequest) -> web.Response | None:
+        """The most common request, `GET` of one object as JSON with no options,
+        answered from the watch cache when it is caught up; None: `_get`."""
+        if request.query_string or not _plain(request, req):
+            return None
+        body = self.ctx.rest.storage.get_encoded_now(req.resource, req.namespace, req.name)
+        return None if body is None else web.Response(body=body, content_type=JSON_TYPE)
+
     async def _get(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
         if req.subresource == "log" and req.resource.kind == "Pod" and not req.resource.group:
             return await self._pod_log(request, req)
@@ -398,7 +410,7 @@ class ResourceHandler:
         if req.resource.computed:
             return await self._resource_metrics(request, req, list_options(request.query))
         rv = resource_version_param(request.query)
-        if not (req.subresource or _wants_table(request) or _wants_yaml(request)):
+        if _plain(request, req):
             body = await self.ctx.rest.get_encoded(req.resource, req.namespace, req.name, rv)
             return web.Response(body=body, content_type=JSON_TYPE)
         obj = await self.ctx.rest.get(req.resource, req.namespace, req.name, rv)
@@ -779,6 +791,13 @@ class ResourceHandler:
             obj = table(req.resource.group, req.resource.kind, [obj], include_columns=False,
                         version=req.resource.version, include_object=include)  # fmt: skip
         return orjson.dumps({"type": event.type, "object": obj})
+
+
+def _plain(request: web.Request, req: ResourceRequest) -> bool:
+    """A GET of a stored object itself, as JSON (no subresource, Table or YAML)."""
+    rt = req.resource
+    return not (req.subresource or _computed(rt) or rt.computed or _wants_table(request)
+                or _wants_yaml(request))  # fmt: skip
 
 
 def _computed(rt: ResourceType) -> bool:

@@ -289,6 +289,17 @@ class ObjectStorage:
         await self.wait_for_revision(resource_version)
         return object_json(self._served_kv(rt, await self.get_kv(rt, namespace, name)))
 
+    def get_encoded_now(self, rt: ResourceType, namespace: str, name: str) -> bytes | None:
+        """`get_encoded` of the latest version when memory answers it at once
+        (`CachingStore.get_now`); None when that would mean a wait or a store read."""
+        if not isinstance(self.store, CachingStore):
+            return None
+        try:
+            kv = self.store.get_now(rt.key(namespace, name))
+        except StoreError as err:
+            raise self._translate(err, rt, name) from err
+        return None if kv is None else object_json(self._served_kv(rt, kv))
+
     async def get_kv(self, rt: ResourceType, namespace: str, name: str) -> KeyValue:
         kv: KeyValue = await self._call(rt, name, self.store.get(rt.key(namespace, name)))
         return kv

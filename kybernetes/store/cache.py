@@ -235,6 +235,22 @@ class CachingStore(Store):
 
     # -- reads ---------------------------------------------------------------
 
+    def get_now(self, key: str) -> KeyValue | None:
+        """`get(key)` from memory when that needs no wait (the backend knows its
+        current revision without a round trip, and the cache has applied it);
+        None otherwise: ask `get`. Raises NotFoundError as `get` does."""
+        keys.check_key(key)
+        if self._closed:
+            raise StoreClosedError()
+        current = self.backend.known_revision()
+        cache = self._cache_for(key)
+        if current is None or cache is None or not cache.ready or cache.revision < current:
+            return None
+        kv = cache.items.get(key)
+        if kv is None:
+            raise NotFoundError(key)
+        return kv
+
     async def get(self, key: str, *, revision: int = 0) -> KeyValue:
         keys.check_key(key)
         keys.check_revision(revision)
@@ -282,6 +298,9 @@ class CachingStore(Store):
 
     async def current_revision(self) -> int:
         return await self.backend.current_revision()
+
+    def known_revision(self) -> int | None:
+        return self.backend.known_revision()
 
     # -- writes go to the backend --------------------------------------------
 

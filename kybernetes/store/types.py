@@ -278,6 +278,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def current_revision(self) -> int: ...
 
+    def known_revision(self) -> int | None:
+        """`current_revision()` when this store knows it without a round trip
+        (an embedded one); None when only asking tells (etcd, a remote store)."""
+        return None
+
     @abc.abstractmethod
     async def close(self) -> None: ...
 

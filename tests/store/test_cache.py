@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kybernetes.store import CompactedError, WatchDroppedError
+from kybernetes.store import CompactedError, InvalidInputError, NotFoundError, WatchDroppedError
 from kybernetes.store.cache import CachingStore, _CachedWatch
 from kybernetes.store.sqlite.backend import SqliteStore
 from tests.store.watching import WatchReader
@@ -155,3 +155,21 @@ async def test_later_pages_of_a_snapshot_are_that_snapshot_from_memory_or_the_ba
     third = await cached.list("/p/", continue_key=second.continue_key, limit=2)
     assert third.kvs == (made[4],) and backend_reads == ["/p/"]
     await cached.close()
+
+
+async def test_get_now_answers_only_what_a_fresh_read_would(backend: SqliteStore) -> None:
+    cached = await cached_over(backend, ["/k/"])
+    kv = await cached.create("/k/x", b"0")
+    for i in range(200):
+        kv = await cached.update("/k/x", str(i).encode(), expected_revision=kv.mod_revision)
+        now = cached.get_now("/k/x")
+        assert now is None or now == kv  # never an older version
+    assert await cached.get("/k/x") == kv  # waits for the cache to apply the write
+    assert cached.get_now("/k/x") == kv
+    with pytest.raises(NotFoundError):
+        cached.get_now("/k/missing")
+    assert cached.get_now("/other/x") is None  # not cached: ask get
+    await backend.create("/other/x", b"1")  # moves the store past what /k/ has seen
+    assert cached.get_now("/k/x") is None
+    with pytest.raises(InvalidInputError):
+        cached.get_now("/k/\x00")

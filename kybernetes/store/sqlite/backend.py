@@ -136,6 +136,9 @@ class SqliteStore(Store):
     async def current_revision(self) -> int:
         return self._fanout.revision
 
+    def known_revision(self) -> int:
+        return self._fanout.revision
+
     # -- writes --------------------------------------------------------------
 
     async def _write(self, op: Op) -> KeyValue | None:
