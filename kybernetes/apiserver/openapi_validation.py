@@ -7,8 +7,8 @@ fields dropped here); custom resources against their structural schema
 The checks are pure functions of a body and the schemas; what a request
 adds is the directive (`fieldValidation`, Warn when absent), the body's
 raw JSON bytes (kept by `keep_raw_json` as the body is read, for repeated
-keys), and the answer's `Warning` headers, one per finding, added by the
-`add_warnings` hook as the response goes out. A request that arrives while
+keys), and the answer's `Warning` headers, one per finding, added by
+`add_warnings` before the response goes out. A request that arrives while
 the schemas are still being built waits for them (openapi_source.py):
 unknown fields of built-in kinds are never stored.
 """
@@ -70,8 +70,10 @@ def keep_raw_json(request: web.Request, content_type: str, raw: bytes) -> None:
         request[RAW_APPLY] = raw
 
 
-async def add_warnings(request: web.Request, response: web.StreamResponse) -> None:
-    """An `on_response_prepare` hook: `Warning: 299 - "text"`, quoted as Go quotes it.
+def add_warnings(request: web.Request, response: web.StreamResponse) -> None:
+    """The request's warnings on its response, before it is sent (not a signal
+    handler: aiohttp's `on_response_prepare` costs every response a coroutine):
+    `Warning: 299 - "text"`, quoted as Go quotes it.
 
     A text with a control character (an unknown field named "\x1f") is not
     sent, as kube-apiserver's warning header refuses it: in a header it
