@@ -834,6 +834,12 @@ def make_app(ctx: ApiContext) -> web.Application:
     )
     app[API_CONTEXT] = ctx
     resources = ResourceHandler(ctx)
+    # Resource paths first: aiohttp's router tries routes from the longest path
+    # prefix down, and in order of registration within one, so these are found
+    # at /api/v1 and /apis before the discovery routes there are tried (each a
+    # coroutine: a GET of a deployment tried six) and the catch-all at / below.
+    app.router.add_route("*", "/api/v1/{tail:.+}", resources.handle)
+    app.router.add_route("*", "/apis/{tail:[^/]+/[^/]+/.+}", resources.handle)
 
     def _checks(endpoint: str) -> list[health.Check]:
         checks: list[health.Check] = [
