@@ -46,6 +46,7 @@ from kybernetes.apiserver.bodies import (
     check_object_types,
     checked_patch,
     decode_body,
+    media_type,
 )
 from kybernetes.apiserver.componentstatus import DEPRECATION, component_statuses
 from kybernetes.apiserver.csr_strategy import stamp_requester
@@ -247,7 +248,10 @@ async def _read_raw(request: web.Request) -> bytes:
 def _content_type(request: web.Request) -> str:
     # No Content-Type at all (the Python client's DELETE) means JSON, as in
     # kube-apiserver; aiohttp reports that case as application/octet-stream.
-    return request.content_type if "Content-Type" in request.headers else JSON_TYPE
+    header = request.headers.get("Content-Type")
+    if header is None:
+        return JSON_TYPE
+    return media_type(header) or request.content_type
 
 
 async def _read_body(
