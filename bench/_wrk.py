@@ -12,6 +12,7 @@ over TLS here") can only have been. It authenticates with a bearer token
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import resource
 import shutil
@@ -132,6 +133,5 @@ async def run_wrk(
     text = out.decode(errors="replace")
     if proc.returncode != 0:
         raise RuntimeError(f"wrk exited with {proc.returncode}:\n{text}")
-    report = parse_report(text)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    return WrkReport(report.requests, report.seconds, report.p50, report.p99, report.errors, cpu)
+    return dataclasses.replace(parse_report(text), client_cpu=cpu)

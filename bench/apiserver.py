@@ -41,7 +41,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import orjson
@@ -101,6 +101,7 @@ class BenchError(Exception):
 
 
 ERRORS = (BenchError, StoreError, aiohttp.ClientError, TimeoutError)
+T = TypeVar("T")
 
 
 def _print(line: str = "") -> None:
@@ -396,8 +397,7 @@ class Tally:
         self.first_error = self.first_error or repr(err)[:300]
 
     def add_cpu(self, used: dict[str, float]) -> None:
-        for k, v in used.items():
-            self.cpu[k] = self.cpu.get(k, 0.0) + v
+        add_cpu(self.cpu, used)
 
     def figure(self, cpu_shown: dict[str, str]) -> Figure:
         latencies = sorted(self.latencies)
@@ -414,6 +414,19 @@ class Tally:
             note,
             other_share(self.cpu, wall, cpu_shown),
         )
+
+
+def add_cpu(total: dict[str, float], used: dict[str, float]) -> None:
+    """Add one round's CPU seconds (CpuClock.used) to a cell's."""
+    for k, v in used.items():
+        total[k] = total.get(k, 0.0) + v
+
+
+def interleaved(subjects: Sequence[T], rounds: int) -> Iterator[tuple[int, T]]:
+    """(round, subject) for every round, in reversed order every other round."""
+    for n in range(rounds):
+        for s in subjects if n % 2 == 0 else subjects[::-1]:
+            yield n, s
 
 
 async def _client(call: Call, budget: Budget[Tally]) -> None:
@@ -472,19 +485,16 @@ async def op_cell(
     alike, so the ratios are steadier than the figures (as bench/store does).
     """
     tallies = {s.name: Tally() for s in subjects}
-    for n in range(limits.rounds):
-        for s in subjects if n % 2 == 0 else subjects[::-1]:
-            await settle(cpu)
-            tally = tallies[s.name]
-            budget = Budget(
-                tally, limits.max_ops // limits.rounds, limits.max_seconds / limits.rounds
-            )
-            with frozen_gc():
-                before = cpu.read()
-                start = time.perf_counter()
-                await asyncio.gather(*(_client(call, budget) for call in s.calls))
-                tally.elapsed += time.perf_counter() - start
-                tally.add_cpu(cpu.used(before))
+    for _, s in interleaved(subjects, limits.rounds):
+        await settle(cpu)
+        tally = tallies[s.name]
+        budget = Budget(tally, limits.max_ops // limits.rounds, limits.max_seconds / limits.rounds)
+        with frozen_gc():
+            before = cpu.read()
+            start = time.perf_counter()
+            await asyncio.gather(*(_client(call, budget) for call in s.calls))
+            tally.elapsed += time.perf_counter() - start
+            tally.add_cpu(cpu.used(before))
     return {s.name: tallies[s.name].figure(s.cpu) for s in subjects}
 
 
@@ -523,18 +533,16 @@ async def wrk_cell(
     seconds = max(1, round(limits.max_seconds / limits.rounds))
     reports: dict[str, list[WrkReport]] = {s.name: [] for s in subjects}
     used: dict[str, dict[str, float]] = {s.name: {} for s in subjects}
-    for n in range(limits.rounds):
-        for s in subjects if n % 2 == 0 else subjects[::-1]:
-            await settle(cpu)
-            before = cpu.read()
-            args = (f"wrk-r{n}-",) if s.create else ()
-            report = await run_wrk(s.url, token=token, script=s.script, connections=connections,
-                                   seconds=seconds, args=args)  # fmt: skip
-            round_used = cpu.used(before)
-            round_used["client"] += report.client_cpu
-            for k, v in round_used.items():
-                used[s.name][k] = used[s.name].get(k, 0.0) + v
-            reports[s.name].append(report)
+    for n, s in interleaved(subjects, limits.rounds):
+        await settle(cpu)
+        before = cpu.read()
+        args = (f"wrk-r{n}-",) if s.create else ()
+        report = await run_wrk(s.url, token=token, script=s.script, connections=connections,
+                               seconds=seconds, args=args)  # fmt: skip
+        round_used = cpu.used(before)
+        round_used["client"] += report.client_cpu  # wrk, shown as the client
+        add_cpu(used[s.name], round_used)
+        reports[s.name].append(report)
     return {s.name: _wrk_figure(reports[s.name], used[s.name], s.cpu) for s in subjects}
 
 
@@ -1267,14 +1275,11 @@ async def _wrk_cells(
     create.write_text(create_script(pod_body("NAME"), "NAME"))
     for api in apis:
         await api.ensure_namespace("wrk")
-    for op, targets in (("get", [bare, *apis]), ("create", apis)):
-        script = get if op == "get" else create
-        if op == "create":
-            # The script's paths are its own: the URL names where to POST.
-            subjects = [WrkSubject(a.name, a.server.url + pods_path("wrk"), script, a.cpu, True)
-                        for a in targets]  # fmt: skip
-        else:
-            subjects = [WrkSubject(a.name, a.server.url, script, a.cpu) for a in targets]
+    # GET: the script names every path. Create: the URL names where to POST.
+    gets = [WrkSubject(a.name, a.server.url, get, a.cpu) for a in [bare, *apis]]
+    creates = [WrkSubject(a.name, a.server.url + pods_path("wrk"), create, a.cpu, True)
+               for a in apis]  # fmt: skip
+    for op, subjects in (("get", gets), ("create", creates)):
         cell = await wrk_cell(subjects, connections=clients, token=servers.token, limits=limits,
                               cpu=cpu)  # fmt: skip
         for name, fig in cell.items():

@@ -10,9 +10,9 @@ deadlines it fires about once a minute, and a request with a shorter
 `?timeout=` moves it earlier.
 
 A request cancelled by its deadline sees `CancelledError`, as with
-`asyncio.timeout`; `expired(token)` then tells that the deadline did it,
-and `Deadlines.run` turns that into `TimeoutError` unless something else
-cancelled the task too (a client gone, a server stopping).
+`asyncio.timeout`; `Deadlines.run` knows the deadline did it (the sweep
+marked it expired) and turns that into `TimeoutError`, unless something
+else cancelled the task too (a client gone, a server stopping).
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ class _Requests(Collector):
         self.counts: dict[tuple[str, ...], int] = {}  # (*_LABELS, code) -> requests
         # _LABELS -> [count per bucket (le), count above them all, sum of seconds]
         self.durations: dict[tuple[str, ...], list[float]] = {}
-        self.inflight = {"readOnly": 0, "mutating": 0}
+        self.inflight = dict.fromkeys(_KIND.values(), 0)
         self.longrunning: dict[tuple[str, ...], int] = {}  # (verb, *_LABELS[2:]) -> open
 
     def collect(self) -> Iterator[Metric]:
@@ -118,8 +118,8 @@ class _Requests(Collector):
             labels=_LABELS)  # fmt: skip
         for labels, counts in [(k, list(v)) for k, v in list(self.durations.items())]:
             cumulative = itertools.accumulate(counts[:-1])
-            buckets = [(le, n) for le, n in zip(_LE, cumulative, strict=True)]
-            latency.add_metric(labels, buckets, sum_value=counts[-1])
+            latency.add_metric(labels, list(zip(_LE, cumulative, strict=True)),
+                               sum_value=counts[-1])  # fmt: skip
         yield latency
         inflight = GaugeMetricFamily(
             "apiserver_current_inflight_requests", "Maximal number of currently used inflight "

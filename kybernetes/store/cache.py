@@ -164,6 +164,13 @@ class _PrefixCache:
         return kvs, next_key, high - stop
 
 
+def _cached_item(cache: _PrefixCache, key: str) -> KeyValue:
+    kv = cache.items.get(key)
+    if kv is None:
+        raise NotFoundError(key)
+    return kv
+
+
 class CachingStore(Store):
     """`store` with a watch cache on each of `prefixes` (see the module docstring)."""
 
@@ -246,10 +253,7 @@ class CachingStore(Store):
         cache = self._cache_for(key)
         if current is None or cache is None or not cache.ready or cache.revision < current:
             return None
-        kv = cache.items.get(key)
-        if kv is None:
-            raise NotFoundError(key)
-        return kv
+        return _cached_item(cache, key)
 
     async def get(self, key: str, *, revision: int = 0) -> KeyValue:
         keys.check_key(key)
@@ -257,10 +261,7 @@ class CachingStore(Store):
         cache = None if revision else await self._fresh(key)
         if cache is None:
             return await self.backend.get(key, revision=revision)
-        kv = cache.items.get(key)
-        if kv is None:
-            raise NotFoundError(key)
-        return kv
+        return _cached_item(cache, key)
 
     async def list(
         self,

@@ -134,7 +134,7 @@ class SqliteStore(Store):
         return ListResult(tuple(kvs), snapshot, None, 0)
 
     async def current_revision(self) -> int:
-        return self._fanout.revision
+        return self.known_revision()
 
     def known_revision(self) -> int:
         return self._fanout.revision
