@@ -101,12 +101,9 @@ async def test_automatic_compaction_keeps_the_database_small(tmp_path: Path) -> 
         await store.close()
 
 
-async def test_wal_stays_bounded_under_constant_readers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("kybernetes.store.sqlite.writer.WAL_TRUNCATE_BYTES", 1024 * 1024)
+async def test_wal_stays_bounded_under_constant_readers(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    store = await SqliteStore.open(str(path), compact_interval=0)
+    store = await SqliteStore.open(str(path), compact_interval=0, wal_limit=1024 * 1024)
     stop = asyncio.Event()
 
     async def reader() -> int:

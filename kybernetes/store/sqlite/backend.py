@@ -1,6 +1,7 @@
-"""The embedded SQLite store: kine's log table, with Python's own threads.
+"""The embedded SQLite store: kine's log table, one writer process, reader threads.
 
-Writes go to the single writer thread (group commit, see `writer.py`);
+Writes go to the single writer, a process of its own (group commit, see
+`writer.py`; why a process: `writer_process.py`);
 reads run on a small pool of reader threads, each with its own connection,
 which WAL mode lets read while the writer commits. Watches are served from
 memory (`Fanout`) once caught up, and from the log table before that.
@@ -21,7 +22,8 @@ from kybernetes.store import keys
 from kybernetes.store.compactor import DEFAULT_COMPACT_INTERVAL, Compactor
 from kybernetes.store.fanout import DEFAULT_MAX_BUFFERED, Fanout, Subscriber
 from kybernetes.store.sqlite import schema
-from kybernetes.store.sqlite.writer import Op, Result, Writer
+from kybernetes.store.sqlite.writer import WAL_TRUNCATE_BYTES, Op, Result
+from kybernetes.store.sqlite.writer_process import WriterProcess
 from kybernetes.store.types import (
     CompactedError,
     Event,
@@ -56,10 +58,11 @@ class SqliteStore(Store):
         *,
         compact_interval: float = DEFAULT_COMPACT_INTERVAL,
         max_watch_buffer: int = DEFAULT_MAX_BUFFERED,
+        wal_limit: int = WAL_TRUNCATE_BYTES,
     ) -> None:
         self.path = path
         self._loop = asyncio.get_running_loop()
-        self._writer = Writer(path, self._on_commit_threadsafe)
+        self._writer = WriterProcess(path, self._on_commit, wal_limit=wal_limit)
         self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="kyb-sqlite-read")
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -75,10 +78,13 @@ class SqliteStore(Store):
         *,
         compact_interval: float = DEFAULT_COMPACT_INTERVAL,
         max_watch_buffer: int = DEFAULT_MAX_BUFFERED,
+        wal_limit: int = WAL_TRUNCATE_BYTES,
     ) -> SqliteStore:
+        """`wal_limit`: the WAL's size (bytes) past which the writer truncates it."""
         await asyncio.to_thread(_make_parent_dir, path)
-        store = cls(path, compact_interval=compact_interval, max_watch_buffer=max_watch_buffer)
-        await asyncio.to_thread(store._writer.start)
+        store = cls(path, compact_interval=compact_interval, max_watch_buffer=max_watch_buffer,
+                    wal_limit=wal_limit)  # fmt: skip
+        await store._writer.start()
         store._fanout.revision = store._writer.revision
         store._compactor.start()
         return store
@@ -179,9 +185,6 @@ class SqliteStore(Store):
             raise CompactedError(revision, self._writer.compacted)
         await self._write(Op("compact", expected=revision))
 
-    def _on_commit_threadsafe(self, results: Results, events: Events, revision: int) -> None:
-        self._loop.call_soon_threadsafe(self._on_commit, results, events, revision)
-
     def _on_commit(self, results: Results, events: Events, revision: int) -> None:
         # Publish before acknowledging: a writer that then reads its watch
         # never waits for an event it has already been told about.
@@ -218,7 +221,7 @@ class SqliteStore(Store):
             return
         self._closed = True
         await self._compactor.stop()
-        await asyncio.to_thread(self._writer.stop)
+        await self._writer.stop()
         self._fanout.close()
         self._readers.shutdown(wait=True)
         with self._connections_lock:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import signal
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -66,8 +67,11 @@ _STOP = Op("compact")  # compared by identity
 class Writer:
     """Owns the write connection; `submit` is safe from any thread."""
 
-    def __init__(self, path: str, on_commit: CommitCallback) -> None:
+    def __init__(
+        self, path: str, on_commit: CommitCallback, *, wal_limit: int = WAL_TRUNCATE_BYTES
+    ) -> None:
         self._path = path
+        self._wal_limit = wal_limit
         self._on_commit = on_commit
         self._queue: queue.SimpleQueue[Op] = queue.SimpleQueue()
         self._compaction: _Compaction | None = None
@@ -103,9 +107,13 @@ class Writer:
     def _run(self) -> None:
         try:
             conn = schema.connect(self._path, writer=True)
+            # In a write transaction: a writer process that outlived a killed
+            # server finishes its commit before this one counts revisions.
+            conn.execute("BEGIN IMMEDIATE")
             self.revision = schema.current_revision(conn)
             self.compacted = schema.compacted_revision(conn)
             done = schema.meta_value(conn, "compact_done")
+            conn.execute("COMMIT")
             if done < self.compacted:  # a crash interrupted the last compaction
                 self._compaction = _Compaction(self.compacted, done)
         except BaseException as err:  # noqa: BLE001 - reported to start()
@@ -244,7 +252,7 @@ class Writer:
             size = os.path.getsize(self._path + "-wal")
         except OSError:
             return
-        if size > WAL_TRUNCATE_BYTES:
+        if size > self._wal_limit:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _fail_pending(self, err: BaseException) -> None:
@@ -320,9 +328,14 @@ def _insert_rows(
 
 
 _FAILPOINT = os.environ.get("KYB_STORE_FAILPOINT", "")
+# Processes a failpoint's crash takes down too: the server a writer process
+# writes for, which would have crashed with it when they were one process.
+crash_also: list[int] = []
 
 
 def _failpoint(name: str) -> None:
     """Crash here when the environment names this point (crash tests only)."""
     if _FAILPOINT and name == _FAILPOINT:
+        for pid in crash_also:
+            os.kill(pid, signal.SIGKILL)
         os._exit(137)
