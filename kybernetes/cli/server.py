@@ -35,7 +35,7 @@ from kybernetes.cli.components import (
 )
 from kybernetes.cli.kubeconfig import write_admin_kubeconfig
 from kybernetes.cli.paths import ADMIN_KUBECONFIG, ServerState, remove_state, write_state
-from kybernetes.store import open_store
+from kybernetes.store import Store, open_store
 from kybernetes.store.remote.server import listening_url, serve_store
 from kybernetes.util.addresses import split_host_port
 
@@ -82,6 +82,14 @@ def _node_addresses(bind: str) -> tuple[list[str], list[str]]:
     return [hostname], list(dict.fromkeys(ips))
 
 
+async def _close_when_open(opening: asyncio.Task[Store]) -> None:
+    """Close the store `opening` opens, or stop it opening (start-up failed)."""
+    opening.cancel()
+    with contextlib.suppress(BaseException):
+        store = await opening
+        await store.close()
+
+
 async def run_server(
     *,
     data_dir: Path,
@@ -99,12 +107,20 @@ async def run_server(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    tokens = await asyncio.to_thread(read_token_file, token_auth_file) if token_auth_file else {}
-    hostnames, ips = await asyncio.to_thread(_node_addresses, bind)
-    pki = await asyncio.to_thread(
-        ClusterPKI.load_or_create, data_dir / "pki", hostnames=hostnames, ips=ips
-    )
-    store = await open_store(store_url)
+    # The store opens (the SQLite writer's process starts) while the rest is read.
+    opening = asyncio.create_task(open_store(store_url))
+    try:
+        tokens = {}
+        if token_auth_file:
+            tokens = await asyncio.to_thread(read_token_file, token_auth_file)
+        hostnames, ips = await asyncio.to_thread(_node_addresses, bind)
+        pki = await asyncio.to_thread(
+            ClusterPKI.load_or_create, data_dir / "pki", hostnames=hostnames, ips=ips
+        )
+    except BaseException:
+        await _close_when_open(opening)
+        raise
+    store = await opening
     store_runner = None
     components: list[RunningComponent] = []
     try:

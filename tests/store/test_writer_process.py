@@ -13,12 +13,7 @@ from pathlib import Path
 import pytest
 
 from kybernetes.store.sqlite.backend import SqliteStore
-from kybernetes.store.sqlite.writer_process import (
-    _frame,
-    _split_frames,
-    decode_commit,
-    encode_commit,
-)
+from kybernetes.store.sqlite.writer_child import decode_commit, encode_commit, frame, split_frames
 from kybernetes.store.types import (
     AlreadyExistsError,
     ConflictError,
@@ -65,13 +60,13 @@ def test_a_commit_round_trips_every_result_and_event() -> None:
 
 def test_frames_are_split_however_the_bytes_arrive() -> None:
     messages = [("ops", [(1, "create", "/k", b"v" * 5000, 0)]), ("stop",), ("ready", 7, 2)]
-    stream = b"".join(_frame(m) for m in messages)
+    stream = b"".join(frame(m) for m in messages)
     for step in (1, 3, 4, 1000, len(stream)):
         buffer = bytearray()
         got = []
         for start in range(0, len(stream), step):
             buffer += stream[start : start + step]
-            got.extend(_split_frames(buffer))
+            got.extend(split_frames(buffer))
         assert got == messages
         assert not buffer
 

@@ -8,12 +8,11 @@ the writer in the middle of a request: on two cores a create x50 load ran at
 whole server pinned to one core. In a process of its own the writer runs on
 the other core without taking anything from the loop.
 
-The parent (`WriterProcess`, in the event loop) sends each loop turn's writes
-as one frame over a socket pair; the child runs the same `Writer` (group
-commit, compaction, failpoints) and sends back one frame per committed batch:
-results and events as plain tuples (`encode_commit`, `decode_commit`), the
-new revision, the compacted revision and its commit count. Frames are a
-4-byte little-endian length and a pickle; both ends are this program.
+The parent (`WriterProcess`, in the event loop) sends the writes that
+gathered while the child committed as one frame over a socket pair; the child
+(`writer_child.py`) runs the same `Writer` (group commit, compaction,
+failpoints) and sends back one frame per committed batch: its results and
+events, the new revision, the compacted revision and its commit count.
 
 The child dies with its parent (`PR_SET_PDEATHSIG`), so a SIGKILLed server
 never leaves a writer behind to commit into the file a restarted server
@@ -24,124 +23,29 @@ the one process it used to be.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import pickle
-import signal
 import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from kybernetes.store.sqlite import writer as writer_module
-from kybernetes.store.sqlite.writer import WAL_TRUNCATE_BYTES, CommitCallback, Op, Result, Writer
-from kybernetes.store.types import (
-    AlreadyExistsError,
-    ConflictError,
-    Event,
-    EventKind,
-    KeyValue,
-    NotFoundError,
-    StoreClosedError,
-    StoreUnavailableError,
-)
+from kybernetes.store.sqlite import writer_child
+from kybernetes.store.sqlite.writer import WAL_TRUNCATE_BYTES, CommitCallback, Op, Result
+from kybernetes.store.sqlite.writer_child import RECV_BYTES, decode_commit, frame, split_frames
+from kybernetes.store.types import StoreClosedError, StoreUnavailableError
 
-__all__ = ["WriterProcess", "decode_commit", "encode_commit"]
+__all__ = ["WriterProcess"]
 
-_HEADER = 4
-_RECV_BYTES = 1 << 20
 STOP_TIMEOUT = 30.0
 
-KvTuple = tuple[str, bytes, int, int]
-
-
-# -- the wire form of a commit ------------------------------------------------
-
-
-def _kv(kv: KeyValue | None) -> KvTuple | None:
-    return None if kv is None else (kv.key, kv.value, kv.create_revision, kv.mod_revision)
-
-
-def _result(result: Result) -> tuple[Any, ...] | None:
-    if result is None:
-        return None
-    if isinstance(result, KeyValue):
-        return ("kv", _kv(result))
-    if isinstance(result, AlreadyExistsError):
-        return ("exists", result.key, _kv(result.current))
-    if isinstance(result, ConflictError):
-        return ("conflict", result.key, result.expected, _kv(result.current))
-    if isinstance(result, NotFoundError):
-        return ("notfound", result.key)
-    if isinstance(result, StoreClosedError):
-        return ("closed",)
-    return ("unavailable", str(result))
-
-
-def encode_commit(
-    results: list[tuple[object, Result]], events: list[Event]
-) -> tuple[list[tuple[object, Any]], list[tuple[str, KvTuple, KvTuple | None]]]:
-    """A committed batch as tuples: pickled 5x faster than the dataclasses."""
-    return (
-        [(token, _result(result)) for token, result in results],
-        [(e.kind.value, (e.kv.key, e.kv.value, e.kv.create_revision, e.kv.mod_revision),
-          _kv(e.prev)) for e in events],
-    )  # fmt: skip
-
-
-def _key_value(kv: KvTuple | None) -> KeyValue | None:
-    return None if kv is None else KeyValue(*kv)
-
-
-def _decoded_result(wire: tuple[Any, ...] | None) -> Result:
-    if wire is None:
-        return None
-    match wire:
-        case ("kv", kv):
-            return KeyValue(*kv)
-        case ("exists", key, current):
-            return AlreadyExistsError(key, _key_value(current))
-        case ("conflict", key, expected, current):
-            return ConflictError(key, expected, _key_value(current))
-        case ("notfound", key):
-            return NotFoundError(key)
-        case ("closed",):
-            return StoreClosedError()
-        case ("unavailable", message):
-            return StoreUnavailableError(message)
-    raise ValueError(f"not a writer result: {wire!r}")
-
-
-def decode_commit(
-    results: list[tuple[Any, Any]], events: list[tuple[str, KvTuple, KvTuple | None]]
-) -> tuple[list[tuple[Any, Result]], list[Event]]:
-    return (
-        [(token, _decoded_result(wire)) for token, wire in results],
-        [Event(EventKind(kind), KeyValue(*kv), _key_value(prev)) for kind, kv, prev in events],
-    )
-
-
-def _frame(message: object) -> bytes:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return len(data).to_bytes(_HEADER, "little") + data
-
-
-def _split_frames(buffer: bytearray) -> Iterator[Any]:
-    """Take every whole frame off the front of `buffer`."""
-    start = 0
-    while len(buffer) - start >= _HEADER:
-        size = int.from_bytes(buffer[start : start + _HEADER], "little")
-        end = start + _HEADER + size
-        if end > len(buffer):
-            break
-        yield pickle.loads(memoryview(buffer)[start + _HEADER : end])
-        start = end
-    del buffer[:start]
-
-
-# -- the parent's side ----------------------------------------------------------
+# The child without `site` (it needs no installed package, and site's work
+# was a third of its start-up), told where this package lives instead.
+_PACKAGE_ROOT = str(Path(writer_child.__file__).resolve().parents[3])
+_CHILD = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from kybernetes.store.sqlite.writer_child import main; main(sys.argv[2:])"
+)
 
 
 class WriterProcess:
@@ -181,8 +85,8 @@ class WriterProcess:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         with theirs:
             self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", __name__, str(theirs.fileno()), str(os.getpid()),
-                str(self._wal_limit), self._path,
+                sys.executable, "-S", "-c", _CHILD, _PACKAGE_ROOT, str(theirs.fileno()),
+                str(os.getpid()), str(self._wal_limit), self._path,
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
             )  # fmt: skip
         ours.setblocking(False)
@@ -245,18 +149,18 @@ class WriterProcess:
     def _send(self, message: object) -> None:
         if self._sock is None:
             return
+        data = frame(message)
         if self._unsent:
-            self._unsent += _frame(message)
+            self._unsent += data
             return
-        frame = _frame(message)
         try:
-            sent = self._sock.send(frame)
+            sent = self._sock.send(data)
         except BlockingIOError:
             sent = 0
         except OSError:
             return  # the child is gone: the reader sees the end and fails the writes
-        if sent < len(frame):
-            self._unsent = bytearray(frame[sent:])
+        if sent < len(data):
+            self._unsent = bytearray(data[sent:])
             self._loop.add_writer(self._sock.fileno(), self._send_more)
 
     def _send_more(self) -> None:
@@ -276,7 +180,7 @@ class WriterProcess:
     def _on_readable(self) -> None:
         assert self._sock is not None
         try:
-            data = self._sock.recv(_RECV_BYTES)
+            data = self._sock.recv(RECV_BYTES)
         except BlockingIOError:
             return
         except OSError:
@@ -285,7 +189,7 @@ class WriterProcess:
             self._on_child_gone()
             return
         self._received += data
-        for message in _split_frames(self._received):
+        for message in split_frames(self._received):
             self._dispatch(message)
 
     def _dispatch(self, message: Any) -> None:
@@ -328,77 +232,3 @@ class WriterProcess:
         self._outbox.clear()
         if failed:
             self._on_commit(failed, [], self.revision)
-
-
-# -- the child's side ------------------------------------------------------------
-
-
-def _die_with_parent(parent: int) -> None:
-    """SIGKILL when the parent dies (Linux), and exit if it already has."""
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-def _frames(sock: socket.socket) -> Iterator[Any]:
-    """Each message the parent sends, until it closes its end."""
-    buffer = bytearray()
-    while True:
-        data = sock.recv(_RECV_BYTES)
-        if not data:
-            return
-        buffer += data
-        yield from _split_frames(buffer)
-
-
-def serve(sock: socket.socket, path: str, wal_limit: int = WAL_TRUNCATE_BYTES) -> int:
-    """Run a `Writer` for `path`, fed by and answering to the parent on `sock`."""
-    send_lock = threading.Lock()
-
-    def send(message: object) -> None:
-        frame = _frame(message)
-        with send_lock:
-            sock.sendall(frame)
-
-    def on_commit(results: list[tuple[object, Result]], events: list[Event], revision: int) -> None:
-        wire_results, wire_events = encode_commit(results, events)
-        send(("commit", wire_results, wire_events, revision, writer.compacted, writer.commits))
-
-    writer = Writer(path, on_commit, wal_limit=wal_limit)
-    try:
-        writer.start()
-    except BaseException as err:  # noqa: BLE001 - the parent reports it
-        send(("failed", f"cannot open the SQLite store {path}: {err}"))
-        return 1
-    send(("ready", writer.revision, writer.compacted))
-    submit: Callable[[Op], None] = writer.submit
-    for message in _frames(sock):
-        match message:
-            case ("ops", ops):
-                for token, kind, key, value, expected in ops:
-                    try:
-                        submit(Op(kind, key, value, expected, token))
-                    except StoreUnavailableError as err:
-                        on_commit([(token, err)], [], writer.revision)
-            case ("stop",):
-                writer.stop()
-                return 0
-    # The parent closed its end without a stop: it died. Nothing that is
-    # still queued was acknowledged to anyone; end as its crash would have.
-    os._exit(1)
-
-
-def main(argv: list[str]) -> int:
-    fd, parent, wal_limit, path = int(argv[0]), int(argv[1]), int(argv[2]), argv[3]
-    _die_with_parent(parent)
-    writer_module.crash_also.append(parent)
-    with socket.socket(fileno=fd) as sock:
-        return serve(sock, path, wal_limit)
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
