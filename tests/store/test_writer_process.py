@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from kybernetes.store.sqlite.backend import SqliteStore
+from kybernetes.store.sqlite.writer import Op, Writer
 from kybernetes.store.sqlite.writer_child import decode_commit, encode_commit, frame, split_frames
 from kybernetes.store.types import (
     AlreadyExistsError,
@@ -23,6 +24,7 @@ from kybernetes.store.types import (
     NotFoundError,
     StoreClosedError,
     StoreUnavailableError,
+    Watch,
 )
 
 
@@ -71,22 +73,78 @@ def test_frames_are_split_however_the_bytes_arrive() -> None:
         assert not buffer
 
 
-async def test_writes_fail_clearly_once_the_writer_process_is_gone(tmp_path: Path) -> None:
+async def _kill_writer(store: SqliteStore) -> None:
+    """SIGKILL the store's writer process; return once the store noticed."""
+    writer = store._writer
+    proc = writer._proc
+    assert proc is not None
+    proc.send_signal(signal.SIGKILL)
+    while writer._restarting is None and writer.restarts == 0:
+        await asyncio.sleep(0.001)
+
+
+async def _events_until(watch: Watch, last_key: str) -> list[Event]:
+    seen: list[Event] = []
+    async for batch in watch:
+        seen += batch.events
+        if any(e.kv.key == last_key for e in batch.events):
+            return seen
+    raise AssertionError("the watch ended")
+
+
+async def test_a_killed_writer_process_is_started_again_and_watchers_miss_nothing(
+    tmp_path: Path,
+) -> None:
     store = await SqliteStore.open(str(tmp_path / "state.db"), compact_interval=0)
     try:
-        await store.create("/before", b"1")
-        proc = store._writer._proc
-        assert proc is not None
-        writes = [asyncio.create_task(store.create(f"/k/{i}", b"v")) for i in range(200)]
-        await asyncio.sleep(0)
-        proc.send_signal(signal.SIGKILL)
-        outcomes = await asyncio.wait_for(asyncio.gather(*writes, return_exceptions=True), 10)
-        failed = [o for o in outcomes if isinstance(o, BaseException)]
-        assert failed, "a write was left to the killed writer"
-        assert all(isinstance(o, StoreUnavailableError | KeyValue) for o in outcomes)
-        with pytest.raises(StoreUnavailableError, match=r"writer process for .*state\.db exited"):
-            await store.create("/after", b"1")
-        assert (await store.get("/before")).value == b"1"  # reads go on
+        watch = store.watch("/k/", after=(await store.create("/before", b"1")).mod_revision)
+        writes = [asyncio.create_task(store.create(f"/k/{i}", b"v")) for i in range(300)]
+        while not store._writer._writes_out:  # killed with writes in its hands
+            await asyncio.sleep(0)
+        await _kill_writer(store)
+        outcomes = await asyncio.wait_for(asyncio.gather(*writes, return_exceptions=True), 20)
+        assert all(isinstance(o, StoreUnavailableError | KeyValue) for o in outcomes), outcomes
+        lost = [o for o in outcomes if isinstance(o, StoreUnavailableError)]
+        assert lost, "no write was left to the killed writer"
+        assert "may or may not have been written" in str(lost[0])
+        # Writes go on with the new writer process; the watcher saw every
+        # object that exists, each once, in revision order.
+        after = await asyncio.wait_for(store.create("/k/after", b"1"), 20)
+        seen = await asyncio.wait_for(_events_until(watch, "/k/after"), 20)
+        listed = await store.list("/k/")
+        assert [e.kv.key for e in seen] == [
+            kv.key for kv in sorted(listed.kvs, key=lambda kv: kv.mod_revision)
+        ]
+        assert seen[-1].kv.mod_revision == after.mod_revision
+        assert store._writer.restarts == 1
+        await watch.close()
+    finally:
+        await store.close()
+
+
+async def test_what_a_dead_writer_committed_unannounced_reaches_the_watchers(
+    tmp_path: Path,
+) -> None:
+    """The writer process can die between its COMMIT and its answer: the new
+    one finds revisions the server never published, and they are published."""
+    path = str(tmp_path / "state.db")
+    store = await SqliteStore.open(path, compact_interval=0)
+    try:
+        first = await store.create("/k/a", b"1")
+        watch = store.watch("/k/", after=first.mod_revision)
+        # A commit the server's writer process never told it about.
+        answered: list[object] = []
+        other = Writer(path, lambda results, events, revision: answered.extend(results))
+        await asyncio.to_thread(other.start)
+        other.submit(Op("create", "/k/unannounced", b"2", token="t"))
+        await asyncio.to_thread(other.stop)
+        assert [type(r) for _, r in answered] == [KeyValue]  # type: ignore[misc]
+        await _kill_writer(store)
+        await asyncio.wait_for(store.create("/k/after", b"3"), 20)
+        seen = await asyncio.wait_for(_events_until(watch, "/k/after"), 20)
+        assert [e.kv.key for e in seen] == ["/k/unannounced", "/k/after"]
+        assert (await store.get("/k/unannounced")).value == b"2"
+        await watch.close()
     finally:
         await store.close()
 
@@ -94,6 +152,7 @@ async def test_writes_fail_clearly_once_the_writer_process_is_gone(tmp_path: Pat
 _PARENT = """
 import asyncio, sys, time
 from kybernetes.store.sqlite.backend import SqliteStore
+from kybernetes.store.sqlite.writer import Op, Writer
 
 async def main():
     store = await SqliteStore.open(sys.argv[1], compact_interval=0)

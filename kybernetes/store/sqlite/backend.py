@@ -62,7 +62,9 @@ class SqliteStore(Store):
     ) -> None:
         self.path = path
         self._loop = asyncio.get_running_loop()
-        self._writer = WriterProcess(path, self._on_commit, wal_limit=wal_limit)
+        self._writer = WriterProcess(
+            path, self._on_commit, catch_up=self._publish_missed, wal_limit=wal_limit
+        )
         self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="kyb-sqlite-read")
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -198,6 +200,15 @@ class SqliteStore(Store):
                 token.set_exception(result)
             else:
                 token.set_result(result)
+
+    async def _publish_missed(self, after: int, through: int) -> None:
+        """Publish the revisions (after, through] a writer process committed
+        and died before announcing: no watcher and no cache misses them."""
+        while after < through:
+            page_end = min(after + CATCH_UP_PAGE, through)
+            events = await self._read_events("", after, page_end)
+            self._fanout.publish(events, page_end)
+            after = page_end
 
     # -- watches -------------------------------------------------------------
 

@@ -23,21 +23,31 @@ the one process it used to be.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import socket
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from kybernetes.store.sqlite import writer_child
 from kybernetes.store.sqlite.writer import WAL_TRUNCATE_BYTES, CommitCallback, Op, Result
 from kybernetes.store.sqlite.writer_child import RECV_BYTES, decode_commit, frame, split_frames
-from kybernetes.store.types import StoreClosedError, StoreUnavailableError
+from kybernetes.store.types import StoreClosedError, StoreError, StoreUnavailableError
 
-__all__ = ["WriterProcess"]
+__all__ = ["CatchUp", "WriterProcess"]
+
+log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 30.0
+RESTART_DELAY = 0.1  # seconds before starting a child that failed to start again; doubles
+MAX_RESTART_DELAY = 5.0
+
+# The revisions in (after, through] were committed and not published: publish them.
+CatchUp = Callable[[int, int], Awaitable[None]]
 
 # The child without `site` (it needs no installed package, and site's work
 # was a third of its start-up), told where this package lives instead.
@@ -49,14 +59,27 @@ _CHILD = (
 
 
 class WriterProcess:
-    """`Writer`'s interface, served by a child process; use it from the event loop."""
+    """`Writer`'s interface, served by a child process; use it from the event loop.
+
+    A child that dies under a running server (killed, out of memory) is
+    started again: the writes it had were maybe written, and fail as such
+    (`StoreUnavailableError`); those not yet sent wait for the new child;
+    and what the old one committed without telling is handed to `catch_up`
+    (published to the watchers) before any new write goes out.
+    """
 
     def __init__(
-        self, path: str, on_commit: CommitCallback, *, wal_limit: int = WAL_TRUNCATE_BYTES
+        self,
+        path: str,
+        on_commit: CommitCallback,
+        *,
+        catch_up: CatchUp | None = None,
+        wal_limit: int = WAL_TRUNCATE_BYTES,
     ) -> None:
         self._path = path
         self._wal_limit = wal_limit
         self._on_commit = on_commit
+        self._catch_up = catch_up
         self._loop = asyncio.get_running_loop()
         self._proc: asyncio.subprocess.Process | None = None
         self._sock: socket.socket | None = None
@@ -69,19 +92,29 @@ class WriterProcess:
         self._next_id = 0
         self._ready: asyncio.Future[None] = self._loop.create_future()
         self._gone: asyncio.Future[None] = self._loop.create_future()
+        self._restarting: asyncio.Task[None] | None = None
         self._stopping = False
         self._failure: BaseException | None = None
         self.revision = 0
         self.compacted = 0
         self.commits = 0
+        self.restarts = 0
 
     @property
     def failure(self) -> BaseException | None:
         return self._failure
 
     async def start(self) -> None:
-        """Start the child (from the loop's thread: the child dies with the
-        thread that made it) and wait until its database is open."""
+        """Start the child and wait until its database is open."""
+        await self._spawn()
+
+    async def _spawn(self) -> None:
+        """A new child (from the loop's thread: the child dies with the thread
+        that made it), ready for writes or reaped."""
+        self._ready = self._loop.create_future()
+        self._gone = self._loop.create_future()
+        self._received.clear()
+        self._unsent.clear()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         with theirs:
             self._proc = await asyncio.create_subprocess_exec(
@@ -115,14 +148,21 @@ class WriterProcess:
         """Let the child finish what it was sent, then wait for it to exit."""
         if self._proc is None or self._stopping:
             return
-        self._flush()
         self._stopping = True
-        self._send(("stop",))
-        try:
-            await asyncio.wait_for(asyncio.shield(self._gone), STOP_TIMEOUT)
-        except TimeoutError:
-            self._proc.kill()
+        if self._restarting is not None:
+            self._restarting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._restarting
+            self._restarting = None
+        if self._sock is not None:
+            self._flush()
+            self._send(("stop",))
+            try:
+                await asyncio.wait_for(asyncio.shield(self._gone), STOP_TIMEOUT)
+            except TimeoutError:
+                self._proc.kill()
         await self._reap()
+        self._fail_all(StoreClosedError())
 
     async def _reap(self) -> None:
         if self._sock is not None:
@@ -135,13 +175,23 @@ class WriterProcess:
                 self._proc.kill()
             await self._proc.wait()
 
+    def _fail_all(self, error: StoreError) -> None:
+        """Fail every write not answered yet (and forget the unsent)."""
+        failed: list[tuple[object, Result]] = [(token, error) for token in self._tokens.values()]
+        self._tokens.clear()
+        self._outbox.clear()
+        self._compactions.clear()
+        self._writes_out = 0
+        if failed:
+            self._on_commit(failed, [], self.revision)
+
     # -- sending --
 
     def _flush(self) -> None:
         """Send what waits. Called when no write is out: while the child
         commits, the next batch gathers here, one frame and one wake-up for
         it instead of one per loop turn (a send per turn cost ~7% of the loop)."""
-        if self._outbox:
+        if self._outbox and self._sock is not None and self._restarting is None:
             ops, self._outbox = self._outbox, []
             self._writes_out += sum(1 for op in ops if op[0] not in self._compactions)
             self._send(("ops", ops))
@@ -216,19 +266,58 @@ class WriterProcess:
         self._loop.remove_reader(self._sock.fileno())
         if not self._gone.done():
             self._gone.set_result(None)
-        if self._stopping and not self._tokens:
-            return
         code = self._proc.returncode if self._proc is not None else None
-        if self._failure is None:
-            self._failure = StoreUnavailableError(
-                f"the SQLite writer process for {self._path} exited (code {code})"
-            )
-        if not self._ready.done():
+        error = StoreUnavailableError(
+            f"the SQLite writer process for {self._path} exited"
+            f"{'' if code is None else f' (code {code})'}; "
+            "a write it had may or may not have been written"
+        )
+        if not self._ready.done():  # it never opened the database: start() says why
+            self._failure = self._failure or error
             self._ready.set_exception(self._failure)
-        failed: list[tuple[object, Result]] = [
-            (token, StoreUnavailableError(str(self._failure))) for token in self._tokens.values()
+            return
+        if self._ready.exception() is not None:
+            return
+        if self._stopping:
+            self._fail_all(error)
+            return
+        unsent = {op[0] for op in self._outbox}
+        lost: list[tuple[object, Result]] = [
+            (self._tokens.pop(i), error) for i in list(self._tokens) if i not in unsent
         ]
-        self._tokens.clear()
-        self._outbox.clear()
-        if failed:
-            self._on_commit(failed, [], self.revision)
+        self._compactions &= unsent
+        self._writes_out = 0
+        self._restarting = self._loop.create_task(self._restart())
+        if lost:
+            self._on_commit(lost, [], self.revision)
+
+    async def _restart(self) -> None:
+        """Start a child again (backing off while it cannot start), publish
+        what the old one committed unannounced, then send the waiting writes."""
+        log.error("the SQLite writer process for %s exited; starting it again", self._path)
+        announced = self.revision
+        delay = RESTART_DELAY
+        while True:
+            await self._reap()
+            try:
+                await self._spawn()
+                break
+            except (StoreUnavailableError, OSError) as err:
+                log.error("the SQLite writer process for %s cannot start: %s", self._path, err)
+                self._failure = err
+                self._fail_all(StoreUnavailableError(str(err)))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RESTART_DELAY)
+        try:
+            if self.revision > announced and self._catch_up is not None:
+                await self._catch_up(announced, self.revision)
+        except Exception as err:  # the watchers would miss events: refuse writes
+            log.exception("the SQLite store %s cannot catch up after its writer's restart",
+                          self._path)  # fmt: skip
+            self._failure = err
+            self._fail_all(StoreUnavailableError(f"the store cannot catch up: {err}"))
+            return
+        self.restarts += 1
+        self._failure = None
+        self._restarting = None
+        self._flush()
