@@ -49,7 +49,15 @@ from aiohttp import web
 from yarl import URL
 
 from bench._wrk import WrkReport, create_script, get_script, run_wrk, wrk_binary
-from bench.common import Budget, Figure, machine_facts, paced, percentile
+from bench.common import (
+    Budget,
+    Figure,
+    machine_facts,
+    paced,
+    percentile,
+    tree_cpu_seconds,
+    tree_memory_mib,
+)
 from kybernetes.apiserver.pki import ClusterPKI
 from kybernetes.store.registry import open_store
 from kybernetes.store.types import Store, StoreError
@@ -200,27 +208,6 @@ def pods_path(namespace: str, name: str = "") -> str:
 # -- processes ------------------------------------------------------------------
 
 
-def _proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system, all threads) a process has used; 0 once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def memory_mib(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) of a process in MiB: resident now, and the peak so far."""
-    values = {"VmRSS": 0.0, "VmHWM": 0.0}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, rest = line.partition(":")
-            if key in values:
-                values[key] = int(rest.split()[0]) / 1024
-    return values["VmRSS"], values["VmHWM"]
-
-
 class CpuClock:
     """CPU seconds used by this process, by each server process, and by the machine.
 
@@ -235,7 +222,7 @@ class CpuClock:
     def read(self) -> dict[str, float]:
         now = {"client": time.process_time()}
         for label, pid in self.pids.items():
-            now[label] = _proc_cpu(pid)
+            now[label] = tree_cpu_seconds(pid)
         with open("/proc/stat") as f:
             # user nice system idle iowait irq softirq steal: all but idle and iowait
             cpu = [int(n) for n in f.readline().split()[1:9]]
@@ -789,7 +776,7 @@ async def fanout_cell(
         await group.open()
         with frozen_gc():
             await group.write(limits.fanout_writes, limits.fanout_rate, cpu)
-        memory = memory_mib(api.server.pid)
+        memory = tree_memory_mib(api.server.pid)
     finally:
         await group.close()
     return group.figure(limits.fanout_rate), group.open_seconds, memory
@@ -1180,9 +1167,9 @@ async def _run(
     await bare_server.wait_ready(session)
     cpu.pids["bare"] = bare_server.pid
     bare = Api("bare", session, bare_server, {"server": "bare"})
-    memory["at start", "bare"] = memory_mib(bare_server.pid)
+    memory["at start", "bare"] = tree_memory_mib(bare_server.pid)
     for api in apis:
-        memory["at start", api.name] = memory_mib(api.server.pid)
+        memory["at start", api.name] = tree_memory_mib(api.server.pid)
     _print(
         f"  servers: {', '.join(f'{a.name} pid {a.server.pid}' for a in [*apis, bare])}; "
         f"pod: {results.pod_bytes[0]} bytes sent, {results.pod_bytes[1]} bytes served"
@@ -1195,13 +1182,13 @@ async def _run(
         fig = await populate(api, "big", "big-", count=n, clients=max(CLIENTS), cpu=cpu)
         figures["bulk create", api.name] = fig
         _print_figure(f"{api.name} create {n:,} (x{max(CLIENTS)})", fig)
-        memory[f"with {n:,} pods", api.name] = memory_mib(api.server.pid)
+        memory[f"with {n:,} pods", api.name] = tree_memory_mib(api.server.pid)
         await populate(api, "small", "small-", count=SMALL_LIST, clients=10, cpu=cpu)
     for (name, fmt), fig in (await list_cells(apis, bare, limits=limits, cpu=cpu)).items():
         figures[f"LIST {n:,} {fmt}", name] = fig
         _print_figure(f"{name:<7}{fmt}", fig, unit="lists/s")
     for api in apis:
-        memory["after the LISTs (peak: VmHWM)", api.name] = memory_mib(api.server.pid)
+        memory["after the LISTs (peak: VmHWM)", api.name] = tree_memory_mib(api.server.pid)
 
     store = await open_store(f"sqlite://{tmp}/store-alone/state.db")
     try:
@@ -1232,7 +1219,7 @@ async def _run(
             figures[f"watch x{clients}", name] = fig
             _print_figure(f"watch x{clients:<3} {name}", fig, unit="ev/s")
     for api in apis:
-        memory["after the op cells", api.name] = memory_mib(api.server.pid)
+        memory["after the op cells", api.name] = tree_memory_mib(api.server.pid)
 
     _print()
     w = limits.fanout_watchers

@@ -16,7 +16,18 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Generic, Protocol, TypeVar
 
-__all__ = ["Budget", "Counter", "Figure", "machine_facts", "paced", "percentile", "scratch_netns"]
+__all__ = [
+    "Budget",
+    "Counter",
+    "Figure",
+    "machine_facts",
+    "paced",
+    "percentile",
+    "process_tree",
+    "scratch_netns",
+    "tree_cpu_seconds",
+    "tree_memory_mib",
+]
 
 
 class Counter(Protocol):
@@ -62,6 +73,50 @@ class Budget(Generic[T]):
         self.left -= 1
         self.tally.issued += 1
         return self.tally.issued
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every process under it: a server's figures include its SQLite
+    writer process (and this process's, where the bench runs the store)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    todo += [int(child) for child in f.read().split()]
+    return found
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system, all threads) of `pid` and the processes under
+    it; a process gone meanwhile counts 0."""
+    return sum(_cpu_seconds(p) for p in process_tree(pid))
+
+
+def tree_memory_mib(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) in MiB of `pid` and the processes under it: resident now,
+    and the sum of each one's peak."""
+    rss = hwm = 0.0
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError), open(f"/proc/{p}/status") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key == "VmRSS":
+                    rss += int(rest.split()[0]) / 1024
+                elif key == "VmHWM":
+                    hwm += int(rest.split()[0]) / 1024
+    return rss, hwm
 
 
 def machine_facts(tmp: str) -> list[str]:

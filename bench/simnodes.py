@@ -36,8 +36,8 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.apiserver import ServerProcess, _proc_cpu
-from bench.common import machine_facts
+from bench.apiserver import ServerProcess
+from bench.common import machine_facts, tree_cpu_seconds
 from kybernetes.client.factory import InformerFactory
 from kybernetes.client.rest import ApiClient, resource_path
 from kybernetes.controllers.nodeipam import NodeIpamController
@@ -65,10 +65,10 @@ async def _creates(client: ApiClient, count: int, prefix: str) -> float:
 
 async def _cpu_over(seconds: float, server_pid: int) -> tuple[float, float]:
     """(this process, the server) CPU in percent of one core over `seconds`."""
-    mine, theirs = time.process_time(), _proc_cpu(server_pid)
+    mine, theirs = time.process_time(), tree_cpu_seconds(server_pid)
     await asyncio.sleep(seconds)
     return (100 * (time.process_time() - mine) / seconds,
-            100 * (_proc_cpu(server_pid) - theirs) / seconds)  # fmt: skip
+            100 * (tree_cpu_seconds(server_pid) - theirs) / seconds)  # fmt: skip
 
 
 async def _pods_running(client: ApiClient, sim: SimulatedNodes, count: int) -> float:

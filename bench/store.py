@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import aiohttp
 import orjson
 
-from bench.common import Budget, Figure, machine_facts, paced, percentile
+from bench.common import Budget, Figure, machine_facts, paced, percentile, tree_cpu_seconds
 from kybernetes.store.registry import open_store
 from kybernetes.store.types import Store, StoreError, Watch
 from kybernetes.util.tasks import cancel_and_wait
@@ -339,7 +339,8 @@ class CpuClock:
             # user nice system idle iowait irq softirq steal: all but idle and iowait
             cpu = [int(n) for n in f.readline().split()[1:9]]
         busy = sum(cpu) - cpu[3] - cpu[4]
-        return time.process_time(), etcd / self._tick, busy / self._tick
+        # This process and its SQLite writer process.
+        return tree_cpu_seconds(os.getpid()), etcd / self._tick, busy / self._tick
 
     def used(self, since: tuple[float, float, float]) -> list[float]:
         return [now - then for now, then in zip(self.read(), since, strict=True)]
