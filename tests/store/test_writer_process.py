@@ -199,3 +199,23 @@ async def test_a_store_that_cannot_be_opened_says_which_file(tmp_path: Path) -> 
     path.mkdir()
     with pytest.raises(StoreUnavailableError, match=f"cannot open the SQLite store {path}"):
         await SqliteStore.open(str(path), compact_interval=0)
+
+
+async def test_the_writer_process_leaves_interrupts_to_its_server(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT) and SIGTERM go to a whole process group; the writer
+    process waits for its server to stop it, writes in flight included."""
+    store = await SqliteStore.open(str(tmp_path / "state.db"), compact_interval=0)
+    try:
+        proc = store._writer._proc
+        assert proc is not None
+        writes = [asyncio.create_task(store.create(f"/k/{i}", b"v")) for i in range(100)]
+        await asyncio.sleep(0)
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.gather(*writes)
+        await store.create("/after", b"1")
+        assert proc.returncode is None
+        assert store._writer.restarts == 0
+    finally:
+        await store.close()
+    assert proc.returncode == 0

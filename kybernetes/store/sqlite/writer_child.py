@@ -196,6 +196,10 @@ def main(argv: list[str]) -> None:
     ~1 ms instead of ~15."""
     fd, parent, wal_limit, path = int(argv[0]), int(argv[1]), int(argv[2]), argv[3]
     _die_with_parent(parent)
+    # Ctrl-C and a service manager's SIGTERM reach the whole process group:
+    # the server stops its writer itself, after the writes it has in flight.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     writer_module.crash_also.append(parent)
     with socket.socket(fileno=fd) as sock:
         code = serve(sock, path, wal_limit)
