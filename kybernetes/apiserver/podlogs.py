@@ -23,6 +23,7 @@ from aiohttp import web
 
 from kybernetes.apiserver import errors
 from kybernetes.apiserver.streamsink import open_sink
+from kybernetes.util.tls import unverified_client_context
 
 __all__ = ["KubeletConnector", "choose_container", "kubelet_endpoint"]
 
@@ -91,9 +92,7 @@ class KubeletConnector:
     """HTTPS to kubelets with the API server's client certificate."""
 
     def __init__(self, client_cert_pem: bytes, client_key_pem: bytes) -> None:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+        context = unverified_client_context()
         with tempfile.TemporaryDirectory(prefix="kyb-kubelet-client-") as scratch:
             cert, key = Path(scratch, "c.pem"), Path(scratch, "k.pem")
             cert.write_bytes(client_cert_pem)

@@ -21,6 +21,8 @@ import aiohttp
 import orjson
 import yaml
 
+from kybernetes.util.tls import client_context, unverified_client_context
+
 __all__ = ["ApiClient", "ApiStatusError", "resource_path"]
 
 Obj = dict[str, Any]
@@ -54,16 +56,16 @@ def resource_path(
 
 
 def _ssl_from_kubeconfig(cluster: Obj, user: Obj, scratch: Path) -> ssl.SSLContext:
-    context = ssl.create_default_context()
+    # The kubeconfig's CA alone, as client-go trusts it; the system's CAs only
+    # when it names none.
     if cluster.get("insecure-skip-tls-verify"):
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+        context = unverified_client_context()
     elif cluster.get("certificate-authority-data"):
-        context.load_verify_locations(
+        context = client_context(
             cadata=base64.b64decode(cluster["certificate-authority-data"]).decode()
         )
-    elif cluster.get("certificate-authority"):
-        context.load_verify_locations(cluster["certificate-authority"])
+    else:
+        context = client_context(cafile=cluster.get("certificate-authority"))
     if user.get("client-certificate-data"):
         cert, key = scratch / "client.crt", scratch / "client.key"
         cert.write_bytes(base64.b64decode(user["client-certificate-data"]))

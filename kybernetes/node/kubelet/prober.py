@@ -28,7 +28,6 @@ import http.client
 import os
 import signal
 import socket
-import ssl
 import tempfile
 import time
 from collections.abc import Callable
@@ -53,6 +52,7 @@ from kybernetes.node.kubelet.probes import (
 )
 from kybernetes.node.runtime.base import ExecArgv
 from kybernetes.util.tasks import cancel_and_wait
+from kybernetes.util.tls import unverified_client_context
 
 __all__ = ["Outcome", "ProbeManager", "Prober"]
 
@@ -84,15 +84,17 @@ def _enter_netns(netns: str | None) -> None:
         os.close(fd)
 
 
+# Probes do not verify certificates (as a kubelet); one context for every probe.
+_UNVERIFIED = unverified_client_context()
+
+
 def _http_get(url_host: str, port: int, *, scheme: str, path: str,
               headers: tuple[tuple[str, str], ...], timeout: float) -> int:  # fmt: skip
     """One GET (blocking); the status code. Certificates are not verified, as a kubelet."""
     connection: http.client.HTTPConnection
     if scheme == "https":
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        connection = http.client.HTTPSConnection(url_host, port, timeout=timeout, context=context)
+        connection = http.client.HTTPSConnection(url_host, port, timeout=timeout,
+                                                 context=_UNVERIFIED)  # fmt: skip
     else:
         connection = http.client.HTTPConnection(url_host, port, timeout=timeout)
     try:

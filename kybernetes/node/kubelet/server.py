@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
-import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +47,7 @@ from kybernetes.node.kubelet.streams import (
     serve_attach,
     serve_exec,
 )
+from kybernetes.util.tls import server_context_verifying_clients
 
 __all__ = ["KubeletServer", "LogSource", "StreamLocator", "serving_certificate"]
 
@@ -142,10 +142,8 @@ class KubeletServer:
         self._metrics = metrics
         self._streams = streams
         self._open: set[asyncio.Task[Any]] = set()  # exec/attach/port-forward being served
-        self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self._ssl.load_cert_chain(cert, key)
-        self._ssl.verify_mode = ssl.CERT_REQUIRED
-        self._ssl.load_verify_locations(cadata=client_ca_pem.decode())
+        # Clients signed by the cluster's CA, not by any CA the system trusts.
+        self._ssl = server_context_verifying_clients(str(cert), str(key), client_ca_pem.decode())
         self._runner: web.AppRunner | None = None
         self.port = 0
 
