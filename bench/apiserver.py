@@ -53,6 +53,7 @@ from bench.common import (
     Budget,
     Figure,
     machine_facts,
+    own_cpu_seconds,
     paced,
     percentile,
     tree_cpu_seconds,
@@ -220,7 +221,7 @@ class CpuClock:
         self._tick = os.sysconf("SC_CLK_TCK")
 
     def read(self) -> dict[str, float]:
-        now = {"client": time.process_time()}
+        now = {"client": own_cpu_seconds()}
         for label, pid in self.pids.items():
             now[label] = tree_cpu_seconds(pid)
         with open("/proc/stat") as f:

@@ -21,12 +21,14 @@ __all__ = [
     "Counter",
     "Figure",
     "machine_facts",
+    "own_cpu_seconds",
     "paced",
     "percentile",
     "process_tree",
     "scratch_netns",
     "tree_cpu_seconds",
     "tree_memory_mib",
+    "writer_processes",
 ]
 
 
@@ -102,6 +104,32 @@ def tree_cpu_seconds(pid: int) -> float:
     """CPU seconds (user + system, all threads) of `pid` and the processes under
     it; a process gone meanwhile counts 0."""
     return sum(_cpu_seconds(p) for p in process_tree(pid))
+
+
+def writer_processes(pid: int) -> list[int]:
+    """The SQLite writer processes `pid` started (a store it opened itself)."""
+    found = []
+    for child in process_tree(pid)[1:]:
+        with contextlib.suppress(OSError), open(f"/proc/{child}/cmdline", "rb") as f:
+            if b"kybernetes.store.sqlite.writer_child" in f.read():
+                found.append(child)
+    return found
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process and of the SQLite writers of the stores it
+    opened itself (not those of the servers it started)."""
+    me = os.getpid()
+    writers = [p for p in writer_processes(me) if _parent(p) == me]
+    return time.process_time() + sum(_cpu_seconds(p) for p in writers)
+
+
+def _parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return 0
 
 
 def tree_memory_mib(pid: int) -> tuple[float, float]:

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import aiohttp
 import orjson
 
-from bench.common import Budget, Figure, machine_facts, paced, percentile, tree_cpu_seconds
+from bench.common import Budget, Figure, machine_facts, own_cpu_seconds, paced, percentile
 from kybernetes.store.registry import open_store
 from kybernetes.store.types import Store, StoreError, Watch
 from kybernetes.util.tasks import cancel_and_wait
@@ -340,7 +340,7 @@ class CpuClock:
             cpu = [int(n) for n in f.readline().split()[1:9]]
         busy = sum(cpu) - cpu[3] - cpu[4]
         # This process and its SQLite writer process.
-        return tree_cpu_seconds(os.getpid()), etcd / self._tick, busy / self._tick
+        return own_cpu_seconds(), etcd / self._tick, busy / self._tick
 
     def used(self, since: tuple[float, float, float]) -> list[float]:
         return [now - then for now, then in zip(self.read(), since, strict=True)]

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
-from bench.common import process_tree, tree_cpu_seconds, tree_memory_mib
+from bench.common import (
+    own_cpu_seconds,
+    process_tree,
+    tree_cpu_seconds,
+    tree_memory_mib,
+    writer_processes,
+)
+from kybernetes.store.sqlite.backend import SqliteStore
 
 
 def test_the_tree_holds_children_and_grandchildren_and_sums_them() -> None:
@@ -40,3 +50,20 @@ def test_the_tree_holds_children_and_grandchildren_and_sums_them() -> None:
             os.kill(grandchild, signal.SIGKILL)
         child.kill()
         child.wait()
+
+
+async def test_own_cpu_counts_the_writer_of_a_store_opened_here(tmp_path: Path) -> None:
+    store = await SqliteStore.open(str(tmp_path / "state.db"), compact_interval=0)
+    try:
+        proc = store._writer._proc
+        assert proc is not None
+        assert writer_processes(os.getpid()) == [proc.pid]
+        before = own_cpu_seconds() - time.process_time()
+        for batch in range(20):
+            await asyncio.gather(
+                *(store.create(f"/k/{batch}/{i}", b"v" * 2000) for i in range(100))
+            )
+        writer_cpu = own_cpu_seconds() - time.process_time() - before
+        assert writer_cpu > 0, "the writer's CPU is not counted"
+    finally:
+        await store.close()
