@@ -116,12 +116,16 @@ class WriterProcess:
         self._received.clear()
         self._unsent.clear()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        with theirs:
-            self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-S", "-c", _CHILD, _PACKAGE_ROOT, str(theirs.fileno()),
-                str(os.getpid()), str(self._wal_limit), self._path,
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+        try:
+            with theirs:
+                self._proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-S", "-c", _CHILD, _PACKAGE_ROOT, str(theirs.fileno()),
+                    str(os.getpid()), str(self._wal_limit), self._path,
+                    pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                )  # fmt: skip
+        except BaseException:
+            ours.close()
+            raise
         ours.setblocking(False)
         self._sock = ours
         self._loop.add_reader(ours.fileno(), self._on_readable)
