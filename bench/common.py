@@ -107,7 +107,7 @@ def tree_cpu_seconds(pid: int) -> float:
 
 
 def writer_processes(pid: int) -> list[int]:
-    """The SQLite writer processes `pid` started (a store it opened itself)."""
+    """The SQLite writer processes anywhere under `pid` (its own and its servers')."""
     found = []
     for child in process_tree(pid)[1:]:
         with contextlib.suppress(OSError), open(f"/proc/{child}/cmdline", "rb") as f:
