@@ -11,6 +11,7 @@ Nothing here blocks the event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sqlite3
 import threading
@@ -204,11 +205,8 @@ class SqliteStore(Store):
     async def _publish_missed(self, after: int, through: int) -> None:
         """Publish the revisions (after, through] a writer process committed
         and died before announcing: no watcher and no cache misses them."""
-        while after < through:
-            page_end = min(after + CATCH_UP_PAGE, through)
-            events = await self._read_events("", after, page_end)
+        async for events, page_end in self._event_pages("", after, through):
             self._fanout.publish(events, page_end)
-            after = page_end
 
     # -- watches -------------------------------------------------------------
 
@@ -217,13 +215,21 @@ class SqliteStore(Store):
         keys.check_revision(after, "after")
         return _SqliteWatch(self, prefix, after)
 
-    async def _read_events(self, prefix: str, after: int, through: int) -> Events:
+    async def _event_pages(
+        self, prefix: str, after: int, through: int
+    ) -> AsyncIterator[tuple[Events, int]]:
+        """The log's events under `prefix` in (after, through], a page of
+        revisions at a time: each page's events and the revision it ends at."""
         end = keys.prefix_end(prefix)
-        return await self._read(
-            lambda conn: schema.read_events(
-                conn, start=prefix, end=end, after=after, through=through
+        while after < through:
+            page_end = min(after + CATCH_UP_PAGE, through)
+            events = await self._read(
+                functools.partial(
+                    schema.read_events, start=prefix, end=end, after=after, through=page_end
+                )
             )
-        )
+            yield events, page_end
+            after = page_end
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -292,14 +298,10 @@ class _SqliteWatch(Watch):
             self._store._fanout.unsubscribe(self._sub)
 
     async def _history(self) -> AsyncIterator[WatchBatch]:
-        through = self._history_through
-        after = self._after
-        while after < through:
-            page_end = min(after + CATCH_UP_PAGE, through)
-            events = await self._store._read_events(self.prefix, after, page_end)
+        pages = self._store._event_pages(self.prefix, self._after, self._history_through)
+        async for events, _ in pages:
             if events:
                 yield WatchBatch(tuple(events), events[-1].revision)
-            after = page_end
 
     async def request_progress(self) -> None:
         if self._caught_up:
