@@ -47,8 +47,12 @@ KvTuple = tuple[str, bytes, int, int]
 # -- the wire form of a commit ------------------------------------------------
 
 
-def _kv(kv: KeyValue | None) -> KvTuple | None:
-    return None if kv is None else (kv.key, kv.value, kv.create_revision, kv.mod_revision)
+def _kv(kv: KeyValue) -> KvTuple:
+    return (kv.key, kv.value, kv.create_revision, kv.mod_revision)
+
+
+def _maybe_kv(kv: KeyValue | None) -> KvTuple | None:
+    return None if kv is None else _kv(kv)
 
 
 def _result(result: Result) -> tuple[Any, ...] | None:
@@ -57,9 +61,9 @@ def _result(result: Result) -> tuple[Any, ...] | None:
     if isinstance(result, KeyValue):
         return ("kv", _kv(result))
     if isinstance(result, AlreadyExistsError):
-        return ("exists", result.key, _kv(result.current))
+        return ("exists", result.key, _maybe_kv(result.current))
     if isinstance(result, ConflictError):
-        return ("conflict", result.key, result.expected, _kv(result.current))
+        return ("conflict", result.key, result.expected, _maybe_kv(result.current))
     if isinstance(result, NotFoundError):
         return ("notfound", result.key)
     if isinstance(result, StoreClosedError):
@@ -73,9 +77,8 @@ def encode_commit(
     """A committed batch as tuples."""
     return (
         [(token, _result(result)) for token, result in results],
-        [(e.kind.value, (e.kv.key, e.kv.value, e.kv.create_revision, e.kv.mod_revision),
-          _kv(e.prev)) for e in events],
-    )  # fmt: skip
+        [(e.kind.value, _kv(e.kv), _maybe_kv(e.prev)) for e in events],
+    )
 
 
 def _key_value(kv: KvTuple | None) -> KeyValue | None:
