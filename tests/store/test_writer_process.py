@@ -15,6 +15,7 @@ import pytest
 from kybernetes.store.sqlite.backend import SqliteStore
 from kybernetes.store.sqlite.writer import Op, Writer
 from kybernetes.store.sqlite.writer_child import decode_commit, encode_commit, frame, split_frames
+from kybernetes.store.sqlite.writer_process import MAX_RESTART_DELAY, RESTART_DELAY, restart_delay
 from kybernetes.store.types import (
     AlreadyExistsError,
     ConflictError,
@@ -192,6 +193,38 @@ async def test_the_writer_process_dies_with_a_killed_server(tmp_path: Path) -> N
         assert (await store.get("/k")).value == b"v"
     finally:
         await store.close()
+
+
+async def test_a_writer_that_fails_is_started_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer thread that stops on an error (a bug) takes its process down,
+    and the server starts another: it used to keep refusing every write until
+    the server itself was restarted."""
+    monkeypatch.setenv("KYB_STORE_FAILPOINT", "error:before-commit")
+    store = await SqliteStore.open(str(tmp_path / "state.db"), compact_interval=0)
+    monkeypatch.delenv("KYB_STORE_FAILPOINT")  # the next child is sound
+    try:
+        with pytest.raises(StoreUnavailableError, match="may or may not have been written"):
+            await asyncio.wait_for(store.create("/lost", b"1"), 10)
+        await asyncio.wait_for(store.create("/after", b"2"), 10)
+        assert (await store.get("/after")).value == b"2"
+        with pytest.raises(NotFoundError):  # it failed before its commit
+            await store.get("/lost")
+        assert store._writer.restarts == 1
+    finally:
+        await store.close()
+
+
+def test_writers_that_keep_dying_young_are_started_again_ever_more_slowly() -> None:
+    assert restart_delay(0.0, lived=3600) == 0  # one that served a while: at once
+    pauses = [RESTART_DELAY]
+    while pauses[-1] < MAX_RESTART_DELAY:
+        pauses.append(restart_delay(pauses[-1], lived=0.2))
+    assert pauses[:3] == [RESTART_DELAY, 2 * RESTART_DELAY, 4 * RESTART_DELAY]
+    assert pauses[-1] == MAX_RESTART_DELAY
+    assert restart_delay(MAX_RESTART_DELAY, lived=0.2) == MAX_RESTART_DELAY
+    assert restart_delay(MAX_RESTART_DELAY, lived=60) == 0  # served again: reset
 
 
 async def test_a_store_that_cannot_be_opened_says_which_file(tmp_path: Path) -> None:

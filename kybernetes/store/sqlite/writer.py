@@ -60,6 +60,7 @@ class _Compaction:
 
 
 CommitCallback = Callable[[list[tuple[object, Result]], list[Event], int], None]
+FailureCallback = Callable[[BaseException], None]
 
 _STOP = Op("compact")  # compared by identity
 
@@ -68,11 +69,19 @@ class Writer:
     """Owns the write connection; `submit` is safe from any thread."""
 
     def __init__(
-        self, path: str, on_commit: CommitCallback, *, wal_limit: int = WAL_TRUNCATE_BYTES
+        self,
+        path: str,
+        on_commit: CommitCallback,
+        *,
+        wal_limit: int = WAL_TRUNCATE_BYTES,
+        on_failure: FailureCallback | None = None,
     ) -> None:
+        """`on_failure`: called (in the writer's thread, its connection closed
+        and every waiting write answered) when the writer stops on an error."""
         self._path = path
         self._wal_limit = wal_limit
         self._on_commit = on_commit
+        self._on_failure = on_failure
         self._queue: queue.SimpleQueue[Op] = queue.SimpleQueue()
         self._compaction: _Compaction | None = None
         self._thread = threading.Thread(target=self._run, name="kyb-sqlite-writer", daemon=True)
@@ -136,6 +145,8 @@ class Writer:
             self._fail_pending(err)
         finally:
             conn.close()
+        if self._failure is not None and self._on_failure is not None:
+            self._on_failure(self._failure)
 
     def _loop(self, conn: sqlite3.Connection) -> None:
         while True:
@@ -200,9 +211,16 @@ class Writer:
             return
         # Record the new floor first, in its own transaction: from then on
         # reads below it are refused, before any row they need is deleted.
-        conn.execute("BEGIN IMMEDIATE")
-        _set_meta(conn, "compacted", target)
-        conn.execute("COMMIT")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            _set_meta(conn, "compacted", target)
+            conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            failed = StoreUnavailableError(f"SQLite compaction failed: {err}")
+            self._on_commit([(op.token, failed)], [], self.revision)
+            return
         if self._compaction is None:
             self._compaction = _Compaction(target, self.compacted)
         self._compaction.target = target
@@ -333,9 +351,18 @@ _FAILPOINT = os.environ.get("KYB_STORE_FAILPOINT", "")
 crash_also: list[int] = []
 
 
+class FailpointError(RuntimeError):
+    """What an `error:` failpoint raises: a writer that fails as a bug would make it."""
+
+
 def _failpoint(name: str) -> None:
-    """Crash here when the environment names this point (crash tests only)."""
-    if _FAILPOINT and name == _FAILPOINT:
+    """Crash here when the environment names this point (crash tests only);
+    `error:NAME` raises instead, as a bug in the writer would."""
+    if not _FAILPOINT:
+        return
+    if name == _FAILPOINT:
         for pid in crash_also:
             os.kill(pid, signal.SIGKILL)
         os._exit(137)
+    if _FAILPOINT.removeprefix("error:") == name:
+        raise FailpointError(f"failpoint {name}")

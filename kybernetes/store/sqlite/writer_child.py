@@ -169,7 +169,13 @@ def serve(sock: socket.socket, path: str, wal_limit: int = WAL_TRUNCATE_BYTES) -
         wire_results, wire_events = encode_commit(results, events)
         send(("commit", wire_results, wire_events, revision, writer.compacted, writer.commits))
 
-    writer = Writer(path, on_commit, wal_limit=wal_limit)
+    def on_failure(err: BaseException) -> None:
+        # Exit, and the parent starts a writer again: one whose thread died
+        # would refuse every write until the server itself was restarted.
+        sys.stderr.flush()
+        os._exit(1)
+
+    writer = Writer(path, on_commit, wal_limit=wal_limit, on_failure=on_failure)
     try:
         writer.start()
     except BaseException as err:  # noqa: BLE001 - the parent reports it

@@ -38,13 +38,15 @@ from kybernetes.store.sqlite.writer import WAL_TRUNCATE_BYTES, CommitCallback, O
 from kybernetes.store.sqlite.writer_child import RECV_BYTES, decode_commit, frame, split_frames
 from kybernetes.store.types import StoreClosedError, StoreError, StoreUnavailableError
 
-__all__ = ["CatchUp", "WriterProcess"]
+__all__ = ["CatchUp", "WriterProcess", "restart_delay"]
 
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 30.0
 RESTART_DELAY = 0.1  # seconds before starting a child that failed to start again; doubles
 MAX_RESTART_DELAY = 5.0
+# A child that served this long before it died is started again at once.
+STABLE_SECONDS = 10.0
 
 # The revisions in (after, through] were committed and not published: publish them.
 CatchUp = Callable[[int, int], Awaitable[None]]
@@ -61,8 +63,9 @@ _CHILD = (
 class WriterProcess:
     """`Writer`'s interface, served by a child process; use it from the event loop.
 
-    A child that dies under a running server (killed, out of memory) is
-    started again: the writes it had were maybe written, and fail as such
+    A child that dies under a running server (killed, out of memory, its
+    writer failed) is started again (after a pause that grows while children
+    keep dying young): the writes it had were maybe written, and fail as such
     (`StoreUnavailableError`); those not yet sent wait for the new child;
     and what the old one committed without telling is handed to `catch_up`
     (published to the watchers) before any new write goes out.
@@ -95,6 +98,8 @@ class WriterProcess:
         self._restarting: asyncio.Task[None] | None = None
         self._stopping = False
         self._failure: BaseException | None = None
+        self._started_at = 0.0  # when the child last said it was ready (loop time)
+        self._restart_delay = 0.0  # the pause before the last restart
         self.revision = 0
         self.compacted = 0
         self.commits = 0
@@ -259,6 +264,7 @@ class WriterProcess:
                 self._on_commit([(tokens.pop(i), r) for i, r in decoded], committed, revision)
             case ("ready", revision, compacted):
                 self.revision, self.compacted = revision, compacted
+                self._started_at = self._loop.time()
                 self._ready.set_result(None)
             case ("failed", text):
                 self._failure = StoreUnavailableError(text)
@@ -298,7 +304,11 @@ class WriterProcess:
     async def _restart(self) -> None:
         """Start a child again (backing off while it cannot start), publish
         what the old one committed unannounced, then send the waiting writes."""
-        log.error("the SQLite writer process for %s exited; starting it again", self._path)
+        pause = restart_delay(self._restart_delay, self._loop.time() - self._started_at)
+        self._restart_delay = pause
+        log.error("the SQLite writer process for %s exited; starting it again%s",
+                  self._path, f" in {pause:.1f} s" if pause else "")  # fmt: skip
+        await asyncio.sleep(pause)
         announced = self.revision
         delay = RESTART_DELAY
         while True:
@@ -325,3 +335,13 @@ class WriterProcess:
         self._failure = None
         self._restarting = None
         self._flush()
+
+
+def restart_delay(previous: float, lived: float) -> float:
+    """The pause before starting a writer again whose child served `lived`
+    seconds, `previous` the pause before the last restart: none after a child
+    that served a while; while children keep dying young (a writer that fails
+    on every write), 0.1 s, doubling up to 5 s."""
+    if lived >= STABLE_SECONDS:
+        return 0.0
+    return min(previous * 2, MAX_RESTART_DELAY) if previous else RESTART_DELAY
