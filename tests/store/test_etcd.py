@@ -103,3 +103,21 @@ async def test_debian_etcd_is_flagged_for_unreliable_progress(own_etcd: EtcdServ
         assert store.reliable_progress is False  # Debian bookworm ships 3.4.23
     finally:
         await store.close()
+
+
+async def test_concurrent_reads_of_the_revision_share_requests(own_etcd: EtcdServer) -> None:
+    """Every cached GET and LIST asks etcd for its revision first; 50 at once
+    are a few requests, and none answers with a revision older than a write
+    acknowledged before it asked."""
+    from kybernetes.store.etcd.backend import EtcdStore
+
+    store = await open_store(f"etcd://127.0.0.1:{own_etcd.client_port}/shared")
+    try:
+        assert isinstance(store, EtcdStore)
+        before = store._revision.reads
+        written = await store.create("/k", b"v")
+        revisions = await asyncio.gather(*(store.current_revision() for _ in range(50)))
+        assert min(revisions) >= written.mod_revision
+        assert store._revision.reads - before <= 2
+    finally:
+        await store.close()

@@ -43,6 +43,7 @@ from kybernetes.store.types import (
     Watch,
     WatchBatch,
 )
+from kybernetes.util.shared_read import SharedRead
 
 __all__ = ["EtcdStore"]
 
@@ -73,6 +74,8 @@ class EtcdStore(Store):
         self._closed = False
         self._watches: set[_EtcdWatch] = set()
         self._compactor = Compactor(self, compact_interval)
+        # Every cached GET and LIST asks first: concurrent ones share a read.
+        self._revision = SharedRead(self._read_revision)
 
     @classmethod
     async def open(
@@ -161,6 +164,9 @@ class EtcdStore(Store):
 
     async def current_revision(self) -> int:
         self._check_open()
+        return await self._revision()
+
+    async def _read_revision(self) -> int:
         reply = await self._gw.call(
             "/v3/kv/range", {"key": b64(b"\x00"), "count_only": True}, idempotent=True
         )
@@ -270,6 +276,7 @@ class EtcdStore(Store):
             return
         self._closed = True
         await self._compactor.stop()
+        await self._revision.close()
         for watch in list(self._watches):
             await watch._shut(StoreClosedError())
         await self._gw.close()

@@ -34,6 +34,7 @@ from kybernetes.store.types import (
     Watch,
     WatchBatch,
 )
+from kybernetes.util.shared_read import SharedRead
 
 __all__ = ["RemoteStore"]
 
@@ -87,6 +88,8 @@ class RemoteStore(Store):
         )
         self._watches: set[_RemoteWatch] = set()
         self._closed = False
+        # Every cached GET and LIST asks first: concurrent ones share a request.
+        self._revision = SharedRead(self._read_revision)
 
     @classmethod
     async def open(cls, base_url: str) -> RemoteStore:
@@ -165,6 +168,10 @@ class RemoteStore(Store):
         return _decode(lambda: protocol.list_from_json(reply), self.base_url)
 
     async def current_revision(self) -> int:
+        self._check_open()
+        return await self._revision()
+
+    async def _read_revision(self) -> int:
         reply = await self._call("GET", "revision", None, write=False)
         return _decode(lambda: reply.integer("revision"), self.base_url)
 
@@ -205,6 +212,7 @@ class RemoteStore(Store):
         if self._closed:
             return
         self._closed = True
+        await self._revision.close()
         for watch in list(self._watches):
             await watch._end(store_closed=True)
         await self._session.close()
