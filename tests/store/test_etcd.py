@@ -121,3 +121,23 @@ async def test_concurrent_reads_of_the_revision_share_requests(own_etcd: EtcdSer
         assert store._revision.reads - before <= 2
     finally:
         await store.close()
+
+
+async def test_progress_requests_not_sent_yet_are_one(own_etcd: EtcdServer) -> None:
+    """A cached read that lags asks its watch for progress; many at once send
+    one request (each caller asked before it went out), and it is answered."""
+    store = await open_store(f"etcd://127.0.0.1:{own_etcd.client_port}/progress")
+    try:
+        written = await store.create("/other/k", b"v")  # moves the revision, not /w/
+        watch = store.watch("/w/", after=0)
+        await asyncio.gather(*(watch.request_progress() for _ in range(20)))
+        assert watch._requests.qsize() == 1  # type: ignore[attr-defined]
+        batches = aiter(watch)
+        batch = await asyncio.wait_for(anext(batches), 10)
+        assert batch.is_progress and batch.revision >= written.mod_revision
+        await watch.request_progress()  # the first went out: this one is queued anew
+        batch = await asyncio.wait_for(anext(batches), 10)
+        assert batch.is_progress
+        await watch.close()
+    finally:
+        await store.close()

@@ -50,6 +50,7 @@ __all__ = ["EtcdStore"]
 log = logging.getLogger(__name__)
 
 WATCH_RECONNECTS = 5
+_PROGRESS_REQUEST = orjson.dumps({"progress_request": {}})  # compared by identity
 
 
 def progress_is_reliable(version: str) -> bool:
@@ -288,6 +289,7 @@ class _EtcdWatch(Watch):
         self._store = store
         self._after = after
         self._requests: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._progress_queued = False  # a progress request waits in `_requests`
         self._response: aiohttp.ClientResponse | None = None
         self._closed = False
         self._end_error: StoreError | None = None  # raised instead of a quiet end
@@ -315,6 +317,8 @@ class _EtcdWatch(Watch):
             item = await requests.get()
             if item is None:
                 return
+            if item is _PROGRESS_REQUEST:
+                self._progress_queued = False
             yield item
 
     async def _batches(self) -> AsyncIterator[WatchBatch]:
@@ -393,7 +397,11 @@ class _EtcdWatch(Watch):
         return WatchBatch(events, self._after)
 
     async def request_progress(self) -> None:
-        await self._requests.put(orjson.dumps({"progress_request": {}}))
+        # A request not sent yet answers this caller too: its notification
+        # comes after the caller asked (every cached read that lags asks).
+        if not self._progress_queued:
+            self._progress_queued = True
+            await self._requests.put(_PROGRESS_REQUEST)
 
     async def close(self) -> None:
         await self._shut(None)
