@@ -125,7 +125,9 @@ def entries_of(obj: Obj) -> list[_Entry]:
     return out
 
 
-def starting_entries(sent: Any, live: Any, *, subresource: str) -> list[Obj]:
+def starting_entries(
+    sent: Any, live: Any, *, subresource: str, sent_owned: bool = False
+) -> list[Obj]:
     """The managedFields a write starts from, as kube-apiserver decides.
 
     A client may set them in a create, an update or a non-apply patch (that is
@@ -134,12 +136,15 @@ def starting_entries(sent: Any, live: Any, *, subresource: str) -> list[Obj]:
     `[{}]`) clears them. Anything else, and every write to a subresource,
     keeps the live object's, so a client that does not know the field
     cannot drop it by accident. The write's own entry is recorded on top.
+    What is kept is a copy, unless it is `sent` and `sent_owned` (a request's
+    own body, which nothing else holds: copying an update's entries was ~5%
+    of it).
     """
     if subresource:
         return _entry_list(live)
     if sent == [] or sent == [{}]:
         return []
-    readable = _entry_list(sent)
+    readable = _entry_list(sent, copy=not sent_owned)
     if (
         readable
         and all(e.get("operation") in ("Apply", "Update") for e in readable)
@@ -155,10 +160,10 @@ def _owns_something(tree: Any) -> bool:
     return isinstance(tree, dict) and any(element != "." for element in tree)
 
 
-def _entry_list(value: Any) -> list[Obj]:
+def _entry_list(value: Any, *, copy: bool = True) -> list[Obj]:
     if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
         return []
-    return json_copy(value)
+    return json_copy(value) if copy else value
 
 
 def _encode(entries: list[_Entry]) -> list[Obj]:

@@ -358,7 +358,7 @@ class Rest:
             causes = strategy.validate_update(new, old)
             if causes:
                 raise _invalid(rt, new, causes)
-        new = self._managed_fields(rt, new, old, body, manager)
+        new = self._managed_fields(rt, new, old, body, manager, owned=owned)
         drop_empty_metadata(new["metadata"])  # as stored, so as a dry run answers too
         revision = int(old["metadata"]["resourceVersion"])
         if _same_object(new, old):
@@ -408,11 +408,18 @@ class Rest:
                         raise
 
     def _managed_fields(
-        self, rt: ResourceType, new: Obj, old: Obj, body: Obj, manager: mf.Manager | None
+        self,
+        rt: ResourceType,
+        new: Obj,
+        old: Obj,
+        body: Obj,
+        manager: mf.Manager | None,
+        *,
+        owned: bool = False,
     ) -> Obj:
         """`new` with its managedFields: those the write starts from
         (`mf.starting_entries`), then the Update entry of this write; an apply
-        has computed its own already."""
+        has computed its own already. `owned`: `body` is the caller's to give up."""
         if manager and manager.operation == "Apply":
             # Computed with the merge; a status write starts from the old
             # object, so they are carried over from the merged body.
@@ -422,7 +429,8 @@ class Rest:
             return new
         sent = (body.get("metadata") or {}).get("managedFields")
         live = (old.get("metadata") or {}).get("managedFields")
-        kept = mf.starting_entries(sent, live, subresource=manager.subresource if manager else "")
+        kept = mf.starting_entries(sent, live, subresource=manager.subresource if manager else "",
+                                   sent_owned=owned)  # fmt: skip
         meta = new.setdefault("metadata", {})
         if kept:
             meta["managedFields"] = kept

@@ -211,6 +211,17 @@ def test_a_write_starts_from_the_entries_kube_apiserver_would(
     sent: object, subresource: str, start: object
 ) -> None:
     assert mf.starting_entries(sent, LIVE, subresource=subresource) == start
+    assert mf.starting_entries(sent, LIVE, subresource=subresource, sent_owned=True) == start
+
+
+def test_kept_entries_are_copied_unless_the_request_owns_them() -> None:
+    sent = copy.deepcopy(SENT)
+    kept = mf.starting_entries(sent, LIVE, subresource="")
+    assert kept == sent and kept is not sent and kept[0]["fieldsV1"] is not sent[0]["fieldsV1"]
+    assert mf.starting_entries(sent, LIVE, subresource="", sent_owned=True) is sent
+    # The live object's (the watch cache's, shared) are copied all the same.
+    live = mf.starting_entries(None, LIVE, subresource="", sent_owned=True)
+    assert live == LIVE and live[0] is not LIVE[0]
 
 
 # -- "." : the maps and merged lists a write added ------------------------------------
