@@ -2,16 +2,19 @@
 
 What kube-apiserver's cacher does, as a `Store` wrapper so every layer above
 stays unchanged and the conformance suite can check it: for each cached
-prefix (one per resource type), one list + one watch of the backend keep
-the current state and a window of recent events in memory. Watches that
-start inside the window are served from memory (one fan-out, instead of one
+prefix (one per resource type), the current state and a window of recent
+events in memory, loaded by one list per prefix at one revision and kept by
+one backend watch of every key (the feed). Watches that start inside the
+window are served from memory (one fan-out per prefix, instead of one
 backend watch each), and latest-revision reads are served from memory once
 the cache has caught up with the backend's current revision, so a read never
-returns something older than a write that was acknowledged before it.
+returns something older than a write that was acknowledged before it. As
+the feed sees every write, its revision reaches the store's without progress
+notifications, which old etcd sends ahead of events (`reliable_progress`).
 
 Everything else (reads at a past revision, continue keys, writes,
-compaction) goes to the backend. If the backend watch breaks, the prefix is
-loaded again; meanwhile its reads and watches go to the backend.
+compaction) goes to the backend. If the feed breaks, every prefix is loaded
+again; meanwhile reads and watches go to the backend.
 """
 
 from __future__ import annotations
@@ -46,14 +49,14 @@ log = logging.getLogger(__name__)
 WINDOW_EVENTS = 10_000
 CATCH_UP_WAIT = 3.0
 RELOAD_DELAY = 0.5
+FEED_PREFIX = "/"  # every key: the feed sees every write to the store
 
 
 class _PrefixCache:
-    """The state and recent events of one prefix, kept by one backend watch."""
+    """The state and recent events of one prefix, kept by the store's one feed."""
 
-    def __init__(self, store: Store, prefix: str) -> None:
+    def __init__(self, prefix: str, changed: asyncio.Condition) -> None:
         self.prefix = prefix
-        self._store = store
         self.items: dict[str, KeyValue] = {}
         self.sorted_keys: list[str] = []
         self.window: deque[Event] = deque(maxlen=WINDOW_EVENTS)
@@ -61,64 +64,31 @@ class _PrefixCache:
         self.window_start = 0  # the window holds every event after this revision
         self.ready = False
         self.fanout = Fanout(0)
-        self._changed = asyncio.Condition()
-        self._task: asyncio.Task[None] | None = None
-        self._watch: Watch | None = None
+        self._changed = changed  # shared by every prefix: one wake-up per batch
+        self._watch: Watch | None = None  # the feed's, for progress requests
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(
-            self._run(), name=f"kyb-watch-cache {self.prefix}"
-        )
-
-    async def stop(self) -> None:
-        await cancel_and_wait(self._task)
-        self.fanout.close()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._load_and_follow()
-            except asyncio.CancelledError:
-                raise
-            except StoreClosedError:
-                return
-            except StoreError as err:
-                log.info("watch cache %s restarts: %s", self.prefix, err)
-            except Exception:
-                log.exception("watch cache %s failed; restarting", self.prefix)
-            self._unready()
-            await asyncio.sleep(RELOAD_DELAY)
-
-    def _unready(self) -> None:
-        self.ready = False
-        # Watchers served from the old state are dropped; they watch again.
-        self.fanout.close(WatchDroppedError(self.prefix, self.revision))
-        self.fanout = Fanout(0)
-
-    async def _load_and_follow(self) -> None:
-        items: dict[str, KeyValue] = {}
-        page = await self._store.list(self.prefix)
-        snapshot = page.revision
-        while True:
-            items.update((kv.key, kv) for kv in page.kvs)
-            if page.continue_key is None:
-                break
-            page = await self._store.list(self.prefix, continue_key=page.continue_key)
+    def load(self, items: dict[str, KeyValue], snapshot: int) -> None:
+        """Hold `items`, the prefix as it was at `snapshot`."""
         self.items = items
         self.sorted_keys = sorted(items)
         self.window.clear()
         self.revision = self.window_start = snapshot
         self.fanout = Fanout(snapshot)
         self.ready = True
-        await self._notify()
-        async with self._store.watch(self.prefix, after=snapshot) as watch:
-            self._watch = watch
-            async for batch in watch:
-                if batch.events:
-                    self._apply(batch.events)
-                self.revision = max(self.revision, batch.revision)
-                self.fanout.publish(batch.events, self.revision)
-                await self._notify()
+
+    def unready(self) -> None:
+        self.ready = False
+        self._watch = None
+        # Watchers served from the old state are dropped; they watch again.
+        self.fanout.close(WatchDroppedError(self.prefix, self.revision))
+        self.fanout = Fanout(0)
+
+    def follow(self, events: tuple[Event, ...], revision: int) -> None:
+        """A batch of the feed: this prefix's `events` (maybe none) up to `revision`."""
+        if events:
+            self._apply(events)
+        self.revision = max(self.revision, revision)
+        self.fanout.publish(events, self.revision)
 
     def _apply(self, events: Iterable[Event]) -> None:
         for event in events:
@@ -135,17 +105,14 @@ class _PrefixCache:
                 self.window_start = self.window[0].revision
             self.window.append(event)
 
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
-
     async def caught_up(self, revision: int, *, ask_progress: bool = True) -> bool:
         """Wait until the cache has applied `revision`; False if it cannot soon."""
         if self.ready and self.revision >= revision:
             return True
         if self.ready and self._watch is not None and ask_progress:
-            # Writes elsewhere move the store's revision but send this prefix
-            # no event: a progress notification tells how far it has seen.
+            # Writes outside the feed's range (another user of the store) move
+            # its revision but send no event: a progress notification tells how
+            # far the feed has seen.
             await self._watch.request_progress()
         try:
             async with asyncio.timeout(CATCH_UP_WAIT), self._changed:
@@ -177,11 +144,87 @@ class CachingStore(Store):
     def __init__(self, store: Store, prefixes: Iterable[str]) -> None:
         self.backend = store
         self.reliable_progress = store.reliable_progress
-        self._caches = {p: _PrefixCache(store, p) for p in sorted(set(prefixes))}
+        self._changed = asyncio.Condition()
+        self._caches = {p: _PrefixCache(p, self._changed) for p in sorted(set(prefixes))}
         self._slash_ended = all(p.startswith("/") and p.endswith("/") for p in self._caches)
         self._closed = False
-        for cache in self._caches.values():
-            cache.start()
+        self._feed = asyncio.get_running_loop().create_task(self._run(), name="kyb-watch-cache")
+
+    # -- the feed: one backend watch over every key, for every prefix ---------
+    #
+    # One watch of the whole store (not one per prefix) makes its revision the
+    # store's own once it has delivered the last write, whatever prefix that
+    # write was under: a cache can tell it is current without a progress
+    # notification, which etcd before 3.4.31/3.5.13 may send ahead of events.
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._load_and_follow()
+            except asyncio.CancelledError:
+                raise
+            except StoreClosedError:
+                return
+            except StoreError as err:
+                log.info("watch cache restarts: %s", err)
+            except Exception:
+                log.exception("watch cache failed; restarting")
+            for cache in self._caches.values():
+                cache.unready()
+            await asyncio.sleep(RELOAD_DELAY)
+
+    async def _load_and_follow(self) -> None:
+        prefixes = list(self._caches)
+        if not prefixes:
+            return
+        # Every prefix as of one revision, the first list's.
+        first, snapshot = await self._load(prefixes[0], 0)
+        rest = await asyncio.gather(*(self._load(p, snapshot) for p in prefixes[1:]))
+        for prefix, (items, _) in zip(prefixes, [(first, snapshot), *rest], strict=True):
+            self._caches[prefix].load(items, snapshot)
+        await self._notify()
+        async with self.backend.watch(FEED_PREFIX, after=snapshot) as watch:
+            for cache in self._caches.values():
+                cache._watch = watch
+            async for batch in watch:
+                self._follow(batch)
+                await self._notify()
+
+    async def _load(self, prefix: str, revision: int) -> tuple[dict[str, KeyValue], int]:
+        page = await self.backend.list(prefix, revision=revision)
+        items: dict[str, KeyValue] = {}
+        while True:
+            items.update((kv.key, kv) for kv in page.kvs)
+            if page.continue_key is None:
+                return items, page.revision
+            page = await self.backend.list(prefix, continue_key=page.continue_key)
+
+    def _follow(self, batch: WatchBatch) -> None:
+        """Each prefix gets its events of `batch` (most get none) and its revision."""
+        mine: dict[str, list[Event]] = {}
+        for event in batch.events:
+            for cache in self._caches_of(event.kv.key):
+                mine.setdefault(cache.prefix, []).append(event)
+        for prefix, cache in self._caches.items():
+            events = mine.get(prefix)
+            cache.follow(tuple(events) if events else (), batch.revision)
+
+    def _caches_of(self, key: str) -> list[_PrefixCache]:
+        """Every cache whose prefix `key` is under (prefixes may nest)."""
+        if self._slash_ended:
+            found = []
+            end = key.find("/")
+            while end != -1:
+                cache = self._caches.get(key[: end + 1])
+                if cache is not None:
+                    found.append(cache)
+                end = key.find("/", end + 1)
+            return found
+        return [cache for prefix, cache in self._caches.items() if key.startswith(prefix)]
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
 
     async def wait_ready(self) -> None:
         """Wait until every prefix is loaded (before that, the backend serves)."""
@@ -235,8 +278,9 @@ class CachingStore(Store):
             return None
         current = await self.backend.current_revision()
         if not self.backend.reliable_progress:
-            # Without trustworthy progress notifications the cache cannot
-            # learn that it is current unless its own prefix moved last.
+            # Without trustworthy progress notifications, current only once the
+            # feed has delivered the store's last write (if someone else writes
+            # outside the feed's keys, never: the backend answers).
             return cache if cache.ready and cache.revision >= current else None
         return cache if await cache.caught_up(current) else None
 
@@ -336,8 +380,9 @@ class CachingStore(Store):
     async def stop_caching(self) -> None:
         """Stop the caches and refuse further use; the backend stays open."""
         self._closed = True
+        await cancel_and_wait(self._feed)
         for cache in self._caches.values():
-            await cache.stop()
+            cache.fanout.close()
 
     async def close(self) -> None:
         await self.stop_caching()
