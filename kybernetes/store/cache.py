@@ -158,6 +158,8 @@ class CachingStore(Store):
     # notification, which etcd before 3.4.31/3.5.13 may send ahead of events.
 
     async def _run(self) -> None:
+        if not self._caches:
+            return  # nothing to keep
         while True:
             try:
                 await self._load_and_follow()
@@ -175,8 +177,6 @@ class CachingStore(Store):
 
     async def _load_and_follow(self) -> None:
         prefixes = list(self._caches)
-        if not prefixes:
-            return
         # Every prefix as of one revision, the first list's.
         first, snapshot = await self._load(prefixes[0], 0)
         rest = await asyncio.gather(*(self._load(p, snapshot) for p in prefixes[1:]))
