@@ -218,7 +218,7 @@ async def test_a_writer_that_fails_is_started_again(
 
 def test_writers_that_keep_dying_young_are_started_again_ever_more_slowly() -> None:
     assert restart_delay(0.0, lived=3600) == 0  # one that served a while: at once
-    pauses = [RESTART_DELAY]
+    pauses = [restart_delay(0.0, lived=0.2)]
     while pauses[-1] < MAX_RESTART_DELAY:
         pauses.append(restart_delay(pauses[-1], lived=0.2))
     assert pauses[:3] == [RESTART_DELAY, 2 * RESTART_DELAY, 4 * RESTART_DELAY]
