@@ -43,7 +43,7 @@ __all__ = ["CatchUp", "WriterProcess", "restart_delay"]
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 30.0
-RESTART_DELAY = 0.1  # seconds before starting a child that failed to start again; doubles
+RESTART_DELAY = 0.1  # the first pause before starting a child again; doubles
 MAX_RESTART_DELAY = 5.0
 # A child that served this long before it died is started again at once.
 STABLE_SECONDS = 10.0
@@ -310,7 +310,7 @@ class WriterProcess:
                   self._path, f" in {pause:.1f} s" if pause else "")  # fmt: skip
         await asyncio.sleep(pause)
         announced = self.revision
-        delay = RESTART_DELAY
+        delay = 0.0
         while True:
             await self._reap()
             try:
@@ -320,8 +320,8 @@ class WriterProcess:
                 log.error("the SQLite writer process for %s cannot start: %s", self._path, err)
                 self._failure = err
                 self._fail_all(StoreUnavailableError(str(err)))
+                delay = restart_delay(delay, lived=0.0)  # a child that never started
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_RESTART_DELAY)
         try:
             if self.revision > announced and self._catch_up is not None:
                 await self._catch_up(announced, self.revision)
@@ -341,7 +341,7 @@ def restart_delay(previous: float, lived: float) -> float:
     """The pause before starting a writer again whose child served `lived`
     seconds, `previous` the pause before the last restart: none after a child
     that served a while; while children keep dying young (a writer that fails
-    on every write), 0.1 s, doubling up to 5 s."""
+    on every write, or cannot start at all), 0.1 s, doubling up to 5 s."""
     if lived >= STABLE_SECONDS:
         return 0.0
     return min(previous * 2, MAX_RESTART_DELAY) if previous else RESTART_DELAY
