@@ -187,7 +187,9 @@ async def test_later_pages_of_a_snapshot_are_that_snapshot_from_memory_or_the_ba
     await cached.close()
 
 
-async def test_get_now_answers_only_what_a_fresh_read_would(backend: SqliteStore) -> None:
+async def test_get_now_answers_only_what_a_fresh_read_would(
+    backend: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cached = await cached_over(backend, ["/k/"])
     kv = await cached.create("/k/x", b"0")
     for i in range(200):
@@ -201,5 +203,15 @@ async def test_get_now_answers_only_what_a_fresh_read_would(backend: SqliteStore
     assert cached.get_now("/other/x") is None  # not cached: ask get
     await backend.create("/other/x", b"1")  # moves the store on, maybe past the cache
     assert cached.get_now("/k/x") in (None, kv)  # never an older version
+    held: list[object] = []
+    monkeypatch.setattr(cached, "_follow", held.append)  # the feed applies nothing now
+    await backend.create("/other/y", b"1")  # moves the store past what the cache has
+
+    async def fed() -> None:  # the feed has the write, and leaves it unapplied
+        while not held:
+            await asyncio.sleep(0.001)
+
+    await asyncio.wait_for(fed(), 5)
+    assert cached.get_now("/k/x") is None
     with pytest.raises(InvalidInputError):
         cached.get_now("/k/\x00")
