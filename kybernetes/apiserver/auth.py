@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hmac
 import ssl
 from collections.abc import Mapping
 
@@ -27,19 +26,18 @@ AUTHENTICATED = "system:authenticated"
 
 class Authenticator:
     def __init__(self, tokens: Mapping[str, UserInfo] | None = None) -> None:
-        self._tokens = dict(tokens or {})
+        # Looked up as kube-apiserver's token file authenticator looks them up
+        # (a map), each user already in system:authenticated.
+        self._tokens = {token: _authenticated(user) for token, user in (tokens or {}).items()}
 
     def authenticate(self, request: web.Request) -> UserInfo | None:
-        user = self._from_certificate(request) or self._from_token(request)
-        if user is None:
-            return None
-        if AUTHENTICATED not in user.groups:
-            user = UserInfo(user.name, (*user.groups, AUTHENTICATED))
-        return user
+        return self._from_certificate(request) or self._from_token(request)
 
     def _from_certificate(self, request: web.Request) -> UserInfo | None:
         transport = request.transport
-        if transport is None:
+        # "peercert": what the handshake verified, kept by the transport; empty
+        # without a client certificate (a token's client: no certificate read).
+        if transport is None or not transport.get_extra_info("peercert"):
             return None
         ssl_object = transport.get_extra_info("ssl_object")
         if not isinstance(ssl_object, ssl.SSLObject):
@@ -48,12 +46,13 @@ class Authenticator:
 
     def _from_token(self, request: web.Request) -> UserInfo | None:
         token = bearer_token(request.headers)
-        if not token:
-            return None
-        for known, user in self._tokens.items():
-            if hmac.compare_digest(known.encode(), token.encode()):
-                return user
-        return None
+        return self._tokens.get(token) if token else None
+
+
+def _authenticated(user: UserInfo) -> UserInfo:
+    if AUTHENTICATED in user.groups:
+        return user
+    return UserInfo(user.name, (*user.groups, AUTHENTICATED))
 
 
 WEBSOCKET_TOKEN_PREFIX = "base64url.bearer.authorization.k8s.io."
@@ -81,7 +80,8 @@ def bearer_token(headers: Mapping[str, str]) -> str:
 @functools.lru_cache(maxsize=1024)
 def _identity(der: bytes | None) -> UserInfo | None:
     """Parsing the certificate was 6% of every request; clients reuse a handful."""
-    return identity_from_peer_cert(der)
+    user = identity_from_peer_cert(der)
+    return None if user is None else _authenticated(user)
 
 
 Rules = tuple[list[dict[str, list[str]]], list[dict[str, list[str]]]]

@@ -305,6 +305,9 @@ def _list_body(req: ResourceRequest, items: list[Obj], rv: int, token: str | Non
             "metadata": meta, "items": items}  # fmt: skip
 
 
+PARSED_MEMO = 4096  # request paths kept parsed (then all dropped at once)
+
+
 class ResourceHandler:
     """Every verb on every resource path."""
 
@@ -312,6 +315,7 @@ class ResourceHandler:
         self.ctx = ctx
         self.rows = RowCache()
         self.deadlines = Deadlines()
+        self._parsed: dict[tuple[str, str, bool], tuple[int, ResourceRequest]] = {}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         proxied = parse_proxy_path(request.rel_url.raw_path)
@@ -320,10 +324,7 @@ class ResourceHandler:
             return await serve_proxy(request, proxied, self._get_or_none,
                                      allow_loopback=self.ctx.proxy_loopback,
                                      kubelet_ssl=kubelet_ssl)  # fmt: skip
-        req = parse_resource_request(
-            request.method, request.path, self.ctx.registry,
-            watch=query_flag(request.query, "watch"),
-        )  # fmt: skip
+        req = self._parse(request)
         if req is None:
             raise errors.from_http_status(404)
         if not req.resource.tables and _wants_table(request) and _only_table(request):
@@ -351,6 +352,21 @@ class ResourceHandler:
             raise
         finally:
             metrics.finished(labels, code, time.perf_counter() - start)
+
+    def _parse(self, request: web.Request) -> ResourceRequest | None:
+        """`parse_resource_request`, remembered per path while the registry stays
+        the same (clients ask for the same few paths again and again)."""
+        registry = self.ctx.registry
+        memo_key = (request.method, request.path, query_flag(request.query, "watch"))
+        kept = self._parsed.get(memo_key)
+        if kept is not None and kept[0] == registry.generation:
+            return kept[1]
+        req = parse_resource_request(*memo_key[:2], registry, watch=memo_key[2])
+        if req is not None:
+            if len(self._parsed) >= PARSED_MEMO:
+                self._parsed.clear()
+            self._parsed[memo_key] = (registry.generation, req)
+        return req
 
     async def _dispatch(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
         if req.verb == "get":

@@ -187,6 +187,7 @@ class ResourceRegistry:
     def __init__(self, types: Iterable[ResourceType] = ()) -> None:
         self._by_path: dict[tuple[str, str, str], ResourceType] = {}
         self._order: list[ResourceType] = []
+        self.generation = 0  # bumped by every change: what was looked up before may be gone
         for rt in types:
             self.add(rt)
 
@@ -197,11 +198,13 @@ class ResourceRegistry:
         else:
             self._order = [rt if (t.group, t.version, t.plural) == key else t for t in self._order]
         self._by_path[key] = rt
+        self.generation += 1
 
     def remove(self, group: str, version: str, plural: str) -> None:
         rt = self._by_path.pop((group, version, plural), None)
         if rt is not None:
             self._order.remove(rt)
+            self.generation += 1
 
     def lookup(self, group: str, version: str, plural: str) -> ResourceType | None:
         return self._by_path.get((group, version, plural))

@@ -43,6 +43,8 @@ __all__ = ["ListPage", "ObjectStorage", "Written", "decode", "gc_paused", "objec
 FUTURE_RV_WAIT = 3.0
 MAX_OBJECT_BYTES = 3 * 1024 * 1024
 LISTED_MEMO = 4096  # decoded objects admission reads, kept (then all dropped at once)
+SERVED_MEMO = 1024  # GET answers kept (then all dropped at once), each at most:
+SERVED_MEMO_BYTES = 32 * 1024
 HEAD_KEYS = ("kind", "apiVersion", "metadata")
 
 
@@ -161,6 +163,9 @@ class ObjectStorage:
         # Objects admission reads from the watch cache, decoded once per version
         # (a namespace is read by every create in it); read-only, shared.
         self._listed: dict[tuple[str, str, str], tuple[int, Obj]] = {}
+        # The JSON a plain GET answers, per version: the same object is read
+        # again and again (a third of a GET's own work was splicing it anew).
+        self._served: dict[tuple[str, str, str], tuple[int, bytes]] = {}
 
     def _decoded(self, rt: ResourceType, kv: KeyValue) -> Obj:
         return from_storage(rt, decode(kv))
@@ -177,6 +182,19 @@ class ObjectStorage:
         obj = self._decoded(rt, kv)
         self._listed[memo_key] = (kv.mod_revision, obj)
         return obj
+
+    def _served_json(self, rt: ResourceType, kv: KeyValue) -> bytes:
+        """`object_json` of `kv` as `rt` serves it, made once per version."""
+        memo_key = (rt.group, rt.version, kv.key)
+        kept = self._served.get(memo_key)
+        if kept is not None and kept[0] == kv.mod_revision:
+            return kept[1]
+        body = object_json(self._served_kv(rt, kv))
+        if len(body) <= SERVED_MEMO_BYTES:
+            if len(self._served) >= SERVED_MEMO:
+                self._served.clear()
+            self._served[memo_key] = (kv.mod_revision, body)
+        return body
 
     def _served_kv(self, rt: ResourceType, kv: KeyValue) -> KeyValue:
         """`kv` with its value as `rt`'s version serves it."""
@@ -287,7 +305,7 @@ class ObjectStorage:
     ) -> bytes:
         """`get` as JSON (`object_json`): what a plain GET answers, never parsed."""
         await self.wait_for_revision(resource_version)
-        return object_json(self._served_kv(rt, await self.get_kv(rt, namespace, name)))
+        return self._served_json(rt, await self.get_kv(rt, namespace, name))
 
     def get_encoded_now(self, rt: ResourceType, namespace: str, name: str) -> bytes | None:
         """`get_encoded` of the latest version when memory answers it at once
@@ -298,7 +316,7 @@ class ObjectStorage:
             kv = self.store.get_now(rt.key(namespace, name))
         except StoreError as err:
             raise self._translate(err, rt, name) from err
-        return None if kv is None else object_json(self._served_kv(rt, kv))
+        return None if kv is None else self._served_json(rt, kv)
 
     async def get_kv(self, rt: ResourceType, namespace: str, name: str) -> KeyValue:
         kv: KeyValue = await self._call(rt, name, self.store.get(rt.key(namespace, name)))

@@ -92,9 +92,14 @@ async def test_crd_lifecycle_with_kubectl(cluster: Cluster) -> None:
     stored = json.loads(await cluster.kubectl("get", "crontab", "nightly", "-o", "json"))
     assert stored["status"] == {"ready": True}
 
+    raw_path = "/apis/stable.example.com/v1/namespaces/default/crontabs/nightly"
+    assert json.loads(await cluster.kubectl("get", "--raw", raw_path))["kind"] == "CronTab"
     await cluster.kubectl("delete", "crd", "crontabs.stable.example.com")
     out = await cluster.kubectl("get", "crontabs", check=False)
     assert "doesn't have a resource type" in out or "NotFound" in out
+    # The server itself forgets the path, though it answered it a moment ago.
+    out = await cluster.kubectl("get", "--raw", raw_path, check=False)
+    assert "(NotFound)" in out, out
 
 
 async def test_custom_objects_watch_and_official_client(cluster: Cluster) -> None:

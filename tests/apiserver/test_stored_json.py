@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from kybernetes.apiserver.objects import Obj
-from kybernetes.apiserver.storage import decode, encode, object_json
+from kybernetes.apiserver.storage import SERVED_MEMO_BYTES, decode, encode, object_json
 from kybernetes.client.rest import ApiClient, resource_path
 from kybernetes.store import KeyValue
 from tests.apiserver.conftest import Cluster
@@ -135,3 +135,23 @@ async def test_an_update_answers_what_a_get_of_the_object_then_serves(cluster: C
         assert updated == await api.get(f"{CMS}/two")
         assert updated["metadata"]["resourceVersion"] != created["metadata"]["resourceVersion"]
         assert (updated["data"], updated["metadata"]["labels"]) == ({"k": "w"}, {"a": "b"})
+
+
+async def test_a_get_is_spliced_once_per_version_of_a_small_object(cluster: Cluster) -> None:
+    storage, registry = cluster.api.rest.storage, cluster.api.rest.registry
+    config_maps = registry.lookup("", "v1", "configmaps")
+    assert config_maps is not None
+    async with ApiClient.from_kubeconfig(cluster.kubeconfig) as api:
+        created = await api.create(CMS, {"metadata": {"name": "small"}, "data": {"k": "v"}})
+        first = await storage.get_encoded(config_maps, "default", "small")
+        assert await storage.get_encoded(config_maps, "default", "small") is first
+        await api.update(f"{CMS}/small", {**created, "data": {"k": "w"}})
+        second = await storage.get_encoded(config_maps, "default", "small")
+        assert orjson.loads(second)["data"] == {"k": "w"}  # a new version, spliced anew
+        assert orjson.loads(second) == await api.get(f"{CMS}/small")
+
+        big = "x" * SERVED_MEMO_BYTES  # not kept: memory holds the store's copy already
+        await api.create(CMS, {"metadata": {"name": "big"}, "data": {"k": big}})
+        first = await storage.get_encoded(config_maps, "default", "big")
+        again = await storage.get_encoded(config_maps, "default", "big")
+        assert again == first and again is not first
