@@ -111,6 +111,7 @@ from kybernetes.apiserver.tables import (
 from kybernetes.apiserver.tokenrequest import ServiceAccountTokens
 from kybernetes.apiserver.watch import WatchEvent, watch_events
 from kybernetes.store.types import KeyValue
+from kybernetes.util.memo import VersionMemo
 
 __all__ = ["API_CONTEXT", "KUBERNETES_VERSION", "ApiContext", "make_app"]
 
@@ -315,7 +316,7 @@ class ResourceHandler:
         self.ctx = ctx
         self.rows = RowCache()
         self.deadlines = Deadlines()
-        self._parsed: dict[tuple[str, str, bool], tuple[int, ResourceRequest]] = {}
+        self._parsed: VersionMemo[tuple[str, str, bool], ResourceRequest] = VersionMemo(PARSED_MEMO)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         proxied = parse_proxy_path(request.rel_url.raw_path)
@@ -358,14 +359,11 @@ class ResourceHandler:
         the same (clients ask for the same few paths again and again)."""
         registry = self.ctx.registry
         memo_key = (request.method, request.path, query_flag(request.query, "watch"))
-        kept = self._parsed.get(memo_key)
-        if kept is not None and kept[0] == registry.generation:
-            return kept[1]
-        req = parse_resource_request(*memo_key[:2], registry, watch=memo_key[2])
-        if req is not None:
-            if len(self._parsed) >= PARSED_MEMO:
-                self._parsed.clear()
-            self._parsed[memo_key] = (registry.generation, req)
+        req = self._parsed.get(memo_key, registry.generation)
+        if req is None:
+            req = parse_resource_request(*memo_key[:2], registry, watch=memo_key[2])
+            if req is not None:
+                self._parsed.put(memo_key, registry.generation, req)
         return req
 
     async def _dispatch(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:

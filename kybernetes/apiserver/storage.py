@@ -34,6 +34,7 @@ from kybernetes.store import (
     StoreError,
 )
 from kybernetes.store.cache import CachingStore
+from kybernetes.util.memo import VersionMemo
 
 __all__ = ["ListPage", "ObjectStorage", "Written", "decode", "gc_paused", "object_json",
            "parse_resource_version"]  # fmt: skip
@@ -162,10 +163,10 @@ class ObjectStorage:
         self.store = store
         # Objects admission reads from the watch cache, decoded once per version
         # (a namespace is read by every create in it); read-only, shared.
-        self._listed: dict[tuple[str, str, str], tuple[int, Obj]] = {}
+        self._listed: VersionMemo[tuple[str, str, str], Obj] = VersionMemo(LISTED_MEMO)
         # The JSON a plain GET answers, per version: the same object is read
         # again and again (a third of a GET's own work was splicing it anew).
-        self._served: dict[tuple[str, str, str], tuple[int, bytes]] = {}
+        self._served: VersionMemo[tuple[str, str, str], bytes] = VersionMemo(SERVED_MEMO)
 
     def _decoded(self, rt: ResourceType, kv: KeyValue) -> Obj:
         return from_storage(rt, decode(kv))
@@ -174,26 +175,20 @@ class ObjectStorage:
         """`kv` decoded as `rt` serves it, the same object for every reader of this
         version: callers must not change it."""
         memo_key = (rt.group, rt.version, kv.key)
-        kept = self._listed.get(memo_key)
-        if kept is not None and kept[0] == kv.mod_revision:
-            return kept[1]
-        if len(self._listed) >= LISTED_MEMO:
-            self._listed.clear()
-        obj = self._decoded(rt, kv)
-        self._listed[memo_key] = (kv.mod_revision, obj)
+        obj = self._listed.get(memo_key, kv.mod_revision)
+        if obj is None:
+            obj = self._decoded(rt, kv)
+            self._listed.put(memo_key, kv.mod_revision, obj)
         return obj
 
     def _served_json(self, rt: ResourceType, kv: KeyValue) -> bytes:
         """`object_json` of `kv` as `rt` serves it, made once per version."""
         memo_key = (rt.group, rt.version, kv.key)
-        kept = self._served.get(memo_key)
-        if kept is not None and kept[0] == kv.mod_revision:
-            return kept[1]
-        body = object_json(self._served_kv(rt, kv))
-        if len(body) <= SERVED_MEMO_BYTES:
-            if len(self._served) >= SERVED_MEMO:
-                self._served.clear()
-            self._served[memo_key] = (kv.mod_revision, body)
+        body = self._served.get(memo_key, kv.mod_revision)
+        if body is None:
+            body = object_json(self._served_kv(rt, kv))
+            if len(body) <= SERVED_MEMO_BYTES:
+                self._served.put(memo_key, kv.mod_revision, body)
         return body
 
     def _served_kv(self, rt: ResourceType, kv: KeyValue) -> KeyValue:

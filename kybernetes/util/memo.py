@@ -1,0 +1,33 @@
+"""Values made from one version of something, kept per key until it changes."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+__all__ = ["VersionMemo"]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class VersionMemo(Generic[K, V]):
+    """One value per key, for the version it was made from: another version
+    misses. Bounded without bookkeeping: once `limit` keys are held, the next
+    `put` drops them all (what is asked again is made again)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._kept: dict[K, tuple[int, V]] = {}
+
+    def get(self, key: K, version: int) -> V | None:
+        kept = self._kept.get(key)
+        return kept[1] if kept is not None and kept[0] == version else None
+
+    def put(self, key: K, version: int, value: V) -> None:
+        if len(self._kept) >= self._limit:
+            self._kept.clear()
+        self._kept[key] = (version, value)
+
+    def __len__(self) -> int:
+        return len(self._kept)
