@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import yaml
 
 from kybernetes.apiserver import errors
+from kybernetes.util.memo import Memo, json_key
 
 __all__ = [
     "ANY",
@@ -116,8 +117,38 @@ def prune_counting(
     """`prune`, and how many keys the maps of `obj` held before it: what
     `has_repeated_keys` compares with the text, counted in the same walk."""
     unknown: list[str] = []
-    keys = _prune(obj, node, table, [], unknown, sort_keys)
-    return unknown, keys
+    fields = table.get(node) if isinstance(node, str) else None
+    if fields is None or not isinstance(obj, dict):
+        return unknown, _prune(obj, node, table, [], unknown, sort_keys)
+    return unknown, _prune_fields(obj, fields, table, [], unknown, sort_keys, _prune_kept)
+
+
+def _prune_kept(
+    value: Any, node: Node, table: FieldTable, where: list[str | int], out: list[str],
+    sort_keys: bool,
+) -> int:  # fmt: skip
+    """`_prune` of a top-level field, whose verdict depends on its JSON alone:
+    objects made from one template (a ReplicaSet's pods) share their spec's.
+    Only a field with nothing to drop is kept (its key count); metadata, each
+    object's own, is walked every time."""
+    if not isinstance(node, str) or node == _OBJECT_META:
+        return _prune(value, node, table, where, out, sort_keys)
+    text = json_key(value)
+    memo_key = (id(table), node, text)
+    if text is not None:
+        kept = _PRUNED.get(memo_key)
+        # The kept entry holds its table, so its id names it while the entry lives.
+        if kept is not None and kept[0] is table:
+            return kept[1]
+    before = len(out)
+    count = _prune(value, node, table, where, out, sort_keys)
+    if text is not None and len(out) == before:
+        _PRUNED.put(memo_key, (table, count))
+    return count
+
+
+# Top-level fields with nothing unknown, by their JSON: 256 of up to KEY_BYTES.
+_PRUNED: Memo[tuple[int, str, bytes | None], tuple[FieldTable, int]] = Memo(256)
 
 
 _CONTAINERS = (dict, list)
@@ -170,6 +201,19 @@ def _prune(
     fields = table.get(node)
     if fields is None or not isinstance(value, dict):
         return _count_keys(value)
+    return _prune_fields(value, fields, table, where, out, sort_keys, _prune)
+
+
+def _prune_fields(
+    value: dict[str, Any],
+    fields: dict[str, Node],
+    table: FieldTable,
+    where: list[str | int],
+    out: list[str],
+    sort_keys: bool,
+    walk: Callable[..., int],
+) -> int:
+    """`_prune` of a struct: its unknown fields dropped, its known ones `walk`ed."""
     count = len(value)
     for key in sorted(value) if sort_keys else list(value):
         item = value[key]
@@ -180,7 +224,7 @@ def _prune(
             continue
         if isinstance(item, _CONTAINERS):
             where.append(key)
-            count += _prune(item, fields[key], table, where, out, sort_keys)
+            count += walk(item, fields[key], table, where, out, sort_keys)
             where.pop()
     return count
 

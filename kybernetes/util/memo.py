@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-__all__ = ["VersionMemo"]
+import orjson
+
+__all__ = ["KEY_BYTES", "Memo", "VersionMemo", "json_key"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -31,3 +33,37 @@ class VersionMemo(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._kept)
+
+
+class Memo(Generic[K, V]):
+    """Values by key, bounded as `VersionMemo` is: once `limit` keys are held,
+    the next `put` drops them all."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._kept: dict[K, V] = {}
+
+    def get(self, key: K) -> V | None:
+        return self._kept.get(key)
+
+    def put(self, key: K, value: V) -> None:
+        if len(self._kept) >= self._limit:
+            self._kept.clear()
+        self._kept[key] = value
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
+KEY_BYTES = 32 * 1024
+
+
+def json_key(value: Any) -> bytes | None:
+    """`value`'s JSON as a key for what depends on the value alone: equal
+    values, equal keys. None when it cannot be written (an int beyond 64
+    bits, from YAML or protobuf) or is over KEY_BYTES (not worth keeping)."""
+    try:
+        text = orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return None
+    return text if len(text) <= KEY_BYTES else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -103,6 +104,37 @@ def test_fields_v1_of_is_what_a_create_adds_in_wire_form(
     assert fields_v1_of(obj, schema, status=status, present=present) == to_fields_v1(
         added(values, {}, present)
     )
+
+
+def test_objects_made_from_one_spec_share_what_creating_it_adds() -> None:
+    # A ReplicaSet's pods: the spec's FieldsV1 is made once and shared (only read from
+    # then on); each object's metadata is its own. Nothing else shares it.
+    schema, present = schema_for("", "v1", "Pod"), present_fields("", "v1", "Pod")
+    spec = {"containers": [{"name": "shared-spec-test", "image": "i"}]}
+
+    def pod(name: str, spec: Obj) -> Obj:
+        return {"kind": "Pod", "metadata": {"name": name, "labels": {name: "x"}},
+                "spec": copy.deepcopy(spec)}  # fmt: skip
+
+    first = fields_v1_of(pod("a", spec), schema, status=False, present=present)
+    second = fields_v1_of(pod("b", spec), schema, status=False, present=present)
+    assert second["f:spec"] is first["f:spec"]
+    assert first["f:metadata"] == {"f:labels": {".": {}, "f:a": {}}}
+    assert second["f:metadata"] == {"f:labels": {".": {}, "f:b": {}}}
+    renamed = {"containers": [{"name": "other", "image": "i"}]}
+    third = fields_v1_of(pod("c", renamed), schema, status=False, present=present)
+    assert set(third["f:spec"]["f:containers"]) == {'k:{"name":"other"}'}
+    # The same JSON under another kind's schema (no merge keys): its own walk.
+    thing = fields_v1_of(pod("d", spec), schema_for("", "v1", "Thing"), status=False)
+    assert set(thing["f:spec"]) == {".", "f:containers"}
+    assert thing["f:spec"]["f:containers"] == {}  # an atomic list is one leaf
+
+
+def test_a_spec_json_cannot_write_is_walked_as_always() -> None:
+    big = {"kind": "Pod", "spec": {"containers": [{"name": "c", "x": 2**70}]}}
+    schema = schema_for("", "v1", "Pod")
+    assert fields_v1_of(big, schema) == to_fields_v1(added(field_values(big, schema, nodes=True),
+                                                             {}, {}))  # fmt: skip
 
 
 def test_field_values_hold_the_value_at_each_field() -> None:

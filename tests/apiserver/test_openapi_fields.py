@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import orjson
 import pytest
 
-from kybernetes.apiserver import errors
+from kybernetes.apiserver import errors, openapi_fields
 from kybernetes.apiserver.openapi_fields import (
     check_object,
     duplicates,
@@ -209,6 +210,44 @@ def test_check_object_finds_each_kind_of_problem_alone(raw: bytes, expected: lis
     found = check_object(orjson.loads(raw), raw, node="Deployment", table=TABLE, mode="Warn",
                          kind="Deployment", version="v1")  # fmt: skip
     assert found == expected
+
+
+def test_a_top_level_field_with_nothing_unknown_is_walked_once_per_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Objects made from one template: the spec's verdict (nothing to drop, so
+    # many keys) is kept by its JSON; what has unknown fields is walked every time.
+    walked: list[object] = []
+    walk = openapi_fields._prune
+
+    def counted(value: object, node: object, *args: Any) -> int:
+        walked.append(node)
+        return walk(value, node, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(openapi_fields, "_prune", counted)
+    spec = b'{"paused": true, "template": {"spec": {"containers": [{"name": "once-per-json"}]}}}'
+    for name in (b"a", b"b"):
+        raw = b'{"metadata": {"name": "' + name + b'"}, "spec": ' + spec + b"}"
+        assert prune_counting(orjson.loads(raw), "Deployment", TABLE) == (
+            [],
+            _keys(orjson.loads(raw)),
+        )
+    assert walked.count("DeploymentSpec") == 1
+    unknown = spec.replace(b'"paused"', b'"zzz": 1, "paused"')
+    for _ in range(2):
+        obj = orjson.loads(b'{"spec": ' + unknown + b"}")
+        assert prune_counting(obj, "Deployment", TABLE)[0] == ["spec.zzz"]
+        assert "zzz" not in obj["spec"]
+    assert walked.count("DeploymentSpec") == 3
+    # A repeated key vanishes in the parse, so the kept verdict answers; the
+    # text's key count still finds the repeat.
+    repeated = (
+        b'{"spec": ' + spec.replace(b'"paused": true', b'"paused": true, "paused": true') + b"}"
+    )
+    found = check_object(orjson.loads(repeated), repeated, node="Deployment", table=TABLE,
+                         mode="Warn", kind="Deployment", version="v1")  # fmt: skip
+    assert found == ['duplicate field "spec.paused"']
+    assert walked.count("DeploymentSpec") == 3
 
 
 def test_duplicates_of_a_patch_without_repeats_is_empty() -> None:
