@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from kybernetes.apiserver import podspec
 from kybernetes.apiserver.errors import Cause
 from kybernetes.apiserver.podspec import UPDATABLE_POD_FIELDS, pod_update_causes, validate_pod_spec
 from kybernetes.apiserver.strategy import default_pod_spec
@@ -35,6 +36,25 @@ def test_a_valid_spec_has_no_causes() -> None:
     assert validate_pod_spec(spec(), "spec") == []
     init = spec(initContainers=[{"name": "setup", "image": "busybox"}])
     assert validate_pod_spec(init, "spec.template.spec") == []
+
+
+def test_a_spec_found_valid_is_not_checked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    checked: list[str] = []
+    check = podspec._spec_causes
+
+    def counted(spec: Obj, path: str) -> list[Cause]:
+        checked.append(path)
+        return check(spec, path)
+
+    monkeypatch.setattr(podspec, "_spec_causes", counted)
+    valid = spec(hostname="checked-once")
+    for path in ("spec", "spec.template.spec"):
+        assert validate_pod_spec(copy.deepcopy(valid), path) == []
+    assert checked == ["spec"]
+    invalid = spec(hostname="checked-once", restartPolicy="Sometimes")
+    for path in ("spec", "spec.template.spec"):  # what has causes is checked every time
+        assert [c.field for c in validate_pod_spec(invalid, path)] == [f"{path}.restartPolicy"]
+    assert checked == ["spec", "spec", "spec.template.spec"]
 
 
 def test_containers_names_ports_and_images() -> None:
