@@ -36,6 +36,8 @@ def qos_class(spec: Obj) -> str:
         if any(r in requests or r in limits for r in _RESOURCES):
             requests_any = True
         for resource in _RESOURCES:
+            if not guaranteed:
+                break  # (Burstable or BestEffort now: no quantity to parse)
             limit = limits.get(resource)
             request = requests.get(resource, limit)
             if limit is None or not _same(request, limit):

@@ -38,9 +38,10 @@ def _mounts_the_path(container: Obj) -> bool:
     return any(m.get("mountPath") == MOUNT_PATH for m in container.get("volumeMounts") or [])
 
 
-def inject_api_access(pod: Obj, account: Obj | None, suffix: str) -> None:
+def inject_api_access(pod: Obj, account: Obj | None, suffix: str | None = None) -> None:
     """Add the API access volume and its mounts to `pod` (whose account is
-    `account`, None when it does not exist (yet)), unless it opts out."""
+    `account`, None when it does not exist (yet)), unless it opts out. The
+    volume is `kube-api-access-<suffix>`, random unless given."""
     spec = pod.get("spec")
     if not isinstance(spec, dict):
         return
@@ -54,7 +55,9 @@ def inject_api_access(pod: Obj, account: Obj | None, suffix: str) -> None:
     wanting = [c for c in containers if not _mounts_the_path(c)]
     if not wanting:
         return
-    name = f"kube-api-access-{suffix}"
+    # Unique within the pod is all it needs; not a secret. Made only here: a pod
+    # that mounts the path already (one sent back as it was read) needs none.
+    name = f"kube-api-access-{suffix or ''.join(random.choices(_ALPHABET, k=5))}"
     spec.setdefault("volumes", []).append(api_access_volume(name))
     for container in wanting:
         mount = {"name": name, "readOnly": True, "mountPath": MOUNT_PATH}
@@ -73,6 +76,4 @@ async def admit_service_account(
         name = str(spec.get("serviceAccountName") or "default")
         namespace = pod["metadata"].get("namespace", "")
         account = await storage.lister_get(accounts, namespace, name)
-    # Unique within the pod is all it needs; not a secret.
-    suffix = "".join(random.choices(_ALPHABET, k=5))
-    inject_api_access(pod, account, suffix)
+    inject_api_access(pod, account)
