@@ -30,10 +30,10 @@ class Authenticator:
         # (a map), each user already in system:authenticated.
         self._tokens = {token: _authenticated(user) for token, user in (tokens or {}).items()}
 
-    def authenticate(self, request: web.Request) -> UserInfo | None:
+    def authenticate(self, request: web.BaseRequest) -> UserInfo | None:
         return self._from_certificate(request) or self._from_token(request)
 
-    def _from_certificate(self, request: web.Request) -> UserInfo | None:
+    def _from_certificate(self, request: web.BaseRequest) -> UserInfo | None:
         transport = request.transport
         # "peercert": what the handshake verified, kept by the transport; empty
         # without a client certificate (a token's client: no certificate read).
@@ -44,7 +44,7 @@ class Authenticator:
             return None
         return _identity(ssl_object.getpeercert(binary_form=True))
 
-    def _from_token(self, request: web.Request) -> UserInfo | None:
+    def _from_token(self, request: web.BaseRequest) -> UserInfo | None:
         token = bearer_token(request.headers)
         return self._tokens.get(token) if token else None
 

@@ -1,11 +1,12 @@
 """The HTTP face of the API: routing, content negotiation, bodies, watches.
 
-One catch-all route hands every resource path to `parse_resource_request`
-(so custom resources route as soon as they are registered); discovery,
-health and version have their own routes. Every failure leaves as a
-`Status` object, never as an aiohttp error page or a traceback: the error
-middleware turns aiohttp's own HTTP errors into the Status kube-apiserver
-sends for that code, and anything unexpected into a logged 500. Requests
+aiohttp's low-level server calls one handler (`make_handler`): the router
+(routing.py) gives discovery, health and version their own handlers and
+every other path to `parse_resource_request` (so custom resources route as
+soon as they are registered). Every failure leaves as a `Status` object,
+never as an aiohttp error page or a traceback: `_middleware` turns
+aiohttp's own HTTP errors into the Status kube-apiserver sends for that
+code, and anything unexpected into a logged 500. Requests
 other than watches have a deadline (kube-apiserver's 60 s), and bodies
 are read whole, at most 3 MiB, and decoded off the event loop when big.
 """
@@ -23,7 +24,7 @@ from typing import Any
 
 import orjson
 import yaml
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from kybernetes import __version__
@@ -90,6 +91,7 @@ from kybernetes.apiserver.reviews import (
     self_subject_review,
     self_subject_rules_review,
 )
+from kybernetes.apiserver.routing import READS, Handler, Router, route_params
 from kybernetes.apiserver.scale import apply_scale, to_scale
 from kybernetes.apiserver.storage import (
     ListPage,
@@ -113,7 +115,7 @@ from kybernetes.apiserver.watch import WatchEvent, watch_events
 from kybernetes.store.types import KeyValue
 from kybernetes.util.memo import VersionMemo
 
-__all__ = ["API_CONTEXT", "KUBERNETES_VERSION", "ApiContext", "make_app"]
+__all__ = ["KUBERNETES_VERSION", "ApiContext", "end_watches", "make_handler", "request_factory"]
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +182,7 @@ def _json_list(rt: ResourceType, list_meta: Obj, items: list[bytes]) -> bytes:
 WRITE_PIECE = 256 * 1024
 
 
-async def _send_json(request: web.Request, body: bytes) -> web.StreamResponse:
+async def _send_json(request: web.BaseRequest, body: bytes) -> web.StreamResponse:
     if len(body) <= WRITE_PIECE:
         return web.Response(body=body, content_type=JSON_TYPE)
     response = web.StreamResponse(headers={"Content-Type": JSON_TYPE})
@@ -201,12 +203,12 @@ def _status_response(err: errors.ApiError) -> web.Response:
     return response
 
 
-def _wants_table(request: web.Request) -> bool:
+def _wants_table(request: web.BaseRequest) -> bool:
     accept = request.headers.get("Accept", "").replace(" ", "")
     return "as=Table" in accept and "g=meta.k8s.io" in accept
 
 
-def _include_object(request: web.Request) -> str:
+def _include_object(request: web.BaseRequest) -> str:
     """A Table row's object as the `includeObject` parameter asks (Metadata by default)."""
     include = request.query.get("includeObject") or "Metadata"
     if include not in INCLUDE_OBJECT:
@@ -217,13 +219,13 @@ def _include_object(request: web.Request) -> str:
     return include
 
 
-def _only_table(request: web.Request) -> bool:
+def _only_table(request: web.BaseRequest) -> bool:
     """Every media type the request accepts is a Table (no fallback given)."""
     clauses = request.headers.get("Accept", "").replace(" ", "").split(",")
     return all("as=Table" in clause for clause in clauses)
 
 
-def _wants_yaml(request: web.Request) -> bool:
+def _wants_yaml(request: web.BaseRequest) -> bool:
     accept = request.headers.get("Accept", "")
     return accept.startswith("application/yaml")
 
@@ -232,7 +234,7 @@ def _body_too_large() -> errors.ApiError:
     return errors.too_large(f"limit is {MAX_BODY_BYTES}")
 
 
-async def _read_raw(request: web.Request) -> bytes:
+async def _read_raw(request: web.BaseRequest) -> bytes:
     """The whole body (aiohttp's `read` stops at client_max_size, 3 MiB)."""
     if (request.content_length or 0) > MAX_BODY_BYTES:
         raise _body_too_large()  # refused before reading; aiohttp drains the rest
@@ -246,7 +248,7 @@ async def _read_raw(request: web.Request) -> bytes:
         raise errors.bad_request(f"the request body could not be read: {why}") from None
 
 
-def _content_type(request: web.Request) -> str:
+def _content_type(request: web.BaseRequest) -> str:
     # No Content-Type at all (the Python client's DELETE) means JSON, as in
     # kube-apiserver; aiohttp reports that case as application/octet-stream.
     header = request.headers.get("Content-Type")
@@ -256,7 +258,7 @@ def _content_type(request: web.Request) -> str:
 
 
 async def _read_body(
-    request: web.Request, accepted: tuple[str, ...] = BODY_TYPES, *, optional: bool = False
+    request: web.BaseRequest, accepted: tuple[str, ...] = BODY_TYPES, *, optional: bool = False
 ) -> Any:
     """The decoded body; 415 for a media type not in `accepted`, checked first
     (as kube-apiserver does) unless the body is `optional` and empty."""
@@ -285,7 +287,7 @@ def _check_object(body: Any, kind: str, version: str) -> Any:
 MAX_MANAGER_LENGTH = 128
 
 
-def _field_manager(request: web.Request, subresource: str) -> mf.Manager:
+def _field_manager(request: web.BaseRequest, subresource: str) -> mf.Manager:
     """Who this write is for: `fieldManager`, else the User-Agent's product
     (what comes before its first "/"), as kube-apiserver defaults it."""
     name = request.query.get("fieldManager", "")
@@ -318,7 +320,7 @@ class ResourceHandler:
         self.deadlines = Deadlines()
         self._parsed: VersionMemo[tuple[str, str, bool], ResourceRequest] = VersionMemo(PARSED_MEMO)
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         proxied = parse_proxy_path(request.rel_url.raw_path)
         if proxied is not None:  # any method, any path below /proxy: proxying.py
             kubelet_ssl = self.ctx.kubelets.ssl_context if self.ctx.kubelets else None
@@ -354,7 +356,7 @@ class ResourceHandler:
         finally:
             metrics.finished(labels, code, time.perf_counter() - start)
 
-    def _parse(self, request: web.Request) -> ResourceRequest | None:
+    def _parse(self, request: web.BaseRequest) -> ResourceRequest | None:
         """`parse_resource_request`, remembered per path while the registry stays
         the same (clients ask for the same few paths again and again)."""
         registry = self.ctx.registry
@@ -366,12 +368,12 @@ class ResourceHandler:
                 self._parsed.put(memo_key, registry.generation, req)
         return req
 
-    async def _dispatch(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
+    async def _dispatch(self, request: web.BaseRequest, req: ResourceRequest) -> web.StreamResponse:
         if req.verb == "get":
             answered = self._get_now(request, req)
             if answered is not None:
                 return answered  # from memory, with nothing to wait for: no deadline
-        handler: Callable[[web.Request, ResourceRequest], Awaitable[web.StreamResponse]]
+        handler: Callable[[web.BaseRequest, ResourceRequest], Awaitable[web.StreamResponse]]
         handler = getattr(self, f"_{req.verb}")
         if req.verb == "watch" or req.subresource in LONG_RUNNING_SUBRESOURCES:
             return await handler(request, req)  # long-running: no request deadline
@@ -391,7 +393,7 @@ class ResourceHandler:
 
     def _respond(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         req: ResourceRequest,
         obj: Obj,
         status: int = 200,
@@ -411,7 +413,7 @@ class ResourceHandler:
             return web.Response(body=encoded, status=status, content_type=JSON_TYPE)
         return _json(obj, status)
 
-    def _get_now(self, request: web.Request, req: ResourceRequest) -> web.Response | None:
+    def _get_now(self, request: web.BaseRequest, req: ResourceRequest) -> web.Response | None:
         """The most common request, `GET` of one object as JSON with no options,
         answered from the watch cache when it is caught up; None: `_get`."""
         if request.query_string or not _plain(request, req):
@@ -419,7 +421,7 @@ class ResourceHandler:
         body = self.ctx.rest.storage.get_encoded_now(req.resource, req.namespace, req.name)
         return None if body is None else web.Response(body=body, content_type=JSON_TYPE)
 
-    async def _get(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
+    async def _get(self, request: web.BaseRequest, req: ResourceRequest) -> web.StreamResponse:
         if req.subresource == "log" and req.resource.kind == "Pod" and not req.resource.group:
             return await self._pod_log(request, req)
         if req.subresource in STREAM_SUBRESOURCES and req.resource.kind == "Pod":
@@ -437,7 +439,7 @@ class ResourceHandler:
             return _json(to_scale(obj))
         return self._respond(request, req, obj)
 
-    async def _pod_log(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
+    async def _pod_log(self, request: web.BaseRequest, req: ResourceRequest) -> web.StreamResponse:
         pod = await self.ctx.rest.get(req.resource, req.namespace, req.name, "")
         container = choose_container(pod, request.query.get("container", ""))
         node_name = (pod.get("spec") or {}).get("nodeName")
@@ -453,7 +455,9 @@ class ResourceHandler:
             query=request.query,
         )  # fmt: skip
 
-    async def _pod_stream(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
+    async def _pod_stream(
+        self, request: web.BaseRequest, req: ResourceRequest
+    ) -> web.StreamResponse:
         """exec, attach, port-forward (GET or POST): relayed to the kubelet (podstreams.py)."""
         pod = await self.ctx.rest.get(req.resource, req.namespace, req.name, "")
         nodes = self.ctx.registry.lookup("", "v1", "nodes")
@@ -467,7 +471,7 @@ class ResourceHandler:
                                       stopping=lambda: self.ctx.stopping)  # fmt: skip
 
     async def _write_scale(
-        self, request: web.Request, req: ResourceRequest, to_new_scale: Callable[[Obj], Obj]
+        self, request: web.BaseRequest, req: ResourceRequest, to_new_scale: Callable[[Obj], Obj]
     ) -> web.Response:
         """PUT or PATCH of `scale`: the new Scale's replicas land on the workload."""
 
@@ -493,7 +497,7 @@ class ResourceHandler:
                 raise errors.continue_expired() from err  # tell the client to list again
             raise
 
-    async def _list(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
+    async def _list(self, request: web.BaseRequest, req: ResourceRequest) -> web.StreamResponse:
         options = list_options(request.query)
         rt = req.resource
         if _computed(rt):
@@ -535,7 +539,7 @@ class ResourceHandler:
         return await _send_json(request, body)
 
     async def _component_statuses(
-        self, request: web.Request, req: ResourceRequest, options: ListOptions
+        self, request: web.BaseRequest, req: ResourceRequest, options: ListOptions
     ) -> web.Response:
         """GET or LIST of ComponentStatuses, made from what they report (componentstatus.py)."""
         request.setdefault(WARNINGS, []).append(DEPRECATION)
@@ -563,7 +567,7 @@ class ResourceHandler:
         return self._respond(request, req, listed)
 
     async def _resource_metrics(
-        self, request: web.Request, req: ResourceRequest, options: ListOptions
+        self, request: web.BaseRequest, req: ResourceRequest, options: ListOptions
     ) -> web.Response:
         """GET or LIST of NodeMetrics and PodMetrics: the nodes or pods that match,
         with the scraper's figures (metricsapi.py)."""
@@ -601,7 +605,7 @@ class ResourceHandler:
             row_parts(decode(kv), key=key, columns=columns, include=include), now
         )
 
-    async def _create(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
+    async def _create(self, request: web.BaseRequest, req: ResourceRequest) -> web.StreamResponse:
         if req.subresource == "binding" and req.resource.kind == "Pod":
             body = _check_object(await _read_body(request), "Binding", "v1")
             status = await create_binding(
@@ -645,7 +649,7 @@ class ResourceHandler:
         )  # fmt: skip
         return self._respond(request, req, created.obj, 201, encoded=created.json)
 
-    async def _update(self, request: web.Request, req: ResourceRequest) -> web.Response:
+    async def _update(self, request: web.BaseRequest, req: ResourceRequest) -> web.Response:
         body = await _read_body(request)
         if req.subresource == "scale":
             body = _check_object(body, "Scale", "v1")
@@ -660,7 +664,7 @@ class ResourceHandler:
         )  # fmt: skip
         return self._respond(request, req, obj)
 
-    async def _patch(self, request: web.Request, req: ResourceRequest) -> web.Response:
+    async def _patch(self, request: web.BaseRequest, req: ResourceRequest) -> web.Response:
         content_type = _content_type(request)
         patch = await _read_body(request, PATCH_TYPES)
         rt = req.resource
@@ -680,7 +684,9 @@ class ResourceHandler:
         )  # fmt: skip
         return self._respond(request, req, obj)
 
-    async def _apply(self, request: web.Request, req: ResourceRequest, config: Any) -> web.Response:
+    async def _apply(
+        self, request: web.BaseRequest, req: ResourceRequest, config: Any
+    ) -> web.Response:
         """Server-side apply: 201 when the config created the object, else 200."""
         manager = request.query.get("fieldManager", "")
         if not manager:
@@ -714,7 +720,7 @@ class ResourceHandler:
         )  # fmt: skip
         return self._respond(request, req, obj, 201 if created else 200)
 
-    async def _delete_options(self, request: web.Request) -> DeleteOptions:
+    async def _delete_options(self, request: web.BaseRequest) -> DeleteOptions:
         body = await _read_body(request, optional=True) or {}
         if not isinstance(body, dict):
             raise errors.bad_request("the body of a delete must be DeleteOptions")
@@ -737,7 +743,7 @@ class ResourceHandler:
             orphan_dependents=orphan,
         )
 
-    async def _delete(self, request: web.Request, req: ResourceRequest) -> web.Response:
+    async def _delete(self, request: web.BaseRequest, req: ResourceRequest) -> web.Response:
         options = await self._delete_options(request)
         obj, gone = await self.ctx.rest.delete(req.resource, req.namespace, req.name, options)
         # As kube-apiserver: 202 only for a cascading delete asked with the
@@ -745,7 +751,9 @@ class ResourceHandler:
         accepted = not gone and options.orphan_dependents is False
         return self._respond(request, req, obj, 202 if accepted else 200)
 
-    async def _deletecollection(self, request: web.Request, req: ResourceRequest) -> web.Response:
+    async def _deletecollection(
+        self, request: web.BaseRequest, req: ResourceRequest
+    ) -> web.Response:
         options = await self._delete_options(request)
         deleted = await self.ctx.rest.delete_collection(
             req.resource, req.namespace, list_options(request.query), options
@@ -753,7 +761,7 @@ class ResourceHandler:
         revision = await self.ctx.rest.storage.store.current_revision()
         return _json(_list_body(req, deleted, revision, None))
 
-    async def _watch(self, request: web.Request, req: ResourceRequest) -> web.StreamResponse:
+    async def _watch(self, request: web.BaseRequest, req: ResourceRequest) -> web.StreamResponse:
         options = list_options(request.query)
         if req.name:
             selector = f"metadata.name={req.name}"
@@ -812,7 +820,7 @@ class ResourceHandler:
         return orjson.dumps({"type": event.type, "object": obj})
 
 
-def _plain(request: web.Request, req: ResourceRequest) -> bool:
+def _plain(request: web.BaseRequest, req: ResourceRequest) -> bool:
     """A GET of a stored object itself, as JSON (no subresource, Table or YAML)."""
     rt = req.resource
     return not (req.subresource or _computed(rt) or rt.computed or _wants_table(request)
@@ -828,7 +836,7 @@ def _no_such_resource() -> errors.ApiError:
     return errors.from_http_status(404)
 
 
-async def _version(_: web.Request) -> web.Response:
+async def _version(_: web.BaseRequest) -> web.Response:
     body = {
         **KUBERNETES_VERSION,
         "gitCommit": "kybernetes",
@@ -841,23 +849,18 @@ async def _version(_: web.Request) -> web.Response:
     return _json(body)
 
 
-# The context an app serves, for tests that change a setting of a running server.
-API_CONTEXT = web.AppKey("api_context", ApiContext)
-
-
-def make_app(ctx: ApiContext) -> web.Application:
-    app = web.Application(
-        middlewares=[_middleware(ctx)],
-        client_max_size=MAX_BODY_BYTES,
-    )
-    app[API_CONTEXT] = ctx
+def make_handler(ctx: ApiContext) -> Handler:
+    """What answers every request the API server gets (aiohttp's low-level
+    server calls it): its route's handler, after `_middleware`."""
     resources = ResourceHandler(ctx)
-    # Resource paths first: aiohttp's router tries routes from the longest path
-    # prefix down, and in order of registration within one, so these are found
-    # at /api/v1 and /apis before the discovery routes there are tried (each a
-    # coroutine: a GET of a deployment tried six) and the catch-all at / below.
-    app.router.add_route("*", "/api/v1/{tail:.+}", resources.handle)
-    app.router.add_route("*", "/apis/{tail:[^/]+/[^/]+/.+}", resources.handle)
+    router = Router(resources.handle)
+    # Resource paths first (one pattern tried for most requests); the exact
+    # discovery paths are found before any pattern anyway.
+    router.add("/api/v1/{tail:.+}", resources.handle)
+    router.add("/apis/{tail:[^/]+/[^/]+/.+}", resources.handle)
+
+    def add_get(path: str, handler: Handler) -> None:
+        router.add(path, handler, READS)
 
     def _checks(endpoint: str) -> list[health.Check]:
         checks: list[health.Check] = [
@@ -868,65 +871,64 @@ def make_app(ctx: ApiContext) -> web.Application:
             checks.append(("shutdown", lambda: "the server is stopping" if ctx.stopping else None))
         return checks
 
-    async def health_report(request: web.Request) -> web.Response:
+    async def health_report(request: web.BaseRequest) -> web.Response:
         endpoint = request.path.strip("/")
         exclude = request.query.getall("exclude", [])
         verbose = "verbose" in request.query
         status, text = health.report(endpoint, _checks(endpoint), verbose=verbose, exclude=exclude)
         return web.Response(text=text, status=status)
 
-    async def health_check(request: web.Request) -> web.Response:
+    async def health_check(request: web.BaseRequest) -> web.Response:
         endpoint = request.path.strip("/").split("/")[0]
-        answer = health.one_check(_checks(endpoint), request.match_info["check"])
+        answer = health.one_check(_checks(endpoint), route_params(request)["check"])
         if answer is None:
             raise errors.from_http_status(404)
         return web.Response(text=answer[1], status=answer[0])
 
-    async def api(request: web.Request) -> web.Response:
+    async def api(request: web.BaseRequest) -> web.Response:
         content_type = discovery.wants_aggregated(request.headers.get("Accept", ""))
         if content_type:
             return _json(discovery.aggregated(ctx.registry, core=True, content_type=content_type),
                          content_type=content_type)  # fmt: skip
         return _json(discovery.api_versions(ctx.server_address))
 
-    async def apis(request: web.Request) -> web.Response:
+    async def apis(request: web.BaseRequest) -> web.Response:
         content_type = discovery.wants_aggregated(request.headers.get("Accept", ""))
         if content_type:
             return _json(discovery.aggregated(ctx.registry, core=False, content_type=content_type),
                          content_type=content_type)  # fmt: skip
         return _json(discovery.api_group_list(ctx.registry))
 
-    async def core_v1(_: web.Request) -> web.Response:
+    async def core_v1(_: web.BaseRequest) -> web.Response:
         body = discovery.api_resource_list(ctx.registry, "", "v1")
         return _json(body)
 
-    async def group(request: web.Request) -> web.Response:
-        body = discovery.api_group(ctx.registry, request.match_info["group"])
+    async def group(request: web.BaseRequest) -> web.Response:
+        body = discovery.api_group(ctx.registry, route_params(request)["group"])
         if body is None:
             raise _no_such_resource()
         return _json(body)
 
-    async def group_version(request: web.Request) -> web.Response:
-        body = discovery.api_resource_list(
-            ctx.registry, request.match_info["group"], request.match_info["version"]
-        )
+    async def group_version(request: web.BaseRequest) -> web.Response:
+        params = route_params(request)
+        body = discovery.api_resource_list(ctx.registry, params["group"], params["version"])
         if body is None:
             raise _no_such_resource()
         return _json(body)
 
-    async def openapi_index(_: web.Request) -> web.Response:
+    async def openapi_index(_: web.BaseRequest) -> web.Response:
         return _json(openapi.index(ctx.registry, await builtin_schemas.get()))
 
-    async def openapi_document(request: web.Request) -> web.Response:
-        group = request.match_info.get("group", "")
-        version = request.match_info["version"]
+    async def openapi_document(request: web.BaseRequest) -> web.Response:
+        params = route_params(request)
+        group, version = params.get("group", ""), params["version"]
         if not ctx.registry.in_group_version(group, version):
             raise _no_such_resource()
         schemas = await builtin_schemas.get()
         body, _ = openapi.document_bytes(ctx.registry, group, version, schemas)
         return web.Response(body=body, content_type=JSON_TYPE)
 
-    async def openapi_v2(request: web.Request) -> web.Response:
+    async def openapi_v2(request: web.BaseRequest) -> web.Response:
         schemas = await builtin_schemas.get()
         # The whole API in one document: ~30 ms to build (once), not on the loop.
         pb, js = await asyncio.to_thread(openapi_v2_document, ctx.registry, schemas)
@@ -934,75 +936,83 @@ def make_app(ctx: ApiContext) -> web.Application:
             return web.Response(body=pb, content_type=OPENAPI_V2_PROTOBUF)
         return web.Response(body=js, content_type=JSON_TYPE)
 
-    app.router.add_get("/openapi/v2", openapi_v2)
-    app.router.add_get("/openapi/v3", openapi_index)
-    app.router.add_get("/openapi/v3/api/{version}", openapi_document)
-    app.router.add_get("/openapi/v3/apis/{group}/{version}", openapi_document)
+    add_get("/openapi/v2", openapi_v2)
+    add_get("/openapi/v3", openapi_index)
+    add_get("/openapi/v3/api/{version}", openapi_document)
+    add_get("/openapi/v3/apis/{group}/{version}", openapi_document)
     for path in ("/healthz", "/livez", "/readyz"):
-        app.router.add_get(path, health_report)
-        app.router.add_get(path + "/{check}", health_check)
+        add_get(path, health_report)
+        add_get(path + "/{check}", health_check)
 
-    async def metrics(_: web.Request) -> web.Response:
+    async def metrics(_: web.BaseRequest) -> web.Response:
         if ctx.metrics is None:
             raise errors.from_http_status(404)
         body = await asyncio.to_thread(ctx.metrics.render)
         return web.Response(body=body, headers={"Content-Type": METRICS_TYPE})
 
-    app.router.add_get("/metrics", metrics)
+    add_get("/metrics", metrics)
 
-    async def openid_configuration(_: web.Request) -> web.Response:
+    async def openid_configuration(_: web.BaseRequest) -> web.Response:
         if ctx.tokens is None:
             raise _no_such_resource()
         return _json(ctx.tokens.signer.openid_configuration())
 
-    async def jwks(_: web.Request) -> web.Response:
+    async def jwks(_: web.BaseRequest) -> web.Response:
         if ctx.tokens is None:
             raise _no_such_resource()
         return _json(ctx.tokens.signer.jwks(), content_type="application/jwk-set+json")
 
-    app.router.add_get("/.well-known/openid-configuration", openid_configuration)
-    app.router.add_get("/openid/v1/jwks", jwks)
-    app.router.add_get("/version", _version)
-    app.router.add_get("/version/", _version)  # the official Python client's VersionApi path
-    app.router.add_get("/api", api)
-    app.router.add_get("/api/", api)
-    app.router.add_get("/apis", apis)
-    app.router.add_get("/apis/", apis)
+    add_get("/.well-known/openid-configuration", openid_configuration)
+    add_get("/openid/v1/jwks", jwks)
+    add_get("/version", _version)
+    add_get("/version/", _version)  # the official Python client's VersionApi path
+    add_get("/api", api)
+    add_get("/api/", api)
+    add_get("/apis", apis)
+    add_get("/apis/", apis)
     # With a trailing slash too, as kube-apiserver answers them: the official Python
     # client's <Group>Api.get_api_resources() asks for /apis/<group>/<version>/.
-    app.router.add_get("/api/v1", core_v1)
-    app.router.add_get("/api/v1/", core_v1)
-    app.router.add_get("/apis/{group}", group)
-    app.router.add_get("/apis/{group}/", group)
-    app.router.add_get("/apis/{group}/{version}", group_version)
-    app.router.add_get("/apis/{group}/{version}/", group_version)
-    app.router.add_route("*", "/{tail:.*}", resources.handle)
+    add_get("/api/v1", core_v1)
+    add_get("/api/v1/", core_v1)
+    add_get("/apis/{group}", group)
+    add_get("/apis/{group}/", group)
+    add_get("/apis/{group}/{version}", group_version)
+    add_get("/apis/{group}/{version}/", group_version)
 
-    async def end_watches(_: web.Application) -> None:
-        ctx.stopping = True
-        for task in list(ctx.watches):
-            task.cancel()
+    serve = _middleware(ctx)
 
-    async def warm_schemas(_: web.Application) -> None:
-        builtin_schemas.warm()  # built in a subprocess while the server starts serving
+    async def answer(request: web.BaseRequest) -> web.StreamResponse:
+        return await serve(request, router.handle)
 
-    app.on_startup.append(warm_schemas)
-    app.on_shutdown.append(end_watches)
-    return app
+    return answer
 
 
-def _middleware(ctx: ApiContext) -> Any:
-    """Who is asking, then the handler; every error as a `Status`.
+def end_watches(ctx: ApiContext) -> None:
+    """The server is stopping: /readyz says so, and every watch ends."""
+    ctx.stopping = True
+    for task in list(ctx.watches):
+        task.cancel()
 
-    One middleware, not one for errors and one for authentication: aiohttp
-    wraps each in two coroutines of its own, ~2 us of a GET in a busy server.
-    """
 
-    @web.middleware
-    async def serve(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
+def request_factory(loop: asyncio.AbstractEventLoop) -> Callable[..., web.BaseRequest]:
+    """The requests aiohttp's low-level server makes, with the API server's body limit."""
+
+    def make(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> web.BaseRequest:
+        return web.BaseRequest(message, payload, protocol, writer, task, loop,
+                               client_max_size=MAX_BODY_BYTES)  # fmt: skip
+
+    return make
+
+
+def _middleware(
+    ctx: ApiContext,
+) -> Callable[[web.BaseRequest, Handler], Awaitable[web.StreamResponse]]:
+    """Who is asking, then the handler; every error as a `Status`."""
+
+    async def serve(request: web.BaseRequest, handler: Handler) -> web.StreamResponse:
         try:
+            if request.headers.get("Expect"):
+                await _expect(request)
             request[USER] = await _authenticate(ctx, request)
             response = await handler(request)
         except errors.ApiError as err:
@@ -1010,7 +1020,7 @@ def _middleware(ctx: ApiContext) -> Any:
         except web.HTTPRequestEntityTooLarge:
             response = _status_response(_body_too_large())
         except web.HTTPException as err:
-            # aiohttp's own refusals (its router's 404/405 and the like), in the
+            # aiohttp's own refusals (from reading the request and the like), in the
             # words kube-apiserver uses for that code.
             if err.status < 400:
                 raise  # a redirect is a response, not an error
@@ -1027,7 +1037,18 @@ def _middleware(ctx: ApiContext) -> Any:
     return serve
 
 
-async def _authenticate(ctx: ApiContext, request: web.Request) -> UserInfo:
+async def _expect(request: web.BaseRequest) -> None:
+    """`Expect: 100-continue` (curl sends it before a big body, then waits for
+    the go-ahead): the interim answer, before the body is read. Another
+    expectation is refused (417), as HTTP/1.1 says; HTTP/1.0 has none."""
+    if request.version != HttpVersion11:
+        return
+    if request.headers["Expect"].lower() != "100-continue":
+        raise errors.from_http_status(417)
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
+async def _authenticate(ctx: ApiContext, request: web.BaseRequest) -> UserInfo:
     """The request's user; anonymous only on the public paths, else 401."""
     user = ctx.authenticator.authenticate(request)
     if user is None and ctx.tokens is not None:
@@ -1039,7 +1060,9 @@ async def _authenticate(ctx: ApiContext, request: web.Request) -> UserInfo:
     raise errors.unauthorized()
 
 
-async def _service_account(tokens: ServiceAccountTokens, request: web.Request) -> UserInfo | None:
+async def _service_account(
+    tokens: ServiceAccountTokens, request: web.BaseRequest
+) -> UserInfo | None:
     token = bearer_token(request.headers)
     if not token:
         return None

@@ -61,7 +61,7 @@ _JSON_BODY_TYPES = frozenset({"application/json", "application/merge-patch+json"
 INLINE_CHECK_BYTES = 64 * 1024
 
 
-def keep_raw_json(request: web.Request, content_type: str, raw: bytes) -> None:
+def keep_raw_json(request: web.BaseRequest, content_type: str, raw: bytes) -> None:
     if content_type in _JSON_BODY_TYPES:
         request[RAW_JSON] = raw
     elif content_type == "application/yaml":
@@ -70,7 +70,7 @@ def keep_raw_json(request: web.Request, content_type: str, raw: bytes) -> None:
         request[RAW_APPLY] = raw
 
 
-def add_warnings(request: web.Request, response: web.StreamResponse) -> None:
+def add_warnings(request: web.BaseRequest, response: web.StreamResponse) -> None:
     """The request's warnings on its response, before it is sent (not a signal
     handler: aiohttp's `on_response_prepare` costs every response a coroutine):
     `Warning: 299 - "text"`, quoted as Go quotes it.
@@ -89,7 +89,7 @@ def add_warnings(request: web.Request, response: web.StreamResponse) -> None:
 _OPTIONS = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}
 
 
-def _directive(request: web.Request) -> str:
+def _directive(request: web.BaseRequest) -> str:
     options = _OPTIONS.get(request.method, "CreateOptions")
     return field_validation(request.query.get("fieldValidation", ""), options)
 
@@ -100,12 +100,12 @@ def _custom_schema(group: str, kind: str, version: str) -> dict[str, Any] | None
     return strategy.schema if isinstance(strategy, CustomResourceStrategy) else None
 
 
-def _warn(request: web.Request, warnings: list[str]) -> None:
+def _warn(request: web.BaseRequest, warnings: list[str]) -> None:
     if warnings:
         request.setdefault(WARNINGS, []).extend(warnings)
 
 
-async def check_fields(request: web.Request, group: str, version: str, kind: str,
+async def check_fields(request: web.BaseRequest, group: str, version: str, kind: str,
                         body: Any) -> None:  # fmt: skip
     """fieldValidation of a create/update body of a built-in kind (openapi_fields.py):
     unknown fields are dropped from `body`; Strict refuses, Warn warns."""
@@ -130,7 +130,7 @@ async def check_fields(request: web.Request, group: str, version: str, kind: str
 
 
 async def field_checked_patch(
-    request: web.Request,
+    request: web.BaseRequest,
     rt: ResourceType,
     apply: Callable[[Any], Any],
     patch: Any,
@@ -167,7 +167,7 @@ async def field_checked_patch(
     return run
 
 
-async def check_apply_duplicates(request: web.Request) -> None:
+async def check_apply_duplicates(request: web.BaseRequest) -> None:
     """A server-side apply's repeated keys, as kube-apiserver's apply patcher
     reports them once the apply has merged: Strict refuses (400), Warn warns.
     The body is YAML (JSON is YAML), so they are named by line."""

@@ -152,7 +152,7 @@ class KubeletConnector:
 
     async def stream_logs(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         *,
         node: Obj,
         namespace: str,

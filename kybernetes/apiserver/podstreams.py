@@ -76,12 +76,12 @@ def kubelet_request(subresource: str, pod: Obj, query: Any) -> tuple[str, list[t
     return f"/{subresource}/{namespace}/{name}/{container}", params
 
 
-def _offered(request: web.Request) -> list[str]:
+def _offered(request: web.BaseRequest) -> list[str]:
     header = request.headers.get("Sec-WebSocket-Protocol", "")
     return [p.strip() for p in header.split(",") if p.strip()]
 
 
-def check_upgrade(request: web.Request, supported: tuple[str, ...]) -> tuple[str, ...]:
+def check_upgrade(request: web.BaseRequest, supported: tuple[str, ...]) -> tuple[str, ...]:
     """The subprotocols to offer the kubelet, or a Status saying what we speak."""
     upgrade = request.headers.get("Upgrade", "").lower()
     wanted = ", ".join(supported)
@@ -111,7 +111,7 @@ async def _relay(
 
 
 async def serve_pod_stream(
-    request: web.Request,
+    request: web.BaseRequest,
     *,
     subresource: str,
     pod: Obj,

@@ -47,7 +47,7 @@ def offered_protocols(header: str) -> list[str]:
 
 
 async def relay_websocket(
-    request: web.Request,
+    request: web.BaseRequest,
     session: aiohttp.ClientSession,
     url: URL,
     headers: dict[str, str],

@@ -107,7 +107,7 @@ async def _location(target: ProxyTarget, get: Getter, allow_loopback: bool) -> L
                             pod_ips=lambda pod: pods.get(pod, []))  # fmt: skip
 
 
-def _forwarded_headers(request: web.Request, uri: str) -> dict[str, str]:
+def _forwarded_headers(request: web.BaseRequest, uri: str) -> dict[str, str]:
     headers = {
         k: v
         for k, v in request.headers.items()
@@ -134,7 +134,7 @@ def _decoded(body: bytes, encoding: str) -> bytes | None:
 
 
 async def _relay_answer(
-    request: web.Request, upstream: aiohttp.ClientResponse, target: ProxyTarget, host: str
+    request: web.BaseRequest, upstream: aiohttp.ClientResponse, target: ProxyTarget, host: str
 ) -> web.StreamResponse:
     headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _NOT_RETURNED}
     if "Location" in headers:
@@ -159,7 +159,7 @@ async def _relay_answer(
 
 
 async def serve_proxy(
-    request: web.Request,
+    request: web.BaseRequest,
     target: ProxyTarget,
     get: Getter,
     *,

@@ -19,9 +19,16 @@ from kybernetes.apiserver import errors
 from kybernetes.apiserver.admission import Admission
 from kybernetes.apiserver.allocators import NodePorts, ServiceIPs
 from kybernetes.apiserver.auth import AllowAll, Authenticator
-from kybernetes.apiserver.http import KUBERNETES_VERSION, ApiContext, make_app
+from kybernetes.apiserver.http import (
+    KUBERNETES_VERSION,
+    ApiContext,
+    end_watches,
+    make_handler,
+    request_factory,
+)
 from kybernetes.apiserver.metrics import ApiMetrics, stored_objects
 from kybernetes.apiserver.metricsscraper import MetricsScraper
+from kybernetes.apiserver.openapi_source import builtin_schemas
 from kybernetes.apiserver.pki import ClusterPKI
 from kybernetes.apiserver.podlogs import KubeletConnector
 from kybernetes.apiserver.resources import ResourceRegistry, builtin_registry
@@ -42,9 +49,24 @@ SHUTDOWN_TIMEOUT = 5.0
 KUBE_DNS_IP = "10.96.0.10"  # DESIGN.md: the cluster DNS address every pod is given
 
 
+class _Runner(web.ServerRunner):
+    """aiohttp's low-level server for the API (routing.py says why): its
+    shutdown step ends the watches, after the listeners closed and before
+    the requests in flight are waited for, as an app's on_shutdown would."""
+
+    def __init__(self, ctx: ApiContext) -> None:
+        server = web.Server(make_handler(ctx), request_factory=request_factory(
+            asyncio.get_running_loop()), access_log=None)  # fmt: skip
+        super().__init__(server, shutdown_timeout=SHUTDOWN_TIMEOUT)
+        self.ctx = ctx
+
+    async def shutdown(self) -> None:
+        end_watches(self.ctx)
+
+
 @dataclass
 class ApiServer:
-    runner: web.AppRunner
+    runner: _Runner
     rest: Rest
     registry: ResourceRegistry
     url: str
@@ -196,11 +218,12 @@ async def start_apiserver(
         tokens=ServiceAccountTokens(rest, lambda: TokenSigner.load_or_create(pki.directory)),
         proxy_loopback=proxy_loopback,
     )
-    runner = web.AppRunner(make_app(ctx), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    runner = _Runner(ctx)
     try:
         await bootstrap(rest)
         await serve_stored_crds(rest)
         await runner.setup()
+        builtin_schemas.warm()  # built in a subprocess while the server starts serving
         site = web.TCPSite(runner, host, port, ssl_context=pki.server_ssl_context())
         await site.start()
     except BaseException:

@@ -31,7 +31,7 @@ class StreamSink(Protocol):
     async def finish(self) -> None: ...
 
 
-def wants_websocket(request: web.Request) -> bool:
+def wants_websocket(request: web.BaseRequest) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
@@ -67,7 +67,7 @@ class _WebSocketSink:
         await self.response.close()
 
 
-async def open_sink(request: web.Request, content_type: str = "text/plain") -> StreamSink:
+async def open_sink(request: web.BaseRequest, content_type: str = "text/plain") -> StreamSink:
     """Start the answer: a WebSocket when the client asked for an upgrade."""
     if wants_websocket(request):
         protocol = reader_protocol(request.headers.get("Sec-WebSocket-Protocol", ""))

@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -30,9 +29,10 @@ from unittest import mock
 from aiohttp import web
 
 from kybernetes.apiserver import server
-from kybernetes.apiserver.http import make_app
+from kybernetes.apiserver.http import make_handler
 from kybernetes.apiserver.pki import ClusterPKI
 from kybernetes.apiserver.resources import ResourceRegistry, ResourceType, builtin_registry
+from kybernetes.apiserver.routing import Handler
 from kybernetes.apiserver.server import ApiServer, start_apiserver
 from kybernetes.cli.kubeconfig import write_admin_kubeconfig
 from kybernetes.store import open_store
@@ -174,13 +174,10 @@ TLS_FILES = ("tls.crt", "tls.key")
 
 
 async def _serve(tmp: Path) -> tuple[ApiServer, str, list[tuple[str, str, bytes]]]:
-    """The real server via `start_apiserver`; only its app and registry are wrapped."""
+    """The real server via `start_apiserver`; only its handler and registry are wrapped."""
     seen: list[tuple[str, str, bytes]] = []
 
-    @web.middleware
-    async def capture(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
+    async def capture(request: web.BaseRequest, handler: Handler) -> web.StreamResponse:
         if request.method in ("POST", "PUT") and request.content_type == PROTOBUF:
             seen.append((request.method, request.path_qs, await request.read()))
             # The server may not decode protobuf; kubectl has what it needs to fail cleanly.
@@ -201,10 +198,13 @@ async def _serve(tmp: Path) -> tuple[ApiServer, str, list[tuple[str, str, bytes]
                 reg.add(rt)
         return reg
 
-    def app(ctx: Any) -> web.Application:
-        application = make_app(ctx)
-        application.middlewares.insert(0, capture)
-        return application
+    def handler(ctx: Any) -> Handler:
+        answer = make_handler(ctx)
+
+        async def captured(request: web.BaseRequest) -> web.StreamResponse:
+            return await capture(request, answer)
+
+        return captured
 
     pki = await asyncio.to_thread(
         ClusterPKI.load_or_create, tmp / "pki", hostnames=["localhost"], ips=["127.0.0.1"]
@@ -212,7 +212,7 @@ async def _serve(tmp: Path) -> tuple[ApiServer, str, list[tuple[str, str, bytes]
     store = await open_store(f"sqlite://{tmp}/state.db?compact_interval=0")
     with (
         mock.patch.object(server, "builtin_registry", registry),
-        mock.patch.object(server, "make_app", app),
+        mock.patch.object(server, "make_handler", handler),
     ):
         api = await start_apiserver(store=store, pki=pki, host="127.0.0.1", port=0)
     kubeconfig = tmp / "kubeconfig"

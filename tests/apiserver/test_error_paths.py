@@ -27,7 +27,6 @@ import pytest
 from kybernetes.apiserver import storage
 from kybernetes.apiserver.bodies import MAX_DEPTH, check_object_types, decode_body
 from kybernetes.apiserver.errors import ApiError
-from kybernetes.apiserver.http import API_CONTEXT
 from tests.apiserver.conftest import Cluster
 
 JSON = "application/json"
@@ -529,6 +528,31 @@ async def test_body_over_3mib_is_413_and_the_connection_stays_usable(api: Api) -
         writer.close()
 
 
+async def test_a_client_that_expects_100_continue_gets_it_before_sending_its_body(
+    api: Api,
+) -> None:
+    # curl asks before a big body and waits (1 s) for the go-ahead.
+    host, port = api.base.removeprefix("https://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port), ssl=api.ssl)
+    try:
+        body = json.dumps(_cm("expecting")).encode()
+        head = (
+            f"POST {CMS} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n"
+        ).encode()
+        async with asyncio.timeout(30):
+            writer.write(head)
+            await writer.drain()
+            assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+            code, payload = await _raw_exchange(body, writer, reader)
+        assert code == 201 and json.loads(payload)["metadata"]["name"] == "expecting"
+    finally:
+        writer.close()
+    reply = await api.call("POST", CMS, _cm("other"), headers={"Expect": "something-else"})
+    assert_status(reply, 417, "Unknown")
+    assert (await api.call("GET", f"{CMS}/other")).status == 404
+
+
 async def test_chunked_body_over_3mib_is_413(api: Api) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         yield b'{"metadata":{"name":"big"},"data":{"a":"'
@@ -750,7 +774,7 @@ async def test_request_deadline_is_504(api: Api) -> None:
 
 
 async def test_server_request_timeout_bounds_every_request(api: Api, cluster: Cluster) -> None:
-    cluster.api.runner.app[API_CONTEXT].request_timeout = 1.0
+    cluster.api.runner.ctx.request_timeout = 1.0
     started = time.monotonic()
     reply = await api.call("GET", f"{CMS}?resourceVersion=999999&timeout=1h")
     status = assert_status(reply, 504, "Timeout")
