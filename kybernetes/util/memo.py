@@ -60,8 +60,10 @@ KEY_BYTES = 32 * 1024
 
 def json_key(value: Any) -> bytes | None:
     """`value`'s JSON as a key for what depends on the value alone: equal
-    values, equal keys. None when it cannot be written (an int beyond 64
-    bits, from YAML or protobuf) or is over KEY_BYTES (not worth keeping)."""
+    values, equal keys (the same map in another key order only misses).
+    None when it cannot be written (an int beyond 64 bits, from YAML or
+    protobuf) or is over KEY_BYTES (not worth keeping). NaN would be written
+    as null, but no body holds one: JSON and YAML bodies with one are 400s."""
     try:
         text = orjson.dumps(value)
     except orjson.JSONEncodeError:
