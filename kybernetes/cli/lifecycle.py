@@ -8,23 +8,15 @@ progress; then it points the user's kubeconfig at the cluster, so when
 
 from __future__ import annotations
 
-import asyncio
+import importlib
 import os
 import shutil
 import signal
-import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-from kybernetes.cli.kubeconfig import (
-    KubeconfigError,
-    kubeconfig_path,
-    merge_context,
-    remove_context,
-)
 from kybernetes.cli.paths import (
     ADMIN_KUBECONFIG,
     LOG_FILE,
@@ -60,6 +52,7 @@ def start(*, data_dir: Path, server_args: list[str]) -> int:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
+    _import_for_the_end_of_start()
     state = None
     while state is None:
         if process.poll() is not None:
@@ -76,8 +69,20 @@ def start(*, data_dir: Path, server_args: list[str]) -> int:
     return status(data_dir=data_dir)
 
 
+# What `start` needs once the server answers (cryptography, YAML, an HTTPS client:
+# ~130 ms of imports), imported while the server starts on the other core. Only
+# what the commands use is imported at all: `kyb start` launches the server first.
+_END_OF_START = ("kybernetes.apiserver.pki", "kybernetes.cli.kubeconfig", "urllib.request")
+
+
+def _import_for_the_end_of_start() -> None:
+    for name in _END_OF_START:
+        importlib.import_module(name)
+
+
 def _configure_kubectl(data_dir: Path, state: ServerState) -> None:
     from kybernetes.apiserver.pki import ClusterPKI
+    from kybernetes.cli.kubeconfig import KubeconfigError, kubeconfig_path, merge_context
 
     pki = ClusterPKI.load_or_create(data_dir / "pki", hostnames=[], ips=[])
     path = kubeconfig_path()
@@ -98,6 +103,9 @@ def _configure_kubectl(data_dir: Path, state: ServerState) -> None:
 
 
 def _api_ready(data_dir: Path, state: ServerState) -> str:
+    import ssl
+    import urllib.request
+
     context = ssl.create_default_context(cafile=str(data_dir / "pki" / "ca.crt"))
     try:
         with urllib.request.urlopen(state.api_url + "/readyz", timeout=5, context=context) as resp:
@@ -111,6 +119,8 @@ def status(*, data_dir: Path) -> int:
     if state is None or not pid_alive(state.pid):
         print("Kybernetes is not running. Start it with: kyb start")
         return 3
+    from kybernetes.cli.kubeconfig import kubeconfig_path
+
     path = kubeconfig_path()
     configured = CONTEXT in (path.read_text(errors="replace") if path.exists() else "")
     print("kybernetes")
@@ -144,9 +154,13 @@ def stop(*, data_dir: Path) -> int:
 
 
 def delete(*, data_dir: Path) -> int:
+    from kybernetes.cli.kubeconfig import KubeconfigError, kubeconfig_path, remove_context
+
     stop(data_dir=data_dir)
     node_dir = data_dir / "node"
     if node_dir.is_dir():
+        import asyncio
+
         from kybernetes.node.teardown import teardown_node
         from kybernetes.proxy.host import remove_rules
 

@@ -15,7 +15,6 @@ from kybernetes.cli.images import add_image_commands, run_image_command
 from kybernetes.cli.paths import default_data_dir, default_store_url
 from kybernetes.node.runtime.base import RUNTIME_NAMES
 from kybernetes.store import StoreError
-from kybernetes.util.tasks import run_to_completion
 
 __all__ = ["main"]
 
@@ -188,6 +187,7 @@ def _settings(args: argparse.Namespace, data_dir: Path) -> Settings:
 
 def _run_server(args: argparse.Namespace, data_dir: Path) -> int:
     from kybernetes.cli.server import run_server
+    from kybernetes.util.tasks import run_to_completion
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     store_url = args.store or default_store_url(data_dir)
@@ -217,6 +217,8 @@ def _run_server(args: argparse.Namespace, data_dir: Path) -> int:
 
 
 def _run_component(args: argparse.Namespace, data_dir: Path) -> int:
+    from kybernetes.util.tasks import run_to_completion
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     kubeconfig: Path = args.kubeconfig or data_dir / "kubeconfig"
     if not kubeconfig.is_file():

@@ -178,3 +178,16 @@ def test_a_malformed_token_auth_file_is_one_clear_line(kyb: Kyb, tmp_path: Path)
     assert failed.returncode == 1
     assert f"kyb server: token file {tokens}, record 1: needs at least 3 columns" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def test_the_cli_reaches_its_commands_without_the_heavy_imports() -> None:
+    # `kyb start` launches the server before anything else: asyncio, cryptography,
+    # YAML and an HTTPS client are imported later (while the server starts), or
+    # by the commands that need them. A top-level import would undo that.
+    code = (
+        "import sys, kybernetes.cli.main; "
+        "print(sorted(m for m in ('asyncio', 'cryptography', 'yaml', 'urllib.request', "
+        "'aiohttp', 'uvloop') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -13,9 +13,10 @@ pod does.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from kybernetes.node.runtime.runc import ContainerExit, SandboxFiles
+if TYPE_CHECKING:  # (the CLI reads RUNTIME_NAMES before it starts anything: kept light)
+    from kybernetes.node.runtime.runc import ContainerExit, SandboxFiles
 
 __all__ = ["RUNTIME_NAMES", "ContainerRuntime", "ExecArgv"]
 
