@@ -7,6 +7,7 @@ older clients still read the legacy documents, so both are served.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from kybernetes.apiserver.resources import ResourceRegistry, ResourceType
@@ -79,6 +80,18 @@ def api_group_list(registry: ResourceRegistry) -> dict[str, Any]:
         "apiVersion": "v1",
         "groups": [_group_versions(g, vs) for g, vs in registry.groups() if g],
     }
+
+
+def root_paths(registry: ResourceRegistry, served: Iterable[str]) -> dict[str, Any]:
+    """What `GET /` answers (`kubectl get --raw /`), as kube-apiserver's RootPaths:
+    the paths the server lists, sorted; `served` are those outside discovery."""
+    paths = {*served, "/api", "/apis", "/apis/"}
+    for group, versions in registry.groups():
+        prefix = f"/apis/{group}" if group else "/api"
+        if group:
+            paths.add(prefix)
+        paths.update(f"{prefix}/{version}" for version in versions)
+    return {"paths": sorted(paths)}
 
 
 def api_group(registry: ResourceRegistry, group: str) -> dict[str, Any] | None:

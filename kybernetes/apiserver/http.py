@@ -140,6 +140,10 @@ ANONYMOUS = UserInfo("system:anonymous", ("system:unauthenticated",))
 ANSWER_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version", "/version/"})
 HEALTH_CHECK_PATHS = ("/healthz/", "/livez/", "/readyz/")  # one check: /readyz/ping
+HEALTH_ENDPOINTS = ("healthz", "livez", "readyz")
+# What `GET /` lists besides discovery's paths and each health check.
+ROOT_PATHS = ("/healthz", "/livez", "/readyz", "/metrics", "/openapi/v2", "/openapi/v3",
+              "/version")  # fmt: skip
 
 
 @dataclass
@@ -940,9 +944,9 @@ def make_handler(ctx: ApiContext) -> Handler:
     add_get("/openapi/v3", openapi_index)
     add_get("/openapi/v3/api/{version}", openapi_document)
     add_get("/openapi/v3/apis/{group}/{version}", openapi_document)
-    for path in ("/healthz", "/livez", "/readyz"):
-        add_get(path, health_report)
-        add_get(path + "/{check}", health_check)
+    for endpoint in HEALTH_ENDPOINTS:
+        add_get(f"/{endpoint}", health_report)
+        add_get(f"/{endpoint}/{{check}}", health_check)
 
     async def metrics(_: web.BaseRequest) -> web.Response:
         if ctx.metrics is None:
@@ -970,8 +974,18 @@ def make_handler(ctx: ApiContext) -> Handler:
     add_get("/api/", api)
     add_get("/apis", apis)
     add_get("/apis/", apis)
+
     # With a trailing slash too, as kube-apiserver answers them: the official Python
     # client's <Group>Api.get_api_resources() asks for /apis/<group>/<version>/.
+    async def root(_: web.BaseRequest) -> web.Response:
+        served = [*ROOT_PATHS, *(f"/{endpoint}/{name}" for endpoint in HEALTH_ENDPOINTS
+                                 for name, _ in _checks(endpoint))]  # fmt: skip
+        if ctx.tokens is not None:
+            served += ["/.well-known/openid-configuration", "/openid/v1/jwks"]
+        return _json(discovery.root_paths(ctx.registry, served))
+
+    add_get("/", root)
+    add_get("/index.html", root)
     add_get("/api/v1", core_v1)
     add_get("/api/v1/", core_v1)
     add_get("/apis/{group}", group)

@@ -124,3 +124,17 @@ async def test_server_version_through_the_python_client(cluster: Cluster) -> Non
     info = await asyncio.to_thread(scenario)
     assert int(info.major) == 1 and int(info.minor.rstrip("+")) == 32
     assert info.git_version.startswith("v1.32")
+
+
+async def test_the_root_lists_the_paths_the_server_answers(cluster: Cluster) -> None:
+    # `kubectl get --raw /`, as kube-apiserver answers it: sorted RootPaths.
+    paths = json.loads(await cluster.kubectl("get", "--raw", "/"))["paths"]
+    assert paths == sorted(paths)
+    for path in ("/api", "/api/v1", "/apis", "/apis/", "/apis/apps", "/apis/apps/v1",
+                 "/healthz", "/healthz/ping", "/readyz/shutdown", "/livez", "/metrics",
+                 "/openapi/v2", "/openapi/v3", "/version"):  # fmt: skip
+        assert path in paths
+    for path in paths:  # each answers
+        out = await cluster.kubectl("get", "--raw", path, check=False)
+        assert not out.startswith("Error from server"), (path, out[:200])
+    assert json.loads(await cluster.kubectl("get", "--raw", "/index.html"))["paths"] == paths
