@@ -141,9 +141,8 @@ ANSWER_TYPES = ("application/json", "application/yaml", "application/vnd.kuberne
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version", "/version/"})
 HEALTH_CHECK_PATHS = ("/healthz/", "/livez/", "/readyz/")  # one check: /readyz/ping
 HEALTH_ENDPOINTS = ("healthz", "livez", "readyz")
-# What `GET /` lists besides discovery's paths and each health check.
-ROOT_PATHS = ("/healthz", "/livez", "/readyz", "/metrics", "/openapi/v2", "/openapi/v3",
-              "/version")  # fmt: skip
+# What `GET /` lists besides discovery's paths, each health check and what is optional.
+ROOT_PATHS = ("/healthz", "/livez", "/readyz", "/openapi/v2", "/openapi/v3", "/version")
 
 
 @dataclass
@@ -975,17 +974,19 @@ def make_handler(ctx: ApiContext) -> Handler:
     add_get("/apis", apis)
     add_get("/apis/", apis)
 
-    # With a trailing slash too, as kube-apiserver answers them: the official Python
-    # client's <Group>Api.get_api_resources() asks for /apis/<group>/<version>/.
     async def root(_: web.BaseRequest) -> web.Response:
         served = [*ROOT_PATHS, *(f"/{endpoint}/{name}" for endpoint in HEALTH_ENDPOINTS
                                  for name, _ in _checks(endpoint))]  # fmt: skip
+        if ctx.metrics is not None:
+            served.append("/metrics")
         if ctx.tokens is not None:
             served += ["/.well-known/openid-configuration", "/openid/v1/jwks"]
         return _json(discovery.root_paths(ctx.registry, served))
 
     add_get("/", root)
     add_get("/index.html", root)
+    # With a trailing slash too, as kube-apiserver answers them: the official Python
+    # client's <Group>Api.get_api_resources() asks for /apis/<group>/<version>/.
     add_get("/api/v1", core_v1)
     add_get("/api/v1/", core_v1)
     add_get("/apis/{group}", group)
