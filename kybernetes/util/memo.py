@@ -1,4 +1,5 @@
-"""Values made from one version of something, kept per key until it changes."""
+"""Values kept per key: made from one version of something (`VersionMemo`),
+or from the key alone (`Memo`, with `json_key` for values as keys)."""
 
 from __future__ import annotations
 
@@ -13,46 +14,43 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
-class VersionMemo(Generic[K, V]):
-    """One value per key, for the version it was made from: another version
-    misses. Bounded without bookkeeping: once `limit` keys are held, the next
-    `put` drops them all (what is asked again is made again)."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._kept: dict[K, tuple[int, V]] = {}
-
-    def get(self, key: K, version: int) -> V | None:
-        kept = self._kept.get(key)
-        return kept[1] if kept is not None and kept[0] == version else None
-
-    def put(self, key: K, version: int, value: V) -> None:
-        if len(self._kept) >= self._limit:
-            self._kept.clear()
-        self._kept[key] = (version, value)
-
-    def __len__(self) -> int:
-        return len(self._kept)
-
-
-class Memo(Generic[K, V]):
-    """Values by key, bounded as `VersionMemo` is: once `limit` keys are held,
-    the next `put` drops them all."""
+class _Bounded(Generic[K, V]):
+    """A dict bounded without bookkeeping: once `limit` keys are held, the
+    next one drops them all (what is asked again is made again)."""
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._kept: dict[K, V] = {}
 
-    def get(self, key: K) -> V | None:
-        return self._kept.get(key)
-
-    def put(self, key: K, value: V) -> None:
+    def _keep(self, key: K, value: V) -> None:
         if len(self._kept) >= self._limit:
             self._kept.clear()
         self._kept[key] = value
 
     def __len__(self) -> int:
         return len(self._kept)
+
+
+class Memo(_Bounded[K, V]):
+    """Values by key (bounded as `_Bounded` is)."""
+
+    def get(self, key: K) -> V | None:
+        return self._kept.get(key)
+
+    def put(self, key: K, value: V) -> None:
+        self._keep(key, value)
+
+
+class VersionMemo(_Bounded[K, tuple[int, V]]):
+    """One value per key, for the version it was made from: another version
+    misses (bounded as `_Bounded` is)."""
+
+    def get(self, key: K, version: int) -> V | None:
+        kept = self._kept.get(key)
+        return kept[1] if kept is not None and kept[0] == version else None
+
+    def put(self, key: K, version: int, value: V) -> None:
+        self._keep(key, (version, value))
 
 
 KEY_BYTES = 32 * 1024
