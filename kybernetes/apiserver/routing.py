@@ -37,16 +37,15 @@ class _Pattern:
     methods: frozenset[str] | None
 
 
-def _compile(pattern: str) -> tuple[str, re.Pattern[str]]:
+def _compile(pattern: str, placeholders: list[re.Match[str]]) -> re.Pattern[str]:
     parts: list[str] = []
     at = 0
-    for found in _PLACEHOLDER.finditer(pattern):
+    for found in placeholders:
         parts.append(re.escape(pattern[at : found.start()]))
         parts.append(f"(?P<{found['name']}>{found['regex'] or '[^/]+'})")
         at = found.end()
     parts.append(re.escape(pattern[at:]))
-    first = _PLACEHOLDER.search(pattern)
-    return pattern[: first.start() if first else len(pattern)], re.compile("".join(parts))
+    return re.compile("".join(parts))
 
 
 class Router:
@@ -63,11 +62,12 @@ class Router:
         self._patterns: list[_Pattern] = []
 
     def add(self, pattern: str, handler: Handler, methods: frozenset[str] | None = None) -> None:
-        if _PLACEHOLDER.search(pattern) is None:
+        placeholders = list(_PLACEHOLDER.finditer(pattern))
+        if not placeholders:
             self._exact.setdefault(pattern, []).append((methods, handler))
             return
-        prefix, regex = _compile(pattern)
-        self._patterns.append(_Pattern(prefix, regex, handler, methods))
+        prefix = pattern[: placeholders[0].start()]
+        self._patterns.append(_Pattern(prefix, _compile(pattern, placeholders), handler, methods))
 
     def resolve(self, method: str, path: str) -> tuple[Handler, Mapping[str, str]]:
         for methods, handler in self._exact.get(path, ()):
