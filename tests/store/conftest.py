@@ -10,6 +10,8 @@ the server's revision counter.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -18,6 +20,7 @@ import pytest
 from kybernetes.store import Store, open_store
 from kybernetes.store.cache import CachingStore
 from kybernetes.store.remote.server import listening_url, serve_store
+from kybernetes.store.sqlite.backend import SqliteStore
 from tests.support.etcd import EtcdServer, running_etcd
 
 BACKENDS = [
@@ -26,6 +29,8 @@ BACKENDS = [
     pytest.param("remote", id="remote"),
     pytest.param("cached", id="cached"),
     pytest.param("cached-etcd", id="cached-etcd", marks=pytest.mark.etcd),
+    pytest.param("follower", id="follower"),
+    pytest.param("cached-follower", id="cached-follower"),
 ]
 
 
@@ -42,18 +47,48 @@ def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: object) ->
     return f"etcd://127.0.0.1:{server.client_port}/test-{uuid.uuid4().hex[:12]}"
 
 
+@contextlib.asynccontextmanager
+async def following(leader: SqliteStore) -> AsyncIterator[SqliteStore]:
+    """What a second API process opens (`--api-processes`), here in this process."""
+    link, board_fd = leader.add_follower()
+    # The board's descriptor is the leader's: the follower closes a copy.
+    follower = await SqliteStore.follow(leader.path, link=link, board_fd=os.dup(board_fd),
+                                        on_lost=lambda _: None)  # fmt: skip
+    try:
+        yield follower
+    finally:
+        await follower.close()
+
+
+@contextlib.asynccontextmanager
+async def opened_backend(
+    backend: str, request: pytest.FixtureRequest, tmp_path: object
+) -> AsyncIterator[Store]:
+    if backend != "follower":
+        async with await open_store(store_url(backend, request, tmp_path)) as opened:
+            yield opened
+        return
+    # Writes from another process of the server: the leader stays idle here.
+    leader = await SqliteStore.open(f"{tmp_path}/state.db", compact_interval=0)
+    try:
+        async with following(leader) as follower:
+            yield follower
+    finally:
+        await leader.close()
+
+
 @pytest.fixture(params=BACKENDS)
 async def store(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[Store]:
     if request.param.startswith("cached"):
         # The watch cache the API server puts in front of its store.
-        inner = "etcd" if request.param == "cached-etcd" else "sqlite"
-        backend = await open_store(store_url(inner, request, tmp_path))
-        cached = CachingStore(backend, ["/"])
-        await cached.wait_ready()  # so the tests go through the cache, not around it
-        try:
-            yield cached
-        finally:
-            await cached.close()
+        inner = request.param.removeprefix("cached-") if "-" in request.param else "sqlite"
+        async with opened_backend(inner, request, tmp_path) as backend:
+            cached = CachingStore(backend, ["/"])
+            await cached.wait_ready()  # so the tests go through the cache, not around it
+            try:
+                yield cached
+            finally:
+                await cached.close()
         return
     if request.param == "remote":
         # A SQLite store served over HTTP in this process, used through kyb://.
@@ -66,8 +101,5 @@ async def store(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterat
         finally:
             await runner.cleanup()
         return
-    opened = await open_store(store_url(request.param, request, tmp_path))
-    try:
+    async with opened_backend(request.param, request, tmp_path) as opened:
         yield opened
-    finally:
-        await opened.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import socket
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -23,8 +24,9 @@ from kybernetes.store import keys
 from kybernetes.store.compactor import DEFAULT_COMPACT_INTERVAL, Compactor
 from kybernetes.store.fanout import DEFAULT_MAX_BUFFERED, Fanout, Subscriber
 from kybernetes.store.sqlite import schema
+from kybernetes.store.sqlite.board import RevisionBoard
 from kybernetes.store.sqlite.writer import WAL_TRUNCATE_BYTES, Op, Result
-from kybernetes.store.sqlite.writer_process import WriterProcess
+from kybernetes.store.sqlite.writer_process import WriterFollower, WriterProcess
 from kybernetes.store.types import (
     CompactedError,
     Event,
@@ -35,6 +37,7 @@ from kybernetes.store.types import (
     NotFoundError,
     Store,
     StoreClosedError,
+    StoreUnavailableError,
     Watch,
     WatchBatch,
 )
@@ -60,12 +63,22 @@ class SqliteStore(Store):
         compact_interval: float = DEFAULT_COMPACT_INTERVAL,
         max_watch_buffer: int = DEFAULT_MAX_BUFFERED,
         wal_limit: int = WAL_TRUNCATE_BYTES,
+        link: socket.socket | None = None,
+        on_lost: Callable[[StoreUnavailableError], None] = lambda _: None,
     ) -> None:
+        """`link`: another process's writer (`follow`) instead of one of our own."""
         self.path = path
         self._loop = asyncio.get_running_loop()
-        self._writer = WriterProcess(
-            path, self._on_commit, catch_up=self._publish_missed, wal_limit=wal_limit
-        )
+        self._writer: WriterProcess | WriterFollower
+        if link is None:
+            self._writer = WriterProcess(
+                path, self._on_commit, catch_up=self._publish_missed, wal_limit=wal_limit
+            )
+        else:
+            self._writer = WriterFollower(path, link, self._on_commit, on_lost)
+        # Set once another process writes too: then the store's revision is
+        # the board's, not only what this process has heard of.
+        self._board: RevisionBoard | None = None
         self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="kyb-sqlite-read")
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -91,6 +104,41 @@ class SqliteStore(Store):
         store._fanout.revision = store._writer.revision
         store._compactor.start()
         return store
+
+    @classmethod
+    async def follow(
+        cls,
+        path: str,
+        *,
+        link: socket.socket,
+        board_fd: int,
+        on_lost: Callable[[StoreUnavailableError], None],
+        max_watch_buffer: int = DEFAULT_MAX_BUFFERED,
+    ) -> SqliteStore:
+        """The store another process of this server opened (`open`), from a
+        second API process: reads from the file itself, writes through the
+        server's writer process on `link` (`add_follower`), every commit's
+        events from there too, the revision from the board at `board_fd`.
+        No compaction here: the server compacts. `on_lost`: the link ended
+        (the server or its writer died); this store then refuses writes."""
+        store = cls(path, compact_interval=0, max_watch_buffer=max_watch_buffer, link=link,
+                    on_lost=on_lost)  # fmt: skip
+        board = RevisionBoard(board_fd)
+        try:
+            await store._writer.start()
+        except BaseException:
+            board.close()
+            raise
+        store._fanout.revision = store._writer.revision
+        store._board = board
+        return store
+
+    def add_follower(self) -> tuple[socket.socket, int]:
+        """A link and the board's descriptor for `follow` in another process."""
+        if not isinstance(self._writer, WriterProcess):
+            raise StoreUnavailableError("only the store's own server can add API processes")
+        self._board = self._writer.board
+        return self._writer.add_follower(), self._board.fd
 
     # -- reads ---------------------------------------------------------------
 
@@ -146,7 +194,10 @@ class SqliteStore(Store):
         return self.known_revision()
 
     def known_revision(self) -> int:
-        return self._fanout.revision
+        if self._board is None:
+            return self._fanout.revision
+        # Another process may have acknowledged a write this one has not heard of.
+        return max(self._fanout.revision, self._board.read())
 
     # -- writes --------------------------------------------------------------
 
@@ -191,7 +242,7 @@ class SqliteStore(Store):
     def _on_commit(self, results: Results, events: Events, revision: int) -> None:
         # Publish before acknowledging: a writer that then reads its watch
         # never waits for an event it has already been told about.
-        if events:
+        if events and revision > self._fanout.revision:
             self._fanout.publish(events, revision)
         for token, result in results:
             assert isinstance(token, asyncio.Future)
@@ -239,6 +290,8 @@ class SqliteStore(Store):
         self._closed = True
         await self._compactor.stop()
         await self._writer.stop()
+        if isinstance(self._writer, WriterFollower) and self._board is not None:
+            self._board.close()  # the server's own board closes with its writer
         self._fanout.close()
         self._readers.shutdown(wait=True)
         with self._connections_lock:

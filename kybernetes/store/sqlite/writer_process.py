@@ -34,11 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from kybernetes.store.sqlite import writer_child
+from kybernetes.store.sqlite.board import RevisionBoard
 from kybernetes.store.sqlite.writer import WAL_TRUNCATE_BYTES, CommitCallback, Op, Result
 from kybernetes.store.sqlite.writer_child import RECV_BYTES, decode_commit, frame, split_frames
 from kybernetes.store.types import StoreClosedError, StoreError, StoreUnavailableError
 
-__all__ = ["CatchUp", "WriterProcess", "restart_delay"]
+__all__ = ["CatchUp", "WriterFollower", "WriterProcess", "restart_delay"]
 
 log = logging.getLogger(__name__)
 
@@ -60,31 +61,18 @@ _CHILD = (
 )
 
 
-class WriterProcess:
-    """`Writer`'s interface, served by a child process; use it from the event loop.
+class _WriterConnection:
+    """The server's side of one socket to the writer process: writes out in
+    one frame per batch, answers and events back through `on_commit`.
 
-    A child that dies under a running server (killed, out of memory, its
-    writer failed) is started again (after a pause that grows while children
-    keep dying young): the writes it had were maybe written, and fail as such
-    (`StoreUnavailableError`); those not yet sent wait for the new child;
-    and what the old one committed without telling is handed to `catch_up`
-    (published to the watchers) before any new write goes out.
+    `WriterProcess` owns the child; `WriterFollower` is another API process
+    of the same server, on a socket the server handed to the child.
     """
 
-    def __init__(
-        self,
-        path: str,
-        on_commit: CommitCallback,
-        *,
-        catch_up: CatchUp | None = None,
-        wal_limit: int = WAL_TRUNCATE_BYTES,
-    ) -> None:
+    def __init__(self, path: str, on_commit: CommitCallback) -> None:
         self._path = path
-        self._wal_limit = wal_limit
         self._on_commit = on_commit
-        self._catch_up = catch_up
         self._loop = asyncio.get_running_loop()
-        self._proc: asyncio.subprocess.Process | None = None
         self._sock: socket.socket | None = None
         self._received = bytearray()
         self._unsent = bytearray()
@@ -98,47 +86,24 @@ class WriterProcess:
         self._restarting: asyncio.Task[None] | None = None
         self._stopping = False
         self._failure: BaseException | None = None
-        self._started_at = 0.0  # when the child last said it was ready (loop time)
-        self._restart_delay = 0.0  # the pause before the last restart
+        self._started_at = 0.0  # when the writer last said it was ready (loop time)
         self.revision = 0
         self.compacted = 0
         self.commits = 0
-        self.restarts = 0
 
     @property
     def failure(self) -> BaseException | None:
         return self._failure
 
-    async def start(self) -> None:
-        """Start the child and wait until its database is open."""
-        await self._spawn()
-
-    async def _spawn(self) -> None:
-        """A new child (from the loop's thread: the child dies with the thread
-        that made it), ready for writes or reaped."""
+    def _adopt(self, sock: socket.socket) -> None:
+        """Talk to the writer on `sock` from now on."""
         self._ready = self._loop.create_future()
         self._gone = self._loop.create_future()
         self._received.clear()
         self._unsent.clear()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            with theirs:
-                self._proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-S", "-c", _CHILD, _PACKAGE_ROOT, str(theirs.fileno()),
-                    str(os.getpid()), str(self._wal_limit), self._path,
-                    pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                )  # fmt: skip
-        except BaseException:
-            ours.close()
-            raise
-        ours.setblocking(False)
-        self._sock = ours
-        self._loop.add_reader(ours.fileno(), self._on_readable)
-        try:
-            await self._ready
-        except BaseException:
-            await self._reap()
-            raise
+        sock.setblocking(False)
+        self._sock = sock
+        self._loop.add_reader(sock.fileno(), self._on_readable)
 
     def submit(self, op: Op) -> None:
         if self._failure is not None:
@@ -153,36 +118,12 @@ class WriterProcess:
         if len(self._outbox) == 1 and not self._writes_out:
             self._loop.call_soon(self._flush)
 
-    async def stop(self) -> None:
-        """Let the child finish what it was sent, then wait for it to exit."""
-        if self._proc is None or self._stopping:
-            return
-        self._stopping = True
-        if self._restarting is not None:
-            self._restarting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._restarting
-            self._restarting = None
-        if self._sock is not None:
-            self._flush()
-            self._send(("stop",))
-            try:
-                await asyncio.wait_for(asyncio.shield(self._gone), STOP_TIMEOUT)
-            except TimeoutError:
-                self._proc.kill()
-        await self._reap()
-        self._fail_all(StoreClosedError())
-
-    async def _reap(self) -> None:
+    def _close_socket(self) -> None:
         if self._sock is not None:
             self._loop.remove_reader(self._sock.fileno())
             self._loop.remove_writer(self._sock.fileno())
             self._sock.close()
             self._sock = None
-        if self._proc is not None:
-            if self._proc.returncode is None and not self._gone.done():
-                self._proc.kill()
-            await self._proc.wait()
 
     def _fail_all(self, error: StoreError) -> None:
         """Fail every write not answered yet (and forget the unsent)."""
@@ -193,6 +134,16 @@ class WriterProcess:
         self._writes_out = 0
         if failed:
             self._on_commit(failed, [], self.revision)
+
+    def _gone_error(self, code: int | None) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"the SQLite writer process for {self._path} exited"
+            f"{'' if code is None else f' (code {code})'}; "
+            "a write it had may or may not have been written"
+        )
+
+    def _on_child_gone(self) -> None:
+        raise NotImplementedError
 
     # -- sending --
 
@@ -271,17 +222,122 @@ class WriterProcess:
                 if not self._ready.done():
                     self._ready.set_exception(self._failure)
 
+
+class WriterProcess(_WriterConnection):
+    """`Writer`'s interface, served by a child process; use it from the event loop.
+
+    A child that dies under a running server (killed, out of memory, its
+    writer failed) is started again (after a pause that grows while children
+    keep dying young): the writes it had were maybe written, and fail as such
+    (`StoreUnavailableError`); those not yet sent wait for the new child;
+    and what the old one committed without telling is handed to `catch_up`
+    (published to the watchers) before any new write goes out. The child
+    publishes each revision on `board` (`board.py`); `add_follower` connects
+    another API process of this server to it.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        on_commit: CommitCallback,
+        *,
+        catch_up: CatchUp | None = None,
+        wal_limit: int = WAL_TRUNCATE_BYTES,
+    ) -> None:
+        super().__init__(path, on_commit)
+        self._wal_limit = wal_limit
+        self._catch_up = catch_up
+        self._proc: asyncio.subprocess.Process | None = None
+        self._restart_delay = 0.0  # the pause before the last restart
+        self._handoff: socket.socket | None = None  # passes followers' sockets to the child
+        self.board = RevisionBoard.create()
+        self.restarts = 0
+
+    async def start(self) -> None:
+        """Start the child and wait until its database is open."""
+        await self._spawn()
+
+    async def _spawn(self) -> None:
+        """A new child (from the loop's thread: the child dies with the thread
+        that made it), ready for writes or reaped."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        handoff, their_handoff = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        fds = (theirs.fileno(), their_handoff.fileno(), self.board.fd)
+        try:
+            with theirs, their_handoff:
+                self._proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-S", "-c", _CHILD, _PACKAGE_ROOT, *map(str, fds),
+                    str(os.getpid()), str(self._wal_limit), self._path,
+                    pass_fds=fds, stdin=subprocess.DEVNULL,
+                )  # fmt: skip
+        except BaseException:
+            ours.close()
+            handoff.close()
+            raise
+        self._handoff = handoff
+        self._adopt(ours)
+        try:
+            await self._ready
+        except BaseException:
+            await self._reap()
+            raise
+
+    def add_follower(self) -> socket.socket:
+        """A socket on which another process of this server writes through the
+        child and hears every commit (`WriterFollower`). It lasts as long as
+        the child: one started again after a crash has to be joined again."""
+        if self._stopping or self._restarting is not None or self._handoff is None:
+            raise StoreUnavailableError(f"the SQLite writer for {self._path} is not running")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with theirs:
+            try:
+                # One byte and the descriptor: the child's handoff socket reads nothing else.
+                socket.send_fds(self._handoff, [b"f"], [theirs.fileno()])
+            except OSError as err:
+                ours.close()
+                raise StoreUnavailableError(
+                    f"the SQLite writer process for {self._path} cannot take another "
+                    f"API process: {err}"
+                ) from None
+        return ours
+
+    async def stop(self) -> None:
+        """Let the child finish what it was sent, then wait for it to exit."""
+        if self._proc is None or self._stopping:
+            return
+        self._stopping = True
+        if self._restarting is not None:
+            self._restarting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._restarting
+            self._restarting = None
+        if self._sock is not None:
+            self._flush()
+            self._send(("stop",))
+            try:
+                await asyncio.wait_for(asyncio.shield(self._gone), STOP_TIMEOUT)
+            except TimeoutError:
+                self._proc.kill()
+        await self._reap()
+        self._fail_all(StoreClosedError())
+        self.board.close()
+
+    async def _reap(self) -> None:
+        self._close_socket()
+        if self._handoff is not None:
+            self._handoff.close()
+            self._handoff = None
+        if self._proc is not None:
+            if self._proc.returncode is None and not self._gone.done():
+                self._proc.kill()
+            await self._proc.wait()
+
     def _on_child_gone(self) -> None:
         assert self._sock is not None
         self._loop.remove_reader(self._sock.fileno())
         if not self._gone.done():
             self._gone.set_result(None)
-        code = self._proc.returncode if self._proc is not None else None
-        error = StoreUnavailableError(
-            f"the SQLite writer process for {self._path} exited"
-            f"{'' if code is None else f' (code {code})'}; "
-            "a write it had may or may not have been written"
-        )
+        error = self._gone_error(self._proc.returncode if self._proc is not None else None)
         if not self._ready.done():  # it never opened the database: start() says why
             self._failure = self._failure or error
             self._ready.set_exception(self._failure)
@@ -335,6 +391,54 @@ class WriterProcess:
         self._failure = None
         self._restarting = None
         self._flush()
+
+
+class WriterFollower(_WriterConnection):
+    """Another API process's way to its server's writer process, on the socket
+    `WriterProcess.add_follower` made (passed to this process). Writes and
+    answers go as the server's do, and every commit's events arrive here too
+    (the server's own included), so this process's watchers miss nothing.
+
+    The writer is not restarted from here: when the link ends (the writer or
+    the server died) every write out fails and `on_lost` is called; the
+    server starts this process again once its writer is back.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        sock: socket.socket,
+        on_commit: CommitCallback,
+        on_lost: Callable[[StoreUnavailableError], None],
+    ) -> None:
+        super().__init__(path, on_commit)
+        self._link = sock
+        self._on_lost = on_lost
+
+    async def start(self) -> None:
+        """Wait for the writer's hello: the last revision before this link."""
+        self._adopt(self._link)
+        await self._ready
+
+    async def stop(self) -> None:
+        """Close the link; writes in flight fail (the writer itself goes on)."""
+        self._stopping = True
+        self._close_socket()
+        self._fail_all(StoreClosedError())
+
+    def _on_child_gone(self) -> None:
+        self._close_socket()
+        error = self._gone_error(None)
+        if not self._gone.done():
+            self._gone.set_result(None)
+        if not self._ready.done():
+            self._ready.set_exception(error)
+            return
+        if self._stopping:
+            return
+        self._failure = error
+        self._fail_all(error)
+        self._on_lost(error)
 
 
 def restart_delay(previous: float, lived: float) -> float:
