@@ -1,6 +1,7 @@
 """Two versions of the API server loaded at the same time: which one is faster.
 
     bench/run abtest [--base REV] [--new REV] [--mode get|create] [--rounds N]
+                     [--new-flags "FLAGS"] [--turns]
 
 On these machines a figure drifts by +-20% within minutes, so a before and
 an after measured one after the other say little. Here both servers run at
@@ -11,7 +12,11 @@ same code read 0.95-1.05 per round most of the time, 0.85-1.15 at worst, so
 only the mean of several rounds (6 by default) outside +-5% says anything.
 `--base` defaults to HEAD and `--new` to the working tree as it is
 (uncommitted changes included); a revision is checked out into a temporary
-git worktree.
+git worktree. `--new-flags` are added to the new server's command line
+(`--new-flags "--api-processes 2"`); a change that is about using more of
+the machine cannot be measured with both servers sharing it: `--turns` loads
+one server at a time instead (base, then new, in each round), which makes
+each round's ratio as noisy as the minutes it spans.
 """
 
 from __future__ import annotations
@@ -94,7 +99,9 @@ def source_tree(rev: str, tmp: Path, name: str) -> Iterator[Path]:
                        check=False)  # fmt: skip
 
 
-def server(tree: Path, tmp: Path, name: str, token_file: Path) -> ServerProcess:
+def server(
+    tree: Path, tmp: Path, name: str, token_file: Path, flags: Sequence[str] = ()
+) -> ServerProcess:
     # Compiled as bench/run compiles this checkout: every start would compile again.
     subprocess.run([sys.executable, "-m", "compileall", "-q", "kybernetes"], cwd=tree,
                    check=True, stdout=subprocess.DEVNULL)  # fmt: skip
@@ -103,7 +110,8 @@ def server(tree: Path, tmp: Path, name: str, token_file: Path) -> ServerProcess:
     # `-m` from the tree's root: its package comes before the installed one.
     args = ["env", "-C", str(tree), f"PYTHONPATH={tree}", sys.executable, "-m", "kybernetes",
             "server", *alone, "--data-dir", str(tmp / name), "--port", str(port),
-            "--bind-address", "127.0.0.1", "--token-auth-file", str(token_file)]  # fmt: skip
+            "--bind-address", "127.0.0.1", "--token-auth-file", str(token_file),
+            *flags]  # fmt: skip
     return ServerProcess(f"{name} ({tree})", args, port=port, log_path=tmp / f"{name}.log")
 
 
@@ -132,7 +140,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[Round]:
     with source_tree(args.base, tmp, "base") as base_tree, \
             source_tree(args.new, tmp, "new") as new_tree:  # fmt: skip
         servers = [server(base_tree, tmp, "base", token_file),
-                   server(new_tree, tmp, "new", token_file)]  # fmt: skip
+                   server(new_tree, tmp, "new", token_file, args.new_flags.split())]  # fmt: skip
         try:
             for api in servers:
                 api.start()
@@ -154,12 +162,16 @@ async def rounds(
 ) -> list[Round]:
     done: list[Round] = []
     for n in range(1, args.rounds + 1):
-        # Both at once; the prefix keeps each run's pod names apart.
-        base, new = await asyncio.gather(*(
+        # The prefix keeps each run's pod names apart.
+        loads = [
             run_wrk(url, token=token, script=script, connections=args.connections,
                     seconds=args.seconds, args=(f"r{n}{side}-",))
             for side, url in zip("bn", urls, strict=True)
-        ))  # fmt: skip
+        ]  # fmt: skip
+        if args.turns:
+            base, new = [await load for load in loads]
+        else:
+            base, new = await asyncio.gather(*loads)
         done.append(Round(base, new))
         failed = "   (failed requests)" if base.errors or new.errors else ""
         print(f"  round {n}: base {rate(base):8,.0f}/s p99 {base.p99:6.2f} ms   "
@@ -177,14 +189,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=25, help="per server")
+    parser.add_argument("--new-flags", default="", help="more `kyb server` flags for new")
+    parser.add_argument("--turns", action="store_true",
+                        help="load one server at a time, not both at once")  # fmt: skip
     args = parser.parse_args(argv)
     if wrk_binary() is None:
         print("bench/run abtest: wrk is not installed (scripts/setup.sh installs it)",
               file=sys.stderr)  # fmt: skip
         return 2
     new = "(this checkout)" if args.new == "." else args.new
-    print(f"== {args.mode} x{args.connections} per server, base {args.base} against new {new}, "
-          "both at once", flush=True)  # fmt: skip
+    flags = f" {args.new_flags}" if args.new_flags else ""
+    how = "one at a time" if args.turns else "both at once"
+    print(f"== {args.mode} x{args.connections} per server, base {args.base} against new "
+          f"{new}{flags}, {how}", flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="kyb-abtest-") as tmp:
         try:
             done = asyncio.run(run(args, Path(tmp)))

@@ -1,6 +1,6 @@
 """API server benchmark: the HTTPS API under load, next to what it is built on.
 
-    bench/run apiserver [--quick]
+    bench/run apiserver [--quick] [--api-processes N]
 
 The servers run as they run for users: `python -m kybernetes server` in its
 own process (on SQLite, and on etcd when etcd is installed), reached over
@@ -1072,10 +1072,13 @@ class Results:
 class Servers:
     """The servers of one run, their processes started and stopped together."""
 
-    def __init__(self, tmp: Path, limits: Limits, etcd: EtcdServer | None) -> None:
+    def __init__(
+        self, tmp: Path, limits: Limits, etcd: EtcdServer | None, api_processes: int = 1
+    ) -> None:
         self.tmp = tmp
         self.limits = limits
         self.etcd = etcd
+        self.api_processes = api_processes
         self.processes: list[ServerProcess] = []
         # For wrk, which has no client certificates (a user of ours in system:masters).
         self.token = secrets.token_hex(16)
@@ -1097,7 +1100,8 @@ class Servers:
         return ServerProcess(f"kyb server ({name})", args, port=port, log_path=log_path)
 
     def ours(self) -> list[ServerProcess]:
-        servers = [self._ours("sqlite", [])]
+        processes = ["--api-processes", str(self.api_processes)] if self.api_processes > 1 else []
+        servers = [self._ours("sqlite", processes)]
         if self.etcd is not None:
             endpoint = f"etcd://127.0.0.1:{self.etcd.client_port}/kyb-bench"
             servers.append(self._ours("etcd", ["--datastore-endpoint", endpoint]))
@@ -1120,11 +1124,13 @@ class Servers:
             server.stop()
 
 
-async def run(tmp: Path, limits: Limits, etcd: EtcdServer | None, results: Results) -> None:
+async def run(
+    tmp: Path, limits: Limits, etcd: EtcdServer | None, results: Results, api_processes: int = 1
+) -> None:
     await asyncio.to_thread(
         ClusterPKI.load_or_create, tmp / "pki", hostnames=["localhost"], ips=["127.0.0.1"]
     )
-    servers = Servers(tmp, limits, etcd)
+    servers = Servers(tmp, limits, etcd, api_processes)
     cpu = CpuClock()
     if etcd is not None and etcd.process is not None:
         cpu.pids["etcd"] = etcd.process.pid
@@ -1425,6 +1431,8 @@ def _kubectl_fact() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run apiserver", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    parser.add_argument("--api-processes", type=int, default=1, metavar="N",
+                        help="run the SQLite server with `--api-processes N`")  # fmt: skip
     parser.add_argument("--bare-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--pki", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -1447,11 +1455,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         results.start = start_cells(tmp, limits)
         _print()
-        _print("== servers: kyb server (SQLite; etcd too when installed) and the bare baseline")
+        processes = f", {args.api_processes} API processes" if args.api_processes > 1 else ""
+        _print(f"== servers: kyb server (SQLite{processes}; etcd too when installed) and the "
+               "bare baseline")  # fmt: skip
         with running_etcd() if etcd_binary() else contextlib.nullcontext() as etcd:
             if etcd is None:
                 _print("  etcd is not installed: SQLite only")
-            asyncio.run(run(tmp, limits, etcd, results))
+            asyncio.run(run(tmp, limits, etcd, results, args.api_processes))
     _print()
     _print("== summary (baseline: store = our SQLite store alone, bare = bare aiohttp server)")
     for line in summary(results, limits):

@@ -103,6 +103,7 @@ class CrdRegistrar:
     def __init__(self, registry: ResourceRegistry) -> None:
         self._registry = registry
         self._served: dict[str, list[ResourceType]] = {}
+        self._versions: dict[str, str] = {}  # name -> the resourceVersion served
 
     def served(self, name: str) -> list[ResourceType]:
         return list(self._served.get(name, []))
@@ -130,10 +131,28 @@ class CrdRegistrar:
             VERSIONED_COLUMNS[(rt.group, rt.kind, rt.version)] = printer_columns(version)
             self._registry.add(rt)
         self._served[name] = types
+        self._versions[name] = crd["metadata"].get("resourceVersion", "")
         log.info("serving custom resource %s", name)
+
+    def follow(self, stored: list[Obj]) -> None:
+        """Serve exactly the CRDs `stored` (all of them, as the store has them
+        now): what another API process of this server created, changed or
+        deleted since. A CRD that cannot be served is logged and skipped."""
+        names = {crd["metadata"]["name"] for crd in stored}
+        for name in [name for name in self._served if name not in names]:
+            self.unregister(name)
+        for crd in stored:
+            meta = crd["metadata"]
+            if self._versions.get(meta["name"]) == meta.get("resourceVersion", ""):
+                continue
+            try:
+                self.register(crd)
+            except (errors.ApiError, KeyError, TypeError) as err:
+                log.error("cannot serve the custom resource %s: %s", meta["name"], err)
 
     def unregister(self, name: str) -> list[ResourceType]:
         types = self._served.pop(name, [])
+        self._versions.pop(name, None)
         for rt in types:
             self._registry.remove(rt.group, rt.version, rt.plural)
             strategies.unregister(rt.group, rt.kind, version=rt.version)

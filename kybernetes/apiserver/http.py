@@ -50,6 +50,7 @@ from kybernetes.apiserver.bodies import (
     media_type,
 )
 from kybernetes.apiserver.componentstatus import DEPRECATION, component_statuses
+from kybernetes.apiserver.crdsync import CrdSync
 from kybernetes.apiserver.csr_strategy import stamp_requester
 from kybernetes.apiserver.deadlines import Deadlines
 from kybernetes.apiserver.eviction import evict
@@ -166,6 +167,15 @@ class ApiContext:
     # pods/proxy and services/proxy refuse loopback addresses as kube does; in-process
     # tests, whose backends can only listen on loopback, allow them.
     proxy_loopback: bool = False
+    # With other API processes beside this one: the CRDs they change (crdsync.py).
+    crd_sync: CrdSync | None = None
+    # More of /readyz's checks (name, why not ready or None), as the server adds them.
+    checks: list[tuple[str, Callable[[], str | None]]] = field(default_factory=list)
+
+    async def current_registry(self) -> None:
+        """Serve every CRD another API process of this server stored already."""
+        if self.crd_sync is not None:
+            await self.crd_sync.sync()
 
 
 def _json(body: Any, status: int = 200, content_type: str = JSON_TYPE) -> web.Response:
@@ -330,7 +340,13 @@ class ResourceHandler:
             return await serve_proxy(request, proxied, self._get_or_none,
                                      allow_loopback=self.ctx.proxy_loopback,
                                      kubelet_ssl=kubelet_ssl)  # fmt: skip
-        req = self._parse(request)
+        try:
+            req = self._parse(request)
+        except errors.ApiError as err:
+            if err.code != 404 or self.ctx.crd_sync is None:
+                raise
+            await self.ctx.current_registry()  # a CRD another process just created?
+            req = self._parse(request)
         if req is None:
             raise errors.from_http_status(404)
         if not req.resource.tables and _wants_table(request) and _only_table(request):
@@ -871,6 +887,7 @@ def make_handler(ctx: ApiContext) -> Handler:
             ("informer-sync", lambda: None if ctx.ready() else "the watch caches are filling"),
         ]
         if endpoint == "readyz":
+            checks += ctx.checks
             checks.append(("shutdown", lambda: "the server is stopping" if ctx.stopping else None))
         return checks
 
@@ -896,6 +913,7 @@ def make_handler(ctx: ApiContext) -> Handler:
         return _json(discovery.api_versions(ctx.server_address))
 
     async def apis(request: web.BaseRequest) -> web.Response:
+        await ctx.current_registry()
         content_type = discovery.wants_aggregated(request.headers.get("Accept", ""))
         if content_type:
             return _json(discovery.aggregated(ctx.registry, core=False, content_type=content_type),
@@ -907,12 +925,14 @@ def make_handler(ctx: ApiContext) -> Handler:
         return _json(body)
 
     async def group(request: web.BaseRequest) -> web.Response:
+        await ctx.current_registry()
         body = discovery.api_group(ctx.registry, route_params(request)["group"])
         if body is None:
             raise _no_such_resource()
         return _json(body)
 
     async def group_version(request: web.BaseRequest) -> web.Response:
+        await ctx.current_registry()
         params = route_params(request)
         body = discovery.api_resource_list(ctx.registry, params["group"], params["version"])
         if body is None:
@@ -920,9 +940,11 @@ def make_handler(ctx: ApiContext) -> Handler:
         return _json(body)
 
     async def openapi_index(_: web.BaseRequest) -> web.Response:
+        await ctx.current_registry()
         return _json(openapi.index(ctx.registry, await builtin_schemas.get()))
 
     async def openapi_document(request: web.BaseRequest) -> web.Response:
+        await ctx.current_registry()
         params = route_params(request)
         group, version = params.get("group", ""), params["version"]
         if not ctx.registry.in_group_version(group, version):
@@ -932,6 +954,7 @@ def make_handler(ctx: ApiContext) -> Handler:
         return web.Response(body=body, content_type=JSON_TYPE)
 
     async def openapi_v2(request: web.BaseRequest) -> web.Response:
+        await ctx.current_registry()
         schemas = await builtin_schemas.get()
         # The whole API in one document: ~30 ms to build (once), not on the loop.
         pb, js = await asyncio.to_thread(openapi_v2_document, ctx.registry, schemas)
@@ -975,6 +998,7 @@ def make_handler(ctx: ApiContext) -> Handler:
     add_get("/apis/", apis)
 
     async def root(_: web.BaseRequest) -> web.Response:
+        await ctx.current_registry()
         served = [*ROOT_PATHS, *(f"/{endpoint}/{name}" for endpoint in HEALTH_ENDPOINTS
                                  for name, _ in _checks(endpoint))]  # fmt: skip
         if ctx.metrics is not None:

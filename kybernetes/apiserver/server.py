@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from kybernetes.apiserver import errors
 from kybernetes.apiserver.admission import Admission
 from kybernetes.apiserver.allocators import NodePorts, ServiceIPs
 from kybernetes.apiserver.auth import AllowAll, Authenticator
+from kybernetes.apiserver.crdsync import CrdSync
 from kybernetes.apiserver.http import (
     KUBERNETES_VERSION,
     ApiContext,
@@ -73,11 +75,14 @@ class ApiServer:
     cache: CachingStore
     kubelets: KubeletConnector | None = None
     scraper: MetricsScraper | None = None
+    crd_sync: CrdSync | None = None
 
     async def stop(self) -> None:
         """Stop serving; the store given to start_apiserver stays open."""
         if self.scraper is not None:
             await self.scraper.stop()
+        if self.crd_sync is not None:
+            await self.crd_sync.stop()
         await self.runner.cleanup()
         await self.cache.stop_caching()
         if self.kubelets is not None:
@@ -95,20 +100,6 @@ async def _ensure(
     except errors.ApiError as err:
         if err.reason != "AlreadyExists":
             raise
-
-
-async def serve_stored_crds(rest: Rest) -> None:
-    """Custom resources defined before this start are served again."""
-    crd_type = rest.registry.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-    assert crd_type is not None
-    page = await rest.storage.list(
-        crd_type, "", accept=lambda _: True, limit=0, continue_token=None, revision=0
-    )
-    for crd in page.items:
-        try:
-            rest.crds.register(crd)
-        except (errors.ApiError, KeyError, TypeError) as err:
-            log.error("cannot serve the custom resource %s: %s", crd["metadata"]["name"], err)
 
 
 async def bootstrap(rest: Rest) -> None:
@@ -193,8 +184,16 @@ async def start_apiserver(
     advertise_address: str = "127.0.0.1",
     authenticator: Authenticator | None = None,
     proxy_loopback: bool = False,
+    shared: bool = False,
+    primary: bool = True,
 ) -> ApiServer:
-    """Serve the API over HTTPS on host:port (0: any free port); ready on return."""
+    """Serve the API over HTTPS on host:port (0: any free port); ready on return.
+
+    `shared`: other processes serve the same port and store (`kyb server
+    --api-processes`): the port is bound with SO_REUSEPORT, which spreads
+    new connections over the processes, and the CRDs stored by any process
+    are followed (crdsync.py). Only the `primary` creates what every cluster
+    has and publishes the `kubernetes` service's endpoints."""
     registry = builtin_registry()
     admission = Admission(ServiceIPs(store), NodePorts(store))
     cache = CachingStore(store, [rt.storage_prefix for rt in registry if not rt.computed])
@@ -219,12 +218,19 @@ async def start_apiserver(
         proxy_loopback=proxy_loopback,
     )
     runner = _Runner(ctx)
+    crd_sync = CrdSync(rest)
+    if shared:
+        ctx.crd_sync = crd_sync
     try:
-        await bootstrap(rest)
-        await serve_stored_crds(rest)
+        if shared and primary and port:
+            _refuse_taken_port(host, port)
+        if primary:
+            await bootstrap(rest)
+        await crd_sync.sync()  # custom resources defined before this start are served again
         await runner.setup()
         builtin_schemas.warm()  # built in a subprocess while the server starts serving
-        site = web.TCPSite(runner, host, port, ssl_context=pki.server_ssl_context())
+        site = web.TCPSite(runner, host, port, ssl_context=pki.server_ssl_context(),
+                           reuse_port=shared or None)  # fmt: skip
         await site.start()
     except BaseException:
         await runner.cleanup()
@@ -232,11 +238,21 @@ async def start_apiserver(
         raise
     bound_host, bound_port = runner.addresses[0][:2]
     ctx.server_address = f"{bound_host}:{bound_port}"
-    await publish_api_endpoints(rest, advertise_address, bound_port)
+    if primary:
+        await publish_api_endpoints(rest, advertise_address, bound_port)
+    if shared:
+        crd_sync.start()
     ready.set()
     scraper.start()
     return ApiServer(runner, rest, registry, f"https://{bound_host}:{bound_port}", cache,
-                     ctx.kubelets, scraper)  # fmt: skip
+                     ctx.kubelets, scraper, ctx.crd_sync)  # fmt: skip
+
+
+def _refuse_taken_port(host: str, port: int) -> None:
+    """OSError (EADDRINUSE) when something listens on the port already: with
+    SO_REUSEPORT the bind itself would succeed beside another server that
+    set it too, and the two would share the connections unnoticed."""
+    socket.create_server((host, port)).close()
 
 
 def _metrics_scraper(

@@ -126,7 +126,8 @@ def status(*, data_dir: Path) -> int:
     print("kybernetes")
     print("type: Control Plane")
     print(f"host: Running (pid {state.pid}, data in {data_dir})")
-    print(f"apiserver: {_api_ready(data_dir, state)} ({state.api_url})")
+    processes = f", {state.api_processes} processes" if state.api_processes > 1 else ""
+    print(f"apiserver: {_api_ready(data_dir, state)} ({state.api_url}{processes})")
     print(f"store: {state.store_url}")
     for name, shown in state.components.items():
         print(f"{name}: {shown}")

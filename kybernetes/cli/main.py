@@ -46,6 +46,14 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
         help="do not run this component inside the server (run it alone instead); repeatable",
     )
     parser.add_argument(
+        "--api-processes",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="serve the API from N processes sharing the port and the store (default 1; "
+        "each uses up to one core: on a busy API, 2 on a 2-core machine serves ~1.3-1.7x)",
+    )
+    parser.add_argument(
         "--serve-store",
         default="",
         metavar="HOST:PORT",
@@ -141,8 +149,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _server_args(args: argparse.Namespace) -> list[str]:
     flags = ["--port", str(args.port), "--bind-address", args.bind_address]
+    if args.api_processes != 1:
+        flags += ["--api-processes", str(args.api_processes)]
     if args.store:
         flags += ["--datastore-endpoint", args.store]
     if args.serve_store:
@@ -202,6 +219,7 @@ def _run_server(args: argparse.Namespace, data_dir: Path) -> int:
                 bind=args.bind_address,
                 port=args.port,
                 serve_store_at=args.serve_store,
+                api_processes=args.api_processes,
                 token_auth_file=args.token_auth_file,
                 disable=frozenset(args.disable),
                 settings=settings,

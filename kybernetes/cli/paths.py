@@ -44,6 +44,7 @@ class ServerState:
     store_endpoint: str = ""
     # Component name -> what `kyb status` shows ("Running (runc 1.1.5)", "Disabled", ...).
     components: dict[str, str] = field(default_factory=dict)
+    api_processes: int = 1
 
 
 def write_state(data_dir: Path, state: ServerState) -> None:
@@ -59,6 +60,7 @@ def read_state(data_dir: Path) -> ServerState | None:
             str(raw["api_url"]),
             str(raw.get("store_endpoint") or ""),
             {str(k): str(v) for k, v in (raw.get("components") or {}).items()},
+            int(raw.get("api_processes") or 1),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -25,6 +25,7 @@ from kybernetes.apiserver.auth import Authenticator
 from kybernetes.apiserver.pki import ClusterPKI
 from kybernetes.apiserver.server import start_apiserver
 from kybernetes.apiserver.tokenfile import read_token_file
+from kybernetes.cli.apiprocesses import READY_TIMEOUT, ApiProcesses
 from kybernetes.cli.components import (
     COMPONENTS,
     RunningComponent,
@@ -67,7 +68,7 @@ def _interface_addresses() -> dict[str, str]:
     return found
 
 
-def _node_addresses(bind: str) -> tuple[list[str], list[str]]:
+def node_addresses(bind: str) -> tuple[list[str], list[str]]:
     hostname = socket.gethostname()
     ips = ["127.0.0.1"]
     if bind not in ("0.0.0.0", "::", "127.0.0.1", "localhost"):
@@ -80,6 +81,21 @@ def _node_addresses(bind: str) -> tuple[list[str], list[str]]:
         if primary:
             ips.insert(1, primary)  # the node's address: first after loopback
     return [hostname], list(dict.fromkeys(ips))
+
+
+def advertised_address(ips: list[str]) -> str:
+    """The address the `kubernetes` service points at: the node's first non-loopback one."""
+    return next((ip for ip in ips if not ip.startswith("127.")), "127.0.0.1")
+
+
+def settle_heap() -> None:
+    """What exists after start-up lives as long as the server: keep it out of
+    the collector's full passes (they paused every watcher), and collect young
+    objects less often: decoding a LIST of 10,000 pods made ~400k containers
+    and spent most of its time in the collector (bench/run apiserver: LIST 10k
+    450 -> 270 ms)."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 async def _close_when_open(opening: asyncio.Task[Store]) -> None:
@@ -97,6 +113,7 @@ async def run_server(
     bind: str,
     port: int,
     serve_store_at: str = "",
+    api_processes: int = 1,
     token_auth_file: Path | None = None,
     disable: frozenset[str] = frozenset(),
     settings: Settings | None = None,
@@ -113,7 +130,7 @@ async def run_server(
         tokens = {}
         if token_auth_file:
             tokens = await asyncio.to_thread(read_token_file, token_auth_file)
-        hostnames, ips = await asyncio.to_thread(_node_addresses, bind)
+        hostnames, ips = await asyncio.to_thread(node_addresses, bind)
         pki = await asyncio.to_thread(
             ClusterPKI.load_or_create, data_dir / "pki", hostnames=hostnames, ips=ips
         )
@@ -122,14 +139,22 @@ async def run_server(
         raise
     store = await opening
     store_runner = None
+    others: ApiProcesses | None = None
     components: list[RunningComponent] = []
     try:
-        advertise = next((ip for ip in ips if not ip.startswith("127.")), "127.0.0.1")
+        advertise = advertised_address(ips)
         api = await start_apiserver(
             store=store, pki=pki, host=bind, port=port, advertise_address=advertise,
-            authenticator=Authenticator(tokens),
+            authenticator=Authenticator(tokens), shared=api_processes > 1,
         )  # fmt: skip
         try:
+            if api_processes > 1:
+                others = ApiProcesses(store, store_url=store_url, count=api_processes,
+                                      data_dir=data_dir, bind=bind,
+                                      port=int(api.url.rsplit(":", 1)[1]),
+                                      token_auth_file=token_auth_file)  # fmt: skip
+                api.runner.ctx.checks.append(("api-processes", others.not_ready))
+                others.start()
             store_endpoint = ""
             if serve_store_at:
                 host, store_port = split_host_port(serve_store_at)
@@ -144,14 +169,9 @@ async def run_server(
                 client_cert_pem=pki.admin_cert_pem,
                 client_key_pem=pki.admin_key_pem,
             )
-            state = ServerState(os.getpid(), store_url, local, store_endpoint)
-            # What exists after start-up lives as long as the server: keep it
-            # out of the collector's full passes (they paused every watcher),
-            # and collect young objects less often: decoding a LIST of 10,000
-            # pods made ~400k containers and spent most of its time in the
-            # collector (bench/run apiserver: LIST 10k 450 -> 270 ms).
-            gc.freeze()
-            gc.set_threshold(50_000, 20, 100)
+            state = ServerState(os.getpid(), store_url, local, store_endpoint,
+                                api_processes=api_processes)  # fmt: skip
+            settle_heap()
             settings = dataclasses.replace(
                 settings or Settings(data_dir=data_dir),
                 data_dir=data_dir,
@@ -175,6 +195,13 @@ async def run_server(
                     continue
                 components.append(start_component(component, data_dir / ADMIN_KUBECONFIG, settings))
                 state.components[name] = describe_running(name, settings)
+            # `kyb start` says "Ready" once the state is written: every API process serves.
+            if others is not None:
+                try:
+                    async with asyncio.timeout(READY_TIMEOUT):
+                        await others.wait_ready()
+                except TimeoutError:
+                    log.warning("%s after %.0f s", others.not_ready(), READY_TIMEOUT)
             write_state(data_dir, state)
             log.info("ready: API at %s, store %s", local, store_url)
             await stop.wait()
@@ -183,6 +210,8 @@ async def run_server(
             remove_state(data_dir)
             for running in reversed(components):
                 await running.stop()
+            if others is not None:
+                await others.stop()
             await api.stop()
             if store_runner is not None:
                 await store_runner.cleanup()

@@ -27,12 +27,14 @@ from tests.support.etcd import free_port
 CLIENTS = 20
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(
+    data_dir: Path, port: int, api_processes: int = 1, flags: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
     log = open(data_dir.parent / "server.log", "ab")  # noqa: SIM115 - owned by the process
     return subprocess.Popen(
         [sys.executable, "-m", "kybernetes", "server", "--disable", "kubelet",
-         "--data-dir", str(data_dir),
-         "--port", str(port), "--bind-address", "127.0.0.1"],
+         "--data-dir", str(data_dir), "--api-processes", str(api_processes),
+         "--port", str(port), "--bind-address", "127.0.0.1", *flags],
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
 
@@ -61,13 +63,17 @@ def client_context(data_dir: Path) -> ssl.SSLContext:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2])
-async def test_acknowledged_creates_survive_sigkill(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize(("seed", "api_processes"), [(1, 1), (2, 1), (3, 2)])
+async def test_acknowledged_creates_survive_sigkill(
+    tmp_path: Path, seed: int, api_processes: int
+) -> None:
+    """With two API processes, creates are acknowledged by both, and the
+    second dies with the first."""
     rng = random.Random(seed)
     data_dir = tmp_path / "cluster"
     port = free_port()
     url = f"https://127.0.0.1:{port}"
-    server = start_server(data_dir, port)
+    server = start_server(data_dir, port, api_processes)
     acknowledged: list[str] = []
     async with aiohttp.ClientSession() as session:
         deadline = time.monotonic() + 30
@@ -100,7 +106,7 @@ async def test_acknowledged_creates_survive_sigkill(tmp_path: Path, seed: int) -
         stop.set()
         await asyncio.gather(*tasks)
 
-        server = start_server(data_dir, port)
+        server = start_server(data_dir, port, api_processes)
         try:
             await wait_ready(session, url, context)
             async with session.get(

@@ -48,12 +48,12 @@ class Kyb:
             check=False,
         )
 
-    def start(self, data_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def start(self, *flags: str, data_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
         # No local node: it would put a bridge on this machine and pull images from the
         # internet (tests/node runs real nodes, inside namespaces of their own).
         return self(
             "start", "--port", str(self.port), "--bind-address", "127.0.0.1",
-            "--disable", "kubelet", data_dir=data_dir,
+            "--disable", "kubelet", *flags, data_dir=data_dir,
         )  # fmt: skip
 
 
@@ -102,10 +102,15 @@ def test_start_configures_kubectl_and_stop_start_keeps_objects(kyb: Kyb) -> None
     assert all(c["name"] != "kybernetes" for c in config.get("contexts") or [])
 
 
-def test_port_taken_is_one_clear_line(kyb: Kyb, tmp_path: Path) -> None:
-    assert kyb.start().returncode == 0
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_port_taken_is_one_clear_line(kyb: Kyb, tmp_path: Path, processes: str) -> None:
+    """Two API processes share their port (SO_REUSEPORT), never with another server."""
+    assert kyb.start("--api-processes", processes).returncode == 0
+    if processes == "2":
+        assert "apiserver: Running (https://127.0.0.1:" in kyb("status").stdout
+        assert ", 2 processes)" in kyb("status").stdout
     other = tmp_path / "other"
-    failed = kyb.start(data_dir=other)
+    failed = kyb.start("--api-processes", processes, data_dir=other)
     kyb("stop", data_dir=other)
     assert failed.returncode == 1
     assert "kyb server: " in failed.stdout

@@ -40,6 +40,7 @@ from kybernetes.store.types import (
     StoreClosedError,
     StoreUnavailableError,
 )
+from kybernetes.util.lifetime import die_with_parent
 
 __all__ = ["decode_commit", "encode_commit", "frame", "serve", "split_frames"]
 
@@ -143,17 +144,6 @@ def split_frames(buffer: bytearray) -> Iterator[Any]:
 
 
 # -- the process ---------------------------------------------------------------
-
-
-def _die_with_parent(parent: int) -> None:
-    """SIGKILL when the parent dies (Linux), and exit if it already has."""
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)
 
 
 def _frames(sock: socket.socket) -> Iterator[Any]:
@@ -337,7 +327,7 @@ def main(argv: list[str]) -> None:
     store closes in ~1 ms instead of ~15."""
     fd, handoff_fd, board_fd, parent, wal_limit = (int(arg) for arg in argv[:5])
     path = argv[5]
-    _die_with_parent(parent)
+    die_with_parent(parent)
     # Ctrl-C and a service manager's SIGTERM reach the whole process group:
     # the server stops its writer itself, after the writes it has in flight.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

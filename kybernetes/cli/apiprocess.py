@@ -1,0 +1,135 @@
+"""One more process serving the API of a running `kyb server` (`--api-processes`).
+
+Python runs one event loop on one core; a second process serves the same
+port (SO_REUSEPORT: the kernel spreads new connections over the processes)
+from the same store: the server's SQLite file, read here directly and
+written through the server's writer process (`SqliteStore.follow`), or the
+same etcd. This process keeps its own watch caches, fed by every commit. The server
+starts it once ready, with the writer link and the revision board as
+inherited descriptors, and starts it again if it dies; it prints "ready"
+once it listens, and ends when told to (SIGTERM), when the server dies, or
+when its writer link ends (the writer process was started again: the server
+then starts this process again, joined to the new writer).
+
+Run by the server only:
+``python -m kybernetes.cli.apiprocess --index N --store-url URL [--link-fd FD
+--board-fd FD] --data-dir DIR --bind-address HOST --port PORT
+[--token-auth-file FILE]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from kybernetes.apiserver.auth import Authenticator
+from kybernetes.apiserver.pki import ClusterPKI
+from kybernetes.apiserver.server import start_apiserver
+from kybernetes.apiserver.tokenfile import read_token_file
+from kybernetes.cli.apiprocesses import READY_LINE
+from kybernetes.cli.server import advertised_address, node_addresses, settle_heap
+from kybernetes.store import Store, open_store
+from kybernetes.store.registry import parse_store_url
+from kybernetes.store.sqlite.backend import SqliteStore
+from kybernetes.store.types import StoreError, StoreUnavailableError
+from kybernetes.util.lifetime import die_with_parent
+from kybernetes.util.tasks import run_to_completion
+
+__all__ = ["main"]
+
+log = logging.getLogger("kybernetes.apiprocess")
+
+
+async def serve(args: argparse.Namespace) -> int:
+    """Serve until stopped; 0, or 1 when the writer link was lost."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    lost: list[StoreUnavailableError] = []
+
+    def on_lost(err: StoreUnavailableError) -> None:
+        log.error("the link to the server's writer ended: %s; stopping", err)
+        lost.append(err)
+        stop.set()
+
+    store = await _open_store(args, on_lost)
+    try:
+        tokens = await asyncio.to_thread(read_token_file, args.token_auth_file) \
+            if args.token_auth_file else {}  # fmt: skip
+        hostnames, ips = await asyncio.to_thread(node_addresses, args.bind_address)
+        pki = await asyncio.to_thread(
+            ClusterPKI.load_or_create, args.data_dir / "pki", hostnames=hostnames, ips=ips
+        )
+        api = await start_apiserver(
+            store=store, pki=pki, host=args.bind_address, port=args.port,
+            advertise_address=advertised_address(ips), authenticator=Authenticator(tokens),
+            shared=True, primary=False,
+        )  # fmt: skip
+        # The server's own process knows whether the others serve; this one
+        # answers for itself: it listens only once it is ready.
+        api.runner.ctx.checks.append(("api-processes", lambda: None))
+        try:
+            settle_heap()
+            sys.stdout.buffer.write(READY_LINE)
+            sys.stdout.flush()
+            log.info("API process %d ready at %s", args.index, api.url)
+            await stop.wait()
+        finally:
+            await api.stop()
+    finally:
+        await store.close()
+    return 1 if lost else 0
+
+
+async def _open_store(
+    args: argparse.Namespace, on_lost: Callable[[StoreUnavailableError], None]
+) -> Store:
+    """The server's store: SQLite through the server's writer (the link and
+    board it passed), any other from its URL (etcd serves many clients)."""
+    if args.link_fd < 0:
+        return await open_store(args.store_url)
+    path = parse_store_url(args.store_url).path
+    return await SqliteStore.follow(path, link=socket.socket(fileno=args.link_fd),
+                                    board_fd=args.board_fd, on_lost=on_lost)  # fmt: skip
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m kybernetes.cli.apiprocess")
+    parser.add_argument("--index", type=int, required=True)
+    parser.add_argument("--store-url", required=True)
+    parser.add_argument("--link-fd", type=int, default=-1, help="SQLite: the writer link")
+    parser.add_argument("--board-fd", type=int, default=-1, help="SQLite: the revision board")
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--bind-address", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--token-auth-file", type=Path, default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    die_with_parent()
+    logging.basicConfig(level=logging.INFO,
+                        format=f"%(asctime)s %(name)s[api {args.index}] %(message)s")  # fmt: skip
+    code = [1]
+
+    async def run() -> None:
+        code[0] = await serve(args)
+
+    try:
+        run_to_completion(run())
+    except (StoreError, OSError, ValueError) as err:
+        print(f"kyb API process {args.index}: {err}", file=sys.stderr)
+        return 1
+    return code[0]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
