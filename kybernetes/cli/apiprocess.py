@@ -7,9 +7,9 @@ written through the server's writer process (`SqliteStore.follow`), or the
 same etcd. This process keeps its own watch caches, fed by every commit. The server
 starts it once ready, with the writer link and the revision board as
 inherited descriptors, and starts it again if it dies; it prints "ready"
-once it listens, and ends when told to (SIGTERM), when the server dies, or
-when its writer link ends (the writer process was started again: the server
-then starts this process again, joined to the new writer).
+once it listens, and ends when the server closes its stdin, when the server
+dies, or when its writer link ends (the writer process was started again:
+the server then starts this process again, joined to the new writer).
 
 Run by the server only:
 ``python -m kybernetes.cli.apiprocess --index N --store-url URL [--link-fd FD
@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -50,8 +52,11 @@ async def serve(args: argparse.Namespace) -> int:
     """Serve until stopped; 0, or 1 when the writer link was lost."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Ctrl-C and a service manager's SIGTERM reach the whole process group; the
+    # server decides when this process ends: it closes our stdin (STOP_TIMEOUT).
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        signal.signal(sig, signal.SIG_IGN)
+    loop.add_reader(sys.stdin.fileno(), lambda: _on_stdin(stop))
     lost: list[StoreUnavailableError] = []
 
     def on_lost(err: StoreUnavailableError) -> None:
@@ -79,6 +84,7 @@ async def serve(args: argparse.Namespace) -> int:
             settle_heap()
             sys.stdout.buffer.write(READY_LINE)
             sys.stdout.flush()
+            os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nobody reads the pipe now
             log.info("API process %d ready at %s", args.index, api.url)
             await stop.wait()
         finally:
@@ -86,6 +92,14 @@ async def serve(args: argparse.Namespace) -> int:
     finally:
         await store.close()
     return 1 if lost else 0
+
+
+def _on_stdin(stop: asyncio.Event) -> None:
+    """The server closed our stdin (or wrote to it): stop."""
+    with contextlib.suppress(OSError):
+        os.read(sys.stdin.fileno(), 1)
+    asyncio.get_running_loop().remove_reader(sys.stdin.fileno())
+    stop.set()
 
 
 async def _open_store(

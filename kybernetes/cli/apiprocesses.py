@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -74,7 +73,7 @@ class ApiProcesses:
         await self._all_ready.wait()
 
     async def stop(self) -> None:
-        """SIGTERM each; each gets STOP_TIMEOUT to finish its requests."""
+        """Stop each; each gets STOP_TIMEOUT to finish its requests."""
         for task in self._tasks:
             await cancel_and_wait(task)
         self._tasks = []
@@ -87,7 +86,7 @@ class ApiProcesses:
                 started = loop.time()
                 code = await self._run_once(index)
                 log.error("API process %d exited (code %s)", index, code)
-            except StoreError as err:  # the writer is being started again
+            except (StoreError, OSError) as err:  # the writer is being started again
                 log.error("API process %d cannot start: %s", index, err)
             pause = restart_delay(pause, loop.time() - started)
             await asyncio.sleep(pause)
@@ -96,7 +95,7 @@ class ApiProcesses:
         with self._store_access() as (args, fds):
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "kybernetes.cli.apiprocess", "--index", str(index),
-                *args, *self._args, pass_fds=fds, stdin=subprocess.DEVNULL,
+                *args, *self._args, pass_fds=fds, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
             )  # fmt: skip
         try:
@@ -127,11 +126,12 @@ class ApiProcesses:
 
 
 async def _end(process: asyncio.subprocess.Process) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT."""
+    """Close its stdin (it stops), then SIGKILL if it has not exited within
+    STOP_TIMEOUT. (It ignores signals sent to the whole process group.)"""
     if process.returncode is not None:
         return
-    with contextlib.suppress(ProcessLookupError):
-        process.send_signal(signal.SIGTERM)
+    if process.stdin is not None:
+        process.stdin.close()
     try:
         await asyncio.wait_for(asyncio.shield(process.wait()), STOP_TIMEOUT)
     except TimeoutError:

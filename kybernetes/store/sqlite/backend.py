@@ -289,9 +289,10 @@ class SqliteStore(Store):
             return
         self._closed = True
         await self._compactor.stop()
+        board, self._board = self._board, None  # known_revision: this process's alone now
         await self._writer.stop()
-        if isinstance(self._writer, WriterFollower) and self._board is not None:
-            self._board.close()  # the server's own board closes with its writer
+        if isinstance(self._writer, WriterFollower) and board is not None:
+            board.close()  # the server's own board closes with its writer
         self._fanout.close()
         self._readers.shutdown(wait=True)
         with self._connections_lock:
