@@ -11,6 +11,7 @@ import asyncio
 import functools
 import logging
 import socket
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,6 +187,7 @@ async def start_apiserver(
     proxy_loopback: bool = False,
     shared: bool = False,
     primary: bool = True,
+    port_when_told: Awaitable[int] | None = None,
 ) -> ApiServer:
     """Serve the API over HTTPS on host:port (0: any free port); ready on return.
 
@@ -193,7 +195,8 @@ async def start_apiserver(
     --api-processes`): the port is bound with SO_REUSEPORT, which spreads
     new connections over the processes, and the CRDs stored by any process
     are followed (crdsync.py). Only the `primary` creates what every cluster
-    has and publishes the `kubernetes` service's endpoints."""
+    has and publishes the `kubernetes` service's endpoints. `port_when_told`:
+    get ready, then wait for it before listening, on the port it gives."""
     registry = builtin_registry()
     admission = Admission(ServiceIPs(store), NodePorts(store))
     cache = CachingStore(store, [rt.storage_prefix for rt in registry if not rt.computed])
@@ -229,6 +232,8 @@ async def start_apiserver(
         await crd_sync.sync()  # custom resources defined before this start are served again
         await runner.setup()
         builtin_schemas.warm()  # built in a subprocess while the server starts serving
+        if port_when_told is not None:
+            port = await port_when_told
         site = web.TCPSite(runner, host, port, ssl_context=pki.server_ssl_context(),
                            reuse_port=shared or None)  # fmt: skip
         await site.start()

@@ -4,24 +4,28 @@ Python runs one event loop on one core; a second process serves the same
 port (SO_REUSEPORT: the kernel spreads new connections over the processes)
 from the same store: the server's SQLite file, read here directly and
 written through the server's writer process (`SqliteStore.follow`), or the
-same etcd. This process keeps its own watch caches, fed by every commit. The server
-starts it once ready, with the writer link and the revision board as
-inherited descriptors, and starts it again if it dies; it prints "ready"
-once it listens, and ends when the server closes its stdin, when the server
-dies, or when its writer link ends (the writer process was started again:
-the server then starts this process again, joined to the new writer).
+same etcd. This process keeps its own watch caches, fed by every commit.
+
+The server starts it as soon as its store is open, with the writer link and
+the revision board as inherited descriptors, so both start at once; it gets
+ready (imports, watch caches), then waits for the server's go-ahead on stdin
+(the port, once the server's own process listens: nothing is served before
+the server made what every cluster has), listens and prints "ready". It
+ends when the server closes its stdin, when the server dies, or when its
+writer link ends (the writer process was started again: the server then
+starts this process again, joined to the new writer). The server starts it
+again whenever it dies.
 
 Run by the server only:
 ``python -m kybernetes.cli.apiprocess --index N --store-url URL [--link-fd FD
---board-fd FD] --data-dir DIR --bind-address HOST --port PORT
-[--token-auth-file FILE]``
+--board-fd FD] --data-dir DIR --bind-address HOST [--token-auth-file FILE]``;
+the port comes on stdin.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -41,7 +45,7 @@ from kybernetes.store.registry import parse_store_url
 from kybernetes.store.sqlite.backend import SqliteStore
 from kybernetes.store.types import StoreError, StoreUnavailableError
 from kybernetes.util.lifetime import die_with_parent
-from kybernetes.util.tasks import run_to_completion
+from kybernetes.util.tasks import cancel_and_wait, run_to_completion
 
 __all__ = ["main"]
 
@@ -53,10 +57,11 @@ async def serve(args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # Ctrl-C and a service manager's SIGTERM reach the whole process group; the
-    # server decides when this process ends: it closes our stdin (STOP_TIMEOUT).
+    # server decides when this process ends: it closes our stdin.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_IGN)
-    loop.add_reader(sys.stdin.fileno(), lambda: _on_stdin(stop))
+    told: asyncio.Future[int] = loop.create_future()
+    listening = loop.create_task(_follow_stdin(told, stop), name="kyb-server-orders")
     lost: list[StoreUnavailableError] = []
 
     def on_lost(err: StoreUnavailableError) -> None:
@@ -72,11 +77,14 @@ async def serve(args: argparse.Namespace) -> int:
         pki = await asyncio.to_thread(
             ClusterPKI.load_or_create, args.data_dir / "pki", hostnames=hostnames, ips=ips
         )
-        api = await start_apiserver(
-            store=store, pki=pki, host=args.bind_address, port=args.port,
-            advertise_address=advertised_address(ips), authenticator=Authenticator(tokens),
-            shared=True, primary=False,
-        )  # fmt: skip
+        try:
+            api = await start_apiserver(
+                store=store, pki=pki, host=args.bind_address, port=0,
+                advertise_address=advertised_address(ips), authenticator=Authenticator(tokens),
+                shared=True, primary=False, port_when_told=told,
+            )  # fmt: skip
+        except _Abandoned:
+            return 0
         # The server's own process knows whether the others serve; this one
         # answers for itself: it listens only once it is ready.
         api.runner.ctx.checks.append(("api-processes", lambda: None))
@@ -91,15 +99,27 @@ async def serve(args: argparse.Namespace) -> int:
             await api.stop()
     finally:
         await store.close()
+        await cancel_and_wait(listening)
     return 1 if lost else 0
 
 
-def _on_stdin(stop: asyncio.Event) -> None:
-    """The server closed our stdin (or wrote to it): stop."""
-    with contextlib.suppress(OSError):
-        os.read(sys.stdin.fileno(), 1)
-    asyncio.get_running_loop().remove_reader(sys.stdin.fileno())
+async def _follow_stdin(told: asyncio.Future[int], stop: asyncio.Event) -> None:
+    """The server's orders on stdin: a line with the port to listen on, once
+    its own process listens; then the end of the stream: stop."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    line = await reader.readline()
+    if line.strip().isdigit():
+        told.set_result(int(line))
+        await reader.read()  # until the server closes it
+    else:
+        told.set_exception(_Abandoned())
     stop.set()
+
+
+class _Abandoned(Exception):
+    """The server closed our stdin before it listened: it is not starting after all."""
 
 
 async def _open_store(
@@ -122,7 +142,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--board-fd", type=int, default=-1, help="SQLite: the revision board")
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--bind-address", required=True)
-    parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--token-auth-file", type=Path, default=None)
     return parser
 

@@ -2,10 +2,12 @@
 keep, stop.
 
 Each runs `kybernetes.cli.apiprocess` with a fresh link to the SQLite
-store's writer process (or, on etcd, the store's URL); one that dies is
-started again (at once after a long life, with a growing pause while they
-keep dying young, as the writer itself is). Until every one of them says it
-is ready, `/readyz` says which are missing.
+store's writer process (or, on etcd, the store's URL), from the moment the
+store is open; it listens once told the port (`listen`: the server's own
+process listens), and stops when its stdin closes. One that dies is started
+again (at once after a long life, with a growing pause while they keep
+dying young, as the writer itself is). Until every one of them says it is
+ready, `/readyz` says which are missing.
 """
 
 from __future__ import annotations
@@ -43,15 +45,16 @@ class ApiProcesses:
         count: int,
         data_dir: Path,
         bind: str,
-        port: int,
         token_auth_file: Path | None,
     ) -> None:
         self._store = store
         self._count = count
         self._args = ["--store-url", store_url, "--data-dir", str(data_dir),
-                      "--bind-address", bind, "--port", str(port)]  # fmt: skip
+                      "--bind-address", bind]  # fmt: skip
         if token_auth_file is not None:
             self._args += ["--token-auth-file", str(token_auth_file)]
+        self._port: int | None = None  # ours, once we listen
+        self._running: dict[int, asyncio.subprocess.Process] = {}
         self._ready: set[int] = set()
         self._all_ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -60,6 +63,12 @@ class ApiProcesses:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._keep(index), name=f"kyb-api-process-{index}")
                        for index in range(2, self._count + 1)]  # fmt: skip
+
+    def listen(self, port: int) -> None:
+        """Ours listens on `port` now: so may they (and any started later)."""
+        self._port = port
+        for process in self._running.values():
+            _tell_port(process, port)
 
     def not_ready(self) -> str | None:
         """Why the server is not ready yet (for /readyz), or None."""
@@ -73,9 +82,8 @@ class ApiProcesses:
         await self._all_ready.wait()
 
     async def stop(self) -> None:
-        """Stop each; each gets STOP_TIMEOUT to finish its requests."""
-        for task in self._tasks:
-            await cancel_and_wait(task)
+        """Stop them all at once; each gets STOP_TIMEOUT to finish its requests."""
+        await asyncio.gather(*(cancel_and_wait(task) for task in self._tasks))
         self._tasks = []
 
     async def _keep(self, index: int) -> None:
@@ -98,6 +106,9 @@ class ApiProcesses:
                 *args, *self._args, pass_fds=fds, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
             )  # fmt: skip
+        self._running[index] = process
+        if self._port is not None:
+            _tell_port(process, self._port)
         try:
             assert process.stdout is not None
             if await process.stdout.readline() == READY_LINE:
@@ -107,6 +118,7 @@ class ApiProcesses:
                 log.info("API process %d serving (pid %d)", index, process.pid)
             return await process.wait()
         finally:
+            del self._running[index]
             self._ready.discard(index)
             self._all_ready.clear()
             await _end(process)
@@ -123,6 +135,12 @@ class ApiProcesses:
         with link:
             fds = (link.fileno(), board_fd)
             yield ["--link-fd", str(fds[0]), "--board-fd", str(fds[1])], fds
+
+
+def _tell_port(process: asyncio.subprocess.Process, port: int) -> None:
+    """The go-ahead an API process waits for before it listens (apiprocess.py)."""
+    assert process.stdin is not None
+    process.stdin.write(b"%d\n" % port)
 
 
 async def _end(process: asyncio.subprocess.Process) -> None:
