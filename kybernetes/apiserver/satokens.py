@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from kybernetes.apiserver.pki import UserInfo
+from kybernetes.util.files import create_exclusive
 
 __all__ = [
     "ISSUER",
@@ -76,9 +76,9 @@ class TokenSigner:
             pem = key.private_bytes(serialization.Encoding.PEM,
                                     serialization.PrivateFormat.TraditionalOpenSSL,
                                     serialization.NoEncryption())  # fmt: skip
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(pem)
+            if not create_exclusive(path, pem, mode=0o600):
+                # Another API process of this server made it first: sign with theirs.
+                return cls.load_or_create(directory, issuer)
             return cls(key, issuer)
         if not isinstance(loaded, rsa.RSAPrivateKey):
             raise ValueError(f"{path}: the service account signing key must be RSA")

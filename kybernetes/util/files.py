@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["remove_tree", "write_atomic"]
+__all__ = ["create_exclusive", "remove_tree", "write_atomic"]
 
 
 def remove_tree(path: Path, *, attempts: int = 10, pause: float = 0.05) -> bool:
@@ -37,6 +37,37 @@ def write_atomic(path: Path, data: bytes, *, mode: int) -> None:
     all-or-nothing, and syncing the directory makes the rename survive a
     crash.
     """
+    tmp = _durable_temp(path, data, mode)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _sync_dir(path.parent)
+
+
+def create_exclusive(path: Path, data: bytes, *, mode: int) -> bool:
+    """Create `path` with `data` unless it exists: True if this call made it.
+
+    As `write_atomic`, all-or-nothing and private from the start, but never
+    replacing: of two processes creating the same file at once (two API
+    processes making the service account signing key), one wins and the
+    other reads what the winner wrote, never a half-written file.
+    """
+    tmp = _durable_temp(path, data, mode)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+    _sync_dir(path.parent)
+    return True
+
+
+def _durable_temp(path: Path, data: bytes, mode: int) -> str:
+    """A synced temp file beside `path` holding `data`, with `mode` from the start."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -44,12 +75,15 @@ def write_atomic(path: Path, data: bytes, *, mode: int) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    return tmp
+
+
+def _sync_dir(directory: Path) -> None:
+    dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:

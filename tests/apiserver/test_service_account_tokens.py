@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import shutil
 import ssl
 import urllib.request
 from pathlib import Path
@@ -50,6 +51,23 @@ def test_a_signed_token_verifies_until_it_expires(signer: TokenSigner) -> None:
     assert signer.verify(forged, now=NOW) is None
     assert signer.verify(signer.sign(_claims(signer, iss="someone-else")), now=NOW) is None
     assert signer.verify("not-a-jwt", now=NOW) is None
+
+
+def test_a_key_another_process_made_meanwhile_is_the_one_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two API processes of one server (`--api-processes`) may both find no key;
+    the one that makes it second signs with the first one's."""
+    (tmp_path / "other").mkdir()
+    theirs = TokenSigner.load_or_create(tmp_path / "other")
+    generate = rsa.generate_private_key
+
+    def racing(**kwargs: int) -> rsa.RSAPrivateKey:
+        shutil.copy(tmp_path / "other" / "sa.key", tmp_path / "sa.key")  # they win
+        return generate(**kwargs)
+
+    monkeypatch.setattr(rsa, "generate_private_key", racing)
+    assert TokenSigner.load_or_create(tmp_path).kid == theirs.kid
 
 
 def test_the_key_survives_a_restart_and_the_jwks_verifies_its_tokens(tmp_path: Path) -> None:

@@ -31,3 +31,12 @@ def test_a_file_written_during_removal_does_not_leave_the_directory(
     assert remove_tree(target, pause=0)
     assert not target.exists() and len(calls) == 2
     assert remove_tree(tmp_path / "never-there")
+
+
+def test_create_exclusive_makes_a_private_file_once_and_never_replaces_it(tmp_path: Path) -> None:
+    path = tmp_path / "key"
+    assert files.create_exclusive(path, b"first", mode=0o600)
+    assert not files.create_exclusive(path, b"second", mode=0o600)
+    assert path.read_bytes() == b"first"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["key"]  # no temp file left
