@@ -88,6 +88,14 @@ run_tests() {
   "$VENV/bin/lint-imports"
   say "pytest"
   "$VENV/bin/pytest" "$@"
+  if [ $# -eq 0 ]; then
+    # kubectl's everyday commands again, each cluster two API servers on one
+    # port and store (kyb server --api-processes 2; tests/apiserver/conftest.py).
+    say "pytest: kubectl against two API servers per cluster"
+    KYB_TEST_API_PROCESSES=2 "$VENV/bin/pytest" -q tests/apiserver/test_kubectl_basics.py \
+      tests/apiserver/test_kubectl_everyday.py tests/apiserver/test_crds.py \
+      tests/apiserver/test_watch_and_patch.py tests/apiserver/test_server_side_apply.py
+  fi
 }
 
 # The demo's image, built here from busybox-static: no registry, no internet.

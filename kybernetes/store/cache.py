@@ -76,6 +76,15 @@ class _PrefixCache:
         self.fanout = Fanout(snapshot)
         self.ready = True
 
+    def forget_through(self, revision: int) -> None:
+        """What the backend compacted away is not served from memory either, so
+        a watch from a compacted revision fails the same way everywhere."""
+        if revision <= self.window_start:
+            return
+        self.window_start = revision
+        while self.window and self.window[0].revision <= revision:
+            self.window.popleft()
+
     def unready(self) -> None:
         self.ready = False
         self._watch = None
@@ -361,11 +370,10 @@ class CachingStore(Store):
     async def compact(self, revision: int) -> None:
         await self.backend.compact(revision)
         for cache in self._caches.values():
-            # What the backend forgot is not served from memory either, so a
-            # watch from a compacted revision fails the same way everywhere.
-            cache.window_start = max(cache.window_start, revision)
-            while cache.window and cache.window[0].revision <= cache.window_start:
-                cache.window.popleft()
+            cache.forget_through(revision)
+
+    def known_compacted(self) -> int | None:
+        return self.backend.known_compacted()
 
     # -- watches -------------------------------------------------------------
 
@@ -373,6 +381,9 @@ class CachingStore(Store):
         keys.check_prefix(prefix)
         keys.check_revision(after, "after")
         cache = self._cache_for(prefix)
+        compacted = self.backend.known_compacted()
+        if cache is not None and compacted is not None:
+            cache.forget_through(compacted)  # another process of the server compacted
         if self._closed or cache is None or not cache.ready or after < cache.window_start:
             return self.backend.watch(prefix, after=after)
         return _CachedWatch(cache, prefix, after)

@@ -283,6 +283,12 @@ class Store(abc.ABC):
         (an embedded one); None when only asking tells (etcd, a remote store)."""
         return None
 
+    def known_compacted(self) -> int | None:
+        """The revision compacted through, when this store knows it without a
+        round trip (whoever compacted: another process of the server too);
+        None when only asking tells."""
+        return None
+
     @abc.abstractmethod
     async def close(self) -> None: ...
 

@@ -23,6 +23,8 @@ from kybernetes.apiserver.pki import ClusterPKI
 from kybernetes.apiserver.server import ApiServer, start_apiserver
 from kybernetes.cli.kubeconfig import write_admin_kubeconfig
 from kybernetes.store import open_store
+from kybernetes.store.sqlite.backend import SqliteStore
+from tests.store.conftest import following
 
 KUBECTL = shutil.which("kubectl")
 
@@ -57,14 +59,28 @@ class Cluster:
         return result.stdout
 
 
+# KYB_TEST_API_PROCESSES=2: every cluster here is two API servers on one port
+# and one store, as `kyb server --api-processes 2` runs them (here in this
+# process): the kernel gives each connection to either, so the whole suite
+# checks that a client cannot tell. CI runs the suite as it is. Tests that
+# reach into the first server itself (its storage, scraper, /metrics, request
+# timeout) are marked `one_api_process` and keep one server.
+API_PROCESSES = int(os.environ.get("KYB_TEST_API_PROCESSES", "1"))
+
+
 @contextlib.asynccontextmanager
-async def running_cluster(tmp_path: Path, **server: Any) -> AsyncIterator[Cluster]:
-    """The API server (given `server`'s start_apiserver options) with its kubeconfig."""
+async def running_cluster(
+    tmp_path: Path, processes: int = 1, **server: Any
+) -> AsyncIterator[Cluster]:
+    """The API server (given `server`'s start_apiserver options) with its kubeconfig,
+    and `processes` - 1 more serving its port and store."""
     pki = await asyncio.to_thread(
         ClusterPKI.load_or_create, tmp_path / "pki", hostnames=["localhost"], ips=["127.0.0.1"]
     )
     store = await open_store(f"sqlite://{tmp_path}/state.db?compact_interval=0")
-    api = await start_apiserver(store=store, pki=pki, host="127.0.0.1", port=0, **server)
+    shared = processes > 1 and isinstance(store, SqliteStore)
+    api = await start_apiserver(store=store, pki=pki, host="127.0.0.1", port=0,
+                                shared=shared, **server)  # fmt: skip
     kubeconfig = tmp_path / "kubeconfig"
     write_admin_kubeconfig(
         kubeconfig,
@@ -76,13 +92,24 @@ async def running_cluster(tmp_path: Path, **server: Any) -> AsyncIterator[Cluste
     home = tmp_path / "home"
     home.mkdir()
     try:
-        yield Cluster(api, pki, kubeconfig, home)
+        async with contextlib.AsyncExitStack() as others:
+            if shared:
+                assert isinstance(store, SqliteStore)
+                port = int(api.url.rsplit(":", 1)[1])
+                for _ in range(processes - 1):
+                    follower = await others.enter_async_context(following(store))
+                    other = await start_apiserver(store=follower, pki=pki, host="127.0.0.1",
+                                                  port=port, shared=True, primary=False,
+                                                  **server)  # fmt: skip
+                    others.push_async_callback(other.stop)
+            yield Cluster(api, pki, kubeconfig, home)
     finally:
         await api.stop()
         await store.close()
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    async with running_cluster(tmp_path) as running:
+async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cluster]:
+    one = request.node.get_closest_marker("one_api_process") is not None
+    async with running_cluster(tmp_path, 1 if one else API_PROCESSES) as running:
         yield running

@@ -14,6 +14,7 @@ from tests.apiserver.conftest import Cluster
 CMS = resource_path("", "v1", "configmaps", "default")
 
 
+@pytest.mark.one_api_process
 async def test_delete_retries_a_write_that_raced_it(
     cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -773,6 +773,7 @@ async def test_request_deadline_is_504(api: Api) -> None:
     assert 0.4 <= elapsed < 2.5, elapsed
 
 
+@pytest.mark.one_api_process
 async def test_server_request_timeout_bounds_every_request(api: Api, cluster: Cluster) -> None:
     cluster.api.runner.ctx.request_timeout = 1.0
     started = time.monotonic()

@@ -125,6 +125,7 @@ async def _replicas(client: ApiClient) -> int:
     return int(deployment["spec"]["replicas"])
 
 
+@pytest.mark.one_api_process
 async def test_hpa_scales_up_on_cpu_then_down_after_the_window(
     cluster: Cluster, node: FakeNode
 ) -> None:

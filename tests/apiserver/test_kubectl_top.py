@@ -107,6 +107,7 @@ async def test_top_without_metrics_yet(cluster: Cluster, metrics_node: list[floa
     assert "metrics not available yet" in out
 
 
+@pytest.mark.one_api_process
 async def test_kubectl_top_node_and_pods(
     cluster: Cluster, metrics_node: list[float], tmp_path: Path
 ) -> None:
@@ -136,6 +137,7 @@ async def test_kubectl_top_node_and_pods(
     assert no_match.strip() == "error: metrics not available yet"  # kubectl's words for none
 
 
+@pytest.mark.one_api_process
 async def test_metrics_objects_as_metrics_server_shapes_them(
     cluster: Cluster, metrics_node: list[float], tmp_path: Path
 ) -> None:

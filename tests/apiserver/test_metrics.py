@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from kybernetes.apiserver.metrics import ApiMetrics, reported_verb
 from tests.apiserver.conftest import Cluster
 
@@ -25,6 +27,7 @@ def _sample(text: str, name: str, **labels: str) -> float:
     raise AssertionError(f"no {name} {labels} in /metrics")
 
 
+@pytest.mark.one_api_process
 async def test_requests_and_stored_objects_are_counted(cluster: Cluster) -> None:
     await cluster.kubectl("create", "configmap", "one", "--from-literal=a=b")
     two = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: two}\n"

@@ -16,8 +16,9 @@ import pytest
 from kybernetes.store.cache import CachingStore
 from kybernetes.store.sqlite.backend import SqliteStore
 from kybernetes.store.sqlite.board import RevisionBoard
-from kybernetes.store.types import EventKind, StoreUnavailableError
+from kybernetes.store.types import CompactedError, EventKind, StoreUnavailableError
 from tests.store.conftest import following
+from tests.store.watching import WatchReader
 
 
 @pytest.fixture
@@ -33,11 +34,11 @@ def test_a_board_shows_what_was_published_to_every_mapping_of_it() -> None:
     board = RevisionBoard.create()
     other = RevisionBoard(os.dup(board.fd))
     try:
-        assert other.read() == 0
-        board.publish(7)
-        assert other.read() == 7
-        board.publish(2**40 + 3)
-        assert other.read() == 2**40 + 3
+        assert (other.revision(), other.compacted()) == (0, 0)
+        board.publish(7, 3)
+        assert (other.revision(), other.compacted()) == (7, 3)
+        board.publish(2**40 + 3, 2**40)
+        assert (other.revision(), other.compacted()) == (2**40 + 3, 2**40)
     finally:
         other.close()
         board.close()
@@ -121,3 +122,22 @@ async def test_a_follower_whose_writer_died_says_so_and_refuses_writes(
             await again.create("/k4", b"through the new writer")
     finally:
         await follower.close()
+
+
+async def test_a_compaction_by_one_process_ends_old_watches_on_the_other_at_once(
+    leader: SqliteStore,
+) -> None:
+    async with following(leader) as follower:
+        far = CachingStore(follower, ["/"])
+        await far.wait_ready()
+        try:
+            one = await leader.create("/wc", b"1")
+            two = await leader.update("/wc", b"2", expected_revision=one.mod_revision)
+            assert (await far.get("/wc")).mod_revision == two.mod_revision  # in its window
+            await leader.compact(two.mod_revision)
+            # No write since: the compaction reached the other process on the board.
+            async with far.watch("/wc", after=one.mod_revision - 1) as watch:
+                with pytest.raises(CompactedError):
+                    await WatchReader(watch).next_batch()
+        finally:
+            await far.stop_caching()

@@ -197,7 +197,12 @@ class SqliteStore(Store):
         if self._board is None:
             return self._fanout.revision
         # Another process may have acknowledged a write this one has not heard of.
-        return max(self._fanout.revision, self._board.read())
+        return max(self._fanout.revision, self._board.revision())
+
+    def known_compacted(self) -> int:
+        if self._board is None:
+            return self._writer.compacted
+        return max(self._writer.compacted, self._board.compacted())
 
     # -- writes --------------------------------------------------------------
 

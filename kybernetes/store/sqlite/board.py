@@ -1,4 +1,4 @@
-"""The store's last committed revision, in memory every process of one server maps.
+"""The store's last revision (and compaction), in memory every process of one server maps.
 
 Why: with more than one API process (`kyb server --api-processes`), a client
 may write through one process and read through another. A process answers a
@@ -7,7 +7,8 @@ every write acknowledged before the read (kube-apiserver asks etcd for the
 current revision before such a read; here the question is a memory read, not
 a round trip). The writer process publishes each commit's revision here
 before it answers anyone, so whatever a client was told is written, every
-process can see it exists.
+process can see it exists; and the revision compacted through, so no
+process serves from memory a watch that another would refuse as too old.
 
 The value is kept twice, written first then second and read second then
 first: a read that finds them different raced a write and reads again, so a
@@ -23,12 +24,15 @@ import struct
 __all__ = ["RevisionBoard"]
 
 _VALUE = struct.Struct("=Q")
-_SECOND = _VALUE.size
-_SIZE = 2 * _VALUE.size
+_SIZE = 4 * _VALUE.size
+# Each value twice: (first copy, second copy) offsets.
+_REVISION = (0, 8)
+_COMPACTED = (16, 24)
 
 
 class RevisionBoard:
-    """Eight shared bytes (twice) in a memfd: one process publishes, any reads."""
+    """The store's revision and compaction floor in a memfd (each kept twice):
+    the writer process publishes, any process of the server reads."""
 
     def __init__(self, fd: int) -> None:
         """Map the board behind `fd` (made by `create`, passed to this process)."""
@@ -46,14 +50,22 @@ class RevisionBoard:
             os.close(fd)
             raise
 
-    def publish(self, revision: int) -> None:
-        _VALUE.pack_into(self._map, 0, revision)
-        _VALUE.pack_into(self._map, _SECOND, revision)
+    def publish(self, revision: int, compacted: int) -> None:
+        _VALUE.pack_into(self._map, _REVISION[0], revision)
+        _VALUE.pack_into(self._map, _COMPACTED[0], compacted)
+        _VALUE.pack_into(self._map, _REVISION[1], revision)
+        _VALUE.pack_into(self._map, _COMPACTED[1], compacted)
 
-    def read(self) -> int:
+    def revision(self) -> int:
+        return self._read(_REVISION)
+
+    def compacted(self) -> int:
+        return self._read(_COMPACTED)
+
+    def _read(self, at: tuple[int, int]) -> int:
         while True:
-            second = _VALUE.unpack_from(self._map, _SECOND)[0]
-            first: int = _VALUE.unpack_from(self._map, 0)[0]
+            second = _VALUE.unpack_from(self._map, at[1])[0]
+            first: int = _VALUE.unpack_from(self._map, at[0])[0]
             if first == second:
                 return first
 

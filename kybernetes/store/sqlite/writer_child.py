@@ -202,7 +202,7 @@ class _Clients:
     def start(self, revision: int, compacted: int) -> None:
         self.revision = revision
         if self._board is not None:
-            self._board.publish(revision)
+            self._board.publish(revision, compacted)
         self.send(0, ("ready", revision, compacted))
 
     def join(self, sock: socket.socket, compacted: int) -> int:
@@ -236,11 +236,11 @@ class _Clients:
         with self._lock:
             self.revision = revision
             if self._board is not None:
-                self._board.publish(revision)
+                self._board.publish(revision, compacted)
             for client in list(self._socks):
                 answers = mine.get(client, [])
                 if client and not answers and not wire_events:
-                    continue
+                    continue  # a compaction is on the board
                 message = ("commit", answers, wire_events, revision, compacted, commits)
                 self._send(client, frame(message))
 
