@@ -28,6 +28,10 @@ __all__ = ["CrdRegistrar", "printer_columns", "resource_types"]
 log = logging.getLogger(__name__)
 
 
+def _revision(resource_version: str | None) -> int:
+    return int(resource_version) if resource_version and resource_version.isdigit() else 0
+
+
 def resource_types(crd: Obj) -> list[ResourceType]:
     """One ResourceType per served version of `crd`."""
     spec = crd.get("spec") or {}
@@ -134,17 +138,21 @@ class CrdRegistrar:
         self._versions[name] = crd["metadata"].get("resourceVersion", "")
         log.info("serving custom resource %s", name)
 
-    def follow(self, stored: list[Obj]) -> None:
-        """Serve exactly the CRDs `stored` (all of them, as the store has them
-        now): what another API process of this server created, changed or
-        deleted since. A CRD that cannot be served is logged and skipped."""
+    def follow(self, stored: list[Obj], revision: int) -> None:
+        """Serve the CRDs `stored` (all of them, as the store had them at
+        `revision`): what another API process of this server created, changed
+        or deleted since. What this process registered after that read (its
+        own creates and updates racing the read) stays. A CRD that cannot be
+        served is logged and skipped."""
         names = {crd["metadata"]["name"] for crd in stored}
         for name in [name for name in self._served if name not in names]:
-            self.unregister(name)
+            if _revision(self._versions.get(name)) <= revision:
+                self.unregister(name)
         for crd in stored:
             meta = crd["metadata"]
-            if self._versions.get(meta["name"]) == meta.get("resourceVersion", ""):
-                continue
+            served = self._versions.get(meta["name"])
+            if served is not None and _revision(served) >= _revision(meta.get("resourceVersion")):
+                continue  # this version, or a newer one, is served already
             try:
                 self.register(crd)
             except (errors.ApiError, KeyError, TypeError) as err:

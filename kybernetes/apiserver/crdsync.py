@@ -45,7 +45,7 @@ class CrdSync:
             page = await self._rest.storage.list(
                 self._type, "", accept=lambda _: True, limit=0, continue_token=None, revision=0
             )
-            self._rest.crds.follow(page.items)
+            self._rest.crds.follow(page.items, page.resource_version)
             return page.resource_version
 
     def start(self) -> None:
