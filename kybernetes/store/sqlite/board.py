@@ -10,7 +10,7 @@ before it answers anyone, so whatever a client was told is written, every
 process can see it exists; and the revision compacted through, so no
 process serves from memory a watch that another would refuse as too old.
 
-The value is kept twice, written first then second and read second then
+Each value is kept twice, written first then second and read second then
 first: a read that finds them different raced a write and reads again, so a
 torn store of eight bytes is never believed.
 """
