@@ -35,11 +35,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kybernetes.apiserver.auth import Authenticator
-from kybernetes.apiserver.pki import ClusterPKI
 from kybernetes.apiserver.server import start_apiserver
-from kybernetes.apiserver.tokenfile import read_token_file
 from kybernetes.cli.apiprocesses import READY_LINE
-from kybernetes.cli.server import advertised_address, node_addresses, settle_heap
+from kybernetes.cli.server import load_serving_identity, settle_heap
 from kybernetes.store import Store, open_store
 from kybernetes.store.registry import parse_store_url
 from kybernetes.store.sqlite.backend import SqliteStore
@@ -71,16 +69,13 @@ async def serve(args: argparse.Namespace) -> int:
 
     store = await _open_store(args, on_lost)
     try:
-        tokens = await asyncio.to_thread(read_token_file, args.token_auth_file) \
-            if args.token_auth_file else {}  # fmt: skip
-        hostnames, ips = await asyncio.to_thread(node_addresses, args.bind_address)
-        pki = await asyncio.to_thread(
-            ClusterPKI.load_or_create, args.data_dir / "pki", hostnames=hostnames, ips=ips
-        )
+        identity = await load_serving_identity(args.data_dir, args.bind_address,
+                                               args.token_auth_file)  # fmt: skip
         try:
             api = await start_apiserver(
-                store=store, pki=pki, host=args.bind_address, port=0,
-                advertise_address=advertised_address(ips), authenticator=Authenticator(tokens),
+                store=store, pki=identity.pki, host=args.bind_address, port=0,
+                advertise_address=identity.advertise,
+                authenticator=Authenticator(identity.tokens),
                 shared=True, primary=False, port_when_told=told,
             )  # fmt: skip
         except _Abandoned:

@@ -146,10 +146,10 @@ def _tell_port(process: asyncio.subprocess.Process, port: int) -> None:
 async def _end(process: asyncio.subprocess.Process) -> None:
     """Close its stdin (it stops), then SIGKILL if it has not exited within
     STOP_TIMEOUT. (It ignores signals sent to the whole process group.)"""
-    if process.returncode is not None:
-        return
     if process.stdin is not None:
         process.stdin.close()
+    if process.returncode is not None:
+        return
     try:
         await asyncio.wait_for(asyncio.shield(process.wait()), STOP_TIMEOUT)
     except TimeoutError:

@@ -22,7 +22,7 @@ import subprocess
 from pathlib import Path
 
 from kybernetes.apiserver.auth import Authenticator
-from kybernetes.apiserver.pki import ClusterPKI
+from kybernetes.apiserver.pki import ClusterPKI, UserInfo
 from kybernetes.apiserver.server import start_apiserver
 from kybernetes.apiserver.tokenfile import read_token_file
 from kybernetes.cli.apiprocesses import READY_TIMEOUT, ApiProcesses
@@ -68,7 +68,7 @@ def _interface_addresses() -> dict[str, str]:
     return found
 
 
-def node_addresses(bind: str) -> tuple[list[str], list[str]]:
+def _node_addresses(bind: str) -> tuple[list[str], list[str]]:
     hostname = socket.gethostname()
     ips = ["127.0.0.1"]
     if bind not in ("0.0.0.0", "::", "127.0.0.1", "localhost"):
@@ -83,9 +83,26 @@ def node_addresses(bind: str) -> tuple[list[str], list[str]]:
     return [hostname], list(dict.fromkeys(ips))
 
 
-def advertised_address(ips: list[str]) -> str:
-    """The address the `kubernetes` service points at: the node's first non-loopback one."""
-    return next((ip for ip in ips if not ip.startswith("127.")), "127.0.0.1")
+@dataclasses.dataclass(frozen=True)
+class ServingIdentity:
+    """What every API process of a server serves with."""
+
+    pki: ClusterPKI
+    tokens: dict[str, UserInfo]  # --token-auth-file's
+    advertise: str  # where the `kubernetes` service points: the first non-loopback address
+
+
+async def load_serving_identity(
+    data_dir: Path, bind: str, token_auth_file: Path | None
+) -> ServingIdentity:
+    """The static tokens, the node's addresses and the PKI (made on first start)."""
+    tokens = await asyncio.to_thread(read_token_file, token_auth_file) if token_auth_file else {}
+    hostnames, ips = await asyncio.to_thread(_node_addresses, bind)
+    pki = await asyncio.to_thread(
+        ClusterPKI.load_or_create, data_dir / "pki", hostnames=hostnames, ips=ips
+    )
+    advertise = next((ip for ip in ips if not ip.startswith("127.")), "127.0.0.1")
+    return ServingIdentity(pki, tokens, advertise)
 
 
 def settle_heap() -> None:
@@ -127,13 +144,7 @@ async def run_server(
     # The store opens (the SQLite writer's process starts) while the rest is read.
     opening = asyncio.create_task(open_store(store_url))
     try:
-        tokens = {}
-        if token_auth_file:
-            tokens = await asyncio.to_thread(read_token_file, token_auth_file)
-        hostnames, ips = await asyncio.to_thread(node_addresses, bind)
-        pki = await asyncio.to_thread(
-            ClusterPKI.load_or_create, data_dir / "pki", hostnames=hostnames, ips=ips
-        )
+        identity = await load_serving_identity(data_dir, bind, token_auth_file)
     except BaseException:
         await _close_when_open(opening)
         raise
@@ -149,10 +160,10 @@ async def run_server(
                               token_auth_file=token_auth_file)  # fmt: skip
         others.start()
     try:
-        advertise = advertised_address(ips)
+        pki, advertise = identity.pki, identity.advertise
         api = await start_apiserver(
             store=store, pki=pki, host=bind, port=port, advertise_address=advertise,
-            authenticator=Authenticator(tokens), shared=api_processes > 1,
+            authenticator=Authenticator(identity.tokens), shared=api_processes > 1,
         )  # fmt: skip
         try:
             if others is not None:

@@ -100,8 +100,14 @@ class SqliteStore(Store):
         await asyncio.to_thread(_make_parent_dir, path)
         store = cls(path, compact_interval=compact_interval, max_watch_buffer=max_watch_buffer,
                     wal_limit=wal_limit)  # fmt: skip
-        await store._writer.start()
-        store._fanout.revision = store._writer.revision
+        writer = store._writer
+        assert isinstance(writer, WriterProcess)
+        try:
+            await writer.start()
+        except BaseException:
+            writer.board.close()  # made with the writer; a store never opened is not closed
+            raise
+        store._fanout.revision = writer.revision
         store._compactor.start()
         return store
 

@@ -79,18 +79,14 @@ def _result(result: Result) -> tuple[Any, ...] | None:
     return ("unavailable", str(result))
 
 
-WireEvent = tuple[str, KvTuple, KvTuple | None]
-
-
 def encode_commit(
     results: list[tuple[object, Result]], events: list[Event]
-) -> tuple[list[tuple[object, Any]], list[WireEvent]]:
+) -> tuple[list[tuple[object, Any]], list[tuple[str, KvTuple, KvTuple | None]]]:
     """A committed batch as tuples."""
-    return [(token, _result(result)) for token, result in results], encode_events(events)
-
-
-def encode_events(events: list[Event]) -> list[WireEvent]:
-    return [(e.kind.value, _kv(e.kv), _maybe_kv(e.prev)) for e in events]
+    return (
+        [(token, _result(result)) for token, result in results],
+        [(e.kind.value, _kv(e.kv), _maybe_kv(e.prev)) for e in events],
+    )
 
 
 def _key_value(kv: KvTuple | None) -> KeyValue | None:
@@ -228,11 +224,11 @@ class _Clients:
         commits: int,
     ) -> None:
         """One commit: the board first, then each client its results and the events."""
+        wire_results, wire_events = encode_commit(results, events)
         mine: dict[int, list[tuple[object, Any]]] = {}
-        for wrapped, result in results:
+        for wrapped, answer in wire_results:
             client, token = cast(tuple[int, object], wrapped)
-            mine.setdefault(client, []).append((token, _result(result)))
-        wire_events = encode_events(events)
+            mine.setdefault(client, []).append((token, answer))
         with self._lock:
             self.revision = revision
             if self._board is not None:
